@@ -1,0 +1,160 @@
+//! The whole bridge on one machine (SPEC §11): a moto emulator for DynamoDB and SQS, the
+//! webhooks on one HTTP server, an SQS poller feeding the worker, and a recorder standing in
+//! for the Graph API. Each function runs as its deployed handler code.
+//!
+//! ```text
+//! cargo run -p local-stack                      # serve on 127.0.0.1:8080
+//! cargo run -p local-stack -- --port 9000 --lines my-lines.json
+//! cargo run -p local-stack -- sms "Hello!"      # send a Twilio-signed SMS to a running stack
+//! ```
+
+mod recorder;
+mod settings;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use delivery_worker::DeliveryWorker;
+use delivery_worker::sqs_poller::SqsPoller;
+use settings::{Command, Settings};
+use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
+use shared::emulator::MotoServer;
+use sms_webhook::SmsWebhook;
+use whatsapp_webhook::WhatsAppWebhook;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = match settings::parse_args(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    let result = match command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::SendSms(sms) => settings::send_sms(sms).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("local-stack: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let env = settings.environment()?;
+
+    // The emulator: the caller's (AWS_ENDPOINT_URL) or our own pinned moto.
+    let (endpoint, _moto) = match env.get("AWS_ENDPOINT_URL") {
+        Some(url) => (url, None),
+        None => {
+            let log = shared::emulator::tools_dir().join("moto-local-stack.log");
+            let moto = tokio::task::spawn_blocking(move || MotoServer::start(Some(&log)))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            tracing::info!(endpoint = moto.endpoint(), "moto emulator started");
+            (moto.endpoint().to_owned(), Some(moto))
+        }
+    };
+    let sdk = shared::aws::emulator_sdk_config(&endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let table = env.get("TABLE_NAME").unwrap_or_default();
+    shared::adapters::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .map_err(|e| format!("creating table {table}: {e}"))?;
+    let queue_url = match env.get("DELIVERY_QUEUE_URL") {
+        Some(url) => url,
+        None => {
+            shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 5)
+                .await
+                .map_err(|e| e.to_string())?
+                .0
+        }
+    };
+    let env = env.with("DELIVERY_QUEUE_URL", &queue_url);
+    let lookup = |name: &str| env.get(name);
+
+    // The same constructors the Lambdas' main functions use.
+    let sms_config = SmsWebhookConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
+    let whatsapp_config = WhatsAppWebhookConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
+    let worker_config = DeliveryWorkerConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
+    let lines_summary: Vec<String> = sms_config
+        .lines
+        .iter()
+        .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
+        .collect();
+    let sms = Arc::new(SmsWebhook::from_config(sms_config, &sdk));
+    let whatsapp = Arc::new(WhatsAppWebhook::new(whatsapp_config));
+    let worker = Arc::new(DeliveryWorker::from_config(
+        worker_config,
+        &sdk,
+        shared::aws::provider_http_client(),
+    ));
+
+    let app = sms_webhook::router(sms)
+        .merge(whatsapp_webhook::router(whatsapp))
+        .merge(recorder::router(env.get("META_ACCESS_TOKEN").unwrap_or_default()))
+        .route("/", axum::routing::get(move || async move { settings::index_text() }));
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
+        .await
+        .map_err(|e| format!("can't listen on 127.0.0.1:{}: {e}", settings.port))?;
+
+    // Ctrl-C stops the server, then the poller; the emulator stops when `_moto` drops.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("local-stack: stopping");
+        let _ = stop_tx.send(true);
+    });
+    let poller = SqsPoller::new(sqs, &queue_url, 1);
+    let mut poller_stop = stop_rx.clone();
+    let poller_task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = poller_stop.changed() => break,
+                polled = poller.poll_once(&worker) => if let Err(e) = polled {
+                    tracing::warn!(error = %e, "queue poll failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                },
+            }
+        }
+    });
+
+    let base = env.get("PUBLIC_BASE_URL").unwrap_or_default();
+    println!("local-stack ready: {base}");
+    println!("  lines:     {}", lines_summary.join(", "));
+    println!("  webhooks:  POST {base}/sms/inbound · GET|POST {base}/whatsapp");
+    println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());
+    println!("  emulator:  {endpoint} (table {table})");
+    println!("  try:       cargo run -p local-stack -- sms \"Hello from a customer\"");
+
+    let mut server_stop = stop_rx;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = server_stop.changed().await;
+        })
+        .await;
+    let _ = poller_task.await;
+    served.map_err(|e| e.to_string())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.compact().init()
+    } else {
+        builder.json().init()
+    }
+}

@@ -1,0 +1,9 @@
+//! Twilio: webhook verification and parsing (the SMS provider's inbound side).
+
+pub mod form;
+pub mod inbound;
+pub mod signature;
+
+pub use form::{FormError, encode_form, parse_form};
+pub use inbound::{InboundParamError, inbound_sms};
+pub use signature::{TwilioSignatureError, TwilioSignatureVerifier, VerifiedTwilioRequest, compute_signature};

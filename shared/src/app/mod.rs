@@ -1,0 +1,4 @@
+//! Use cases: what the bridge does, written against the ports.
+
+pub mod deliver_job;
+pub mod receive_sms;

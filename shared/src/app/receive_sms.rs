@@ -1,0 +1,142 @@
+//! A customer's SMS arrives (SPEC §4.2–§4.3): record it once, create the conversation on
+//! first contact, and enqueue one delivery job per agent. Never calls WhatsApp.
+
+use std::time::Duration;
+
+use crate::domain::{ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId};
+use crate::ports::{
+    AppendOutcome, ConversationStore, DeliveryQueue, NewInboundMessage, QueueError, StartOutcome, StoreError,
+};
+
+/// Bound on store round trips for one SMS: conflicts and handle collisions are rare, and
+/// a request that keeps losing races should fail visibly (Twilio retries or reports it).
+const MAX_STORE_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Accepted {
+        message_id: MessageId,
+        new_conversation: bool,
+        jobs: usize,
+    },
+    /// A replay of a message already recorded: nothing was written; its jobs were offered
+    /// to the queue again because the first attempt may have failed before enqueueing them
+    /// (the worker sends each job at most once, so this never duplicates a copy).
+    Duplicate { message_id: MessageId, jobs: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("recorded, but not enqueued: {0}")]
+    Queue(#[from] QueueError),
+    #[error("gave up after {MAX_STORE_ATTEMPTS} attempts to record the message")]
+    TooManyAttempts,
+}
+
+pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
+    store: &S,
+    queue: &Q,
+    line: &Line,
+    sms: InboundSms,
+    rng: &mut fastrand::Rng,
+) -> Result<Received, ReceiveError> {
+    let message = new_message(line, sms);
+    let mut handle_collisions = 0;
+    let mut try_append = true;
+    for _ in 0..MAX_STORE_ATTEMPTS {
+        // Most texts belong to an existing conversation: try that first, so the common
+        // path is one transaction and no read.
+        let result = if try_append {
+            store.append_inbound(&message).await.map(|outcome| match outcome {
+                AppendOutcome::Appended => Step::Done {
+                    new_conversation: false,
+                },
+                AppendOutcome::Duplicate(prior) => Step::Duplicate(prior),
+                AppendOutcome::NoConversation => Step::StartConversation,
+            })
+        } else {
+            let handle = Handle::random(Handle::length_after_collisions(handle_collisions), rng);
+            store
+                .start_conversation(&message, &handle)
+                .await
+                .map(|outcome| match outcome {
+                    StartOutcome::Started => Step::Done { new_conversation: true },
+                    StartOutcome::Duplicate(prior) => Step::Duplicate(prior),
+                    StartOutcome::ConversationExists => Step::Append,
+                    StartOutcome::HandleTaken => {
+                        handle_collisions += 1;
+                        Step::StartConversation
+                    }
+                })
+        };
+        match result {
+            Ok(Step::Done { new_conversation }) => {
+                queue.enqueue(&message.jobs).await?;
+                return Ok(Received::Accepted {
+                    message_id: message.message_id,
+                    new_conversation,
+                    jobs: message.jobs.len(),
+                });
+            }
+            Ok(Step::Duplicate(prior)) => {
+                queue.enqueue(&prior.jobs).await?;
+                return Ok(Received::Duplicate {
+                    message_id: prior.message_id,
+                    jobs: prior.jobs.len(),
+                });
+            }
+            Ok(Step::StartConversation) => try_append = false,
+            Ok(Step::Append) => try_append = true,
+            Err(StoreError::Conflict) => {
+                tokio::time::sleep(Duration::from_millis(rng.u64(5..50))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ReceiveError::TooManyAttempts)
+}
+
+enum Step {
+    Done { new_conversation: bool },
+    Duplicate(crate::ports::PriorDelivery),
+    StartConversation,
+    Append,
+}
+
+fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
+    let conversation = ConversationKey {
+        line: line.id.clone(),
+        customer: sms.from,
+    };
+    let message_id = MessageId::new_v7();
+    let attachments: Vec<String> = sms.attachments.iter().map(|a| a.content_type.clone()).collect();
+    let jobs = line
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(leg, agent)| Job {
+            job_id: JobId::for_leg(&message_id, leg),
+            attempt: 0,
+            payload: JobPayload::ForwardToAgent(ForwardToAgent {
+                conversation: conversation.clone(),
+                message_id: message_id.clone(),
+                agent: agent.clone(),
+                text: sms.body.clone(),
+                attachments: attachments.clone(),
+                received_at: sms.received_at,
+            }),
+        })
+        .collect();
+    NewInboundMessage {
+        conversation,
+        message_id,
+        provider: "twilio",
+        provider_message_id: sms.provider_message_id.as_str().to_owned(),
+        body: sms.body,
+        attachments: sms.attachments,
+        received_at: sms.received_at,
+        jobs,
+    }
+}

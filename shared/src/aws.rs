@@ -1,0 +1,29 @@
+//! AWS SDK configuration: the standard chain in Lambda; explicit for an emulator.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+
+/// Region, credentials and `AWS_ENDPOINT_URL` from the environment, as the SDK reads them.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Talks to a local emulator (moto) with dummy credentials; nothing reaches AWS.
+pub async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+        .load()
+        .await
+}
+
+/// One HTTP client for the providers: rustls, bounded waits.
+pub fn provider_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(10))
+        .pool_idle_timeout(std::time::Duration::from_secs(50))
+        .build()
+        .unwrap_or_else(|e| unreachable!("static client settings are valid: {e}"))
+}

@@ -1,0 +1,261 @@
+//! The environment contract of SPEC §2, parsed once at cold start into typed values.
+//! Every error names the variable (or the field inside `BRIDGE_LINES`) at fault.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION;
+use crate::domain::Lines;
+
+/// Reads one variable; empty values count as unset.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment as a [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {name}: {reason}")]
+pub struct ConfigError {
+    pub name: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(name: &str, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
+pub const DEFAULT_GRAPH_API_BASE: &str = "https://graph.facebook.com";
+pub const DEFAULT_GRAPH_API_VERSION: &str = "v23.0";
+
+/// What the SMS webhook function reads.
+pub struct SmsWebhookConfig {
+    pub lines: Lines,
+    pub table_name: String,
+    pub delivery_queue_url: String,
+    pub public_base_url: String,
+    pub twilio_auth_token: SecretString,
+    /// When set, inbound requests for another account are refused.
+    pub twilio_account_sid: Option<String>,
+    pub message_retention: Duration,
+}
+
+impl SmsWebhookConfig {
+    pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            lines: lines(env)?,
+            table_name: required(env, "TABLE_NAME")?,
+            delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
+            public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
+            twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
+            twilio_account_sid: account_sid(env)?,
+            message_retention: message_retention(env)?,
+        })
+    }
+}
+
+/// What the WhatsApp webhook function reads.
+pub struct WhatsAppWebhookConfig {
+    pub meta_app_secret: SecretString,
+    pub meta_verify_token: SecretString,
+}
+
+impl WhatsAppWebhookConfig {
+    pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            meta_app_secret: secret(env, "META_APP_SECRET")?,
+            meta_verify_token: secret(env, "META_VERIFY_TOKEN")?,
+        })
+    }
+}
+
+/// What the delivery worker reads.
+pub struct DeliveryWorkerConfig {
+    pub lines: Lines,
+    pub table_name: String,
+    pub message_retention: Duration,
+    pub graph_api_base: String,
+    pub graph_api_version: String,
+    pub meta_access_token: SecretString,
+}
+
+impl DeliveryWorkerConfig {
+    pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        let graph_api_version = env("GRAPH_API_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned());
+        let version_ok = graph_api_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
+            });
+        if !version_ok {
+            return Err(ConfigError::new("GRAPH_API_VERSION", "must look like v23.0"));
+        }
+        Ok(Self {
+            lines: lines(env)?,
+            table_name: required(env, "TABLE_NAME")?,
+            message_retention: message_retention(env)?,
+            graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
+            graph_api_version,
+            meta_access_token: secret(env, "META_ACCESS_TOKEN")?,
+        })
+    }
+}
+
+/// `BRIDGE_LINES` (JSON) or, failing that, the file named by `BRIDGE_LINES_FILE`.
+pub fn lines(env: Lookup) -> Result<Lines, ConfigError> {
+    let parsed = if let Some(json) = env("BRIDGE_LINES") {
+        Lines::from_json("BRIDGE_LINES", &json)
+    } else if let Some(path) = env("BRIDGE_LINES_FILE") {
+        let json = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::new("BRIDGE_LINES_FILE", format!("can't read {path}: {e}")))?;
+        Lines::from_json("BRIDGE_LINES_FILE", &json)
+    } else {
+        return Err(ConfigError::new("BRIDGE_LINES", "not set (nor BRIDGE_LINES_FILE)"));
+    };
+    parsed.map_err(|e| ConfigError {
+        name: e.path,
+        reason: e.reason,
+    })
+}
+
+pub fn required(env: Lookup, name: &str) -> Result<String, ConfigError> {
+    env(name).ok_or_else(|| ConfigError::new(name, "not set"))
+}
+
+pub fn secret(env: Lookup, name: &str) -> Result<SecretString, ConfigError> {
+    required(env, name).map(SecretString::from)
+}
+
+/// An http(s) base URL without query or fragment, returned without a trailing slash.
+pub fn base_url(env: Lookup, name: &str, default: Option<&str>) -> Result<String, ConfigError> {
+    let raw = match (env(name), default) {
+        (Some(v), _) => v,
+        (None, Some(d)) => d.to_owned(),
+        (None, None) => return Err(ConfigError::new(name, "not set")),
+    };
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| ConfigError::new(name, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(name, "must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(name, "must not have a query or fragment"));
+    }
+    Ok(raw.trim().trim_end_matches('/').to_owned())
+}
+
+fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {
+    match env("TWILIO_ACCOUNT_SID") {
+        None => Ok(None),
+        Some(sid) if sid.len() == 34 && sid.starts_with("AC") && sid.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Ok(Some(sid))
+        }
+        Some(_) => Err(ConfigError::new(
+            "TWILIO_ACCOUNT_SID",
+            "must be AC followed by 32 characters",
+        )),
+    }
+}
+
+/// `MESSAGE_RETENTION_DAYS` (default 90): how long messages stay before DynamoDB's TTL.
+fn message_retention(env: Lookup) -> Result<Duration, ConfigError> {
+    match env("MESSAGE_RETENTION_DAYS") {
+        None => Ok(DEFAULT_MESSAGE_RETENTION),
+        Some(days) => match days.trim().parse::<u64>() {
+            Ok(d) if (1..=3650).contains(&d) => Ok(Duration::from_secs(d * 24 * 3600)),
+            _ => Err(ConfigError::new(
+                "MESSAGE_RETENTION_DAYS",
+                "must be a whole number of days between 1 and 3650",
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const LINES: &str = r#"[{ "id": "main", "sms_number": "+14155550100", "sms_provider": "twilio",
+        "whatsapp_phone_number_id": "106540352242922", "agents": ["14155550111"],
+        "template": { "name": "new_customer_message", "language": "en" } }]"#;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn sms_env(overrides: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let mut pairs = vec![
+            ("BRIDGE_LINES", LINES),
+            ("TABLE_NAME", "bridge"),
+            ("DELIVERY_QUEUE_URL", "http://localhost/q"),
+            ("PUBLIC_BASE_URL", "https://x.execute-api.us-east-1.amazonaws.com/"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+        ];
+        pairs.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+        pairs.extend(overrides.iter().filter(|(_, v)| !v.is_empty()));
+        env(&pairs)
+    }
+
+    #[test]
+    fn reads_the_sms_webhook_contract() {
+        let config = SmsWebhookConfig::from_lookup(&sms_env(&[])).unwrap();
+        assert_eq!(config.public_base_url, "https://x.execute-api.us-east-1.amazonaws.com");
+        assert_eq!(config.message_retention, DEFAULT_MESSAGE_RETENTION);
+        assert!(config.twilio_account_sid.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("TABLE_NAME", "")], "TABLE_NAME"),
+            (&[("PUBLIC_BASE_URL", "not a url")], "PUBLIC_BASE_URL"),
+            (&[("PUBLIC_BASE_URL", "ftp://x")], "PUBLIC_BASE_URL"),
+            (&[("TWILIO_ACCOUNT_SID", "AC123")], "TWILIO_ACCOUNT_SID"),
+            (&[("MESSAGE_RETENTION_DAYS", "0")], "MESSAGE_RETENTION_DAYS"),
+            (&[("BRIDGE_LINES", "")], "BRIDGE_LINES"),
+            (&[("BRIDGE_LINES", "[{\"id\": 1}]")], "BRIDGE_LINES[0].id"),
+        ];
+        for (overrides, name) in cases {
+            let err = SmsWebhookConfig::from_lookup(&sms_env(overrides)).err().unwrap();
+            assert_eq!(err.name, *name, "{err}");
+        }
+    }
+
+    #[test]
+    fn lines_can_come_from_a_file() {
+        let path = std::env::temp_dir().join(format!("lines-{}.json", std::process::id()));
+        std::fs::write(&path, LINES).unwrap();
+        let lookup = env(&[("BRIDGE_LINES_FILE", path.to_str().unwrap())]);
+        assert_eq!(lines(&lookup).unwrap().iter().count(), 1);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(lines(&lookup).unwrap_err().name, "BRIDGE_LINES_FILE");
+    }
+
+    #[test]
+    fn worker_defaults_to_the_public_graph_api() {
+        let lookup = env(&[("BRIDGE_LINES", LINES), ("TABLE_NAME", "t"), ("META_ACCESS_TOKEN", "x")]);
+        let config = DeliveryWorkerConfig::from_lookup(&lookup).unwrap();
+        assert_eq!(config.graph_api_base, DEFAULT_GRAPH_API_BASE);
+        assert_eq!(config.graph_api_version, "v23.0");
+        let bad = env(&[
+            ("BRIDGE_LINES", LINES),
+            ("TABLE_NAME", "t"),
+            ("META_ACCESS_TOKEN", "x"),
+            ("GRAPH_API_VERSION", "23"),
+        ]);
+        assert_eq!(
+            DeliveryWorkerConfig::from_lookup(&bad).err().unwrap().name,
+            "GRAPH_API_VERSION"
+        );
+    }
+}

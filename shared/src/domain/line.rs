@@ -1,0 +1,307 @@
+//! A line (SPEC §2): one business SMS number bridged to one WhatsApp Business number and its
+//! agents. Lines are parsed once at cold start; an invalid document fails the start with the
+//! path of the offending field (`BRIDGE_LINES[1].agents[0]: ...`).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::phone::{E164, WaId};
+
+/// Upper bound on agents per line: one inbound SMS writes one leg per agent into a single
+/// DynamoDB item and sends their jobs in `SendMessageBatch` calls of ten.
+pub const MAX_AGENTS_PER_LINE: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LineId(String);
+
+impl LineId {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let ok = (1..=32).contains(&input.len())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err("must be 1 to 32 characters of a-z, 0-9, '-' or '_'".to_owned())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for LineId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<LineId> for String {
+    fn from(value: LineId) -> Self {
+        value.0
+    }
+}
+
+/// The Cloud API's id of a business phone number (digits), used in `/{id}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumberId(String);
+
+impl PhoneNumberId {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        if (1..=32).contains(&input.len()) && input.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err("must be the numeric WhatsApp phone number id".to_owned())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PhoneNumberId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PhoneNumberId> for String {
+    fn from(value: PhoneNumberId) -> Self {
+        value.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProviderKind {
+    Twilio,
+}
+
+/// An approved WhatsApp message template, used when an agent's 24 h window is closed
+/// (SPEC §4.4). Its body takes three parameters: handle, customer, text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRef {
+    pub name: String,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub id: LineId,
+    pub sms_number: E164,
+    pub sms_provider: SmsProviderKind,
+    pub whatsapp_phone_number_id: PhoneNumberId,
+    pub agents: Vec<WaId>,
+    pub template: TemplateRef,
+    #[serde(default)]
+    pub help_text: Option<String>,
+    #[serde(default)]
+    pub allow_agent_initiated: bool,
+    /// How long an agent's focus on a conversation lasts (SPEC §5.4).
+    #[serde(default = "default_focus_hours")]
+    pub focus_hours: u32,
+}
+
+fn default_focus_hours() -> u32 {
+    12
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct LinesError {
+    /// Where in the document, e.g. `BRIDGE_LINES[0].sms_number`.
+    pub path: String,
+    pub reason: String,
+}
+
+/// Every line of the deployment, indexed the ways the webhooks look them up.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    lines: Vec<Line>,
+}
+
+impl Lines {
+    /// Parses and validates the `BRIDGE_LINES` document; `source` names it in errors.
+    pub fn from_json(source: &str, json: &str) -> Result<Self, LinesError> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let lines: Vec<Line> = serde_path_to_error::deserialize(de).map_err(|e| {
+            let inner = e.inner().to_string();
+            let path = e.path().to_string();
+            LinesError {
+                path: if path == "." {
+                    source.to_owned()
+                } else {
+                    format!("{source}{}", prefixed(&path))
+                },
+                reason: inner,
+            }
+        })?;
+        Self::new(source, lines)
+    }
+
+    pub fn new(source: &str, lines: Vec<Line>) -> Result<Self, LinesError> {
+        let err = |path: String, reason: String| LinesError {
+            path: format!("{source}{path}"),
+            reason,
+        };
+        if lines.is_empty() {
+            return Err(err(String::new(), "at least one line is required".into()));
+        }
+        let mut ids = HashSet::new();
+        let mut numbers = HashSet::new();
+        let mut phone_ids = HashSet::new();
+        for (i, line) in lines.iter().enumerate() {
+            if !ids.insert(&line.id) {
+                return Err(err(format!("[{i}].id"), format!("duplicate line id `{}`", line.id)));
+            }
+            if !numbers.insert(&line.sms_number) {
+                return Err(err(format!("[{i}].sms_number"), "another line has this number".into()));
+            }
+            if !phone_ids.insert(&line.whatsapp_phone_number_id) {
+                return Err(err(
+                    format!("[{i}].whatsapp_phone_number_id"),
+                    "another line has this phone number id".into(),
+                ));
+            }
+            if line.agents.len() > MAX_AGENTS_PER_LINE {
+                return Err(err(
+                    format!("[{i}].agents"),
+                    format!("at most {MAX_AGENTS_PER_LINE} agents"),
+                ));
+            }
+            let mut agents = HashSet::new();
+            for (a, agent) in line.agents.iter().enumerate() {
+                if !agents.insert(agent) {
+                    return Err(err(format!("[{i}].agents[{a}]"), "listed twice".into()));
+                }
+            }
+            let name_ok = !line.template.name.is_empty()
+                && line.template.name.len() <= 512
+                && line
+                    .template
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !name_ok {
+                return Err(err(
+                    format!("[{i}].template.name"),
+                    "must be lowercase letters, digits and '_' (a WhatsApp template name)".into(),
+                ));
+            }
+            if line.template.language.is_empty() || line.template.language.len() > 16 {
+                return Err(err(
+                    format!("[{i}].template.language"),
+                    "must be a language code such as `en` or `en_US`".into(),
+                ));
+            }
+            if line.focus_hours == 0 || line.focus_hours > 24 * 30 {
+                return Err(err(format!("[{i}].focus_hours"), "must be between 1 and 720".into()));
+            }
+        }
+        Ok(Self { lines })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Line> {
+        self.lines.iter()
+    }
+
+    /// The line whose SMS number received a customer's text.
+    pub fn by_sms_number(&self, number: &E164) -> Option<&Line> {
+        self.lines.iter().find(|l| &l.sms_number == number)
+    }
+
+    pub fn by_id(&self, id: &LineId) -> Option<&Line> {
+        self.lines.iter().find(|l| &l.id == id)
+    }
+
+    /// The line a WhatsApp webhook is about (`metadata.phone_number_id`).
+    pub fn by_phone_number_id(&self, id: &str) -> Option<&Line> {
+        self.lines.iter().find(|l| l.whatsapp_phone_number_id.as_str() == id)
+    }
+}
+
+fn prefixed(path: &str) -> String {
+    if path.starts_with('[') {
+        path.to_owned()
+    } else {
+        format!(".{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIN: &str = r#"{ "id": "main", "sms_number": "+14155550100", "sms_provider": "twilio",
+        "whatsapp_phone_number_id": "106540352242922", "agents": ["14155550111", "14155550112"],
+        "template": { "name": "new_customer_message", "language": "en" } }"#;
+
+    fn parse(json: &str) -> Result<Lines, LinesError> {
+        Lines::from_json("BRIDGE_LINES", json)
+    }
+
+    #[test]
+    fn parses_the_spec_example() {
+        let lines = parse(&format!("[{MAIN}]")).unwrap();
+        let line = lines.by_sms_number(&E164::parse("+14155550100").unwrap()).unwrap();
+        assert_eq!(line.id.as_str(), "main");
+        assert_eq!(line.agents.len(), 2);
+        assert_eq!(line.focus_hours, 12);
+        assert!(lines.by_phone_number_id("106540352242922").is_some());
+        assert!(lines.by_sms_number(&E164::parse("+14155550199").unwrap()).is_none());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (MAIN.replace("+14155550100", "4155550100"), "BRIDGE_LINES[0].sms_number"),
+            (
+                MAIN.replace("\"14155550112\"", "\"+14155550112\""),
+                "BRIDGE_LINES[0].agents[1]",
+            ),
+            (MAIN.replace("\"twilio\"", "\"vonage\""), "BRIDGE_LINES[0].sms_provider"),
+            (MAIN.replace("\"agents\"", "\"agnets\""), "BRIDGE_LINES[0].agnets"),
+            (
+                MAIN.replace("new_customer_message", "New Message"),
+                "BRIDGE_LINES[0].template.name",
+            ),
+            (MAIN.replace("\"main\"", "\"Main Line\""), "BRIDGE_LINES[0].id"),
+            (
+                MAIN.replace("\"14155550112\"", "\"14155550111\""),
+                "BRIDGE_LINES[0].agents[1]",
+            ),
+        ];
+        for (json, path) in cases {
+            let e = parse(&format!("[{json}]")).unwrap_err();
+            assert_eq!(e.path, path, "{e}");
+        }
+    }
+
+    #[test]
+    fn rejects_duplicates_across_lines_and_empty_documents() {
+        let e = parse(&format!("[{MAIN},{MAIN}]")).unwrap_err();
+        assert_eq!(e.path, "BRIDGE_LINES[1].id");
+        let other = MAIN.replace("\"main\"", "\"other\"");
+        let e = parse(&format!("[{MAIN},{other}]")).unwrap_err();
+        assert_eq!(e.path, "BRIDGE_LINES[1].sms_number");
+        assert_eq!(parse("[]").unwrap_err().path, "BRIDGE_LINES");
+        assert_eq!(parse("{").unwrap_err().path, "BRIDGE_LINES");
+    }
+}

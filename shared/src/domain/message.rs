@@ -1,0 +1,93 @@
+//! Messages as the bridge records them, independent of the provider that carried them.
+
+use jiff::Timestamp;
+
+use super::phone::E164;
+
+/// A customer's text as received from the SMS provider, already verified and parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundSms {
+    /// The provider's id of this message (Twilio `MessageSid`): the dedupe key.
+    pub provider_message_id: ProviderMessageId,
+    pub from: E164,
+    pub to: E164,
+    pub body: String,
+    pub attachments: Vec<Attachment>,
+    pub received_at: Timestamp,
+}
+
+/// A provider's message id, bounded and safe to use in a store key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProviderMessageId(String);
+
+impl ProviderMessageId {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&input.len())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err("must be 1 to 64 letters, digits, '-' or '_'".to_owned())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    pub url: String,
+    pub content_type: String,
+}
+
+/// A WhatsApp message id (`wamid.…`), as the Cloud API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Wamid(String);
+
+impl Wamid {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        if (1..=256).contains(&input.len()) && !input.chars().any(char::is_control) {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err("not a WhatsApp message id".to_owned())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Wamid {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Wamid> for String {
+    fn from(value: Wamid) -> Self {
+        value.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_ids_are_bounded_key_safe_strings() {
+        assert!(ProviderMessageId::parse("SM0123456789abcdef0123456789abcdef").is_ok());
+        for bad in ["", "SM#1", "a b", &"x".repeat(65), "SM\u{e9}"] {
+            assert!(ProviderMessageId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Wamid::parse("wamid.HBgLMTQxNTU1NTAxMTEVAgARGBI=").is_ok());
+        assert!(Wamid::parse("").is_err());
+        assert!(Wamid::parse("a\nb").is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! The local AWS emulator: a pinned moto server (DynamoDB + SQS), installed on first use
+//! into `target/tools` and started on a free port. Used by the local stack and the tests,
+//! never by a Lambda. Everything it needs comes from PyPI; no Docker, no AWS account.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// Exact versions of moto and all it imports.
+pub const MOTO_REQUIREMENTS: &str = include_str!("moto-requirements.txt");
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs moto's server and exits by itself when the process that started it is gone, so a
+/// killed test run or local stack never leaves an emulator behind.
+const LAUNCHER: &str = r#"
+import os, sys, threading, time
+parent = os.getppid()
+def watch_parent():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch_parent, daemon=True).start()
+from moto.server import main
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("python3 is needed to run the moto emulator: {0}")]
+    Python(String),
+    #[error("installing moto failed: {0}")]
+    Install(String),
+    #[error("moto did not start: {0}")]
+    Start(String),
+}
+
+/// A running moto server; stopped when dropped.
+pub struct MotoServer {
+    child: Child,
+    endpoint: String,
+}
+
+impl MotoServer {
+    /// Installs moto if needed and starts it on a free port of 127.0.0.1. Its request log
+    /// goes to `log` (or nowhere).
+    pub fn start(log: Option<&Path>) -> Result<Self, EmulatorError> {
+        let site = ensure_installed()?;
+        let port = free_port().map_err(|e| EmulatorError::Start(format!("no free port: {e}")))?;
+        let stdout = match log {
+            Some(path) => {
+                let open =
+                    || std::fs::File::create(path).and_then(|_| std::fs::OpenOptions::new().append(true).open(path));
+                Stdio::from(open().map_err(|e| EmulatorError::Start(format!("{}: {e}", path.display())))?)
+            }
+            None => Stdio::null(),
+        };
+        let child = Command::new(python())
+            .arg("-c")
+            .arg(LAUNCHER)
+            .arg(port.to_string())
+            .env("PYTHONPATH", &site)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| EmulatorError::Python(e.to_string()))?;
+        let mut server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_until_ready(port)?;
+        // Its request log is on stderr: drain it to the log file or drop it, so a full
+        // pipe never blocks the emulator.
+        if let Some(mut stderr) = server.child.stderr.take() {
+            let mut sink: Box<dyn std::io::Write + Send> =
+                match log.and_then(|p| std::fs::OpenOptions::new().append(true).open(p).ok()) {
+                    Some(file) => Box::new(file),
+                    None => Box::new(std::io::sink()),
+                };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut stderr, &mut sink);
+            });
+        }
+        Ok(server)
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn wait_until_ready(&mut self, port: u16) -> Result<(), EmulatorError> {
+        let started = Instant::now();
+        while started.elapsed() < START_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                return Err(EmulatorError::Start(format!("exited with {status}: {}", stderr.trim())));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(EmulatorError::Start(format!("not listening after {START_TIMEOUT:?}")))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where project tools are installed: `target/tools` of this workspace.
+pub fn tools_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("target")
+        });
+    target.join("tools")
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Installs the pinned requirements once per version set. Concurrent installers (parallel
+/// test binaries) each install into their own directory and the first rename wins.
+fn ensure_installed() -> Result<PathBuf, EmulatorError> {
+    let digest = hex::encode(&Sha256::digest(MOTO_REQUIREMENTS.as_bytes())[..6]);
+    let dir = tools_dir().join(format!("moto-{digest}"));
+    if dir.join(".installed").exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(tools_dir()).map_err(|e| EmulatorError::Install(e.to_string()))?;
+    let staging = tools_dir().join(format!("moto-{digest}.{}.partial", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let requirements = tools_dir().join(format!("moto-requirements-{}.txt", std::process::id()));
+    std::fs::write(&requirements, MOTO_REQUIREMENTS).map_err(|e| EmulatorError::Install(e.to_string()))?;
+    eprintln!(
+        "installing the pinned moto emulator into {} (first run only)",
+        dir.display()
+    );
+    let output = Command::new(python())
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+            "--ignore-installed",
+            "--no-warn-conflicts",
+        ])
+        .arg("--target")
+        .arg(&staging)
+        .arg("-r")
+        .arg(&requirements)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| EmulatorError::Python(e.to_string()))?;
+    let _ = std::fs::remove_file(&requirements);
+    if !output.status.success() {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(EmulatorError::Install(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
+    }
+    std::fs::write(staging.join(".installed"), MOTO_REQUIREMENTS).map_err(|e| EmulatorError::Install(e.to_string()))?;
+    if std::fs::rename(&staging, &dir).is_err() {
+        // Another process finished first; use its copy.
+        let _ = std::fs::remove_dir_all(&staging);
+        if !dir.join(".installed").exists() {
+            return Err(EmulatorError::Install(format!(
+                "could not move the install into {}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}

@@ -1,0 +1,237 @@
+//! Test helpers (feature `test-util`): one moto server per test process, a fresh table and
+//! queue per test, and providers' signatures computed the documented way.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore, create_table};
+use crate::adapters::sqs::{SqsQueue, create_queues};
+use crate::emulator::MotoServer;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Test auth tokens: fixed so failures are reproducible, never real.
+pub const TWILIO_AUTH_TOKEN: &str = "test-twilio-auth-token";
+pub const META_APP_SECRET: &str = "test-meta-app-secret";
+pub const META_VERIFY_TOKEN: &str = "test-meta-verify-token";
+pub const META_ACCESS_TOKEN: &str = "test-meta-access-token";
+pub const PUBLIC_BASE_URL: &str = "https://bridge.example.com";
+
+pub const LINE_SMS_NUMBER: &str = "+14155550100";
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+pub const AGENTS: [&str; 2] = ["14155550111", "14155550112"];
+pub const CUSTOMER: &str = "+14155550134";
+
+/// The `BRIDGE_LINES` document the tests run with: one line, two agents.
+pub fn lines_json() -> String {
+    format!(
+        r#"[{{ "id": "main", "sms_number": "{LINE_SMS_NUMBER}", "sms_provider": "twilio",
+            "whatsapp_phone_number_id": "{PHONE_NUMBER_ID}", "agents": ["{}", "{}"],
+            "template": {{ "name": "new_customer_message", "language": "en" }} }}]"#,
+        AGENTS[0], AGENTS[1]
+    )
+}
+
+pub fn lines() -> crate::domain::Lines {
+    crate::domain::Lines::from_json("test", &lines_json()).expect("test lines are valid")
+}
+
+/// The emulator endpoint: `AWS_ENDPOINT_URL` when the caller started one, else a moto
+/// server this process starts once (it exits with the process).
+pub fn emulator_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let server = MotoServer::start(None).expect("moto emulator starts");
+            let endpoint = server.endpoint().to_owned();
+            // Lives as long as the process; moto's launcher exits when we do.
+            std::mem::forget(server);
+            endpoint
+        }
+    })
+}
+
+/// A table and queues of its own for one test, on the shared emulator.
+pub struct TestAws {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+impl TestAws {
+    pub async fn new() -> Self {
+        let config = crate::aws::emulator_sdk_config(emulator_endpoint()).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = format!("t{}", uuid::Uuid::now_v7().simple());
+        create_table(&dynamodb, &name).await.expect("table created");
+        let (queue_url, dlq_url) = create_queues(&sqs, &name, 5).await.expect("queues created");
+        Self {
+            dynamodb,
+            sqs,
+            table: name,
+            queue_url,
+            dlq_url,
+        }
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.dynamodb.clone(), &self.table, DEFAULT_MESSAGE_RETENTION)
+    }
+
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), &self.queue_url)
+    }
+
+    /// Every item in the table.
+    pub async fn items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .dynamodb
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Items whose partition key starts with `prefix` (`CONV#`, `SEEN#`...).
+    pub async fn items_with_prefix(&self, prefix: &str) -> Vec<Item> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| matches!(i.get("PK"), Some(AttributeValue::S(pk)) if pk.starts_with(prefix)))
+            .collect()
+    }
+
+    /// Messages on the delivery queue, visible or in flight.
+    pub async fn queue_depth(&self) -> usize {
+        queue_depth(&self.sqs, &self.queue_url).await
+    }
+
+    pub async fn dlq_depth(&self) -> usize {
+        queue_depth(&self.sqs, &self.dlq_url).await
+    }
+}
+
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    attributes.values().map(|v| v.parse::<usize>().expect("a count")).sum()
+}
+
+/// A string attribute of an item (panics if absent: tests want to know).
+pub fn attr_s<'a>(item: &'a Item, name: &str) -> &'a str {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => v,
+        other => panic!("attribute {name} is not a string: {other:?}"),
+    }
+}
+
+/// A Twilio inbound-message form, as Twilio posts it, and its `X-Twilio-Signature`
+/// computed the documented way over `PUBLIC_BASE_URL` + `path`.
+pub fn signed_twilio_form(path: &str, params: &[(&str, &str)]) -> (String, String) {
+    let body = crate::adapters::twilio::encode_form(params);
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let signature =
+        crate::adapters::twilio::compute_signature(TWILIO_AUTH_TOKEN, &format!("{PUBLIC_BASE_URL}{path}"), &owned);
+    (body, signature)
+}
+
+/// The parameters Twilio sends for an inbound SMS.
+pub fn twilio_inbound_params<'a>(message_sid: &'a str, from: &'a str, body: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("ToCountry", "US"),
+        ("ToState", "CA"),
+        ("SmsMessageSid", message_sid),
+        ("NumMedia", "0"),
+        ("ToCity", "SAN FRANCISCO"),
+        ("FromZip", "94105"),
+        ("SmsSid", message_sid),
+        ("FromState", "CA"),
+        ("SmsStatus", "received"),
+        ("FromCity", "SAN FRANCISCO"),
+        ("Body", body),
+        ("FromCountry", "US"),
+        ("To", LINE_SMS_NUMBER),
+        ("MessagingServiceSid", "MG00000000000000000000000000000000"),
+        ("ToZip", "94105"),
+        ("NumSegments", "1"),
+        ("MessageSid", message_sid),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("From", from),
+        ("ApiVersion", "2010-04-01"),
+    ]
+}
+
+/// A fresh `SM…` sid.
+pub fn message_sid() -> String {
+    format!("SM{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Counts the AWS calls a client makes (every attempt), by `Service.Operation`.
+#[derive(Debug, Clone, Default)]
+pub struct AwsCallCounter {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl AwsCallCounter {
+    /// Calls since the last `take`, in order.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().expect("counter lock"))
+    }
+
+    /// A DynamoDB client like `client`, counted.
+    pub fn dynamodb(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().interceptor(self.clone()).build())
+    }
+
+    /// An SQS client like `client`, counted.
+    pub fn sqs(&self, client: &aws_sdk_sqs::Client) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(client.config().to_builder().interceptor(self.clone()).build())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for AwsCallCounter {
+    fn name(&self) -> &'static str {
+        "AwsCallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        let operation = cfg
+            .load::<Metadata>()
+            .map_or_else(|| "?".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
+        self.calls.lock().expect("counter lock").push(operation);
+        Ok(())
+    }
+}
