@@ -235,3 +235,29 @@ impl aws_sdk_dynamodb::config::Intercept for AwsCallCounter {
         Ok(())
     }
 }
+
+/// The SPEC §2 environment for a test on `aws`, with `extra` added or replacing entries.
+pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
+        ("BRIDGE_LINES", lines_json().as_str()),
+        ("TABLE_NAME", aws.table.as_str()),
+        ("DELIVERY_QUEUE_URL", aws.queue_url.as_str()),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),
+        ("TWILIO_AUTH_TOKEN", TWILIO_AUTH_TOKEN),
+        ("META_APP_SECRET", META_APP_SECRET),
+        ("META_VERIFY_TOKEN", META_VERIFY_TOKEN),
+        ("META_ACCESS_TOKEN", META_ACCESS_TOKEN),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// `env` as a [`crate::config::Lookup`].
+pub fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| env.get(name).cloned()
+}

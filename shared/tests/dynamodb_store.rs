@@ -1,5 +1,7 @@
 //! The DynamoDB conversation store against the moto emulator, over the wire.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};

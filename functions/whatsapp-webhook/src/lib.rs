@@ -128,8 +128,11 @@ struct ChangeValue {
 
 /// Counts what a verified notification carries, over every `entry[].changes[].value`.
 fn summarize(payload: &VerifiedMetaPayload) -> Result<NotificationSummary, NotificationError> {
+    // serde_json skips ignored strings without checking their UTF-8: check the whole body.
+    let text =
+        std::str::from_utf8(payload.body()).map_err(|_| NotificationError::Malformed("body is not UTF-8".into()))?;
     let notification: Notification =
-        serde_json::from_slice(payload.body()).map_err(|e| NotificationError::Malformed(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| NotificationError::Malformed(e.to_string()))?;
     if notification.object != "whatsapp_business_account" {
         return Err(NotificationError::Malformed(format!(
             "unexpected object `{}`",
