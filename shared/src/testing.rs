@@ -261,3 +261,30 @@ pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String
 pub fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| env.get(name).cloned()
 }
+
+/// Runs a function's binary with only `env` (and `PATH`) set; returns whether it exited
+/// successfully and what it printed. A configuration error ends the cold start before the
+/// binary ever asks the Lambda runtime API for an event.
+pub fn cold_start(binary: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = std::process::Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("function binary runs");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+/// A line whose one field `field` is replaced by `value`: for cold-start tests.
+pub fn lines_with(field: &str, value: &str) -> String {
+    let mut lines: serde_json::Value = serde_json::from_str(&lines_json()).expect("test lines are JSON");
+    lines[0][field] = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+    lines.to_string()
+}

@@ -29,6 +29,10 @@ use shared::ports::{ConversationStore, DeliveryQueue};
 /// Twilio's inbound bodies are a few KiB; anything near this is not from Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The routes this function serves; `template.yaml` routes exactly these to it.
+pub const ROUTES: &[(&str, &str)] = &[("POST", INBOUND_PATH)];
+const INBOUND_PATH: &str = "/sms/inbound";
+
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
 pub struct SmsWebhook<S, Q> {
@@ -71,7 +75,7 @@ where
     Q: DeliveryQueue + 'static,
 {
     Router::new()
-        .route("/sms/inbound", post(inbound::<S, Q>))
+        .route(INBOUND_PATH, post(inbound::<S, Q>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }

@@ -22,6 +22,10 @@ use shared::config::WhatsAppWebhookConfig;
 /// Meta batches up to a thousand updates per request; 1 MiB holds that with room to spare.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The routes this function serves; `template.yaml` routes exactly these to it.
+pub const ROUTES: &[(&str, &str)] = &[("GET", WEBHOOK_PATH), ("POST", WEBHOOK_PATH)];
+const WEBHOOK_PATH: &str = "/whatsapp";
+
 pub struct WhatsAppWebhook {
     verifier: MetaSignatureVerifier,
     verify_token: secrecy::SecretString,
@@ -39,7 +43,7 @@ impl WhatsAppWebhook {
 /// The function's routes; the Lambda runtime and the local stack both serve this router.
 pub fn router(webhook: Arc<WhatsAppWebhook>) -> Router {
     Router::new()
-        .route("/whatsapp", get(verify_subscription).post(notification))
+        .route(WEBHOOK_PATH, get(verify_subscription).post(notification))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }

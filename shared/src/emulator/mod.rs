@@ -33,7 +33,7 @@ main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 pub enum EmulatorError {
     #[error("python3 is needed to run the moto emulator: {0}")]
     Python(String),
-    #[error("installing moto failed: {0}")]
+    #[error("installing a pinned Python tool failed: {0}")]
     Install(String),
     #[error("moto did not start: {0}")]
     Start(String),
@@ -49,7 +49,7 @@ impl MotoServer {
     /// Installs moto if needed and starts it on a free port of 127.0.0.1. Its request log
     /// goes to `log` (or nowhere).
     pub fn start(log: Option<&Path>) -> Result<Self, EmulatorError> {
-        let site = ensure_installed()?;
+        let site = install_pinned("moto", MOTO_REQUIREMENTS)?;
         let port = free_port().map_err(|e| EmulatorError::Start(format!("no free port: {e}")))?;
         let stdout = match log {
             Some(path) => {
@@ -133,27 +133,22 @@ pub fn tools_dir() -> PathBuf {
     target.join("tools")
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// Installs the pinned requirements once per version set. Concurrent installers (parallel
-/// test binaries) each install into their own directory and the first rename wins.
-fn ensure_installed() -> Result<PathBuf, EmulatorError> {
-    let digest = hex::encode(&Sha256::digest(MOTO_REQUIREMENTS.as_bytes())[..6]);
-    let dir = tools_dir().join(format!("moto-{digest}"));
+/// Installs a pinned set of PyPI requirements into its own folder under [`tools_dir`], once
+/// per distinct set, and returns that folder (to put on `PYTHONPATH`). Concurrent callers
+/// (parallel test binaries) each install into a staging folder and the first rename wins.
+pub fn install_pinned(name: &str, requirements: &str) -> Result<PathBuf, EmulatorError> {
+    let digest = hex::encode(&Sha256::digest(requirements.as_bytes())[..6]);
+    let dir = tools_dir().join(format!("{name}-{digest}"));
     if dir.join(".installed").exists() {
         return Ok(dir);
     }
-    std::fs::create_dir_all(tools_dir()).map_err(|e| EmulatorError::Install(e.to_string()))?;
-    let staging = tools_dir().join(format!("moto-{digest}.{}.partial", std::process::id()));
+    let install_error = |e: std::io::Error| EmulatorError::Install(format!("{name}: {e}"));
+    std::fs::create_dir_all(tools_dir()).map_err(install_error)?;
+    let staging = tools_dir().join(format!("{name}-{digest}.{}.partial", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let requirements = tools_dir().join(format!("moto-requirements-{}.txt", std::process::id()));
-    std::fs::write(&requirements, MOTO_REQUIREMENTS).map_err(|e| EmulatorError::Install(e.to_string()))?;
-    eprintln!(
-        "installing the pinned moto emulator into {} (first run only)",
-        dir.display()
-    );
+    let requirements_file = tools_dir().join(format!("{name}-requirements-{}.txt", std::process::id()));
+    std::fs::write(&requirements_file, requirements).map_err(install_error)?;
+    eprintln!("installing pinned {name} into {} (first run only)", dir.display());
     let output = Command::new(python())
         .args([
             "-m",
@@ -162,35 +157,40 @@ fn ensure_installed() -> Result<PathBuf, EmulatorError> {
             "--disable-pip-version-check",
             "--no-input",
             "--quiet",
-            "--ignore-installed",
-            "--no-warn-conflicts",
         ])
+        .args(["--ignore-installed", "--no-warn-conflicts", "--no-warn-script-location"])
         .arg("--target")
         .arg(&staging)
         .arg("-r")
-        .arg(&requirements)
+        .arg(&requirements_file)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| EmulatorError::Python(e.to_string()))?;
-    let _ = std::fs::remove_file(&requirements);
+    let _ = std::fs::remove_file(&requirements_file);
     if !output.status.success() {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(EmulatorError::Install(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ));
+        return Err(EmulatorError::Install(format!(
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
     }
-    std::fs::write(staging.join(".installed"), MOTO_REQUIREMENTS).map_err(|e| EmulatorError::Install(e.to_string()))?;
+    std::fs::write(staging.join(".installed"), requirements).map_err(install_error)?;
     if std::fs::rename(&staging, &dir).is_err() {
         // Another process finished first; use its copy.
         let _ = std::fs::remove_dir_all(&staging);
         if !dir.join(".installed").exists() {
             return Err(EmulatorError::Install(format!(
-                "could not move the install into {}",
+                "{name}: could not move the install into {}",
                 dir.display()
             )));
         }
     }
     Ok(dir)
+}
+
+/// The Python interpreter: `$PYTHON`, else `python3`.
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
 fn free_port() -> std::io::Result<u16> {
