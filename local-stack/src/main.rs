@@ -134,7 +134,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
     println!("  webhooks:  POST {base}/sms/inbound · GET|POST {base}/whatsapp");
     println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());
     println!("  emulator:  {endpoint} (table {table})");
-    println!("  try:       cargo run -p local-stack -- sms \"Hello from a customer\"");
+    let port_arg = if settings.port == settings::DEFAULT_PORT {
+        String::new()
+    } else {
+        format!(" --port {}", settings.port)
+    };
+    println!("  try:       cargo run -p local-stack -- sms{port_arg} \"Hello from a customer\"");
 
     let mut server_stop = stop_rx;
     let served = axum::serve(listener, app)

@@ -8,11 +8,16 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// Talks to a local emulator (moto) with dummy credentials; nothing reaches AWS.
+/// Talks to a local emulator (moto) at `endpoint`; nothing reaches AWS. `AWS_REGION` is
+/// honoured when set (default `us-east-1`); the credentials are dummies.
 pub async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_owned());
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
         .load()
         .await

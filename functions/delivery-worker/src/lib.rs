@@ -1,8 +1,6 @@
 //! The delivery worker (SPEC §4.4, §9): an SQS batch in, one job per record, and
 //! `ReportBatchItemFailures` naming exactly the records to retry.
 
-use std::sync::Arc;
-
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use jiff::Timestamp;
@@ -138,6 +136,3 @@ impl<S: ConversationStore, W: WhatsAppClient> DeliveryWorker<S, W> {
         }
     }
 }
-
-/// A shared worker, as the Lambda runtime and the local stack's poller hold it.
-pub type SharedWorker<S, W> = Arc<DeliveryWorker<S, W>>;

@@ -87,7 +87,11 @@ impl DynamoStore {
             ("message_id".into(), s(message.message_id.as_str())),
             ("jobs".into(), AttributeValue::L(jobs)),
             ("created_at".into(), s(now.to_string())),
-            ("expires_at".into(), expires(now, DEDUPE_TTL)),
+            // The marker holds the jobs, texts included: it never outlives the messages.
+            (
+                "expires_at".into(),
+                expires(now, DEDUPE_TTL.min(self.message_retention)),
+            ),
         ])
     }
 
