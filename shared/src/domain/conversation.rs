@@ -44,11 +44,6 @@ impl Handle {
     pub fn length_after_collisions(collisions: u32) -> usize {
         (HANDLE_MIN_LEN + (collisions / 2) as usize).min(HANDLE_MAX_LEN)
     }
-
-    /// Without the `#`, as stored.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// Shown with the `#`, as agents type it.
@@ -64,18 +59,7 @@ impl fmt::Debug for Handle {
     }
 }
 
-impl TryFrom<String> for Handle {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Handle> for String {
-    fn from(value: Handle) -> Self {
-        value.0
-    }
-}
+string_newtype!(Handle, String);
 
 /// Identifies a conversation: one customer of one line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -99,24 +83,9 @@ impl MessageId {
             .map(|u| Self(u.hyphenated().to_string()))
             .map_err(|_| format!("`{input}` is not a message id"))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for MessageId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<MessageId> for String {
-    fn from(value: MessageId) -> Self {
-        value.0
-    }
-}
+string_newtype!(MessageId, String);
 
 #[cfg(test)]
 mod tests {

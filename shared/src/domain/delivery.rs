@@ -37,10 +37,6 @@ impl JobId {
             Err(format!("`{input}` is not a job id"))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl fmt::Display for JobId {
@@ -49,18 +45,7 @@ impl fmt::Display for JobId {
     }
 }
 
-impl TryFrom<String> for JobId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<JobId> for String {
-    fn from(value: JobId) -> Self {
-        value.0
-    }
-}
+string_newtype!(JobId, String);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {

@@ -29,10 +29,6 @@ impl LineId {
             Err("must be 1 to 32 characters of a-z, 0-9, '-' or '_'".to_owned())
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl fmt::Display for LineId {
@@ -41,18 +37,7 @@ impl fmt::Display for LineId {
     }
 }
 
-impl TryFrom<String> for LineId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<LineId> for String {
-    fn from(value: LineId) -> Self {
-        value.0
-    }
-}
+string_newtype!(LineId, String);
 
 /// The Cloud API's id of a business phone number (digits), used in `/{id}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
@@ -67,24 +52,9 @@ impl PhoneNumberId {
             Err("must be the numeric WhatsApp phone number id".to_owned())
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for PhoneNumberId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<PhoneNumberId> for String {
-    fn from(value: PhoneNumberId) -> Self {
-        value.0
-    }
-}
+string_newtype!(PhoneNumberId, String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -57,24 +57,9 @@ impl Wamid {
             Err("not a WhatsApp message id".to_owned())
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Wamid {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Wamid> for String {
-    fn from(value: Wamid) -> Self {
-        value.0
-    }
-}
+string_newtype!(Wamid, String);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,31 @@
 //! The pure part: types that parse, rules that decide. No I/O, no async, no AWS types.
 
+/// For a `struct X(String)` with `X::parse(&str) -> Result<X, E>`: `as_str`, and the
+/// `TryFrom<String>` / `Into<String>` pair that serde's `try_from`/`into` use, so every
+/// deserialized value went through `parse`.
+macro_rules! string_newtype {
+    ($name:ident, $error:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
 pub mod conversation;
 pub mod delivery;
 pub mod line;

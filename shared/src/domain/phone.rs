@@ -27,10 +27,6 @@ impl E164 {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The digits without `+`: the form WhatsApp uses for a `wa_id`.
     pub fn digits(&self) -> &str {
         &self.0[1..]
@@ -59,18 +55,7 @@ impl fmt::Debug for E164 {
     }
 }
 
-impl TryFrom<String> for E164 {
-    type Error = PhoneError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<E164> for String {
-    fn from(value: E164) -> Self {
-        value.0
-    }
-}
+string_newtype!(E164, PhoneError);
 
 /// A WhatsApp user id (`wa_id`): the user's phone number as digits, no `+`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -86,10 +71,6 @@ impl WaId {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// For logs: `1415*****11`.
     pub fn masked(&self) -> String {
         mask_digits(&self.0)
@@ -102,18 +83,7 @@ impl fmt::Debug for WaId {
     }
 }
 
-impl TryFrom<String> for WaId {
-    type Error = PhoneError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<WaId> for String {
-    fn from(value: WaId) -> Self {
-        value.0
-    }
-}
+string_newtype!(WaId, PhoneError);
 
 fn is_digits(s: &str, min_len: usize) -> bool {
     (min_len..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0')
