@@ -5,7 +5,8 @@
 //! ```text
 //! cargo run -p local-stack                      # serve on 127.0.0.1:8080
 //! cargo run -p local-stack -- --port 9000 --lines my-lines.json
-//! cargo run -p local-stack -- sms "Hello!"      # send a Twilio-signed SMS to a running stack
+//! cargo run -p local-stack -- sms "Hello!"      # a customer texts (Twilio-signed) a running stack
+//! cargo run -p local-stack -- agent "#K7 Hi!"   # an agent answers (Meta-signed)
 //! ```
 
 mod recorder;
@@ -37,6 +38,7 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve(settings) => serve(settings).await,
         Command::SendSms(sms) => settings::send_sms(sms).await,
+        Command::AgentMessage(message) => settings::send_agent_message(message).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,7 +93,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
         .collect();
     let sms = Arc::new(SmsWebhook::from_config(sms_config, &sdk));
-    let whatsapp = Arc::new(WhatsAppWebhook::new(whatsapp_config));
+    let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &sdk));
     let worker = Arc::new(DeliveryWorker::from_config(
         worker_config,
         &sdk,
@@ -100,7 +102,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
     let app = sms_webhook::router(sms)
         .merge(whatsapp_webhook::router(whatsapp))
-        .merge(recorder::router(env.get("META_ACCESS_TOKEN").unwrap_or_default()))
+        .merge(recorder::router(recorder::Credentials {
+            meta_access_token: env.get("META_ACCESS_TOKEN").unwrap_or_default(),
+            twilio_account_sid: env.get("TWILIO_ACCOUNT_SID").unwrap_or_default(),
+            twilio_auth_token: env.get("TWILIO_AUTH_TOKEN").unwrap_or_default(),
+        }))
         .route("/", axum::routing::get(move || async move { settings::index_text() }));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
@@ -133,6 +139,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     println!("  lines:     {}", lines_summary.join(", "));
     println!("  webhooks:  POST {base}/sms/inbound · GET|POST {base}/whatsapp");
     println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());
+    println!("  SMS:       {}", env.get("TWILIO_API_BASE").unwrap_or_default());
     println!("  emulator:  {endpoint} (table {table})");
     let port_arg = if settings.port == settings::DEFAULT_PORT {
         String::new()
@@ -140,6 +147,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         format!(" --port {}", settings.port)
     };
     println!("  try:       cargo run -p local-stack -- sms{port_arg} \"Hello from a customer\"");
+    println!("             cargo run -p local-stack -- agent{port_arg} \"#HANDLE Thanks, see you at 9!\"");
 
     let mut server_stop = stop_rx;
     let served = axum::serve(listener, app)

@@ -18,17 +18,32 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     ("META_APP_SECRET", "local-meta-app-secret"),
     ("META_VERIFY_TOKEN", "local-meta-verify-token"),
     ("META_ACCESS_TOKEN", "local-meta-access-token"),
+    ("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID),
 ];
+
+const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
 const USAGE: &str = "\
 usage: local-stack [--port PORT] [--lines FILE]
        local-stack sms [--port PORT] [--from +E164] [--to +E164] TEXT
+       local-stack agent [--port PORT] [--from WA_ID] [--reply-to WAMID] TEXT
 
-Starts the bridge locally (SPEC §11), or sends a Twilio-signed SMS to one that runs.";
+Starts the bridge locally (SPEC §11), or plays a customer texting it (Twilio-signed) or an
+agent answering in WhatsApp (Meta-signed) against one that runs.";
 
 pub enum Command {
     Serve(Settings),
     SendSms(SendSms),
+    AgentMessage(AgentMessage),
+}
+
+pub struct AgentMessage {
+    pub port: u16,
+    /// The agent's wa_id (default: the first agent of the first line).
+    pub from: Option<String>,
+    /// A forwarded copy's wamid, to swipe-reply to it.
+    pub reply_to: Option<String>,
+    pub text: String,
 }
 
 pub struct Settings {
@@ -45,41 +60,36 @@ pub struct SendSms {
 
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut args = args.peekable();
-    let send = args.peek().is_some_and(|a| a == "sms");
-    if send {
+    let mode = match args.peek().map(String::as_str) {
+        Some(mode @ ("sms" | "agent")) => mode.to_owned(),
+        _ => "serve".to_owned(),
+    };
+    if mode != "serve" {
         args.next();
     }
-    let (mut port, mut lines, mut from, mut to, mut text) =
-        (DEFAULT_PORT, None, "+14155550134".to_owned(), None, Vec::new());
+    let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) = (DEFAULT_PORT, None, None, None, None, Vec::new());
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
-        match arg.as_str() {
-            "--port" => {
-                port = value("--port")?
-                    .parse()
-                    .map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?
-            }
-            "--lines" if !send => lines = Some(PathBuf::from(value("--lines")?)),
-            "--from" if send => from = value("--from")?,
-            "--to" if send => to = Some(value("--to")?),
-            "-h" | "--help" => return Err(USAGE.to_owned()),
-            other if send && !other.starts_with("--") => text.push(other.to_owned()),
-            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+        match (mode.as_str(), arg.as_str()) {
+            (_, "--port") => port = value("--port")?.parse().map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?,
+            ("serve", "--lines") => lines = Some(PathBuf::from(value("--lines")?)),
+            ("sms" | "agent", "--from") => from = Some(value("--from")?),
+            ("sms", "--to") => to = Some(value("--to")?),
+            ("agent", "--reply-to") => reply_to = Some(value("--reply-to")?),
+            (_, "-h" | "--help") => return Err(USAGE.to_owned()),
+            ("sms" | "agent", other) if !other.starts_with("--") => text.push(other.to_owned()),
+            (_, other) => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }
     }
-    if send {
-        if text.is_empty() {
-            return Err(format!("sms needs the TEXT to send\n\n{USAGE}"));
-        }
-        Ok(Command::SendSms(SendSms {
-            port,
-            from,
-            to,
-            text: text.join(" "),
-        }))
-    } else {
-        Ok(Command::Serve(Settings { port, lines }))
+    if mode != "serve" && text.is_empty() {
+        return Err(format!("{mode} needs the TEXT to send\n\n{USAGE}"));
     }
+    let text = text.join(" ");
+    Ok(match mode.as_str() {
+        "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
+        "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
+        _ => Command::Serve(Settings { port, lines }),
+    })
 }
 
 /// The environment the functions see: command-line choices, then the process environment,
@@ -114,7 +124,8 @@ impl Settings {
         let base = format!("http://127.0.0.1:{}", self.port);
         defaults.insert("PUBLIC_BASE_URL".into(), base.clone());
         // Until the simulator exists, WhatsApp sends go to the recorder on our own port.
-        defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::recorder::PREFIX));
+        defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::recorder::GRAPH_PREFIX));
+        defaults.insert("TWILIO_API_BASE".into(), format!("{base}{}", crate::recorder::TWILIO_PREFIX));
         let mut forced = HashMap::new();
         match &self.lines {
             Some(path) => {
@@ -159,10 +170,11 @@ pub async fn send_sms(sms: SendSms) -> Result<(), String> {
     let base = env.get("PUBLIC_BASE_URL").unwrap_or_default();
     let token = env.get("TWILIO_AUTH_TOKEN").unwrap_or_default();
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let account_sid = env.get("TWILIO_ACCOUNT_SID").unwrap_or_default();
     let params = [
         ("MessageSid", sid.as_str()),
         ("SmsMessageSid", sid.as_str()),
-        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("AccountSid", account_sid.as_str()),
         ("From", sms.from.as_str()),
         ("To", to.as_str()),
         ("Body", sms.text.as_str()),
@@ -190,4 +202,47 @@ pub async fn send_sms(sms: SendSms) -> Result<(), String> {
     } else {
         Err(format!("the webhook answered {status}"))
     }
+}
+
+/// Posts a Meta-signed notification of an agent's WhatsApp message to a running local stack.
+pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
+    let settings = Settings { port: message.port, lines: None };
+    let env = settings.environment()?;
+    let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
+    let line = lines.iter().next().ok_or("no line configured")?;
+    let from = match message.from {
+        Some(from) => from,
+        None => line.agents.first().map(|a| a.as_str().to_owned()).ok_or("the line has no agents")?,
+    };
+    let wamid = format!("wamid.local-agent.{}", uuid::Uuid::new_v4().simple());
+    let mut whatsapp_message = serde_json::json!({
+        "from": from, "id": wamid, "timestamp": jiff::Timestamp::now().as_second().to_string(),
+        "type": "text", "text": { "body": message.text },
+    });
+    if let Some(quoted) = message.reply_to {
+        whatsapp_message["context"] = serde_json::json!({ "from": line.sms_number.digits(), "id": quoted });
+    }
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": line.sms_number.digits(), "phone_number_id": line.whatsapp_phone_number_id.as_str() },
+            "contacts": [{ "profile": { "name": "Local Agent" }, "wa_id": from }],
+            "messages": [whatsapp_message],
+        }}]}],
+    })
+    .to_string();
+    let secret = env.get("META_APP_SECRET").unwrap_or_default();
+    let signature = shared::adapters::whatsapp::signature::compute_signature(&secret, body.as_bytes());
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/whatsapp", message.port))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("is the local stack running on port {}? {e}", message.port))?;
+    let status = response.status();
+    println!("{status} (message {wamid})");
+    if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
 }

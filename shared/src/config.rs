@@ -32,6 +32,9 @@ impl ConfigError {
     }
 }
 
+/// Where the SMS webhook takes the provider's status callbacks (SPEC §2).
+pub const SMS_STATUS_PATH: &str = "/sms/status";
+
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
 pub const DEFAULT_GRAPH_API_BASE: &str = "https://graph.facebook.com";
 pub const DEFAULT_GRAPH_API_VERSION: &str = "v23.0";
@@ -64,8 +67,12 @@ impl SmsWebhookConfig {
 
 /// What the WhatsApp webhook function reads.
 pub struct WhatsAppWebhookConfig {
+    pub lines: Lines,
+    pub table_name: String,
+    pub delivery_queue_url: String,
     pub meta_app_secret: SecretString,
     pub meta_verify_token: SecretString,
+    pub message_retention: Duration,
 }
 
 impl WhatsAppWebhookConfig {
@@ -73,6 +80,10 @@ impl WhatsAppWebhookConfig {
         Ok(Self {
             meta_app_secret: secret(env, "META_APP_SECRET")?,
             meta_verify_token: secret(env, "META_VERIFY_TOKEN")?,
+            lines: lines(env)?,
+            table_name: required(env, "TABLE_NAME")?,
+            delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
+            message_retention: message_retention(env)?,
         })
     }
 }
@@ -81,10 +92,16 @@ impl WhatsAppWebhookConfig {
 pub struct DeliveryWorkerConfig {
     pub lines: Lines,
     pub table_name: String,
+    pub delivery_queue_url: String,
     pub message_retention: Duration,
     pub graph_api_base: String,
     pub graph_api_version: String,
     pub meta_access_token: SecretString,
+    /// Where SMS status callbacks go: `PUBLIC_BASE_URL/sms/status`.
+    pub public_base_url: String,
+    pub twilio_api_base: String,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: SecretString,
 }
 
 impl DeliveryWorkerConfig {
@@ -102,10 +119,16 @@ impl DeliveryWorkerConfig {
         Ok(Self {
             lines: lines(env)?,
             table_name: required(env, "TABLE_NAME")?,
+            delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             message_retention: message_retention(env)?,
             graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
             graph_api_version,
             meta_access_token: secret(env, "META_ACCESS_TOKEN")?,
+            public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
+            twilio_api_base: base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?,
+            twilio_account_sid: account_sid(env)?
+                .ok_or_else(|| ConfigError::new("TWILIO_ACCOUNT_SID", "not set (the worker sends SMS with it)"))?,
+            twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
         })
     }
 }

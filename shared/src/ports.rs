@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::domain::routing::Focus;
 use crate::domain::{
-    AgentCopy, Attachment, ConversationKey, Handle, Job, MessageId, PhoneNumberId, ProviderFailure, WaId, Wamid,
+    Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LineId, MessageId, PhoneNumberId,
+    ProviderFailure, WaId, Wamid, WhatsAppMessage,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,7 @@ pub struct NewInboundMessage {
 /// What the first recording of a provider message produced, kept for replays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriorDelivery {
-    pub message_id: MessageId,
+    pub message_id: Option<MessageId>,
     pub jobs: Vec<Job>,
 }
 
@@ -67,12 +69,10 @@ pub enum StartOutcome {
 pub enum Claim {
     Claimed,
     /// Sent or finished before: acknowledge without sending again.
-    AlreadyDone {
-        state: String,
-    },
+    AlreadyDone { state: String },
     /// Another delivery of the job holds it (its lease has not run out).
     Busy,
-    /// The message or its leg doesn't exist (e.g. the conversation was erased).
+    /// The job's record doesn't exist (e.g. the conversation was erased).
     Missing,
 }
 
@@ -98,7 +98,7 @@ impl ForwardedVia {
     }
 }
 
-/// A job's failure as recorded on its leg (the agent-facing thread shows it).
+/// A job's failure as recorded on its leg (the thread shows it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegFailure {
     /// `retry`, `permanent`, `fallback` or `escalate`.
@@ -107,14 +107,170 @@ pub struct LegFailure {
     pub reason: String,
 }
 
+/// A copy of a customer's message forwarded to an agent (`WAMID#`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedCopy {
+    pub conversation: ConversationKey,
+    pub message_id: MessageId,
+    pub job_id: JobId,
+    pub agent: WaId,
+}
+
+/// An SMS the bridge sent (`SMS#`), found by the provider's id from a status callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentSmsRecord {
+    pub conversation: ConversationKey,
+    pub message_id: MessageId,
+    pub job_id: JobId,
+    pub agent: WaId,
+    pub agent_wamid: Wamid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundLeg {
+    pub agent: WaId,
+    pub agent_wamid: Wamid,
+    pub status: Option<DeliveryStatus>,
+}
+
+/// A conversation as listed to agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub key: ConversationKey,
+    pub handle: Handle,
+    pub open: bool,
+    pub last_text: String,
+}
+
+/// What the bridge remembers about an agent of a line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentState {
+    pub focus: Option<Focus>,
+    /// Text the agent sent while the bridge asked "which conversation?".
+    pub pending: Option<PendingText>,
+    pub last_inbound_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingText {
+    pub text: String,
+    pub wamid: Wamid,
+}
+
+/// An agent's reply, ready to be recorded in the conversation's thread.
+#[derive(Debug, Clone)]
+pub struct NewOutboundMessage {
+    pub conversation: ConversationKey,
+    pub handle: Handle,
+    pub message_id: MessageId,
+    pub agent: WaId,
+    pub agent_wamid: Wamid,
+    pub body: String,
+    pub sent_at: Timestamp,
+    /// The job that sends it by SMS.
+    pub job: Job,
+}
+
+/// What recording an agent's message changes besides the dedupe marker and their window.
+#[derive(Debug, Clone)]
+pub enum AgentEffect {
+    /// Append the reply to its conversation and focus the agent on it.
+    Reply { message: NewOutboundMessage, clear_pending: bool },
+    /// Keep the text until the agent picks a conversation.
+    Pending(PendingText),
+    /// Focus the agent on a conversation.
+    Focus { conversation: ConversationKey, handle: Handle },
+    Nothing,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentMessageRecord {
+    pub line: LineId,
+    pub agent: WaId,
+    /// The agent's WhatsApp message id: the dedupe key.
+    pub wamid: Wamid,
+    pub received_at: Timestamp,
+    pub profile_name: Option<String>,
+    pub effect: AgentEffect,
+    /// The bridge's answers to the agent, recorded with the message so they go out once.
+    pub notices: Vec<Job>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    Recorded,
+    Duplicate(PriorDelivery),
+    /// The reply's conversation no longer exists; nothing was written.
+    ConversationGone,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NonAgentOutcome {
+    /// First message from them today: the polite reply is recorded (and to be enqueued).
+    Replied,
+    /// Already answered today: recorded as seen, nothing else.
+    AlreadyRepliedToday,
+    Duplicate,
+}
+
+/// The result of a status report on a leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    /// The status moved forward (notices were recorded with it).
+    Advanced,
+    /// Late, duplicate or backwards: nothing changed. `current` is what is recorded.
+    Unchanged { current: Option<DeliveryStatus> },
+    /// No such leg.
+    Missing,
+}
+
+/// One message of a conversation's thread, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMessage {
+    pub message_id: MessageId,
+    pub direction: Direction,
+    /// The agent who wrote it; `None` for the customer.
+    pub agent: Option<WaId>,
+    pub body: String,
+    pub at: Timestamp,
+    pub legs: Vec<ThreadLeg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the customer (SMS in).
+    Inbound,
+    /// From an agent (SMS out).
+    Outbound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadLeg {
+    pub job_id: JobId,
+    pub kind: String,
+    /// The recipient: an agent's wa_id or the customer's number.
+    pub to: String,
+    /// The job's progress: queued, sending, retry, sent, failed.
+    pub state: String,
+    /// The provider's delivery status, once reported.
+    pub status: Option<DeliveryStatus>,
+    /// The provider's id for the copy: a wamid or an SMS sid.
+    pub provider_id: Option<String>,
+    pub error: Option<LegFailureRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegFailureRecord {
+    pub class: String,
+    pub code: Option<i64>,
+    pub reason: String,
+}
+
 /// Conversations, messages, their delivery legs and the records that route replies.
 pub trait ConversationStore: Send + Sync {
     /// Adds a message to the customer's existing conversation, atomically with its dedupe
     /// marker and its legs.
-    fn append_inbound(
-        &self,
-        message: &NewInboundMessage,
-    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+    fn append_inbound(&self, message: &NewInboundMessage) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
 
     /// Creates the conversation with `handle` and its first message, atomically.
     fn start_conversation(
@@ -124,12 +280,7 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
 
     /// Takes the job's leg for sending unless it is done or held by a live lease.
-    fn claim_job(
-        &self,
-        job: &Job,
-        now: Timestamp,
-        lease: Duration,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    fn claim_job(&self, job: &Job, now: Timestamp, lease: Duration) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// What forwarding to `agent` needs: the conversation's handle and the agent's window.
     fn forward_context(
@@ -147,21 +298,94 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Ends the leg as failed.
+    /// Marks an SMS leg sent and records the provider's id for its status callbacks.
+    fn record_sms_sent(
+        &self,
+        job: &Job,
+        sid: &str,
+        status: Option<DeliveryStatus>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks a notice (or any standalone job) sent.
+    fn record_job_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends the leg as failed, recording `notices` to send about it in the same write.
     fn record_job_failed(
         &self,
         job: &Job,
         failure: &LegFailure,
+        notices: &[Job],
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives the leg back for a later attempt, noting why this one failed.
-    fn release_job(
+    fn release_job(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn find_forwarded_copy(&self, wamid: &Wamid) -> impl Future<Output = Result<Option<ForwardedCopy>, StoreError>> + Send;
+
+    fn find_handle(&self, line: &LineId, handle: &Handle) -> impl Future<Output = Result<Option<ConversationKey>, StoreError>> + Send;
+
+    fn find_sent_sms(&self, sid: &str) -> impl Future<Output = Result<Option<SentSmsRecord>, StoreError>> + Send;
+
+    /// An agent's reply's SMS leg: who wrote it, their WhatsApp message, its status so far.
+    fn outbound_leg(
         &self,
-        job: &Job,
-        failure: &LegFailure,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        job_id: &JobId,
+    ) -> impl Future<Output = Result<Option<OutboundLeg>, StoreError>> + Send;
+
+    fn conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> impl Future<Output = Result<Option<ConversationSummary>, StoreError>> + Send;
+
+    fn agent_state(&self, line: &LineId, agent: &WaId) -> impl Future<Output = Result<AgentState, StoreError>> + Send;
+
+    /// The line's open conversations, the most recently active first.
+    fn open_conversations(
+        &self,
+        line: &LineId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ConversationSummary>, StoreError>> + Send;
+
+    /// Records an agent's message once: its dedupe marker, the agent's window, its effect
+    /// and the notices it causes, atomically.
+    fn record_agent_message(
+        &self,
+        record: &AgentMessageRecord,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// Records a message from someone who is not an agent of the line; `reply` is recorded
+    /// only for their first message of `day`.
+    fn record_non_agent(
+        &self,
+        line: &LineId,
+        from: &WaId,
+        wamid: &Wamid,
+        day: &str,
+        reply: &Job,
+    ) -> impl Future<Output = Result<NonAgentOutcome, StoreError>> + Send;
+
+    /// Moves a leg's delivery status forward only (SPEC §8), recording `notices` with the
+    /// change; a status that doesn't advance changes nothing.
+    fn advance_leg_status(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        job_id: &JobId,
+        status: DeliveryStatus,
+        error_code: Option<i64>,
+        notices: &[Job],
         now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<StatusChange, StoreError>> + Send;
+
+    /// Of these standalone jobs, the ones still waiting to be sent.
+    fn unsent_jobs(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
+
+    /// Every message of the conversation, oldest first, with its legs.
+    fn thread(&self, conversation: &ConversationKey) -> impl Future<Output = Result<Vec<ThreadMessage>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +402,25 @@ pub trait WhatsAppClient: Send + Sync {
         &self,
         from: &PhoneNumberId,
         to: &WaId,
-        message: &AgentCopy,
+        message: &WhatsAppMessage,
     ) -> impl Future<Output = Result<Wamid, ProviderFailure>> + Send;
+}
+
+/// What an SMS provider answered to a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedSms {
+    /// The provider's id (Twilio: the `SM…` sid), which its status callbacks carry.
+    pub id: String,
+    pub status: Option<DeliveryStatus>,
+}
+
+/// Sends SMS. Nothing outside the adapter knows which provider it is.
+pub trait SmsProvider: Send + Sync {
+    fn send(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        status_callback: &str,
+    ) -> impl Future<Output = Result<AcceptedSms, ProviderFailure>> + Send;
 }

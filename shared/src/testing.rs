@@ -19,6 +19,7 @@ pub const META_APP_SECRET: &str = "test-meta-app-secret";
 pub const META_VERIFY_TOKEN: &str = "test-meta-verify-token";
 pub const META_ACCESS_TOKEN: &str = "test-meta-access-token";
 pub const PUBLIC_BASE_URL: &str = "https://bridge.example.com";
+pub const TWILIO_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
 pub const LINE_SMS_NUMBER: &str = "+14155550100";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
@@ -247,6 +248,7 @@ pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String
         ("META_APP_SECRET", META_APP_SECRET),
         ("META_VERIFY_TOKEN", META_VERIFY_TOKEN),
         ("META_ACCESS_TOKEN", META_ACCESS_TOKEN),
+        ("TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT_SID),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -287,4 +289,158 @@ pub fn lines_with(field: &str, value: &str) -> String {
     let mut lines: serde_json::Value = serde_json::from_str(&lines_json()).expect("test lines are JSON");
     lines[0][field] = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
     lines.to_string()
+}
+
+/// Fakes of the two providers' send APIs, answering like the real ones (a fresh wamid or
+/// `SM…` sid per send) unless a test mounts its own answer, which wins.
+pub struct FakeProviders {
+    pub graph: wiremock::MockServer,
+    pub twilio: wiremock::MockServer,
+}
+
+/// Mounted below a test's own mocks (wiremock: lower priority number wins; default 5).
+const DEFAULT_ANSWER_PRIORITY: u8 = 10;
+
+impl FakeProviders {
+    pub async fn start() -> Self {
+        use wiremock::matchers::{header, method, path, path_regex};
+        let graph = wiremock::MockServer::start().await;
+        wiremock::Mock::given(method("POST"))
+            .and(path_regex(r"^/v[0-9.]+/[0-9]+/messages$"))
+            .and(header("authorization", format!("Bearer {META_ACCESS_TOKEN}").as_str()))
+            .respond_with(GraphAccepts::default())
+            .with_priority(DEFAULT_ANSWER_PRIORITY)
+            .mount(&graph)
+            .await;
+        let twilio = wiremock::MockServer::start().await;
+        wiremock::Mock::given(method("POST"))
+            .and(path(format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json")))
+            .and(header("authorization", twilio_basic_auth().as_str()))
+            .respond_with(TwilioAccepts::default())
+            .with_priority(DEFAULT_ANSWER_PRIORITY)
+            .mount(&twilio)
+            .await;
+        Self { graph, twilio }
+    }
+
+    /// `GRAPH_API_BASE` and `TWILIO_API_BASE` pointing at the fakes.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [("GRAPH_API_BASE", self.graph.uri()), ("TWILIO_API_BASE", self.twilio.uri())]
+    }
+
+    /// Every WhatsApp send's JSON body, in order.
+    pub async fn whatsapp_sent(&self) -> Vec<serde_json::Value> {
+        let requests = self.graph.received_requests().await.unwrap_or_default();
+        requests.iter().map(|r| serde_json::from_slice(&r.body).expect("a JSON body")).collect()
+    }
+
+    /// Every SMS send's form parameters, in order.
+    pub async fn sms_sent(&self) -> Vec<HashMap<String, String>> {
+        let requests = self.twilio.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .map(|r| crate::adapters::twilio::parse_form(&r.body).expect("a form body").into_iter().collect())
+            .collect()
+    }
+}
+
+pub fn twilio_basic_auth() -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_ACCOUNT_SID}:{TWILIO_AUTH_TOKEN}")))
+}
+
+/// The Cloud API's answer to a send: a new wamid each time.
+#[derive(Default)]
+pub struct GraphAccepts(std::sync::atomic::AtomicUsize);
+
+impl wiremock::Respond for GraphAccepts {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let to = serde_json::from_slice::<serde_json::Value>(&request.body).map(|b| b["to"].clone()).unwrap_or_default();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": to, "wa_id": to }],
+            "messages": [{ "id": format!("wamid.fake{n:04}") }],
+        }))
+    }
+}
+
+/// Twilio's answer to a send: `201 Created` with a new `SM…` sid.
+#[derive(Default)]
+pub struct TwilioAccepts(std::sync::atomic::AtomicUsize);
+
+impl wiremock::Respond for TwilioAccepts {
+    fn respond(&self, _request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        wiremock::ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "sid": format!("SM{n:032}"),
+            "status": "queued",
+            "account_sid": TWILIO_ACCOUNT_SID,
+        }))
+    }
+}
+
+/// A Graph API error answer, as Meta sends it.
+pub fn graph_error(status: u16, code: i64) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(status).set_body_json(serde_json::json!({
+        "error": { "message": "(#x) error", "type": "OAuthException", "code": code, "fbtrace_id": "AbC" }
+    }))
+}
+
+/// A Twilio API error answer.
+pub fn twilio_error(status: u16, code: i64) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(status).set_body_json(serde_json::json!({
+        "code": code, "message": "error", "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status
+    }))
+}
+
+/// A Meta webhook notification carrying `messages` and `statuses` for the test line, with
+/// its `X-Hub-Signature-256`.
+pub fn signed_meta_notification(messages: &[serde_json::Value], statuses: &[serde_json::Value]) -> (String, String) {
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "14155550100", "phone_number_id": PHONE_NUMBER_ID },
+            "contacts": messages.iter().map(|m| serde_json::json!({ "profile": { "name": "Agent" }, "wa_id": m["from"] })).collect::<Vec<_>>(),
+            "messages": messages,
+            "statuses": statuses,
+        }}]}],
+    })
+    .to_string();
+    let signature = crate::adapters::whatsapp::signature::compute_signature(META_APP_SECRET, body.as_bytes());
+    (body, signature)
+}
+
+/// A text message from `from`, optionally swipe-replying to `context`.
+pub fn whatsapp_text(from: &str, text: &str, context: Option<&str>) -> serde_json::Value {
+    let mut message = serde_json::json!({
+        "from": from,
+        "id": format!("wamid.in.{}", uuid::Uuid::new_v4().simple()),
+        "timestamp": "1764072000",
+        "type": "text",
+        "text": { "body": text },
+    });
+    if let Some(id) = context {
+        message["context"] = serde_json::json!({ "from": "14155550100", "id": id });
+    }
+    message
+}
+
+/// A Twilio status callback for `sid`, signed for `path_and_query`.
+pub fn signed_status_callback(path_and_query: &str, sid: &str, status: &str, error_code: Option<&str>, to: &str) -> (String, String) {
+    let mut params = vec![
+        ("MessageSid", sid),
+        ("SmsSid", sid),
+        ("MessageStatus", status),
+        ("SmsStatus", status),
+        ("AccountSid", TWILIO_ACCOUNT_SID),
+        ("From", LINE_SMS_NUMBER),
+        ("To", to),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    if let Some(code) = error_code {
+        params.push(("ErrorCode", code));
+    }
+    signed_twilio_form(path_and_query, &params)
 }

@@ -109,7 +109,7 @@ async fn a_replayed_provider_message_changes_nothing_and_returns_the_first_jobs(
     else {
         panic!("not a duplicate")
     };
-    assert_eq!(prior.message_id, original.message_id);
+    assert_eq!(prior.message_id, Some(original.message_id.clone()));
     assert_eq!(prior.jobs, original.jobs);
     let AppendOutcome::Duplicate(prior) = store.append_inbound(&replay).await.unwrap() else {
         panic!("not a duplicate")
@@ -212,7 +212,7 @@ async fn released_jobs_can_be_retried_and_failed_jobs_are_done() {
         code: Some(131026),
         reason: "undeliverable".into(),
     };
-    store.record_job_failed(&other, &permanent, now).await.unwrap();
+    store.record_job_failed(&other, &permanent, &[], now).await.unwrap();
     assert_eq!(
         store.claim_job(&other, now, lease).await.unwrap(),
         Claim::AlreadyDone { state: "failed".into() }

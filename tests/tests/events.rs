@@ -12,17 +12,14 @@ use aws_lambda_events::sqs::SqsEvent;
 use delivery_worker::DeliveryWorker;
 use http_body_util::BodyExt;
 use jiff::Timestamp;
-use serde_json::{Value, json};
-use shared::adapters::whatsapp::GraphClient;
-use shared::config::{SmsWebhookConfig, WhatsAppWebhookConfig};
+use serde_json::Value;
+use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, Handle, Job, JobPayload, MessageId};
 use shared::ports::{ConversationStore, NewInboundMessage};
-use shared::testing::{TestAws, lookup, test_env};
+use shared::testing::{FakeProviders, TestAws, lookup, test_env};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("events")
@@ -104,7 +101,7 @@ async fn whatsapp_webhook_events() {
     let aws = TestAws::new().await;
     let env = with_sam_env(&aws, "WhatsAppWebhookFunction");
     let config = WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap();
-    let router = whatsapp_webhook::router(Arc::new(WhatsAppWebhook::new(config)));
+    let router = whatsapp_webhook::router(Arc::new(WhatsAppWebhook::new(config, aws.store(), aws.queue())));
     for (name, event) in events_of("whatsapp-webhook") {
         let (status, body) = status_of(&router, &event).await;
         assert_eq!(status, 200, "{name}: {body}");
@@ -117,25 +114,20 @@ async fn whatsapp_webhook_events() {
 #[tokio::test]
 async fn delivery_worker_events() {
     let aws = TestAws::new().await;
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.event" }] })))
-        .mount(&graph)
-        .await;
-    let client = GraphClient::new(
-        shared::aws::provider_http_client(),
-        &graph.uri(),
-        "v23.0",
-        "token".to_owned().into(),
-    );
-    let worker = DeliveryWorker::new(shared::testing::lines(), aws.store(), client);
+    let providers = FakeProviders::start().await;
+    let extra = providers.env();
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = test_env(&aws, &extra);
+    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
+    let worker = DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client());
 
     for (name, event) in events_of("delivery-worker") {
         let event: SqsEvent = serde_json::from_str(&event).unwrap();
         // The message the jobs belong to, as the SMS webhook would have recorded it.
         for record in &event.records {
             let job = Job::decode(record.body.as_deref().unwrap()).unwrap();
-            let JobPayload::ForwardToAgent(forward) = &job.payload;
+            let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!("{name}: a forward job") };
             let message = NewInboundMessage {
                 conversation: ConversationKey {
                     ..forward.conversation.clone()
@@ -156,6 +148,6 @@ async fn delivery_worker_events() {
         let records = event.records.len();
         let response = worker.handle_batch(event).await;
         assert!(response.batch_item_failures.is_empty(), "{name}");
-        assert_eq!(graph.received_requests().await.unwrap().len(), records, "{name}");
+        assert_eq!(providers.whatsapp_sent().await.len(), records, "{name}");
     }
 }

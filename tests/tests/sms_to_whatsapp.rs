@@ -7,13 +7,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use delivery_worker::DeliveryWorker;
+use delivery_worker::{DeliveryWorker, DeployedWorker};
 use delivery_worker::sqs_poller::SqsPoller;
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::whatsapp::GraphClient;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig};
 use shared::testing::{AGENTS, CUSTOMER, TestAws, lookup, signed_twilio_form, test_env, twilio_inbound_params};
 use sms_webhook::SmsWebhook;
@@ -25,7 +23,7 @@ struct Bridge {
     aws: TestAws,
     graph: MockServer,
     webhook: Router,
-    worker: DeliveryWorker<DynamoStore, GraphClient>,
+    worker: DeployedWorker,
 }
 
 impl Bridge {

@@ -5,42 +5,52 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use jiff::Timestamp;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
-use shared::app::deliver_job::{DeliverError, Delivered, deliver_job};
-use shared::config::DeliveryWorkerConfig;
-use shared::domain::{Job, JobPayload, Lines};
-use shared::ports::{ConversationStore, WhatsAppClient};
+use shared::app::deliver_job::{DeliverError, Delivered, Deliverer};
+use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
+use shared::domain::{E164, Job, WaId};
+use shared::ports::{ConversationStore, DeliveryQueue, SmsProvider, WhatsAppClient};
 use tracing::Instrument;
 
 pub mod sqs_poller;
 
-pub struct DeliveryWorker<S, W> {
-    lines: Lines,
-    store: S,
-    whatsapp: W,
+pub struct DeliveryWorker<S, W, P, Q> {
+    deliverer: Deliverer<S, W, P, Q>,
 }
 
-impl DeliveryWorker<DynamoStore, GraphClient> {
-    /// The deployed wiring: DynamoDB from `sdk`, the Graph API over `http`.
+/// The deployed worker's adapters.
+pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, TwilioClient, SqsQueue>;
+
+impl DeployedWorker {
+    /// The deployed wiring: DynamoDB and SQS from `sdk`, the providers over `http`.
     pub fn from_config(config: DeliveryWorkerConfig, sdk: &SdkConfig, http: reqwest::Client) -> Self {
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.table_name,
-            config.message_retention,
-        );
-        let whatsapp = GraphClient::new(
-            http,
-            &config.graph_api_base,
-            &config.graph_api_version,
-            config.meta_access_token,
-        );
-        Self::new(config.lines, store, whatsapp)
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
+        let whatsapp =
+            GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
+        let sms = TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
+        Self::new(Deliverer {
+            lines: config.lines,
+            store,
+            whatsapp,
+            sms,
+            queue,
+            status_callback_url: format!("{}{SMS_STATUS_PATH}", config.public_base_url),
+        })
     }
 }
 
-impl<S: ConversationStore, W: WhatsAppClient> DeliveryWorker<S, W> {
-    pub fn new(lines: Lines, store: S, whatsapp: W) -> Self {
-        Self { lines, store, whatsapp }
+impl<S, W, P, Q> DeliveryWorker<S, W, P, Q>
+where
+    S: ConversationStore,
+    W: WhatsAppClient,
+    P: SmsProvider,
+    Q: DeliveryQueue,
+{
+    pub fn new(deliverer: Deliverer<S, W, P, Q>) -> Self {
+        Self { deliverer }
     }
 
     /// Handles every record of the batch; the response lists the ones to deliver again.
@@ -78,26 +88,12 @@ impl<S: ConversationStore, W: WhatsAppClient> DeliveryWorker<S, W> {
                 return Err(e.to_string());
             }
         };
-        let JobPayload::ForwardToAgent(forward) = &job.payload;
-        let span = tracing::info_span!(
-            "job",
-            job_id = %job.job_id,
-            kind = job.kind(),
-            line = %forward.conversation.line,
-            agent = forward.agent.masked(),
-        );
-        let delivered = deliver_job(&self.store, &self.whatsapp, &self.lines, &job, Timestamp::now())
-            .instrument(span.clone())
-            .await;
+        let span = tracing::info_span!("job", job_id = %job.job_id, kind = job.kind(), to = masked(job.recipient()));
+        let delivered = self.deliverer.deliver(&job, Timestamp::now()).instrument(span.clone()).await;
         let _entered = span.enter();
         match delivered {
-            Ok(Delivered::Sent { wamid, via }) => {
-                tracing::info!(
-                    outcome = "sent",
-                    via = via.as_str(),
-                    wamid = wamid.as_str(),
-                    "forwarded to agent"
-                );
+            Ok(Delivered::Sent { provider_id, via }) => {
+                tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id, "sent");
                 Ok(())
             }
             Ok(Delivered::AlreadyDone) => {
@@ -133,6 +129,18 @@ impl<S: ConversationStore, W: WhatsAppClient> DeliveryWorker<S, W> {
                 tracing::error!(outcome = "store_error", error = %e, "will retry");
                 Err(e.to_string())
             }
+            Err(DeliverError::Queue(e)) => {
+                tracing::error!(outcome = "queue_error", error = %e, "will retry");
+                Err(e.to_string())
+            }
         }
     }
+}
+
+/// A recipient for logs: a masked phone number or WhatsApp id.
+fn masked(recipient: &str) -> String {
+    E164::parse(recipient)
+        .map(|n| n.masked())
+        .or_else(|_| WaId::parse(recipient).map(|w| w.masked()))
+        .unwrap_or_else(|_| "?".to_owned())
 }

@@ -5,7 +5,7 @@
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use shared::ports::{ConversationStore, WhatsAppClient};
+use shared::ports::{ConversationStore, DeliveryQueue, SmsProvider, WhatsAppClient};
 
 use crate::DeliveryWorker;
 
@@ -26,10 +26,16 @@ impl SqsPoller {
     }
 
     /// One receive → invoke → delete round. Returns how many records the worker saw.
-    pub async fn poll_once<S: ConversationStore, W: WhatsAppClient>(
+    pub async fn poll_once<S, W, P, Q>(
         &self,
-        worker: &DeliveryWorker<S, W>,
-    ) -> Result<usize, String> {
+        worker: &DeliveryWorker<S, W, P, Q>,
+    ) -> Result<usize, String>
+    where
+        S: ConversationStore,
+        W: WhatsAppClient,
+        P: SmsProvider,
+        Q: DeliveryQueue,
+    {
         let received = self
             .sqs
             .receive_message()

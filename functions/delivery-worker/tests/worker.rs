@@ -1,79 +1,49 @@
 //! The delivery worker over the wire: jobs from SQS on moto, state in DynamoDB on moto, and
-//! a wiremock fake of the Graph API.
+//! wiremock fakes of the Graph API and Twilio, wired exactly as the Lambda wires them.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
-use delivery_worker::DeliveryWorker;
+use delivery_worker::{DeliveryWorker, DeployedWorker};
 use delivery_worker::sqs_poller::SqsPoller;
 use jiff::Timestamp;
-use serde_json::{Value, json};
-use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::whatsapp::GraphClient;
-use shared::app::receive_sms::{Received, receive_sms};
-use shared::domain::{E164, InboundSms, Job, LineId, ProviderMessageId, WaId};
-use shared::ports::DeliveryQueue;
-use shared::testing::{AGENTS, CUSTOMER, LINE_SMS_NUMBER, META_ACCESS_TOKEN, TestAws, attr_s, lines};
-use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-const MESSAGES_PATH: &str = "/v23.0/106540352242922/messages";
-
-/// Answers like the Cloud API, with a new wamid each time.
-struct Accepts(AtomicUsize);
-
-impl Respond for Accepts {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let to = serde_json::from_slice::<Value>(&request.body).unwrap()["to"].clone();
-        ResponseTemplate::new(200).set_body_json(json!({
-            "messaging_product": "whatsapp",
-            "contacts": [{ "input": to, "wa_id": to }],
-            "messages": [{ "id": format!("wamid.test{n}") }],
-        }))
-    }
-}
-
-fn graph_error(status: u16, code: i64) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({
-        "error": { "message": "(#x) error", "type": "OAuthException", "code": code, "fbtrace_id": "AbC" }
-    }))
-}
-
-async fn accepting(graph: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .and(header("authorization", format!("Bearer {META_ACCESS_TOKEN}").as_str()))
-        .respond_with(Accepts(AtomicUsize::new(0)))
-        .mount(graph)
-        .await;
-}
+use serde_json::json;
+use shared::app::receive_sms::receive_sms;
+use shared::config::DeliveryWorkerConfig;
+use shared::domain::{
+    E164, InboundSms, Job, JobId, JobPayload, LineId, MessageId, ProviderMessageId, SendSms, WaId, Wamid, WhatsAppMessage,
+};
+use shared::ports::{AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue, NewOutboundMessage};
+use shared::testing::{
+    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, TestAws, attr_s, graph_error, lines, lookup, test_env, twilio_error,
+};
+use wiremock::matchers::{body_partial_json, method};
+use wiremock::{Mock, ResponseTemplate};
 
 struct Harness {
     aws: TestAws,
-    graph: MockServer,
-    worker: DeliveryWorker<DynamoStore, GraphClient>,
+    providers: FakeProviders,
+    worker: DeployedWorker,
 }
 
 impl Harness {
     async fn new() -> Self {
         let aws = TestAws::new().await;
-        let graph = MockServer::start().await;
-        let client = GraphClient::new(
-            shared::aws::provider_http_client(),
-            &graph.uri(),
-            "v23.0",
-            secrecy::SecretString::from(META_ACCESS_TOKEN),
-        );
-        let worker = DeliveryWorker::new(lines(), aws.store(), client);
-        Self { aws, graph, worker }
+        let providers = FakeProviders::start().await;
+        let extra = providers.env();
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let env = test_env(&aws, &extra);
+        let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
+        let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let worker = DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client());
+        Self { aws, providers, worker }
     }
 
     /// What the SMS webhook does for a customer's text.
-    async fn customer_texts(&self, text: &str) -> Received {
+    async fn customer_texts(&self, text: &str) {
         let line = lines().iter().next().unwrap().clone();
         let sms = InboundSms {
             provider_message_id: ProviderMessageId::parse(&shared::testing::message_sid()).unwrap(),
@@ -83,15 +53,53 @@ impl Harness {
             attachments: vec![],
             received_at: Timestamp::now(),
         };
-        receive_sms(
-            &self.aws.store(),
-            &self.aws.queue(),
-            &line,
-            sms,
-            &mut fastrand::Rng::new(),
-        )
-        .await
-        .unwrap()
+        receive_sms(&self.aws.store(), &self.aws.queue(), &line, sms, &mut fastrand::Rng::new()).await.unwrap();
+    }
+
+    /// What the WhatsApp webhook records for an agent's reply, minus the routing.
+    async fn agent_replies(&self, text: &str) -> Job {
+        self.customer_texts("first").await;
+        self.drain().await;
+        let conversation = shared::domain::ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(CUSTOMER).unwrap() };
+        let handle = self.aws.store().conversation(&conversation).await.unwrap().unwrap().handle;
+        let message_id = MessageId::new_v7();
+        let agent = WaId::parse(AGENTS[0]).unwrap();
+        let agent_wamid = Wamid::parse(&format!("wamid.agent.{}", uuid_like())).unwrap();
+        let job = Job {
+            job_id: JobId::for_leg(&message_id, 0),
+            attempt: 0,
+            payload: JobPayload::SendSms(SendSms {
+                conversation: conversation.clone(),
+                message_id: message_id.clone(),
+                agent: agent.clone(),
+                agent_wamid: agent_wamid.clone(),
+                text: text.into(),
+            }),
+        };
+        let record = AgentMessageRecord {
+            line: conversation.line.clone(),
+            agent: agent.clone(),
+            wamid: agent_wamid.clone(),
+            received_at: Timestamp::now(),
+            profile_name: None,
+            effect: AgentEffect::Reply {
+                message: NewOutboundMessage {
+                    conversation,
+                    handle,
+                    message_id,
+                    agent,
+                    agent_wamid,
+                    body: text.into(),
+                    sent_at: Timestamp::now(),
+                    job: job.clone(),
+                },
+                clear_pending: false,
+            },
+            notices: vec![],
+        };
+        self.aws.store().record_agent_message(&record).await.unwrap();
+        self.aws.queue().enqueue(std::slice::from_ref(&job)).await.unwrap();
+        job
     }
 
     /// Feeds the queue to the worker until nothing visible is left.
@@ -100,15 +108,7 @@ impl Harness {
         while poller.poll_once(&self.worker).await.unwrap() > 0 {}
     }
 
-    async fn sent(&self) -> Vec<Value> {
-        let requests = self.graph.received_requests().await.unwrap_or_default();
-        requests
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
-            .collect()
-    }
-
-    async fn legs(&self) -> Vec<(String, std::collections::HashMap<String, AttributeValue>)> {
+    async fn legs(&self) -> Vec<(String, HashMap<String, AttributeValue>)> {
         let mut legs = Vec::new();
         for item in self.aws.items_with_prefix("CONV#").await {
             if let Some(AttributeValue::M(map)) = item.get("legs") {
@@ -120,20 +120,32 @@ impl Harness {
         legs.sort_by(|a, b| a.0.cmp(&b.0));
         legs
     }
+
+    async fn seen_jobs(&self) -> Vec<Job> {
+        let seen = self.aws.items_with_prefix("SEEN#").await;
+        seen[0].get("jobs").unwrap().as_l().unwrap().iter().map(|j| Job::decode(j.as_s().unwrap()).unwrap()).collect()
+    }
 }
 
-fn leg_state(leg: &std::collections::HashMap<String, AttributeValue>) -> &str {
+fn uuid_like() -> String {
+    format!("{:x}", fastrand::u128(..))
+}
+
+fn leg_state(leg: &HashMap<String, AttributeValue>) -> &str {
     leg.get("state").unwrap().as_s().unwrap()
+}
+
+fn error_of(leg: &HashMap<String, AttributeValue>) -> &HashMap<String, AttributeValue> {
+    leg.get("error").unwrap().as_m().unwrap()
 }
 
 #[tokio::test]
 async fn closed_windows_get_the_template_and_each_copy_is_recorded() {
     let h = Harness::new().await;
-    accepting(&h.graph).await;
     h.customer_texts("Is my order ready?").await;
     h.drain().await;
 
-    let sent = h.sent().await;
+    let sent = h.providers.whatsapp_sent().await;
     assert_eq!(sent.len(), 2);
     let mut recipients: Vec<&str> = sent.iter().map(|m| m["to"].as_str().unwrap()).collect();
     recipients.sort();
@@ -147,11 +159,11 @@ async fn closed_windows_get_the_template_and_each_copy_is_recorded() {
         assert_eq!(params[1]["text"], "+1 415-555-0134");
         assert_eq!(params[2]["text"], "Is my order ready?");
     }
-    let copies = h.aws.items_with_prefix("WAMID#").await;
-    assert_eq!(copies.len(), 2);
+    assert_eq!(h.aws.items_with_prefix("WAMID#").await.len(), 2);
     for (_, leg) in h.legs().await {
         assert_eq!(leg_state(&leg), "sent");
         assert_eq!(leg.get("via").unwrap().as_s().unwrap(), "template");
+        assert!(leg.get("provider_id").unwrap().as_s().unwrap().starts_with("wamid."));
     }
     assert_eq!(h.aws.queue_depth().await, 0);
 }
@@ -159,54 +171,33 @@ async fn closed_windows_get_the_template_and_each_copy_is_recorded() {
 #[tokio::test]
 async fn an_open_window_gets_labelled_free_form_text() {
     let h = Harness::new().await;
-    accepting(&h.graph).await;
     let line = LineId::parse("main").unwrap();
-    h.aws
-        .store()
-        .record_agent_inbound(&line, &WaId::parse(AGENTS[0]).unwrap(), Timestamp::now())
-        .await
-        .unwrap();
+    h.aws.store().record_agent_inbound(&line, &WaId::parse(AGENTS[0]).unwrap(), Timestamp::now()).await.unwrap();
     h.customer_texts("Hello there").await;
     h.drain().await;
 
-    let sent = h.sent().await;
+    let sent = h.providers.whatsapp_sent().await;
     let to_open = sent.iter().find(|m| m["to"] == AGENTS[0]).unwrap();
     assert_eq!(to_open["type"], "text");
     let body = to_open["text"]["body"].as_str().unwrap();
-    assert!(
-        body.starts_with('#') && body.ends_with(" · +1 415-555-0134\nHello there"),
-        "{body}"
-    );
-    let to_closed = sent.iter().find(|m| m["to"] == AGENTS[1]).unwrap();
-    assert_eq!(to_closed["type"], "template");
+    assert!(body.starts_with('#') && body.ends_with(" · +1 415-555-0134\nHello there"), "{body}");
+    assert_eq!(sent.iter().find(|m| m["to"] == AGENTS[1]).unwrap()["type"], "template");
 }
 
 #[tokio::test]
 async fn a_redelivered_job_is_acknowledged_without_a_second_send() {
     let h = Harness::new().await;
-    accepting(&h.graph).await;
     h.customer_texts("once").await;
     h.drain().await;
-    assert_eq!(h.sent().await.len(), 2);
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 2);
 
     // SQS delivers at least once: the same jobs arrive again.
-    let copies = h.aws.items_with_prefix("CONV#").await;
-    let message = copies.iter().find(|i| attr_s(i, "SK").starts_with("MSG#")).unwrap();
-    let seen = h.aws.items_with_prefix("SEEN#").await;
-    let jobs: Vec<Job> = seen[0]
-        .get("jobs")
-        .unwrap()
-        .as_l()
-        .unwrap()
-        .iter()
-        .map(|j| Job::decode(j.as_s().unwrap()).unwrap())
-        .collect();
+    let jobs = h.seen_jobs().await;
     assert_eq!(jobs.len(), 2);
     h.aws.queue().enqueue(&jobs).await.unwrap();
     h.drain().await;
-    assert_eq!(h.sent().await.len(), 2, "no second copy");
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 2, "no second copy");
     assert_eq!(h.aws.queue_depth().await, 0, "acknowledged");
-    assert!(message.get("legs").is_some());
 }
 
 #[tokio::test]
@@ -214,29 +205,18 @@ async fn a_closed_window_reported_by_meta_falls_back_to_the_template() {
     let h = Harness::new().await;
     // Our record says the window is open, Meta says 131047: re-send as the template.
     Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .and(wiremock::matchers::body_partial_json(json!({ "type": "text" })))
+        .and(body_partial_json(json!({ "type": "text" })))
         .respond_with(graph_error(400, 131047))
-        .mount(&h.graph)
+        .mount(&h.providers.graph)
         .await;
-    accepting(&h.graph).await;
     let line = LineId::parse("main").unwrap();
     for agent in AGENTS {
-        h.aws
-            .store()
-            .record_agent_inbound(&line, &WaId::parse(agent).unwrap(), Timestamp::now())
-            .await
-            .unwrap();
+        h.aws.store().record_agent_inbound(&line, &WaId::parse(agent).unwrap(), Timestamp::now()).await.unwrap();
     }
     h.customer_texts("fallback please").await;
     h.drain().await;
 
-    let kinds: Vec<String> = h
-        .sent()
-        .await
-        .iter()
-        .map(|m| m["type"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds: Vec<String> = h.providers.whatsapp_sent().await.iter().map(|m| m["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds.iter().filter(|k| *k == "text").count(), 2);
     assert_eq!(kinds.iter().filter(|k| *k == "template").count(), 2);
     for (_, leg) in h.legs().await {
@@ -249,12 +229,10 @@ async fn a_closed_window_reported_by_meta_falls_back_to_the_template() {
 async fn transient_failures_stay_on_the_queue_and_succeed_later() {
     let h = Harness::new().await;
     Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
         .respond_with(ResponseTemplate::new(503).set_body_string("upstream down"))
         .up_to_n_times(2)
-        .mount(&h.graph)
+        .mount(&h.providers.graph)
         .await;
-    accepting(&h.graph).await;
     h.customer_texts("retry me").await;
 
     // A short visibility timeout stands in for the deployed one (the test can't wait minutes).
@@ -271,73 +249,119 @@ async fn transient_failures_stay_on_the_queue_and_succeed_later() {
     assert_eq!(h.aws.queue_depth().await, 2, "failed jobs are not deleted");
     for (_, leg) in h.legs().await {
         assert_eq!(leg_state(&leg), "retry");
-        let error = leg.get("error").unwrap().as_m().unwrap();
-        assert_eq!(error.get("class").unwrap().as_s().unwrap(), "retry");
-        assert!(error.get("reason").unwrap().as_s().unwrap().contains("503"));
+        assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "retry");
+        assert!(error_of(&leg).get("reason").unwrap().as_s().unwrap().contains("503"));
     }
-    assert_eq!(
-        poller.poll_once(&h.worker).await.unwrap(),
-        0,
-        "in flight until the visibility timeout"
-    );
+    assert_eq!(poller.poll_once(&h.worker).await.unwrap(), 0, "in flight until the visibility timeout");
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     h.drain().await;
     assert_eq!(h.legs().await.iter().filter(|(_, l)| leg_state(l) == "sent").count(), 2);
     assert_eq!(h.aws.items_with_prefix("WAMID#").await.len(), 2);
-    assert_eq!(h.sent().await.len(), 4, "two failed attempts, then one copy each");
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 4, "two failed attempts, then one copy each");
 }
 
 #[tokio::test]
 async fn permanent_failures_are_recorded_and_acknowledged() {
     let h = Harness::new().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(graph_error(400, 131026))
-        .mount(&h.graph)
-        .await;
+    Mock::given(method("POST")).respond_with(graph_error(400, 131026)).mount(&h.providers.graph).await;
     h.customer_texts("to nowhere").await;
     h.drain().await;
     assert_eq!(h.aws.queue_depth().await, 0);
     for (_, leg) in h.legs().await {
         assert_eq!(leg_state(&leg), "failed");
-        let error = leg.get("error").unwrap().as_m().unwrap();
-        assert_eq!(error.get("class").unwrap().as_s().unwrap(), "permanent");
-        assert_eq!(error.get("code").unwrap().as_n().unwrap(), "131026");
+        assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "permanent");
+        assert_eq!(error_of(&leg).get("code").unwrap().as_n().unwrap(), "131026");
     }
-    assert_eq!(h.sent().await.len(), 2, "tried once each, never again");
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 2, "tried once each, never again");
 }
 
 #[tokio::test]
 async fn a_broken_access_token_escalates_and_keeps_the_job() {
     let h = Harness::new().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(graph_error(401, 190))
-        .mount(&h.graph)
-        .await;
+    Mock::given(method("POST")).respond_with(graph_error(401, 190)).mount(&h.providers.graph).await;
     h.customer_texts("hello").await;
     let poller = SqsPoller::new(h.aws.sqs.clone(), &h.aws.queue_url, 0);
     poller.poll_once(&h.worker).await.unwrap();
     assert_eq!(h.aws.queue_depth().await, 2, "kept for the DLQ after maxReceiveCount");
     for (_, leg) in h.legs().await {
-        assert_eq!(
-            leg.get("error")
-                .unwrap()
-                .as_m()
-                .unwrap()
-                .get("class")
-                .unwrap()
-                .as_s()
-                .unwrap(),
-            "escalate"
-        );
-        assert_eq!(
-            leg_state(&leg),
-            "retry",
-            "claimable again once the operator fixes the token"
-        );
+        assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "escalate");
+        assert_eq!(leg_state(&leg), "retry", "claimable again once the operator fixes the token");
     }
+}
+
+#[tokio::test]
+async fn an_agent_reply_goes_out_once_by_sms_with_its_status_callback() {
+    let h = Harness::new().await;
+    let job = h.agent_replies("See you at 9").await;
+    h.drain().await;
+
+    let sms = h.providers.sms_sent().await;
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0]["To"], CUSTOMER);
+    assert_eq!(sms[0]["From"], LINE_SMS_NUMBER, "from the line's number");
+    assert_eq!(sms[0]["Body"], "See you at 9");
+    assert_eq!(sms[0]["StatusCallback"], format!("https://bridge.example.com/sms/status?job={}", job.job_id));
+    let record = &h.aws.items_with_prefix("SMS#").await[0];
+    assert_eq!(attr_s(record, "job_id"), job.job_id.as_str());
+    let (_, leg) = h.legs().await.into_iter().find(|(id, _)| id == job.job_id.as_str()).unwrap();
+    assert_eq!(leg_state(&leg), "sent");
+    assert_eq!(leg.get("status").unwrap().as_s().unwrap(), "queued");
+
+    h.aws.queue().enqueue(std::slice::from_ref(&job)).await.unwrap();
+    h.drain().await;
+    assert_eq!(h.providers.sms_sent().await.len(), 1, "a redelivered reply is not sent twice");
+}
+
+#[tokio::test]
+async fn a_refused_reply_shows_the_agent_a_cross_and_the_reason() {
+    let h = Harness::new().await;
+    Mock::given(method("POST")).respond_with(twilio_error(400, 21610)).mount(&h.providers.twilio).await;
+    let job = h.agent_replies("Promo!").await;
+    let before = h.providers.whatsapp_sent().await.len();
+    h.drain().await;
+
+    let (_, leg) = h.legs().await.into_iter().find(|(id, _)| id == job.job_id.as_str()).unwrap();
+    assert_eq!(leg_state(&leg), "failed");
+    assert_eq!(error_of(&leg).get("code").unwrap().as_n().unwrap(), "21610");
+    let notices: Vec<_> = h.providers.whatsapp_sent().await.into_iter().skip(before).collect();
+    let JobPayload::SendSms(sms) = &job.payload else { panic!() };
+    assert_eq!(notices.len(), 2);
+    assert_eq!(notices[0]["type"], "reaction");
+    assert_eq!(notices[0]["reaction"]["emoji"], "❌");
+    assert_eq!(notices[0]["reaction"]["message_id"], sms.agent_wamid.as_str());
+    assert_eq!(notices[1]["text"]["body"], "not delivered: customer opted out (21610)");
+    assert_eq!(notices[1]["context"]["message_id"], sms.agent_wamid.as_str());
+    assert_eq!(h.aws.queue_depth().await, 0);
+}
+
+#[tokio::test]
+async fn notices_are_sent_once() {
+    let h = Harness::new().await;
+    let notice = Job::notice(
+        "wamid.x:which".into(),
+        LineId::parse("main").unwrap(),
+        WaId::parse(AGENTS[0]).unwrap(),
+        WhatsAppMessage::text("Which conversation?"),
+    );
+    let record = AgentMessageRecord {
+        line: LineId::parse("main").unwrap(),
+        agent: WaId::parse(AGENTS[0]).unwrap(),
+        wamid: Wamid::parse("wamid.x").unwrap(),
+        received_at: Timestamp::now(),
+        profile_name: None,
+        effect: AgentEffect::Nothing,
+        notices: vec![notice.clone()],
+    };
+    h.aws.store().record_agent_message(&record).await.unwrap();
+    h.aws.queue().enqueue(&[notice.clone(), notice]).await.unwrap();
+    h.drain().await;
+    let sent = h.providers.whatsapp_sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["text"]["body"], "Which conversation?");
+    let item = &h.aws.items_with_prefix("JOB#").await[0];
+    let legs = item.get("legs").unwrap().as_m().unwrap();
+    assert_eq!(leg_state(legs.values().next().unwrap().as_m().unwrap()), "sent");
 }
 
 fn record(id: &str, body: &str) -> SqsMessage {
@@ -350,19 +374,8 @@ fn record(id: &str, body: &str) -> SqsMessage {
 #[tokio::test]
 async fn only_the_failing_records_of_a_batch_are_reported() {
     let h = Harness::new().await;
-    accepting(&h.graph).await;
     h.customer_texts("good").await;
-    let jobs: Vec<Job> = {
-        let seen = h.aws.items_with_prefix("SEEN#").await;
-        seen[0]
-            .get("jobs")
-            .unwrap()
-            .as_l()
-            .unwrap()
-            .iter()
-            .map(|j| Job::decode(j.as_s().unwrap()).unwrap())
-            .collect()
-    };
+    let jobs = h.seen_jobs().await;
     let mut event = SqsEvent::default();
     event.records = vec![
         record("m-1", &jobs[0].encode()),
@@ -371,38 +384,29 @@ async fn only_the_failing_records_of_a_batch_are_reported() {
         record("m-empty", ""),
     ];
     let response = h.worker.handle_batch(event).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m-garbage", "m-empty"]);
-    assert_eq!(h.sent().await.len(), 2);
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 2);
 }
 
 #[tokio::test]
 async fn jobs_for_an_unconfigured_line_escalate() {
     let h = Harness::new().await;
-    accepting(&h.graph).await;
-    let job = Job::decode(
-        &json!({
-            "job_id": "01a2123e-cba6-756b-9183-530bf8f7743a:0",
-            "attempt": 0,
-            "kind": "forward_to_agent",
-            "payload": {
-                "conversation": { "line": "gone", "customer": CUSTOMER },
-                "message_id": "01a2123e-cba6-756b-9183-530bf8f7743a",
-                "agent": AGENTS[0],
-                "text": "hi",
-                "received_at": "2026-11-25T10:00:00Z"
-            }
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let job = json!({
+        "job_id": "01a2123e-cba6-756b-9183-530bf8f7743a.0",
+        "attempt": 0,
+        "kind": "forward_to_agent",
+        "payload": {
+            "conversation": { "line": "gone", "customer": CUSTOMER },
+            "message_id": "01a2123e-cba6-756b-9183-530bf8f7743a",
+            "agent": AGENTS[0],
+            "text": "hi",
+            "received_at": "2026-11-25T10:00:00Z"
+        }
+    });
     let mut event = SqsEvent::default();
-    event.records = vec![record("m-1", &job.encode())];
+    event.records = vec![record("m-1", &job.to_string())];
     let response = h.worker.handle_batch(event).await;
     assert_eq!(response.batch_item_failures.len(), 1);
-    assert!(h.sent().await.is_empty());
+    assert!(h.providers.whatsapp_sent().await.is_empty());
 }

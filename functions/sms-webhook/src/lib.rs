@@ -1,9 +1,12 @@
-//! `POST /sms/inbound` (SPEC §4.1–§4.3): Twilio's incoming-message webhook.
+//! The SMS provider's webhooks (Twilio):
 //!
-//! Checks, in order: size (413), content type (415), form encoding (400), signature (403),
-//! account (403), required parameters (400), known line (404). Only then is anything
-//! written: the message, its conversation and its delivery jobs, atomically, then the jobs
-//! are enqueued. The answer is an empty TwiML `<Response/>`; WhatsApp is never called here.
+//! - `POST /sms/inbound` (SPEC §4.1–§4.3): a customer's text. Checks, in order: size (413),
+//!   content type (415), form encoding (400), signature (403), account (403), required
+//!   parameters (400), known line (404). Only then is anything written: the message, its
+//!   conversation and its delivery jobs, atomically, then the jobs are enqueued. The answer
+//!   is an empty TwiML `<Response/>`; WhatsApp is never called here.
+//! - `POST /sms/status` (SPEC §8): a delivery report on an agent's reply, checked the same
+//!   way; the status only moves forward and the agent's notices are enqueued.
 
 use std::sync::Arc;
 
@@ -19,19 +22,22 @@ use jiff::Timestamp;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::{
-    FormError, InboundParamError, TwilioSignatureError, TwilioSignatureVerifier, inbound_sms, parse_form,
+    FormError, InboundParamError, TwilioSignatureError, TwilioSignatureVerifier, VerifiedTwilioRequest, inbound_sms,
+    parse_form,
 };
+use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
-use shared::config::SmsWebhookConfig;
-use shared::domain::Lines;
+use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
+use shared::domain::{E164, JobId, Lines};
 use shared::ports::{ConversationStore, DeliveryQueue};
 
 /// Twilio's inbound bodies are a few KiB; anything near this is not from Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The routes this function serves; `template.yaml` routes exactly these to it.
-pub const ROUTES: &[(&str, &str)] = &[("POST", INBOUND_PATH)];
+pub const ROUTES: &[(&str, &str)] = &[("POST", INBOUND_PATH), ("POST", STATUS_PATH)];
 const INBOUND_PATH: &str = "/sms/inbound";
+const STATUS_PATH: &str = SMS_STATUS_PATH;
 
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
@@ -76,24 +82,23 @@ where
 {
     Router::new()
         .route(INBOUND_PATH, post(inbound::<S, Q>))
+        .route(STATUS_PATH, post(status::<S, Q>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }
 
-async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
-    State(webhook): State<Arc<SmsWebhook<S, Q>>>,
-    headers: HeaderMap,
-    uri: Uri,
+/// Size, content type, form encoding, signature and account: what every Twilio request
+/// passes before anything reads its parameters.
+fn verified_form<S, Q>(
+    webhook: &SmsWebhook<S, Q>,
+    headers: &HeaderMap,
+    uri: &Uri,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, InboundError> {
+) -> Result<VerifiedTwilioRequest, InboundError> {
     let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            InboundError::TooLarge
-        } else {
-            InboundError::UnreadableBody
-        }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { InboundError::TooLarge } else { InboundError::UnreadableBody }
     })?;
-    if !is_form(&headers) {
+    if !is_form(headers) {
         return Err(InboundError::UnsupportedContentType);
     }
     let params = parse_form(&body)?;
@@ -105,6 +110,16 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
     {
         return Err(InboundError::WrongAccount);
     }
+    Ok(verified)
+}
+
+async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
+    State(webhook): State<Arc<SmsWebhook<S, Q>>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, InboundError> {
+    let verified = verified_form(&webhook, &headers, &uri, body)?;
     let sms = inbound_sms(&verified, Timestamp::now())?;
     let line = webhook.lines.by_sms_number(&sms.to).ok_or(InboundError::UnknownLine)?;
     let (customer, message_sid) = (sms.from.masked(), sms.provider_message_id.as_str().to_owned());
@@ -130,12 +145,64 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
             line = %line.id,
             customer,
             message_sid,
-            message_id = message_id.as_str(),
+            message_id = message_id.as_ref().map(|m| m.as_str()),
             jobs,
             "inbound sms replayed; jobs re-offered, nothing recorded"
         ),
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response())
+}
+
+async fn status<S: ConversationStore, Q: DeliveryQueue>(
+    State(webhook): State<Arc<SmsWebhook<S, Q>>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, InboundError> {
+    let verified = verified_form(&webhook, &headers, &uri, body)?;
+    let report = status_report(&verified, uri.query())?;
+    let sid = report.sid.clone();
+    let handled = apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now()).await?;
+    match handled {
+        StatusHandled::Advanced { status, notices } => {
+            tracing::info!(outcome = "advanced", sid, status = status.as_str(), error_code = report.error_code, notices, "sms status recorded")
+        }
+        StatusHandled::Unchanged { current } => tracing::info!(
+            outcome = "unchanged",
+            sid,
+            reported = report.status,
+            current = current.map(|c| c.as_str()),
+            "late, duplicate or backwards sms status: nothing changed"
+        ),
+        StatusHandled::Ignored => tracing::info!(outcome = "ignored", sid, reported = report.status, "sms status says nothing about delivery"),
+        StatusHandled::Unknown => tracing::warn!(outcome = "unknown_sid", sid, reported = report.status, "status for an sms the bridge has no record of"),
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn status_report(verified: &VerifiedTwilioRequest, query: Option<&str>) -> Result<SmsStatusReport, InboundError> {
+    let required = |name: &'static str| {
+        verified.get(name).filter(|v| !v.is_empty()).map(str::to_owned).ok_or(InboundError::Params(InboundParamError::Missing(name)))
+    };
+    let error_code = match verified.get("ErrorCode").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(code) => Some(code.parse().map_err(|_| {
+            InboundError::Params(InboundParamError::Invalid { name: "ErrorCode", reason: "not a number".into() })
+        })?),
+    };
+    // `?job=` is the bridge's own: it names the leg the SMS was sent for.
+    let job = query
+        .and_then(|q| parse_form(q.as_bytes()).ok())
+        .and_then(|params| params.into_iter().find(|(k, _)| k == "job").map(|(_, v)| v))
+        .and_then(|job| JobId::parse(&job).ok());
+    Ok(SmsStatusReport {
+        sid: required("MessageSid")?,
+        status: required("MessageStatus")?,
+        error_code,
+        job,
+        from: verified.get("From").and_then(|f| E164::parse(f).ok()),
+        to: verified.get("To").and_then(|t| E164::parse(t).ok()),
+    })
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -167,6 +234,8 @@ enum InboundError {
     UnknownLine,
     #[error("could not accept the message right now")]
     Receive(#[from] ReceiveError),
+    #[error("could not record the status right now")]
+    Status(#[from] StatusError),
 }
 
 impl IntoResponse for InboundError {
@@ -177,13 +246,14 @@ impl IntoResponse for InboundError {
             Self::UnreadableBody | Self::Form(_) | Self::Params(_) => StatusCode::BAD_REQUEST,
             Self::Signature(_) | Self::WrongAccount => StatusCode::FORBIDDEN,
             Self::UnknownLine => StatusCode::NOT_FOUND,
-            Self::Receive(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Receive(_) | Self::Status(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &self {
             Self::Receive(e) => tracing::error!(outcome = "error", error = %e, "inbound sms not accepted"),
-            Self::Signature(e) => tracing::warn!(outcome = "signature_rejected", error = %e, "inbound sms refused"),
+            Self::Status(e) => tracing::error!(outcome = "error", error = %e, "sms status not recorded"),
+            Self::Signature(e) => tracing::warn!(outcome = "signature_rejected", error = %e, "sms webhook refused"),
             other => {
-                tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "inbound sms refused")
+                tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "sms webhook refused")
             }
         }
         (

@@ -1,12 +1,14 @@
-//! `GET|POST /whatsapp` (SPEC §5.1): the WhatsApp Cloud API webhook.
+//! `GET|POST /whatsapp` (SPEC §5): the WhatsApp Cloud API webhook.
 //!
 //! `GET` answers Meta's subscription check. `POST` verifies `X-Hub-Signature-256` over the
-//! raw body before anything reads it, then acknowledges. Routing agents' messages to
-//! customers builds on the verified payload (SPEC §5.2–§5.7).
+//! raw body before anything reads it, then, for every `entry[].changes[].value`, records and
+//! routes each message (`app::receive_whatsapp`) and applies each status. It only stores and
+//! enqueues: every reply, SMS or notice is sent by the worker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,10 +16,15 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use jiff::Timestamp;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use shared::adapters::whatsapp::{MetaSignatureError, MetaSignatureVerifier, VerifiedMetaPayload};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::whatsapp::{MalformedNotification, MetaSignatureError, MetaSignatureVerifier, parse_notification};
+use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message, receive_whatsapp_status};
 use shared::config::WhatsAppWebhookConfig;
+use shared::domain::Lines;
+use shared::ports::{ConversationStore, DeliveryQueue, StoreError};
 
 /// Meta batches up to a thousand updates per request; 1 MiB holds that with room to spare.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -26,31 +33,50 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const ROUTES: &[(&str, &str)] = &[("GET", WEBHOOK_PATH), ("POST", WEBHOOK_PATH)];
 const WEBHOOK_PATH: &str = "/whatsapp";
 
-pub struct WhatsAppWebhook {
+pub struct WhatsAppWebhook<S, Q> {
+    lines: Lines,
     verifier: MetaSignatureVerifier,
     verify_token: secrecy::SecretString,
+    store: S,
+    queue: Q,
 }
 
-impl WhatsAppWebhook {
-    pub fn new(config: WhatsAppWebhookConfig) -> Self {
+impl WhatsAppWebhook<DynamoStore, SqsQueue> {
+    /// The deployed wiring: DynamoDB and SQS clients from `sdk`.
+    pub fn from_config(config: WhatsAppWebhookConfig, sdk: &SdkConfig) -> Self {
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
+        Self::new(config, store, queue)
+    }
+}
+
+impl<S: ConversationStore, Q: DeliveryQueue> WhatsAppWebhook<S, Q> {
+    pub fn new(config: WhatsAppWebhookConfig, store: S, queue: Q) -> Self {
         Self {
+            lines: config.lines,
             verifier: MetaSignatureVerifier::new(config.meta_app_secret),
             verify_token: config.meta_verify_token,
+            store,
+            queue,
         }
     }
 }
 
 /// The function's routes; the Lambda runtime and the local stack both serve this router.
-pub fn router(webhook: Arc<WhatsAppWebhook>) -> Router {
+pub fn router<S, Q>(webhook: Arc<WhatsAppWebhook<S, Q>>) -> Router
+where
+    S: ConversationStore + 'static,
+    Q: DeliveryQueue + 'static,
+{
     Router::new()
-        .route(WEBHOOK_PATH, get(verify_subscription).post(notification))
+        .route(WEBHOOK_PATH, get(verify_subscription::<S, Q>).post(notification::<S, Q>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }
 
 /// Meta's `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` check.
-async fn verify_subscription(
-    State(webhook): State<Arc<WhatsAppWebhook>>,
+async fn verify_subscription<S, Q>(
+    State(webhook): State<Arc<WhatsAppWebhook<S, Q>>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let mode = query.get("hub.mode").map(String::as_str);
@@ -69,87 +95,70 @@ async fn verify_subscription(
     }
 }
 
-async fn notification(
-    State(webhook): State<Arc<WhatsAppWebhook>>,
+async fn notification<S: ConversationStore, Q: DeliveryQueue>(
+    State(webhook): State<Arc<WhatsAppWebhook<S, Q>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, NotificationError> {
     let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            NotificationError::TooLarge
-        } else {
-            NotificationError::UnreadableBody
-        }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { NotificationError::TooLarge } else { NotificationError::UnreadableBody }
     })?;
     let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     let payload = webhook.verifier.verify(signature, &body)?;
-    let summary = summarize(&payload)?;
-    tracing::info!(
-        outcome = "acknowledged",
-        messages = summary.messages,
-        statuses = summary.statuses,
-        errors = summary.errors,
-        "whatsapp notification received"
-    );
+    let batches = parse_notification(&payload)?;
+    let now = Timestamp::now();
+    for batch in batches {
+        let Some(line) = batch.phone_number_id.as_deref().and_then(|id| webhook.lines.by_phone_number_id(id)) else {
+            tracing::warn!(
+                outcome = "unknown_number",
+                phone_number_id = batch.phone_number_id,
+                messages = batch.messages.len(),
+                statuses = batch.statuses.len(),
+                "notification for a number no line has; acknowledged"
+            );
+            continue;
+        };
+        for error in &batch.errors {
+            tracing::warn!(outcome = "meta_error", line = %line.id, error, "Meta reported an error for the number");
+        }
+        for message in batch.messages {
+            let (wamid, from, kind) = (message.wamid.as_str().to_owned(), message.from.masked(), message.content.kind().to_owned());
+            let profile_name = batch.profile_names.get(message.from.as_str()).cloned();
+            let handled = receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now).await?;
+            log_message(&line.id, &wamid, &from, &kind, &handled);
+        }
+        for status in &batch.statuses {
+            let change = receive_whatsapp_status(&webhook.store, status, now).await.map_err(HandleError::from)?;
+            tracing::info!(
+                outcome = if change.is_some() { "status_recorded" } else { "status_untracked" },
+                line = %line.id,
+                wamid = status.wamid.as_str(),
+                status = status.status,
+                error_code = status.error_code,
+                change = change.map(|c| format!("{c:?}")),
+                "whatsapp status"
+            );
+        }
+    }
     Ok(StatusCode::OK.into_response())
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct NotificationSummary {
-    pub messages: usize,
-    pub statuses: usize,
-    pub errors: usize,
-}
-
-#[derive(Deserialize)]
-struct Notification {
-    object: String,
-    #[serde(default)]
-    entry: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    changes: Vec<Change>,
-}
-
-#[derive(Deserialize)]
-struct Change {
-    #[serde(default)]
-    value: ChangeValue,
-}
-
-#[derive(Deserialize, Default)]
-struct ChangeValue {
-    #[serde(default)]
-    messages: Vec<serde::de::IgnoredAny>,
-    #[serde(default)]
-    statuses: Vec<serde::de::IgnoredAny>,
-    #[serde(default)]
-    errors: Vec<serde::de::IgnoredAny>,
-}
-
-/// Counts what a verified notification carries, over every `entry[].changes[].value`.
-fn summarize(payload: &VerifiedMetaPayload) -> Result<NotificationSummary, NotificationError> {
-    // serde_json skips ignored strings without checking their UTF-8: check the whole body.
-    let text =
-        std::str::from_utf8(payload.body()).map_err(|_| NotificationError::Malformed("body is not UTF-8".into()))?;
-    let notification: Notification =
-        serde_json::from_str(text).map_err(|e| NotificationError::Malformed(e.to_string()))?;
-    if notification.object != "whatsapp_business_account" {
-        return Err(NotificationError::Malformed(format!(
-            "unexpected object `{}`",
-            notification.object
-        )));
+fn log_message(line: &shared::domain::LineId, wamid: &str, from: &str, kind: &str, handled: &MessageHandled) {
+    match handled {
+        MessageHandled::Relayed { conversation, rule } => tracing::info!(
+            outcome = "relayed",
+            line = %line,
+            wamid,
+            agent = from,
+            customer = conversation.customer.masked(),
+            rule = rule.as_str(),
+            "agent reply queued as sms"
+        ),
+        MessageHandled::NonAgent { replied } => {
+            tracing::warn!(outcome = "non_agent", line = %line, wamid, from, replied, "message from someone who is not an agent; nothing relayed")
+        }
+        other => tracing::info!(outcome = ?other, line = %line, wamid, agent = from, kind, "agent message handled"),
     }
-    let mut summary = NotificationSummary::default();
-    for change in notification.entry.iter().flat_map(|e| &e.changes) {
-        summary.messages += change.value.messages.len();
-        summary.statuses += change.value.statuses.len();
-        summary.errors += change.value.errors.len();
-    }
-    Ok(summary)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,8 +169,16 @@ enum NotificationError {
     UnreadableBody,
     #[error("{0}")]
     Signature(#[from] MetaSignatureError),
-    #[error("not a WhatsApp Business notification: {0}")]
-    Malformed(String),
+    #[error("{0}")]
+    Malformed(#[from] MalformedNotification),
+    #[error("could not record the notification right now")]
+    Handle(#[from] HandleError),
+}
+
+impl From<StoreError> for NotificationError {
+    fn from(e: StoreError) -> Self {
+        Self::Handle(HandleError::Store(e))
+    }
 }
 
 impl IntoResponse for NotificationError {
@@ -170,20 +187,14 @@ impl IntoResponse for NotificationError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnreadableBody | Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Signature(_) => StatusCode::FORBIDDEN,
+            // Meta retries; every write is deduplicated by wamid, so a retry is safe.
+            Self::Handle(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &self {
-            Self::Signature(e) => {
-                tracing::warn!(outcome = "signature_rejected", error = %e, "whatsapp notification refused")
-            }
-            other => {
-                tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "whatsapp notification refused")
-            }
+            Self::Signature(e) => tracing::warn!(outcome = "signature_rejected", error = %e, "whatsapp notification refused"),
+            Self::Handle(e) => tracing::error!(outcome = "error", error = %e, "whatsapp notification not recorded"),
+            other => tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "whatsapp notification refused"),
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            self.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.to_string()).into_response()
     }
 }

@@ -1,16 +1,25 @@
-//! `GET|POST /whatsapp` handler tests through the deployed router, signed like Meta signs.
+//! `GET|POST /whatsapp` through the deployed router, signed like Meta signs, with DynamoDB
+//! and SQS on the moto emulator: verification, bad input, and every routing rule.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use http_body_util::BodyExt;
+use jiff::Timestamp;
 use lambda_http::Body;
-use secrecy::SecretString;
+use serde_json::{Value, json};
 use shared::adapters::whatsapp::signature::compute_signature;
-use shared::config::WhatsAppWebhookConfig;
-use shared::testing::{META_APP_SECRET, META_VERIFY_TOKEN};
+use shared::config::{SmsWebhookConfig, WhatsAppWebhookConfig};
+use shared::domain::{Job, JobPayload, WhatsAppMessage};
+use shared::ports::{Claim, ConversationStore, ForwardedVia};
+use shared::testing::{
+    AGENTS, META_APP_SECRET, META_VERIFY_TOKEN, TestAws, attr_s, lookup, message_sid, signed_meta_notification,
+    signed_twilio_form, test_env, twilio_inbound_params, whatsapp_text,
+};
 use tower::ServiceExt;
 use whatsapp_webhook::{MAX_BODY_BYTES, WhatsAppWebhook, router};
 
@@ -18,33 +27,96 @@ const TEXT_MESSAGE: &str = include_str!("../../../tests/fixtures/meta/agent_text
 const DELIVERED: &str = include_str!("../../../tests/fixtures/meta/delivered_status.json");
 const UNKNOWN_TYPE: &str = include_str!("../../../tests/fixtures/meta/unknown_message_type.json");
 
-fn app() -> Router {
-    let config = WhatsAppWebhookConfig {
-        meta_app_secret: SecretString::from(META_APP_SECRET),
-        meta_verify_token: SecretString::from(META_VERIFY_TOKEN),
-    };
-    router(Arc::new(WhatsAppWebhook::new(config)))
+const CUSTOMER_A: &str = "+14155550134";
+const CUSTOMER_B: &str = "+14155550177";
+const STRANGER: &str = "14155550999";
+
+struct Harness {
+    aws: TestAws,
+    whatsapp: Router,
+    sms: Router,
 }
 
-async fn call(request: http::Request<Body>) -> (u16, String) {
-    let response = app().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+impl Harness {
+    async fn new() -> Self {
+        let aws = TestAws::new().await;
+        let env = test_env(&aws, &[]);
+        let config = WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap();
+        let whatsapp = router(Arc::new(WhatsAppWebhook::new(config, aws.store(), aws.queue())));
+        let sms_config = SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
+        let sms = sms_webhook::router(Arc::new(sms_webhook::SmsWebhook::new(sms_config, aws.store(), aws.queue())));
+        Self { aws, whatsapp, sms }
+    }
+
+    async fn call(&self, request: http::Request<Body>) -> (u16, String) {
+        let response = self.whatsapp.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn notify(&self, messages: &[Value], statuses: &[Value]) -> u16 {
+        let (body, signature) = signed_meta_notification(messages, statuses);
+        self.call(post(body, Some(signature))).await.0
+    }
+
+    /// A customer texts the line; returns their conversation's handle (e.g. `#K7`).
+    async fn customer_texts(&self, customer: &str, text: &str) -> String {
+        let (body, signature) = signed_twilio_form("/sms/inbound", &twilio_inbound_params(&message_sid(), customer, text));
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("/sms/inbound")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(Body::from(body))
+            .unwrap();
+        assert_eq!(self.sms.clone().oneshot(request).await.unwrap().status(), 200);
+        let meta = self.aws.items_with_prefix(&format!("CONV#main#{customer}")).await;
+        let meta = meta.iter().find(|i| attr_s(i, "SK") == "META").unwrap();
+        format!("#{}", attr_s(meta, "handle"))
+    }
+
+    /// Takes every job off the queue.
+    async fn take_jobs(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        loop {
+            let out = self.aws.sqs.receive_message().queue_url(&self.aws.queue_url).max_number_of_messages(10).send().await.unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return jobs;
+            }
+            for m in messages {
+                jobs.push(Job::decode(m.body().unwrap()).unwrap());
+                self.aws.sqs.delete_message().queue_url(&self.aws.queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            }
+        }
+    }
+
+    /// Plays the worker for forward jobs: records a copy per agent; returns agent → wamid.
+    async fn forward(&self) -> HashMap<String, String> {
+        let store = self.aws.store();
+        let mut copies = HashMap::new();
+        for job in self.take_jobs().await {
+            let JobPayload::ForwardToAgent(forward) = &job.payload else { continue };
+            assert_eq!(store.claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
+            let wamid = format!("wamid.copy.{}.{}", forward.agent.as_str(), fastrand::u64(..));
+            store.record_forwarded(&job, &shared::domain::Wamid::parse(&wamid).unwrap(), ForwardedVia::Text, Timestamp::now()).await.unwrap();
+            copies.insert(forward.agent.as_str().to_owned(), wamid);
+        }
+        copies
+    }
+
+    async fn agent_item(&self, agent: &str) -> HashMap<String, AttributeValue> {
+        self.aws.items_with_prefix(&format!("AGENT#main#{agent}")).await.pop().unwrap_or_default()
+    }
 }
 
 fn get(query: &str) -> http::Request<Body> {
-    http::Request::builder()
-        .uri(format!("/whatsapp?{query}"))
-        .body(Body::Empty)
-        .unwrap()
+    http::Request::builder().uri(format!("/whatsapp?{query}")).body(Body::Empty).unwrap()
 }
 
 fn post(body: impl Into<Vec<u8>>, signature: Option<String>) -> http::Request<Body> {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri("/whatsapp")
-        .header("content-type", "application/json");
+    let mut request = http::Request::builder().method("POST").uri("/whatsapp").header("content-type", "application/json");
     if let Some(sig) = signature {
         request = request.header("x-hub-signature-256", sig);
     }
@@ -55,10 +127,38 @@ fn signed(body: &str) -> http::Request<Body> {
     post(body, Some(compute_signature(META_APP_SECRET, body.as_bytes())))
 }
 
+fn sms_jobs(jobs: &[Job]) -> Vec<(String, String)> {
+    jobs.iter()
+        .filter_map(|j| match &j.payload {
+            JobPayload::SendSms(s) => Some((s.conversation.customer.as_str().to_owned(), s.text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notices(jobs: &[Job]) -> Vec<WhatsAppMessage> {
+    jobs.iter()
+        .filter_map(|j| match &j.payload {
+            JobPayload::NotifyAgent(n) => Some(n.message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn text_of(message: &WhatsAppMessage) -> String {
+    match message {
+        WhatsAppMessage::Text { body, .. } | WhatsAppMessage::List { body, .. } => body.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+// ---- verification and bad input -------------------------------------------------------
+
 #[tokio::test]
 async fn subscription_check_echoes_the_challenge_only_for_our_token() {
+    let h = Harness::new().await;
     let ok = format!("hub.mode=subscribe&hub.verify_token={META_VERIFY_TOKEN}&hub.challenge=1158201444");
-    assert_eq!(call(get(&ok)).await, (200, "1158201444".into()));
+    assert_eq!(h.call(get(&ok)).await, (200, "1158201444".into()));
     for bad in [
         "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1".to_owned(),
         format!("hub.mode=subscribe&hub.verify_token={META_VERIFY_TOKEN}x&hub.challenge=1"),
@@ -67,76 +167,299 @@ async fn subscription_check_echoes_the_challenge_only_for_our_token() {
         "hub.challenge=1".to_owned(),
         String::new(),
     ] {
-        assert_eq!(call(get(&bad)).await.0, 403, "{bad}");
+        assert_eq!(h.call(get(&bad)).await.0, 403, "{bad}");
     }
 }
 
 #[tokio::test]
-async fn signed_notifications_are_acknowledged() {
+async fn real_shaped_notifications_are_acknowledged() {
+    let h = Harness::new().await;
     for fixture in [TEXT_MESSAGE, DELIVERED, UNKNOWN_TYPE] {
-        assert_eq!(call(signed(fixture)).await.0, 200);
+        assert_eq!(h.call(signed(fixture)).await.0, 200);
     }
 }
 
 #[tokio::test]
-async fn unsigned_forged_or_altered_notifications_are_forbidden() {
+async fn unsigned_forged_or_altered_notifications_are_forbidden_and_leave_no_trace() {
+    let h = Harness::new().await;
     let good = compute_signature(META_APP_SECRET, TEXT_MESSAGE.as_bytes());
     let cases = [
         ("missing", post(TEXT_MESSAGE, None)),
-        (
-            "other secret",
-            post(
-                TEXT_MESSAGE,
-                Some(compute_signature("not-the-secret", TEXT_MESSAGE.as_bytes())),
-            ),
-        ),
-        (
-            "altered body",
-            post(
-                TEXT_MESSAGE.replace("see you then", "send me money"),
-                Some(good.clone()),
-            ),
-        ),
-        (
-            "no prefix",
-            post(TEXT_MESSAGE, Some(good.trim_start_matches("sha256=").to_owned())),
-        ),
+        ("other secret", post(TEXT_MESSAGE, Some(compute_signature("not-the-secret", TEXT_MESSAGE.as_bytes())))),
+        ("altered body", post(TEXT_MESSAGE.replace("see you then", "send me money"), Some(good.clone()))),
+        ("no prefix", post(TEXT_MESSAGE, Some(good.trim_start_matches("sha256=").to_owned()))),
         ("sha1", post(TEXT_MESSAGE, Some(good.replace("sha256=", "sha1=")))),
         ("truncated", post(TEXT_MESSAGE, Some(good[..good.len() - 2].to_owned()))),
     ];
     for (name, request) in cases {
-        let (status, body) = call(request).await;
+        let (status, body) = h.call(request).await;
         assert_eq!(status, 403, "{name}");
         assert!(!body.contains(&good[7..]), "{name}: never echo the expected signature");
     }
+    assert!(h.aws.items().await.is_empty());
+    assert_eq!(h.aws.queue_depth().await, 0);
 }
 
 #[tokio::test]
-async fn signed_but_malformed_notifications_are_bad_requests() {
-    for body in [
+async fn signed_but_malformed_notifications_are_bad_requests_and_store_nothing() {
+    let h = Harness::new().await;
+    let bad_shapes = [
         "",
         "not json",
         "[]",
         r#"{"object":"page","entry":[]}"#,
         r#"{"entry":[]}"#,
-        "{\"object\":\"whatsapp_business_account\",\"entry\":{}}",
-    ] {
-        assert_eq!(call(signed(body)).await.0, 400, "{body}");
+        r#"{"object":"whatsapp_business_account","entry":{}}"#,
+        r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"106540352242922"},"messages":[{"id":"wamid.1","type":"text"}]}}]}]}"#,
+    ];
+    for body in bad_shapes {
+        assert_eq!(h.call(signed(body)).await.0, 400, "{body}");
     }
     let mut invalid_utf8 = br#"{"object":"whatsapp_business_account","entry":[],"x":""#.to_vec();
     invalid_utf8.extend_from_slice(b"\xff\"}");
     let signature = compute_signature(META_APP_SECRET, &invalid_utf8);
-    assert_eq!(call(post(invalid_utf8, Some(signature))).await.0, 400);
+    assert_eq!(h.call(post(invalid_utf8, Some(signature))).await.0, 400);
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert_eq!(
-        call(signed(&deep)).await.0,
-        400,
-        "deep nesting is refused, not a stack overflow"
-    );
+    assert_eq!(h.call(signed(&deep)).await.0, 400, "deep nesting is refused, not a stack overflow");
+    assert_eq!(h.call(signed(&"x".repeat(MAX_BODY_BYTES + 1))).await.0, 413);
+    assert!(h.aws.items().await.is_empty());
+    assert_eq!(h.aws.queue_depth().await, 0);
 }
 
 #[tokio::test]
-async fn oversize_bodies_are_refused_before_verification() {
-    let huge = "x".repeat(MAX_BODY_BYTES + 1);
-    assert_eq!(call(signed(&huge)).await.0, 413);
+async fn notifications_for_another_number_are_acknowledged_and_ignored() {
+    let h = Harness::new().await;
+    let body = TEXT_MESSAGE.replace("106540352242922", "999999999999999");
+    assert_eq!(h.call(signed(&body)).await.0, 200);
+    assert!(h.aws.items().await.is_empty());
+}
+
+// ---- routing ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_swipe_reply_goes_to_the_conversation_of_the_copy() {
+    let h = Harness::new().await;
+    h.customer_texts(CUSTOMER_A, "Hi from A").await;
+    h.forward().await;
+    h.customer_texts(CUSTOMER_B, "Hi from B").await;
+    let copies_of_b = h.forward().await;
+
+    let reply = whatsapp_text(AGENTS[0], "Hello *B*, yes we are _open_", Some(&copies_of_b[AGENTS[0]]));
+    assert_eq!(h.notify(&[reply], &[]).await, 200);
+    let jobs = h.take_jobs().await;
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_B.to_owned(), "Hello B, yes we are open".to_owned())]);
+
+    let thread = h.aws.store().thread(&key(CUSTOMER_B)).await.unwrap();
+    assert_eq!(thread.len(), 2);
+    assert_eq!(thread[1].body, "Hello B, yes we are open");
+    assert_eq!(thread[1].agent.as_ref().map(|a| a.as_str()), Some(AGENTS[0]));
+    assert_eq!(thread[1].legs[0].kind, "send_sms");
+    assert_eq!(thread[1].legs[0].state, "queued");
+    // The agent is now focused on B, and their window is open.
+    let agent = h.agent_item(AGENTS[0]).await;
+    assert_eq!(agent["focus_customer"].as_s().unwrap(), CUSTOMER_B);
+    assert!(agent.contains_key("last_inbound_at_ms"));
+}
+
+fn key(customer: &str) -> shared::domain::ConversationKey {
+    shared::domain::ConversationKey {
+        line: shared::domain::LineId::parse("main").unwrap(),
+        customer: shared::domain::E164::parse(customer).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_leading_handle_picks_the_conversation_and_is_not_sent() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Hi from A").await;
+    h.customer_texts(CUSTOMER_B, "Hi from B").await;
+    h.take_jobs().await;
+
+    let lower = a.to_lowercase();
+    h.notify(&[whatsapp_text(AGENTS[1], &format!("{lower}   On our way!"), None)], &[]).await;
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_A.to_owned(), "On our way!".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_unknown_swipe_reply_falls_through_to_the_next_rule() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Hi from A").await;
+    h.take_jobs().await;
+    let reply = whatsapp_text(AGENTS[0], &format!("{a} via handle"), Some("wamid.not-a-forwarded-copy"));
+    h.notify(&[reply], &[]).await;
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_A.to_owned(), "via handle".to_owned())]);
+}
+
+#[tokio::test]
+async fn the_focus_carries_plain_follow_ups_until_it_expires() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Hi from A").await;
+    h.customer_texts(CUSTOMER_B, "Hi from B").await;
+    h.take_jobs().await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} first"), None)], &[]).await;
+    h.notify(&[whatsapp_text(AGENTS[0], "and a follow-up", None)], &[]).await;
+    let sent = sms_jobs(&h.take_jobs().await);
+    assert_eq!(sent, [(CUSTOMER_A.to_owned(), "first".to_owned()), (CUSTOMER_A.to_owned(), "and a follow-up".to_owned())]);
+
+    // 13 hours later (focus_hours is 12): the agent is asked instead.
+    let stale = Timestamp::now().as_millisecond() - 13 * 3600 * 1000;
+    h.aws
+        .dynamodb
+        .update_item()
+        .table_name(&h.aws.table)
+        .key("PK", AttributeValue::S(format!("AGENT#main#{}", AGENTS[0])))
+        .key("SK", AttributeValue::S("AGENT".into()))
+        .update_expression("SET focus_at_ms = :stale")
+        .expression_attribute_values(":stale", AttributeValue::N(stale.to_string()))
+        .send()
+        .await
+        .unwrap();
+    h.notify(&[whatsapp_text(AGENTS[0], "still there?", None)], &[]).await;
+    let jobs = h.take_jobs().await;
+    assert!(sms_jobs(&jobs).is_empty());
+    assert!(matches!(notices(&jobs)[..], [WhatsAppMessage::List { .. }]));
+}
+
+#[tokio::test]
+async fn without_a_clue_the_agent_picks_from_a_list_and_the_text_follows() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Older").await;
+    let b = h.customer_texts(CUSTOMER_B, "Newer").await;
+    h.take_jobs().await;
+
+    let first = whatsapp_text(AGENTS[0], "We ship *tomorrow*", None);
+    let first_wamid = first["id"].as_str().unwrap().to_owned();
+    h.notify(&[first], &[]).await;
+    let jobs = h.take_jobs().await;
+    assert!(sms_jobs(&jobs).is_empty(), "nothing relayed before the agent picks");
+    let [WhatsAppMessage::List { body, rows, .. }] = &notices(&jobs)[..] else { panic!("{jobs:?}") };
+    assert!(body.contains("We ship *tomorrow*"), "{body}");
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [format!("conv:{}", &b[1..]), format!("conv:{}", &a[1..])], "newest first");
+    assert_eq!(h.agent_item(AGENTS[0]).await["pending_text"].as_s().unwrap(), "We ship *tomorrow*");
+
+    let pick = json!({
+        "from": AGENTS[0], "id": "wamid.pick.1", "timestamp": "1", "type": "interactive",
+        "interactive": { "type": "list_reply", "list_reply": { "id": format!("conv:{}", &a[1..]), "title": a } },
+    });
+    h.notify(&[pick], &[]).await;
+    let jobs = h.take_jobs().await;
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), "We ship tomorrow".to_owned())]);
+    let JobPayload::SendSms(sms) = &jobs[0].payload else { panic!() };
+    assert_eq!(sms.agent_wamid.as_str(), first_wamid, "the result shows on the message the agent wrote");
+    let agent = h.agent_item(AGENTS[0]).await;
+    assert!(!agent.contains_key("pending_text"), "sent once, then forgotten");
+    assert_eq!(agent["focus_customer"].as_s().unwrap(), CUSTOMER_A);
+}
+
+#[tokio::test]
+async fn an_unknown_handle_asks_rather_than_guessing() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Hi").await;
+    h.take_jobs().await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} focus on A"), None)], &[]).await;
+    h.take_jobs().await;
+    let unknown = if a == "#ZZ" { "#ZY" } else { "#ZZ" };
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{unknown} for someone else"), None)], &[]).await;
+    let jobs = h.take_jobs().await;
+    assert!(sms_jobs(&jobs).is_empty(), "a typo never reaches the focused customer");
+    let [WhatsAppMessage::List { body, .. }] = &notices(&jobs)[..] else { panic!("{jobs:?}") };
+    assert!(body.starts_with(&format!("There is no conversation {unknown}.")), "{body}");
+}
+
+#[tokio::test]
+async fn a_bare_handle_moves_the_focus() {
+    let h = Harness::new().await;
+    let b = h.customer_texts(CUSTOMER_B, "Hi").await;
+    h.take_jobs().await;
+    h.notify(&[whatsapp_text(AGENTS[0], &b, None)], &[]).await;
+    let jobs = h.take_jobs().await;
+    assert!(sms_jobs(&jobs).is_empty());
+    assert!(text_of(&notices(&jobs)[0]).starts_with(&format!("Now answering {b}")));
+    h.notify(&[whatsapp_text(AGENTS[0], "then this", None)], &[]).await;
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_B.to_owned(), "then this".to_owned())]);
+}
+
+#[tokio::test]
+async fn with_no_open_conversation_the_agent_is_told_nothing_was_sent() {
+    let h = Harness::new().await;
+    h.notify(&[whatsapp_text(AGENTS[0], "hello?", None)], &[]).await;
+    let jobs = h.take_jobs().await;
+    assert!(text_of(&notices(&jobs)[0]).contains("nothing was sent"));
+}
+
+#[tokio::test]
+async fn reactions_media_and_commands_are_not_relayed() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Hi").await;
+    h.take_jobs().await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} focus"), None)], &[]).await;
+    h.take_jobs().await;
+
+    let reaction = json!({ "from": AGENTS[0], "id": "wamid.r1", "type": "reaction", "reaction": { "message_id": "wamid.x", "emoji": "👍" } });
+    let image = json!({ "from": AGENTS[0], "id": "wamid.i1", "type": "image", "image": { "id": "1", "mime_type": "image/jpeg" } });
+    let command = whatsapp_text(AGENTS[0], "/list", None);
+    assert_eq!(h.notify(&[reaction, image, command], &[]).await, 200);
+    let jobs = h.take_jobs().await;
+    assert!(sms_jobs(&jobs).is_empty(), "none of them reaches the customer");
+    let texts: Vec<String> = notices(&jobs).iter().map(text_of).collect();
+    assert_eq!(texts.len(), 2, "the reaction gets no answer: {texts:?}");
+    assert!(texts.iter().any(|t| t.contains("your image was not sent")));
+    assert!(texts.iter().any(|t| t.contains("swipe-reply")));
+}
+
+#[tokio::test]
+async fn strangers_get_one_polite_reply_a_day_and_reach_nobody() {
+    let h = Harness::new().await;
+    h.customer_texts(CUSTOMER_A, "Hi").await;
+    h.take_jobs().await;
+    let items = h.aws.items_with_prefix("CONV#").await.len();
+    for text in ["hello?", "anyone?", "#K7 text this customer"] {
+        assert_eq!(h.notify(&[whatsapp_text(STRANGER, text, None)], &[]).await, 200);
+    }
+    let jobs = h.take_jobs().await;
+    assert!(sms_jobs(&jobs).is_empty());
+    let replies = notices(&jobs);
+    assert_eq!(replies.len(), 1, "one reply a day");
+    assert!(text_of(&replies[0]).contains("+1 415-555-0100"));
+    let JobPayload::NotifyAgent(n) = &jobs[0].payload else { panic!() };
+    assert_eq!(n.agent.as_str(), STRANGER);
+    assert_eq!(h.aws.items_with_prefix("CONV#").await.len(), items, "nothing relayed or recorded in threads");
+    assert!(h.agent_item(STRANGER).await.is_empty(), "strangers get no agent record");
+}
+
+#[tokio::test]
+async fn a_replayed_message_changes_nothing() {
+    let h = Harness::new().await;
+    let a = h.customer_texts(CUSTOMER_A, "Hi").await;
+    h.take_jobs().await;
+    let message = whatsapp_text(AGENTS[0], &format!("{a} once"), None);
+    h.notify(std::slice::from_ref(&message), &[]).await;
+    let first = h.take_jobs().await;
+    let items = h.aws.items().await;
+
+    assert_eq!(h.notify(&[message], &[]).await, 200);
+    assert_eq!(h.aws.items().await, items, "the store is unchanged");
+    let replayed = h.take_jobs().await;
+    assert_eq!(replayed.iter().map(|j| &j.job_id).collect::<Vec<_>>(), first.iter().map(|j| &j.job_id).collect::<Vec<_>>(), "the same job, which the worker sends once");
+}
+
+// ---- statuses --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn statuses_of_forwarded_copies_only_move_forward() {
+    let h = Harness::new().await;
+    h.customer_texts(CUSTOMER_A, "Hi").await;
+    let copies = h.forward().await;
+    let wamid = &copies[AGENTS[0]];
+    let status = |s: &str| json!({ "id": wamid, "status": s, "timestamp": "1", "recipient_id": AGENTS[0] });
+    assert_eq!(h.notify(&[], &[status("read"), status("delivered"), status("sent")]).await, 200);
+    let thread = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
+    let leg = thread[0].legs.iter().find(|l| l.to == AGENTS[0]).unwrap();
+    assert_eq!(leg.status, Some(shared::domain::DeliveryStatus::Read));
+
+    let items = h.aws.items().await;
+    let unknown = json!({ "id": "wamid.unknown", "status": "delivered", "timestamp": "1", "recipient_id": "1" });
+    assert_eq!(h.notify(&[], &[unknown]).await, 200);
+    assert_eq!(h.aws.items().await, items, "a status for an unknown message changes nothing");
 }

@@ -4,3 +4,26 @@ pub mod dynamodb;
 pub mod sqs;
 pub mod twilio;
 pub mod whatsapp;
+
+use std::time::Duration;
+
+use crate::domain::ProviderFailure;
+
+/// A request that got no HTTP answer: timed out or never connected.
+pub(crate) fn request_failure(e: reqwest::Error) -> ProviderFailure {
+    if e.is_timeout() {
+        return ProviderFailure::Timeout;
+    }
+    // reqwest errors print the URL; ours carry no secret, but keep logs short and uniform.
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<provider>");
+    }
+    ProviderFailure::Connection(text)
+}
+
+/// `Retry-After` in seconds (capped at 15 minutes, SQS's longest delay).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s.min(900)))
+}

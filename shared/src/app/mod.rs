@@ -1,4 +1,6 @@
 //! Use cases: what the bridge does, written against the ports.
 
+pub mod apply_sms_status;
 pub mod deliver_job;
 pub mod receive_sms;
+pub mod receive_whatsapp;

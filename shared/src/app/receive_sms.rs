@@ -22,7 +22,7 @@ pub enum Received {
     /// A replay of a message already recorded: nothing was written; its jobs were offered
     /// to the queue again because the first attempt may have failed before enqueueing them
     /// (the worker sends each job at most once, so this never duplicates a copy).
-    Duplicate { message_id: MessageId, jobs: usize },
+    Duplicate { message_id: Option<MessageId>, jobs: usize },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,9 +10,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::conversation::{ConversationKey, Handle, MessageId};
-use super::line::Line;
+use super::conversation::{ConversationKey, MessageId};
+use super::line::LineId;
+use super::message::Wamid;
 use super::phone::{E164, WaId};
+use super::whatsapp_message::WhatsAppMessage;
 
 /// How long after an agent's last message the business may send them free-form text.
 pub const AGENT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -25,7 +27,18 @@ impl JobId {
     /// The job for leg `leg` of a message: stable, so a replayed webhook re-offers the
     /// same jobs rather than new ones.
     pub fn for_leg(message: &MessageId, leg: usize) -> Self {
-        Self(format!("{}:{leg}", message.as_str()))
+        Self(format!("{}.{leg}", message.as_str()))
+    }
+
+    /// The message a leg job belongs to (`<message id>.<leg>`).
+    pub fn message_id(&self) -> Option<MessageId> {
+        MessageId::parse(self.0.split_once('.')?.0).ok()
+    }
+
+    /// A notice's id from an arbitrary key, hashed when it doesn't fit the id alphabet.
+    fn for_notice(key: &str) -> Self {
+        use sha2::Digest;
+        Self(format!("n-{}", hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])))
     }
 
     pub fn parse(input: &str) -> Result<Self, String> {
@@ -61,6 +74,37 @@ pub struct Job {
 pub enum JobPayload {
     /// A customer's SMS, to one agent in WhatsApp (SPEC §4.4).
     ForwardToAgent(ForwardToAgent),
+    /// An agent's reply, to the customer by SMS (SPEC §5.6, §6).
+    SendSms(SendSms),
+    /// A message from the bridge itself to an agent: a delivery reaction, a failure reason,
+    /// a "which conversation?" list (SPEC §5.4, §8).
+    NotifyAgent(NotifyAgent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendSms {
+    pub conversation: ConversationKey,
+    pub message_id: MessageId,
+    /// Who wrote it, and their WhatsApp message: the delivery result is shown on it.
+    pub agent: WaId,
+    pub agent_wamid: Wamid,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyAgent {
+    pub line: LineId,
+    pub agent: WaId,
+    pub message: WhatsAppMessage,
+}
+
+/// Where a job's progress is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegLocation<'a> {
+    /// A leg of a message in a conversation's thread.
+    Message { conversation: &'a ConversationKey, message_id: &'a MessageId },
+    /// An item of its own (the bridge's notices to agents belong to no message).
+    Standalone,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +136,34 @@ impl Job {
     pub fn kind(&self) -> &'static str {
         match self.payload {
             JobPayload::ForwardToAgent(_) => "forward_to_agent",
+            JobPayload::SendSms(_) => "send_sms",
+            JobPayload::NotifyAgent(_) => "notify_agent",
+        }
+    }
+
+    pub fn leg_location(&self) -> LegLocation<'_> {
+        match &self.payload {
+            JobPayload::ForwardToAgent(f) => LegLocation::Message { conversation: &f.conversation, message_id: &f.message_id },
+            JobPayload::SendSms(s) => LegLocation::Message { conversation: &s.conversation, message_id: &s.message_id },
+            JobPayload::NotifyAgent(_) => LegLocation::Standalone,
+        }
+    }
+
+    /// Who receives what this job sends (for the leg record and masked logs).
+    pub fn recipient(&self) -> &str {
+        match &self.payload {
+            JobPayload::ForwardToAgent(f) => f.agent.as_str(),
+            JobPayload::SendSms(s) => s.conversation.customer.as_str(),
+            JobPayload::NotifyAgent(n) => n.agent.as_str(),
+        }
+    }
+
+    /// A notice to `agent`; `key` makes the id stable (a replay re-offers the same job).
+    pub fn notice(key: String, line: LineId, agent: WaId, message: WhatsAppMessage) -> Self {
+        Self {
+            job_id: JobId::parse(&key).unwrap_or_else(|_| JobId::for_notice(&key)),
+            attempt: 0,
+            payload: JobPayload::NotifyAgent(NotifyAgent { line, agent, message }),
         }
     }
 }
@@ -102,83 +174,6 @@ pub fn agent_window_open(last_inbound_at: Option<Timestamp>, now: Timestamp) -> 
         Some(at) => now.duration_since(at).unsigned_abs() < AGENT_WINDOW && at <= now,
         None => false,
     }
-}
-
-/// The WhatsApp message an agent receives for a customer's SMS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentCopy {
-    /// Inside the agent's window: `#K7 · +1 415-555-0134` then the text.
-    Text { body: String },
-    /// Outside it: the line's approved template with handle, customer and text.
-    Template {
-        name: String,
-        language: String,
-        parameters: Vec<String>,
-    },
-}
-
-/// Cloud API limits: text bodies up to 4096 characters; template parameters may not hold
-/// newlines, tabs or more than four spaces in a row, and we keep them short.
-const TEXT_BODY_MAX_CHARS: usize = 4096;
-const TEMPLATE_PARAMETER_MAX_CHARS: usize = 1000;
-
-pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, window_open: bool) -> AgentCopy {
-    let customer = job.conversation.customer.pretty();
-    let text = customer_text(job);
-    if window_open {
-        let body = truncate_chars(&format!("{handle} · {customer}\n{text}"), TEXT_BODY_MAX_CHARS);
-        AgentCopy::Text { body }
-    } else {
-        AgentCopy::Template {
-            name: line.template.name.clone(),
-            language: line.template.language.clone(),
-            parameters: vec![
-                handle.to_string(),
-                customer,
-                truncate_chars(&template_safe(&text), TEMPLATE_PARAMETER_MAX_CHARS),
-            ],
-        }
-    }
-}
-
-fn customer_text(job: &ForwardToAgent) -> String {
-    let mut text = job.text.clone();
-    for attachment in &job.attachments {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&format!("[attachment: {attachment}]"));
-    }
-    if text.trim().is_empty() {
-        "(empty message)".to_owned()
-    } else {
-        text
-    }
-}
-
-/// Newlines and tabs become spaces and runs of spaces collapse: Meta rejects template
-/// parameters that contain them (error 132018).
-fn template_safe(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last_space = false;
-    for c in text.chars() {
-        let c = if c.is_whitespace() { ' ' } else { c };
-        if c == ' ' && last_space {
-            continue;
-        }
-        last_space = c == ' ';
-        out.push(c);
-    }
-    out.trim().to_owned()
-}
-
-fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 /// What went wrong when calling a provider, in provider-neutral terms.
@@ -269,70 +264,69 @@ impl ForwardToAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::line::Lines;
 
-    fn forward_job(conversation: ConversationKey, message_id: MessageId, leg: usize, agent: WaId, text: &str) -> Job {
-        Job {
-            job_id: JobId::for_leg(&message_id, leg),
-            attempt: 0,
-            payload: JobPayload::ForwardToAgent(ForwardToAgent {
-                conversation,
-                message_id,
+    fn conversation() -> ConversationKey {
+        ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse("+14155550134").unwrap() }
+    }
+
+    fn jobs() -> Vec<Job> {
+        let message_id = MessageId::new_v7();
+        let agent = WaId::parse("14155550111").unwrap();
+        let wamid = Wamid::parse("wamid.HBgLMTQxNTU1NTAxMTEVAgARGBI=").unwrap();
+        vec![
+            Job {
+                job_id: JobId::for_leg(&message_id, 1),
+                attempt: 2,
+                payload: JobPayload::ForwardToAgent(ForwardToAgent {
+                    conversation: conversation(),
+                    message_id: message_id.clone(),
+                    agent: agent.clone(),
+                    text: "hi".into(),
+                    attachments: vec!["image/jpeg".into()],
+                    received_at: Timestamp::UNIX_EPOCH,
+                }),
+            },
+            Job {
+                job_id: JobId::for_leg(&message_id, 0),
+                attempt: 0,
+                payload: JobPayload::SendSms(SendSms {
+                    conversation: conversation(),
+                    message_id,
+                    agent: agent.clone(),
+                    agent_wamid: wamid.clone(),
+                    text: "See you at 9".into(),
+                }),
+            },
+            Job::notice(
+                format!("{}:delivered", wamid.as_str()),
+                LineId::parse("main").unwrap(),
                 agent,
-                text: text.to_owned(),
-                attachments: Vec::new(),
-                received_at: Timestamp::UNIX_EPOCH,
-            }),
-        }
-    }
-
-    fn line() -> Line {
-        let lines = Lines::from_json(
-            "t",
-            r#"[{ "id": "main", "sms_number": "+14155550100", "sms_provider": "twilio",
-                "whatsapp_phone_number_id": "106540352242922", "agents": ["14155550111"],
-                "template": { "name": "new_customer_message", "language": "en" } }]"#,
-        )
-        .unwrap();
-        lines.iter().next().unwrap().clone()
-    }
-
-    fn job(text: &str) -> ForwardToAgent {
-        let conversation = ConversationKey {
-            line: crate::domain::line::LineId::parse("main").unwrap(),
-            customer: E164::parse("+14155550134").unwrap(),
-        };
-        match forward_job(
-            conversation,
-            MessageId::new_v7(),
-            0,
-            WaId::parse("14155550111").unwrap(),
-            text,
-        )
-        .payload
-        {
-            JobPayload::ForwardToAgent(f) => f,
-        }
+                WhatsAppMessage::Reaction { message: wamid, emoji: "✅".into() },
+            ),
+        ]
     }
 
     #[test]
     fn job_json_round_trips_with_the_spec_fields() {
-        let j = Job {
-            attempt: 2,
-            ..forward_job(
-                job("hi").conversation,
-                MessageId::new_v7(),
-                1,
-                WaId::parse("14155550111").unwrap(),
-                "hi",
-            )
-        };
-        let json: serde_json::Value = serde_json::from_str(&j.encode()).unwrap();
-        for field in ["job_id", "kind", "payload", "attempt"] {
-            assert!(json.get(field).is_some(), "{field} missing in {json}");
+        for job in jobs() {
+            let json: serde_json::Value = serde_json::from_str(&job.encode()).unwrap();
+            for field in ["job_id", "kind", "payload", "attempt"] {
+                assert!(json.get(field).is_some(), "{field} missing in {json}");
+            }
+            assert_eq!(json["kind"], job.kind());
+            assert_eq!(Job::decode(&job.encode()).unwrap(), job);
         }
-        assert_eq!(json["kind"], "forward_to_agent");
-        assert_eq!(Job::decode(&j.encode()).unwrap(), j);
+    }
+
+    #[test]
+    fn notice_ids_are_stable_and_key_safe() {
+        let a = jobs().pop().unwrap();
+        let b = jobs().pop().unwrap();
+        assert_eq!(a.job_id, b.job_id, "the same key gives the same job");
+        assert!(JobId::parse(a.job_id.as_str()).is_ok());
+        assert!(matches!(a.leg_location(), LegLocation::Standalone));
+        assert!(matches!(jobs()[1].leg_location(), LegLocation::Message { .. }));
+        assert_eq!(jobs()[1].recipient(), "+14155550134");
     }
 
     #[test]
@@ -358,61 +352,6 @@ mod tests {
         assert!(!agent_window_open(None, now));
         // A clock skewed into the future doesn't open a window.
         assert!(!agent_window_open(ago(-1), now));
-    }
-
-    #[test]
-    fn open_window_gets_labelled_text() {
-        let handle = Handle::parse("K7").unwrap();
-        let copy = agent_copy(&line(), &handle, &job("Is my order ready?"), true);
-        assert_eq!(
-            copy,
-            AgentCopy::Text {
-                body: "#K7 · +1 415-555-0134\nIs my order ready?".into()
-            }
-        );
-    }
-
-    #[test]
-    fn closed_window_gets_the_template_with_safe_parameters() {
-        let handle = Handle::parse("K7").unwrap();
-        let copy = agent_copy(&line(), &handle, &job("line one\n\nline\ttwo     end"), false);
-        assert_eq!(
-            copy,
-            AgentCopy::Template {
-                name: "new_customer_message".into(),
-                language: "en".into(),
-                parameters: vec!["#K7".into(), "+1 415-555-0134".into(), "line one line two end".into()],
-            }
-        );
-    }
-
-    #[test]
-    fn attachments_and_empty_texts_are_visible() {
-        let handle = Handle::parse("K7").unwrap();
-        let mut j = job("");
-        let AgentCopy::Text { body } = agent_copy(&line(), &handle, &j, true) else {
-            panic!()
-        };
-        assert!(body.ends_with("(empty message)"));
-        j.attachments = vec!["image/jpeg".into()];
-        let AgentCopy::Text { body } = agent_copy(&line(), &handle, &j, true) else {
-            panic!()
-        };
-        assert!(body.ends_with("[attachment: image/jpeg]"));
-    }
-
-    #[test]
-    fn long_texts_are_cut_to_the_cloud_api_limits() {
-        let handle = Handle::parse("K7").unwrap();
-        let long = "x".repeat(5000);
-        let AgentCopy::Text { body } = agent_copy(&line(), &handle, &job(&long), true) else {
-            panic!()
-        };
-        assert_eq!(body.chars().count(), TEXT_BODY_MAX_CHARS);
-        let AgentCopy::Template { parameters, .. } = agent_copy(&line(), &handle, &job(&long), false) else {
-            panic!()
-        };
-        assert_eq!(parameters[2].chars().count(), TEMPLATE_PARAMETER_MAX_CHARS);
     }
 
     fn rejected(http_status: u16, code: Option<i64>) -> ProviderFailure {

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::phone::E164;
+use super::phone::{E164, WaId};
 
 /// A customer's text as received from the SMS provider, already verified and parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +42,51 @@ impl ProviderMessageId {
 pub struct Attachment {
     pub url: String,
     pub content_type: String,
+}
+
+/// A message someone sent to a line's WhatsApp number, as the webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundWhatsApp {
+    pub wamid: Wamid,
+    pub from: WaId,
+    /// The message it replies to (a swipe-reply), if any.
+    pub context: Option<Wamid>,
+    pub content: WhatsAppContent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WhatsAppContent {
+    Text(String),
+    /// A row picked in an interactive list the bridge sent.
+    ListReply { id: String, title: String },
+    /// A reply button pressed (ids `act:…`).
+    ButtonReply { id: String, title: String },
+    Reaction { emoji: String },
+    /// Image, audio, video, document, sticker...
+    Media { kind: String, caption: Option<String> },
+    /// A type the bridge does not handle; recorded and acknowledged.
+    Unsupported { kind: String },
+}
+
+impl WhatsAppContent {
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Text(_) => "text",
+            Self::ListReply { .. } => "list_reply",
+            Self::ButtonReply { .. } => "button_reply",
+            Self::Reaction { .. } => "reaction",
+            Self::Media { kind, .. } | Self::Unsupported { kind } => kind,
+        }
+    }
+}
+
+/// A delivery report (`statuses[]`) on a message the line sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsAppStatusReport {
+    pub wamid: Wamid,
+    /// As Meta spells it; see [`super::DeliveryStatus::parse`].
+    pub status: String,
+    pub error_code: Option<i64>,
 }
 
 /// A WhatsApp message id (`wamid.…`), as the Cloud API returns it.

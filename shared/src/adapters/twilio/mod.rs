@@ -2,8 +2,10 @@
 
 pub mod form;
 pub mod inbound;
+pub mod messages;
 pub mod signature;
 
 pub use form::{FormError, encode_form, parse_form};
 pub use inbound::{InboundParamError, inbound_sms};
+pub use messages::TwilioClient;
 pub use signature::{TwilioSignatureError, TwilioSignatureVerifier, VerifiedTwilioRequest, compute_signature};

@@ -1,13 +1,12 @@
 //! The WhatsApp Cloud API (Graph API) over reqwest: sending messages.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::domain::{AgentCopy, PhoneNumberId, ProviderFailure, WaId, Wamid};
+use crate::adapters::{request_failure, retry_after};
+use crate::domain::{PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage};
 use crate::ports::WhatsAppClient;
 
 pub struct GraphClient {
@@ -19,42 +18,54 @@ pub struct GraphClient {
 
 impl GraphClient {
     pub fn new(http: reqwest::Client, base: &str, version: &str, access_token: SecretString) -> Self {
-        Self {
-            http,
-            versioned_base: format!("{}/{}", base.trim_end_matches('/'), version),
-            access_token,
-        }
+        Self { http, versioned_base: format!("{}/{}", base.trim_end_matches('/'), version), access_token }
     }
+}
 
-    fn body(to: &WaId, message: &AgentCopy) -> serde_json::Value {
-        match message {
-            AgentCopy::Text { body } => json!({
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to.as_str(),
-                "type": "text",
-                "text": { "preview_url": false, "body": body },
-            }),
-            AgentCopy::Template {
-                name,
-                language,
-                parameters,
-            } => json!({
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to.as_str(),
-                "type": "template",
-                "template": {
-                    "name": name,
-                    "language": { "code": language },
-                    "components": [{
-                        "type": "body",
-                        "parameters": parameters.iter().map(|p| json!({ "type": "text", "text": p })).collect::<Vec<_>>(),
+/// The `/messages` request body for `message` (Cloud API reference, "Messages").
+pub fn message_body(to: &WaId, message: &WhatsAppMessage) -> Value {
+    let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to.as_str() });
+    let fields = match message {
+        WhatsAppMessage::Text { body, reply_to } => {
+            let mut fields = json!({ "type": "text", "text": { "preview_url": false, "body": body } });
+            if let Some(quoted) = reply_to {
+                fields["context"] = json!({ "message_id": quoted.as_str() });
+            }
+            fields
+        }
+        WhatsAppMessage::Template { name, language, parameters } => json!({
+            "type": "template",
+            "template": {
+                "name": name,
+                "language": { "code": language },
+                "components": [{
+                    "type": "body",
+                    "parameters": parameters.iter().map(|p| json!({ "type": "text", "text": p })).collect::<Vec<_>>(),
+                }],
+            },
+        }),
+        WhatsAppMessage::Reaction { message, emoji } => {
+            json!({ "type": "reaction", "reaction": { "message_id": message.as_str(), "emoji": emoji } })
+        }
+        WhatsAppMessage::List { body, button, rows } => json!({
+            "type": "interactive",
+            "interactive": {
+                "type": "list",
+                "body": { "text": body },
+                "action": {
+                    "button": button,
+                    "sections": [{
+                        "title": "Open conversations",
+                        "rows": rows.iter().map(|r| json!({ "id": r.id, "title": r.title, "description": r.description })).collect::<Vec<_>>(),
                     }],
                 },
-            }),
-        }
+            },
+        }),
+    };
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+        body.extend(fields.clone());
     }
+    body
 }
 
 #[derive(Deserialize)]
@@ -78,17 +89,17 @@ struct GraphError {
     message: String,
     code: Option<i64>,
     #[serde(default)]
-    error_data: Option<serde_json::Value>,
+    error_data: Option<Value>,
 }
 
 impl WhatsAppClient for GraphClient {
-    async fn send(&self, from: &PhoneNumberId, to: &WaId, message: &AgentCopy) -> Result<Wamid, ProviderFailure> {
+    async fn send(&self, from: &PhoneNumberId, to: &WaId, message: &WhatsAppMessage) -> Result<Wamid, ProviderFailure> {
         let url = format!("{}/{}/messages", self.versioned_base, from.as_str());
         let response = self
             .http
             .post(url)
             .bearer_auth(self.access_token.expose_secret())
-            .json(&Self::body(to, message))
+            .json(&message_body(to, message))
             .send()
             .await
             .map_err(request_failure)?;
@@ -97,68 +108,51 @@ impl WhatsAppClient for GraphClient {
         let bytes = response.bytes().await.map_err(request_failure)?;
         if status.is_success() {
             let sent: SendResponse = serde_json::from_slice(&bytes).map_err(|e| unexpected(status, e.to_string()))?;
-            let id = sent
-                .messages
-                .into_iter()
-                .next()
-                .map(|m| m.id)
-                .ok_or_else(|| unexpected(status, "no message id".into()))?;
+            let id = sent.messages.into_iter().next().map(|m| m.id).ok_or_else(|| unexpected(status, "no message id".into()))?;
             return Wamid::parse(&id).map_err(|e| unexpected(status, e));
         }
         let (code, message) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
             Ok(ErrorResponse { error }) => {
-                let details = error
-                    .error_data
-                    .as_ref()
-                    .and_then(|d| d.get("details"))
-                    .and_then(|d| d.as_str())
-                    .map(str::to_owned);
+                let details = error.error_data.as_ref().and_then(|d| d.get("details")).and_then(|d| d.as_str()).map(str::to_owned);
                 (error.code, details.unwrap_or(error.message))
             }
             Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
         };
-        Err(ProviderFailure::Rejected {
-            http_status: status.as_u16(),
-            code,
-            message,
-            retry_after,
-        })
+        Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
     }
-}
-
-fn request_failure(e: reqwest::Error) -> ProviderFailure {
-    if e.is_timeout() {
-        ProviderFailure::Timeout
-    } else {
-        ProviderFailure::Connection(without_url(&e))
-    }
-}
-
-/// reqwest errors print the URL; ours carry no secret, but keep logs short and uniform.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<graph>");
-    }
-    text
 }
 
 fn unexpected(status: StatusCode, reason: String) -> ProviderFailure {
     // A 2xx we can't read: the message may have gone out. Treat as retryable server
     // trouble; the leg's claim keeps the retry from racing a second worker.
-    ProviderFailure::Rejected {
-        http_status: status.as_u16().max(500),
-        code: None,
-        message: reason,
-        retry_after: None,
-    }
+    ProviderFailure::Rejected { http_status: status.as_u16().max(500), code: None, message: reason, retry_after: None }
 }
 
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s.min(900)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::whatsapp_message::ListRow;
+
+    #[test]
+    fn bodies_have_the_cloud_api_shapes() {
+        let to = WaId::parse("14155550111").unwrap();
+        let quoted = Wamid::parse("wamid.Q").unwrap();
+        let text = message_body(&to, &WhatsAppMessage::reply("not delivered", &quoted));
+        assert_eq!(text["type"], "text");
+        assert_eq!(text["context"]["message_id"], "wamid.Q");
+        assert_eq!(text["messaging_product"], "whatsapp");
+        let reaction = message_body(&to, &WhatsAppMessage::Reaction { message: quoted, emoji: "✅".into() });
+        assert_eq!(reaction["reaction"]["emoji"], "✅");
+        let list = message_body(
+            &to,
+            &WhatsAppMessage::List {
+                body: "Which?".into(),
+                button: "Conversations".into(),
+                rows: vec![ListRow { id: "conv:K7".into(), title: "#K7".into(), description: "hi".into() }],
+            },
+        );
+        assert_eq!(list["interactive"]["type"], "list");
+        assert_eq!(list["interactive"]["action"]["sections"][0]["rows"][0]["id"], "conv:K7");
+        assert_eq!(list["to"], "14155550111");
+    }
 }

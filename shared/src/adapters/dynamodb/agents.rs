@@ -1,0 +1,285 @@
+//! Agents: their 24 h window, focus and pending text, and their messages recorded once
+//! (SPEC §5.2–§5.4).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use jiff::Timestamp;
+
+use super::attrs::*;
+use super::inbound::prior_from_seen;
+use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
+use crate::domain::routing::Focus;
+use crate::domain::{ConversationKey, E164, Handle, Job, LineId, WaId, Wamid};
+use crate::ports::{
+    AgentEffect, AgentMessageRecord, AgentState, ForwardContext, NewOutboundMessage, NonAgentOutcome, PendingText,
+    RecordOutcome, StoreError,
+};
+
+/// A non-agent's daily marker only needs to outlive its day.
+const NON_AGENT_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+
+impl DynamoStore {
+    pub(super) async fn forward_context_of(
+        &self,
+        conversation: &ConversationKey,
+        agent: &WaId,
+    ) -> Result<Option<ForwardContext>, StoreError> {
+        let mut keys = KeysAndAttributes::builder()
+            .keys(key(conv_pk(conversation), "META"))
+            .keys(key(agent_pk(&conversation.line, agent), "AGENT"))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let mut found: Vec<Item> = Vec::new();
+        // BatchGetItem may hand back unprocessed keys under load: ask again, briefly.
+        for attempt in 0..5u32 {
+            let out = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => {
+                    keys = rest;
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+                _ => break,
+            }
+        }
+        let Some(meta) = found.iter().find(|i| opt_s(i, "SK") == Some("META")) else { return Ok(None) };
+        let handle = Handle::parse(get_s(meta, "handle")?).map_err(StoreError::Corrupt)?;
+        let agent_item = found.iter().find(|i| opt_s(i, "SK") == Some("AGENT"));
+        let agent_last_inbound_at = match agent_item {
+            Some(item) => timestamp_ms(item, "last_inbound_at_ms")?,
+            None => None,
+        };
+        Ok(Some(ForwardContext { handle, agent_last_inbound_at }))
+    }
+
+    pub(super) async fn agent(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        let Some(item) = item else { return Ok(AgentState::default()) };
+        let focus = match (opt_s(&item, "focus_customer"), opt_s(&item, "focus_handle"), timestamp_ms(&item, "focus_at_ms")?) {
+            (Some(customer), Some(handle), Some(since)) => Some(Focus {
+                conversation: ConversationKey {
+                    line: line.clone(),
+                    customer: E164::parse(customer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                },
+                handle: Handle::parse(handle).map_err(StoreError::Corrupt)?,
+                since,
+            }),
+            _ => None,
+        };
+        let pending = match (opt_s(&item, "pending_text"), opt_s(&item, "pending_wamid")) {
+            (Some(text), Some(wamid)) => {
+                Some(PendingText { text: text.to_owned(), wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)? })
+            }
+            _ => None,
+        };
+        Ok(AgentState { focus, pending, last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")? })
+    }
+
+    /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
+    pub async fn record_agent_inbound(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
+            .update_expression("SET last_inbound_at = :at, last_inbound_at_ms = :at_ms")
+            .condition_expression("attribute_not_exists(last_inbound_at_ms) OR last_inbound_at_ms < :at_ms")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":at_ms", n(at.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(super) async fn record_agent_message_once(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
+        let now = record.received_at;
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut message_id = None;
+        if let AgentEffect::Reply { message, .. } = &record.effect {
+            jobs.push(message.job.clone());
+            message_id = Some(message.message_id.as_str().to_owned());
+        }
+        jobs.extend(record.notices.iter().cloned());
+
+        let mut seen = HashMap::from([
+            pk(seen_pk("whatsapp", record.wamid.as_str())),
+            sk("SEEN"),
+            ("line".into(), s(record.line.as_str())),
+            ("jobs".into(), jobs_value(&jobs)),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, self.dedupe_ttl())),
+        ]);
+        if let Some(id) = message_id {
+            seen.insert("message_id".into(), s(id));
+        }
+        let mut items = vec![self.put(seen, Some("attribute_not_exists(PK)"))?, self.agent_update(record)?];
+        if let AgentEffect::Reply { message, .. } = &record.effect {
+            items.push(self.conversation_touch(message)?);
+            items.push(self.put(self.outbound_message_item(message), None)?);
+        }
+        for notice in &record.notices {
+            items.push(self.standalone_job_put(notice, now)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(RecordOutcome::Recorded),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                let found = reason_item(reasons, 0);
+                match found {
+                    Some(seen) => Ok(RecordOutcome::Duplicate(prior_from_seen(&seen)?)),
+                    None => Err(StoreError::Corrupt("dedupe marker without its content".into())),
+                }
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => Ok(RecordOutcome::ConversationGone),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// The agent's window, name, and whatever the message changes for them.
+    fn agent_update(&self, record: &AgentMessageRecord) -> Result<TransactWriteItem, StoreError> {
+        let at = record.received_at;
+        let mut set = vec!["last_inbound_at = :at", "last_inbound_at_ms = :at_ms"];
+        let mut remove: Vec<&str> = Vec::new();
+        let mut values = vec![(":at", s(at.to_string())), (":at_ms", n(at.as_millisecond()))];
+        if let Some(name) = &record.profile_name {
+            set.push("profile_name = :name");
+            values.push((":name", s(name)));
+        }
+        let focus = match &record.effect {
+            AgentEffect::Reply { message, .. } => Some((&message.conversation.customer, &message.handle)),
+            AgentEffect::Focus { conversation, handle } => Some((&conversation.customer, handle)),
+            AgentEffect::Pending(_) | AgentEffect::Nothing => None,
+        };
+        if let Some((customer, handle)) = focus {
+            set.extend(["focus_customer = :focus_customer", "focus_handle = :focus_handle", "focus_at_ms = :at_ms"]);
+            values.push((":focus_customer", s(customer.as_str())));
+            values.push((":focus_handle", s(handle.as_str())));
+        }
+        match &record.effect {
+            AgentEffect::Reply { clear_pending: true, .. } => remove.extend(["pending_text", "pending_wamid"]),
+            AgentEffect::Pending(pending) => {
+                set.extend(["pending_text = :pending_text", "pending_wamid = :pending_wamid"]);
+                values.push((":pending_text", s(&pending.text)));
+                values.push((":pending_wamid", s(pending.wamid.as_str())));
+            }
+            _ => {}
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_pk(&record.line, &record.agent), "AGENT")))
+            .update_expression(expression);
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+    }
+
+    /// The conversation learns an agent answered; it must still exist.
+    fn conversation_touch(&self, message: &NewOutboundMessage) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(&message.conversation), "META")))
+            .update_expression("SET last_agent_at = :at, last_agent = :agent, updated_at = :at ADD message_count :one")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", s(message.sent_at.to_string()))
+            .expression_attribute_values(":agent", s(message.agent.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn outbound_message_item(&self, message: &NewOutboundMessage) -> Item {
+        HashMap::from([
+            pk(conv_pk(&message.conversation)),
+            sk(msg_sk(&message.message_id)),
+            ("message_id".into(), s(message.message_id.as_str())),
+            ("direction".into(), s("outbound")),
+            ("agent".into(), s(message.agent.as_str())),
+            ("agent_wamid".into(), s(message.agent_wamid.as_str())),
+            ("body".into(), s(&message.body)),
+            ("received_at".into(), s(message.sent_at.to_string())),
+            (
+                "legs".into(),
+                AttributeValue::M(HashMap::from([(message.job.job_id.as_str().to_owned(), new_leg(&message.job))])),
+            ),
+            ("expires_at".into(), expires(message.sent_at, self.message_retention)),
+        ])
+    }
+
+    pub(super) async fn record_non_agent_once(
+        &self,
+        line: &LineId,
+        from: &WaId,
+        wamid: &Wamid,
+        day: &str,
+        reply: &Job,
+    ) -> Result<NonAgentOutcome, StoreError> {
+        let now = Timestamp::now();
+        let seen = |jobs: &[Job]| {
+            HashMap::from([
+                pk(seen_pk("whatsapp", wamid.as_str())),
+                sk("SEEN"),
+                ("line".into(), s(line.as_str())),
+                ("non_agent".into(), AttributeValue::Bool(true)),
+                ("jobs".into(), jobs_value(jobs)),
+                ("created_at".into(), s(now.to_string())),
+                ("expires_at".into(), expires(now, self.dedupe_ttl())),
+            ])
+        };
+        let marker = HashMap::from([
+            pk(format!("NONAGENT#{}#{}#{day}", line.as_str(), from.as_str())),
+            sk("NONAGENT"),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, NON_AGENT_TTL)),
+        ]);
+        let items = vec![
+            self.put(seen(std::slice::from_ref(reply)), Some("attribute_not_exists(PK)"))?,
+            self.put(marker, Some("attribute_not_exists(PK)"))?,
+            self.standalone_job_put(reply, now)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => return Ok(NonAgentOutcome::Replied),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => return Ok(NonAgentOutcome::Duplicate),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {}
+            Err(TransactFailure::Cancelled(reasons)) => return Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => return Err(e),
+        }
+        // Already answered today: only remember the message.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(seen(&[])))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(NonAgentOutcome::AlreadyRepliedToday),
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(NonAgentOutcome::Duplicate)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

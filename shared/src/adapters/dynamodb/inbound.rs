@@ -1,0 +1,173 @@
+//! Customers' messages: appended to their conversation, or starting it (SPEC §4.2–§4.3).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use jiff::Timestamp;
+
+use super::attrs::*;
+use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
+use crate::domain::whatsapp_message::truncate_chars;
+use crate::domain::{Handle, MessageId};
+use crate::ports::{AppendOutcome, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
+
+/// How much of the last text a conversation keeps for the agents' picker.
+const LAST_TEXT_CHARS: usize = 80;
+
+impl DynamoStore {
+    pub(super) async fn append_inbound_message(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
+        let now = Timestamp::now();
+        let conversation = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(conv_pk(&message.conversation)))
+            .key("SK", s("META"))
+            // A closed conversation reopens when the customer writes again.
+            .update_expression(
+                "SET last_customer_at = :at, last_message_id = :mid, #status = :open, updated_at = :now, \
+                 last_text = :text, GSI1PK = :open_pk, GSI1SK = :activity ADD message_count :one",
+            )
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":at", s(message.received_at.to_string()))
+            .expression_attribute_values(":mid", s(message.message_id.as_str()))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":text", s(last_text(message)))
+            .expression_attribute_values(":open_pk", s(open_conversations_pk(&message.conversation.line)))
+            .expression_attribute_values(":activity", s(sortable_time(message.received_at)))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            self.put(self.seen_item(message, now), Some("attribute_not_exists(PK)"))?,
+            TransactWriteItem::builder().update(conversation).build(),
+            self.put(self.message_item(message), None)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(AppendOutcome::Appended),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(AppendOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(AppendOutcome::NoConversation),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn start_conversation_with(
+        &self,
+        message: &NewInboundMessage,
+        handle: &Handle,
+    ) -> Result<StartOutcome, StoreError> {
+        let now = Timestamp::now();
+        let key = &message.conversation;
+        let conversation = HashMap::from([
+            pk(conv_pk(key)),
+            sk("META"),
+            ("line".into(), s(key.line.as_str())),
+            ("customer".into(), s(key.customer.as_str())),
+            ("handle".into(), s(handle.as_str())),
+            ("status".into(), s("open")),
+            ("created_at".into(), s(now.to_string())),
+            ("updated_at".into(), s(now.to_string())),
+            ("last_customer_at".into(), s(message.received_at.to_string())),
+            ("last_message_id".into(), s(message.message_id.as_str())),
+            ("last_text".into(), s(last_text(message))),
+            ("message_count".into(), n(1)),
+            ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
+            ("GSI1SK".into(), s(sortable_time(message.received_at))),
+        ]);
+        let handle_item = HashMap::from([
+            pk(handle_pk(&key.line, handle)),
+            sk("HANDLE"),
+            ("conversation".into(), s(conv_pk(key))),
+            ("created_at".into(), s(now.to_string())),
+        ]);
+        let items = vec![
+            self.put(self.seen_item(message, now), Some("attribute_not_exists(PK)"))?,
+            self.put(conversation, Some("attribute_not_exists(PK)"))?,
+            self.put(handle_item, Some("attribute_not_exists(PK)"))?,
+            self.put(self.message_item(message), None)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(StartOutcome::Started),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(StartOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(StartOutcome::ConversationExists),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => Ok(StartOutcome::HandleTaken),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    fn seen_item(&self, message: &NewInboundMessage, now: Timestamp) -> Item {
+        HashMap::from([
+            pk(seen_pk(message.provider, &message.provider_message_id)),
+            sk("SEEN"),
+            ("conversation".into(), s(conv_pk(&message.conversation))),
+            ("message_id".into(), s(message.message_id.as_str())),
+            ("jobs".into(), jobs_value(&message.jobs)),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, self.dedupe_ttl())),
+        ])
+    }
+
+    fn message_item(&self, message: &NewInboundMessage) -> Item {
+        let legs = message.jobs.iter().map(|job| (job.job_id.as_str().to_owned(), new_leg(job))).collect();
+        let mut item = HashMap::from([
+            pk(conv_pk(&message.conversation)),
+            sk(msg_sk(&message.message_id)),
+            ("message_id".into(), s(message.message_id.as_str())),
+            ("direction".into(), s("inbound")),
+            ("provider".into(), s(message.provider)),
+            ("provider_message_id".into(), s(&message.provider_message_id)),
+            ("body".into(), s(&message.body)),
+            ("received_at".into(), s(message.received_at.to_string())),
+            ("legs".into(), AttributeValue::M(legs)),
+            ("expires_at".into(), expires(message.received_at, self.message_retention)),
+        ]);
+        if !message.attachments.is_empty() {
+            let attachments = message
+                .attachments
+                .iter()
+                .map(|a| AttributeValue::M(HashMap::from([("url".into(), s(&a.url)), ("content_type".into(), s(&a.content_type))])))
+                .collect();
+            item.insert("attachments".into(), AttributeValue::L(attachments));
+        }
+        item
+    }
+
+    /// The dedupe marker's content, from the cancellation reason or, failing that, a read.
+    async fn prior_delivery(&self, message: &NewInboundMessage, found: Option<Item>) -> Result<PriorDelivery, StoreError> {
+        let seen = match found {
+            Some(item) => Some(item),
+            None => self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(seen_pk(message.provider, &message.provider_message_id), "SEEN")))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item,
+        };
+        let seen = seen.ok_or_else(|| StoreError::Corrupt("dedupe marker vanished".into()))?;
+        prior_from_seen(&seen)
+    }
+}
+
+pub(super) fn prior_from_seen(seen: &Item) -> Result<PriorDelivery, StoreError> {
+    let message_id = opt_s(seen, "message_id").map(|id| MessageId::parse(id).map_err(StoreError::Corrupt)).transpose()?;
+    Ok(PriorDelivery { message_id, jobs: parse_jobs(seen, "jobs")? })
+}
+
+fn last_text(message: &NewInboundMessage) -> String {
+    let text = if message.body.trim().is_empty() && !message.attachments.is_empty() {
+        format!("[{} attachment(s)]", message.attachments.len())
+    } else {
+        message.body.clone()
+    };
+    truncate_chars(&text, LAST_TEXT_CHARS)
+}

@@ -1,0 +1,361 @@
+//! Legs: each job's progress, claimed and recorded with conditional writes so a job is sent
+//! at most once however often SQS delivers it (SPEC §9), and delivery statuses that only
+//! move forward (SPEC §8).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use jiff::Timestamp;
+
+use super::attrs::*;
+use super::{DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error, unavailable};
+use crate::domain::{ConversationKey, DeliveryStatus, Job, JobId, JobPayload, LegLocation, MessageId, Wamid};
+use crate::ports::{Claim, ForwardedVia, LegFailure, StatusChange, StoreError};
+
+/// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
+const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// One conditional update of one leg, usable alone or inside a transaction.
+struct LegWrite<'a> {
+    key: Item,
+    job_id: &'a str,
+    update: String,
+    condition: &'a str,
+    values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl LegWrite<'_> {
+    /// Only the placeholders the expressions use: DynamoDB refuses unused ones.
+    fn names(&self) -> Vec<(&'static str, String)> {
+        let text = format!("{} {}", self.update, self.condition);
+        [("#legs", "legs".to_owned()), ("#j", self.job_id.to_owned()), ("#state", "state".into()), ("#error", "error".into()), ("#status", "status".into())]
+            .into_iter()
+            .filter(|(placeholder, _)| text.contains(placeholder))
+            .collect()
+    }
+
+    fn transact_item(&self, table: &str) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(table)
+            .set_key(Some(self.key.clone()))
+            .update_expression(&self.update)
+            .condition_expression(self.condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (placeholder, name) in self.names() {
+            update = update.expression_attribute_names(placeholder, name);
+        }
+        for (placeholder, value) in &self.values {
+            update = update.expression_attribute_values(*placeholder, value.clone());
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+    }
+}
+
+/// `Ok(None)`: the write's condition failed; the item it found, if any, is in the `Some`.
+type ConditionFailed = Option<Item>;
+
+impl DynamoStore {
+    async fn write_leg(&self, write: &LegWrite<'_>) -> Result<Result<(), ConditionFailed>, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(write.key.clone()))
+            .update_expression(&write.update)
+            .condition_expression(write.condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (placeholder, name) in write.names() {
+            request = request.expression_attribute_names(placeholder, name);
+        }
+        for (placeholder, value) in &write.values {
+            request = request.expression_attribute_values(*placeholder, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
+                other => Err(service_error(&other)),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The leg write, plus `extra` writes in the same transaction when there are any.
+    async fn write_leg_with(&self, write: &LegWrite<'_>, extra: Vec<TransactWriteItem>) -> Result<Result<(), ConditionFailed>, StoreError> {
+        if extra.is_empty() {
+            return self.write_leg(write).await;
+        }
+        let mut items = vec![write.transact_item(&self.table)?];
+        items.extend(extra);
+        match self.transact(items).await {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(Err(reason_item(reasons, 0))),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// A notice's own item, holding its leg.
+    pub(super) fn standalone_job_put(&self, job: &Job, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
+        let item = HashMap::from([
+            pk(format!("JOB#{}", job.job_id.as_str())),
+            sk("JOB"),
+            ("kind".into(), s(job.kind())),
+            ("legs".into(), AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))]))),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, STANDALONE_JOB_TTL)),
+        ]);
+        self.put(item, Some("attribute_not_exists(PK)"))
+    }
+
+    pub(super) async fn claim_leg(&self, job: &Job, now: Timestamp, lease: Duration) -> Result<Claim, StoreError> {
+        let lease_until = now.as_millisecond() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let write = LegWrite {
+            key: leg_key(job),
+            job_id: job.job_id.as_str(),
+            update: "SET #legs.#j.#state = :sending, #legs.#j.lease_until_ms = :lease, \
+                     #legs.#j.attempts = #legs.#j.attempts + :one, #legs.#j.updated_at = :now"
+                .into(),
+            // Free to take: never tried, given back for a retry, or held by a lease that ran out.
+            condition: "attribute_exists(#legs.#j) AND (#legs.#j.#state IN (:queued, :retry) \
+                        OR (#legs.#j.#state = :sending AND #legs.#j.lease_until_ms < :now_ms))",
+            values: vec![
+                (":sending", s("sending")),
+                (":queued", s("queued")),
+                (":retry", s("retry")),
+                (":lease", n(lease_until)),
+                (":now_ms", n(now.as_millisecond())),
+                (":now", s(now.to_string())),
+                (":one", n(1)),
+            ],
+        };
+        let found = match self.write_leg(&write).await? {
+            Ok(()) => return Ok(Claim::Claimed),
+            Err(found) => found,
+        };
+        let Some(leg) = self.leg_of(job, found).await? else { return Ok(Claim::Missing) };
+        match opt_s(&leg, "state") {
+            Some("sending") => Ok(Claim::Busy),
+            Some(state) => Ok(Claim::AlreadyDone { state: state.to_owned() }),
+            None => Err(StoreError::Corrupt(format!("leg {} has no state", job.job_id))),
+        }
+    }
+
+    /// The job's leg as `found` in a failed write, or as read now.
+    async fn leg_of(&self, job: &Job, found: Option<Item>) -> Result<Option<Item>, StoreError> {
+        let item = match found {
+            Some(item) => Some(item),
+            None => self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(leg_key(job)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item,
+        };
+        Ok(item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job.job_id.as_str())).cloned())
+    }
+
+    pub(super) async fn record_forwarded_copy(&self, job: &Job, wamid: &Wamid, via: ForwardedVia, now: Timestamp) -> Result<(), StoreError> {
+        let JobPayload::ForwardToAgent(forward) = &job.payload else {
+            return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
+        };
+        let write = sent_write(job, wamid.as_str(), now, ", #legs.#j.via = :via", vec![(":via", s(via.as_str()))]);
+        let copy = HashMap::from([
+            pk(format!("WAMID#{}", wamid.as_str())),
+            sk("WAMID"),
+            ("conversation".into(), s(conv_pk(&forward.conversation))),
+            ("message_id".into(), s(forward.message_id.as_str())),
+            ("job_id".into(), s(job.job_id.as_str())),
+            ("agent".into(), s(forward.agent.as_str())),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
+        ]);
+        // A failed condition means the message was erased while we sent: nothing to record on.
+        self.write_leg_with(&write, vec![self.put(copy, None)?]).await.map(|_| ())
+    }
+
+    pub(super) async fn record_sms_leg_sent(
+        &self,
+        job: &Job,
+        sid: &str,
+        status: Option<DeliveryStatus>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let JobPayload::SendSms(sms) = &job.payload else {
+            return Err(StoreError::Corrupt(format!("{} is not an SMS", job.job_id)));
+        };
+        // A status callback may have overtaken this write: keep what it recorded.
+        let (extra, values) = match status {
+            Some(status) => (
+                ", #legs.#j.#status = if_not_exists(#legs.#j.#status, :status), \
+                 #legs.#j.status_rank = if_not_exists(#legs.#j.status_rank, :rank)",
+                vec![(":status", s(status.as_str())), (":rank", n(status.rank()))],
+            ),
+            None => ("", vec![]),
+        };
+        let write = sent_write(job, sid, now, extra, values);
+        let record = HashMap::from([
+            pk(format!("SMS#{sid}")),
+            sk("SMS"),
+            ("conversation".into(), s(conv_pk(&sms.conversation))),
+            ("message_id".into(), s(sms.message_id.as_str())),
+            ("job_id".into(), s(job.job_id.as_str())),
+            ("agent".into(), s(sms.agent.as_str())),
+            ("agent_wamid".into(), s(sms.agent_wamid.as_str())),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, self.message_retention)),
+        ]);
+        self.write_leg_with(&write, vec![self.put(record, None)?]).await.map(|_| ())
+    }
+
+    pub(super) async fn record_leg_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.write_leg(&sent_write(job, provider_id, now, "", vec![])).await.map(|_| ())
+    }
+
+    pub(super) async fn record_leg_failed(&self, job: &Job, failure: &LegFailure, notices: &[Job], now: Timestamp) -> Result<(), StoreError> {
+        let write = LegWrite {
+            key: leg_key(job),
+            job_id: job.job_id.as_str(),
+            update: "SET #legs.#j.#state = :failed, #legs.#j.#error = :error, #legs.#j.updated_at = :now \
+                     REMOVE #legs.#j.lease_until_ms"
+                .into(),
+            condition: "attribute_exists(#legs.#j)",
+            values: vec![(":failed", s("failed")), (":error", failure_value(failure, now)), (":now", s(now.to_string()))],
+        };
+        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        self.write_leg_with(&write, extra).await.map(|_| ())
+    }
+
+    pub(super) async fn release_leg(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> Result<(), StoreError> {
+        let write = LegWrite {
+            key: leg_key(job),
+            job_id: job.job_id.as_str(),
+            update: "SET #legs.#j.#state = :retry, #legs.#j.#error = :error, #legs.#j.updated_at = :now \
+                     REMOVE #legs.#j.lease_until_ms"
+                .into(),
+            condition: "#legs.#j.#state = :sending",
+            values: vec![
+                (":retry", s("retry")),
+                (":sending", s("sending")),
+                (":error", failure_value(failure, now)),
+                (":now", s(now.to_string())),
+            ],
+        };
+        self.write_leg(&write).await.map(|_| ())
+    }
+
+    #[allow(clippy::too_many_arguments)] // one leg's address, the report, and what it causes
+    pub(super) async fn advance_status(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        job_id: &JobId,
+        status: DeliveryStatus,
+        error_code: Option<i64>,
+        notices: &[Job],
+        now: Timestamp,
+    ) -> Result<StatusChange, StoreError> {
+        let mut update = "SET #legs.#j.#status = :status, #legs.#j.status_rank = :rank, #legs.#j.status_at = :now".to_owned();
+        let mut values = vec![(":status", s(status.as_str())), (":rank", n(status.rank())), (":now", s(now.to_string()))];
+        if let Some(code) = error_code {
+            update.push_str(", #legs.#j.status_code = :code");
+            values.push((":code", n(code)));
+        }
+        let write = LegWrite {
+            key: key(conv_pk(conversation), msg_sk(message_id)),
+            job_id: job_id.as_str(),
+            update,
+            condition: "attribute_exists(#legs.#j) AND \
+                        (attribute_not_exists(#legs.#j.status_rank) OR #legs.#j.status_rank < :rank)",
+            values,
+        };
+        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        let found = match self.write_leg_with(&write, extra).await? {
+            Ok(()) => return Ok(StatusChange::Advanced),
+            Err(found) => found,
+        };
+        let item = match found {
+            Some(item) => Some(item),
+            None => self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(write.key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item,
+        };
+        let leg = item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job_id.as_str()));
+        Ok(match leg {
+            Some(leg) => StatusChange::Unchanged { current: opt_s(leg, "status").and_then(DeliveryStatus::parse) },
+            None => StatusChange::Missing,
+        })
+    }
+
+    pub(super) async fn unsent_standalone_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
+        let standalone: Vec<&Job> = jobs.iter().filter(|j| matches!(j.leg_location(), LegLocation::Standalone)).collect();
+        if standalone.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = KeysAndAttributes::builder().consistent_read(true);
+        for job in &standalone {
+            keys = keys.keys(leg_key(job));
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys.build().map_err(build_error)?)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+        Ok(standalone
+            .into_iter()
+            .filter(|job| {
+                found.iter().any(|item| {
+                    let leg = opt_m(item, "legs").and_then(|legs| opt_m(legs, job.job_id.as_str()));
+                    matches!(leg.and_then(|l| opt_s(l, "state")), Some("queued" | "retry"))
+                })
+            })
+            .cloned()
+            .collect())
+    }
+}
+
+fn leg_key(job: &Job) -> Item {
+    match job.leg_location() {
+        LegLocation::Message { conversation, message_id } => key(conv_pk(conversation), msg_sk(message_id)),
+        LegLocation::Standalone => key(format!("JOB#{}", job.job_id.as_str()), "JOB"),
+    }
+}
+
+/// The leg is done: `sent`, with the provider's id for the copy.
+fn sent_write<'a>(
+    job: &'a Job,
+    provider_id: &str,
+    now: Timestamp,
+    extra_set: &str,
+    extra_values: Vec<(&'static str, AttributeValue)>,
+) -> LegWrite<'a> {
+    let mut values = vec![(":sent", s("sent")), (":provider_id", s(provider_id)), (":now", s(now.to_string()))];
+    values.extend(extra_values);
+    LegWrite {
+        key: leg_key(job),
+        job_id: job.job_id.as_str(),
+        update: format!(
+            "SET #legs.#j.#state = :sent, #legs.#j.provider_id = :provider_id, #legs.#j.updated_at = :now{extra_set} \
+             REMOVE #legs.#j.lease_until_ms, #legs.#j.#error"
+        ),
+        condition: "attribute_exists(#legs.#j)",
+        values,
+    }
+}

@@ -1,0 +1,234 @@
+//! The conversation store over DynamoDB: one table, `PK`/`SK` string keys, TTL on
+//! `expires_at`, one GSI listing open conversations (SPEC §3). Writes that must agree are
+//! single conditional writes or one `TransactWriteItems`; nothing reads and then writes.
+//!
+//! | item                 | PK                             | SK         |
+//! |----------------------|--------------------------------|------------|
+//! | conversation         | `CONV#<line>#<customer>`       | `META`     |
+//! | message + its legs   | `CONV#<line>#<customer>`       | `MSG#<id>` |
+//! | handle               | `HANDLE#<line>#<handle>`       | `HANDLE`   |
+//! | forwarded copy       | `WAMID#<wamid>`                | `WAMID`    |
+//! | SMS sent             | `SMS#<provider id>`            | `SMS`      |
+//! | dedupe marker        | `SEEN#<provider>#<id>`         | `SEEN`     |
+//! | agent                | `AGENT#<line>#<wa_id>`         | `AGENT`    |
+//! | notice to an agent   | `JOB#<job_id>`                 | `JOB`      |
+//! | non-agent, per day   | `NONAGENT#<line>#<wa_id>#<day>`| `NONAGENT` |
+//!
+//! Open conversations carry `GSI1PK = OPEN#<line>` and `GSI1SK` = their last customer
+//! activity, so the "which conversation?" list is one query on `GSI1`.
+//!
+//! A job's progress is a *leg*: `legs.<job_id>` in the message it delivers (so the thread
+//! and every copy's state come back in one query), or in its own `JOB#` item for notices.
+
+mod agents;
+mod attrs;
+mod inbound;
+mod legs;
+mod lookups;
+mod table;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use jiff::Timestamp;
+
+pub use table::create_table;
+
+use crate::domain::{ConversationKey, DeliveryStatus, Handle, Job, JobId, LineId, MessageId, WaId, Wamid};
+use crate::ports::*;
+use attrs::Item;
+
+pub const DEFAULT_MESSAGE_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const WAMID_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    message_retention: Duration,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, message_retention: Duration) -> Self {
+        Self { client, table: table.into(), message_retention }
+    }
+
+    /// Dedupe markers hold jobs, texts included: they never outlive the messages.
+    fn dedupe_ttl(&self) -> Duration {
+        DEDUPE_TTL.min(self.message_retention)
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(TransactFailure::from(e)),
+        }
+    }
+}
+
+impl ConversationStore for DynamoStore {
+    async fn append_inbound(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
+        self.append_inbound_message(message).await
+    }
+
+    async fn start_conversation(&self, message: &NewInboundMessage, handle: &Handle) -> Result<StartOutcome, StoreError> {
+        self.start_conversation_with(message, handle).await
+    }
+
+    async fn claim_job(&self, job: &Job, now: Timestamp, lease: Duration) -> Result<Claim, StoreError> {
+        self.claim_leg(job, now, lease).await
+    }
+
+    async fn forward_context(&self, conversation: &ConversationKey, agent: &WaId) -> Result<Option<ForwardContext>, StoreError> {
+        self.forward_context_of(conversation, agent).await
+    }
+
+    async fn record_forwarded(&self, job: &Job, wamid: &Wamid, via: ForwardedVia, now: Timestamp) -> Result<(), StoreError> {
+        self.record_forwarded_copy(job, wamid, via, now).await
+    }
+
+    async fn record_sms_sent(&self, job: &Job, sid: &str, status: Option<DeliveryStatus>, now: Timestamp) -> Result<(), StoreError> {
+        self.record_sms_leg_sent(job, sid, status, now).await
+    }
+
+    async fn record_job_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.record_leg_sent(job, provider_id, now).await
+    }
+
+    async fn record_job_failed(&self, job: &Job, failure: &LegFailure, notices: &[Job], now: Timestamp) -> Result<(), StoreError> {
+        self.record_leg_failed(job, failure, notices, now).await
+    }
+
+    async fn release_job(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> Result<(), StoreError> {
+        self.release_leg(job, failure, now).await
+    }
+
+    async fn find_forwarded_copy(&self, wamid: &Wamid) -> Result<Option<ForwardedCopy>, StoreError> {
+        self.forwarded_copy(wamid).await
+    }
+
+    async fn find_handle(&self, line: &LineId, handle: &Handle) -> Result<Option<ConversationKey>, StoreError> {
+        self.handle_target(line, handle).await
+    }
+
+    async fn find_sent_sms(&self, sid: &str) -> Result<Option<SentSmsRecord>, StoreError> {
+        self.sent_sms(sid).await
+    }
+
+    async fn outbound_leg(&self, conversation: &ConversationKey, message_id: &MessageId, job_id: &JobId) -> Result<Option<OutboundLeg>, StoreError> {
+        self.outbound_leg_of(conversation, message_id, job_id).await
+    }
+
+    async fn conversation(&self, key: &ConversationKey) -> Result<Option<ConversationSummary>, StoreError> {
+        self.conversation_summary(key).await
+    }
+
+    async fn agent_state(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
+        self.agent(line, agent).await
+    }
+
+    async fn open_conversations(&self, line: &LineId, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.open_conversations_of(line, limit).await
+    }
+
+    async fn record_agent_message(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
+        self.record_agent_message_once(record).await
+    }
+
+    async fn record_non_agent(&self, line: &LineId, from: &WaId, wamid: &Wamid, day: &str, reply: &Job) -> Result<NonAgentOutcome, StoreError> {
+        self.record_non_agent_once(line, from, wamid, day, reply).await
+    }
+
+    async fn advance_leg_status(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        job_id: &JobId,
+        status: DeliveryStatus,
+        error_code: Option<i64>,
+        notices: &[Job],
+        now: Timestamp,
+    ) -> Result<StatusChange, StoreError> {
+        self.advance_status(conversation, message_id, job_id, status, error_code, notices, now).await
+    }
+
+    async fn unsent_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
+        self.unsent_standalone_jobs(jobs).await
+    }
+
+    async fn thread(&self, conversation: &ConversationKey) -> Result<Vec<ThreadMessage>, StoreError> {
+        self.thread_of(conversation).await
+    }
+}
+
+enum TransactFailure {
+    Cancelled(Vec<CancellationReason>),
+    Other(StoreError),
+}
+
+impl From<SdkError<TransactWriteItemsError>> for TransactFailure {
+    fn from(e: SdkError<TransactWriteItemsError>) -> Self {
+        match e {
+            SdkError::ServiceError(se) => match se.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Self::Cancelled(c.cancellation_reasons.unwrap_or_default())
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => Self::Other(StoreError::Conflict),
+                other => Self::Other(service_error(&other)),
+            },
+            other => Self::Other(unavailable(other)),
+        }
+    }
+}
+
+fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+}
+
+/// The item a cancelled transaction's `index`-th write found (`ReturnValuesOnConditionCheckFailure`).
+fn reason_item(reasons: Vec<CancellationReason>, index: usize) -> Option<Item> {
+    reasons.into_iter().nth(index).and_then(|r| r.item)
+}
+
+fn cancelled(reasons: &[CancellationReason]) -> StoreError {
+    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+        return StoreError::Conflict;
+    }
+    let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("?")).collect();
+    StoreError::Unavailable(format!("transaction cancelled: {codes:?}"))
+}
+
+/// A service error as `Code: message`; anything else (timeouts, connection errors) with
+/// its causes. Never the raw response, which would carry item contents into logs.
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(match (&e, e.code()) {
+        (SdkError::ServiceError(_), Some(code)) => format!("{code}: {}", e.message().unwrap_or_default()),
+        _ => DisplayErrorContext(&e).to_string(),
+    })
+}
+
+fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
+    StoreError::Unavailable(format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default()))
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("request not built: {e}"))
+}

@@ -1,0 +1,269 @@
+//! The Cloud API webhook's JSON → the bridge's types. Only a [`VerifiedMetaPayload`] can be
+//! parsed, so nothing reads a body whose signature wasn't checked (SPEC §5.1).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::signature::VerifiedMetaPayload;
+use crate::domain::{InboundWhatsApp, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport};
+
+/// Everything one `entry[].changes[].value` carries for one business number.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeBatch {
+    /// `metadata.phone_number_id`: which line it is about.
+    pub phone_number_id: Option<String>,
+    /// Profile names by `wa_id`, from `contacts[]`.
+    pub profile_names: HashMap<String, String>,
+    pub messages: Vec<InboundWhatsApp>,
+    pub statuses: Vec<WhatsAppStatusReport>,
+    /// `errors[]` at the value level: Meta reporting a problem with the number or app.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a WhatsApp Business notification: {0}")]
+pub struct MalformedNotification(pub String);
+
+pub fn parse_notification(payload: &VerifiedMetaPayload) -> Result<Vec<ChangeBatch>, MalformedNotification> {
+    // serde_json skips ignored strings without checking their UTF-8: check the whole body.
+    let text = std::str::from_utf8(payload.body()).map_err(|_| MalformedNotification("body is not UTF-8".into()))?;
+    let raw: RawNotification = serde_json::from_str(text).map_err(|e| MalformedNotification(e.to_string()))?;
+    if raw.object != "whatsapp_business_account" {
+        return Err(MalformedNotification(format!("unexpected object `{}`", raw.object)));
+    }
+    raw.entry.into_iter().flat_map(|e| e.changes).map(|change| batch(change.value)).collect()
+}
+
+fn batch(value: RawValue) -> Result<ChangeBatch, MalformedNotification> {
+    let profile_names = value
+        .contacts
+        .into_iter()
+        .filter_map(|c| Some((c.wa_id?, c.profile?.name?)))
+        .collect();
+    let messages = value.messages.into_iter().map(message).collect::<Result<_, _>>()?;
+    let statuses = value
+        .statuses
+        .into_iter()
+        .map(|s| {
+            Ok(WhatsAppStatusReport {
+                wamid: Wamid::parse(&s.id).map_err(|e| MalformedNotification(format!("statuses[].id: {e}")))?,
+                status: s.status,
+                error_code: s.errors.first().and_then(|e| e.code),
+            })
+        })
+        .collect::<Result<_, MalformedNotification>>()?;
+    let errors = value.errors.iter().map(|e| format!("{} {}", e.code.unwrap_or_default(), e.title.as_deref().unwrap_or(""))).collect();
+    Ok(ChangeBatch { phone_number_id: value.metadata.map(|m| m.phone_number_id), profile_names, messages, statuses, errors })
+}
+
+fn message(raw: RawMessage) -> Result<InboundWhatsApp, MalformedNotification> {
+    let bad = |field: &str, e: String| MalformedNotification(format!("messages[].{field}: {e}"));
+    let wamid = Wamid::parse(&raw.id).map_err(|e| bad("id", e))?;
+    let from = WaId::parse(&raw.from).map_err(|e| bad("from", e.to_string()))?;
+    let context = raw.context.and_then(|c| c.id).map(|id| Wamid::parse(&id)).transpose().map_err(|e| bad("context.id", e))?;
+    let content = match raw.kind.as_str() {
+        "text" => WhatsAppContent::Text(raw.text.map(|t| t.body).unwrap_or_default()),
+        "interactive" => match raw.interactive {
+            Some(RawInteractive { list_reply: Some(reply), .. }) => WhatsAppContent::ListReply { id: reply.id, title: reply.title },
+            Some(RawInteractive { button_reply: Some(reply), .. }) => {
+                WhatsAppContent::ButtonReply { id: reply.id, title: reply.title }
+            }
+            Some(other) => WhatsAppContent::Unsupported { kind: format!("interactive/{}", other.kind) },
+            None => WhatsAppContent::Unsupported { kind: "interactive".into() },
+        },
+        "button" => match raw.button {
+            Some(button) => WhatsAppContent::ButtonReply { id: button.payload.unwrap_or_default(), title: button.text },
+            None => WhatsAppContent::Unsupported { kind: "button".into() },
+        },
+        "reaction" => WhatsAppContent::Reaction { emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default() },
+        kind @ ("image" | "audio" | "video" | "document" | "sticker") => {
+            let caption = raw.media.get(kind).and_then(|m| m.get("caption")).and_then(Value::as_str).map(str::to_owned);
+            WhatsAppContent::Media { kind: kind.to_owned(), caption }
+        }
+        other => WhatsAppContent::Unsupported { kind: other.to_owned() },
+    };
+    Ok(InboundWhatsApp { wamid, from, context, content })
+}
+
+#[derive(Deserialize)]
+struct RawNotification {
+    object: String,
+    entry: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    #[serde(default)]
+    changes: Vec<RawChange>,
+}
+
+#[derive(Deserialize)]
+struct RawChange {
+    #[serde(default)]
+    value: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+struct RawValue {
+    metadata: Option<RawMetadata>,
+    #[serde(default)]
+    contacts: Vec<RawContact>,
+    #[serde(default)]
+    messages: Vec<RawMessage>,
+    #[serde(default)]
+    statuses: Vec<RawStatus>,
+    #[serde(default)]
+    errors: Vec<RawError>,
+}
+
+#[derive(Deserialize)]
+struct RawMetadata {
+    phone_number_id: String,
+}
+
+#[derive(Deserialize)]
+struct RawContact {
+    wa_id: Option<String>,
+    profile: Option<RawProfile>,
+}
+
+#[derive(Deserialize)]
+struct RawProfile {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    id: String,
+    from: String,
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<RawText>,
+    interactive: Option<RawInteractive>,
+    button: Option<RawButton>,
+    reaction: Option<RawReaction>,
+    context: Option<RawContext>,
+    /// `image`, `audio`... keyed by type: kept loosely, only the caption is read.
+    #[serde(flatten)]
+    media: HashMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct RawText {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct RawInteractive {
+    #[serde(rename = "type", default)]
+    kind: String,
+    list_reply: Option<RawReply>,
+    button_reply: Option<RawReply>,
+}
+
+#[derive(Deserialize)]
+struct RawReply {
+    id: String,
+    #[serde(default)]
+    title: String,
+}
+
+#[derive(Deserialize)]
+struct RawButton {
+    payload: Option<String>,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct RawReaction {
+    emoji: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawContext {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawStatus {
+    id: String,
+    status: String,
+    #[serde(default)]
+    errors: Vec<RawError>,
+}
+
+#[derive(Deserialize)]
+struct RawError {
+    code: Option<i64>,
+    title: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::whatsapp::signature::{MetaSignatureVerifier, compute_signature};
+    use secrecy::SecretString;
+
+    fn parse(json: &str) -> Result<Vec<ChangeBatch>, MalformedNotification> {
+        let verified = MetaSignatureVerifier::new(SecretString::from("s"))
+            .verify(Some(&compute_signature("s", json.as_bytes())), json.as_bytes())
+            .unwrap();
+        parse_notification(&verified)
+    }
+
+    fn with_message(message: &str) -> String {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{
+                "messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}},
+                "contacts":[{{"profile":{{"name":"Sheena"}},"wa_id":"14155550111"}}],
+                "messages":[{message}]}}}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn reads_every_message_kind() {
+        let cases = [
+            (r#"{"from":"14155550111","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hi"},"context":{"from":"15550783881","id":"wamid.ctx"}}"#, WhatsAppContent::Text("hi".into())),
+            (r##"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"conv:K7","title":"#K7"}}}"##, WhatsAppContent::ListReply { id: "conv:K7".into(), title: "#K7".into() }),
+            (r#"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"act:claim","title":"Claim"}}}"#, WhatsAppContent::ButtonReply { id: "act:claim".into(), title: "Claim".into() }),
+            (r#"{"from":"14155550111","id":"wamid.1","type":"reaction","reaction":{"message_id":"wamid.x","emoji":"👍"}}"#, WhatsAppContent::Reaction { emoji: "👍".into() }),
+            (r#"{"from":"14155550111","id":"wamid.1","type":"image","image":{"id":"1","mime_type":"image/jpeg","caption":"look"}}"#, WhatsAppContent::Media { kind: "image".into(), caption: Some("look".into()) }),
+            (r#"{"from":"14155550111","id":"wamid.1","type":"unsupported","errors":[{"code":131051}]}"#, WhatsAppContent::Unsupported { kind: "unsupported".into() }),
+            (r#"{"from":"14155550111","id":"wamid.1","type":"order","order":{}}"#, WhatsAppContent::Unsupported { kind: "order".into() }),
+        ];
+        for (message, content) in cases.clone() {
+            let batches = parse(&with_message(message)).unwrap();
+            assert_eq!(batches[0].messages[0].content, content, "{message}");
+            assert_eq!(batches[0].phone_number_id.as_deref(), Some("106540352242922"));
+            assert_eq!(batches[0].profile_names["14155550111"], "Sheena");
+        }
+        let batches = parse(&with_message(cases[0].0)).unwrap();
+        assert_eq!(batches[0].messages[0].context.as_ref().map(|c| c.as_str()), Some("wamid.ctx"));
+    }
+
+    #[test]
+    fn refuses_messages_without_their_identity() {
+        for message in [
+            r#"{"id":"wamid.1","type":"text","text":{"body":"hi"}}"#,
+            r#"{"from":"14155550111","type":"text"}"#,
+            r#"{"from":"+14155550111","id":"wamid.1","type":"text"}"#,
+            r#"{"from":"14155550111","id":"","type":"text"}"#,
+            r#"{"from":"14155550111","id":"wamid.1"}"#,
+        ] {
+            assert!(parse(&with_message(message)).is_err(), "{message}");
+        }
+    }
+
+    #[test]
+    fn reads_statuses_with_their_error_codes() {
+        let json = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"1"},
+            "statuses":[{"id":"wamid.a","status":"failed","timestamp":"1","recipient_id":"1","errors":[{"code":131047,"title":"Re-engagement message"}]},
+                        {"id":"wamid.b","status":"read","timestamp":"2","recipient_id":"1"}]}}]}]}"#;
+        let statuses = &parse(json).unwrap()[0].statuses;
+        assert_eq!(statuses[0], WhatsAppStatusReport { wamid: Wamid::parse("wamid.a").unwrap(), status: "failed".into(), error_code: Some(131047) });
+        assert_eq!(statuses[1].error_code, None);
+    }
+}

@@ -1,0 +1,92 @@
+//! An SMS status callback (SPEC §8): the leg's status moves forward only, and the agent who
+//! wrote the reply sees the result on their WhatsApp message (✅, or ❌ with the reason).
+
+use jiff::Timestamp;
+
+use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, MessageId, notices};
+use crate::ports::{ConversationStore, DeliveryQueue, QueueError, StatusChange, StoreError};
+
+/// What a status callback says, provider-neutral.
+#[derive(Debug, Clone)]
+pub struct SmsStatusReport {
+    /// The provider's id of the SMS.
+    pub sid: String,
+    pub status: String,
+    pub error_code: Option<i64>,
+    /// The leg, when the callback URL names it (the bridge's own `?job=`).
+    pub job: Option<JobId>,
+    /// Sender (the line's number) and recipient (the customer).
+    pub from: Option<E164>,
+    pub to: Option<E164>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusHandled {
+    Advanced { status: DeliveryStatus, notices: usize },
+    Unchanged { current: Option<DeliveryStatus> },
+    /// A status that says nothing about delivery (`receiving`...).
+    Ignored,
+    /// No leg for this SMS: acknowledged, nothing changed.
+    Unknown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("status recorded, notices not enqueued: {0}")]
+    Queue(#[from] QueueError),
+}
+
+pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
+    store: &S,
+    queue: &Q,
+    lines: &Lines,
+    report: &SmsStatusReport,
+    now: Timestamp,
+) -> Result<StatusHandled, StatusError> {
+    let Some(status) = DeliveryStatus::parse(&report.status) else { return Ok(StatusHandled::Ignored) };
+    let Some((conversation, message_id, job_id)) = locate(store, lines, report).await? else {
+        return Ok(StatusHandled::Unknown);
+    };
+    let Some(leg) = store.outbound_leg(&conversation, &message_id, &job_id).await? else {
+        return Ok(StatusHandled::Unknown);
+    };
+    let notices: Vec<Job> = notices::delivery_result(status, leg.status, report.error_code, &leg.agent_wamid)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Job::notice(format!("{}:{}:{i}", job_id.as_str(), status.as_str()), conversation.line.clone(), leg.agent.clone(), text)
+        })
+        .collect();
+    match store.advance_leg_status(&conversation, &message_id, &job_id, status, report.error_code, &notices, now).await? {
+        StatusChange::Advanced => {
+            queue.enqueue(&notices).await?;
+            Ok(StatusHandled::Advanced { status, notices: notices.len() })
+        }
+        StatusChange::Unchanged { current } => {
+            // A replay of the report that advanced it: its notices may not have been enqueued.
+            if current == Some(status) {
+                queue.enqueue(&store.unsent_jobs(&notices).await?).await?;
+            }
+            Ok(StatusHandled::Unchanged { current })
+        }
+        StatusChange::Missing => Ok(StatusHandled::Unknown),
+    }
+}
+
+/// The leg from the callback URL (race-free: it is known before the SMS is sent), else from
+/// the provider's id recorded after the send.
+async fn locate<S: ConversationStore>(
+    store: &S,
+    lines: &Lines,
+    report: &SmsStatusReport,
+) -> Result<Option<(ConversationKey, MessageId, JobId)>, StoreError> {
+    if let (Some(job), Some(from), Some(to)) = (&report.job, &report.from, &report.to)
+        && let (Some(line), Some(message_id)) = (lines.by_sms_number(from), job.message_id())
+    {
+        let conversation = ConversationKey { line: line.id.clone(), customer: to.clone() };
+        return Ok(Some((conversation, message_id, job.clone())));
+    }
+    Ok(store.find_sent_sms(&report.sid).await?.map(|sms| (sms.conversation, sms.message_id, sms.job_id)))
+}

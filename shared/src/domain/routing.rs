@@ -1,0 +1,243 @@
+//! Where an agent's WhatsApp message goes (SPEC §5.4). First match wins:
+//!
+//! 1. a swipe-reply (`context.id`) to a forwarded copy → that copy's conversation;
+//! 2. a leading handle, `#K7 text` → that conversation (an unknown handle asks, rather than
+//!    guessing: a typo must never reach the wrong customer);
+//! 3. a command, `/…` (the commands themselves come with SPEC §5.4.3);
+//! 4. the agent's focus, if set within the line's `focus_hours`;
+//! 5. otherwise the agent is asked which conversation, and nothing is relayed.
+//!
+//! Lookups (copy, handle, focus) are the use case's job; this module parses the text and
+//! decides from their results, so the precedence is testable without a store.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::conversation::{ConversationKey, Handle};
+
+/// An agent's text, split into what routing looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentText {
+    /// `#K7` at the very start (after spaces), if it has a handle's shape.
+    pub handle: Option<Handle>,
+    /// `/name args` at the very start.
+    pub command: Option<Command>,
+    /// The text to relay: without the leading handle, trimmed.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Lowercase, without the `/`.
+    pub name: String,
+    pub args: String,
+}
+
+impl AgentText {
+    pub fn parse(text: &str) -> Self {
+        let trimmed = text.trim();
+        if let Some(rest) = trimmed.strip_prefix('/') {
+            let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                let command = Command { name: name.to_ascii_lowercase(), args: args.trim().to_owned() };
+                return Self { handle: None, command: Some(command), body: trimmed.to_owned() };
+            }
+        }
+        if trimmed.starts_with('#') {
+            let (token, rest) = trimmed.split_once(char::is_whitespace).unwrap_or((trimmed, ""));
+            if let Ok(handle) = Handle::parse(token) {
+                return Self { handle: Some(handle), command: None, body: rest.trim().to_owned() };
+            }
+        }
+        Self { handle: None, command: None, body: trimmed.to_owned() }
+    }
+}
+
+/// What the store said about the message's routing clues, in precedence order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoutingFacts {
+    /// The conversation of the forwarded copy the agent swiped, if it is one of this line's.
+    pub replied_to: Option<ConversationKey>,
+    /// The leading handle, looked up on this line.
+    pub handle: Option<HandleLookup>,
+    /// The agent's current focus and when it was set.
+    pub focus: Option<Focus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandleLookup {
+    Found(ConversationKey),
+    Unknown(Handle),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Focus {
+    pub conversation: ConversationKey,
+    pub handle: Handle,
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Relay `text` to the conversation's customer (and focus the agent on it).
+    Relay { conversation: ConversationKey, text: String, rule: RouteRule },
+    /// Only a handle, no text: switch the agent's focus.
+    Focus { conversation: ConversationKey },
+    Command(Command),
+    /// Ask which conversation; keep `text` pending until the agent picks one.
+    AskWhich { text: String, unknown_handle: Option<Handle> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteRule {
+    SwipeReply,
+    Handle,
+    Focus,
+}
+
+impl RouteRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SwipeReply => "swipe_reply",
+            Self::Handle => "handle",
+            Self::Focus => "focus",
+        }
+    }
+}
+
+pub fn focus_is_current(focus: &Focus, focus_hours: u32, now: Timestamp) -> bool {
+    let window = Duration::from_secs(u64::from(focus_hours) * 3600);
+    focus.since <= now && now.duration_since(focus.since).unsigned_abs() < window
+}
+
+pub fn decide(text: &AgentText, facts: RoutingFacts, focus_hours: u32, now: Timestamp) -> Route {
+    if let Some(conversation) = facts.replied_to {
+        // The swipe names the conversation; the text goes as typed.
+        let full = match &text.handle {
+            Some(handle) if !text.body.is_empty() => format!("{handle} {}", text.body),
+            Some(handle) => handle.to_string(),
+            None => text.body.clone(),
+        };
+        return Route::Relay { conversation, text: full, rule: RouteRule::SwipeReply };
+    }
+    match facts.handle {
+        Some(HandleLookup::Found(conversation)) if text.body.is_empty() => return Route::Focus { conversation },
+        Some(HandleLookup::Found(conversation)) => {
+            return Route::Relay { conversation, text: text.body.clone(), rule: RouteRule::Handle };
+        }
+        Some(HandleLookup::Unknown(handle)) => {
+            return Route::AskWhich { text: text.body.clone(), unknown_handle: Some(handle) };
+        }
+        None => {}
+    }
+    if let Some(command) = &text.command {
+        return Route::Command(command.clone());
+    }
+    match facts.focus {
+        Some(focus) if focus_is_current(&focus, focus_hours, now) => {
+            Route::Relay { conversation: focus.conversation, text: text.body.clone(), rule: RouteRule::Focus }
+        }
+        _ => Route::AskWhich { text: text.body.clone(), unknown_handle: None },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{E164, LineId};
+    use proptest::prelude::*;
+
+    fn conv(n: u8) -> ConversationKey {
+        ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(&format!("+1415555010{n}")).unwrap() }
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-25T12:00:00Z".parse().unwrap()
+    }
+
+    fn focus(n: u8, hours_ago: i64) -> Focus {
+        Focus { conversation: conv(n), handle: Handle::parse("F5").unwrap(), since: now() - jiff::SignedDuration::from_hours(hours_ago) }
+    }
+
+    #[test]
+    fn parses_handles_commands_and_plain_text() {
+        let t = AgentText::parse("  #k7   See you at 9 ");
+        assert_eq!((t.handle.unwrap().as_str(), t.body.as_str()), ("K7", "See you at 9"));
+        let t = AgentText::parse("#K7");
+        assert_eq!((t.handle.unwrap().as_str(), t.body.as_str()), ("K7", ""));
+        let t = AgentText::parse("/close #K7");
+        assert_eq!(t.command, Some(Command { name: "close".into(), args: "#K7".into() }));
+        for plain in ["#1 priority for us", "# not a handle", "#hashtagsarefun today", "/ not a command", "http://x/y", "Hello"] {
+            let t = AgentText::parse(plain);
+            assert_eq!((t.handle, t.command, t.body.as_str()), (None, None, plain.trim()), "{plain}");
+        }
+    }
+
+    #[test]
+    fn a_swipe_reply_wins_over_everything() {
+        let facts = RoutingFacts { replied_to: Some(conv(1)), handle: Some(HandleLookup::Found(conv(2))), focus: Some(focus(3, 0)) };
+        let route = decide(&AgentText::parse("#K7 hi"), facts, 12, now());
+        assert_eq!(route, Route::Relay { conversation: conv(1), text: "#K7 hi".into(), rule: RouteRule::SwipeReply });
+    }
+
+    #[test]
+    fn a_known_handle_wins_over_focus_and_an_unknown_one_asks() {
+        let facts = RoutingFacts { handle: Some(HandleLookup::Found(conv(2))), focus: Some(focus(3, 0)), ..Default::default() };
+        let route = decide(&AgentText::parse("#K7 hi"), facts, 12, now());
+        assert_eq!(route, Route::Relay { conversation: conv(2), text: "hi".into(), rule: RouteRule::Handle });
+
+        let unknown = Handle::parse("K8").unwrap();
+        let facts = RoutingFacts { handle: Some(HandleLookup::Unknown(unknown.clone())), focus: Some(focus(3, 0)), ..Default::default() };
+        let route = decide(&AgentText::parse("#K8 hi"), facts, 12, now());
+        assert_eq!(route, Route::AskWhich { text: "hi".into(), unknown_handle: Some(unknown) });
+
+        let facts = RoutingFacts { handle: Some(HandleLookup::Found(conv(2))), ..Default::default() };
+        assert_eq!(decide(&AgentText::parse("#K7"), facts, 12, now()), Route::Focus { conversation: conv(2) });
+    }
+
+    #[test]
+    fn focus_lasts_focus_hours() {
+        let text = AgentText::parse("on my way");
+        let fresh = RoutingFacts { focus: Some(focus(3, 11)), ..Default::default() };
+        assert!(matches!(decide(&text, fresh, 12, now()), Route::Relay { rule: RouteRule::Focus, .. }));
+        let stale = RoutingFacts { focus: Some(focus(3, 12)), ..Default::default() };
+        assert_eq!(decide(&text, stale, 12, now()), Route::AskWhich { text: "on my way".into(), unknown_handle: None });
+        assert_eq!(decide(&text, RoutingFacts::default(), 12, now()), Route::AskWhich { text: "on my way".into(), unknown_handle: None });
+    }
+
+    #[test]
+    fn commands_come_before_focus() {
+        let facts = RoutingFacts { focus: Some(focus(3, 0)), ..Default::default() };
+        assert!(matches!(decide(&AgentText::parse("/list"), facts, 12, now()), Route::Command(_)));
+    }
+
+    proptest! {
+        #[test]
+        fn first_match_wins(
+            replied in proptest::option::of(0u8..3),
+            handle in proptest::option::of(proptest::option::of(0u8..3)),
+            focus_age in proptest::option::of(0i64..30),
+            is_command in any::<bool>(),
+        ) {
+            let text = if is_command { AgentText::parse("/list") } else { AgentText::parse("#K7 hello") };
+            let facts = RoutingFacts {
+                replied_to: replied.map(conv),
+                handle: handle.map(|h| h.map_or(HandleLookup::Unknown(Handle::parse("K7").unwrap()), |n| HandleLookup::Found(conv(n)))),
+                focus: focus_age.map(|age| focus(9, age)),
+            };
+            let route = decide(&text, facts.clone(), 12, now());
+            let expected_conversation = facts.replied_to.clone().or(match &facts.handle { Some(HandleLookup::Found(c)) => Some(c.clone()), _ => None });
+            match route {
+                Route::Relay { conversation, rule, .. } => match rule {
+                    RouteRule::SwipeReply => prop_assert_eq!(Some(conversation), facts.replied_to),
+                    RouteRule::Handle => { prop_assert!(facts.replied_to.is_none()); prop_assert_eq!(Some(conversation), expected_conversation); }
+                    RouteRule::Focus => { prop_assert!(expected_conversation.is_none() && facts.handle.is_none()); prop_assert!(focus_age.unwrap() < 12); }
+                },
+                Route::AskWhich { .. } => prop_assert!(facts.replied_to.is_none() && !matches!(facts.handle, Some(HandleLookup::Found(_)))),
+                Route::Command(_) => prop_assert!(is_command && facts.replied_to.is_none() && facts.handle.is_none()),
+                Route::Focus { .. } => prop_assert!(false, "text is never empty here"),
+            }
+        }
+    }
+}
