@@ -67,11 +67,16 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     if mode != "serve" {
         args.next();
     }
-    let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) = (DEFAULT_PORT, None, None, None, None, Vec::new());
+    let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) =
+        (DEFAULT_PORT, None, None, None, None, Vec::new());
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
         match (mode.as_str(), arg.as_str()) {
-            (_, "--port") => port = value("--port")?.parse().map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?,
+            (_, "--port") => {
+                port = value("--port")?
+                    .parse()
+                    .map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?
+            }
             ("serve", "--lines") => lines = Some(PathBuf::from(value("--lines")?)),
             ("sms" | "agent", "--from") => from = Some(value("--from")?),
             ("sms", "--to") => to = Some(value("--to")?),
@@ -86,8 +91,18 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     }
     let text = text.join(" ");
     Ok(match mode.as_str() {
-        "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
-        "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
+        "sms" => Command::SendSms(SendSms {
+            port,
+            from: from.unwrap_or_else(|| "+14155550134".to_owned()),
+            to,
+            text,
+        }),
+        "agent" => Command::AgentMessage(AgentMessage {
+            port,
+            from,
+            reply_to,
+            text,
+        }),
         _ => Command::Serve(Settings { port, lines }),
     })
 }
@@ -124,8 +139,14 @@ impl Settings {
         let base = format!("http://127.0.0.1:{}", self.port);
         defaults.insert("PUBLIC_BASE_URL".into(), base.clone());
         // Until the simulator exists, WhatsApp sends go to the recorder on our own port.
-        defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::recorder::GRAPH_PREFIX));
-        defaults.insert("TWILIO_API_BASE".into(), format!("{base}{}", crate::recorder::TWILIO_PREFIX));
+        defaults.insert(
+            "GRAPH_API_BASE".into(),
+            format!("{base}{}", crate::recorder::GRAPH_PREFIX),
+        );
+        defaults.insert(
+            "TWILIO_API_BASE".into(),
+            format!("{base}{}", crate::recorder::TWILIO_PREFIX),
+        );
         let mut forced = HashMap::new();
         match &self.lines {
             Some(path) => {
@@ -206,13 +227,20 @@ pub async fn send_sms(sms: SendSms) -> Result<(), String> {
 
 /// Posts a Meta-signed notification of an agent's WhatsApp message to a running local stack.
 pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
-    let settings = Settings { port: message.port, lines: None };
+    let settings = Settings {
+        port: message.port,
+        lines: None,
+    };
     let env = settings.environment()?;
     let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
     let line = lines.iter().next().ok_or("no line configured")?;
     let from = match message.from {
         Some(from) => from,
-        None => line.agents.first().map(|a| a.as_str().to_owned()).ok_or("the line has no agents")?,
+        None => line
+            .agents
+            .first()
+            .map(|a| a.as_str().to_owned())
+            .ok_or("the line has no agents")?,
     };
     let wamid = format!("wamid.local-agent.{}", uuid::Uuid::new_v4().simple());
     let mut whatsapp_message = serde_json::json!({
@@ -244,5 +272,9 @@ pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
         .map_err(|e| format!("is the local stack running on port {}? {e}", message.port))?;
     let status = response.status();
     println!("{status} (message {wamid})");
-    if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the webhook answered {status}"))
+    }
 }

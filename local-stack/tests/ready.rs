@@ -1,44 +1,76 @@
 //! The README's first command, as a newcomer runs it: the binary starts its own emulator,
-//! prints `ready`, takes a Twilio-signed SMS on its port, delivers it to the Graph API at
-//! `GRAPH_API_BASE`, and stops everything on Ctrl-C.
+//! prints `ready`, and serves the whole round trip against the providers named by
+//! `GRAPH_API_BASE` and `TWILIO_API_BASE` (here HTTP fakes): a Twilio-signed SMS reaches
+//! both agents, an agent's Meta-signed swipe-reply goes out as one SMS, Twilio's signed
+//! `delivered` callback puts a ✅ on the agent's message. Ctrl-C stops everything.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::adapters::twilio::{compute_signature, encode_form};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use shared::testing::FakeProviders;
+
+const APP_SECRET: &str = "local-meta-app-secret";
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
+fn start(port: u16, providers: &FakeProviders) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_local-stack"))
+        .args(["--port", &port.to_string()])
+        .env("GRAPH_API_BASE", providers.graph.uri())
+        .env("TWILIO_API_BASE", providers.twilio.uri())
+        // The fakes accept the test credentials; the webhooks keep the local defaults.
+        .env("META_ACCESS_TOKEN", shared::testing::META_ACCESS_TOKEN)
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        .env("TWILIO_AUTH_TOKEN", shared::testing::TWILIO_AUTH_TOKEN)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("BRIDGE_LINES")
+        .env_remove("BRIDGE_LINES_FILE")
+        .env_remove("PUBLIC_BASE_URL")
+        .env_remove("META_APP_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_form(url: &str, token: &str, params: &[(&str, &str)]) -> u16 {
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", compute_signature(token, url, &owned))
+        .body(encode_form(params))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
 
 #[tokio::test]
-async fn starts_relays_a_signed_sms_and_stops_on_ctrl_c() {
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/106540352242922/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.local-test" }] })))
-        .mount(&graph)
-        .await;
+async fn serves_the_round_trip_and_stops_on_ctrl_c() {
+    let providers = FakeProviders::start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-
-    let mut stack = Command::new(env!("CARGO_BIN_EXE_local-stack"))
-        .args(["--port", &port.to_string()])
-        .env("GRAPH_API_BASE", graph.uri())
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("BRIDGE_LINES")
-        .env_remove("BRIDGE_LINES_FILE")
-        .env_remove("PUBLIC_BASE_URL")
-        .env_remove("TWILIO_AUTH_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut stack = start(port, &providers);
     let stdout = stack.stdout.take().unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -49,57 +81,92 @@ async fn starts_relays_a_signed_sms_and_stops_on_ctrl_c() {
         }
     });
     let ready = ready_rx.recv_timeout(Duration::from_secs(120)).expect("prints ready");
-    assert!(ready.contains(&format!("http://127.0.0.1:{port}")), "{ready}");
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(ready.contains(&base), "{ready}");
 
-    // Signed over PUBLIC_BASE_URL + path with the local default token, as the README says.
-    let params = [
+    // A customer texts: signed over PUBLIC_BASE_URL + path, as the README says.
+    let inbound = [
         ("MessageSid", "SMcccccccccccccccccccccccccccccccc"),
-        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("AccountSid", ACCOUNT_SID),
         ("From", "+14155550134"),
         ("To", "+14155550100"),
         ("Body", "Hello from the README"),
         ("NumMedia", "0"),
     ];
-    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let url = format!("http://127.0.0.1:{port}/sms/inbound");
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "x-twilio-signature",
-            compute_signature("local-twilio-auth-token", &url, &owned),
+    assert_eq!(
+        post_form(
+            &format!("{base}/sms/inbound"),
+            shared::testing::TWILIO_AUTH_TOKEN,
+            &inbound
         )
-        .body(encode_form(&params))
+        .await,
+        200
+    );
+    let copies = until("both agents' copies", async || {
+        let sent = providers.whatsapp_sent().await;
+        (sent.len() >= 2).then_some(sent)
+    })
+    .await;
+    let mut agents: Vec<&str> = copies.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    agents.sort();
+    assert_eq!(agents, ["14155550111", "14155550112"]);
+    assert!(copies[0].to_string().contains("Hello from the README"));
+
+    // The agent swipe-replies; the fake answered copies with wamid.fake0000, wamid.fake0001.
+    let to_first = copies.iter().position(|m| m["to"] == "14155550111").unwrap();
+    let copy_wamid = format!("wamid.fake{to_first:04}");
+    let notification = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "14155550100", "phone_number_id": "106540352242922" },
+            "contacts": [{ "profile": { "name": "Agent" }, "wa_id": "14155550111" }],
+            "messages": [{ "from": "14155550111", "id": "wamid.agent-reply", "timestamp": "1", "type": "text",
+                           "text": { "body": "It's *ready*" }, "context": { "from": "14155550100", "id": copy_wamid } }],
+        }}]}],
+    })
+    .to_string();
+    let signature = shared::adapters::whatsapp::signature::compute_signature(APP_SECRET, notification.as_bytes());
+    let status = reqwest::Client::new()
+        .post(format!("{base}/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(notification)
         .send()
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut delivered = Vec::new();
-    while Instant::now() < deadline {
-        delivered = graph.received_requests().await.unwrap_or_default();
-        if delivered.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut agents: Vec<String> = delivered
-        .iter()
-        .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["to"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    agents.sort();
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let sms = until("the reply by SMS", async || providers.sms_sent().await.pop()).await;
     assert_eq!(
-        agents,
-        ["14155550111", "14155550112"],
-        "each agent of the sample line, once"
+        (sms["To"].as_str(), sms["From"].as_str(), sms["Body"].as_str()),
+        ("+14155550134", "+14155550100", "It's ready")
     );
-    assert!(String::from_utf8_lossy(&delivered[0].body).contains("Hello from the README"));
+
+    // Twilio reports delivery at the StatusCallback the bridge gave it.
+    let callback = sms["StatusCallback"].clone();
+    assert!(callback.starts_with(&format!("{base}/sms/status?job=")), "{callback}");
+    let report = [
+        ("MessageSid", "SM00000000000000000000000000000000"),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+14155550100"),
+        ("To", "+14155550134"),
+    ];
+    assert_eq!(
+        post_form(&callback, shared::testing::TWILIO_AUTH_TOKEN, &report).await,
+        200
+    );
+    let reaction: Value = until("the ✅ on the agent's message", async || {
+        providers
+            .whatsapp_sent()
+            .await
+            .into_iter()
+            .find(|m| m["type"] == "reaction")
+    })
+    .await;
+    assert_eq!(reaction["reaction"]["emoji"], "✅");
+    assert_eq!(reaction["reaction"]["message_id"], "wamid.agent-reply");
 
     // Ctrl-C: the stack (and the emulator it started) stop.
     let interrupted = Command::new("kill")

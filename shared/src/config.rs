@@ -264,21 +264,39 @@ mod tests {
         assert_eq!(lines(&lookup).unwrap_err().name, "BRIDGE_LINES_FILE");
     }
 
+    const WORKER: &[(&str, &str)] = &[
+        ("BRIDGE_LINES", LINES),
+        ("TABLE_NAME", "t"),
+        ("DELIVERY_QUEUE_URL", "q"),
+        ("META_ACCESS_TOKEN", "x"),
+        ("PUBLIC_BASE_URL", "https://bridge.example.com"),
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", "x"),
+    ];
+
     #[test]
-    fn worker_defaults_to_the_public_graph_api() {
-        let lookup = env(&[("BRIDGE_LINES", LINES), ("TABLE_NAME", "t"), ("META_ACCESS_TOKEN", "x")]);
-        let config = DeliveryWorkerConfig::from_lookup(&lookup).unwrap();
+    fn worker_defaults_to_the_public_provider_apis() {
+        let config = DeliveryWorkerConfig::from_lookup(&env(WORKER)).unwrap();
         assert_eq!(config.graph_api_base, DEFAULT_GRAPH_API_BASE);
         assert_eq!(config.graph_api_version, "v23.0");
-        let bad = env(&[
-            ("BRIDGE_LINES", LINES),
-            ("TABLE_NAME", "t"),
-            ("META_ACCESS_TOKEN", "x"),
-            ("GRAPH_API_VERSION", "23"),
-        ]);
+        assert_eq!(config.twilio_api_base, DEFAULT_TWILIO_API_BASE);
+        let mut bad = WORKER.to_vec();
+        bad.push(("GRAPH_API_VERSION", "23"));
         assert_eq!(
-            DeliveryWorkerConfig::from_lookup(&bad).err().unwrap().name,
+            DeliveryWorkerConfig::from_lookup(&env(&bad)).err().unwrap().name,
             "GRAPH_API_VERSION"
+        );
+        let without_sid: Vec<_> = WORKER
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "TWILIO_ACCOUNT_SID")
+            .collect();
+        assert_eq!(
+            DeliveryWorkerConfig::from_lookup(&env(&without_sid))
+                .err()
+                .unwrap()
+                .name,
+            "TWILIO_ACCOUNT_SID"
         );
     }
 }

@@ -69,7 +69,9 @@ pub enum StartOutcome {
 pub enum Claim {
     Claimed,
     /// Sent or finished before: acknowledge without sending again.
-    AlreadyDone { state: String },
+    AlreadyDone {
+        state: String,
+    },
     /// Another delivery of the job holds it (its lease has not run out).
     Busy,
     /// The job's record doesn't exist (e.g. the conversation was erased).
@@ -105,6 +107,14 @@ pub struct LegFailure {
     pub class: &'static str,
     pub code: Option<i64>,
     pub reason: String,
+}
+
+/// Where a message's leg is: its conversation, its message, its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegAddress {
+    pub conversation: ConversationKey,
+    pub message_id: MessageId,
+    pub job_id: JobId,
 }
 
 /// A copy of a customer's message forwarded to an agent (`WAMID#`).
@@ -175,11 +185,17 @@ pub struct NewOutboundMessage {
 #[derive(Debug, Clone)]
 pub enum AgentEffect {
     /// Append the reply to its conversation and focus the agent on it.
-    Reply { message: NewOutboundMessage, clear_pending: bool },
+    Reply {
+        message: Box<NewOutboundMessage>,
+        clear_pending: bool,
+    },
     /// Keep the text until the agent picks a conversation.
     Pending(PendingText),
     /// Focus the agent on a conversation.
-    Focus { conversation: ConversationKey, handle: Handle },
+    Focus {
+        conversation: ConversationKey,
+        handle: Handle,
+    },
     Nothing,
 }
 
@@ -270,7 +286,10 @@ pub struct LegFailureRecord {
 pub trait ConversationStore: Send + Sync {
     /// Adds a message to the customer's existing conversation, atomically with its dedupe
     /// marker and its legs.
-    fn append_inbound(&self, message: &NewInboundMessage) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+    fn append_inbound(
+        &self,
+        message: &NewInboundMessage,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
 
     /// Creates the conversation with `handle` and its first message, atomically.
     fn start_conversation(
@@ -280,7 +299,12 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
 
     /// Takes the job's leg for sending unless it is done or held by a live lease.
-    fn claim_job(&self, job: &Job, now: Timestamp, lease: Duration) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    fn claim_job(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// What forwarding to `agent` needs: the conversation's handle and the agent's window.
     fn forward_context(
@@ -308,7 +332,12 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks a notice (or any standalone job) sent.
-    fn record_job_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_job_sent(
+        &self,
+        job: &Job,
+        provider_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Ends the leg as failed, recording `notices` to send about it in the same write.
     fn record_job_failed(
@@ -320,11 +349,23 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives the leg back for a later attempt, noting why this one failed.
-    fn release_job(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release_job(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn find_forwarded_copy(&self, wamid: &Wamid) -> impl Future<Output = Result<Option<ForwardedCopy>, StoreError>> + Send;
+    fn find_forwarded_copy(
+        &self,
+        wamid: &Wamid,
+    ) -> impl Future<Output = Result<Option<ForwardedCopy>, StoreError>> + Send;
 
-    fn find_handle(&self, line: &LineId, handle: &Handle) -> impl Future<Output = Result<Option<ConversationKey>, StoreError>> + Send;
+    fn find_handle(
+        &self,
+        line: &LineId,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<Option<ConversationKey>, StoreError>> + Send;
 
     fn find_sent_sms(&self, sid: &str) -> impl Future<Output = Result<Option<SentSmsRecord>, StoreError>> + Send;
 
@@ -372,9 +413,7 @@ pub trait ConversationStore: Send + Sync {
     /// change; a status that doesn't advance changes nothing.
     fn advance_leg_status(
         &self,
-        conversation: &ConversationKey,
-        message_id: &MessageId,
-        job_id: &JobId,
+        leg: &LegAddress,
         status: DeliveryStatus,
         error_code: Option<i64>,
         notices: &[Job],
@@ -385,7 +424,10 @@ pub trait ConversationStore: Send + Sync {
     fn unsent_jobs(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
 
     /// Every message of the conversation, oldest first, with its legs.
-    fn thread(&self, conversation: &ConversationKey) -> impl Future<Output = Result<Vec<ThreadMessage>, StoreError>> + Send;
+    fn thread(
+        &self,
+        conversation: &ConversationKey,
+    ) -> impl Future<Output = Result<Vec<ThreadMessage>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -325,13 +325,19 @@ impl FakeProviders {
 
     /// `GRAPH_API_BASE` and `TWILIO_API_BASE` pointing at the fakes.
     pub fn env(&self) -> [(&'static str, String); 2] {
-        [("GRAPH_API_BASE", self.graph.uri()), ("TWILIO_API_BASE", self.twilio.uri())]
+        [
+            ("GRAPH_API_BASE", self.graph.uri()),
+            ("TWILIO_API_BASE", self.twilio.uri()),
+        ]
     }
 
     /// Every WhatsApp send's JSON body, in order.
     pub async fn whatsapp_sent(&self) -> Vec<serde_json::Value> {
         let requests = self.graph.received_requests().await.unwrap_or_default();
-        requests.iter().map(|r| serde_json::from_slice(&r.body).expect("a JSON body")).collect()
+        requests
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+            .collect()
     }
 
     /// Every SMS send's form parameters, in order.
@@ -339,14 +345,22 @@ impl FakeProviders {
         let requests = self.twilio.received_requests().await.unwrap_or_default();
         requests
             .iter()
-            .map(|r| crate::adapters::twilio::parse_form(&r.body).expect("a form body").into_iter().collect())
+            .map(|r| {
+                crate::adapters::twilio::parse_form(&r.body)
+                    .expect("a form body")
+                    .into_iter()
+                    .collect()
+            })
             .collect()
     }
 }
 
 pub fn twilio_basic_auth() -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_ACCOUNT_SID}:{TWILIO_AUTH_TOKEN}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_ACCOUNT_SID}:{TWILIO_AUTH_TOKEN}"))
+    )
 }
 
 /// The Cloud API's answer to a send: a new wamid each time.
@@ -356,7 +370,9 @@ pub struct GraphAccepts(std::sync::atomic::AtomicUsize);
 impl wiremock::Respond for GraphAccepts {
     fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let to = serde_json::from_slice::<serde_json::Value>(&request.body).map(|b| b["to"].clone()).unwrap_or_default();
+        let to = serde_json::from_slice::<serde_json::Value>(&request.body)
+            .map(|b| b["to"].clone())
+            .unwrap_or_default();
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": to, "wa_id": to }],
@@ -428,7 +444,13 @@ pub fn whatsapp_text(from: &str, text: &str, context: Option<&str>) -> serde_jso
 }
 
 /// A Twilio status callback for `sid`, signed for `path_and_query`.
-pub fn signed_status_callback(path_and_query: &str, sid: &str, status: &str, error_code: Option<&str>, to: &str) -> (String, String) {
+pub fn signed_status_callback(
+    path_and_query: &str,
+    sid: &str,
+    status: &str,
+    error_code: Option<&str>,
+    to: &str,
+) -> (String, String) {
     let mut params = vec![
         ("MessageSid", sid),
         ("SmsSid", sid),
@@ -443,4 +465,83 @@ pub fn signed_status_callback(path_and_query: &str, sid: &str, status: &str, err
         params.push(("ErrorCode", code));
     }
     signed_twilio_form(path_and_query, &params)
+}
+
+/// Records what the webhooks record for "the customer texted, then agent 0 replied `text`",
+/// and returns the reply's SMS job (not enqueued).
+pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> crate::domain::Job {
+    use crate::domain::{
+        ConversationKey, E164, InboundSms, Job, JobId, JobPayload, MessageId, ProviderMessageId, SendSms, WaId, Wamid,
+    };
+    use crate::ports::{AgentEffect, AgentMessageRecord, ConversationStore, NewOutboundMessage};
+    let line = lines().iter().next().expect("a test line").clone();
+    let sms = InboundSms {
+        provider_message_id: ProviderMessageId::parse(&message_sid()).expect("sid"),
+        from: E164::parse(customer).expect("customer number"),
+        to: line.sms_number.clone(),
+        body: "Hello?".into(),
+        attachments: vec![],
+        received_at: jiff::Timestamp::now(),
+    };
+    let store = aws.store();
+    crate::app::receive_sms::receive_sms(&store, &NoQueue, &line, sms, &mut fastrand::Rng::new())
+        .await
+        .expect("recorded");
+    let conversation = ConversationKey {
+        line: line.id.clone(),
+        customer: E164::parse(customer).expect("customer number"),
+    };
+    let handle = store
+        .conversation(&conversation)
+        .await
+        .expect("read")
+        .expect("conversation")
+        .handle;
+    let message_id = MessageId::new_v7();
+    let agent = WaId::parse(AGENTS[0]).expect("agent");
+    let agent_wamid = Wamid::parse(&format!("wamid.agent.{}", uuid::Uuid::new_v4().simple())).expect("wamid");
+    let job = Job {
+        job_id: JobId::for_leg(&message_id, 0),
+        attempt: 0,
+        payload: JobPayload::SendSms(SendSms {
+            conversation: conversation.clone(),
+            message_id: message_id.clone(),
+            agent: agent.clone(),
+            agent_wamid: agent_wamid.clone(),
+            text: text.into(),
+        }),
+    };
+    let message = NewOutboundMessage {
+        conversation,
+        handle,
+        message_id,
+        agent: agent.clone(),
+        agent_wamid: agent_wamid.clone(),
+        body: text.into(),
+        sent_at: jiff::Timestamp::now(),
+        job: job.clone(),
+    };
+    let record = AgentMessageRecord {
+        line: line.id,
+        agent,
+        wamid: agent_wamid,
+        received_at: jiff::Timestamp::now(),
+        profile_name: None,
+        effect: AgentEffect::Reply {
+            message: Box::new(message),
+            clear_pending: false,
+        },
+        notices: vec![],
+    };
+    store.record_agent_message(&record).await.expect("recorded");
+    job
+}
+
+/// A queue that drops what it is given: for setting up state without jobs.
+pub struct NoQueue;
+
+impl crate::ports::DeliveryQueue for NoQueue {
+    async fn enqueue(&self, _jobs: &[crate::domain::Job]) -> Result<(), crate::ports::QueueError> {
+        Ok(())
+    }
 }

@@ -127,7 +127,9 @@ async fn delivery_worker_events() {
         // The message the jobs belong to, as the SMS webhook would have recorded it.
         for record in &event.records {
             let job = Job::decode(record.body.as_deref().unwrap()).unwrap();
-            let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!("{name}: a forward job") };
+            let JobPayload::ForwardToAgent(forward) = &job.payload else {
+                panic!("{name}: a forward job")
+            };
             let message = NewInboundMessage {
                 conversation: ConversationKey {
                     ..forward.conversation.clone()

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use delivery_worker::{DeliveryWorker, DeployedWorker};
 use delivery_worker::sqs_poller::SqsPoller;
+use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::{Value, json};

@@ -26,10 +26,7 @@ impl SqsPoller {
     }
 
     /// One receive → invoke → delete round. Returns how many records the worker saw.
-    pub async fn poll_once<S, W, P, Q>(
-        &self,
-        worker: &DeliveryWorker<S, W, P, Q>,
-    ) -> Result<usize, String>
+    pub async fn poll_once<S, W, P, Q>(&self, worker: &DeliveryWorker<S, W, P, Q>) -> Result<usize, String>
     where
         S: ConversationStore,
         W: WhatsAppClient,

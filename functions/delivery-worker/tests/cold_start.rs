@@ -22,7 +22,11 @@ fn a_missing_access_token_fails_the_cold_start() {
     let lines = lines_json();
     let (ok, printed) = cold_start(
         env!("CARGO_BIN_EXE_delivery-worker"),
-        &[("BRIDGE_LINES", &lines), ("TABLE_NAME", "t")],
+        &[
+            ("BRIDGE_LINES", &lines),
+            ("TABLE_NAME", "t"),
+            ("DELIVERY_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q"),
+        ],
     );
     assert!(!ok);
     assert!(printed.contains("META_ACCESS_TOKEN"), "{printed}");

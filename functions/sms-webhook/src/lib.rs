@@ -96,7 +96,11 @@ fn verified_form<S, Q>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<VerifiedTwilioRequest, InboundError> {
     let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { InboundError::TooLarge } else { InboundError::UnreadableBody }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            InboundError::TooLarge
+        } else {
+            InboundError::UnreadableBody
+        }
     })?;
     if !is_form(headers) {
         return Err(InboundError::UnsupportedContentType);
@@ -162,10 +166,24 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
     let verified = verified_form(&webhook, &headers, &uri, body)?;
     let report = status_report(&verified, uri.query())?;
     let sid = report.sid.clone();
-    let handled = apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now()).await?;
+    let handled = apply_sms_status(
+        &webhook.store,
+        &webhook.queue,
+        &webhook.lines,
+        &report,
+        Timestamp::now(),
+    )
+    .await?;
     match handled {
         StatusHandled::Advanced { status, notices } => {
-            tracing::info!(outcome = "advanced", sid, status = status.as_str(), error_code = report.error_code, notices, "sms status recorded")
+            tracing::info!(
+                outcome = "advanced",
+                sid,
+                status = status.as_str(),
+                error_code = report.error_code,
+                notices,
+                "sms status recorded"
+            )
         }
         StatusHandled::Unchanged { current } => tracing::info!(
             outcome = "unchanged",
@@ -174,20 +192,37 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
             current = current.map(|c| c.as_str()),
             "late, duplicate or backwards sms status: nothing changed"
         ),
-        StatusHandled::Ignored => tracing::info!(outcome = "ignored", sid, reported = report.status, "sms status says nothing about delivery"),
-        StatusHandled::Unknown => tracing::warn!(outcome = "unknown_sid", sid, reported = report.status, "status for an sms the bridge has no record of"),
+        StatusHandled::Ignored => tracing::info!(
+            outcome = "ignored",
+            sid,
+            reported = report.status,
+            "sms status says nothing about delivery"
+        ),
+        StatusHandled::Unknown => tracing::warn!(
+            outcome = "unknown_sid",
+            sid,
+            reported = report.status,
+            "status for an sms the bridge has no record of"
+        ),
     }
     Ok(StatusCode::OK.into_response())
 }
 
 fn status_report(verified: &VerifiedTwilioRequest, query: Option<&str>) -> Result<SmsStatusReport, InboundError> {
     let required = |name: &'static str| {
-        verified.get(name).filter(|v| !v.is_empty()).map(str::to_owned).ok_or(InboundError::Params(InboundParamError::Missing(name)))
+        verified
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or(InboundError::Params(InboundParamError::Missing(name)))
     };
     let error_code = match verified.get("ErrorCode").filter(|c| !c.is_empty()) {
         None => None,
         Some(code) => Some(code.parse().map_err(|_| {
-            InboundError::Params(InboundParamError::Invalid { name: "ErrorCode", reason: "not a number".into() })
+            InboundError::Params(InboundParamError::Invalid {
+                name: "ErrorCode",
+                reason: "not a number".into(),
+            })
         })?),
     };
     // `?job=` is the bridge's own: it names the leg the SMS was sent for.

@@ -104,7 +104,9 @@ async fn a_signed_sms_is_recorded_and_one_job_per_agent_is_queued() {
     let mut agents: Vec<String> = jobs
         .iter()
         .map(|j| {
-            let JobPayload::ForwardToAgent(f) = &j.payload;
+            let JobPayload::ForwardToAgent(f) = &j.payload else {
+                panic!("a forward job")
+            };
             assert_eq!(f.text, "Is my order ready?");
             f.agent.as_str().to_owned()
         })

@@ -20,7 +20,9 @@ use jiff::Timestamp;
 use secrecy::ExposeSecret;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
-use shared::adapters::whatsapp::{MalformedNotification, MetaSignatureError, MetaSignatureVerifier, parse_notification};
+use shared::adapters::whatsapp::{
+    MalformedNotification, MetaSignatureError, MetaSignatureVerifier, parse_notification,
+};
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message, receive_whatsapp_status};
 use shared::config::WhatsAppWebhookConfig;
 use shared::domain::Lines;
@@ -44,7 +46,11 @@ pub struct WhatsAppWebhook<S, Q> {
 impl WhatsAppWebhook<DynamoStore, SqsQueue> {
     /// The deployed wiring: DynamoDB and SQS clients from `sdk`.
     pub fn from_config(config: WhatsAppWebhookConfig, sdk: &SdkConfig) -> Self {
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.table_name,
+            config.message_retention,
+        );
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
         Self::new(config, store, queue)
     }
@@ -69,7 +75,10 @@ where
     Q: DeliveryQueue + 'static,
 {
     Router::new()
-        .route(WEBHOOK_PATH, get(verify_subscription::<S, Q>).post(notification::<S, Q>))
+        .route(
+            WEBHOOK_PATH,
+            get(verify_subscription::<S, Q>).post(notification::<S, Q>),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }
@@ -101,14 +110,22 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, NotificationError> {
     let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { NotificationError::TooLarge } else { NotificationError::UnreadableBody }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            NotificationError::TooLarge
+        } else {
+            NotificationError::UnreadableBody
+        }
     })?;
     let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     let payload = webhook.verifier.verify(signature, &body)?;
     let batches = parse_notification(&payload)?;
     let now = Timestamp::now();
     for batch in batches {
-        let Some(line) = batch.phone_number_id.as_deref().and_then(|id| webhook.lines.by_phone_number_id(id)) else {
+        let Some(line) = batch
+            .phone_number_id
+            .as_deref()
+            .and_then(|id| webhook.lines.by_phone_number_id(id))
+        else {
             tracing::warn!(
                 outcome = "unknown_number",
                 phone_number_id = batch.phone_number_id,
@@ -122,13 +139,20 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
             tracing::warn!(outcome = "meta_error", line = %line.id, error, "Meta reported an error for the number");
         }
         for message in batch.messages {
-            let (wamid, from, kind) = (message.wamid.as_str().to_owned(), message.from.masked(), message.content.kind().to_owned());
+            let (wamid, from, kind) = (
+                message.wamid.as_str().to_owned(),
+                message.from.masked(),
+                message.content.kind().to_owned(),
+            );
             let profile_name = batch.profile_names.get(message.from.as_str()).cloned();
-            let handled = receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now).await?;
+            let handled =
+                receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now).await?;
             log_message(&line.id, &wamid, &from, &kind, &handled);
         }
         for status in &batch.statuses {
-            let change = receive_whatsapp_status(&webhook.store, status, now).await.map_err(HandleError::from)?;
+            let change = receive_whatsapp_status(&webhook.store, status, now)
+                .await
+                .map_err(HandleError::from)?;
             tracing::info!(
                 outcome = if change.is_some() { "status_recorded" } else { "status_untracked" },
                 line = %line.id,
@@ -191,10 +215,19 @@ impl IntoResponse for NotificationError {
             Self::Handle(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &self {
-            Self::Signature(e) => tracing::warn!(outcome = "signature_rejected", error = %e, "whatsapp notification refused"),
+            Self::Signature(e) => {
+                tracing::warn!(outcome = "signature_rejected", error = %e, "whatsapp notification refused")
+            }
             Self::Handle(e) => tracing::error!(outcome = "error", error = %e, "whatsapp notification not recorded"),
-            other => tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "whatsapp notification refused"),
+            other => {
+                tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "whatsapp notification refused")
+            }
         }
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.to_string()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
     }
 }

@@ -3,8 +3,8 @@
 
 use jiff::Timestamp;
 
-use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, MessageId, notices};
-use crate::ports::{ConversationStore, DeliveryQueue, QueueError, StatusChange, StoreError};
+use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, notices};
+use crate::ports::{ConversationStore, DeliveryQueue, LegAddress, QueueError, StatusChange, StoreError};
 
 /// What a status callback says, provider-neutral.
 #[derive(Debug, Clone)]
@@ -22,8 +22,13 @@ pub struct SmsStatusReport {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusHandled {
-    Advanced { status: DeliveryStatus, notices: usize },
-    Unchanged { current: Option<DeliveryStatus> },
+    Advanced {
+        status: DeliveryStatus,
+        notices: usize,
+    },
+    Unchanged {
+        current: Option<DeliveryStatus>,
+    },
     /// A status that says nothing about delivery (`receiving`...).
     Ignored,
     /// No leg for this SMS: acknowledged, nothing changed.
@@ -45,29 +50,45 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
     report: &SmsStatusReport,
     now: Timestamp,
 ) -> Result<StatusHandled, StatusError> {
-    let Some(status) = DeliveryStatus::parse(&report.status) else { return Ok(StatusHandled::Ignored) };
-    let Some((conversation, message_id, job_id)) = locate(store, lines, report).await? else {
+    let Some(status) = DeliveryStatus::parse(&report.status) else {
+        return Ok(StatusHandled::Ignored);
+    };
+    let Some(address) = locate(store, lines, report).await? else {
         return Ok(StatusHandled::Unknown);
     };
-    let Some(leg) = store.outbound_leg(&conversation, &message_id, &job_id).await? else {
+    let Some(leg) = store
+        .outbound_leg(&address.conversation, &address.message_id, &address.job_id)
+        .await?
+    else {
         return Ok(StatusHandled::Unknown);
     };
-    let notices: Vec<Job> = notices::delivery_result(status, leg.status, report.error_code, &leg.agent_wamid)
-        .into_iter()
-        .enumerate()
-        .map(|(i, text)| {
-            Job::notice(format!("{}:{}:{i}", job_id.as_str(), status.as_str()), conversation.line.clone(), leg.agent.clone(), text)
-        })
-        .collect();
-    match store.advance_leg_status(&conversation, &message_id, &job_id, status, report.error_code, &notices, now).await? {
+    let notices_after = |previous| -> Vec<Job> {
+        notices::delivery_result(status, previous, report.error_code, &leg.agent_wamid)
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let key = format!("{}:{}:{i}", address.job_id.as_str(), status.as_str());
+                Job::notice(key, address.conversation.line.clone(), leg.agent.clone(), text)
+            })
+            .collect()
+    };
+    let notices = notices_after(leg.status);
+    match store
+        .advance_leg_status(&address, status, report.error_code, &notices, now)
+        .await?
+    {
         StatusChange::Advanced => {
             queue.enqueue(&notices).await?;
-            Ok(StatusHandled::Advanced { status, notices: notices.len() })
+            Ok(StatusHandled::Advanced {
+                status,
+                notices: notices.len(),
+            })
         }
         StatusChange::Unchanged { current } => {
-            // A replay of the report that advanced it: its notices may not have been enqueued.
+            // A replay of the report that advanced it, whose notices may never have been
+            // enqueued: offer the ones that report recorded and nobody sent (same ids).
             if current == Some(status) {
-                queue.enqueue(&store.unsent_jobs(&notices).await?).await?;
+                queue.enqueue(&store.unsent_jobs(&notices_after(None)).await?).await?;
             }
             Ok(StatusHandled::Unchanged { current })
         }
@@ -81,12 +102,24 @@ async fn locate<S: ConversationStore>(
     store: &S,
     lines: &Lines,
     report: &SmsStatusReport,
-) -> Result<Option<(ConversationKey, MessageId, JobId)>, StoreError> {
+) -> Result<Option<LegAddress>, StoreError> {
     if let (Some(job), Some(from), Some(to)) = (&report.job, &report.from, &report.to)
         && let (Some(line), Some(message_id)) = (lines.by_sms_number(from), job.message_id())
     {
-        let conversation = ConversationKey { line: line.id.clone(), customer: to.clone() };
-        return Ok(Some((conversation, message_id, job.clone())));
+        let conversation = ConversationKey {
+            line: line.id.clone(),
+            customer: to.clone(),
+        };
+        return Ok(Some(LegAddress {
+            conversation,
+            message_id,
+            job_id: job.clone(),
+        }));
     }
-    Ok(store.find_sent_sms(&report.sid).await?.map(|sms| (sms.conversation, sms.message_id, sms.job_id)))
+    let sms = store.find_sent_sms(&report.sid).await?;
+    Ok(sms.map(|sms| LegAddress {
+        conversation: sms.conversation,
+        message_id: sms.message_id,
+        job_id: sms.job_id,
+    }))
 }

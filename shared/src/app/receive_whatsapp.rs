@@ -16,8 +16,8 @@ use crate::domain::{
     WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use crate::ports::{
-    AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue, NewOutboundMessage, NonAgentOutcome, PendingText,
-    QueueError, RecordOutcome, StatusChange, StoreError,
+    AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue, LegAddress, NewOutboundMessage, NonAgentOutcome,
+    PendingText, QueueError, RecordOutcome, StatusChange, StoreError,
 };
 
 /// Rows in the "which conversation?" list (the Cloud API's maximum).
@@ -25,15 +25,22 @@ const PICKER_ROWS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageHandled {
-    Relayed { conversation: ConversationKey, rule: RouteRule },
+    Relayed {
+        conversation: ConversationKey,
+        rule: RouteRule,
+    },
     /// The agent was asked which conversation; their text waits for the answer.
     AskedWhich,
     /// The agent's focus moved.
     Focused,
     /// Recorded, not relayed (a reaction, media, a command...); the agent was told if useful.
-    NotRelayed { why: &'static str },
+    NotRelayed {
+        why: &'static str,
+    },
     Duplicate,
-    NonAgent { replied: bool },
+    NonAgent {
+        replied: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,13 +89,20 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
                 _ => None,
             };
             record.effect = AgentEffect::Nothing;
-            record.notices = vec![notice(line, &message, "gone", notices::conversation_gone(handle.as_ref()))];
+            record.notices = vec![notice(
+                line,
+                &message,
+                "gone",
+                notices::conversation_gone(handle.as_ref()),
+            )];
             match store.record_agent_message(&record).await? {
                 RecordOutcome::Recorded => queue.enqueue(&record.notices).await?,
                 RecordOutcome::Duplicate(prior) => queue.enqueue(&prior.jobs).await?,
                 RecordOutcome::ConversationGone => {}
             }
-            Ok(MessageHandled::NotRelayed { why: "conversation_gone" })
+            Ok(MessageHandled::NotRelayed {
+                why: "conversation_gone",
+            })
         }
     }
 }
@@ -100,10 +114,19 @@ pub async fn receive_whatsapp_status<S: ConversationStore>(
     report: &WhatsAppStatusReport,
     now: Timestamp,
 ) -> Result<Option<StatusChange>, StoreError> {
-    let Some(status) = DeliveryStatus::parse(&report.status) else { return Ok(None) };
-    let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else { return Ok(None) };
+    let Some(status) = DeliveryStatus::parse(&report.status) else {
+        return Ok(None);
+    };
+    let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
+        return Ok(None);
+    };
+    let leg = LegAddress {
+        conversation: copy.conversation,
+        message_id: copy.message_id,
+        job_id: copy.job_id,
+    };
     let change = store
-        .advance_leg_status(&copy.conversation, &copy.message_id, &copy.job_id, status, report.error_code, &[], now)
+        .advance_leg_status(&leg, status, report.error_code, &[], now)
         .await?;
     Ok(Some(change))
 }
@@ -116,19 +139,34 @@ struct Plan {
 
 impl Plan {
     fn told(line: &Line, message: &InboundWhatsApp, why: &'static str, text: WhatsAppMessage) -> Self {
-        Self { effect: AgentEffect::Nothing, notices: vec![notice(line, message, why, text)], outcome: MessageHandled::NotRelayed { why } }
+        Self {
+            effect: AgentEffect::Nothing,
+            notices: vec![notice(line, message, why, text)],
+            outcome: MessageHandled::NotRelayed { why },
+        }
     }
 
     fn silent(why: &'static str) -> Self {
-        Self { effect: AgentEffect::Nothing, notices: Vec::new(), outcome: MessageHandled::NotRelayed { why } }
+        Self {
+            effect: AgentEffect::Nothing,
+            notices: Vec::new(),
+            outcome: MessageHandled::NotRelayed { why },
+        }
     }
 }
 
-async fn plan<S: ConversationStore>(store: &S, line: &Line, message: &InboundWhatsApp, now: Timestamp) -> Result<Plan, StoreError> {
+async fn plan<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    now: Timestamp,
+) -> Result<Plan, StoreError> {
     match &message.content {
         // SPEC §5.7: reactions are never relayed.
         WhatsAppContent::Reaction { .. } => Ok(Plan::silent("reaction")),
-        WhatsAppContent::Media { kind, .. } => Ok(Plan::told(line, message, "media", notices::only_text_is_relayed(kind))),
+        WhatsAppContent::Media { kind, .. } => {
+            Ok(Plan::told(line, message, "media", notices::only_text_is_relayed(kind)))
+        }
         WhatsAppContent::Unsupported { .. } => Ok(Plan::silent("unsupported")),
         // Reply buttons (`act:…`) arrive with SPEC §5.5.
         WhatsAppContent::ButtonReply { .. } => Ok(Plan::told(line, message, "button", notices::how_to_answer())),
@@ -166,19 +204,46 @@ async fn route_text<S: ConversationStore>(
         facts.focus = store.agent_state(&line.id, &message.from).await?.focus;
     }
     match decide(&text, facts, line.focus_hours, now) {
-        Route::Relay { conversation, text, rule } => {
+        Route::Relay {
+            conversation,
+            text,
+            rule,
+        } => {
             let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
+                return Ok(Plan::told(
+                    line,
+                    message,
+                    "conversation_gone",
+                    notices::conversation_gone(None),
+                ));
             };
-            Ok(reply(line, message, conversation, summary.handle, &text, message.wamid.clone(), false, rule, now))
+            Ok(reply(
+                line,
+                message,
+                conversation,
+                summary.handle,
+                &text,
+                message.wamid.clone(),
+                false,
+                rule,
+                now,
+            ))
         }
         Route::Focus { conversation } => {
             let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
+                return Ok(Plan::told(
+                    line,
+                    message,
+                    "conversation_gone",
+                    notices::conversation_gone(None),
+                ));
             };
             let text = notices::now_answering(&summary.handle, &conversation.customer);
             Ok(Plan {
-                effect: AgentEffect::Focus { conversation, handle: summary.handle },
+                effect: AgentEffect::Focus {
+                    conversation,
+                    handle: summary.handle,
+                },
                 notices: vec![notice(line, message, "focus", text)],
                 outcome: MessageHandled::Focused,
             })
@@ -188,15 +253,27 @@ async fn route_text<S: ConversationStore>(
         Route::AskWhich { text, unknown_handle } => {
             let open = store.open_conversations(&line.id, PICKER_ROWS).await?;
             if open.is_empty() {
-                return Ok(Plan::told(line, message, "no_open_conversation", notices::no_open_conversation(unknown_handle.as_ref())));
+                return Ok(Plan::told(
+                    line,
+                    message,
+                    "no_open_conversation",
+                    notices::no_open_conversation(unknown_handle.as_ref()),
+                ));
             }
             let pickable: Vec<PickableConversation> = open
                 .into_iter()
-                .map(|c| PickableConversation { handle: c.handle, customer: c.key.customer, last_text: c.last_text })
+                .map(|c| PickableConversation {
+                    handle: c.handle,
+                    customer: c.key.customer,
+                    last_text: c.last_text,
+                })
                 .collect();
             let picker = notices::which_conversation(unknown_handle.as_ref(), &text, &pickable);
             Ok(Plan {
-                effect: AgentEffect::Pending(PendingText { text, wamid: message.wamid.clone() }),
+                effect: AgentEffect::Pending(PendingText {
+                    text,
+                    wamid: message.wamid.clone(),
+                }),
                 notices: vec![notice(line, message, "which", picker)],
                 outcome: MessageHandled::AskedWhich,
             })
@@ -205,13 +282,36 @@ async fn route_text<S: ConversationStore>(
 }
 
 /// The agent picked a conversation from the list: send what was waiting, or just focus.
-async fn picked<S: ConversationStore>(store: &S, line: &Line, message: &InboundWhatsApp, row_id: &str, now: Timestamp) -> Result<Plan, StoreError> {
-    let Some(handle) = picked_handle(row_id) else { return Ok(Plan::silent("unknown_list_reply")) };
+async fn picked<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    row_id: &str,
+    now: Timestamp,
+) -> Result<Plan, StoreError> {
+    let Some(handle) = picked_handle(row_id) else {
+        return Ok(Plan::silent("unknown_list_reply"));
+    };
     let Some(conversation) = store.find_handle(&line.id, &handle).await? else {
-        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
+        return Ok(Plan::told(
+            line,
+            message,
+            "conversation_gone",
+            notices::conversation_gone(Some(&handle)),
+        ));
     };
     match store.agent_state(&line.id, &message.from).await?.pending {
-        Some(pending) => Ok(reply(line, message, conversation, handle, &pending.text, pending.wamid, true, RouteRule::Handle, now)),
+        Some(pending) => Ok(reply(
+            line,
+            message,
+            conversation,
+            handle,
+            &pending.text,
+            pending.wamid,
+            true,
+            RouteRule::Handle,
+            now,
+        )),
         None => {
             let text = notices::now_answering(&handle, &conversation.customer);
             Ok(Plan {
@@ -263,7 +363,10 @@ fn reply(
         job,
     };
     Plan {
-        effect: AgentEffect::Reply { message: outbound, clear_pending },
+        effect: AgentEffect::Reply {
+            message: Box::new(outbound),
+            clear_pending,
+        },
         notices: Vec::new(),
         outcome: MessageHandled::Relayed { conversation, rule },
     }
@@ -271,7 +374,12 @@ fn reply(
 
 /// A notice answering the agent's message `message`; its id is stable per message and purpose.
 fn notice(line: &Line, message: &InboundWhatsApp, purpose: &str, text: WhatsAppMessage) -> Job {
-    Job::notice(format!("{}:{purpose}", message.wamid.as_str()), line.id.clone(), message.from.clone(), text)
+    Job::notice(
+        format!("{}:{purpose}", message.wamid.as_str()),
+        line.id.clone(),
+        message.from.clone(),
+        text,
+    )
 }
 
 fn jobs_of(record: &AgentMessageRecord) -> Vec<Job> {
@@ -298,14 +406,19 @@ async fn non_agent<S: ConversationStore, Q: DeliveryQueue>(
         message.from.clone(),
         notices::not_an_agent(line),
     );
-    match store.record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply).await? {
+    match store
+        .record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply)
+        .await?
+    {
         NonAgentOutcome::Replied => {
             queue.enqueue(std::slice::from_ref(&reply)).await?;
             Ok(MessageHandled::NonAgent { replied: true })
         }
         NonAgentOutcome::AlreadyRepliedToday => Ok(MessageHandled::NonAgent { replied: false }),
         NonAgentOutcome::Duplicate => {
-            queue.enqueue(&store.unsent_jobs(std::slice::from_ref(&reply)).await?).await?;
+            queue
+                .enqueue(&store.unsent_jobs(std::slice::from_ref(&reply)).await?)
+                .await?;
             Ok(MessageHandled::Duplicate)
         }
     }

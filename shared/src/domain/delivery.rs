@@ -38,7 +38,10 @@ impl JobId {
     /// A notice's id from an arbitrary key, hashed when it doesn't fit the id alphabet.
     fn for_notice(key: &str) -> Self {
         use sha2::Digest;
-        Self(format!("n-{}", hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])))
+        Self(format!(
+            "n-{}",
+            hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])
+        ))
     }
 
     pub fn parse(input: &str) -> Result<Self, String> {
@@ -102,7 +105,10 @@ pub struct NotifyAgent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegLocation<'a> {
     /// A leg of a message in a conversation's thread.
-    Message { conversation: &'a ConversationKey, message_id: &'a MessageId },
+    Message {
+        conversation: &'a ConversationKey,
+        message_id: &'a MessageId,
+    },
     /// An item of its own (the bridge's notices to agents belong to no message).
     Standalone,
 }
@@ -143,8 +149,14 @@ impl Job {
 
     pub fn leg_location(&self) -> LegLocation<'_> {
         match &self.payload {
-            JobPayload::ForwardToAgent(f) => LegLocation::Message { conversation: &f.conversation, message_id: &f.message_id },
-            JobPayload::SendSms(s) => LegLocation::Message { conversation: &s.conversation, message_id: &s.message_id },
+            JobPayload::ForwardToAgent(f) => LegLocation::Message {
+                conversation: &f.conversation,
+                message_id: &f.message_id,
+            },
+            JobPayload::SendSms(s) => LegLocation::Message {
+                conversation: &s.conversation,
+                message_id: &s.message_id,
+            },
             JobPayload::NotifyAgent(_) => LegLocation::Standalone,
         }
     }
@@ -266,7 +278,10 @@ mod tests {
     use super::*;
 
     fn conversation() -> ConversationKey {
-        ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse("+14155550134").unwrap() }
+        ConversationKey {
+            line: LineId::parse("main").unwrap(),
+            customer: E164::parse("+14155550134").unwrap(),
+        }
     }
 
     fn jobs() -> Vec<Job> {
@@ -301,7 +316,10 @@ mod tests {
                 format!("{}:delivered", wamid.as_str()),
                 LineId::parse("main").unwrap(),
                 agent,
-                WhatsAppMessage::Reaction { message: wamid, emoji: "✅".into() },
+                WhatsAppMessage::Reaction {
+                    message: wamid,
+                    emoji: "✅".into(),
+                },
             ),
         ]
     }

@@ -58,14 +58,27 @@ pub struct InboundWhatsApp {
 pub enum WhatsAppContent {
     Text(String),
     /// A row picked in an interactive list the bridge sent.
-    ListReply { id: String, title: String },
+    ListReply {
+        id: String,
+        title: String,
+    },
     /// A reply button pressed (ids `act:…`).
-    ButtonReply { id: String, title: String },
-    Reaction { emoji: String },
+    ButtonReply {
+        id: String,
+        title: String,
+    },
+    Reaction {
+        emoji: String,
+    },
     /// Image, audio, video, document, sticker...
-    Media { kind: String, caption: Option<String> },
+    Media {
+        kind: String,
+        caption: Option<String>,
+    },
     /// A type the bridge does not handle; recorded and acknowledged.
-    Unsupported { kind: String },
+    Unsupported {
+        kind: String,
+    },
 }
 
 impl WhatsAppContent {

@@ -38,9 +38,13 @@ pub mod whatsapp_message;
 pub mod whatsapp_text;
 
 pub use conversation::{ConversationKey, Handle, MessageId};
-pub use delivery::{ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure, SendSms};
-pub use whatsapp_message::WhatsAppMessage;
+pub use delivery::{
+    ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure, SendSms,
+};
 pub use line::{Line, LineId, Lines, PhoneNumberId};
-pub use message::{Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, Wamid, WhatsAppContent, WhatsAppStatusReport};
+pub use message::{
+    Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, Wamid, WhatsAppContent, WhatsAppStatusReport,
+};
 pub use phone::{E164, WaId};
 pub use status::DeliveryStatus;
+pub use whatsapp_message::WhatsAppMessage;

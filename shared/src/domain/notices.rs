@@ -23,10 +23,18 @@ pub fn delivery_result(
     error_code: Option<i64>,
     agent_message: &Wamid,
 ) -> Vec<WhatsAppMessage> {
-    let Some(emoji) = status.agent_reaction(previous) else { return Vec::new() };
-    let reaction = WhatsAppMessage::Reaction { message: agent_message.clone(), emoji: emoji.to_owned() };
+    let Some(emoji) = status.agent_reaction(previous) else {
+        return Vec::new();
+    };
+    let reaction = WhatsAppMessage::Reaction {
+        message: agent_message.clone(),
+        emoji: emoji.to_owned(),
+    };
     if status.is_failure() {
-        vec![reaction, WhatsAppMessage::reply(&failure_notice(error_code), agent_message)]
+        vec![
+            reaction,
+            WhatsAppMessage::reply(&failure_notice(error_code), agent_message),
+        ]
     } else {
         vec![reaction]
     }
@@ -34,19 +42,29 @@ pub fn delivery_result(
 
 /// "Which conversation?" with the open ones; `unknown` when the agent typed a handle that
 /// doesn't exist.
-pub fn which_conversation(unknown: Option<&Handle>, pending_text: &str, open: &[PickableConversation]) -> WhatsAppMessage {
+pub fn which_conversation(
+    unknown: Option<&Handle>,
+    pending_text: &str,
+    open: &[PickableConversation],
+) -> WhatsAppMessage {
     let picker = conversation_picker(pending_text, open);
     match (unknown, picker) {
-        (Some(handle), WhatsAppMessage::List { body, button, rows }) => {
-            WhatsAppMessage::List { body: format!("There is no conversation {handle}. {body}"), button, rows }
-        }
+        (Some(handle), WhatsAppMessage::List { body, button, rows }) => WhatsAppMessage::List {
+            body: format!("There is no conversation {handle}. {body}"),
+            button,
+            rows,
+        },
         (_, picker) => picker,
     }
 }
 
 pub fn no_open_conversation(unknown: Option<&Handle>) -> WhatsAppMessage {
-    let prefix = unknown.map(|h| format!("There is no conversation {h}. ")).unwrap_or_default();
-    WhatsAppMessage::text(&format!("{prefix}There is no open conversation to send this to, so nothing was sent."))
+    let prefix = unknown
+        .map(|h| format!("There is no conversation {h}. "))
+        .unwrap_or_default();
+    WhatsAppMessage::text(&format!(
+        "{prefix}There is no open conversation to send this to, so nothing was sent."
+    ))
 }
 
 pub fn now_answering(handle: &Handle, customer: &E164) -> WhatsAppMessage {
@@ -58,7 +76,9 @@ pub fn now_answering(handle: &Handle, customer: &E164) -> WhatsAppMessage {
 
 pub fn conversation_gone(handle: Option<&Handle>) -> WhatsAppMessage {
     let which = handle.map(|h| format!(" {h}")).unwrap_or_default();
-    WhatsAppMessage::text(&format!("That conversation{which} no longer exists, so nothing was sent."))
+    WhatsAppMessage::text(&format!(
+        "That conversation{which} no longer exists, so nothing was sent."
+    ))
 }
 
 pub fn nothing_to_send() -> WhatsAppMessage {
@@ -87,12 +107,18 @@ mod tests {
         let wamid = Wamid::parse("wamid.A").unwrap();
         assert_eq!(
             delivery_result(DeliveryStatus::Delivered, Some(DeliveryStatus::Sent), None, &wamid),
-            vec![WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "✅".into() }]
+            vec![WhatsAppMessage::Reaction {
+                message: wamid.clone(),
+                emoji: "✅".into()
+            }]
         );
         assert_eq!(
             delivery_result(DeliveryStatus::Undelivered, None, Some(30006), &wamid),
             vec![
-                WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "❌".into() },
+                WhatsAppMessage::Reaction {
+                    message: wamid.clone(),
+                    emoji: "❌".into()
+                },
                 WhatsAppMessage::reply("not delivered: landline or unreachable carrier (30006)", &wamid),
             ]
         );

@@ -120,8 +120,8 @@ pub fn failure_notice(code: Option<i64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use DeliveryStatus::*;
+    use proptest::prelude::*;
 
     #[test]
     fn forward_only() {
@@ -138,16 +138,34 @@ mod tests {
     #[test]
     fn the_agent_sees_arrival_once_and_every_failure() {
         assert_eq!(Delivered.agent_reaction(Some(Sent)), Some("✅"));
-        assert_eq!(Read.agent_reaction(Some(Sent)), Some("✅"), "read without a delivered report");
+        assert_eq!(
+            Read.agent_reaction(Some(Sent)),
+            Some("✅"),
+            "read without a delivered report"
+        );
         assert_eq!(Read.agent_reaction(Some(Delivered)), None, "already shown");
-        assert_eq!(Delivered.agent_reaction(Some(Failed)), Some("✅"), "a late success replaces the cross");
+        assert_eq!(
+            Delivered.agent_reaction(Some(Failed)),
+            Some("✅"),
+            "a late success replaces the cross"
+        );
         assert_eq!(Undelivered.agent_reaction(None), Some("❌"));
         assert_eq!(Sent.agent_reaction(None), None);
     }
 
     #[test]
     fn parses_both_providers_vocabularies() {
-        for (raw, status) in [("queued", Queued), ("accepted", Queued), ("sending", Sending), ("sent", Sent), ("failed", Failed), ("undelivered", Undelivered), ("delivered", Delivered), ("read", Read), ("canceled", Failed)] {
+        for (raw, status) in [
+            ("queued", Queued),
+            ("accepted", Queued),
+            ("sending", Sending),
+            ("sent", Sent),
+            ("failed", Failed),
+            ("undelivered", Undelivered),
+            ("delivered", Delivered),
+            ("read", Read),
+            ("canceled", Failed),
+        ] {
             assert_eq!(DeliveryStatus::parse(raw), Some(status), "{raw}");
             assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
         }
@@ -158,14 +176,28 @@ mod tests {
 
     #[test]
     fn notices_name_the_reason_and_code() {
-        assert_eq!(failure_notice(Some(30005)), "not delivered: unknown destination (30005)");
+        assert_eq!(
+            failure_notice(Some(30005)),
+            "not delivered: unknown destination (30005)"
+        );
         assert_eq!(failure_notice(Some(21610)), "not delivered: customer opted out (21610)");
-        assert_eq!(failure_notice(Some(12345)), "not delivered: the provider gave no reason (12345)");
+        assert_eq!(
+            failure_notice(Some(12345)),
+            "not delivered: the provider gave no reason (12345)"
+        );
         assert_eq!(failure_notice(None), "not delivered: the provider gave no reason");
     }
 
     fn any_status() -> impl Strategy<Value = DeliveryStatus> {
-        prop_oneof![Just(Queued), Just(Sending), Just(Sent), Just(Failed), Just(Undelivered), Just(Delivered), Just(Read)]
+        prop_oneof![
+            Just(Queued),
+            Just(Sending),
+            Just(Sent),
+            Just(Failed),
+            Just(Undelivered),
+            Just(Delivered),
+            Just(Read)
+        ]
     }
 
     proptest! {

@@ -25,12 +25,26 @@ pub const PICK_CONVERSATION_PREFIX: &str = "conv:";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WhatsAppMessage {
     /// Free-form text, optionally quoting one of the recipient's messages.
-    Text { body: String, reply_to: Option<Wamid> },
+    Text {
+        body: String,
+        reply_to: Option<Wamid>,
+    },
     /// An approved template (outside the recipient's 24 h window).
-    Template { name: String, language: String, parameters: Vec<String> },
-    Reaction { message: Wamid, emoji: String },
+    Template {
+        name: String,
+        language: String,
+        parameters: Vec<String>,
+    },
+    Reaction {
+        message: Wamid,
+        emoji: String,
+    },
     /// An interactive list with one section.
-    List { body: String, button: String, rows: Vec<ListRow> },
+    List {
+        body: String,
+        button: String,
+        rows: Vec<ListRow>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,12 +56,18 @@ pub struct ListRow {
 
 impl WhatsAppMessage {
     pub fn text(body: &str) -> Self {
-        Self::Text { body: truncate_chars(body, TEXT_BODY_MAX_CHARS), reply_to: None }
+        Self::Text {
+            body: truncate_chars(body, TEXT_BODY_MAX_CHARS),
+            reply_to: None,
+        }
     }
 
     /// A text quoting `message` (shown as a reply to it).
     pub fn reply(body: &str, message: &Wamid) -> Self {
-        Self::Text { body: truncate_chars(body, TEXT_BODY_MAX_CHARS), reply_to: Some(message.clone()) }
+        Self::Text {
+            body: truncate_chars(body, TEXT_BODY_MAX_CHARS),
+            reply_to: Some(message.clone()),
+        }
     }
 
     pub fn is_free_form_text(&self) -> bool {
@@ -95,11 +115,18 @@ pub fn conversation_picker(pending_text: &str, conversations: &[PickableConversa
         .take(LIST_MAX_ROWS)
         .map(|c| ListRow {
             id: format!("{PICK_CONVERSATION_PREFIX}{}", c.handle.as_str()),
-            title: truncate_chars(&format!("{} · {}", c.handle, c.customer.pretty()), LIST_ROW_TITLE_MAX_CHARS),
+            title: truncate_chars(
+                &format!("{} · {}", c.handle, c.customer.pretty()),
+                LIST_ROW_TITLE_MAX_CHARS,
+            ),
             description: truncate_chars(&single_line(&c.last_text), LIST_ROW_DESCRIPTION_MAX_CHARS),
         })
         .collect();
-    WhatsAppMessage::List { body, button: "Conversations".to_owned(), rows }
+    WhatsAppMessage::List {
+        body,
+        button: "Conversations".to_owned(),
+        rows,
+    }
 }
 
 /// The handle a picker row stands for.
@@ -115,7 +142,11 @@ fn customer_text(job: &ForwardToAgent) -> String {
         }
         text.push_str(&format!("[attachment: {attachment}]"));
     }
-    if text.trim().is_empty() { "(empty message)".to_owned() } else { text }
+    if text.trim().is_empty() {
+        "(empty message)".to_owned()
+    } else {
+        text
+    }
 }
 
 /// Newlines and tabs become spaces and runs of spaces collapse: Meta rejects template
@@ -166,7 +197,10 @@ mod tests {
 
     fn job(text: &str) -> ForwardToAgent {
         ForwardToAgent {
-            conversation: ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse("+14155550134").unwrap() },
+            conversation: ConversationKey {
+                line: LineId::parse("main").unwrap(),
+                customer: E164::parse("+14155550134").unwrap(),
+            },
             message_id: MessageId::new_v7(),
             agent: WaId::parse("14155550111").unwrap(),
             text: text.to_owned(),
@@ -201,19 +235,27 @@ mod tests {
     #[test]
     fn attachments_and_empty_texts_are_visible() {
         let mut j = job("");
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else { panic!() };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else {
+            panic!()
+        };
         assert!(body.ends_with("(empty message)"));
         j.attachments = vec!["image/jpeg".into()];
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else { panic!() };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else {
+            panic!()
+        };
         assert!(body.ends_with("[attachment: image/jpeg]"));
     }
 
     #[test]
     fn long_texts_are_cut_to_the_cloud_api_limits() {
         let long = "x".repeat(5000);
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &job(&long), true) else { panic!() };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &job(&long), true) else {
+            panic!()
+        };
         assert_eq!(body.chars().count(), TEXT_BODY_MAX_CHARS);
-        let WhatsAppMessage::Template { parameters, .. } = agent_copy(&line(), &k7(), &job(&long), false) else { panic!() };
+        let WhatsAppMessage::Template { parameters, .. } = agent_copy(&line(), &k7(), &job(&long), false) else {
+            panic!()
+        };
         assert_eq!(parameters[2].chars().count(), TEMPLATE_PARAMETER_MAX_CHARS);
     }
 
@@ -221,12 +263,21 @@ mod tests {
     fn the_picker_respects_the_list_limits() {
         let conversations: Vec<PickableConversation> = (0..15)
             .map(|i| PickableConversation {
-                handle: Handle::parse(&format!("ABCDE{}", ["F", "G", "H", "J", "K", "M", "N", "P", "Q", "R", "S", "T", "U", "V", "W"][i])).unwrap(),
+                handle: Handle::parse(&format!(
+                    "ABCDE{}",
+                    [
+                        "F", "G", "H", "J", "K", "M", "N", "P", "Q", "R", "S", "T", "U", "V", "W"
+                    ][i]
+                ))
+                .unwrap(),
                 customer: E164::parse("+447700900123").unwrap(),
                 last_text: "a long\nmultiline text ".repeat(10),
             })
             .collect();
-        let WhatsAppMessage::List { body, button, rows } = conversation_picker(&"y".repeat(2000), &conversations) else { panic!() };
+        let WhatsAppMessage::List { body, button, rows } = conversation_picker(&"y".repeat(2000), &conversations)
+        else {
+            panic!()
+        };
         assert!(body.chars().count() <= INTERACTIVE_BODY_MAX_CHARS);
         assert!(button.chars().count() <= LIST_BUTTON_MAX_CHARS);
         assert_eq!(rows.len(), LIST_MAX_ROWS);
@@ -234,7 +285,10 @@ mod tests {
             assert!(row.title.chars().count() <= LIST_ROW_TITLE_MAX_CHARS, "{}", row.title);
             assert!(row.description.chars().count() <= LIST_ROW_DESCRIPTION_MAX_CHARS);
             assert!(!row.description.contains('\n'));
-            assert_eq!(picked_handle(&row.id).map(|h| h.to_string()), Some(row.title[..7].to_owned()));
+            assert_eq!(
+                picked_handle(&row.id).map(|h| h.to_string()),
+                Some(row.title[..7].to_owned())
+            );
         }
         assert_eq!(picked_handle("act:claim"), None);
         assert_eq!(picked_handle("conv:not a handle"), None);

@@ -35,8 +35,18 @@ impl DynamoStore {
         let mut found: Vec<Item> = Vec::new();
         // BatchGetItem may hand back unprocessed keys under load: ask again, briefly.
         for attempt in 0..5u32 {
-            let out = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                 Some(rest) if !rest.keys.is_empty() => {
                     keys = rest;
@@ -45,14 +55,19 @@ impl DynamoStore {
                 _ => break,
             }
         }
-        let Some(meta) = found.iter().find(|i| opt_s(i, "SK") == Some("META")) else { return Ok(None) };
+        let Some(meta) = found.iter().find(|i| opt_s(i, "SK") == Some("META")) else {
+            return Ok(None);
+        };
         let handle = Handle::parse(get_s(meta, "handle")?).map_err(StoreError::Corrupt)?;
         let agent_item = found.iter().find(|i| opt_s(i, "SK") == Some("AGENT"));
         let agent_last_inbound_at = match agent_item {
             Some(item) => timestamp_ms(item, "last_inbound_at_ms")?,
             None => None,
         };
-        Ok(Some(ForwardContext { handle, agent_last_inbound_at }))
+        Ok(Some(ForwardContext {
+            handle,
+            agent_last_inbound_at,
+        }))
     }
 
     pub(super) async fn agent(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
@@ -66,8 +81,14 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?
             .item;
-        let Some(item) = item else { return Ok(AgentState::default()) };
-        let focus = match (opt_s(&item, "focus_customer"), opt_s(&item, "focus_handle"), timestamp_ms(&item, "focus_at_ms")?) {
+        let Some(item) = item else {
+            return Ok(AgentState::default());
+        };
+        let focus = match (
+            opt_s(&item, "focus_customer"),
+            opt_s(&item, "focus_handle"),
+            timestamp_ms(&item, "focus_at_ms")?,
+        ) {
             (Some(customer), Some(handle), Some(since)) => Some(Focus {
                 conversation: ConversationKey {
                     line: line.clone(),
@@ -79,12 +100,17 @@ impl DynamoStore {
             _ => None,
         };
         let pending = match (opt_s(&item, "pending_text"), opt_s(&item, "pending_wamid")) {
-            (Some(text), Some(wamid)) => {
-                Some(PendingText { text: text.to_owned(), wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)? })
-            }
+            (Some(text), Some(wamid)) => Some(PendingText {
+                text: text.to_owned(),
+                wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)?,
+            }),
             _ => None,
         };
-        Ok(AgentState { focus, pending, last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")? })
+        Ok(AgentState {
+            focus,
+            pending,
+            last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")?,
+        })
     }
 
     /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
@@ -102,12 +128,19 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                if e.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    pub(super) async fn record_agent_message_once(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
+    pub(super) async fn record_agent_message_once(
+        &self,
+        record: &AgentMessageRecord,
+    ) -> Result<RecordOutcome, StoreError> {
         let now = record.received_at;
         let mut jobs: Vec<Job> = Vec::new();
         let mut message_id = None;
@@ -128,7 +161,10 @@ impl DynamoStore {
         if let Some(id) = message_id {
             seen.insert("message_id".into(), s(id));
         }
-        let mut items = vec![self.put(seen, Some("attribute_not_exists(PK)"))?, self.agent_update(record)?];
+        let mut items = vec![
+            self.put(seen, Some("attribute_not_exists(PK)"))?,
+            self.agent_update(record)?,
+        ];
         if let AgentEffect::Reply { message, .. } = &record.effect {
             items.push(self.conversation_touch(message)?);
             items.push(self.put(self.outbound_message_item(message), None)?);
@@ -145,7 +181,9 @@ impl DynamoStore {
                     None => Err(StoreError::Corrupt("dedupe marker without its content".into())),
                 }
             }
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => Ok(RecordOutcome::ConversationGone),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => {
+                Ok(RecordOutcome::ConversationGone)
+            }
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
         }
@@ -167,12 +205,18 @@ impl DynamoStore {
             AgentEffect::Pending(_) | AgentEffect::Nothing => None,
         };
         if let Some((customer, handle)) = focus {
-            set.extend(["focus_customer = :focus_customer", "focus_handle = :focus_handle", "focus_at_ms = :at_ms"]);
+            set.extend([
+                "focus_customer = :focus_customer",
+                "focus_handle = :focus_handle",
+                "focus_at_ms = :at_ms",
+            ]);
             values.push((":focus_customer", s(customer.as_str())));
             values.push((":focus_handle", s(handle.as_str())));
         }
         match &record.effect {
-            AgentEffect::Reply { clear_pending: true, .. } => remove.extend(["pending_text", "pending_wamid"]),
+            AgentEffect::Reply {
+                clear_pending: true, ..
+            } => remove.extend(["pending_text", "pending_wamid"]),
             AgentEffect::Pending(pending) => {
                 set.extend(["pending_text = :pending_text", "pending_wamid = :pending_wamid"]);
                 values.push((":pending_text", s(&pending.text)));
@@ -191,7 +235,9 @@ impl DynamoStore {
         for (placeholder, value) in values {
             update = update.expression_attribute_values(placeholder, value);
         }
-        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     /// The conversation learns an agent answered; it must still exist.
@@ -221,7 +267,10 @@ impl DynamoStore {
             ("received_at".into(), s(message.sent_at.to_string())),
             (
                 "legs".into(),
-                AttributeValue::M(HashMap::from([(message.job.job_id.as_str().to_owned(), new_leg(&message.job))])),
+                AttributeValue::M(HashMap::from([(
+                    message.job.job_id.as_str().to_owned(),
+                    new_leg(&message.job),
+                )])),
             ),
             ("expires_at".into(), expires(message.sent_at, self.message_retention)),
         ])
@@ -260,7 +309,9 @@ impl DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => return Ok(NonAgentOutcome::Replied),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => return Ok(NonAgentOutcome::Duplicate),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                return Ok(NonAgentOutcome::Duplicate);
+            }
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {}
             Err(TransactFailure::Cancelled(reasons)) => return Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => return Err(e),
@@ -276,7 +327,9 @@ impl DynamoStore {
             .await;
         match put {
             Ok(_) => Ok(NonAgentOutcome::AlreadyRepliedToday),
-            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                if e.err().is_conditional_check_failed_exception() =>
+            {
                 Ok(NonAgentOutcome::Duplicate)
             }
             Err(e) => Err(unavailable(e)),

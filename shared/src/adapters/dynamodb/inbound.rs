@@ -15,7 +15,10 @@ use crate::ports::{AppendOutcome, NewInboundMessage, PriorDelivery, StartOutcome
 const LAST_TEXT_CHARS: usize = 80;
 
 impl DynamoStore {
-    pub(super) async fn append_inbound_message(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
+    pub(super) async fn append_inbound_message(
+        &self,
+        message: &NewInboundMessage,
+    ) -> Result<AppendOutcome, StoreError> {
         let now = Timestamp::now();
         let conversation = Update::builder()
             .table_name(&self.table)
@@ -45,10 +48,12 @@ impl DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(AppendOutcome::Appended),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
-                Ok(AppendOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(AppendOutcome::Duplicate(
+                self.prior_delivery(message, reason_item(reasons, 0)).await?,
+            )),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {
+                Ok(AppendOutcome::NoConversation)
             }
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(AppendOutcome::NoConversation),
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
         }
@@ -91,10 +96,12 @@ impl DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(StartOutcome::Started),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
-                Ok(StartOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(StartOutcome::Duplicate(
+                self.prior_delivery(message, reason_item(reasons, 0)).await?,
+            )),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {
+                Ok(StartOutcome::ConversationExists)
             }
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(StartOutcome::ConversationExists),
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => Ok(StartOutcome::HandleTaken),
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
@@ -114,7 +121,11 @@ impl DynamoStore {
     }
 
     fn message_item(&self, message: &NewInboundMessage) -> Item {
-        let legs = message.jobs.iter().map(|job| (job.job_id.as_str().to_owned(), new_leg(job))).collect();
+        let legs = message
+            .jobs
+            .iter()
+            .map(|job| (job.job_id.as_str().to_owned(), new_leg(job)))
+            .collect();
         let mut item = HashMap::from([
             pk(conv_pk(&message.conversation)),
             sk(msg_sk(&message.message_id)),
@@ -125,13 +136,21 @@ impl DynamoStore {
             ("body".into(), s(&message.body)),
             ("received_at".into(), s(message.received_at.to_string())),
             ("legs".into(), AttributeValue::M(legs)),
-            ("expires_at".into(), expires(message.received_at, self.message_retention)),
+            (
+                "expires_at".into(),
+                expires(message.received_at, self.message_retention),
+            ),
         ]);
         if !message.attachments.is_empty() {
             let attachments = message
                 .attachments
                 .iter()
-                .map(|a| AttributeValue::M(HashMap::from([("url".into(), s(&a.url)), ("content_type".into(), s(&a.content_type))])))
+                .map(|a| {
+                    AttributeValue::M(HashMap::from([
+                        ("url".into(), s(&a.url)),
+                        ("content_type".into(), s(&a.content_type)),
+                    ]))
+                })
                 .collect();
             item.insert("attachments".into(), AttributeValue::L(attachments));
         }
@@ -139,19 +158,27 @@ impl DynamoStore {
     }
 
     /// The dedupe marker's content, from the cancellation reason or, failing that, a read.
-    async fn prior_delivery(&self, message: &NewInboundMessage, found: Option<Item>) -> Result<PriorDelivery, StoreError> {
+    async fn prior_delivery(
+        &self,
+        message: &NewInboundMessage,
+        found: Option<Item>,
+    ) -> Result<PriorDelivery, StoreError> {
         let seen = match found {
             Some(item) => Some(item),
-            None => self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key(seen_pk(message.provider, &message.provider_message_id), "SEEN")))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?
-                .item,
+            None => {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(
+                        seen_pk(message.provider, &message.provider_message_id),
+                        "SEEN",
+                    )))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .item
+            }
         };
         let seen = seen.ok_or_else(|| StoreError::Corrupt("dedupe marker vanished".into()))?;
         prior_from_seen(&seen)
@@ -159,8 +186,13 @@ impl DynamoStore {
 }
 
 pub(super) fn prior_from_seen(seen: &Item) -> Result<PriorDelivery, StoreError> {
-    let message_id = opt_s(seen, "message_id").map(|id| MessageId::parse(id).map_err(StoreError::Corrupt)).transpose()?;
-    Ok(PriorDelivery { message_id, jobs: parse_jobs(seen, "jobs")? })
+    let message_id = opt_s(seen, "message_id")
+        .map(|id| MessageId::parse(id).map_err(StoreError::Corrupt))
+        .transpose()?;
+    Ok(PriorDelivery {
+        message_id,
+        jobs: parse_jobs(seen, "jobs")?,
+    })
 }
 
 fn last_text(message: &NewInboundMessage) -> String {

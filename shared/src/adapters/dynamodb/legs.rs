@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use jiff::Timestamp;
 
 use super::attrs::*;
-use super::{DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error, unavailable};
-use crate::domain::{ConversationKey, DeliveryStatus, Job, JobId, JobPayload, LegLocation, MessageId, Wamid};
-use crate::ports::{Claim, ForwardedVia, LegFailure, StatusChange, StoreError};
+use super::{
+    DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error,
+    unavailable,
+};
+use crate::domain::{DeliveryStatus, Job, JobPayload, LegLocation, Wamid};
+use crate::ports::{Claim, ForwardedVia, LegAddress, LegFailure, StatusChange, StoreError};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
 const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -31,10 +36,16 @@ impl LegWrite<'_> {
     /// Only the placeholders the expressions use: DynamoDB refuses unused ones.
     fn names(&self) -> Vec<(&'static str, String)> {
         let text = format!("{} {}", self.update, self.condition);
-        [("#legs", "legs".to_owned()), ("#j", self.job_id.to_owned()), ("#state", "state".into()), ("#error", "error".into()), ("#status", "status".into())]
-            .into_iter()
-            .filter(|(placeholder, _)| text.contains(placeholder))
-            .collect()
+        [
+            ("#legs", "legs".to_owned()),
+            ("#j", self.job_id.to_owned()),
+            ("#state", "state".into()),
+            ("#error", "error".into()),
+            ("#status", "status".into()),
+        ]
+        .into_iter()
+        .filter(|(placeholder, _)| text.contains(placeholder))
+        .collect()
     }
 
     fn transact_item(&self, table: &str) -> Result<TransactWriteItem, StoreError> {
@@ -50,7 +61,9 @@ impl LegWrite<'_> {
         for (placeholder, value) in &self.values {
             update = update.expression_attribute_values(*placeholder, value.clone());
         }
-        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 }
 
@@ -84,7 +97,11 @@ impl DynamoStore {
     }
 
     /// The leg write, plus `extra` writes in the same transaction when there are any.
-    async fn write_leg_with(&self, write: &LegWrite<'_>, extra: Vec<TransactWriteItem>) -> Result<Result<(), ConditionFailed>, StoreError> {
+    async fn write_leg_with(
+        &self,
+        write: &LegWrite<'_>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), ConditionFailed>, StoreError> {
         if extra.is_empty() {
             return self.write_leg(write).await;
         }
@@ -92,7 +109,9 @@ impl DynamoStore {
         items.extend(extra);
         match self.transact(items).await {
             Ok(()) => Ok(Ok(())),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(Err(reason_item(reasons, 0))),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(Err(reason_item(reasons, 0)))
+            }
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
         }
@@ -104,7 +123,10 @@ impl DynamoStore {
             pk(format!("JOB#{}", job.job_id.as_str())),
             sk("JOB"),
             ("kind".into(), s(job.kind())),
-            ("legs".into(), AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))]))),
+            (
+                "legs".into(),
+                AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))])),
+            ),
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, STANDALONE_JOB_TTL)),
         ]);
@@ -136,10 +158,14 @@ impl DynamoStore {
             Ok(()) => return Ok(Claim::Claimed),
             Err(found) => found,
         };
-        let Some(leg) = self.leg_of(job, found).await? else { return Ok(Claim::Missing) };
+        let Some(leg) = self.leg_of(job, found).await? else {
+            return Ok(Claim::Missing);
+        };
         match opt_s(&leg, "state") {
             Some("sending") => Ok(Claim::Busy),
-            Some(state) => Ok(Claim::AlreadyDone { state: state.to_owned() }),
+            Some(state) => Ok(Claim::AlreadyDone {
+                state: state.to_owned(),
+            }),
             None => Err(StoreError::Corrupt(format!("leg {} has no state", job.job_id))),
         }
     }
@@ -148,25 +174,42 @@ impl DynamoStore {
     async fn leg_of(&self, job: &Job, found: Option<Item>) -> Result<Option<Item>, StoreError> {
         let item = match found {
             Some(item) => Some(item),
-            None => self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(leg_key(job)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?
-                .item,
+            None => {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(leg_key(job)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .item
+            }
         };
-        Ok(item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job.job_id.as_str())).cloned())
+        Ok(item
+            .as_ref()
+            .and_then(|i| opt_m(i, "legs"))
+            .and_then(|legs| opt_m(legs, job.job_id.as_str()))
+            .cloned())
     }
 
-    pub(super) async fn record_forwarded_copy(&self, job: &Job, wamid: &Wamid, via: ForwardedVia, now: Timestamp) -> Result<(), StoreError> {
+    pub(super) async fn record_forwarded_copy(
+        &self,
+        job: &Job,
+        wamid: &Wamid,
+        via: ForwardedVia,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let JobPayload::ForwardToAgent(forward) = &job.payload else {
             return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
         };
-        let write = sent_write(job, wamid.as_str(), now, ", #legs.#j.via = :via", vec![(":via", s(via.as_str()))]);
+        let write = sent_write(
+            job,
+            wamid.as_str(),
+            now,
+            ", #legs.#j.via = :via",
+            vec![(":via", s(via.as_str()))],
+        );
         let copy = HashMap::from([
             pk(format!("WAMID#{}", wamid.as_str())),
             sk("WAMID"),
@@ -178,7 +221,9 @@ impl DynamoStore {
             ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
         ]);
         // A failed condition means the message was erased while we sent: nothing to record on.
-        self.write_leg_with(&write, vec![self.put(copy, None)?]).await.map(|_| ())
+        self.write_leg_with(&write, vec![self.put(copy, None)?])
+            .await
+            .map(|_| ())
     }
 
     pub(super) async fn record_sms_leg_sent(
@@ -212,14 +257,24 @@ impl DynamoStore {
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, self.message_retention)),
         ]);
-        self.write_leg_with(&write, vec![self.put(record, None)?]).await.map(|_| ())
+        self.write_leg_with(&write, vec![self.put(record, None)?])
+            .await
+            .map(|_| ())
     }
 
     pub(super) async fn record_leg_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.write_leg(&sent_write(job, provider_id, now, "", vec![])).await.map(|_| ())
+        self.write_leg(&sent_write(job, provider_id, now, "", vec![]))
+            .await
+            .map(|_| ())
     }
 
-    pub(super) async fn record_leg_failed(&self, job: &Job, failure: &LegFailure, notices: &[Job], now: Timestamp) -> Result<(), StoreError> {
+    pub(super) async fn record_leg_failed(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        notices: &[Job],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let write = LegWrite {
             key: leg_key(job),
             job_id: job.job_id.as_str(),
@@ -227,9 +282,16 @@ impl DynamoStore {
                      REMOVE #legs.#j.lease_until_ms"
                 .into(),
             condition: "attribute_exists(#legs.#j)",
-            values: vec![(":failed", s("failed")), (":error", failure_value(failure, now)), (":now", s(now.to_string()))],
+            values: vec![
+                (":failed", s("failed")),
+                (":error", failure_value(failure, now)),
+                (":now", s(now.to_string())),
+            ],
         };
-        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        let extra = notices
+            .iter()
+            .map(|notice| self.standalone_job_put(notice, now))
+            .collect::<Result<_, _>>()?;
         self.write_leg_with(&write, extra).await.map(|_| ())
     }
 
@@ -251,58 +313,72 @@ impl DynamoStore {
         self.write_leg(&write).await.map(|_| ())
     }
 
-    #[allow(clippy::too_many_arguments)] // one leg's address, the report, and what it causes
     pub(super) async fn advance_status(
         &self,
-        conversation: &ConversationKey,
-        message_id: &MessageId,
-        job_id: &JobId,
+        leg: &LegAddress,
         status: DeliveryStatus,
         error_code: Option<i64>,
         notices: &[Job],
         now: Timestamp,
     ) -> Result<StatusChange, StoreError> {
-        let mut update = "SET #legs.#j.#status = :status, #legs.#j.status_rank = :rank, #legs.#j.status_at = :now".to_owned();
-        let mut values = vec![(":status", s(status.as_str())), (":rank", n(status.rank())), (":now", s(now.to_string()))];
+        let mut update =
+            "SET #legs.#j.#status = :status, #legs.#j.status_rank = :rank, #legs.#j.status_at = :now".to_owned();
+        let mut values = vec![
+            (":status", s(status.as_str())),
+            (":rank", n(status.rank())),
+            (":now", s(now.to_string())),
+        ];
         if let Some(code) = error_code {
             update.push_str(", #legs.#j.status_code = :code");
             values.push((":code", n(code)));
         }
         let write = LegWrite {
-            key: key(conv_pk(conversation), msg_sk(message_id)),
-            job_id: job_id.as_str(),
+            key: key(conv_pk(&leg.conversation), msg_sk(&leg.message_id)),
+            job_id: leg.job_id.as_str(),
             update,
             condition: "attribute_exists(#legs.#j) AND \
                         (attribute_not_exists(#legs.#j.status_rank) OR #legs.#j.status_rank < :rank)",
             values,
         };
-        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        let extra = notices
+            .iter()
+            .map(|notice| self.standalone_job_put(notice, now))
+            .collect::<Result<_, _>>()?;
         let found = match self.write_leg_with(&write, extra).await? {
             Ok(()) => return Ok(StatusChange::Advanced),
             Err(found) => found,
         };
         let item = match found {
             Some(item) => Some(item),
-            None => self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(write.key.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?
-                .item,
+            None => {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(write.key.clone()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .item
+            }
         };
-        let leg = item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job_id.as_str()));
-        Ok(match leg {
-            Some(leg) => StatusChange::Unchanged { current: opt_s(leg, "status").and_then(DeliveryStatus::parse) },
+        let found = item
+            .as_ref()
+            .and_then(|i| opt_m(i, "legs"))
+            .and_then(|legs| opt_m(legs, leg.job_id.as_str()));
+        Ok(match found {
+            Some(leg) => StatusChange::Unchanged {
+                current: opt_s(leg, "status").and_then(DeliveryStatus::parse),
+            },
             None => StatusChange::Missing,
         })
     }
 
     pub(super) async fn unsent_standalone_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
-        let standalone: Vec<&Job> = jobs.iter().filter(|j| matches!(j.leg_location(), LegLocation::Standalone)).collect();
+        let standalone: Vec<&Job> = jobs
+            .iter()
+            .filter(|j| matches!(j.leg_location(), LegLocation::Standalone))
+            .collect();
         if standalone.is_empty() {
             return Ok(Vec::new());
         }
@@ -317,7 +393,10 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+        let found = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default();
         Ok(standalone
             .into_iter()
             .filter(|job| {
@@ -333,7 +412,10 @@ impl DynamoStore {
 
 fn leg_key(job: &Job) -> Item {
     match job.leg_location() {
-        LegLocation::Message { conversation, message_id } => key(conv_pk(conversation), msg_sk(message_id)),
+        LegLocation::Message {
+            conversation,
+            message_id,
+        } => key(conv_pk(conversation), msg_sk(message_id)),
         LegLocation::Standalone => key(format!("JOB#{}", job.job_id.as_str()), "JOB"),
     }
 }
@@ -346,7 +428,11 @@ fn sent_write<'a>(
     extra_set: &str,
     extra_values: Vec<(&'static str, AttributeValue)>,
 ) -> LegWrite<'a> {
-    let mut values = vec![(":sent", s("sent")), (":provider_id", s(provider_id)), (":now", s(now.to_string()))];
+    let mut values = vec![
+        (":sent", s("sent")),
+        (":provider_id", s(provider_id)),
+        (":now", s(now.to_string())),
+    ];
     values.extend(extra_values);
     LegWrite {
         key: leg_key(job),

@@ -6,7 +6,8 @@ use super::attrs::*;
 use super::{DynamoStore, unavailable};
 use crate::domain::{ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId, Wamid};
 use crate::ports::{
-    ConversationSummary, Direction, ForwardedCopy, LegFailureRecord, OutboundLeg, SentSmsRecord, StoreError, ThreadLeg, ThreadMessage,
+    ConversationSummary, Direction, ForwardedCopy, LegFailureRecord, OutboundLeg, SentSmsRecord, StoreError, ThreadLeg,
+    ThreadMessage,
 };
 
 impl DynamoStore {
@@ -24,7 +25,9 @@ impl DynamoStore {
     }
 
     pub(super) async fn forwarded_copy(&self, wamid: &Wamid) -> Result<Option<ForwardedCopy>, StoreError> {
-        let Some(item) = self.get(format!("WAMID#{}", wamid.as_str()), "WAMID").await? else { return Ok(None) };
+        let Some(item) = self.get(format!("WAMID#{}", wamid.as_str()), "WAMID").await? else {
+            return Ok(None);
+        };
         Ok(Some(ForwardedCopy {
             conversation: parse_conv_pk(get_s(&item, "conversation")?)?,
             message_id: MessageId::parse(get_s(&item, "message_id")?).map_err(StoreError::Corrupt)?,
@@ -33,13 +36,21 @@ impl DynamoStore {
         }))
     }
 
-    pub(super) async fn handle_target(&self, line: &LineId, handle: &Handle) -> Result<Option<ConversationKey>, StoreError> {
-        let Some(item) = self.get(handle_pk(line, handle), "HANDLE").await? else { return Ok(None) };
+    pub(super) async fn handle_target(
+        &self,
+        line: &LineId,
+        handle: &Handle,
+    ) -> Result<Option<ConversationKey>, StoreError> {
+        let Some(item) = self.get(handle_pk(line, handle), "HANDLE").await? else {
+            return Ok(None);
+        };
         parse_conv_pk(get_s(&item, "conversation")?).map(Some)
     }
 
     pub(super) async fn sent_sms(&self, sid: &str) -> Result<Option<SentSmsRecord>, StoreError> {
-        let Some(item) = self.get(format!("SMS#{sid}"), "SMS").await? else { return Ok(None) };
+        let Some(item) = self.get(format!("SMS#{sid}"), "SMS").await? else {
+            return Ok(None);
+        };
         Ok(Some(SentSmsRecord {
             conversation: parse_conv_pk(get_s(&item, "conversation")?)?,
             message_id: MessageId::parse(get_s(&item, "message_id")?).map_err(StoreError::Corrupt)?,
@@ -49,12 +60,21 @@ impl DynamoStore {
         }))
     }
 
-    pub(super) async fn conversation_summary(&self, key: &ConversationKey) -> Result<Option<ConversationSummary>, StoreError> {
-        let Some(item) = self.get(conv_pk(key), "META").await? else { return Ok(None) };
+    pub(super) async fn conversation_summary(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<ConversationSummary>, StoreError> {
+        let Some(item) = self.get(conv_pk(key), "META").await? else {
+            return Ok(None);
+        };
         summary(&item).map(Some)
     }
 
-    pub(super) async fn open_conversations_of(&self, line: &LineId, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
+    pub(super) async fn open_conversations_of(
+        &self,
+        line: &LineId,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
         let out = self
             .client
             .query()
@@ -76,8 +96,12 @@ impl DynamoStore {
         message_id: &MessageId,
         job_id: &JobId,
     ) -> Result<Option<OutboundLeg>, StoreError> {
-        let Some(item) = self.get(conv_pk(conversation), &msg_sk(message_id)).await? else { return Ok(None) };
-        let Some(leg) = opt_m(&item, "legs").and_then(|legs| opt_m(legs, job_id.as_str())) else { return Ok(None) };
+        let Some(item) = self.get(conv_pk(conversation), &msg_sk(message_id)).await? else {
+            return Ok(None);
+        };
+        let Some(leg) = opt_m(&item, "legs").and_then(|legs| opt_m(legs, job_id.as_str())) else {
+            return Ok(None);
+        };
         match (opt_s(&item, "agent"), opt_s(&item, "agent_wamid")) {
             (Some(agent), Some(wamid)) => Ok(Some(OutboundLeg {
                 agent: WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -159,9 +183,14 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
     Ok(ThreadMessage {
         message_id: MessageId::parse(get_s(item, "message_id")?).map_err(StoreError::Corrupt)?,
         direction,
-        agent: opt_s(item, "agent").map(WaId::parse).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        agent: opt_s(item, "agent")
+            .map(WaId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         body: opt_s(item, "body").unwrap_or_default().to_owned(),
-        at: get_s(item, "received_at")?.parse().map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
+        at: get_s(item, "received_at")?
+            .parse()
+            .map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
         legs,
     })
 }

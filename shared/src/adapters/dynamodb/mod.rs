@@ -53,7 +53,11 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, message_retention: Duration) -> Self {
-        Self { client, table: table.into(), message_retention }
+        Self {
+            client,
+            table: table.into(),
+            message_retention,
+        }
     }
 
     /// Dedupe markers hold jobs, texts included: they never outlive the messages.
@@ -73,7 +77,13 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => Err(TransactFailure::from(e)),
         }
@@ -85,7 +95,11 @@ impl ConversationStore for DynamoStore {
         self.append_inbound_message(message).await
     }
 
-    async fn start_conversation(&self, message: &NewInboundMessage, handle: &Handle) -> Result<StartOutcome, StoreError> {
+    async fn start_conversation(
+        &self,
+        message: &NewInboundMessage,
+        handle: &Handle,
+    ) -> Result<StartOutcome, StoreError> {
         self.start_conversation_with(message, handle).await
     }
 
@@ -93,15 +107,31 @@ impl ConversationStore for DynamoStore {
         self.claim_leg(job, now, lease).await
     }
 
-    async fn forward_context(&self, conversation: &ConversationKey, agent: &WaId) -> Result<Option<ForwardContext>, StoreError> {
+    async fn forward_context(
+        &self,
+        conversation: &ConversationKey,
+        agent: &WaId,
+    ) -> Result<Option<ForwardContext>, StoreError> {
         self.forward_context_of(conversation, agent).await
     }
 
-    async fn record_forwarded(&self, job: &Job, wamid: &Wamid, via: ForwardedVia, now: Timestamp) -> Result<(), StoreError> {
+    async fn record_forwarded(
+        &self,
+        job: &Job,
+        wamid: &Wamid,
+        via: ForwardedVia,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.record_forwarded_copy(job, wamid, via, now).await
     }
 
-    async fn record_sms_sent(&self, job: &Job, sid: &str, status: Option<DeliveryStatus>, now: Timestamp) -> Result<(), StoreError> {
+    async fn record_sms_sent(
+        &self,
+        job: &Job,
+        sid: &str,
+        status: Option<DeliveryStatus>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.record_sms_leg_sent(job, sid, status, now).await
     }
 
@@ -109,7 +139,13 @@ impl ConversationStore for DynamoStore {
         self.record_leg_sent(job, provider_id, now).await
     }
 
-    async fn record_job_failed(&self, job: &Job, failure: &LegFailure, notices: &[Job], now: Timestamp) -> Result<(), StoreError> {
+    async fn record_job_failed(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        notices: &[Job],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.record_leg_failed(job, failure, notices, now).await
     }
 
@@ -129,7 +165,12 @@ impl ConversationStore for DynamoStore {
         self.sent_sms(sid).await
     }
 
-    async fn outbound_leg(&self, conversation: &ConversationKey, message_id: &MessageId, job_id: &JobId) -> Result<Option<OutboundLeg>, StoreError> {
+    async fn outbound_leg(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        job_id: &JobId,
+    ) -> Result<Option<OutboundLeg>, StoreError> {
         self.outbound_leg_of(conversation, message_id, job_id).await
     }
 
@@ -149,21 +190,26 @@ impl ConversationStore for DynamoStore {
         self.record_agent_message_once(record).await
     }
 
-    async fn record_non_agent(&self, line: &LineId, from: &WaId, wamid: &Wamid, day: &str, reply: &Job) -> Result<NonAgentOutcome, StoreError> {
+    async fn record_non_agent(
+        &self,
+        line: &LineId,
+        from: &WaId,
+        wamid: &Wamid,
+        day: &str,
+        reply: &Job,
+    ) -> Result<NonAgentOutcome, StoreError> {
         self.record_non_agent_once(line, from, wamid, day, reply).await
     }
 
     async fn advance_leg_status(
         &self,
-        conversation: &ConversationKey,
-        message_id: &MessageId,
-        job_id: &JobId,
+        leg: &LegAddress,
         status: DeliveryStatus,
         error_code: Option<i64>,
         notices: &[Job],
         now: Timestamp,
     ) -> Result<StatusChange, StoreError> {
-        self.advance_status(conversation, message_id, job_id, status, error_code, notices, now).await
+        self.advance_status(leg, status, error_code, notices, now).await
     }
 
     async fn unsent_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
@@ -226,7 +272,11 @@ where
 }
 
 fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
-    StoreError::Unavailable(format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default()))
+    StoreError::Unavailable(format!(
+        "{}: {}",
+        e.code().unwrap_or("unknown"),
+        e.message().unwrap_or_default()
+    ))
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -12,9 +12,19 @@ use crate::ports::StoreError;
 
 /// Creates the bridge's table; an existing table is left as it is.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let key = |name: &str, key_type| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(build_error);
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .map_err(build_error)
+    };
     let attr = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(build_error)
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(build_error)
     };
     let open_conversations = GlobalSecondaryIndex::builder()
         .index_name("GSI1")
@@ -45,7 +55,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build_error)?,
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(build_error)?,
         )
         .send()
         .await

@@ -33,7 +33,11 @@ pub fn parse_notification(payload: &VerifiedMetaPayload) -> Result<Vec<ChangeBat
     if raw.object != "whatsapp_business_account" {
         return Err(MalformedNotification(format!("unexpected object `{}`", raw.object)));
     }
-    raw.entry.into_iter().flat_map(|e| e.changes).map(|change| batch(change.value)).collect()
+    raw.entry
+        .into_iter()
+        .flat_map(|e| e.changes)
+        .map(|change| batch(change.value))
+        .collect()
 }
 
 fn batch(value: RawValue) -> Result<ChangeBatch, MalformedNotification> {
@@ -54,37 +58,84 @@ fn batch(value: RawValue) -> Result<ChangeBatch, MalformedNotification> {
             })
         })
         .collect::<Result<_, MalformedNotification>>()?;
-    let errors = value.errors.iter().map(|e| format!("{} {}", e.code.unwrap_or_default(), e.title.as_deref().unwrap_or(""))).collect();
-    Ok(ChangeBatch { phone_number_id: value.metadata.map(|m| m.phone_number_id), profile_names, messages, statuses, errors })
+    let errors = value
+        .errors
+        .iter()
+        .map(|e| format!("{} {}", e.code.unwrap_or_default(), e.title.as_deref().unwrap_or("")))
+        .collect();
+    Ok(ChangeBatch {
+        phone_number_id: value.metadata.map(|m| m.phone_number_id),
+        profile_names,
+        messages,
+        statuses,
+        errors,
+    })
 }
 
 fn message(raw: RawMessage) -> Result<InboundWhatsApp, MalformedNotification> {
     let bad = |field: &str, e: String| MalformedNotification(format!("messages[].{field}: {e}"));
     let wamid = Wamid::parse(&raw.id).map_err(|e| bad("id", e))?;
     let from = WaId::parse(&raw.from).map_err(|e| bad("from", e.to_string()))?;
-    let context = raw.context.and_then(|c| c.id).map(|id| Wamid::parse(&id)).transpose().map_err(|e| bad("context.id", e))?;
+    let context = raw
+        .context
+        .and_then(|c| c.id)
+        .map(|id| Wamid::parse(&id))
+        .transpose()
+        .map_err(|e| bad("context.id", e))?;
     let content = match raw.kind.as_str() {
         "text" => WhatsAppContent::Text(raw.text.map(|t| t.body).unwrap_or_default()),
         "interactive" => match raw.interactive {
-            Some(RawInteractive { list_reply: Some(reply), .. }) => WhatsAppContent::ListReply { id: reply.id, title: reply.title },
-            Some(RawInteractive { button_reply: Some(reply), .. }) => {
-                WhatsAppContent::ButtonReply { id: reply.id, title: reply.title }
-            }
-            Some(other) => WhatsAppContent::Unsupported { kind: format!("interactive/{}", other.kind) },
-            None => WhatsAppContent::Unsupported { kind: "interactive".into() },
+            Some(RawInteractive {
+                list_reply: Some(reply),
+                ..
+            }) => WhatsAppContent::ListReply {
+                id: reply.id,
+                title: reply.title,
+            },
+            Some(RawInteractive {
+                button_reply: Some(reply),
+                ..
+            }) => WhatsAppContent::ButtonReply {
+                id: reply.id,
+                title: reply.title,
+            },
+            Some(other) => WhatsAppContent::Unsupported {
+                kind: format!("interactive/{}", other.kind),
+            },
+            None => WhatsAppContent::Unsupported {
+                kind: "interactive".into(),
+            },
         },
         "button" => match raw.button {
-            Some(button) => WhatsAppContent::ButtonReply { id: button.payload.unwrap_or_default(), title: button.text },
+            Some(button) => WhatsAppContent::ButtonReply {
+                id: button.payload.unwrap_or_default(),
+                title: button.text,
+            },
             None => WhatsAppContent::Unsupported { kind: "button".into() },
         },
-        "reaction" => WhatsAppContent::Reaction { emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default() },
+        "reaction" => WhatsAppContent::Reaction {
+            emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default(),
+        },
         kind @ ("image" | "audio" | "video" | "document" | "sticker") => {
-            let caption = raw.media.get(kind).and_then(|m| m.get("caption")).and_then(Value::as_str).map(str::to_owned);
-            WhatsAppContent::Media { kind: kind.to_owned(), caption }
+            let caption = raw
+                .media
+                .get(kind)
+                .and_then(|m| m.get("caption"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            WhatsAppContent::Media {
+                kind: kind.to_owned(),
+                caption,
+            }
         }
         other => WhatsAppContent::Unsupported { kind: other.to_owned() },
     };
-    Ok(InboundWhatsApp { wamid, from, context, content })
+    Ok(InboundWhatsApp {
+        wamid,
+        from,
+        context,
+        content,
+    })
 }
 
 #[derive(Deserialize)]
@@ -226,13 +277,45 @@ mod tests {
     #[test]
     fn reads_every_message_kind() {
         let cases = [
-            (r#"{"from":"14155550111","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hi"},"context":{"from":"15550783881","id":"wamid.ctx"}}"#, WhatsAppContent::Text("hi".into())),
-            (r##"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"conv:K7","title":"#K7"}}}"##, WhatsAppContent::ListReply { id: "conv:K7".into(), title: "#K7".into() }),
-            (r#"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"act:claim","title":"Claim"}}}"#, WhatsAppContent::ButtonReply { id: "act:claim".into(), title: "Claim".into() }),
-            (r#"{"from":"14155550111","id":"wamid.1","type":"reaction","reaction":{"message_id":"wamid.x","emoji":"👍"}}"#, WhatsAppContent::Reaction { emoji: "👍".into() }),
-            (r#"{"from":"14155550111","id":"wamid.1","type":"image","image":{"id":"1","mime_type":"image/jpeg","caption":"look"}}"#, WhatsAppContent::Media { kind: "image".into(), caption: Some("look".into()) }),
-            (r#"{"from":"14155550111","id":"wamid.1","type":"unsupported","errors":[{"code":131051}]}"#, WhatsAppContent::Unsupported { kind: "unsupported".into() }),
-            (r#"{"from":"14155550111","id":"wamid.1","type":"order","order":{}}"#, WhatsAppContent::Unsupported { kind: "order".into() }),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hi"},"context":{"from":"15550783881","id":"wamid.ctx"}}"#,
+                WhatsAppContent::Text("hi".into()),
+            ),
+            (
+                r##"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"conv:K7","title":"#K7"}}}"##,
+                WhatsAppContent::ListReply {
+                    id: "conv:K7".into(),
+                    title: "#K7".into(),
+                },
+            ),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"act:claim","title":"Claim"}}}"#,
+                WhatsAppContent::ButtonReply {
+                    id: "act:claim".into(),
+                    title: "Claim".into(),
+                },
+            ),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","type":"reaction","reaction":{"message_id":"wamid.x","emoji":"👍"}}"#,
+                WhatsAppContent::Reaction { emoji: "👍".into() },
+            ),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","type":"image","image":{"id":"1","mime_type":"image/jpeg","caption":"look"}}"#,
+                WhatsAppContent::Media {
+                    kind: "image".into(),
+                    caption: Some("look".into()),
+                },
+            ),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","type":"unsupported","errors":[{"code":131051}]}"#,
+                WhatsAppContent::Unsupported {
+                    kind: "unsupported".into(),
+                },
+            ),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","type":"order","order":{}}"#,
+                WhatsAppContent::Unsupported { kind: "order".into() },
+            ),
         ];
         for (message, content) in cases.clone() {
             let batches = parse(&with_message(message)).unwrap();
@@ -241,7 +324,10 @@ mod tests {
             assert_eq!(batches[0].profile_names["14155550111"], "Sheena");
         }
         let batches = parse(&with_message(cases[0].0)).unwrap();
-        assert_eq!(batches[0].messages[0].context.as_ref().map(|c| c.as_str()), Some("wamid.ctx"));
+        assert_eq!(
+            batches[0].messages[0].context.as_ref().map(|c| c.as_str()),
+            Some("wamid.ctx")
+        );
     }
 
     #[test]
@@ -263,7 +349,14 @@ mod tests {
             "statuses":[{"id":"wamid.a","status":"failed","timestamp":"1","recipient_id":"1","errors":[{"code":131047,"title":"Re-engagement message"}]},
                         {"id":"wamid.b","status":"read","timestamp":"2","recipient_id":"1"}]}}]}]}"#;
         let statuses = &parse(json).unwrap()[0].statuses;
-        assert_eq!(statuses[0], WhatsAppStatusReport { wamid: Wamid::parse("wamid.a").unwrap(), status: "failed".into(), error_code: Some(131047) });
+        assert_eq!(
+            statuses[0],
+            WhatsAppStatusReport {
+                wamid: Wamid::parse("wamid.a").unwrap(),
+                status: "failed".into(),
+                error_code: Some(131047)
+            }
+        );
         assert_eq!(statuses[1].error_code, None);
     }
 }
