@@ -310,3 +310,42 @@ async fn a_replay_enqueues_notices_a_failed_first_attempt_recorded() {
     assert_eq!(report(&app(&aws), &job, "delivered", None).await, 200);
     assert_eq!(notices(&aws).await.len(), 1);
 }
+
+#[tokio::test]
+async fn aws_calls_per_status_callback() {
+    let aws = TestAws::new().await;
+    let job = record_agent_reply(&aws, CUSTOMER, "hi").await;
+    let counter = shared::testing::AwsCallCounter::default();
+    let store = shared::adapters::dynamodb::DynamoStore::new(
+        counter.dynamodb(&aws.dynamodb),
+        &aws.table,
+        shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION,
+    );
+    let env = test_env(&aws, &[]);
+    let app = router(Arc::new(SmsWebhook::new(
+        SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
+        store,
+        SqsQueue::new(counter.sqs(&aws.sqs), &aws.queue_url),
+    )));
+    report(&app, &job, "sent", None).await;
+    let sent = counter.take();
+    report(&app, &job, "delivered", None).await;
+    let delivered = counter.take();
+    report(&app, &job, "sent", None).await;
+    let late = counter.take();
+    println!("AWS calls per status callback: sent {sent:?}; delivered {delivered:?}; late {late:?}");
+    assert_eq!(
+        sent,
+        ["DynamoDB.GetItem", "DynamoDB.UpdateItem"],
+        "no notice: nothing to enqueue"
+    );
+    assert_eq!(
+        delivered,
+        [
+            "DynamoDB.GetItem",
+            "DynamoDB.TransactWriteItems",
+            "SQS.SendMessageBatch"
+        ]
+    );
+    assert_eq!(late, ["DynamoDB.GetItem", "DynamoDB.UpdateItem"]);
+}

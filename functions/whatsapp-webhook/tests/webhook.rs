@@ -603,3 +603,49 @@ async fn statuses_of_forwarded_copies_only_move_forward() {
         "a status for an unknown message changes nothing"
     );
 }
+
+#[tokio::test]
+async fn aws_calls_per_agent_reply() {
+    let h = Harness::new().await;
+    let handle = h.customer_texts(CUSTOMER_A, "Hi").await;
+    let copies = h.forward().await;
+    let counter = shared::testing::AwsCallCounter::default();
+    let env = test_env(&h.aws, &[]);
+    let store = shared::adapters::dynamodb::DynamoStore::new(
+        counter.dynamodb(&h.aws.dynamodb),
+        &h.aws.table,
+        shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION,
+    );
+    let queue = shared::adapters::sqs::SqsQueue::new(counter.sqs(&h.aws.sqs), &h.aws.queue_url);
+    let counted = router(Arc::new(WhatsAppWebhook::new(
+        WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
+        store,
+        queue,
+    )));
+
+    let mut calls = Vec::new();
+    for message in [
+        whatsapp_text(AGENTS[0], "swipe", Some(&copies[AGENTS[0]])),
+        whatsapp_text(AGENTS[0], &format!("{handle} by handle"), None),
+        whatsapp_text(AGENTS[0], "by focus", None),
+    ] {
+        let (body, signature) = signed_meta_notification(&[message], &[]);
+        let response = counted.clone().oneshot(post(body, Some(signature))).await.unwrap();
+        assert_eq!(response.status(), 200);
+        calls.push(counter.take());
+    }
+    println!(
+        "AWS calls per agent reply: swipe {:?}; handle {:?}; focus {:?}",
+        calls[0], calls[1], calls[2]
+    );
+    let relay = [
+        "DynamoDB.GetItem",
+        "DynamoDB.GetItem",
+        "DynamoDB.TransactWriteItems",
+        "SQS.SendMessageBatch",
+    ];
+    assert_eq!(calls[0], relay, "copy lookup, conversation, record, enqueue");
+    assert_eq!(calls[1], relay, "handle lookup, conversation, record, enqueue");
+    assert_eq!(calls[2], relay, "agent focus, conversation, record, enqueue");
+    assert_eq!(sms_jobs(&h.take_jobs().await).len(), 3);
+}

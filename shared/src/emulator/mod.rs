@@ -15,8 +15,9 @@ pub const MOTO_REQUIREMENTS: &str = include_str!("moto-requirements.txt");
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs moto's server and exits by itself when the process that started it is gone, so a
-/// killed test run or local stack never leaves an emulator behind.
+/// Runs moto's server (as `moto_server` does, plus the two fixes below) and exits by itself
+/// when the process that started it is gone, so a killed test run or local stack never
+/// leaves an emulator behind.
 const LAUNCHER: &str = r#"
 import os, sys, threading, time
 parent = os.getppid()
@@ -25,8 +26,27 @@ def watch_parent():
         time.sleep(0.5)
     os._exit(0)
 threading.Thread(target=watch_parent, daemon=True).start()
-from moto.server import main
-main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+# moto's backends are not thread-safe (a TransactWriteItems deep-copies a table another
+# request is changing, and answers 500): one request at a time, except SQS long polls,
+# which wait for messages and must not hold everyone else up.
+one_at_a_time = threading.Lock()
+moto_app = DomainDispatcherApplication(create_backend_app)
+moto_app.debug = True
+
+def app(environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+        return moto_app(environ, start_response)
+    with one_at_a_time:
+        return list(moto_app(environ, start_response))
+
+# Keep-alive: werkzeug speaks HTTP/1.0 by default and closes every connection.
+MotoRequestHandler.protocol_version = "HTTP/1.1"
+os.environ.setdefault("MOTO_PORT", sys.argv[1])
+run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler)
 "#;
 
 #[derive(Debug, thiserror::Error)]

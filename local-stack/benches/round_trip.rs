@@ -1,0 +1,240 @@
+//! Round-trip latency through the local stack (SPEC §11), the way a user meets it:
+//! the `local-stack` binary with its own moto emulator, SQS poller and worker, and the
+//! providers at `GRAPH_API_BASE` / `TWILIO_API_BASE` (HTTP fakes that timestamp arrivals).
+//!
+//! - inbound: a Twilio-signed SMS is posted → both agents' WhatsApp copies have arrived;
+//! - reply: an agent's Meta-signed swipe-reply is posted → the SMS to the customer arrived.
+//!
+//! `cargo bench -p local-stack --bench round_trip [-- MESSAGES]` (default 120), printing
+//! p50/p95/p99/max for each path; `ROUND_TRIP_SAMPLES=file.csv` also writes every sample.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is the benchmark failing
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shared::adapters::twilio::{compute_signature, encode_form};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+type Arrivals = Arc<Mutex<Vec<(Instant, Value)>>>;
+
+/// Answers like the provider and notes when each request arrived.
+struct Stamp {
+    arrivals: Arrivals,
+    graph: bool,
+}
+
+impl Respond for Stamp {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let now = Instant::now();
+        let mut arrivals = self.arrivals.lock().unwrap();
+        let n = arrivals.len();
+        if self.graph {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            arrivals.push((now, json!({ "to": body["to"], "wamid": format!("wamid.bench{n}") })));
+            ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": format!("wamid.bench{n}") }] }))
+        } else {
+            let params: Vec<(String, String)> = shared::adapters::twilio::parse_form(&request.body).unwrap();
+            arrivals.push((
+                now,
+                json!(params.into_iter().collect::<std::collections::HashMap<_, _>>()),
+            ));
+            ResponseTemplate::new(201).set_body_json(json!({ "sid": format!("SM{n:032}"), "status": "queued" }))
+        }
+    }
+}
+
+async fn fake(graph: bool) -> (MockServer, Arrivals) {
+    let server = MockServer::start().await;
+    let arrivals: Arrivals = Arc::default();
+    Mock::given(method("POST"))
+        .respond_with(Stamp {
+            arrivals: arrivals.clone(),
+            graph,
+        })
+        .mount(&server)
+        .await;
+    (server, arrivals)
+}
+
+async fn wait_for(arrivals: &Arrivals, count: usize) -> Vec<(Instant, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        {
+            let seen = arrivals.lock().unwrap();
+            if seen.len() >= count {
+                return seen.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "no arrival within 30 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<36} n={:<4} p50={:>7.1} ms  p95={:>7.1} ms  p99={:>7.1} ms  max={:>7.1} ms",
+        samples.len(),
+        ms(percentile(&samples, 0.50)),
+        ms(percentile(&samples, 0.95)),
+        ms(percentile(&samples, 0.99)),
+        ms(*samples.last().unwrap()),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let messages: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(120);
+    let (graph, whatsapp_arrivals) = fake(true).await;
+    let (twilio, sms_arrivals) = fake(false).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut stack = Command::new(env!("CARGO_BIN_EXE_local-stack"))
+        .args(["--port", &port.to_string()])
+        .env("GRAPH_API_BASE", graph.uri())
+        .env("TWILIO_API_BASE", twilio.uri())
+        .env(
+            "RUST_LOG",
+            std::env::var("ROUND_TRIP_STACK_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("BRIDGE_LINES")
+        .env_remove("BRIDGE_LINES_FILE")
+        .stdout(Stdio::piped())
+        .stderr(match std::env::var("ROUND_TRIP_STACK_STDERR") {
+            Ok(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            Err(_) => Stdio::null(),
+        })
+        .spawn()
+        .unwrap();
+    let stdout = stack.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("ready") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(180))
+        .expect("local stack ready");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    let warm_up = 5;
+    let (mut inbound, mut reply, mut webhook, mut first_copy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..warm_up + messages {
+        // A customer texts.
+        let sid = format!("SM{i:032}");
+        let params = [
+            ("MessageSid", sid.as_str()),
+            ("AccountSid", "AC00000000000000000000000000000000"),
+            ("From", "+14155550134"),
+            ("To", "+14155550100"),
+            ("Body", "Is my order ready?"),
+            ("NumMedia", "0"),
+        ];
+        let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let url = format!("{base}/sms/inbound");
+        let before = whatsapp_arrivals.lock().unwrap().len();
+        let started = Instant::now();
+        let status = http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "x-twilio-signature",
+                compute_signature("local-twilio-auth-token", &url, &owned),
+            )
+            .body(encode_form(&params))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        let answered = Instant::now();
+        let copies = wait_for(&whatsapp_arrivals, before + 2).await;
+        let (arrived, _) = copies[before + 1];
+        let copy_wamid = copies[before..]
+            .iter()
+            .find(|(_, c)| c["to"] == "14155550111")
+            .unwrap()
+            .1["wamid"]
+            .clone();
+
+        // The agent swipe-replies to their copy.
+        let notification = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "14155550100", "phone_number_id": "106540352242922" },
+                "contacts": [{ "profile": { "name": "Agent" }, "wa_id": "14155550111" }],
+                "messages": [{ "from": "14155550111", "id": format!("wamid.agent{i}"), "timestamp": "1", "type": "text",
+                               "text": { "body": "Yes, ready at 9" }, "context": { "from": "14155550100", "id": copy_wamid } }],
+            }}]}],
+        })
+        .to_string();
+        let signature =
+            shared::adapters::whatsapp::signature::compute_signature("local-meta-app-secret", notification.as_bytes());
+        let sms_before = sms_arrivals.lock().unwrap().len();
+        let replied = Instant::now();
+        let status = http
+            .post(format!("{base}/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(notification)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        let sms = wait_for(&sms_arrivals, sms_before + 1).await;
+        if i >= warm_up {
+            inbound.push(arrived - started);
+            webhook.push(answered - started);
+            first_copy.push(copies[before].0 - started);
+            reply.push(sms[sms_before].0 - replied);
+        }
+    }
+    if let Ok(path) = std::env::var("ROUND_TRIP_SAMPLES") {
+        let rows: Vec<String> = (0..inbound.len())
+            .map(|i| {
+                format!(
+                    "{i},{},{},{},{}",
+                    webhook[i].as_millis(),
+                    first_copy[i].as_millis(),
+                    inbound[i].as_millis(),
+                    reply[i].as_millis()
+                )
+            })
+            .collect();
+        std::fs::write(
+            &path,
+            format!(
+                "message,webhook_ms,first_copy_ms,inbound_ms,reply_ms\n{}\n",
+                rows.join("\n")
+            ),
+        )
+        .unwrap();
+    }
+    println!("local stack round trip ({messages} messages, after {warm_up} warm-up)");
+    report("inbound SMS webhook answered (200)", webhook);
+    report("inbound SMS -> first agent's copy", first_copy);
+    report("inbound SMS -> both agents' copies", inbound);
+    report("agent reply -> SMS to the customer", reply);
+    let _ = Command::new("kill").args(["-INT", &stack.id().to_string()]).status();
+    let _ = stack.wait();
+}
