@@ -39,10 +39,7 @@ impl Respond for Stamp {
             ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": format!("wamid.bench{n}") }] }))
         } else {
             let params: Vec<(String, String)> = shared::adapters::twilio::parse_form(&request.body).unwrap();
-            arrivals.push((
-                now,
-                json!(params.into_iter().collect::<std::collections::HashMap<_, _>>()),
-            ));
+            arrivals.push((now, json!(params.into_iter().collect::<std::collections::HashMap<_, _>>())));
             ResponseTemplate::new(201).set_body_json(json!({ "sid": format!("SM{n:032}"), "status": "queued" }))
         }
     }
@@ -51,13 +48,7 @@ impl Respond for Stamp {
 async fn fake(graph: bool) -> (MockServer, Arrivals) {
     let server = MockServer::start().await;
     let arrivals: Arrivals = Arc::default();
-    Mock::given(method("POST"))
-        .respond_with(Stamp {
-            arrivals: arrivals.clone(),
-            graph,
-        })
-        .mount(&server)
-        .await;
+    Mock::given(method("POST")).respond_with(Stamp { arrivals: arrivals.clone(), graph }).mount(&server).await;
     (server, arrivals)
 }
 
@@ -97,19 +88,12 @@ async fn main() {
     let messages: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(120);
     let (graph, whatsapp_arrivals) = fake(true).await;
     let (twilio, sms_arrivals) = fake(false).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut stack = Command::new(env!("CARGO_BIN_EXE_local-stack"))
         .args(["--port", &port.to_string()])
         .env("GRAPH_API_BASE", graph.uri())
         .env("TWILIO_API_BASE", twilio.uri())
-        .env(
-            "RUST_LOG",
-            std::env::var("ROUND_TRIP_STACK_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("RUST_LOG", std::env::var("ROUND_TRIP_STACK_LOG").unwrap_or_else(|_| "warn".into()))
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("BRIDGE_LINES")
         .env_remove("BRIDGE_LINES_FILE")
@@ -129,9 +113,7 @@ async fn main() {
             }
         }
     });
-    ready_rx
-        .recv_timeout(Duration::from_secs(180))
-        .expect("local stack ready");
+    ready_rx.recv_timeout(Duration::from_secs(180)).expect("local stack ready");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
 
@@ -155,10 +137,7 @@ async fn main() {
         let status = http
             .post(&url)
             .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "x-twilio-signature",
-                compute_signature("local-twilio-auth-token", &url, &owned),
-            )
+            .header("x-twilio-signature", compute_signature("local-twilio-auth-token", &url, &owned))
             .body(encode_form(&params))
             .send()
             .await
@@ -168,12 +147,7 @@ async fn main() {
         let answered = Instant::now();
         let copies = wait_for(&whatsapp_arrivals, before + 2).await;
         let (arrived, _) = copies[before + 1];
-        let copy_wamid = copies[before..]
-            .iter()
-            .find(|(_, c)| c["to"] == "14155550111")
-            .unwrap()
-            .1["wamid"]
-            .clone();
+        let copy_wamid = copies[before..].iter().find(|(_, c)| c["to"] == "14155550111").unwrap().1["wamid"].clone();
 
         // The agent swipe-replies to their copy.
         let notification = json!({
@@ -221,14 +195,8 @@ async fn main() {
                 )
             })
             .collect();
-        std::fs::write(
-            &path,
-            format!(
-                "message,webhook_ms,first_copy_ms,inbound_ms,reply_ms\n{}\n",
-                rows.join("\n")
-            ),
-        )
-        .unwrap();
+        std::fs::write(&path, format!("message,webhook_ms,first_copy_ms,inbound_ms,reply_ms\n{}\n", rows.join("\n")))
+            .unwrap();
     }
     println!("local stack round trip ({messages} messages, after {warm_up} warm-up)");
     report("inbound SMS webhook answered (200)", webhook);

@@ -73,12 +73,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("creating table {table}: {e}"))?;
     let queue_url = match env.get("DELIVERY_QUEUE_URL") {
         Some(url) => url,
-        None => {
-            shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 5)
-                .await
-                .map_err(|e| e.to_string())?
-                .0
-        }
+        None => shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 5).await.map_err(|e| e.to_string())?.0,
     };
     let env = env.with("DELIVERY_QUEUE_URL", &queue_url);
     let lookup = |name: &str| env.get(name);
@@ -94,11 +89,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .collect();
     let sms = Arc::new(SmsWebhook::from_config(sms_config, &sdk));
     let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &sdk));
-    let worker = Arc::new(DeliveryWorker::from_config(
-        worker_config,
-        &sdk,
-        shared::aws::provider_http_client(),
-    ));
+    let worker = Arc::new(DeliveryWorker::from_config(worker_config, &sdk, shared::aws::provider_http_client()));
 
     let app = sms_webhook::router(sms)
         .merge(whatsapp_webhook::router(whatsapp))
@@ -141,11 +132,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
     println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());
     println!("  SMS:       {}", env.get("TWILIO_API_BASE").unwrap_or_default());
     println!("  emulator:  {endpoint} (table {table})");
-    let port_arg = if settings.port == settings::DEFAULT_PORT {
-        String::new()
-    } else {
-        format!(" --port {}", settings.port)
-    };
+    let port_arg =
+        if settings.port == settings::DEFAULT_PORT { String::new() } else { format!(" --port {}", settings.port) };
     println!("  try:       cargo run -p local-stack -- sms{port_arg} \"Hello from a customer\"");
     println!("             cargo run -p local-stack -- agent{port_arg} \"#HANDLE Thanks, see you at 9!\"");
 
@@ -162,12 +150,6 @@ async fn serve(settings: Settings) -> Result<(), String> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.compact().init()
-    } else {
-        builder.json().init()
-    }
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() { builder.compact().init() } else { builder.json().init() }
 }

@@ -28,14 +28,8 @@ pub struct Credentials {
 
 pub fn router(credentials: Credentials) -> Router {
     Router::new()
-        .route(
-            &format!("{GRAPH_PREFIX}/{{version}}/{{phone_number_id}}/messages"),
-            post(whatsapp_send),
-        )
-        .route(
-            &format!("{TWILIO_PREFIX}/2010-04-01/Accounts/{{sid}}/Messages.json"),
-            post(sms_send),
-        )
+        .route(&format!("{GRAPH_PREFIX}/{{version}}/{{phone_number_id}}/messages"), post(whatsapp_send))
+        .route(&format!("{TWILIO_PREFIX}/2010-04-01/Accounts/{{sid}}/Messages.json"), post(sms_send))
         .with_state(Arc::new(credentials))
 }
 
@@ -60,11 +54,7 @@ async fn whatsapp_send(
                 .as_array()
                 .map(|ps| ps.iter().filter_map(|p| p["text"].as_str()).collect())
                 .unwrap_or_default();
-            format!(
-                "[template {}] {}",
-                body["template"]["name"].as_str().unwrap_or("?"),
-                params.join(" | ")
-            )
+            format!("[template {}] {}", body["template"]["name"].as_str().unwrap_or("?"), params.join(" | "))
         }
         Some("reaction") => format!(
             "[reaction {} on {}]",
@@ -76,18 +66,12 @@ async fn whatsapp_send(
                 .as_array()
                 .map(|rows| rows.iter().filter_map(|r| r["id"].as_str()).collect())
                 .unwrap_or_default();
-            format!(
-                "[list] {} {rows:?}",
-                body["interactive"]["body"]["text"].as_str().unwrap_or_default()
-            )
+            format!("[list] {} {rows:?}", body["interactive"]["body"]["text"].as_str().unwrap_or_default())
         }
         other => format!("[{}]", other.unwrap_or("?")),
     };
     let wamid = format!("wamid.local.{}", uuid::Uuid::new_v4().simple());
-    println!(
-        "WhatsApp {phone_number_id} → {to}: {}  ({wamid})",
-        shown.replace('\n', "\n    ")
-    );
+    println!("WhatsApp {phone_number_id} → {to}: {}  ({wamid})", shown.replace('\n', "\n    "));
     Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],
@@ -108,10 +92,8 @@ async fn sms_send(
     };
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            credentials.twilio_account_sid, credentials.twilio_auth_token
-        ))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", credentials.twilio_account_sid, credentials.twilio_auth_token))
     );
     if account_sid != credentials.twilio_account_sid
         || headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&expected)
@@ -119,24 +101,12 @@ async fn sms_send(
         let error = json!({ "code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401 });
         return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
     }
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let (from, to, body, callback) = (get("From"), get("To"), get("Body"), get("StatusCallback"));
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
     println!("SMS {from} → {to}: {}  ({sid})", body.replace('\n', "\n    "));
     if !callback.is_empty() {
-        tokio::spawn(report_delivery(
-            credentials,
-            callback,
-            sid.clone(),
-            from.clone(),
-            to.clone(),
-        ));
+        tokio::spawn(report_delivery(credentials, callback, sid.clone(), from.clone(), to.clone()));
     }
     let resource = json!({
         "sid": sid, "account_sid": account_sid, "from": from, "to": to, "body": body,

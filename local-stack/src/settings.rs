@@ -73,9 +73,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
         match (mode.as_str(), arg.as_str()) {
             (_, "--port") => {
-                port = value("--port")?
-                    .parse()
-                    .map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?
+                port = value("--port")?.parse().map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?
             }
             ("serve", "--lines") => lines = Some(PathBuf::from(value("--lines")?)),
             ("sms" | "agent", "--from") => from = Some(value("--from")?),
@@ -91,18 +89,8 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     }
     let text = text.join(" ");
     Ok(match mode.as_str() {
-        "sms" => Command::SendSms(SendSms {
-            port,
-            from: from.unwrap_or_else(|| "+14155550134".to_owned()),
-            to,
-            text,
-        }),
-        "agent" => Command::AgentMessage(AgentMessage {
-            port,
-            from,
-            reply_to,
-            text,
-        }),
+        "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
+        "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
         _ => Command::Serve(Settings { port, lines }),
     })
 }
@@ -116,11 +104,7 @@ pub struct LocalEnv {
 
 impl LocalEnv {
     pub fn get(&self, name: &str) -> Option<String> {
-        self.forced
-            .get(name)
-            .cloned()
-            .or_else(|| process_env(name))
-            .or_else(|| self.defaults.get(name).cloned())
+        self.forced.get(name).cloned().or_else(|| process_env(name)).or_else(|| self.defaults.get(name).cloned())
     }
 
     /// Adds a default (the environment still wins).
@@ -132,21 +116,13 @@ impl LocalEnv {
 
 impl Settings {
     pub fn environment(&self) -> Result<LocalEnv, String> {
-        let mut defaults: HashMap<String, String> = LOCAL_DEFAULTS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut defaults: HashMap<String, String> =
+            LOCAL_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let base = format!("http://127.0.0.1:{}", self.port);
         defaults.insert("PUBLIC_BASE_URL".into(), base.clone());
         // Until the simulator exists, WhatsApp sends go to the recorder on our own port.
-        defaults.insert(
-            "GRAPH_API_BASE".into(),
-            format!("{base}{}", crate::recorder::GRAPH_PREFIX),
-        );
-        defaults.insert(
-            "TWILIO_API_BASE".into(),
-            format!("{base}{}", crate::recorder::TWILIO_PREFIX),
-        );
+        defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::recorder::GRAPH_PREFIX));
+        defaults.insert("TWILIO_API_BASE".into(), format!("{base}{}", crate::recorder::TWILIO_PREFIX));
         let mut forced = HashMap::new();
         match &self.lines {
             Some(path) => {
@@ -174,10 +150,7 @@ pub fn index_text() -> String {
 
 /// Signs an inbound SMS the way Twilio does and posts it to a running local stack.
 pub async fn send_sms(sms: SendSms) -> Result<(), String> {
-    let settings = Settings {
-        port: sms.port,
-        lines: None,
-    };
+    let settings = Settings { port: sms.port, lines: None };
     let env = settings.environment()?;
     let to = match sms.to {
         Some(to) => to,
@@ -218,29 +191,18 @@ pub async fn send_sms(sms: SendSms) -> Result<(), String> {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     println!("{status} {body}");
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {status}"))
-    }
+    if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
 }
 
 /// Posts a Meta-signed notification of an agent's WhatsApp message to a running local stack.
 pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
-    let settings = Settings {
-        port: message.port,
-        lines: None,
-    };
+    let settings = Settings { port: message.port, lines: None };
     let env = settings.environment()?;
     let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
     let line = lines.iter().next().ok_or("no line configured")?;
     let from = match message.from {
         Some(from) => from,
-        None => line
-            .agents
-            .first()
-            .map(|a| a.as_str().to_owned())
-            .ok_or("the line has no agents")?,
+        None => line.agents.first().map(|a| a.as_str().to_owned()).ok_or("the line has no agents")?,
     };
     let wamid = format!("wamid.local-agent.{}", uuid::Uuid::new_v4().simple());
     let mut whatsapp_message = serde_json::json!({
@@ -272,9 +234,5 @@ pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
         .map_err(|e| format!("is the local stack running on port {}? {e}", message.port))?;
     let status = response.status();
     println!("{status} (message {wamid})");
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {status}"))
-    }
+    if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
 }

@@ -65,11 +65,7 @@ async fn post_form(url: &str, token: &str, params: &[(&str, &str)]) -> u16 {
 #[tokio::test]
 async fn serves_the_round_trip_and_stops_on_ctrl_c() {
     let providers = FakeProviders::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut stack = start(port, &providers);
     let stdout = stack.stdout.take().unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -93,15 +89,7 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("Body", "Hello from the README"),
         ("NumMedia", "0"),
     ];
-    assert_eq!(
-        post_form(
-            &format!("{base}/sms/inbound"),
-            shared::testing::TWILIO_AUTH_TOKEN,
-            &inbound
-        )
-        .await,
-        200
-    );
+    assert_eq!(post_form(&format!("{base}/sms/inbound"), shared::testing::TWILIO_AUTH_TOKEN, &inbound).await, 200);
     let copies = until("both agents' copies", async || {
         let sent = providers.whatsapp_sent().await;
         (sent.len() >= 2).then_some(sent)
@@ -153,26 +141,16 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("From", "+14155550100"),
         ("To", "+14155550134"),
     ];
-    assert_eq!(
-        post_form(&callback, shared::testing::TWILIO_AUTH_TOKEN, &report).await,
-        200
-    );
+    assert_eq!(post_form(&callback, shared::testing::TWILIO_AUTH_TOKEN, &report).await, 200);
     let reaction: Value = until("the ✅ on the agent's message", async || {
-        providers
-            .whatsapp_sent()
-            .await
-            .into_iter()
-            .find(|m| m["type"] == "reaction")
+        providers.whatsapp_sent().await.into_iter().find(|m| m["type"] == "reaction")
     })
     .await;
     assert_eq!(reaction["reaction"]["emoji"], "✅");
     assert_eq!(reaction["reaction"]["message_id"], "wamid.agent-reply");
 
     // Ctrl-C: the stack (and the emulator it started) stop.
-    let interrupted = Command::new("kill")
-        .args(["-INT", &stack.id().to_string()])
-        .status()
-        .unwrap();
+    let interrupted = Command::new("kill").args(["-INT", &stack.id().to_string()]).status().unwrap();
     assert!(interrupted.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -13,16 +13,12 @@ pub async fn sdk_config() -> SdkConfig {
 /// Talks to a local emulator (moto) at `endpoint`; nothing reaches AWS. `AWS_REGION` is
 /// honoured when set (default `us-east-1`); the credentials are dummies.
 pub async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
-    let region = std::env::var("AWS_REGION")
-        .ok()
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "us-east-1".to_owned());
+    let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "us-east-1".to_owned());
     // moto answers 500 now and then under concurrent writes (its TransactWriteItems
     // deep-copies a table another thread is changing). The SDK retries those; with AWS's
     // one-second initial backoff they showed as a ~1 s p95 in the local stack.
-    let retry = aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(5)
-        .with_initial_backoff(Duration::from_millis(10));
+    let retry =
+        aws_config::retry::RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(10));
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
         .endpoint_url(endpoint)

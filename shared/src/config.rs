@@ -25,10 +25,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(name: &str, reason: impl Into<String>) -> Self {
-        Self {
-            name: name.to_owned(),
-            reason: reason.into(),
-        }
+        Self { name: name.to_owned(), reason: reason.into() }
     }
 }
 
@@ -107,10 +104,8 @@ pub struct DeliveryWorkerConfig {
 impl DeliveryWorkerConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
         let graph_api_version = env("GRAPH_API_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned());
-        let version_ok = graph_api_version
-            .strip_prefix('v')
-            .and_then(|v| v.split_once('.'))
-            .is_some_and(|(major, minor)| {
+        let version_ok =
+            graph_api_version.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(major, minor)| {
                 !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
             });
         if !version_ok {
@@ -144,10 +139,7 @@ pub fn lines(env: Lookup) -> Result<Lines, ConfigError> {
     } else {
         return Err(ConfigError::new("BRIDGE_LINES", "not set (nor BRIDGE_LINES_FILE)"));
     };
-    parsed.map_err(|e| ConfigError {
-        name: e.path,
-        reason: e.reason,
-    })
+    parsed.map_err(|e| ConfigError { name: e.path, reason: e.reason })
 }
 
 pub fn required(env: Lookup, name: &str) -> Result<String, ConfigError> {
@@ -181,10 +173,7 @@ fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {
         Some(sid) if sid.len() == 34 && sid.starts_with("AC") && sid.bytes().all(|b| b.is_ascii_alphanumeric()) => {
             Ok(Some(sid))
         }
-        Some(_) => Err(ConfigError::new(
-            "TWILIO_ACCOUNT_SID",
-            "must be AC followed by 32 characters",
-        )),
+        Some(_) => Err(ConfigError::new("TWILIO_ACCOUNT_SID", "must be AC followed by 32 characters")),
     }
 }
 
@@ -194,10 +183,7 @@ fn message_retention(env: Lookup) -> Result<Duration, ConfigError> {
         None => Ok(DEFAULT_MESSAGE_RETENTION),
         Some(days) => match days.trim().parse::<u64>() {
             Ok(d) if (1..=3650).contains(&d) => Ok(Duration::from_secs(d * 24 * 3600)),
-            _ => Err(ConfigError::new(
-                "MESSAGE_RETENTION_DAYS",
-                "must be a whole number of days between 1 and 3650",
-            )),
+            _ => Err(ConfigError::new("MESSAGE_RETENTION_DAYS", "must be a whole number of days between 1 and 3650")),
         },
     }
 }
@@ -282,21 +268,8 @@ mod tests {
         assert_eq!(config.twilio_api_base, DEFAULT_TWILIO_API_BASE);
         let mut bad = WORKER.to_vec();
         bad.push(("GRAPH_API_VERSION", "23"));
-        assert_eq!(
-            DeliveryWorkerConfig::from_lookup(&env(&bad)).err().unwrap().name,
-            "GRAPH_API_VERSION"
-        );
-        let without_sid: Vec<_> = WORKER
-            .iter()
-            .copied()
-            .filter(|(k, _)| *k != "TWILIO_ACCOUNT_SID")
-            .collect();
-        assert_eq!(
-            DeliveryWorkerConfig::from_lookup(&env(&without_sid))
-                .err()
-                .unwrap()
-                .name,
-            "TWILIO_ACCOUNT_SID"
-        );
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&bad)).err().unwrap().name, "GRAPH_API_VERSION");
+        let without_sid: Vec<_> = WORKER.iter().copied().filter(|(k, _)| *k != "TWILIO_ACCOUNT_SID").collect();
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&without_sid)).err().unwrap().name, "TWILIO_ACCOUNT_SID");
     }
 }

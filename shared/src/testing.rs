@@ -73,13 +73,7 @@ impl TestAws {
         let name = format!("t{}", uuid::Uuid::now_v7().simple());
         create_table(&dynamodb, &name).await.expect("table created");
         let (queue_url, dlq_url) = create_queues(&sqs, &name, 5).await.expect("queues created");
-        Self {
-            dynamodb,
-            sqs,
-            table: name,
-            queue_url,
-            dlq_url,
-        }
+        Self { dynamodb, sqs, table: name, queue_url, dlq_url }
     }
 
     pub fn store(&self) -> DynamoStore {
@@ -229,9 +223,8 @@ impl aws_sdk_dynamodb::config::Intercept for AwsCallCounter {
         cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         use aws_smithy_runtime_api::client::orchestrator::Metadata;
-        let operation = cfg
-            .load::<Metadata>()
-            .map_or_else(|| "?".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
+        let operation =
+            cfg.load::<Metadata>().map_or_else(|| "?".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
         self.calls.lock().expect("counter lock").push(operation);
         Ok(())
     }
@@ -269,18 +262,12 @@ pub fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> 
 /// binary ever asks the Lambda runtime API for an event.
 pub fn cold_start(binary: &str, env: &[(&str, &str)]) -> (bool, String) {
     let mut command = std::process::Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         command.env(k, v);
     }
     let output = command.output().expect("function binary runs");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), printed)
 }
 
@@ -325,19 +312,20 @@ impl FakeProviders {
 
     /// `GRAPH_API_BASE` and `TWILIO_API_BASE` pointing at the fakes.
     pub fn env(&self) -> [(&'static str, String); 2] {
-        [
-            ("GRAPH_API_BASE", self.graph.uri()),
-            ("TWILIO_API_BASE", self.twilio.uri()),
-        ]
+        [("GRAPH_API_BASE", self.graph.uri()), ("TWILIO_API_BASE", self.twilio.uri())]
+    }
+
+    /// The SPEC §2 environment for a test on `aws`, sending to these fakes.
+    pub fn test_env(&self, aws: &TestAws) -> HashMap<String, String> {
+        let env = self.env();
+        let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        test_env(aws, &extra)
     }
 
     /// Every WhatsApp send's JSON body, in order.
     pub async fn whatsapp_sent(&self) -> Vec<serde_json::Value> {
         let requests = self.graph.received_requests().await.unwrap_or_default();
-        requests
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
-            .collect()
+        requests.iter().map(|r| serde_json::from_slice(&r.body).expect("a JSON body")).collect()
     }
 
     /// Every SMS send's form parameters, in order.
@@ -345,12 +333,7 @@ impl FakeProviders {
         let requests = self.twilio.received_requests().await.unwrap_or_default();
         requests
             .iter()
-            .map(|r| {
-                crate::adapters::twilio::parse_form(&r.body)
-                    .expect("a form body")
-                    .into_iter()
-                    .collect()
-            })
+            .map(|r| crate::adapters::twilio::parse_form(&r.body).expect("a form body").into_iter().collect())
             .collect()
     }
 }
@@ -370,9 +353,8 @@ pub struct GraphAccepts(std::sync::atomic::AtomicUsize);
 impl wiremock::Respond for GraphAccepts {
     fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let to = serde_json::from_slice::<serde_json::Value>(&request.body)
-            .map(|b| b["to"].clone())
-            .unwrap_or_default();
+        let to =
+            serde_json::from_slice::<serde_json::Value>(&request.body).map(|b| b["to"].clone()).unwrap_or_default();
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": to, "wa_id": to }],
@@ -487,16 +469,9 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
     crate::app::receive_sms::receive_sms(&store, &NoQueue, &line, sms, &mut fastrand::Rng::new())
         .await
         .expect("recorded");
-    let conversation = ConversationKey {
-        line: line.id.clone(),
-        customer: E164::parse(customer).expect("customer number"),
-    };
-    let handle = store
-        .conversation(&conversation)
-        .await
-        .expect("read")
-        .expect("conversation")
-        .handle;
+    let conversation =
+        ConversationKey { line: line.id.clone(), customer: E164::parse(customer).expect("customer number") };
+    let handle = store.conversation(&conversation).await.expect("read").expect("conversation").handle;
     let message_id = MessageId::new_v7();
     let agent = WaId::parse(AGENTS[0]).expect("agent");
     let agent_wamid = Wamid::parse(&format!("wamid.agent.{}", uuid::Uuid::new_v4().simple())).expect("wamid");
@@ -527,10 +502,7 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
         wamid: agent_wamid,
         received_at: jiff::Timestamp::now(),
         profile_name: None,
-        effect: AgentEffect::Reply {
-            message: Box::new(message),
-            clear_pending: false,
-        },
+        effect: AgentEffect::Reply { message: Box::new(message), clear_pending: false },
         notices: vec![],
     };
     store.record_agent_message(&record).await.expect("recorded");

@@ -14,10 +14,7 @@ use shared::ports::{
 use shared::testing::{TestAws, attr_s};
 
 fn conversation(customer: &str) -> ConversationKey {
-    ConversationKey {
-        line: LineId::parse("main").unwrap(),
-        customer: E164::parse(customer).unwrap(),
-    }
+    ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(customer).unwrap() }
 }
 
 fn message(customer: &str, sid: &str, agents: &[&str]) -> NewInboundMessage {
@@ -58,23 +55,12 @@ async fn first_contact_creates_the_conversation_its_handle_and_the_message() {
     let aws = TestAws::new().await;
     let store = aws.store();
     let first = message("+14155550134", "SM1", &AGENTS);
-    assert_eq!(
-        store.append_inbound(&first).await.unwrap(),
-        AppendOutcome::NoConversation
-    );
+    assert_eq!(store.append_inbound(&first).await.unwrap(), AppendOutcome::NoConversation);
     assert!(aws.items().await.is_empty(), "a refused append writes nothing");
 
     let handle = Handle::parse("K7").unwrap();
-    assert_eq!(
-        store.start_conversation(&first, &handle).await.unwrap(),
-        StartOutcome::Started
-    );
-    let meta = &aws
-        .items_with_prefix("CONV#")
-        .await
-        .into_iter()
-        .find(|i| attr_s(i, "SK") == "META")
-        .unwrap();
+    assert_eq!(store.start_conversation(&first, &handle).await.unwrap(), StartOutcome::Started);
+    let meta = &aws.items_with_prefix("CONV#").await.into_iter().find(|i| attr_s(i, "SK") == "META").unwrap();
     assert_eq!(attr_s(meta, "handle"), "K7");
     assert_eq!(attr_s(meta, "status"), "open");
     assert_eq!(aws.items_with_prefix("HANDLE#main#K7").await.len(), 1);
@@ -83,10 +69,7 @@ async fn first_contact_creates_the_conversation_its_handle_and_the_message() {
     let second = message("+14155550134", "SM2", &AGENTS);
     assert_eq!(store.append_inbound(&second).await.unwrap(), AppendOutcome::Appended);
     let messages = aws.items_with_prefix("CONV#main#+14155550134").await;
-    assert_eq!(
-        messages.iter().filter(|i| attr_s(i, "SK").starts_with("MSG#")).count(),
-        2
-    );
+    assert_eq!(messages.iter().filter(|i| attr_s(i, "SK").starts_with("MSG#")).count(), 2);
 }
 
 #[tokio::test]
@@ -94,18 +77,13 @@ async fn a_replayed_provider_message_changes_nothing_and_returns_the_first_jobs(
     let aws = TestAws::new().await;
     let store = aws.store();
     let original = message("+14155550134", "SM1", &AGENTS);
-    store
-        .start_conversation(&original, &Handle::parse("K7").unwrap())
-        .await
-        .unwrap();
+    store.start_conversation(&original, &Handle::parse("K7").unwrap()).await.unwrap();
     let before = aws.items().await;
 
     // Same MessageSid, new message id and jobs: the store hands back the originals.
     let replay = message("+14155550134", "SM1", &AGENTS);
-    let StartOutcome::Duplicate(prior) = store
-        .start_conversation(&replay, &Handle::parse("M3").unwrap())
-        .await
-        .unwrap()
+    let StartOutcome::Duplicate(prior) =
+        store.start_conversation(&replay, &Handle::parse("M3").unwrap()).await.unwrap()
     else {
         panic!("not a duplicate")
     };
@@ -123,23 +101,14 @@ async fn handles_are_unique_per_line_and_conversations_per_customer() {
     let aws = TestAws::new().await;
     let store = aws.store();
     let k7 = Handle::parse("K7").unwrap();
-    store
-        .start_conversation(&message("+14155550134", "SM1", &AGENTS), &k7)
-        .await
-        .unwrap();
+    store.start_conversation(&message("+14155550134", "SM1", &AGENTS), &k7).await.unwrap();
     let items = aws.items().await.len();
 
     let other_customer = message("+14155550135", "SM2", &AGENTS);
-    assert_eq!(
-        store.start_conversation(&other_customer, &k7).await.unwrap(),
-        StartOutcome::HandleTaken
-    );
+    assert_eq!(store.start_conversation(&other_customer, &k7).await.unwrap(), StartOutcome::HandleTaken);
     let same_customer = message("+14155550134", "SM3", &AGENTS);
     assert_eq!(
-        store
-            .start_conversation(&same_customer, &Handle::parse("M3").unwrap())
-            .await
-            .unwrap(),
+        store.start_conversation(&same_customer, &Handle::parse("M3").unwrap()).await.unwrap(),
         StartOutcome::ConversationExists
     );
     assert_eq!(aws.items().await.len(), items, "refused transactions write nothing");
@@ -154,10 +123,7 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     let aws = TestAws::new().await;
     let store = aws.store();
     let msg = message("+14155550134", "SM1", &AGENTS);
-    store
-        .start_conversation(&msg, &Handle::parse("K7").unwrap())
-        .await
-        .unwrap();
+    store.start_conversation(&msg, &Handle::parse("K7").unwrap()).await.unwrap();
     let job = first_job(&msg);
     let now = Timestamp::now();
     let lease = Duration::from_secs(60);
@@ -171,14 +137,8 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     assert_eq!(store.claim_job(&job, later, lease).await.unwrap(), Claim::Claimed);
 
     let wamid = Wamid::parse("wamid.HBgLMTQxNTU1NTAxMTEVAgARGBI=").unwrap();
-    store
-        .record_forwarded(&job, &wamid, ForwardedVia::Text, later)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.claim_job(&job, later, lease).await.unwrap(),
-        Claim::AlreadyDone { state: "sent".into() }
-    );
+    store.record_forwarded(&job, &wamid, ForwardedVia::Text, later).await.unwrap();
+    assert_eq!(store.claim_job(&job, later, lease).await.unwrap(), Claim::AlreadyDone { state: "sent".into() });
     let copy = &aws.items_with_prefix("WAMID#").await[0];
     assert_eq!(attr_s(copy, "job_id"), job.job_id.as_str());
     assert_eq!(attr_s(copy, "conversation"), "CONV#main#+14155550134");
@@ -189,34 +149,20 @@ async fn released_jobs_can_be_retried_and_failed_jobs_are_done() {
     let aws = TestAws::new().await;
     let store = aws.store();
     let msg = message("+14155550134", "SM1", &AGENTS);
-    store
-        .start_conversation(&msg, &Handle::parse("K7").unwrap())
-        .await
-        .unwrap();
+    store.start_conversation(&msg, &Handle::parse("K7").unwrap()).await.unwrap();
     let (job, other) = (msg.jobs[0].clone(), msg.jobs[1].clone());
     let now = Timestamp::now();
     let lease = Duration::from_secs(60);
-    let failure = LegFailure {
-        class: "retry",
-        code: Some(131000),
-        reason: "HTTP 500".into(),
-    };
+    let failure = LegFailure { class: "retry", code: Some(131000), reason: "HTTP 500".into() };
 
     store.claim_job(&job, now, lease).await.unwrap();
     store.release_job(&job, &failure, now).await.unwrap();
     assert_eq!(store.claim_job(&job, now, lease).await.unwrap(), Claim::Claimed);
 
     store.claim_job(&other, now, lease).await.unwrap();
-    let permanent = LegFailure {
-        class: "permanent",
-        code: Some(131026),
-        reason: "undeliverable".into(),
-    };
+    let permanent = LegFailure { class: "permanent", code: Some(131026), reason: "undeliverable".into() };
     store.record_job_failed(&other, &permanent, &[], now).await.unwrap();
-    assert_eq!(
-        store.claim_job(&other, now, lease).await.unwrap(),
-        Claim::AlreadyDone { state: "failed".into() }
-    );
+    assert_eq!(store.claim_job(&other, now, lease).await.unwrap(), Claim::AlreadyDone { state: "failed".into() });
 }
 
 #[tokio::test]
@@ -224,10 +170,7 @@ async fn claiming_a_job_of_an_unknown_message_finds_nothing() {
     let aws = TestAws::new().await;
     let msg = message("+14155550134", "SM1", &AGENTS);
     assert_eq!(
-        aws.store()
-            .claim_job(&msg.jobs[0], Timestamp::now(), Duration::from_secs(60))
-            .await
-            .unwrap(),
+        aws.store().claim_job(&msg.jobs[0], Timestamp::now(), Duration::from_secs(60)).await.unwrap(),
         Claim::Missing
     );
 }
@@ -241,10 +184,7 @@ async fn forward_context_has_the_handle_and_the_agents_window() {
     let agent = WaId::parse(AGENTS[0]).unwrap();
     assert_eq!(store.forward_context(&conv, &agent).await.unwrap(), None);
 
-    store
-        .start_conversation(&msg, &Handle::parse("K7").unwrap())
-        .await
-        .unwrap();
+    store.start_conversation(&msg, &Handle::parse("K7").unwrap()).await.unwrap();
     let context = store.forward_context(&conv, &agent).await.unwrap().unwrap();
     assert_eq!(context.handle.as_str(), "K7");
     assert_eq!(context.agent_last_inbound_at, None);
@@ -252,10 +192,7 @@ async fn forward_context_has_the_handle_and_the_agents_window() {
     let at = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
     store.record_agent_inbound(&conv.line, &agent, at).await.unwrap();
     // A late webhook about an older message doesn't move the window back.
-    store
-        .record_agent_inbound(&conv.line, &agent, at - SignedDuration::from_hours(2))
-        .await
-        .unwrap();
+    store.record_agent_inbound(&conv.line, &agent, at - SignedDuration::from_hours(2)).await.unwrap();
     let context = store.forward_context(&conv, &agent).await.unwrap().unwrap();
     assert_eq!(context.agent_last_inbound_at, Some(at));
 }

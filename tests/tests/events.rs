@@ -30,10 +30,7 @@ fn events_of(function: &str) -> Vec<(String, String)> {
         .unwrap()
         .map(|e| {
             let path = e.unwrap().path();
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&path).unwrap(),
-            )
+            (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&path).unwrap())
         })
         .collect();
     events.sort();
@@ -43,12 +40,7 @@ fn events_of(function: &str) -> Vec<(String, String)> {
 /// `events/env.json`: the variables `sam local invoke --env-vars` gives each function.
 fn sam_env(function: &str) -> Vec<(String, String)> {
     let env: Value = serde_json::from_str(&std::fs::read_to_string(events_dir().join("env.json")).unwrap()).unwrap();
-    env[function]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect()
+    env[function].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect()
 }
 
 fn with_sam_env(aws: &TestAws, function: &str) -> HashMap<String, String> {
@@ -88,11 +80,7 @@ async fn sms_webhook_events() {
         let (status, body) = status_of(&router, &event).await;
         assert_eq!(status, expected, "{name}: {body}");
     }
-    assert_eq!(
-        aws.items_with_prefix("SEEN#").await.len(),
-        1,
-        "the genuine event was recorded once"
-    );
+    assert_eq!(aws.items_with_prefix("SEEN#").await.len(), 1, "the genuine event was recorded once");
     assert_eq!(aws.queue_depth().await, 2);
 }
 
@@ -115,9 +103,7 @@ async fn whatsapp_webhook_events() {
 async fn delivery_worker_events() {
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
-    let extra = providers.env();
-    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = test_env(&aws, &extra);
+    let env = providers.test_env(&aws);
     let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
     let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
     let worker = DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client());
@@ -127,13 +113,9 @@ async fn delivery_worker_events() {
         // The message the jobs belong to, as the SMS webhook would have recorded it.
         for record in &event.records {
             let job = Job::decode(record.body.as_deref().unwrap()).unwrap();
-            let JobPayload::ForwardToAgent(forward) = &job.payload else {
-                panic!("{name}: a forward job")
-            };
+            let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!("{name}: a forward job") };
             let message = NewInboundMessage {
-                conversation: ConversationKey {
-                    ..forward.conversation.clone()
-                },
+                conversation: ConversationKey { ..forward.conversation.clone() },
                 message_id: MessageId::parse(forward.message_id.as_str()).unwrap(),
                 provider: "twilio",
                 provider_message_id: format!("SM-{name}"),
@@ -142,10 +124,7 @@ async fn delivery_worker_events() {
                 received_at: Timestamp::now(),
                 jobs: vec![job.clone()],
             };
-            aws.store()
-                .start_conversation(&message, &Handle::parse("K7").unwrap())
-                .await
-                .unwrap();
+            aws.store().start_conversation(&message, &Handle::parse("K7").unwrap()).await.unwrap();
         }
         let records = event.records.len();
         let response = worker.handle_batch(event).await;

@@ -16,8 +16,7 @@ use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::testing::{
     AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, PUBLIC_BASE_URL, TestAws, attr_s, lookup, message_sid,
-    signed_meta_notification, signed_status_callback, signed_twilio_form, test_env, twilio_inbound_params,
-    whatsapp_text,
+    signed_meta_notification, signed_status_callback, signed_twilio_form, twilio_inbound_params, whatsapp_text,
 };
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
@@ -35,9 +34,7 @@ impl Bridge {
     async fn start() -> Self {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
-        let extra = providers.env();
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let env = test_env(&aws, &extra);
+        let env = providers.test_env(&aws);
         let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
         let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
@@ -47,12 +44,7 @@ impl Bridge {
             &sdk,
             shared::aws::provider_http_client(),
         );
-        Self {
-            aws,
-            providers,
-            webhooks,
-            worker,
-        }
+        Self { aws, providers, webhooks, worker }
     }
 
     async fn post(&self, path_and_query: &str, content_type: &str, signature: (&str, &str), body: String) -> u16 {
@@ -73,48 +65,23 @@ impl Bridge {
         let (body, signature) =
             signed_twilio_form("/sms/inbound", &twilio_inbound_params(&message_sid(), CUSTOMER, text));
         let status = self
-            .post(
-                "/sms/inbound",
-                "application/x-www-form-urlencoded",
-                ("x-twilio-signature", &signature),
-                body,
-            )
+            .post("/sms/inbound", "application/x-www-form-urlencoded", ("x-twilio-signature", &signature), body)
             .await;
         assert_eq!(status, 200);
     }
 
     async fn agent_writes(&self, message: Value) {
         let (body, signature) = signed_meta_notification(&[message], &[]);
-        assert_eq!(
-            self.post(
-                "/whatsapp",
-                "application/json",
-                ("x-hub-signature-256", &signature),
-                body
-            )
-            .await,
-            200
-        );
+        assert_eq!(self.post("/whatsapp", "application/json", ("x-hub-signature-256", &signature), body).await, 200);
     }
 
     /// Twilio reports on an SMS the bridge sent, at the StatusCallback the bridge gave it.
     async fn twilio_reports(&self, sms: &std::collections::HashMap<String, String>, status: &str, code: Option<&str>) {
         let callback = sms["StatusCallback"].strip_prefix(PUBLIC_BASE_URL).unwrap().to_owned();
-        let (body, signature) = signed_status_callback(
-            &callback,
-            "SM44444444444444444444444444444444",
-            status,
-            code,
-            &sms["To"],
-        );
-        let status = self
-            .post(
-                &callback,
-                "application/x-www-form-urlencoded",
-                ("x-twilio-signature", &signature),
-                body,
-            )
-            .await;
+        let (body, signature) =
+            signed_status_callback(&callback, "SM44444444444444444444444444444444", status, code, &sms["To"]);
+        let status =
+            self.post(&callback, "application/x-www-form-urlencoded", ("x-twilio-signature", &signature), body).await;
         assert_eq!(status, 200);
     }
 
@@ -137,17 +104,10 @@ async fn a_swipe_reply_reaches_the_customer_once_and_the_agent_sees_it_delivered
     let bridge = Bridge::start().await;
     bridge.customer_texts("Do you have the blue one in M?").await;
     bridge.run_worker().await;
-    assert_eq!(
-        bridge.providers.whatsapp_sent().await.len(),
-        2,
-        "both agents got the text"
-    );
+    assert_eq!(bridge.providers.whatsapp_sent().await.len(), 2, "both agents got the text");
 
-    let reply = whatsapp_text(
-        AGENTS[0],
-        "Yes, *one* left, want us to hold it?",
-        Some(&bridge.copy_for(AGENTS[0]).await),
-    );
+    let reply =
+        whatsapp_text(AGENTS[0], "Yes, *one* left, want us to hold it?", Some(&bridge.copy_for(AGENTS[0]).await));
     let agent_wamid = reply["id"].as_str().unwrap().to_owned();
     bridge.agent_writes(reply).await;
     bridge.run_worker().await;
@@ -163,13 +123,7 @@ async fn a_swipe_reply_reaches_the_customer_once_and_the_agent_sees_it_delivered
     bridge.twilio_reports(&sms[0], "sent", None).await;
     bridge.twilio_reports(&sms[0], "delivered", None).await;
     bridge.run_worker().await;
-    let to_agent: Vec<Value> = bridge
-        .providers
-        .whatsapp_sent()
-        .await
-        .into_iter()
-        .skip(before)
-        .collect();
+    let to_agent: Vec<Value> = bridge.providers.whatsapp_sent().await.into_iter().skip(before).collect();
     assert_eq!(to_agent.len(), 1);
     assert_eq!(to_agent[0]["to"], AGENTS[0]);
     assert_eq!(to_agent[0]["type"], "reaction");
@@ -198,20 +152,11 @@ async fn an_undelivered_reply_shows_the_agent_a_cross_and_why() {
     let before = bridge.providers.whatsapp_sent().await.len();
     bridge.twilio_reports(&sms[0], "undelivered", Some("30006")).await;
     bridge.run_worker().await;
-    let to_agent: Vec<Value> = bridge
-        .providers
-        .whatsapp_sent()
-        .await
-        .into_iter()
-        .skip(before)
-        .collect();
+    let to_agent: Vec<Value> = bridge.providers.whatsapp_sent().await.into_iter().skip(before).collect();
     assert_eq!(to_agent.len(), 2);
     assert_eq!(to_agent[0]["reaction"]["emoji"], "❌");
     assert_eq!(to_agent[0]["reaction"]["message_id"], agent_wamid.as_str());
-    assert_eq!(
-        to_agent[1]["text"]["body"],
-        "not delivered: landline or unreachable carrier (30006)"
-    );
+    assert_eq!(to_agent[1]["text"]["body"], "not delivered: landline or unreachable carrier (30006)");
     assert_eq!(to_agent[1]["context"]["message_id"], agent_wamid.as_str());
     assert!(to_agent.iter().all(|m| m["to"] == AGENTS[1]));
 
@@ -222,19 +167,8 @@ async fn an_undelivered_reply_shows_the_agent_a_cross_and_why() {
     };
     use shared::ports::ConversationStore;
     let thread = bridge.aws.store().thread(&conversation).await.unwrap();
-    assert_eq!(
-        thread.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-        ["Call me back", "Calling you in 5"]
-    );
+    assert_eq!(thread.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["Call me back", "Calling you in 5"]);
     assert_eq!(thread[0].legs.len(), 2);
-    assert!(
-        thread[0]
-            .legs
-            .iter()
-            .all(|l| l.state == "sent" && l.provider_id.is_some())
-    );
-    assert_eq!(
-        thread[1].legs[0].status,
-        Some(shared::domain::DeliveryStatus::Undelivered)
-    );
+    assert!(thread[0].legs.iter().all(|l| l.state == "sent" && l.provider_id.is_some()));
+    assert_eq!(thread[1].legs[0].status, Some(shared::domain::DeliveryStatus::Undelivered));
 }

@@ -47,12 +47,7 @@ impl Bridge {
         let webhook = sms_webhook::router(Arc::new(SmsWebhook::from_config(sms, &sdk)));
         let worker_config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
         let worker = DeliveryWorker::from_config(worker_config, &sdk, shared::aws::provider_http_client());
-        Self {
-            aws,
-            graph,
-            webhook,
-            worker,
-        }
+        Self { aws, graph, webhook, worker }
     }
 
     async fn post_sms(&self, body: String, signature: &str) -> u16 {
@@ -77,21 +72,14 @@ impl Bridge {
 
     async fn whatsapp_messages(&self) -> Vec<Value> {
         let requests = self.graph.received_requests().await.unwrap_or_default();
-        requests
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
-            .collect()
+        requests.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
     }
 }
 
 #[tokio::test]
 async fn a_customer_sms_reaches_every_agent_once() {
     let bridge = Bridge::start().await;
-    let params = twilio_inbound_params(
-        "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        CUSTOMER,
-        "Do you deliver on Sundays?",
-    );
+    let params = twilio_inbound_params("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", CUSTOMER, "Do you deliver on Sundays?");
     let (body, signature) = signed_twilio_form("/sms/inbound", &params);
 
     assert_eq!(bridge.post_sms(body.clone(), &signature).await, 200);
@@ -101,9 +89,7 @@ async fn a_customer_sms_reaches_every_agent_once() {
     recipients.sort();
     assert_eq!(recipients, AGENTS, "each agent once");
     for message in &messages {
-        let text = message["template"]["components"][0]["parameters"][2]["text"]
-            .as_str()
-            .unwrap();
+        let text = message["template"]["components"][0]["parameters"][2]["text"].as_str().unwrap();
         assert_eq!(text, "Do you deliver on Sundays?");
     }
     let stored = bridge.aws.items().await.len();
@@ -119,19 +105,12 @@ async fn a_customer_sms_reaches_every_agent_once() {
 #[tokio::test]
 async fn a_forged_sms_is_refused_and_leaves_nothing_behind() {
     let bridge = Bridge::start().await;
-    let params = twilio_inbound_params(
-        "SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
-        CUSTOMER,
-        "Text +1 900 555 0100 now",
-    );
+    let params = twilio_inbound_params("SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", CUSTOMER, "Text +1 900 555 0100 now");
     let (body, _) = signed_twilio_form("/sms/inbound", &params);
     let forged = shared::adapters::twilio::compute_signature(
         "guessed-token",
         "https://bridge.example.com/sms/inbound",
-        &params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>(),
+        &params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
     );
 
     assert_eq!(bridge.post_sms(body, &forged).await, 403);
@@ -155,12 +134,7 @@ async fn each_text_of_a_conversation_reaches_the_agents_in_order() {
         .await
         .iter()
         .filter(|m| m["to"] == AGENTS[0])
-        .map(|m| {
-            m["template"]["components"][0]["parameters"][2]["text"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|m| m["template"]["components"][0]["parameters"][2]["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(to_first_agent, ["first", "second", "third"]);
     // One conversation, one handle, in every copy.
@@ -168,12 +142,7 @@ async fn each_text_of_a_conversation_reaches_the_agents_in_order() {
         .whatsapp_messages()
         .await
         .iter()
-        .map(|m| {
-            m["template"]["components"][0]["parameters"][0]["text"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|m| m["template"]["components"][0]["parameters"][0]["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(handles.len(), 1);
 }

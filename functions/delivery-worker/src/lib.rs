@@ -26,24 +26,12 @@ pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, TwilioClient,
 impl DeployedWorker {
     /// The deployed wiring: DynamoDB and SQS from `sdk`, the providers over `http`.
     pub fn from_config(config: DeliveryWorkerConfig, sdk: &SdkConfig, http: reqwest::Client) -> Self {
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.table_name,
-            config.message_retention,
-        );
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
-        let whatsapp = GraphClient::new(
-            http.clone(),
-            &config.graph_api_base,
-            &config.graph_api_version,
-            config.meta_access_token,
-        );
-        let sms = TwilioClient::new(
-            http,
-            &config.twilio_api_base,
-            &config.twilio_account_sid,
-            config.twilio_auth_token,
-        );
+        let whatsapp =
+            GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
+        let sms =
+            TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
         Self::new(Deliverer {
             lines: config.lines,
             store,
@@ -102,11 +90,7 @@ where
             }
         };
         let span = tracing::info_span!("job", job_id = %job.job_id, kind = job.kind(), to = masked(job.recipient()));
-        let delivered = self
-            .deliverer
-            .deliver(&job, Timestamp::now())
-            .instrument(span.clone())
-            .await;
+        let delivered = self.deliverer.deliver(&job, Timestamp::now()).instrument(span.clone()).await;
         let _entered = span.enter();
         match delivered {
             Ok(Delivered::Sent { provider_id, via }) => {
@@ -135,11 +119,7 @@ where
                 Err(reason)
             }
             Err(DeliverError::Escalate { reason }) => {
-                tracing::error!(
-                    outcome = "escalate",
-                    reason,
-                    "needs an operator; stays on the queue until the DLQ"
-                );
+                tracing::error!(outcome = "escalate", reason, "needs an operator; stays on the queue until the DLQ");
                 Err(reason)
             }
             Err(DeliverError::Store(e)) => {

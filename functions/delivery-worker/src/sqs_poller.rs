@@ -18,11 +18,7 @@ pub struct SqsPoller {
 
 impl SqsPoller {
     pub fn new(sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>, wait_seconds: i32) -> Self {
-        Self {
-            sqs,
-            queue_url: queue_url.into(),
-            wait_seconds,
-        }
+        Self { sqs, queue_url: queue_url.into(), wait_seconds }
     }
 
     /// One receive → invoke → delete round. Returns how many records the worker saw.
@@ -68,11 +64,7 @@ impl SqsPoller {
             })
             .collect();
         let response = worker.handle_batch(event).await;
-        let failed: Vec<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .enumerate()

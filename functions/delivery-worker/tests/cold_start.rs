@@ -7,11 +7,7 @@ fn invalid_lines_fail_the_cold_start_with_the_field_named() {
     let lines = lines_with("agents", r#"["14155550111", "+1 415 555 0112"]"#);
     let (ok, printed) = cold_start(
         env!("CARGO_BIN_EXE_delivery-worker"),
-        &[
-            ("BRIDGE_LINES", &lines),
-            ("TABLE_NAME", "t"),
-            ("META_ACCESS_TOKEN", "x"),
-        ],
+        &[("BRIDGE_LINES", &lines), ("TABLE_NAME", "t"), ("META_ACCESS_TOKEN", "x")],
     );
     assert!(!ok, "started with invalid lines");
     assert!(printed.contains("BRIDGE_LINES[0].agents[1]"), "{printed}");

@@ -13,14 +13,10 @@ use jiff::Timestamp;
 use serde_json::json;
 use shared::app::receive_sms::receive_sms;
 use shared::config::DeliveryWorkerConfig;
-use shared::domain::{
-    E164, InboundSms, Job, JobId, JobPayload, LineId, MessageId, ProviderMessageId, SendSms, WaId, Wamid,
-    WhatsAppMessage,
-};
-use shared::ports::{AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue, NewOutboundMessage};
+use shared::domain::{E164, InboundSms, Job, JobPayload, LineId, ProviderMessageId, WaId, Wamid, WhatsAppMessage};
+use shared::ports::{AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue};
 use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, TestAws, attr_s, graph_error, lines, lookup, test_env,
-    twilio_error,
+    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, TestAws, attr_s, graph_error, lines, lookup, twilio_error,
 };
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, ResponseTemplate};
@@ -35,9 +31,7 @@ impl Harness {
     async fn new() -> Self {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
-        let extra = providers.env();
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let env = test_env(&aws, &extra);
+        let env = providers.test_env(&aws);
         let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
         let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
         let worker = DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client());
@@ -55,69 +49,15 @@ impl Harness {
             attachments: vec![],
             received_at: Timestamp::now(),
         };
-        receive_sms(
-            &self.aws.store(),
-            &self.aws.queue(),
-            &line,
-            sms,
-            &mut fastrand::Rng::new(),
-        )
-        .await
-        .unwrap();
+        receive_sms(&self.aws.store(), &self.aws.queue(), &line, sms, &mut fastrand::Rng::new()).await.unwrap();
     }
 
-    /// What the WhatsApp webhook records for an agent's reply, minus the routing.
+    /// What the webhooks record for a customer's text and an agent's reply; the reply's
+    /// SMS job is enqueued (after the customer's copies went out).
     async fn agent_replies(&self, text: &str) -> Job {
         self.customer_texts("first").await;
         self.drain().await;
-        let conversation = shared::domain::ConversationKey {
-            line: LineId::parse("main").unwrap(),
-            customer: E164::parse(CUSTOMER).unwrap(),
-        };
-        let handle = self
-            .aws
-            .store()
-            .conversation(&conversation)
-            .await
-            .unwrap()
-            .unwrap()
-            .handle;
-        let message_id = MessageId::new_v7();
-        let agent = WaId::parse(AGENTS[0]).unwrap();
-        let agent_wamid = Wamid::parse(&format!("wamid.agent.{}", uuid_like())).unwrap();
-        let job = Job {
-            job_id: JobId::for_leg(&message_id, 0),
-            attempt: 0,
-            payload: JobPayload::SendSms(SendSms {
-                conversation: conversation.clone(),
-                message_id: message_id.clone(),
-                agent: agent.clone(),
-                agent_wamid: agent_wamid.clone(),
-                text: text.into(),
-            }),
-        };
-        let record = AgentMessageRecord {
-            line: conversation.line.clone(),
-            agent: agent.clone(),
-            wamid: agent_wamid.clone(),
-            received_at: Timestamp::now(),
-            profile_name: None,
-            effect: AgentEffect::Reply {
-                message: Box::new(NewOutboundMessage {
-                    conversation,
-                    handle,
-                    message_id,
-                    agent,
-                    agent_wamid,
-                    body: text.into(),
-                    sent_at: Timestamp::now(),
-                    job: job.clone(),
-                }),
-                clear_pending: false,
-            },
-            notices: vec![],
-        };
-        self.aws.store().record_agent_message(&record).await.unwrap();
+        let job = shared::testing::record_agent_reply(&self.aws, CUSTOMER, text).await;
         self.aws.queue().enqueue(std::slice::from_ref(&job)).await.unwrap();
         job
     }
@@ -143,19 +83,8 @@ impl Harness {
 
     async fn seen_jobs(&self) -> Vec<Job> {
         let seen = self.aws.items_with_prefix("SEEN#").await;
-        seen[0]
-            .get("jobs")
-            .unwrap()
-            .as_l()
-            .unwrap()
-            .iter()
-            .map(|j| Job::decode(j.as_s().unwrap()).unwrap())
-            .collect()
+        seen[0].get("jobs").unwrap().as_l().unwrap().iter().map(|j| Job::decode(j.as_s().unwrap()).unwrap()).collect()
     }
-}
-
-fn uuid_like() -> String {
-    format!("{:x}", fastrand::u128(..))
 }
 
 fn leg_state(leg: &HashMap<String, AttributeValue>) -> &str {
@@ -199,11 +128,7 @@ async fn closed_windows_get_the_template_and_each_copy_is_recorded() {
 async fn an_open_window_gets_labelled_free_form_text() {
     let h = Harness::new().await;
     let line = LineId::parse("main").unwrap();
-    h.aws
-        .store()
-        .record_agent_inbound(&line, &WaId::parse(AGENTS[0]).unwrap(), Timestamp::now())
-        .await
-        .unwrap();
+    h.aws.store().record_agent_inbound(&line, &WaId::parse(AGENTS[0]).unwrap(), Timestamp::now()).await.unwrap();
     h.customer_texts("Hello there").await;
     h.drain().await;
 
@@ -211,10 +136,7 @@ async fn an_open_window_gets_labelled_free_form_text() {
     let to_open = sent.iter().find(|m| m["to"] == AGENTS[0]).unwrap();
     assert_eq!(to_open["type"], "text");
     let body = to_open["text"]["body"].as_str().unwrap();
-    assert!(
-        body.starts_with('#') && body.ends_with(" · +1 415-555-0134\nHello there"),
-        "{body}"
-    );
+    assert!(body.starts_with('#') && body.ends_with(" · +1 415-555-0134\nHello there"), "{body}");
     assert_eq!(sent.iter().find(|m| m["to"] == AGENTS[1]).unwrap()["type"], "template");
 }
 
@@ -245,22 +167,13 @@ async fn a_closed_window_reported_by_meta_falls_back_to_the_template() {
         .await;
     let line = LineId::parse("main").unwrap();
     for agent in AGENTS {
-        h.aws
-            .store()
-            .record_agent_inbound(&line, &WaId::parse(agent).unwrap(), Timestamp::now())
-            .await
-            .unwrap();
+        h.aws.store().record_agent_inbound(&line, &WaId::parse(agent).unwrap(), Timestamp::now()).await.unwrap();
     }
     h.customer_texts("fallback please").await;
     h.drain().await;
 
-    let kinds: Vec<String> = h
-        .providers
-        .whatsapp_sent()
-        .await
-        .iter()
-        .map(|m| m["type"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds: Vec<String> =
+        h.providers.whatsapp_sent().await.iter().map(|m| m["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds.iter().filter(|k| *k == "text").count(), 2);
     assert_eq!(kinds.iter().filter(|k| *k == "template").count(), 2);
     for (_, leg) in h.legs().await {
@@ -296,30 +209,19 @@ async fn transient_failures_stay_on_the_queue_and_succeed_later() {
         assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "retry");
         assert!(error_of(&leg).get("reason").unwrap().as_s().unwrap().contains("503"));
     }
-    assert_eq!(
-        poller.poll_once(&h.worker).await.unwrap(),
-        0,
-        "in flight until the visibility timeout"
-    );
+    assert_eq!(poller.poll_once(&h.worker).await.unwrap(), 0, "in flight until the visibility timeout");
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     h.drain().await;
     assert_eq!(h.legs().await.iter().filter(|(_, l)| leg_state(l) == "sent").count(), 2);
     assert_eq!(h.aws.items_with_prefix("WAMID#").await.len(), 2);
-    assert_eq!(
-        h.providers.whatsapp_sent().await.len(),
-        4,
-        "two failed attempts, then one copy each"
-    );
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 4, "two failed attempts, then one copy each");
 }
 
 #[tokio::test]
 async fn permanent_failures_are_recorded_and_acknowledged() {
     let h = Harness::new().await;
-    Mock::given(method("POST"))
-        .respond_with(graph_error(400, 131026))
-        .mount(&h.providers.graph)
-        .await;
+    Mock::given(method("POST")).respond_with(graph_error(400, 131026)).mount(&h.providers.graph).await;
     h.customer_texts("to nowhere").await;
     h.drain().await;
     assert_eq!(h.aws.queue_depth().await, 0);
@@ -328,31 +230,20 @@ async fn permanent_failures_are_recorded_and_acknowledged() {
         assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "permanent");
         assert_eq!(error_of(&leg).get("code").unwrap().as_n().unwrap(), "131026");
     }
-    assert_eq!(
-        h.providers.whatsapp_sent().await.len(),
-        2,
-        "tried once each, never again"
-    );
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 2, "tried once each, never again");
 }
 
 #[tokio::test]
 async fn a_broken_access_token_escalates_and_keeps_the_job() {
     let h = Harness::new().await;
-    Mock::given(method("POST"))
-        .respond_with(graph_error(401, 190))
-        .mount(&h.providers.graph)
-        .await;
+    Mock::given(method("POST")).respond_with(graph_error(401, 190)).mount(&h.providers.graph).await;
     h.customer_texts("hello").await;
     let poller = SqsPoller::new(h.aws.sqs.clone(), &h.aws.queue_url, 0);
     poller.poll_once(&h.worker).await.unwrap();
     assert_eq!(h.aws.queue_depth().await, 2, "kept for the DLQ after maxReceiveCount");
     for (_, leg) in h.legs().await {
         assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "escalate");
-        assert_eq!(
-            leg_state(&leg),
-            "retry",
-            "claimable again once the operator fixes the token"
-        );
+        assert_eq!(leg_state(&leg), "retry", "claimable again once the operator fixes the token");
     }
 }
 
@@ -367,53 +258,31 @@ async fn an_agent_reply_goes_out_once_by_sms_with_its_status_callback() {
     assert_eq!(sms[0]["To"], CUSTOMER);
     assert_eq!(sms[0]["From"], LINE_SMS_NUMBER, "from the line's number");
     assert_eq!(sms[0]["Body"], "See you at 9");
-    assert_eq!(
-        sms[0]["StatusCallback"],
-        format!("https://bridge.example.com/sms/status?job={}", job.job_id)
-    );
+    assert_eq!(sms[0]["StatusCallback"], format!("https://bridge.example.com/sms/status?job={}", job.job_id));
     let record = &h.aws.items_with_prefix("SMS#").await[0];
     assert_eq!(attr_s(record, "job_id"), job.job_id.as_str());
-    let (_, leg) = h
-        .legs()
-        .await
-        .into_iter()
-        .find(|(id, _)| id == job.job_id.as_str())
-        .unwrap();
+    let (_, leg) = h.legs().await.into_iter().find(|(id, _)| id == job.job_id.as_str()).unwrap();
     assert_eq!(leg_state(&leg), "sent");
     assert_eq!(leg.get("status").unwrap().as_s().unwrap(), "queued");
 
     h.aws.queue().enqueue(std::slice::from_ref(&job)).await.unwrap();
     h.drain().await;
-    assert_eq!(
-        h.providers.sms_sent().await.len(),
-        1,
-        "a redelivered reply is not sent twice"
-    );
+    assert_eq!(h.providers.sms_sent().await.len(), 1, "a redelivered reply is not sent twice");
 }
 
 #[tokio::test]
 async fn a_refused_reply_shows_the_agent_a_cross_and_the_reason() {
     let h = Harness::new().await;
-    Mock::given(method("POST"))
-        .respond_with(twilio_error(400, 21610))
-        .mount(&h.providers.twilio)
-        .await;
+    Mock::given(method("POST")).respond_with(twilio_error(400, 21610)).mount(&h.providers.twilio).await;
     let job = h.agent_replies("Promo!").await;
     let before = h.providers.whatsapp_sent().await.len();
     h.drain().await;
 
-    let (_, leg) = h
-        .legs()
-        .await
-        .into_iter()
-        .find(|(id, _)| id == job.job_id.as_str())
-        .unwrap();
+    let (_, leg) = h.legs().await.into_iter().find(|(id, _)| id == job.job_id.as_str()).unwrap();
     assert_eq!(leg_state(&leg), "failed");
     assert_eq!(error_of(&leg).get("code").unwrap().as_n().unwrap(), "21610");
     let notices: Vec<_> = h.providers.whatsapp_sent().await.into_iter().skip(before).collect();
-    let JobPayload::SendSms(sms) = &job.payload else {
-        panic!()
-    };
+    let JobPayload::SendSms(sms) = &job.payload else { panic!() };
     assert_eq!(notices.len(), 2);
     assert_eq!(notices[0]["type"], "reaction");
     assert_eq!(notices[0]["reaction"]["emoji"], "❌");
@@ -472,11 +341,7 @@ async fn only_the_failing_records_of_a_batch_are_reported() {
         record("m-empty", ""),
     ];
     let response = h.worker.handle_batch(event).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m-garbage", "m-empty"]);
     assert_eq!(h.providers.whatsapp_sent().await.len(), 2);
 }

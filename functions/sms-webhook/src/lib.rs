@@ -52,11 +52,7 @@ pub struct SmsWebhook<S, Q> {
 impl SmsWebhook<DynamoStore, SqsQueue> {
     /// The deployed wiring: DynamoDB and SQS clients from `sdk`.
     pub fn from_config(config: SmsWebhookConfig, sdk: &SdkConfig) -> Self {
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.table_name,
-            config.message_retention,
-        );
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
         Self::new(config, store, queue)
     }
@@ -130,11 +126,7 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
 
     let mut rng = fastrand::Rng::new();
     match receive_sms(&webhook.store, &webhook.queue, line, sms, &mut rng).await? {
-        Received::Accepted {
-            message_id,
-            new_conversation,
-            jobs,
-        } => tracing::info!(
+        Received::Accepted { message_id, new_conversation, jobs } => tracing::info!(
             outcome = "accepted",
             line = %line.id,
             customer,
@@ -166,14 +158,7 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
     let verified = verified_form(&webhook, &headers, &uri, body)?;
     let report = status_report(&verified, uri.query())?;
     let sid = report.sid.clone();
-    let handled = apply_sms_status(
-        &webhook.store,
-        &webhook.queue,
-        &webhook.lines,
-        &report,
-        Timestamp::now(),
-    )
-    .await?;
+    let handled = apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now()).await?;
     match handled {
         StatusHandled::Advanced { status, notices } => {
             tracing::info!(
@@ -192,12 +177,9 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
             current = current.map(|c| c.as_str()),
             "late, duplicate or backwards sms status: nothing changed"
         ),
-        StatusHandled::Ignored => tracing::info!(
-            outcome = "ignored",
-            sid,
-            reported = report.status,
-            "sms status says nothing about delivery"
-        ),
+        StatusHandled::Ignored => {
+            tracing::info!(outcome = "ignored", sid, reported = report.status, "sms status says nothing about delivery")
+        }
         StatusHandled::Unknown => tracing::warn!(
             outcome = "unknown_sid",
             sid,
@@ -219,10 +201,7 @@ fn status_report(verified: &VerifiedTwilioRequest, query: Option<&str>) -> Resul
     let error_code = match verified.get("ErrorCode").filter(|c| !c.is_empty()) {
         None => None,
         Some(code) => Some(code.parse().map_err(|_| {
-            InboundError::Params(InboundParamError::Invalid {
-                name: "ErrorCode",
-                reason: "not a number".into(),
-            })
+            InboundError::Params(InboundParamError::Invalid { name: "ErrorCode", reason: "not a number".into() })
         })?),
     };
     // `?job=` is the bridge's own: it names the leg the SMS was sent for.
@@ -291,11 +270,6 @@ impl IntoResponse for InboundError {
                 tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "sms webhook refused")
             }
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            self.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.to_string()).into_response()
     }
 }

@@ -10,10 +10,7 @@ fn invalid_lines_fail_the_cold_start_with_the_field_named() {
         &[
             ("BRIDGE_LINES", &lines),
             ("TABLE_NAME", "t"),
-            (
-                "DELIVERY_QUEUE_URL",
-                "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-            ),
+            ("DELIVERY_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/q"),
             ("PUBLIC_BASE_URL", "https://example.com"),
             ("TWILIO_AUTH_TOKEN", "x"),
         ],
@@ -35,8 +32,5 @@ fn a_missing_auth_token_fails_the_cold_start() {
         ],
     );
     assert!(!ok);
-    assert!(
-        printed.contains("TWILIO_AUTH_TOKEN") && !printed.contains("panicked"),
-        "{printed}"
-    );
+    assert!(printed.contains("TWILIO_AUTH_TOKEN") && !printed.contains("panicked"), "{printed}");
 }

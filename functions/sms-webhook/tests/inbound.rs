@@ -49,29 +49,15 @@ fn signed(params: &[(&str, &str)]) -> http::Request<Body> {
 async fn call(app: &Router, request: http::Request<Body>) -> (u16, String, String) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     (status, content_type, body)
 }
 
 async fn queued_jobs(aws: &TestAws) -> Vec<Job> {
-    let out = aws
-        .sqs
-        .receive_message()
-        .queue_url(&aws.queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    out.messages
-        .unwrap_or_default()
-        .iter()
-        .map(|m| Job::decode(m.body().unwrap()).unwrap())
-        .collect()
+    let out = aws.sqs.receive_message().queue_url(&aws.queue_url).max_number_of_messages(10).send().await.unwrap();
+    out.messages.unwrap_or_default().iter().map(|m| Job::decode(m.body().unwrap()).unwrap()).collect()
 }
 
 #[tokio::test]
@@ -79,11 +65,8 @@ async fn a_signed_sms_is_recorded_and_one_job_per_agent_is_queued() {
     let aws = TestAws::new().await;
     let app = app(&aws, &[]);
     let sid = message_sid();
-    let (status, content_type, body) = call(
-        &app,
-        signed(&twilio_inbound_params(&sid, CUSTOMER, "Is my order ready?")),
-    )
-    .await;
+    let (status, content_type, body) =
+        call(&app, signed(&twilio_inbound_params(&sid, CUSTOMER, "Is my order ready?"))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(content_type, "text/xml");
     assert_eq!(body, r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#);
@@ -92,10 +75,7 @@ async fn a_signed_sms_is_recorded_and_one_job_per_agent_is_queued() {
     let meta = conv.iter().find(|i| attr_s(i, "SK") == "META").expect("conversation");
     let handle = attr_s(meta, "handle");
     assert_eq!(aws.items_with_prefix(&format!("HANDLE#main#{handle}")).await.len(), 1);
-    let message = conv
-        .iter()
-        .find(|i| attr_s(i, "SK").starts_with("MSG#"))
-        .expect("message");
+    let message = conv.iter().find(|i| attr_s(i, "SK").starts_with("MSG#")).expect("message");
     assert_eq!(attr_s(message, "body"), "Is my order ready?");
     assert_eq!(attr_s(message, "provider_message_id"), sid);
     assert_eq!(aws.items_with_prefix(&format!("SEEN#twilio#{sid}")).await.len(), 1);
@@ -104,9 +84,7 @@ async fn a_signed_sms_is_recorded_and_one_job_per_agent_is_queued() {
     let mut agents: Vec<String> = jobs
         .iter()
         .map(|j| {
-            let JobPayload::ForwardToAgent(f) = &j.payload else {
-                panic!("a forward job")
-            };
+            let JobPayload::ForwardToAgent(f) = &j.payload else { panic!("a forward job") };
             assert_eq!(f.text, "Is my order ready?");
             f.agent.as_str().to_owned()
         })
@@ -161,11 +139,7 @@ async fn when_the_queue_fails_twilios_retry_enqueues_the_recorded_jobs() {
     assert!(!body.contains("missing"), "internal details stay in the logs: {body}");
     assert_eq!(aws.queue_depth().await, 0);
     let items = aws.items().await;
-    assert_eq!(
-        items.len(),
-        4,
-        "conversation, handle, dedupe marker and message were written together"
-    );
+    assert_eq!(items.len(), 4, "conversation, handle, dedupe marker and message were written together");
 
     let (status, _, _) = call(&app(&aws, &[]), signed(&params)).await;
     assert_eq!(status, 200);
@@ -202,14 +176,7 @@ async fn aws_calls_per_inbound_sms() {
     println!("AWS calls: first contact {first_contact:?}; existing conversation {existing:?}; replay {replay:?}");
 
     assert_eq!(existing, ["DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
-    assert_eq!(
-        first_contact,
-        [
-            "DynamoDB.TransactWriteItems",
-            "DynamoDB.TransactWriteItems",
-            "SQS.SendMessageBatch"
-        ]
-    );
+    assert_eq!(first_contact, ["DynamoDB.TransactWriteItems", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
     assert_eq!(replay, ["DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
 }
 
@@ -232,115 +199,50 @@ async fn bad_requests_are_refused_and_leave_no_trace() {
     let (good_body, good_signature) = signed_twilio_form(PATH, &good);
     let without = |name: &str| good.iter().copied().filter(|(k, _)| *k != name).collect::<Vec<_>>();
     let with = |name: &'static str, value: &'static str| {
-        good.iter()
-            .map(|&(k, v)| if k == name { (k, value) } else { (k, v) })
-            .collect::<Vec<_>>()
+        good.iter().map(|&(k, v)| if k == name { (k, value) } else { (k, v) }).collect::<Vec<_>>()
     };
     let form = Some("application/x-www-form-urlencoded");
     let evil_host_signature = shared::adapters::twilio::compute_signature(
         shared::testing::TWILIO_AUTH_TOKEN,
         &format!("https://evil.example{PATH}"),
-        &good
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>(),
+        &good.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
     );
     let mut spoofed_host = post(good_body.clone(), Some(&evil_host_signature), form);
-    spoofed_host
-        .headers_mut()
-        .insert("host", "evil.example".parse().unwrap());
+    spoofed_host.headers_mut().insert("host", "evil.example".parse().unwrap());
     let mut wrong_method = post("", None, None);
     *wrong_method.method_mut() = http::Method::GET;
 
     let cases: Vec<(&str, http::Request<Body>, u16, &str)> = vec![
-        (
-            "no signature",
-            post(good_body.clone(), None, form),
-            403,
-            "missing X-Twilio-Signature",
-        ),
-        (
-            "forged signature",
-            post(good_body.clone(), Some("bm90IGEgc2lnbmF0dXJl"), form),
-            403,
-            "does not match",
-        ),
-        (
-            "not base64",
-            post(good_body.clone(), Some("%%%"), form),
-            403,
-            "does not match",
-        ),
+        ("no signature", post(good_body.clone(), None, form), 403, "missing X-Twilio-Signature"),
+        ("forged signature", post(good_body.clone(), Some("bm90IGEgc2lnbmF0dXJl"), form), 403, "does not match"),
+        ("not base64", post(good_body.clone(), Some("%%%"), form), 403, "does not match"),
         (
             "valid signature, altered body",
             post(good_body.replace("hello", "send+money"), Some(&good_signature), form),
             403,
             "does not match",
         ),
-        (
-            "signature for the Host header's URL",
-            spoofed_host,
-            403,
-            "does not match",
-        ),
+        ("signature for the Host header's URL", spoofed_host, 403, "does not match"),
         ("missing From", signed(&without("From")), 400, "From"),
         ("missing To", signed(&without("To")), 400, "To"),
         ("missing MessageSid", signed(&without("MessageSid")), 400, "MessageSid"),
         ("From not a phone number", signed(&with("From", "hello")), 400, "From"),
         ("short code From", signed(&with("From", "12345")), 400, "From"),
-        (
-            "MessageSid with a separator",
-            signed(&with("MessageSid", "SM#1")),
-            400,
-            "MessageSid",
-        ),
-        (
-            "NumMedia not a number",
-            signed(&with("NumMedia", "many")),
-            400,
-            "NumMedia",
-        ),
+        ("MessageSid with a separator", signed(&with("MessageSid", "SM#1")), 400, "MessageSid"),
+        ("NumMedia not a number", signed(&with("NumMedia", "many")), 400, "NumMedia"),
         ("unknown line", signed(&with("To", "+14155550999")), 404, "no line"),
-        (
-            "json body",
-            post("{}", Some(&good_signature), Some("application/json")),
-            415,
-            "Content-Type",
-        ),
-        (
-            "no content type",
-            post(good_body.clone(), Some(&good_signature), None),
-            415,
-            "Content-Type",
-        ),
-        (
-            "invalid UTF-8",
-            post(b"Body=%FF%FE&From=x".to_vec(), Some(&good_signature), form),
-            400,
-            "UTF-8",
-        ),
-        (
-            "raw invalid UTF-8",
-            post(b"Body=\xff".to_vec(), Some(&good_signature), form),
-            400,
-            "UTF-8",
-        ),
-        (
-            "over 64 KiB",
-            post("a".repeat(MAX_BODY_BYTES + 1), Some(&good_signature), form),
-            413,
-            "larger than",
-        ),
+        ("json body", post("{}", Some(&good_signature), Some("application/json")), 415, "Content-Type"),
+        ("no content type", post(good_body.clone(), Some(&good_signature), None), 415, "Content-Type"),
+        ("invalid UTF-8", post(b"Body=%FF%FE&From=x".to_vec(), Some(&good_signature), form), 400, "UTF-8"),
+        ("raw invalid UTF-8", post(b"Body=\xff".to_vec(), Some(&good_signature), form), 400, "UTF-8"),
+        ("over 64 KiB", post("a".repeat(MAX_BODY_BYTES + 1), Some(&good_signature), form), 413, "larger than"),
         ("GET", wrong_method, 405, ""),
     ];
     for (name, request, expected_status, reason) in cases {
         let (status, _, body) = call(&app, request).await;
         assert_eq!(status, expected_status, "{name}: {body}");
         assert!(body.contains(reason), "{name}: `{body}` lacks `{reason}`");
-        assert!(
-            !body.contains(&good_signature),
-            "{name}: the answer must not echo signatures"
-        );
+        assert!(!body.contains(&good_signature), "{name}: the answer must not echo signatures");
     }
     assert!(aws.items().await.is_empty(), "nothing stored");
     assert_eq!(aws.queue_depth().await, 0, "nothing queued");

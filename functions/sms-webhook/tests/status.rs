@@ -25,11 +25,7 @@ fn app(aws: &TestAws) -> Router {
 
 fn app_with_queue(aws: &TestAws, queue: SqsQueue) -> Router {
     let env = test_env(aws, &[]);
-    router(Arc::new(SmsWebhook::new(
-        SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
-        aws.store(),
-        queue,
-    )))
+    router(Arc::new(SmsWebhook::new(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), aws.store(), queue)))
 }
 
 async fn callback(app: &Router, path_and_query: &str, (body, signature): (String, String)) -> (u16, String) {
@@ -42,10 +38,7 @@ async fn callback(app: &Router, path_and_query: &str, (body, signature): (String
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned(),
-    )
+    (status, String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned())
 }
 
 fn path(job: &Job) -> String {
@@ -53,9 +46,7 @@ fn path(job: &Job) -> String {
 }
 
 async fn report(app: &Router, job: &Job, status: &str, code: Option<&str>) -> u16 {
-    let JobPayload::SendSms(sms) = &job.payload else {
-        panic!()
-    };
+    let JobPayload::SendSms(sms) = &job.payload else { panic!() };
     let to = sms.conversation.customer.as_str();
     callback(
         app,
@@ -67,9 +58,7 @@ async fn report(app: &Router, job: &Job, status: &str, code: Option<&str>) -> u1
 }
 
 async fn leg_status(aws: &TestAws, job: &Job) -> Option<DeliveryStatus> {
-    let JobPayload::SendSms(sms) = &job.payload else {
-        panic!()
-    };
+    let JobPayload::SendSms(sms) = &job.payload else { panic!() };
     let thread = aws.store().thread(&sms.conversation).await.unwrap();
     let message = thread.iter().find(|m| m.message_id == sms.message_id).unwrap();
     message.legs[0].status
@@ -83,14 +72,7 @@ async fn notices(aws: &TestAws) -> Vec<WhatsAppMessage> {
 async fn notice_jobs(aws: &TestAws) -> Vec<(String, WhatsAppMessage)> {
     let mut found = Vec::new();
     loop {
-        let out = aws
-            .sqs
-            .receive_message()
-            .queue_url(&aws.queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
+        let out = aws.sqs.receive_message().queue_url(&aws.queue_url).max_number_of_messages(10).send().await.unwrap();
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
             return found;
@@ -112,9 +94,7 @@ async fn notice_jobs(aws: &TestAws) -> Vec<(String, WhatsAppMessage)> {
 }
 
 fn agent_wamid(job: &Job) -> String {
-    let JobPayload::SendSms(sms) = &job.payload else {
-        panic!()
-    };
+    let JobPayload::SendSms(sms) = &job.payload else { panic!() };
     sms.agent_wamid.as_str().to_owned()
 }
 
@@ -145,16 +125,11 @@ async fn undelivered_shows_a_cross_and_the_reason_in_words() {
     assert_eq!(
         notices(&aws).await,
         [
-            WhatsAppMessage::Reaction {
-                message: wamid.clone(),
-                emoji: "❌".into()
-            },
+            WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "❌".into() },
             WhatsAppMessage::reply("not delivered: landline or unreachable carrier (30006)", &wamid),
         ]
     );
-    let JobPayload::SendSms(sms) = &job.payload else {
-        panic!()
-    };
+    let JobPayload::SendSms(sms) = &job.payload else { panic!() };
     let thread = aws.store().thread(&sms.conversation).await.unwrap();
     assert_eq!(thread.last().unwrap().legs[0].status, Some(DeliveryStatus::Undelivered));
 }
@@ -193,11 +168,7 @@ async fn any_callback_order_ends_at_the_furthest_status() {
         for status in &reports {
             assert_eq!(report(&app, &job, status, None).await, 200);
         }
-        assert_eq!(
-            leg_status(&aws, &job).await,
-            Some(DeliveryStatus::Read),
-            "order {reports:?}"
-        );
+        assert_eq!(leg_status(&aws, &job).await, Some(DeliveryStatus::Read), "order {reports:?}");
         let ticks = notices(&aws).await;
         assert_eq!(ticks.len(), 1, "one ✅ for {reports:?}: {ticks:?}");
     }
@@ -211,10 +182,7 @@ async fn a_late_success_replaces_the_cross() {
     report(&app, &job, "undelivered", Some("30003")).await;
     report(&app, &job, "delivered", None).await;
     let shown = notices(&aws).await;
-    assert!(
-        matches!(&shown.last().unwrap(), WhatsAppMessage::Reaction { emoji, .. } if emoji == "✅"),
-        "{shown:?}"
-    );
+    assert!(matches!(&shown.last().unwrap(), WhatsAppMessage::Reaction { emoji, .. } if emoji == "✅"), "{shown:?}");
     assert_eq!(leg_status(&aws, &job).await, Some(DeliveryStatus::Delivered));
 }
 
@@ -223,21 +191,11 @@ async fn without_the_job_in_the_url_the_sid_record_finds_the_leg() {
     let aws = TestAws::new().await;
     let job = record_agent_reply(&aws, CUSTOMER, "hi").await;
     let sid = "SM22222222222222222222222222222222";
-    aws.store()
-        .claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60))
-        .await
-        .unwrap();
-    aws.store()
-        .record_sms_sent(&job, sid, Some(DeliveryStatus::Queued), Timestamp::now())
-        .await
-        .unwrap();
+    aws.store().claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60)).await.unwrap();
+    aws.store().record_sms_sent(&job, sid, Some(DeliveryStatus::Queued), Timestamp::now()).await.unwrap();
     let app = app(&aws);
-    let (status, _) = callback(
-        &app,
-        "/sms/status",
-        signed_status_callback("/sms/status", sid, "delivered", None, CUSTOMER),
-    )
-    .await;
+    let (status, _) =
+        callback(&app, "/sms/status", signed_status_callback("/sms/status", sid, "delivered", None, CUSTOMER)).await;
     assert_eq!(status, 200);
     assert_eq!(leg_status(&aws, &job).await, Some(DeliveryStatus::Delivered));
 }
@@ -272,18 +230,10 @@ async fn forged_or_incomplete_callbacks_are_refused() {
     // Signed for another leg: the query is part of what Twilio signs.
     let other = "/sms/status?job=01a2123e-cba6-756b-9183-530bf8f7743a.0";
     assert_eq!(callback(&app, other, (body.clone(), signature.clone())).await.0, 403);
-    assert_eq!(
-        callback(&app, &path(&job), (body.replace("delivered", "failed"), signature))
-            .await
-            .0,
-        403
-    );
+    assert_eq!(callback(&app, &path(&job), (body.replace("delivered", "failed"), signature)).await.0, 403);
     let (body, signature) = shared::testing::signed_twilio_form(
         &path(&job),
-        &[
-            ("MessageSid", "SM1"),
-            ("AccountSid", shared::testing::TWILIO_ACCOUNT_SID),
-        ],
+        &[("MessageSid", "SM1"), ("AccountSid", shared::testing::TWILIO_ACCOUNT_SID)],
     );
     let (status, reason) = callback(&app, &path(&job), (body, signature)).await;
     assert_eq!((status, reason.contains("MessageStatus")), (400, true), "{reason}");
@@ -294,16 +244,9 @@ async fn forged_or_incomplete_callbacks_are_refused() {
 async fn a_replay_enqueues_notices_a_failed_first_attempt_recorded() {
     let aws = TestAws::new().await;
     let job = record_agent_reply(&aws, CUSTOMER, "hi").await;
-    let broken = app_with_queue(
-        &aws,
-        SqsQueue::new(aws.sqs.clone(), format!("{}-missing", aws.queue_url)),
-    );
+    let broken = app_with_queue(&aws, SqsQueue::new(aws.sqs.clone(), format!("{}-missing", aws.queue_url)));
     assert_eq!(report(&broken, &job, "delivered", None).await, 500);
-    assert_eq!(
-        leg_status(&aws, &job).await,
-        Some(DeliveryStatus::Delivered),
-        "the status was recorded"
-    );
+    assert_eq!(leg_status(&aws, &job).await, Some(DeliveryStatus::Delivered), "the status was recorded");
     assert!(notices(&aws).await.is_empty());
 
     // Twilio retries the callback: the status is unchanged, the recorded notice goes out.
@@ -334,18 +277,7 @@ async fn aws_calls_per_status_callback() {
     report(&app, &job, "sent", None).await;
     let late = counter.take();
     println!("AWS calls per status callback: sent {sent:?}; delivered {delivered:?}; late {late:?}");
-    assert_eq!(
-        sent,
-        ["DynamoDB.GetItem", "DynamoDB.UpdateItem"],
-        "no notice: nothing to enqueue"
-    );
-    assert_eq!(
-        delivered,
-        [
-            "DynamoDB.GetItem",
-            "DynamoDB.TransactWriteItems",
-            "SQS.SendMessageBatch"
-        ]
-    );
+    assert_eq!(sent, ["DynamoDB.GetItem", "DynamoDB.UpdateItem"], "no notice: nothing to enqueue");
+    assert_eq!(delivered, ["DynamoDB.GetItem", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
     assert_eq!(late, ["DynamoDB.GetItem", "DynamoDB.UpdateItem"]);
 }

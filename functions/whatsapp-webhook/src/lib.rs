@@ -46,11 +46,7 @@ pub struct WhatsAppWebhook<S, Q> {
 impl WhatsAppWebhook<DynamoStore, SqsQueue> {
     /// The deployed wiring: DynamoDB and SQS clients from `sdk`.
     pub fn from_config(config: WhatsAppWebhookConfig, sdk: &SdkConfig) -> Self {
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.table_name,
-            config.message_retention,
-        );
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
         Self::new(config, store, queue)
     }
@@ -75,10 +71,7 @@ where
     Q: DeliveryQueue + 'static,
 {
     Router::new()
-        .route(
-            WEBHOOK_PATH,
-            get(verify_subscription::<S, Q>).post(notification::<S, Q>),
-        )
+        .route(WEBHOOK_PATH, get(verify_subscription::<S, Q>).post(notification::<S, Q>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }
@@ -121,11 +114,7 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
     let batches = parse_notification(&payload)?;
     let now = Timestamp::now();
     for batch in batches {
-        let Some(line) = batch
-            .phone_number_id
-            .as_deref()
-            .and_then(|id| webhook.lines.by_phone_number_id(id))
-        else {
+        let Some(line) = batch.phone_number_id.as_deref().and_then(|id| webhook.lines.by_phone_number_id(id)) else {
             tracing::warn!(
                 outcome = "unknown_number",
                 phone_number_id = batch.phone_number_id,
@@ -139,20 +128,15 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
             tracing::warn!(outcome = "meta_error", line = %line.id, error, "Meta reported an error for the number");
         }
         for message in batch.messages {
-            let (wamid, from, kind) = (
-                message.wamid.as_str().to_owned(),
-                message.from.masked(),
-                message.content.kind().to_owned(),
-            );
+            let (wamid, from, kind) =
+                (message.wamid.as_str().to_owned(), message.from.masked(), message.content.kind().to_owned());
             let profile_name = batch.profile_names.get(message.from.as_str()).cloned();
             let handled =
                 receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now).await?;
             log_message(&line.id, &wamid, &from, &kind, &handled);
         }
         for status in &batch.statuses {
-            let change = receive_whatsapp_status(&webhook.store, status, now)
-                .await
-                .map_err(HandleError::from)?;
+            let change = receive_whatsapp_status(&webhook.store, status, now).await.map_err(HandleError::from)?;
             tracing::info!(
                 outcome = if change.is_some() { "status_recorded" } else { "status_untracked" },
                 line = %line.id,
@@ -223,11 +207,6 @@ impl IntoResponse for NotificationError {
                 tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "whatsapp notification refused")
             }
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            self.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.to_string()).into_response()
     }
 }

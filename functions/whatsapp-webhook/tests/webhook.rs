@@ -44,11 +44,7 @@ impl Harness {
         let config = WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap();
         let whatsapp = router(Arc::new(WhatsAppWebhook::new(config, aws.store(), aws.queue())));
         let sms_config = SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
-        let sms = sms_webhook::router(Arc::new(sms_webhook::SmsWebhook::new(
-            sms_config,
-            aws.store(),
-            aws.queue(),
-        )));
+        let sms = sms_webhook::router(Arc::new(sms_webhook::SmsWebhook::new(sms_config, aws.store(), aws.queue())));
         Self { aws, whatsapp, sms }
     }
 
@@ -121,10 +117,7 @@ impl Harness {
                 continue;
             };
             assert_eq!(
-                store
-                    .claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60))
-                    .await
-                    .unwrap(),
+                store.claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60)).await.unwrap(),
                 Claim::Claimed
             );
             let wamid = format!("wamid.copy.{}.{}", forward.agent.as_str(), fastrand::u64(..));
@@ -143,26 +136,17 @@ impl Harness {
     }
 
     async fn agent_item(&self, agent: &str) -> HashMap<String, AttributeValue> {
-        self.aws
-            .items_with_prefix(&format!("AGENT#main#{agent}"))
-            .await
-            .pop()
-            .unwrap_or_default()
+        self.aws.items_with_prefix(&format!("AGENT#main#{agent}")).await.pop().unwrap_or_default()
     }
 }
 
 fn get(query: &str) -> http::Request<Body> {
-    http::Request::builder()
-        .uri(format!("/whatsapp?{query}"))
-        .body(Body::Empty)
-        .unwrap()
+    http::Request::builder().uri(format!("/whatsapp?{query}")).body(Body::Empty).unwrap()
 }
 
 fn post(body: impl Into<Vec<u8>>, signature: Option<String>) -> http::Request<Body> {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri("/whatsapp")
-        .header("content-type", "application/json");
+    let mut request =
+        http::Request::builder().method("POST").uri("/whatsapp").header("content-type", "application/json");
     if let Some(sig) = signature {
         request = request.header("x-hub-signature-256", sig);
     }
@@ -231,24 +215,9 @@ async fn unsigned_forged_or_altered_notifications_are_forbidden_and_leave_no_tra
     let good = compute_signature(META_APP_SECRET, TEXT_MESSAGE.as_bytes());
     let cases = [
         ("missing", post(TEXT_MESSAGE, None)),
-        (
-            "other secret",
-            post(
-                TEXT_MESSAGE,
-                Some(compute_signature("not-the-secret", TEXT_MESSAGE.as_bytes())),
-            ),
-        ),
-        (
-            "altered body",
-            post(
-                TEXT_MESSAGE.replace("see you then", "send me money"),
-                Some(good.clone()),
-            ),
-        ),
-        (
-            "no prefix",
-            post(TEXT_MESSAGE, Some(good.trim_start_matches("sha256=").to_owned())),
-        ),
+        ("other secret", post(TEXT_MESSAGE, Some(compute_signature("not-the-secret", TEXT_MESSAGE.as_bytes())))),
+        ("altered body", post(TEXT_MESSAGE.replace("see you then", "send me money"), Some(good.clone()))),
+        ("no prefix", post(TEXT_MESSAGE, Some(good.trim_start_matches("sha256=").to_owned()))),
         ("sha1", post(TEXT_MESSAGE, Some(good.replace("sha256=", "sha1=")))),
         ("truncated", post(TEXT_MESSAGE, Some(good[..good.len() - 2].to_owned()))),
     ];
@@ -281,11 +250,7 @@ async fn signed_but_malformed_notifications_are_bad_requests_and_store_nothing()
     let signature = compute_signature(META_APP_SECRET, &invalid_utf8);
     assert_eq!(h.call(post(invalid_utf8, Some(signature))).await.0, 400);
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert_eq!(
-        h.call(signed(&deep)).await.0,
-        400,
-        "deep nesting is refused, not a stack overflow"
-    );
+    assert_eq!(h.call(signed(&deep)).await.0, 400, "deep nesting is refused, not a stack overflow");
     assert_eq!(h.call(signed(&"x".repeat(MAX_BODY_BYTES + 1))).await.0, 413);
     assert!(h.aws.items().await.is_empty());
     assert_eq!(h.aws.queue_depth().await, 0);
@@ -312,10 +277,7 @@ async fn a_swipe_reply_goes_to_the_conversation_of_the_copy() {
     let reply = whatsapp_text(AGENTS[0], "Hello *B*, yes we are _open_", Some(&copies_of_b[AGENTS[0]]));
     assert_eq!(h.notify(&[reply], &[]).await, 200);
     let jobs = h.take_jobs().await;
-    assert_eq!(
-        sms_jobs(&jobs),
-        [(CUSTOMER_B.to_owned(), "Hello B, yes we are open".to_owned())]
-    );
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_B.to_owned(), "Hello B, yes we are open".to_owned())]);
 
     let thread = h.aws.store().thread(&key(CUSTOMER_B)).await.unwrap();
     assert_eq!(thread.len(), 2);
@@ -344,15 +306,8 @@ async fn a_leading_handle_picks_the_conversation_and_is_not_sent() {
     h.take_jobs().await;
 
     let lower = a.to_lowercase();
-    h.notify(
-        &[whatsapp_text(AGENTS[1], &format!("{lower}   On our way!"), None)],
-        &[],
-    )
-    .await;
-    assert_eq!(
-        sms_jobs(&h.take_jobs().await),
-        [(CUSTOMER_A.to_owned(), "On our way!".to_owned())]
-    );
+    h.notify(&[whatsapp_text(AGENTS[1], &format!("{lower}   On our way!"), None)], &[]).await;
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_A.to_owned(), "On our way!".to_owned())]);
 }
 
 #[tokio::test]
@@ -360,16 +315,9 @@ async fn an_unknown_swipe_reply_falls_through_to_the_next_rule() {
     let h = Harness::new().await;
     let a = h.customer_texts(CUSTOMER_A, "Hi from A").await;
     h.take_jobs().await;
-    let reply = whatsapp_text(
-        AGENTS[0],
-        &format!("{a} via handle"),
-        Some("wamid.not-a-forwarded-copy"),
-    );
+    let reply = whatsapp_text(AGENTS[0], &format!("{a} via handle"), Some("wamid.not-a-forwarded-copy"));
     h.notify(&[reply], &[]).await;
-    assert_eq!(
-        sms_jobs(&h.take_jobs().await),
-        [(CUSTOMER_A.to_owned(), "via handle".to_owned())]
-    );
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_A.to_owned(), "via handle".to_owned())]);
 }
 
 #[tokio::test]
@@ -378,17 +326,12 @@ async fn the_focus_carries_plain_follow_ups_until_it_expires() {
     let a = h.customer_texts(CUSTOMER_A, "Hi from A").await;
     h.customer_texts(CUSTOMER_B, "Hi from B").await;
     h.take_jobs().await;
-    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} first"), None)], &[])
-        .await;
-    h.notify(&[whatsapp_text(AGENTS[0], "and a follow-up", None)], &[])
-        .await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} first"), None)], &[]).await;
+    h.notify(&[whatsapp_text(AGENTS[0], "and a follow-up", None)], &[]).await;
     let sent = sms_jobs(&h.take_jobs().await);
     assert_eq!(
         sent,
-        [
-            (CUSTOMER_A.to_owned(), "first".to_owned()),
-            (CUSTOMER_A.to_owned(), "and a follow-up".to_owned())
-        ]
+        [(CUSTOMER_A.to_owned(), "first".to_owned()), (CUSTOMER_A.to_owned(), "and a follow-up".to_owned())]
     );
 
     // 13 hours later (focus_hours is 12): the agent is asked instead.
@@ -422,20 +365,11 @@ async fn without_a_clue_the_agent_picks_from_a_list_and_the_text_follows() {
     h.notify(&[first], &[]).await;
     let jobs = h.take_jobs().await;
     assert!(sms_jobs(&jobs).is_empty(), "nothing relayed before the agent picks");
-    let [WhatsAppMessage::List { body, rows, .. }] = &notices(&jobs)[..] else {
-        panic!("{jobs:?}")
-    };
+    let [WhatsAppMessage::List { body, rows, .. }] = &notices(&jobs)[..] else { panic!("{jobs:?}") };
     assert!(body.contains("We ship *tomorrow*"), "{body}");
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        [format!("conv:{}", &b[1..]), format!("conv:{}", &a[1..])],
-        "newest first"
-    );
-    assert_eq!(
-        h.agent_item(AGENTS[0]).await["pending_text"].as_s().unwrap(),
-        "We ship *tomorrow*"
-    );
+    assert_eq!(ids, [format!("conv:{}", &b[1..]), format!("conv:{}", &a[1..])], "newest first");
+    assert_eq!(h.agent_item(AGENTS[0]).await["pending_text"].as_s().unwrap(), "We ship *tomorrow*");
 
     let pick = json!({
         "from": AGENTS[0], "id": "wamid.pick.1", "timestamp": "1", "type": "interactive",
@@ -443,18 +377,9 @@ async fn without_a_clue_the_agent_picks_from_a_list_and_the_text_follows() {
     });
     h.notify(&[pick], &[]).await;
     let jobs = h.take_jobs().await;
-    assert_eq!(
-        sms_jobs(&jobs),
-        [(CUSTOMER_A.to_owned(), "We ship tomorrow".to_owned())]
-    );
-    let JobPayload::SendSms(sms) = &jobs[0].payload else {
-        panic!()
-    };
-    assert_eq!(
-        sms.agent_wamid.as_str(),
-        first_wamid,
-        "the result shows on the message the agent wrote"
-    );
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), "We ship tomorrow".to_owned())]);
+    let JobPayload::SendSms(sms) = &jobs[0].payload else { panic!() };
+    assert_eq!(sms.agent_wamid.as_str(), first_wamid, "the result shows on the message the agent wrote");
     let agent = h.agent_item(AGENTS[0]).await;
     assert!(!agent.contains_key("pending_text"), "sent once, then forgotten");
     assert_eq!(agent["focus_customer"].as_s().unwrap(), CUSTOMER_A);
@@ -465,24 +390,14 @@ async fn an_unknown_handle_asks_rather_than_guessing() {
     let h = Harness::new().await;
     let a = h.customer_texts(CUSTOMER_A, "Hi").await;
     h.take_jobs().await;
-    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} focus on A"), None)], &[])
-        .await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} focus on A"), None)], &[]).await;
     h.take_jobs().await;
     let unknown = if a == "#ZZ" { "#ZY" } else { "#ZZ" };
-    h.notify(
-        &[whatsapp_text(AGENTS[0], &format!("{unknown} for someone else"), None)],
-        &[],
-    )
-    .await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{unknown} for someone else"), None)], &[]).await;
     let jobs = h.take_jobs().await;
     assert!(sms_jobs(&jobs).is_empty(), "a typo never reaches the focused customer");
-    let [WhatsAppMessage::List { body, .. }] = &notices(&jobs)[..] else {
-        panic!("{jobs:?}")
-    };
-    assert!(
-        body.starts_with(&format!("There is no conversation {unknown}.")),
-        "{body}"
-    );
+    let [WhatsAppMessage::List { body, .. }] = &notices(&jobs)[..] else { panic!("{jobs:?}") };
+    assert!(body.starts_with(&format!("There is no conversation {unknown}.")), "{body}");
 }
 
 #[tokio::test]
@@ -495,10 +410,7 @@ async fn a_bare_handle_moves_the_focus() {
     assert!(sms_jobs(&jobs).is_empty());
     assert!(text_of(&notices(&jobs)[0]).starts_with(&format!("Now answering {b}")));
     h.notify(&[whatsapp_text(AGENTS[0], "then this", None)], &[]).await;
-    assert_eq!(
-        sms_jobs(&h.take_jobs().await),
-        [(CUSTOMER_B.to_owned(), "then this".to_owned())]
-    );
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_B.to_owned(), "then this".to_owned())]);
 }
 
 #[tokio::test]
@@ -514,8 +426,7 @@ async fn reactions_media_and_commands_are_not_relayed() {
     let h = Harness::new().await;
     let a = h.customer_texts(CUSTOMER_A, "Hi").await;
     h.take_jobs().await;
-    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} focus"), None)], &[])
-        .await;
+    h.notify(&[whatsapp_text(AGENTS[0], &format!("{a} focus"), None)], &[]).await;
     h.take_jobs().await;
 
     let reaction = json!({ "from": AGENTS[0], "id": "wamid.r1", "type": "reaction", "reaction": { "message_id": "wamid.x", "emoji": "👍" } });
@@ -544,15 +455,9 @@ async fn strangers_get_one_polite_reply_a_day_and_reach_nobody() {
     let replies = notices(&jobs);
     assert_eq!(replies.len(), 1, "one reply a day");
     assert!(text_of(&replies[0]).contains("+1 415-555-0100"));
-    let JobPayload::NotifyAgent(n) = &jobs[0].payload else {
-        panic!()
-    };
+    let JobPayload::NotifyAgent(n) = &jobs[0].payload else { panic!() };
     assert_eq!(n.agent.as_str(), STRANGER);
-    assert_eq!(
-        h.aws.items_with_prefix("CONV#").await.len(),
-        items,
-        "nothing relayed or recorded in threads"
-    );
+    assert_eq!(h.aws.items_with_prefix("CONV#").await.len(), items, "nothing relayed or recorded in threads");
     assert!(h.agent_item(STRANGER).await.is_empty(), "strangers get no agent record");
 }
 
@@ -585,11 +490,7 @@ async fn statuses_of_forwarded_copies_only_move_forward() {
     let copies = h.forward().await;
     let wamid = &copies[AGENTS[0]];
     let status = |s: &str| json!({ "id": wamid, "status": s, "timestamp": "1", "recipient_id": AGENTS[0] });
-    assert_eq!(
-        h.notify(&[], &[status("read"), status("delivered"), status("sent")])
-            .await,
-        200
-    );
+    assert_eq!(h.notify(&[], &[status("read"), status("delivered"), status("sent")]).await, 200);
     let thread = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
     let leg = thread[0].legs.iter().find(|l| l.to == AGENTS[0]).unwrap();
     assert_eq!(leg.status, Some(shared::domain::DeliveryStatus::Read));
@@ -597,11 +498,7 @@ async fn statuses_of_forwarded_copies_only_move_forward() {
     let items = h.aws.items().await;
     let unknown = json!({ "id": "wamid.unknown", "status": "delivered", "timestamp": "1", "recipient_id": "1" });
     assert_eq!(h.notify(&[], &[unknown]).await, 200);
-    assert_eq!(
-        h.aws.items().await,
-        items,
-        "a status for an unknown message changes nothing"
-    );
+    assert_eq!(h.aws.items().await, items, "a status for an unknown message changes nothing");
 }
 
 #[tokio::test]
@@ -634,16 +531,8 @@ async fn aws_calls_per_agent_reply() {
         assert_eq!(response.status(), 200);
         calls.push(counter.take());
     }
-    println!(
-        "AWS calls per agent reply: swipe {:?}; handle {:?}; focus {:?}",
-        calls[0], calls[1], calls[2]
-    );
-    let relay = [
-        "DynamoDB.GetItem",
-        "DynamoDB.GetItem",
-        "DynamoDB.TransactWriteItems",
-        "SQS.SendMessageBatch",
-    ];
+    println!("AWS calls per agent reply: swipe {:?}; handle {:?}; focus {:?}", calls[0], calls[1], calls[2]);
+    let relay = ["DynamoDB.GetItem", "DynamoDB.GetItem", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"];
     assert_eq!(calls[0], relay, "copy lookup, conversation, record, enqueue");
     assert_eq!(calls[1], relay, "handle lookup, conversation, record, enqueue");
     assert_eq!(calls[2], relay, "agent focus, conversation, record, enqueue");

@@ -25,9 +25,5 @@ pub(crate) fn request_failure(e: reqwest::Error) -> ProviderFailure {
 /// `Retry-After` in seconds (capped at 15 minutes, SQS's longest delay).
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s.min(900)))
+    value.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s.min(900)))
 }

@@ -21,21 +21,15 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
 impl DeliveryQueue for SqsQueue {
     async fn enqueue(&self, jobs: &[Job]) -> Result<(), QueueError> {
         for chunk in jobs.chunks(BATCH) {
-            let mut pending: Vec<(String, String)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, job)| (i.to_string(), job.encode()))
-                .collect();
+            let mut pending: Vec<(String, String)> =
+                chunk.iter().enumerate().map(|(i, job)| (i.to_string(), job.encode())).collect();
             for round in 0..=RESEND_ROUNDS {
                 let entries = pending
                     .iter()

@@ -56,10 +56,7 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
     let Some(address) = locate(store, lines, report).await? else {
         return Ok(StatusHandled::Unknown);
     };
-    let Some(leg) = store
-        .outbound_leg(&address.conversation, &address.message_id, &address.job_id)
-        .await?
-    else {
+    let Some(leg) = store.outbound_leg(&address.conversation, &address.message_id, &address.job_id).await? else {
         return Ok(StatusHandled::Unknown);
     };
     let notices_after = |previous| -> Vec<Job> {
@@ -73,16 +70,10 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
             .collect()
     };
     let notices = notices_after(leg.status);
-    match store
-        .advance_leg_status(&address, status, report.error_code, &notices, now)
-        .await?
-    {
+    match store.advance_leg_status(&address, status, report.error_code, &notices, now).await? {
         StatusChange::Advanced => {
             queue.enqueue(&notices).await?;
-            Ok(StatusHandled::Advanced {
-                status,
-                notices: notices.len(),
-            })
+            Ok(StatusHandled::Advanced { status, notices: notices.len() })
         }
         StatusChange::Unchanged { current } => {
             // A replay of the report that advanced it, whose notices may never have been
@@ -106,20 +97,9 @@ async fn locate<S: ConversationStore>(
     if let (Some(job), Some(from), Some(to)) = (&report.job, &report.from, &report.to)
         && let (Some(line), Some(message_id)) = (lines.by_sms_number(from), job.message_id())
     {
-        let conversation = ConversationKey {
-            line: line.id.clone(),
-            customer: to.clone(),
-        };
-        return Ok(Some(LegAddress {
-            conversation,
-            message_id,
-            job_id: job.clone(),
-        }));
+        let conversation = ConversationKey { line: line.id.clone(), customer: to.clone() };
+        return Ok(Some(LegAddress { conversation, message_id, job_id: job.clone() }));
     }
     let sms = store.find_sent_sms(&report.sid).await?;
-    Ok(sms.map(|sms| LegAddress {
-        conversation: sms.conversation,
-        message_id: sms.message_id,
-        job_id: sms.job_id,
-    }))
+    Ok(sms.map(|sms| LegAddress { conversation: sms.conversation, message_id: sms.message_id, job_id: sms.job_id }))
 }

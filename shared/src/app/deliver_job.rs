@@ -33,10 +33,7 @@ pub struct Deliverer<S, W, P, Q> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivered {
     /// Sent; `provider_id` is the copy's wamid or SMS sid.
-    Sent {
-        provider_id: String,
-        via: Option<ForwardedVia>,
-    },
+    Sent { provider_id: String, via: Option<ForwardedVia> },
     /// Done by an earlier delivery of the same job: acknowledged, nothing sent.
     AlreadyDone,
     /// The job's record no longer exists (erased): acknowledged, nothing sent.
@@ -49,10 +46,7 @@ pub enum Delivered {
 pub enum DeliverError {
     /// Try the job again later (the queue redelivers it).
     #[error("will retry: {reason}")]
-    Retry {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
+    Retry { reason: String, retry_after: Option<Duration> },
     /// Needs an operator: kept failing on the queue until it reaches the DLQ.
     #[error("escalated: {reason}")]
     Escalate { reason: String },
@@ -76,19 +70,14 @@ where
             JobPayload::NotifyAgent(n) => &n.line,
         };
         let Some(line) = self.lines.by_id(line_id) else {
-            return Err(DeliverError::Escalate {
-                reason: format!("line `{line_id}` is not configured"),
-            });
+            return Err(DeliverError::Escalate { reason: format!("line `{line_id}` is not configured") });
         };
         match self.store.claim_job(job, now, CLAIM_LEASE).await? {
             Claim::Claimed => {}
             Claim::AlreadyDone { .. } => return Ok(Delivered::AlreadyDone),
             Claim::Missing => return Ok(Delivered::Dropped),
             Claim::Busy => {
-                return Err(DeliverError::Retry {
-                    reason: "another delivery holds the job".into(),
-                    retry_after: None,
-                });
+                return Err(DeliverError::Retry { reason: "another delivery holds the job".into(), retry_after: None });
             }
         }
         match &job.payload {
@@ -105,24 +94,13 @@ where
         forward: &ForwardToAgent,
         now: Timestamp,
     ) -> Result<Delivered, DeliverError> {
-        let Some(context) = self
-            .store
-            .forward_context(&forward.conversation, &forward.agent)
-            .await?
-        else {
+        let Some(context) = self.store.forward_context(&forward.conversation, &forward.agent).await? else {
             return Ok(Delivered::Dropped);
         };
         let window_open = agent_window_open(context.agent_last_inbound_at, now);
         let copy = agent_copy(line, &context.handle, forward, window_open);
-        let mut result = self
-            .whatsapp
-            .send(&line.whatsapp_phone_number_id, &forward.agent, &copy)
-            .await;
-        let mut via = if window_open {
-            ForwardedVia::Text
-        } else {
-            ForwardedVia::Template
-        };
+        let mut result = self.whatsapp.send(&line.whatsapp_phone_number_id, &forward.agent, &copy).await;
+        let mut via = if window_open { ForwardedVia::Text } else { ForwardedVia::Template };
 
         // 131047: the agent's window closed after all; the template reaches them anyway.
         if let Err(failure) = &result
@@ -130,19 +108,13 @@ where
             && ErrorClass::of(failure) == ErrorClass::Fallback
         {
             let template = agent_copy(line, &context.handle, forward, false);
-            result = self
-                .whatsapp
-                .send(&line.whatsapp_phone_number_id, &forward.agent, &template)
-                .await;
+            result = self.whatsapp.send(&line.whatsapp_phone_number_id, &forward.agent, &template).await;
             via = ForwardedVia::Template;
         }
         match result {
             Ok(wamid) => {
                 self.store.record_forwarded(job, &wamid, via, now).await?;
-                Ok(Delivered::Sent {
-                    provider_id: wamid.as_str().to_owned(),
-                    via: Some(via),
-                })
+                Ok(Delivered::Sent { provider_id: wamid.as_str().to_owned(), via: Some(via) })
             }
             Err(failure) => self.fail(job, &failure, Vec::new(), now).await,
         }
@@ -151,19 +123,10 @@ where
     async fn send_sms(&self, line: &Line, job: &Job, sms: &SendSms, now: Timestamp) -> Result<Delivered, DeliverError> {
         // The leg rides in the callback URL, so a report that overtakes our record finds it.
         let callback = format!("{}?job={}", self.status_callback_url, job.job_id);
-        match self
-            .sms
-            .send(&line.sms_number, &sms.conversation.customer, &sms.text, &callback)
-            .await
-        {
+        match self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &callback).await {
             Ok(accepted) => {
-                self.store
-                    .record_sms_sent(job, &accepted.id, accepted.status, now)
-                    .await?;
-                Ok(Delivered::Sent {
-                    provider_id: accepted.id,
-                    via: None,
-                })
+                self.store.record_sms_sent(job, &accepted.id, accepted.status, now).await?;
+                Ok(Delivered::Sent { provider_id: accepted.id, via: None })
             }
             Err(failure) => {
                 // The agent sees a refused reply on their message, like a failed delivery.
@@ -176,12 +139,7 @@ where
                         .into_iter()
                         .enumerate()
                         .map(|(i, text)| {
-                            Job::notice(
-                                format!("{}:refused:{i}", job.job_id),
-                                line.id.clone(),
-                                sms.agent.clone(),
-                                text,
-                            )
+                            Job::notice(format!("{}:refused:{i}", job.job_id), line.id.clone(), sms.agent.clone(), text)
                         })
                         .collect();
                 self.fail(job, &failure, notices, now).await
@@ -196,17 +154,10 @@ where
         notice: &NotifyAgent,
         now: Timestamp,
     ) -> Result<Delivered, DeliverError> {
-        match self
-            .whatsapp
-            .send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message)
-            .await
-        {
+        match self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message).await {
             Ok(wamid) => {
                 self.store.record_job_sent(job, wamid.as_str(), now).await?;
-                Ok(Delivered::Sent {
-                    provider_id: wamid.as_str().to_owned(),
-                    via: None,
-                })
+                Ok(Delivered::Sent { provider_id: wamid.as_str().to_owned(), via: None })
             }
             Err(failure) => self.fail(job, &failure, Vec::new(), now).await,
         }
@@ -226,11 +177,7 @@ where
             _ => (None, None),
         };
         let reason = failure.to_string();
-        let leg_failure = |class: &'static str| LegFailure {
-            class,
-            code,
-            reason: reason.clone(),
-        };
+        let leg_failure = |class: &'static str| LegFailure { class, code, reason: reason.clone() };
         match class {
             ErrorClass::Retry => {
                 self.store.release_job(job, &leg_failure("retry"), now).await?;
@@ -242,9 +189,7 @@ where
             }
             // A fallback that failed again as a fallback can't be helped by retrying.
             ErrorClass::Permanent | ErrorClass::Fallback => {
-                self.store
-                    .record_job_failed(job, &leg_failure("permanent"), &notices, now)
-                    .await?;
+                self.store.record_job_failed(job, &leg_failure("permanent"), &notices, now).await?;
                 self.queue.enqueue(&notices).await?;
                 Ok(Delivered::Failed { class, reason })
             }

@@ -22,7 +22,10 @@ pub enum Received {
     /// A replay of a message already recorded: nothing was written; its jobs were offered
     /// to the queue again because the first attempt may have failed before enqueueing them
     /// (the worker sends each job at most once, so this never duplicates a copy).
-    Duplicate { message_id: Option<MessageId>, jobs: usize },
+    Duplicate {
+        message_id: Option<MessageId>,
+        jobs: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,26 +53,21 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
         // path is one transaction and no read.
         let result = if try_append {
             store.append_inbound(&message).await.map(|outcome| match outcome {
-                AppendOutcome::Appended => Step::Done {
-                    new_conversation: false,
-                },
+                AppendOutcome::Appended => Step::Done { new_conversation: false },
                 AppendOutcome::Duplicate(prior) => Step::Duplicate(prior),
                 AppendOutcome::NoConversation => Step::StartConversation,
             })
         } else {
             let handle = Handle::random(Handle::length_after_collisions(handle_collisions), rng);
-            store
-                .start_conversation(&message, &handle)
-                .await
-                .map(|outcome| match outcome {
-                    StartOutcome::Started => Step::Done { new_conversation: true },
-                    StartOutcome::Duplicate(prior) => Step::Duplicate(prior),
-                    StartOutcome::ConversationExists => Step::Append,
-                    StartOutcome::HandleTaken => {
-                        handle_collisions += 1;
-                        Step::StartConversation
-                    }
-                })
+            store.start_conversation(&message, &handle).await.map(|outcome| match outcome {
+                StartOutcome::Started => Step::Done { new_conversation: true },
+                StartOutcome::Duplicate(prior) => Step::Duplicate(prior),
+                StartOutcome::ConversationExists => Step::Append,
+                StartOutcome::HandleTaken => {
+                    handle_collisions += 1;
+                    Step::StartConversation
+                }
+            })
         };
         match result {
             Ok(Step::Done { new_conversation }) => {
@@ -82,10 +80,7 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
             }
             Ok(Step::Duplicate(prior)) => {
                 queue.enqueue(&prior.jobs).await?;
-                return Ok(Received::Duplicate {
-                    message_id: prior.message_id,
-                    jobs: prior.jobs.len(),
-                });
+                return Ok(Received::Duplicate { message_id: prior.message_id, jobs: prior.jobs.len() });
             }
             Ok(Step::StartConversation) => try_append = false,
             Ok(Step::Append) => try_append = true,
@@ -106,10 +101,7 @@ enum Step {
 }
 
 fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
-    let conversation = ConversationKey {
-        line: line.id.clone(),
-        customer: sms.from,
-    };
+    let conversation = ConversationKey { line: line.id.clone(), customer: sms.from };
     let message_id = MessageId::new_v7();
     let attachments: Vec<String> = sms.attachments.iter().map(|a| a.content_type.clone()).collect();
     let jobs = line

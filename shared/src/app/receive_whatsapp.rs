@@ -89,20 +89,13 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
                 _ => None,
             };
             record.effect = AgentEffect::Nothing;
-            record.notices = vec![notice(
-                line,
-                &message,
-                "gone",
-                notices::conversation_gone(handle.as_ref()),
-            )];
+            record.notices = vec![notice(line, &message, "gone", notices::conversation_gone(handle.as_ref()))];
             match store.record_agent_message(&record).await? {
                 RecordOutcome::Recorded => queue.enqueue(&record.notices).await?,
                 RecordOutcome::Duplicate(prior) => queue.enqueue(&prior.jobs).await?,
                 RecordOutcome::ConversationGone => {}
             }
-            Ok(MessageHandled::NotRelayed {
-                why: "conversation_gone",
-            })
+            Ok(MessageHandled::NotRelayed { why: "conversation_gone" })
         }
     }
 }
@@ -120,14 +113,8 @@ pub async fn receive_whatsapp_status<S: ConversationStore>(
     let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
         return Ok(None);
     };
-    let leg = LegAddress {
-        conversation: copy.conversation,
-        message_id: copy.message_id,
-        job_id: copy.job_id,
-    };
-    let change = store
-        .advance_leg_status(&leg, status, report.error_code, &[], now)
-        .await?;
+    let leg = LegAddress { conversation: copy.conversation, message_id: copy.message_id, job_id: copy.job_id };
+    let change = store.advance_leg_status(&leg, status, report.error_code, &[], now).await?;
     Ok(Some(change))
 }
 
@@ -147,11 +134,7 @@ impl Plan {
     }
 
     fn silent(why: &'static str) -> Self {
-        Self {
-            effect: AgentEffect::Nothing,
-            notices: Vec::new(),
-            outcome: MessageHandled::NotRelayed { why },
-        }
+        Self { effect: AgentEffect::Nothing, notices: Vec::new(), outcome: MessageHandled::NotRelayed { why } }
     }
 }
 
@@ -204,46 +187,19 @@ async fn route_text<S: ConversationStore>(
         facts.focus = store.agent_state(&line.id, &message.from).await?.focus;
     }
     match decide(&text, facts, line.focus_hours, now) {
-        Route::Relay {
-            conversation,
-            text,
-            rule,
-        } => {
+        Route::Relay { conversation, text, rule } => {
             let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(
-                    line,
-                    message,
-                    "conversation_gone",
-                    notices::conversation_gone(None),
-                ));
+                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
             };
-            Ok(reply(
-                line,
-                message,
-                conversation,
-                summary.handle,
-                &text,
-                message.wamid.clone(),
-                false,
-                rule,
-                now,
-            ))
+            Ok(reply(line, message, conversation, summary.handle, &text, message.wamid.clone(), false, rule, now))
         }
         Route::Focus { conversation } => {
             let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(
-                    line,
-                    message,
-                    "conversation_gone",
-                    notices::conversation_gone(None),
-                ));
+                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
             };
             let text = notices::now_answering(&summary.handle, &conversation.customer);
             Ok(Plan {
-                effect: AgentEffect::Focus {
-                    conversation,
-                    handle: summary.handle,
-                },
+                effect: AgentEffect::Focus { conversation, handle: summary.handle },
                 notices: vec![notice(line, message, "focus", text)],
                 outcome: MessageHandled::Focused,
             })
@@ -262,18 +218,11 @@ async fn route_text<S: ConversationStore>(
             }
             let pickable: Vec<PickableConversation> = open
                 .into_iter()
-                .map(|c| PickableConversation {
-                    handle: c.handle,
-                    customer: c.key.customer,
-                    last_text: c.last_text,
-                })
+                .map(|c| PickableConversation { handle: c.handle, customer: c.key.customer, last_text: c.last_text })
                 .collect();
             let picker = notices::which_conversation(unknown_handle.as_ref(), &text, &pickable);
             Ok(Plan {
-                effect: AgentEffect::Pending(PendingText {
-                    text,
-                    wamid: message.wamid.clone(),
-                }),
+                effect: AgentEffect::Pending(PendingText { text, wamid: message.wamid.clone() }),
                 notices: vec![notice(line, message, "which", picker)],
                 outcome: MessageHandled::AskedWhich,
             })
@@ -293,25 +242,12 @@ async fn picked<S: ConversationStore>(
         return Ok(Plan::silent("unknown_list_reply"));
     };
     let Some(conversation) = store.find_handle(&line.id, &handle).await? else {
-        return Ok(Plan::told(
-            line,
-            message,
-            "conversation_gone",
-            notices::conversation_gone(Some(&handle)),
-        ));
+        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
     };
     match store.agent_state(&line.id, &message.from).await?.pending {
-        Some(pending) => Ok(reply(
-            line,
-            message,
-            conversation,
-            handle,
-            &pending.text,
-            pending.wamid,
-            true,
-            RouteRule::Handle,
-            now,
-        )),
+        Some(pending) => {
+            Ok(reply(line, message, conversation, handle, &pending.text, pending.wamid, true, RouteRule::Handle, now))
+        }
         None => {
             let text = notices::now_answering(&handle, &conversation.customer);
             Ok(Plan {
@@ -363,10 +299,7 @@ fn reply(
         job,
     };
     Plan {
-        effect: AgentEffect::Reply {
-            message: Box::new(outbound),
-            clear_pending,
-        },
+        effect: AgentEffect::Reply { message: Box::new(outbound), clear_pending },
         notices: Vec::new(),
         outcome: MessageHandled::Relayed { conversation, rule },
     }
@@ -374,12 +307,7 @@ fn reply(
 
 /// A notice answering the agent's message `message`; its id is stable per message and purpose.
 fn notice(line: &Line, message: &InboundWhatsApp, purpose: &str, text: WhatsAppMessage) -> Job {
-    Job::notice(
-        format!("{}:{purpose}", message.wamid.as_str()),
-        line.id.clone(),
-        message.from.clone(),
-        text,
-    )
+    Job::notice(format!("{}:{purpose}", message.wamid.as_str()), line.id.clone(), message.from.clone(), text)
 }
 
 fn jobs_of(record: &AgentMessageRecord) -> Vec<Job> {
@@ -406,19 +334,14 @@ async fn non_agent<S: ConversationStore, Q: DeliveryQueue>(
         message.from.clone(),
         notices::not_an_agent(line),
     );
-    match store
-        .record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply)
-        .await?
-    {
+    match store.record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply).await? {
         NonAgentOutcome::Replied => {
             queue.enqueue(std::slice::from_ref(&reply)).await?;
             Ok(MessageHandled::NonAgent { replied: true })
         }
         NonAgentOutcome::AlreadyRepliedToday => Ok(MessageHandled::NonAgent { replied: false }),
         NonAgentOutcome::Duplicate => {
-            queue
-                .enqueue(&store.unsent_jobs(std::slice::from_ref(&reply)).await?)
-                .await?;
+            queue.enqueue(&store.unsent_jobs(std::slice::from_ref(&reply)).await?).await?;
             Ok(MessageHandled::Duplicate)
         }
     }

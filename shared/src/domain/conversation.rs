@@ -21,22 +21,14 @@ impl Handle {
         let raw = input.strip_prefix('#').unwrap_or(input).to_ascii_uppercase();
         let ok =
             (HANDLE_MIN_LEN..=HANDLE_MAX_LEN).contains(&raw.len()) && raw.bytes().all(|b| HANDLE_ALPHABET.contains(&b));
-        if ok {
-            Ok(Self(raw))
-        } else {
-            Err(format!("`{input}` is not a conversation handle"))
-        }
+        if ok { Ok(Self(raw)) } else { Err(format!("`{input}` is not a conversation handle")) }
     }
 
     /// A random handle of `len` characters. Uniqueness is not decided here: the store
     /// reserves it with a conditional write and the caller draws again on a collision.
     pub fn random(len: usize, rng: &mut fastrand::Rng) -> Self {
         let len = len.clamp(HANDLE_MIN_LEN, HANDLE_MAX_LEN);
-        Self(
-            (0..len)
-                .map(|_| HANDLE_ALPHABET[rng.usize(..HANDLE_ALPHABET.len())] as char)
-                .collect(),
-        )
+        Self((0..len).map(|_| HANDLE_ALPHABET[rng.usize(..HANDLE_ALPHABET.len())] as char).collect())
     }
 
     /// Length to draw after `collisions` failed reservations: short while the line has

@@ -38,20 +38,13 @@ impl JobId {
     /// A notice's id from an arbitrary key, hashed when it doesn't fit the id alphabet.
     fn for_notice(key: &str) -> Self {
         use sha2::Digest;
-        Self(format!(
-            "n-{}",
-            hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])
-        ))
+        Self(format!("n-{}", hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])))
     }
 
     pub fn parse(input: &str) -> Result<Self, String> {
         let ok = (1..=100).contains(&input.len())
             && input.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b));
-        if ok {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(format!("`{input}` is not a job id"))
-        }
+        if ok { Ok(Self(input.to_owned())) } else { Err(format!("`{input}` is not a job id")) }
     }
 }
 
@@ -105,10 +98,7 @@ pub struct NotifyAgent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegLocation<'a> {
     /// A leg of a message in a conversation's thread.
-    Message {
-        conversation: &'a ConversationKey,
-        message_id: &'a MessageId,
-    },
+    Message { conversation: &'a ConversationKey, message_id: &'a MessageId },
     /// An item of its own (the bridge's notices to agents belong to no message).
     Standalone,
 }
@@ -149,14 +139,10 @@ impl Job {
 
     pub fn leg_location(&self) -> LegLocation<'_> {
         match &self.payload {
-            JobPayload::ForwardToAgent(f) => LegLocation::Message {
-                conversation: &f.conversation,
-                message_id: &f.message_id,
-            },
-            JobPayload::SendSms(s) => LegLocation::Message {
-                conversation: &s.conversation,
-                message_id: &s.message_id,
-            },
+            JobPayload::ForwardToAgent(f) => {
+                LegLocation::Message { conversation: &f.conversation, message_id: &f.message_id }
+            }
+            JobPayload::SendSms(s) => LegLocation::Message { conversation: &s.conversation, message_id: &s.message_id },
             JobPayload::NotifyAgent(_) => LegLocation::Standalone,
         }
     }
@@ -207,20 +193,10 @@ impl fmt::Display for ProviderFailure {
         match self {
             Self::Timeout => f.write_str("timed out"),
             Self::Connection(e) => write!(f, "connection failed: {e}"),
-            Self::Rejected {
-                http_status,
-                code: Some(code),
-                message,
-                ..
-            } => {
+            Self::Rejected { http_status, code: Some(code), message, .. } => {
                 write!(f, "HTTP {http_status}, code {code}: {message}")
             }
-            Self::Rejected {
-                http_status,
-                code: None,
-                message,
-                ..
-            } => write!(f, "HTTP {http_status}: {message}"),
+            Self::Rejected { http_status, code: None, message, .. } => write!(f, "HTTP {http_status}: {message}"),
         }
     }
 }
@@ -278,10 +254,7 @@ mod tests {
     use super::*;
 
     fn conversation() -> ConversationKey {
-        ConversationKey {
-            line: LineId::parse("main").unwrap(),
-            customer: E164::parse("+14155550134").unwrap(),
-        }
+        ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse("+14155550134").unwrap() }
     }
 
     fn jobs() -> Vec<Job> {
@@ -316,10 +289,7 @@ mod tests {
                 format!("{}:delivered", wamid.as_str()),
                 LineId::parse("main").unwrap(),
                 agent,
-                WhatsAppMessage::Reaction {
-                    message: wamid,
-                    emoji: "✅".into(),
-                },
+                WhatsAppMessage::Reaction { message: wamid, emoji: "✅".into() },
             ),
         ]
     }
@@ -349,13 +319,7 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_job() {
-        for bad in [
-            "",
-            "{}",
-            "null",
-            r#"{"job_id":"x","attempt":0,"kind":"launch_rockets","payload":{}}"#,
-            "\u{0}",
-        ] {
+        for bad in ["", "{}", "null", r#"{"job_id":"x","attempt":0,"kind":"launch_rockets","payload":{}}"#, "\u{0}"] {
             assert!(Job::decode(bad).is_err(), "{bad:?}");
         }
     }
@@ -373,12 +337,7 @@ mod tests {
     }
 
     fn rejected(http_status: u16, code: Option<i64>) -> ProviderFailure {
-        ProviderFailure::Rejected {
-            http_status,
-            code,
-            message: String::new(),
-            retry_after: None,
-        }
+        ProviderFailure::Rejected { http_status, code, message: String::new(), retry_after: None }
     }
 
     #[test]
@@ -400,11 +359,7 @@ mod tests {
             for &code in *codes {
                 // The code decides, whatever the HTTP status it came with.
                 for status in [400, 403, 429, 500] {
-                    assert_eq!(
-                        ErrorClass::of(&rejected(status, Some(code))),
-                        *class,
-                        "code {code} status {status}"
-                    );
+                    assert_eq!(ErrorClass::of(&rejected(status, Some(code))), *class, "code {code} status {status}");
                 }
             }
         }
@@ -425,11 +380,7 @@ mod tests {
             (404, Permanent),
         ] {
             assert_eq!(ErrorClass::of(&rejected(status, None)), class, "{status}");
-            assert_eq!(
-                ErrorClass::of(&rejected(status, Some(987654))),
-                class,
-                "{status} unknown code"
-            );
+            assert_eq!(ErrorClass::of(&rejected(status, Some(987654))), class, "{status} unknown code");
         }
     }
 }

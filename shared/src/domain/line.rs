@@ -20,9 +20,7 @@ pub struct LineId(String);
 impl LineId {
     pub fn parse(input: &str) -> Result<Self, String> {
         let ok = (1..=32).contains(&input.len())
-            && input
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if ok {
             Ok(Self(input.to_owned()))
         } else {
@@ -115,11 +113,7 @@ impl Lines {
             let inner = e.inner().to_string();
             let path = e.path().to_string();
             LinesError {
-                path: if path == "." {
-                    source.to_owned()
-                } else {
-                    format!("{source}{}", prefixed(&path))
-                },
+                path: if path == "." { source.to_owned() } else { format!("{source}{}", prefixed(&path)) },
                 reason: inner,
             }
         })?;
@@ -127,10 +121,7 @@ impl Lines {
     }
 
     pub fn new(source: &str, lines: Vec<Line>) -> Result<Self, LinesError> {
-        let err = |path: String, reason: String| LinesError {
-            path: format!("{source}{path}"),
-            reason,
-        };
+        let err = |path: String, reason: String| LinesError { path: format!("{source}{path}"), reason };
         if lines.is_empty() {
             return Err(err(String::new(), "at least one line is required".into()));
         }
@@ -151,10 +142,7 @@ impl Lines {
                 ));
             }
             if line.agents.len() > MAX_AGENTS_PER_LINE {
-                return Err(err(
-                    format!("[{i}].agents"),
-                    format!("at most {MAX_AGENTS_PER_LINE} agents"),
-                ));
+                return Err(err(format!("[{i}].agents"), format!("at most {MAX_AGENTS_PER_LINE} agents")));
             }
             let mut agents = HashSet::new();
             for (a, agent) in line.agents.iter().enumerate() {
@@ -164,11 +152,7 @@ impl Lines {
             }
             let name_ok = !line.template.name.is_empty()
                 && line.template.name.len() <= 512
-                && line
-                    .template
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && line.template.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !name_ok {
                 return Err(err(
                     format!("[{i}].template.name"),
@@ -208,11 +192,7 @@ impl Lines {
 }
 
 fn prefixed(path: &str) -> String {
-    if path.starts_with('[') {
-        path.to_owned()
-    } else {
-        format!(".{path}")
-    }
+    if path.starts_with('[') { path.to_owned() } else { format!(".{path}") }
 }
 
 #[cfg(test)]
@@ -242,21 +222,12 @@ mod tests {
     fn errors_name_the_field() {
         let cases = [
             (MAIN.replace("+14155550100", "4155550100"), "BRIDGE_LINES[0].sms_number"),
-            (
-                MAIN.replace("\"14155550112\"", "\"+14155550112\""),
-                "BRIDGE_LINES[0].agents[1]",
-            ),
+            (MAIN.replace("\"14155550112\"", "\"+14155550112\""), "BRIDGE_LINES[0].agents[1]"),
             (MAIN.replace("\"twilio\"", "\"vonage\""), "BRIDGE_LINES[0].sms_provider"),
             (MAIN.replace("\"agents\"", "\"agnets\""), "BRIDGE_LINES[0].agnets"),
-            (
-                MAIN.replace("new_customer_message", "New Message"),
-                "BRIDGE_LINES[0].template.name",
-            ),
+            (MAIN.replace("new_customer_message", "New Message"), "BRIDGE_LINES[0].template.name"),
             (MAIN.replace("\"main\"", "\"Main Line\""), "BRIDGE_LINES[0].id"),
-            (
-                MAIN.replace("\"14155550112\"", "\"14155550111\""),
-                "BRIDGE_LINES[0].agents[1]",
-            ),
+            (MAIN.replace("\"14155550112\"", "\"14155550111\""), "BRIDGE_LINES[0].agents[1]"),
         ];
         for (json, path) in cases {
             let e = parse(&format!("[{json}]")).unwrap_err();

@@ -23,14 +23,8 @@ pub struct ProviderMessageId(String);
 impl ProviderMessageId {
     pub fn parse(input: &str) -> Result<Self, String> {
         let ok = (1..=64).contains(&input.len())
-            && input
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err("must be 1 to 64 letters, digits, '-' or '_'".to_owned())
-        }
+            && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(Self(input.to_owned())) } else { Err("must be 1 to 64 letters, digits, '-' or '_'".to_owned()) }
     }
 
     pub fn as_str(&self) -> &str {

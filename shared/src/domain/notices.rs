@@ -26,15 +26,9 @@ pub fn delivery_result(
     let Some(emoji) = status.agent_reaction(previous) else {
         return Vec::new();
     };
-    let reaction = WhatsAppMessage::Reaction {
-        message: agent_message.clone(),
-        emoji: emoji.to_owned(),
-    };
+    let reaction = WhatsAppMessage::Reaction { message: agent_message.clone(), emoji: emoji.to_owned() };
     if status.is_failure() {
-        vec![
-            reaction,
-            WhatsAppMessage::reply(&failure_notice(error_code), agent_message),
-        ]
+        vec![reaction, WhatsAppMessage::reply(&failure_notice(error_code), agent_message)]
     } else {
         vec![reaction]
     }
@@ -49,36 +43,25 @@ pub fn which_conversation(
 ) -> WhatsAppMessage {
     let picker = conversation_picker(pending_text, open);
     match (unknown, picker) {
-        (Some(handle), WhatsAppMessage::List { body, button, rows }) => WhatsAppMessage::List {
-            body: format!("There is no conversation {handle}. {body}"),
-            button,
-            rows,
-        },
+        (Some(handle), WhatsAppMessage::List { body, button, rows }) => {
+            WhatsAppMessage::List { body: format!("There is no conversation {handle}. {body}"), button, rows }
+        }
         (_, picker) => picker,
     }
 }
 
 pub fn no_open_conversation(unknown: Option<&Handle>) -> WhatsAppMessage {
-    let prefix = unknown
-        .map(|h| format!("There is no conversation {h}. "))
-        .unwrap_or_default();
-    WhatsAppMessage::text(&format!(
-        "{prefix}There is no open conversation to send this to, so nothing was sent."
-    ))
+    let prefix = unknown.map(|h| format!("There is no conversation {h}. ")).unwrap_or_default();
+    WhatsAppMessage::text(&format!("{prefix}There is no open conversation to send this to, so nothing was sent."))
 }
 
 pub fn now_answering(handle: &Handle, customer: &E164) -> WhatsAppMessage {
-    WhatsAppMessage::text(&format!(
-        "Now answering {handle} · {}. Your next messages go to them.",
-        customer.pretty()
-    ))
+    WhatsAppMessage::text(&format!("Now answering {handle} · {}. Your next messages go to them.", customer.pretty()))
 }
 
 pub fn conversation_gone(handle: Option<&Handle>) -> WhatsAppMessage {
     let which = handle.map(|h| format!(" {h}")).unwrap_or_default();
-    WhatsAppMessage::text(&format!(
-        "That conversation{which} no longer exists, so nothing was sent."
-    ))
+    WhatsAppMessage::text(&format!("That conversation{which} no longer exists, so nothing was sent."))
 }
 
 pub fn nothing_to_send() -> WhatsAppMessage {
@@ -86,9 +69,7 @@ pub fn nothing_to_send() -> WhatsAppMessage {
 }
 
 pub fn only_text_is_relayed(kind: &str) -> WhatsAppMessage {
-    WhatsAppMessage::text(&format!(
-        "Only text can be sent to customers for now, so your {kind} was not sent."
-    ))
+    WhatsAppMessage::text(&format!("Only text can be sent to customers for now, so your {kind} was not sent."))
 }
 
 pub fn how_to_answer() -> WhatsAppMessage {
@@ -107,18 +88,12 @@ mod tests {
         let wamid = Wamid::parse("wamid.A").unwrap();
         assert_eq!(
             delivery_result(DeliveryStatus::Delivered, Some(DeliveryStatus::Sent), None, &wamid),
-            vec![WhatsAppMessage::Reaction {
-                message: wamid.clone(),
-                emoji: "✅".into()
-            }]
+            vec![WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "✅".into() }]
         );
         assert_eq!(
             delivery_result(DeliveryStatus::Undelivered, None, Some(30006), &wamid),
             vec![
-                WhatsAppMessage::Reaction {
-                    message: wamid.clone(),
-                    emoji: "❌".into()
-                },
+                WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "❌".into() },
                 WhatsAppMessage::reply("not delivered: landline or unreachable carrier (30006)", &wamid),
             ]
         );

@@ -20,11 +20,7 @@ pub struct E164(String);
 impl E164 {
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
         let digits = input.strip_prefix('+').ok_or(PhoneError::NotE164)?;
-        if is_digits(digits, 2) {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(PhoneError::NotE164)
-        }
+        if is_digits(digits, 2) { Ok(Self(input.to_owned())) } else { Err(PhoneError::NotE164) }
     }
 
     /// The digits without `+`: the form WhatsApp uses for a `wa_id`.
@@ -64,11 +60,7 @@ pub struct WaId(String);
 
 impl WaId {
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
-        if is_digits(input, 5) {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(PhoneError::NotWaId)
-        }
+        if is_digits(input, 5) { Ok(Self(input.to_owned())) } else { Err(PhoneError::NotWaId) }
     }
 
     /// For logs: `1415*****11`.
@@ -94,12 +86,7 @@ fn mask_digits(digits: &str) -> String {
     let n = digits.len();
     let (head, tail) = if n >= 8 { (4, 2) } else { (1, 1) };
     let hidden = n.saturating_sub(head + tail);
-    format!(
-        "{}{}{}",
-        &digits[..head.min(n)],
-        "*".repeat(hidden),
-        &digits[n - tail.min(n)..]
-    )
+    format!("{}{}{}", &digits[..head.min(n)], "*".repeat(hidden), &digits[n - tail.min(n)..])
 }
 
 #[cfg(test)]

@@ -40,32 +40,17 @@ impl AgentText {
         if let Some(rest) = trimmed.strip_prefix('/') {
             let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) {
-                let command = Command {
-                    name: name.to_ascii_lowercase(),
-                    args: args.trim().to_owned(),
-                };
-                return Self {
-                    handle: None,
-                    command: Some(command),
-                    body: trimmed.to_owned(),
-                };
+                let command = Command { name: name.to_ascii_lowercase(), args: args.trim().to_owned() };
+                return Self { handle: None, command: Some(command), body: trimmed.to_owned() };
             }
         }
         if trimmed.starts_with('#') {
             let (token, rest) = trimmed.split_once(char::is_whitespace).unwrap_or((trimmed, ""));
             if let Ok(handle) = Handle::parse(token) {
-                return Self {
-                    handle: Some(handle),
-                    command: None,
-                    body: rest.trim().to_owned(),
-                };
+                return Self { handle: Some(handle), command: None, body: rest.trim().to_owned() };
             }
         }
-        Self {
-            handle: None,
-            command: None,
-            body: trimmed.to_owned(),
-        }
+        Self { handle: None, command: None, body: trimmed.to_owned() }
     }
 }
 
@@ -143,26 +128,15 @@ pub fn decide(text: &AgentText, facts: RoutingFacts, focus_hours: u32, now: Time
             Some(handle) => handle.to_string(),
             None => text.body.clone(),
         };
-        return Route::Relay {
-            conversation,
-            text: full,
-            rule: RouteRule::SwipeReply,
-        };
+        return Route::Relay { conversation, text: full, rule: RouteRule::SwipeReply };
     }
     match facts.handle {
         Some(HandleLookup::Found(conversation)) if text.body.is_empty() => return Route::Focus { conversation },
         Some(HandleLookup::Found(conversation)) => {
-            return Route::Relay {
-                conversation,
-                text: text.body.clone(),
-                rule: RouteRule::Handle,
-            };
+            return Route::Relay { conversation, text: text.body.clone(), rule: RouteRule::Handle };
         }
         Some(HandleLookup::Unknown(handle)) => {
-            return Route::AskWhich {
-                text: text.body.clone(),
-                unknown_handle: Some(handle),
-            };
+            return Route::AskWhich { text: text.body.clone(), unknown_handle: Some(handle) };
         }
         None => {}
     }
@@ -170,15 +144,10 @@ pub fn decide(text: &AgentText, facts: RoutingFacts, focus_hours: u32, now: Time
         return Route::Command(command.clone());
     }
     match facts.focus {
-        Some(focus) if focus_is_current(&focus, focus_hours, now) => Route::Relay {
-            conversation: focus.conversation,
-            text: text.body.clone(),
-            rule: RouteRule::Focus,
-        },
-        _ => Route::AskWhich {
-            text: text.body.clone(),
-            unknown_handle: None,
-        },
+        Some(focus) if focus_is_current(&focus, focus_hours, now) => {
+            Route::Relay { conversation: focus.conversation, text: text.body.clone(), rule: RouteRule::Focus }
+        }
+        _ => Route::AskWhich { text: text.body.clone(), unknown_handle: None },
     }
 }
 
@@ -214,27 +183,12 @@ mod tests {
         let t = AgentText::parse("#K7");
         assert_eq!((t.handle.unwrap().as_str(), t.body.as_str()), ("K7", ""));
         let t = AgentText::parse("/close #K7");
-        assert_eq!(
-            t.command,
-            Some(Command {
-                name: "close".into(),
-                args: "#K7".into()
-            })
-        );
-        for plain in [
-            "#1 priority for us",
-            "# not a handle",
-            "#hashtagsarefun today",
-            "/ not a command",
-            "http://x/y",
-            "Hello",
-        ] {
+        assert_eq!(t.command, Some(Command { name: "close".into(), args: "#K7".into() }));
+        for plain in
+            ["#1 priority for us", "# not a handle", "#hashtagsarefun today", "/ not a command", "http://x/y", "Hello"]
+        {
             let t = AgentText::parse(plain);
-            assert_eq!(
-                (t.handle, t.command, t.body.as_str()),
-                (None, None, plain.trim()),
-                "{plain}"
-            );
+            assert_eq!((t.handle, t.command, t.body.as_str()), (None, None, plain.trim()), "{plain}");
         }
     }
 
@@ -246,32 +200,15 @@ mod tests {
             focus: Some(focus(3, 0)),
         };
         let route = decide(&AgentText::parse("#K7 hi"), facts, 12, now());
-        assert_eq!(
-            route,
-            Route::Relay {
-                conversation: conv(1),
-                text: "#K7 hi".into(),
-                rule: RouteRule::SwipeReply
-            }
-        );
+        assert_eq!(route, Route::Relay { conversation: conv(1), text: "#K7 hi".into(), rule: RouteRule::SwipeReply });
     }
 
     #[test]
     fn a_known_handle_wins_over_focus_and_an_unknown_one_asks() {
-        let facts = RoutingFacts {
-            handle: Some(HandleLookup::Found(conv(2))),
-            focus: Some(focus(3, 0)),
-            ..Default::default()
-        };
+        let facts =
+            RoutingFacts { handle: Some(HandleLookup::Found(conv(2))), focus: Some(focus(3, 0)), ..Default::default() };
         let route = decide(&AgentText::parse("#K7 hi"), facts, 12, now());
-        assert_eq!(
-            route,
-            Route::Relay {
-                conversation: conv(2),
-                text: "hi".into(),
-                rule: RouteRule::Handle
-            }
-        );
+        assert_eq!(route, Route::Relay { conversation: conv(2), text: "hi".into(), rule: RouteRule::Handle });
 
         let unknown = Handle::parse("K8").unwrap();
         let facts = RoutingFacts {
@@ -280,68 +217,29 @@ mod tests {
             ..Default::default()
         };
         let route = decide(&AgentText::parse("#K8 hi"), facts, 12, now());
-        assert_eq!(
-            route,
-            Route::AskWhich {
-                text: "hi".into(),
-                unknown_handle: Some(unknown)
-            }
-        );
+        assert_eq!(route, Route::AskWhich { text: "hi".into(), unknown_handle: Some(unknown) });
 
-        let facts = RoutingFacts {
-            handle: Some(HandleLookup::Found(conv(2))),
-            ..Default::default()
-        };
-        assert_eq!(
-            decide(&AgentText::parse("#K7"), facts, 12, now()),
-            Route::Focus { conversation: conv(2) }
-        );
+        let facts = RoutingFacts { handle: Some(HandleLookup::Found(conv(2))), ..Default::default() };
+        assert_eq!(decide(&AgentText::parse("#K7"), facts, 12, now()), Route::Focus { conversation: conv(2) });
     }
 
     #[test]
     fn focus_lasts_focus_hours() {
         let text = AgentText::parse("on my way");
-        let fresh = RoutingFacts {
-            focus: Some(focus(3, 11)),
-            ..Default::default()
-        };
-        assert!(matches!(
-            decide(&text, fresh, 12, now()),
-            Route::Relay {
-                rule: RouteRule::Focus,
-                ..
-            }
-        ));
-        let stale = RoutingFacts {
-            focus: Some(focus(3, 12)),
-            ..Default::default()
-        };
-        assert_eq!(
-            decide(&text, stale, 12, now()),
-            Route::AskWhich {
-                text: "on my way".into(),
-                unknown_handle: None
-            }
-        );
+        let fresh = RoutingFacts { focus: Some(focus(3, 11)), ..Default::default() };
+        assert!(matches!(decide(&text, fresh, 12, now()), Route::Relay { rule: RouteRule::Focus, .. }));
+        let stale = RoutingFacts { focus: Some(focus(3, 12)), ..Default::default() };
+        assert_eq!(decide(&text, stale, 12, now()), Route::AskWhich { text: "on my way".into(), unknown_handle: None });
         assert_eq!(
             decide(&text, RoutingFacts::default(), 12, now()),
-            Route::AskWhich {
-                text: "on my way".into(),
-                unknown_handle: None
-            }
+            Route::AskWhich { text: "on my way".into(), unknown_handle: None }
         );
     }
 
     #[test]
     fn commands_come_before_focus() {
-        let facts = RoutingFacts {
-            focus: Some(focus(3, 0)),
-            ..Default::default()
-        };
-        assert!(matches!(
-            decide(&AgentText::parse("/list"), facts, 12, now()),
-            Route::Command(_)
-        ));
+        let facts = RoutingFacts { focus: Some(focus(3, 0)), ..Default::default() };
+        assert!(matches!(decide(&AgentText::parse("/list"), facts, 12, now()), Route::Command(_)));
     }
 
     proptest! {

@@ -138,17 +138,9 @@ mod tests {
     #[test]
     fn the_agent_sees_arrival_once_and_every_failure() {
         assert_eq!(Delivered.agent_reaction(Some(Sent)), Some("✅"));
-        assert_eq!(
-            Read.agent_reaction(Some(Sent)),
-            Some("✅"),
-            "read without a delivered report"
-        );
+        assert_eq!(Read.agent_reaction(Some(Sent)), Some("✅"), "read without a delivered report");
         assert_eq!(Read.agent_reaction(Some(Delivered)), None, "already shown");
-        assert_eq!(
-            Delivered.agent_reaction(Some(Failed)),
-            Some("✅"),
-            "a late success replaces the cross"
-        );
+        assert_eq!(Delivered.agent_reaction(Some(Failed)), Some("✅"), "a late success replaces the cross");
         assert_eq!(Undelivered.agent_reaction(None), Some("❌"));
         assert_eq!(Sent.agent_reaction(None), None);
     }
@@ -176,15 +168,9 @@ mod tests {
 
     #[test]
     fn notices_name_the_reason_and_code() {
-        assert_eq!(
-            failure_notice(Some(30005)),
-            "not delivered: unknown destination (30005)"
-        );
+        assert_eq!(failure_notice(Some(30005)), "not delivered: unknown destination (30005)");
         assert_eq!(failure_notice(Some(21610)), "not delivered: customer opted out (21610)");
-        assert_eq!(
-            failure_notice(Some(12345)),
-            "not delivered: the provider gave no reason (12345)"
-        );
+        assert_eq!(failure_notice(Some(12345)), "not delivered: the provider gave no reason (12345)");
         assert_eq!(failure_notice(None), "not delivered: the provider gave no reason");
     }
 

@@ -56,18 +56,12 @@ pub struct ListRow {
 
 impl WhatsAppMessage {
     pub fn text(body: &str) -> Self {
-        Self::Text {
-            body: truncate_chars(body, TEXT_BODY_MAX_CHARS),
-            reply_to: None,
-        }
+        Self::Text { body: truncate_chars(body, TEXT_BODY_MAX_CHARS), reply_to: None }
     }
 
     /// A text quoting `message` (shown as a reply to it).
     pub fn reply(body: &str, message: &Wamid) -> Self {
-        Self::Text {
-            body: truncate_chars(body, TEXT_BODY_MAX_CHARS),
-            reply_to: Some(message.clone()),
-        }
+        Self::Text { body: truncate_chars(body, TEXT_BODY_MAX_CHARS), reply_to: Some(message.clone()) }
     }
 
     pub fn is_free_form_text(&self) -> bool {
@@ -115,18 +109,11 @@ pub fn conversation_picker(pending_text: &str, conversations: &[PickableConversa
         .take(LIST_MAX_ROWS)
         .map(|c| ListRow {
             id: format!("{PICK_CONVERSATION_PREFIX}{}", c.handle.as_str()),
-            title: truncate_chars(
-                &format!("{} · {}", c.handle, c.customer.pretty()),
-                LIST_ROW_TITLE_MAX_CHARS,
-            ),
+            title: truncate_chars(&format!("{} · {}", c.handle, c.customer.pretty()), LIST_ROW_TITLE_MAX_CHARS),
             description: truncate_chars(&single_line(&c.last_text), LIST_ROW_DESCRIPTION_MAX_CHARS),
         })
         .collect();
-    WhatsAppMessage::List {
-        body,
-        button: "Conversations".to_owned(),
-        rows,
-    }
+    WhatsAppMessage::List { body, button: "Conversations".to_owned(), rows }
 }
 
 /// The handle a picker row stands for.
@@ -142,11 +129,7 @@ fn customer_text(job: &ForwardToAgent) -> String {
         }
         text.push_str(&format!("[attachment: {attachment}]"));
     }
-    if text.trim().is_empty() {
-        "(empty message)".to_owned()
-    } else {
-        text
-    }
+    if text.trim().is_empty() { "(empty message)".to_owned() } else { text }
 }
 
 /// Newlines and tabs become spaces and runs of spaces collapse: Meta rejects template
@@ -235,23 +218,17 @@ mod tests {
     #[test]
     fn attachments_and_empty_texts_are_visible() {
         let mut j = job("");
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else {
-            panic!()
-        };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else { panic!() };
         assert!(body.ends_with("(empty message)"));
         j.attachments = vec!["image/jpeg".into()];
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else {
-            panic!()
-        };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else { panic!() };
         assert!(body.ends_with("[attachment: image/jpeg]"));
     }
 
     #[test]
     fn long_texts_are_cut_to_the_cloud_api_limits() {
         let long = "x".repeat(5000);
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &job(&long), true) else {
-            panic!()
-        };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &job(&long), true) else { panic!() };
         assert_eq!(body.chars().count(), TEXT_BODY_MAX_CHARS);
         let WhatsAppMessage::Template { parameters, .. } = agent_copy(&line(), &k7(), &job(&long), false) else {
             panic!()
@@ -265,9 +242,7 @@ mod tests {
             .map(|i| PickableConversation {
                 handle: Handle::parse(&format!(
                     "ABCDE{}",
-                    [
-                        "F", "G", "H", "J", "K", "M", "N", "P", "Q", "R", "S", "T", "U", "V", "W"
-                    ][i]
+                    ["F", "G", "H", "J", "K", "M", "N", "P", "Q", "R", "S", "T", "U", "V", "W"][i]
                 ))
                 .unwrap(),
                 customer: E164::parse("+447700900123").unwrap(),
@@ -285,10 +260,7 @@ mod tests {
             assert!(row.title.chars().count() <= LIST_ROW_TITLE_MAX_CHARS, "{}", row.title);
             assert!(row.description.chars().count() <= LIST_ROW_DESCRIPTION_MAX_CHARS);
             assert!(!row.description.contains('\n'));
-            assert_eq!(
-                picked_handle(&row.id).map(|h| h.to_string()),
-                Some(row.title[..7].to_owned())
-            );
+            assert_eq!(picked_handle(&row.id).map(|h| h.to_string()), Some(row.title[..7].to_owned()));
         }
         assert_eq!(picked_handle("act:claim"), None);
         assert_eq!(picked_handle("conv:not a handle"), None);

@@ -90,10 +90,7 @@ impl MotoServer {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| EmulatorError::Python(e.to_string()))?;
-        let mut server = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
+        let mut server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         server.wait_until_ready(port)?;
         // Its request log is on stderr: drain it to the log file or drop it, so a full
         // pipe never blocks the emulator.
@@ -144,12 +141,7 @@ impl Drop for MotoServer {
 pub fn tools_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("target")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target"));
     target.join("tools")
 }
 
@@ -170,14 +162,7 @@ pub fn install_pinned(name: &str, requirements: &str) -> Result<PathBuf, Emulato
     std::fs::write(&requirements_file, requirements).map_err(install_error)?;
     eprintln!("installing pinned {name} into {} (first run only)", dir.display());
     let output = Command::new(python())
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--quiet",
-        ])
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
         .args(["--ignore-installed", "--no-warn-conflicts", "--no-warn-script-location"])
         .arg("--target")
         .arg(&staging)
@@ -189,20 +174,14 @@ pub fn install_pinned(name: &str, requirements: &str) -> Result<PathBuf, Emulato
     let _ = std::fs::remove_file(&requirements_file);
     if !output.status.success() {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(EmulatorError::Install(format!(
-            "{name}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        return Err(EmulatorError::Install(format!("{name}: {}", String::from_utf8_lossy(&output.stderr).trim())));
     }
     std::fs::write(staging.join(".installed"), requirements).map_err(install_error)?;
     if std::fs::rename(&staging, &dir).is_err() {
         // Another process finished first; use its copy.
         let _ = std::fs::remove_dir_all(&staging);
         if !dir.join(".installed").exists() {
-            return Err(EmulatorError::Install(format!(
-                "{name}: could not move the install into {}",
-                dir.display()
-            )));
+            return Err(EmulatorError::Install(format!("{name}: could not move the install into {}", dir.display())));
         }
     }
     Ok(dir)

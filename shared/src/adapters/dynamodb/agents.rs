@@ -35,18 +35,9 @@ impl DynamoStore {
         let mut found: Vec<Item> = Vec::new();
         // BatchGetItem may hand back unprocessed keys under load: ask again, briefly.
         for attempt in 0..5u32 {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            found.extend(
-                out.responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default(),
-            );
+            let out =
+                self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                 Some(rest) if !rest.keys.is_empty() => {
                     keys = rest;
@@ -64,10 +55,7 @@ impl DynamoStore {
             Some(item) => timestamp_ms(item, "last_inbound_at_ms")?,
             None => None,
         };
-        Ok(Some(ForwardContext {
-            handle,
-            agent_last_inbound_at,
-        }))
+        Ok(Some(ForwardContext { handle, agent_last_inbound_at }))
     }
 
     pub(super) async fn agent(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
@@ -84,33 +72,25 @@ impl DynamoStore {
         let Some(item) = item else {
             return Ok(AgentState::default());
         };
-        let focus = match (
-            opt_s(&item, "focus_customer"),
-            opt_s(&item, "focus_handle"),
-            timestamp_ms(&item, "focus_at_ms")?,
-        ) {
-            (Some(customer), Some(handle), Some(since)) => Some(Focus {
-                conversation: ConversationKey {
-                    line: line.clone(),
-                    customer: E164::parse(customer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                },
-                handle: Handle::parse(handle).map_err(StoreError::Corrupt)?,
-                since,
-            }),
-            _ => None,
-        };
+        let focus =
+            match (opt_s(&item, "focus_customer"), opt_s(&item, "focus_handle"), timestamp_ms(&item, "focus_at_ms")?) {
+                (Some(customer), Some(handle), Some(since)) => Some(Focus {
+                    conversation: ConversationKey {
+                        line: line.clone(),
+                        customer: E164::parse(customer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    },
+                    handle: Handle::parse(handle).map_err(StoreError::Corrupt)?,
+                    since,
+                }),
+                _ => None,
+            };
         let pending = match (opt_s(&item, "pending_text"), opt_s(&item, "pending_wamid")) {
-            (Some(text), Some(wamid)) => Some(PendingText {
-                text: text.to_owned(),
-                wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)?,
-            }),
+            (Some(text), Some(wamid)) => {
+                Some(PendingText { text: text.to_owned(), wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)? })
+            }
             _ => None,
         };
-        Ok(AgentState {
-            focus,
-            pending,
-            last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")?,
-        })
+        Ok(AgentState { focus, pending, last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")? })
     }
 
     /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
@@ -161,10 +141,7 @@ impl DynamoStore {
         if let Some(id) = message_id {
             seen.insert("message_id".into(), s(id));
         }
-        let mut items = vec![
-            self.put(seen, Some("attribute_not_exists(PK)"))?,
-            self.agent_update(record)?,
-        ];
+        let mut items = vec![self.put(seen, Some("attribute_not_exists(PK)"))?, self.agent_update(record)?];
         if let AgentEffect::Reply { message, .. } = &record.effect {
             items.push(self.conversation_touch(message)?);
             items.push(self.put(self.outbound_message_item(message), None)?);
@@ -205,18 +182,12 @@ impl DynamoStore {
             AgentEffect::Pending(_) | AgentEffect::Nothing => None,
         };
         if let Some((customer, handle)) = focus {
-            set.extend([
-                "focus_customer = :focus_customer",
-                "focus_handle = :focus_handle",
-                "focus_at_ms = :at_ms",
-            ]);
+            set.extend(["focus_customer = :focus_customer", "focus_handle = :focus_handle", "focus_at_ms = :at_ms"]);
             values.push((":focus_customer", s(customer.as_str())));
             values.push((":focus_handle", s(handle.as_str())));
         }
         match &record.effect {
-            AgentEffect::Reply {
-                clear_pending: true, ..
-            } => remove.extend(["pending_text", "pending_wamid"]),
+            AgentEffect::Reply { clear_pending: true, .. } => remove.extend(["pending_text", "pending_wamid"]),
             AgentEffect::Pending(pending) => {
                 set.extend(["pending_text = :pending_text", "pending_wamid = :pending_wamid"]);
                 values.push((":pending_text", s(&pending.text)));
@@ -235,9 +206,7 @@ impl DynamoStore {
         for (placeholder, value) in values {
             update = update.expression_attribute_values(placeholder, value);
         }
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(build_error)?)
-            .build())
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
     }
 
     /// The conversation learns an agent answered; it must still exist.
@@ -267,10 +236,7 @@ impl DynamoStore {
             ("received_at".into(), s(message.sent_at.to_string())),
             (
                 "legs".into(),
-                AttributeValue::M(HashMap::from([(
-                    message.job.job_id.as_str().to_owned(),
-                    new_leg(&message.job),
-                )])),
+                AttributeValue::M(HashMap::from([(message.job.job_id.as_str().to_owned(), new_leg(&message.job))])),
             ),
             ("expires_at".into(), expires(message.sent_at, self.message_retention)),
         ])

@@ -18,10 +18,7 @@ pub fn conv_pk(key: &ConversationKey) -> String {
 /// The conversation a `CONV#<line>#<customer>` key names (line ids never contain `#`).
 pub fn parse_conv_pk(pk: &str) -> Result<ConversationKey, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("not a conversation key: {pk}"));
-    let (line, customer) = pk
-        .strip_prefix("CONV#")
-        .and_then(|rest| rest.split_once('#'))
-        .ok_or_else(corrupt)?;
+    let (line, customer) = pk.strip_prefix("CONV#").and_then(|rest| rest.split_once('#')).ok_or_else(corrupt)?;
     Ok(ConversationKey {
         line: LineId::parse(line).map_err(|_| corrupt())?,
         customer: E164::parse(customer).map_err(|_| corrupt())?,
@@ -154,17 +151,10 @@ mod tests {
 
     #[test]
     fn conversation_keys_round_trip() {
-        let key = ConversationKey {
-            line: LineId::parse("main-2").unwrap(),
-            customer: E164::parse("+447700900123").unwrap(),
-        };
+        let key =
+            ConversationKey { line: LineId::parse("main-2").unwrap(), customer: E164::parse("+447700900123").unwrap() };
         assert_eq!(parse_conv_pk(&conv_pk(&key)).unwrap(), key);
-        for bad in [
-            "CONV#main",
-            "HANDLE#main#K7",
-            "CONV#main#447700900123",
-            "CONV##+447700900123",
-        ] {
+        for bad in ["CONV#main", "HANDLE#main#K7", "CONV#main#447700900123", "CONV##+447700900123"] {
             assert!(parse_conv_pk(bad).is_err(), "{bad}");
         }
     }

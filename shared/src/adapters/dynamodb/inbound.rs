@@ -48,9 +48,9 @@ impl DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(AppendOutcome::Appended),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(AppendOutcome::Duplicate(
-                self.prior_delivery(message, reason_item(reasons, 0)).await?,
-            )),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(AppendOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
+            }
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {
                 Ok(AppendOutcome::NoConversation)
             }
@@ -96,9 +96,9 @@ impl DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(StartOutcome::Started),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(StartOutcome::Duplicate(
-                self.prior_delivery(message, reason_item(reasons, 0)).await?,
-            )),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(StartOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
+            }
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {
                 Ok(StartOutcome::ConversationExists)
             }
@@ -121,11 +121,7 @@ impl DynamoStore {
     }
 
     fn message_item(&self, message: &NewInboundMessage) -> Item {
-        let legs = message
-            .jobs
-            .iter()
-            .map(|job| (job.job_id.as_str().to_owned(), new_leg(job)))
-            .collect();
+        let legs = message.jobs.iter().map(|job| (job.job_id.as_str().to_owned(), new_leg(job))).collect();
         let mut item = HashMap::from([
             pk(conv_pk(&message.conversation)),
             sk(msg_sk(&message.message_id)),
@@ -136,10 +132,7 @@ impl DynamoStore {
             ("body".into(), s(&message.body)),
             ("received_at".into(), s(message.received_at.to_string())),
             ("legs".into(), AttributeValue::M(legs)),
-            (
-                "expires_at".into(),
-                expires(message.received_at, self.message_retention),
-            ),
+            ("expires_at".into(), expires(message.received_at, self.message_retention)),
         ]);
         if !message.attachments.is_empty() {
             let attachments = message
@@ -169,10 +162,7 @@ impl DynamoStore {
                 self.client
                     .get_item()
                     .table_name(&self.table)
-                    .set_key(Some(key(
-                        seen_pk(message.provider, &message.provider_message_id),
-                        "SEEN",
-                    )))
+                    .set_key(Some(key(seen_pk(message.provider, &message.provider_message_id), "SEEN")))
                     .consistent_read(true)
                     .send()
                     .await
@@ -186,13 +176,9 @@ impl DynamoStore {
 }
 
 pub(super) fn prior_from_seen(seen: &Item) -> Result<PriorDelivery, StoreError> {
-    let message_id = opt_s(seen, "message_id")
-        .map(|id| MessageId::parse(id).map_err(StoreError::Corrupt))
-        .transpose()?;
-    Ok(PriorDelivery {
-        message_id,
-        jobs: parse_jobs(seen, "jobs")?,
-    })
+    let message_id =
+        opt_s(seen, "message_id").map(|id| MessageId::parse(id).map_err(StoreError::Corrupt)).transpose()?;
+    Ok(PriorDelivery { message_id, jobs: parse_jobs(seen, "jobs")? })
 }
 
 fn last_text(message: &NewInboundMessage) -> String {

@@ -61,9 +61,7 @@ impl LegWrite<'_> {
         for (placeholder, value) in &self.values {
             update = update.expression_attribute_values(*placeholder, value.clone());
         }
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(build_error)?)
-            .build())
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
     }
 }
 
@@ -123,10 +121,7 @@ impl DynamoStore {
             pk(format!("JOB#{}", job.job_id.as_str())),
             sk("JOB"),
             ("kind".into(), s(job.kind())),
-            (
-                "legs".into(),
-                AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))])),
-            ),
+            ("legs".into(), AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))]))),
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, STANDALONE_JOB_TTL)),
         ]);
@@ -163,9 +158,7 @@ impl DynamoStore {
         };
         match opt_s(&leg, "state") {
             Some("sending") => Ok(Claim::Busy),
-            Some(state) => Ok(Claim::AlreadyDone {
-                state: state.to_owned(),
-            }),
+            Some(state) => Ok(Claim::AlreadyDone { state: state.to_owned() }),
             None => Err(StoreError::Corrupt(format!("leg {} has no state", job.job_id))),
         }
     }
@@ -186,11 +179,7 @@ impl DynamoStore {
                     .item
             }
         };
-        Ok(item
-            .as_ref()
-            .and_then(|i| opt_m(i, "legs"))
-            .and_then(|legs| opt_m(legs, job.job_id.as_str()))
-            .cloned())
+        Ok(item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job.job_id.as_str())).cloned())
     }
 
     pub(super) async fn record_forwarded_copy(
@@ -203,13 +192,7 @@ impl DynamoStore {
         let JobPayload::ForwardToAgent(forward) = &job.payload else {
             return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
         };
-        let write = sent_write(
-            job,
-            wamid.as_str(),
-            now,
-            ", #legs.#j.via = :via",
-            vec![(":via", s(via.as_str()))],
-        );
+        let write = sent_write(job, wamid.as_str(), now, ", #legs.#j.via = :via", vec![(":via", s(via.as_str()))]);
         let copy = HashMap::from([
             pk(format!("WAMID#{}", wamid.as_str())),
             sk("WAMID"),
@@ -221,9 +204,7 @@ impl DynamoStore {
             ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
         ]);
         // A failed condition means the message was erased while we sent: nothing to record on.
-        self.write_leg_with(&write, vec![self.put(copy, None)?])
-            .await
-            .map(|_| ())
+        self.write_leg_with(&write, vec![self.put(copy, None)?]).await.map(|_| ())
     }
 
     pub(super) async fn record_sms_leg_sent(
@@ -257,15 +238,11 @@ impl DynamoStore {
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, self.message_retention)),
         ]);
-        self.write_leg_with(&write, vec![self.put(record, None)?])
-            .await
-            .map(|_| ())
+        self.write_leg_with(&write, vec![self.put(record, None)?]).await.map(|_| ())
     }
 
     pub(super) async fn record_leg_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.write_leg(&sent_write(job, provider_id, now, "", vec![]))
-            .await
-            .map(|_| ())
+        self.write_leg(&sent_write(job, provider_id, now, "", vec![])).await.map(|_| ())
     }
 
     pub(super) async fn record_leg_failed(
@@ -288,10 +265,7 @@ impl DynamoStore {
                 (":now", s(now.to_string())),
             ],
         };
-        let extra = notices
-            .iter()
-            .map(|notice| self.standalone_job_put(notice, now))
-            .collect::<Result<_, _>>()?;
+        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
         self.write_leg_with(&write, extra).await.map(|_| ())
     }
 
@@ -323,11 +297,8 @@ impl DynamoStore {
     ) -> Result<StatusChange, StoreError> {
         let mut update =
             "SET #legs.#j.#status = :status, #legs.#j.status_rank = :rank, #legs.#j.status_at = :now".to_owned();
-        let mut values = vec![
-            (":status", s(status.as_str())),
-            (":rank", n(status.rank())),
-            (":now", s(now.to_string())),
-        ];
+        let mut values =
+            vec![(":status", s(status.as_str())), (":rank", n(status.rank())), (":now", s(now.to_string()))];
         if let Some(code) = error_code {
             update.push_str(", #legs.#j.status_code = :code");
             values.push((":code", n(code)));
@@ -340,10 +311,7 @@ impl DynamoStore {
                         (attribute_not_exists(#legs.#j.status_rank) OR #legs.#j.status_rank < :rank)",
             values,
         };
-        let extra = notices
-            .iter()
-            .map(|notice| self.standalone_job_put(notice, now))
-            .collect::<Result<_, _>>()?;
+        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
         let found = match self.write_leg_with(&write, extra).await? {
             Ok(()) => return Ok(StatusChange::Advanced),
             Err(found) => found,
@@ -362,23 +330,16 @@ impl DynamoStore {
                     .item
             }
         };
-        let found = item
-            .as_ref()
-            .and_then(|i| opt_m(i, "legs"))
-            .and_then(|legs| opt_m(legs, leg.job_id.as_str()));
+        let found = item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, leg.job_id.as_str()));
         Ok(match found {
-            Some(leg) => StatusChange::Unchanged {
-                current: opt_s(leg, "status").and_then(DeliveryStatus::parse),
-            },
+            Some(leg) => StatusChange::Unchanged { current: opt_s(leg, "status").and_then(DeliveryStatus::parse) },
             None => StatusChange::Missing,
         })
     }
 
     pub(super) async fn unsent_standalone_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
-        let standalone: Vec<&Job> = jobs
-            .iter()
-            .filter(|j| matches!(j.leg_location(), LegLocation::Standalone))
-            .collect();
+        let standalone: Vec<&Job> =
+            jobs.iter().filter(|j| matches!(j.leg_location(), LegLocation::Standalone)).collect();
         if standalone.is_empty() {
             return Ok(Vec::new());
         }
@@ -393,10 +354,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let found = out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default();
+        let found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
         Ok(standalone
             .into_iter()
             .filter(|job| {
@@ -412,10 +370,7 @@ impl DynamoStore {
 
 fn leg_key(job: &Job) -> Item {
     match job.leg_location() {
-        LegLocation::Message {
-            conversation,
-            message_id,
-        } => key(conv_pk(conversation), msg_sk(message_id)),
+        LegLocation::Message { conversation, message_id } => key(conv_pk(conversation), msg_sk(message_id)),
         LegLocation::Standalone => key(format!("JOB#{}", job.job_id.as_str()), "JOB"),
     }
 }
@@ -428,11 +383,7 @@ fn sent_write<'a>(
     extra_set: &str,
     extra_values: Vec<(&'static str, AttributeValue)>,
 ) -> LegWrite<'a> {
-    let mut values = vec![
-        (":sent", s("sent")),
-        (":provider_id", s(provider_id)),
-        (":now", s(now.to_string())),
-    ];
+    let mut values = vec![(":sent", s("sent")), (":provider_id", s(provider_id)), (":now", s(now.to_string()))];
     values.extend(extra_values);
     LegWrite {
         key: leg_key(job),

@@ -183,14 +183,9 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
     Ok(ThreadMessage {
         message_id: MessageId::parse(get_s(item, "message_id")?).map_err(StoreError::Corrupt)?,
         direction,
-        agent: opt_s(item, "agent")
-            .map(WaId::parse)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        agent: opt_s(item, "agent").map(WaId::parse).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
         body: opt_s(item, "body").unwrap_or_default().to_owned(),
-        at: get_s(item, "received_at")?
-            .parse()
-            .map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
+        at: get_s(item, "received_at")?.parse().map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
         legs,
     })
 }

@@ -53,11 +53,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, message_retention: Duration) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            message_retention,
-        }
+        Self { client, table: table.into(), message_retention }
     }
 
     /// Dedupe markers hold jobs, texts included: they never outlive the messages.
@@ -77,13 +73,7 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => Err(TransactFailure::from(e)),
         }
@@ -272,11 +262,7 @@ where
 }
 
 fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
-    StoreError::Unavailable(format!(
-        "{}: {}",
-        e.code().unwrap_or("unknown"),
-        e.message().unwrap_or_default()
-    ))
+    StoreError::Unavailable(format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default()))
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -13,11 +13,7 @@ use crate::ports::StoreError;
 /// Creates the bridge's table; an existing table is left as it is.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .map_err(build_error)
+        KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(build_error)
     };
     let attr = |name: &str| {
         AttributeDefinition::builder()

@@ -32,21 +32,13 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
 
 fn decode(raw: &str, index: usize) -> Result<String, FormError> {
     let spaced = raw.replace('+', " ");
-    percent_decode(spaced.as_bytes())
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| FormError::ParamNotUtf8(index))
+    percent_decode(spaced.as_bytes()).decode_utf8().map(|s| s.into_owned()).map_err(|_| FormError::ParamNotUtf8(index))
 }
 
 /// Encodes parameters the way Twilio (and browsers) do; used by tests and the local tools.
 pub fn encode_form(params: &[(&str, &str)]) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const FORM: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'*')
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b' ');
+    const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_').remove(b' ');
     params
         .iter()
         .map(|(k, v)| {

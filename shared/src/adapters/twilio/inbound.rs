@@ -17,12 +17,8 @@ pub enum InboundParamError {
 }
 
 pub fn inbound_sms(request: &VerifiedTwilioRequest, received_at: Timestamp) -> Result<InboundSms, InboundParamError> {
-    let required = |name: &'static str| {
-        request
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .ok_or(InboundParamError::Missing(name))
-    };
+    let required =
+        |name: &'static str| request.get(name).filter(|v| !v.is_empty()).ok_or(InboundParamError::Missing(name));
     let invalid = |name: &'static str| move |reason: String| InboundParamError::Invalid { name, reason };
 
     let provider_message_id = ProviderMessageId::parse(required("MessageSid")?).map_err(invalid("MessageSid"))?;
@@ -40,22 +36,10 @@ pub fn inbound_sms(request: &VerifiedTwilioRequest, received_at: Timestamp) -> R
     let attachments = (0..num_media)
         .filter_map(|i| {
             let url = request.get(&format!("MediaUrl{i}"))?;
-            let content_type = request
-                .get(&format!("MediaContentType{i}"))
-                .unwrap_or("application/octet-stream");
-            Some(Attachment {
-                url: url.to_owned(),
-                content_type: content_type.to_owned(),
-            })
+            let content_type = request.get(&format!("MediaContentType{i}")).unwrap_or("application/octet-stream");
+            Some(Attachment { url: url.to_owned(), content_type: content_type.to_owned() })
         })
         .collect();
 
-    Ok(InboundSms {
-        provider_message_id,
-        from,
-        to,
-        body,
-        attachments,
-        received_at,
-    })
+    Ok(InboundSms { provider_message_id, from, to, body, attachments, received_at })
 }

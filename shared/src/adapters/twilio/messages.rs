@@ -18,10 +18,7 @@ impl TwilioClient {
     pub fn new(http: reqwest::Client, api_base: &str, account_sid: &str, auth_token: SecretString) -> Self {
         Self {
             http,
-            messages_url: format!(
-                "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
-                api_base.trim_end_matches('/')
-            ),
+            messages_url: format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", api_base.trim_end_matches('/')),
             account_sid: account_sid.to_owned(),
             auth_token,
         }
@@ -54,12 +51,7 @@ impl SmsProvider for TwilioClient {
             .http
             .post(&self.messages_url)
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .form(&[
-                ("To", to.as_str()),
-                ("From", from.as_str()),
-                ("Body", body),
-                ("StatusCallback", status_callback),
-            ])
+            .form(&[("To", to.as_str()), ("From", from.as_str()), ("Body", body), ("StatusCallback", status_callback)])
             .send()
             .await
             .map_err(crate::adapters::request_failure)?;
@@ -83,11 +75,6 @@ impl SmsProvider for TwilioClient {
             Ok(error) => (error.code, error.message),
             Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
         };
-        Err(ProviderFailure::Rejected {
-            http_status: status.as_u16(),
-            code,
-            message,
-            retry_after,
-        })
+        Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
     }
 }

@@ -40,10 +40,7 @@ pub struct TwilioSignatureVerifier {
 
 impl TwilioSignatureVerifier {
     pub fn new(auth_token: SecretString, public_base_url: &str) -> Self {
-        Self {
-            auth_token,
-            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
-        }
+        Self { auth_token, public_base_url: public_base_url.trim_end_matches('/').to_owned() }
     }
 
     /// `path_and_query` is the request's path (and query, if any) as received.
@@ -54,20 +51,14 @@ impl TwilioSignatureVerifier {
         params: Vec<(String, String)>,
     ) -> Result<VerifiedTwilioRequest, TwilioSignatureError> {
         let signature = signature.ok_or(TwilioSignatureError::Missing)?;
-        let expected = BASE64
-            .decode(signature.trim())
-            .map_err(|_| TwilioSignatureError::Mismatch)?;
+        let expected = BASE64.decode(signature.trim()).map_err(|_| TwilioSignatureError::Mismatch)?;
         let url = format!("{}{}", self.public_base_url, path_and_query);
         let matches = url_variants(&url).iter().any(|candidate| {
             let mut mac = keyed(self.auth_token.expose_secret().as_bytes());
             feed(&mut mac, candidate, &params);
             mac.verify_slice(&expected).is_ok()
         });
-        if matches {
-            Ok(VerifiedTwilioRequest { params })
-        } else {
-            Err(TwilioSignatureError::Mismatch)
-        }
+        if matches { Ok(VerifiedTwilioRequest { params }) } else { Err(TwilioSignatureError::Mismatch) }
     }
 }
 
@@ -138,19 +129,12 @@ mod tests {
 
     #[test]
     fn matches_twilios_published_vectors() {
-        assert_eq!(
-            compute_signature(TOKEN, URL, &example_params()),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        );
-        let repeated: Vec<(String, String)> = [
-            ("Sid", "CA123"),
-            ("SidAccount", "AC123"),
-            ("Digits", "5678"),
-            ("Digits", "1234"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        assert_eq!(compute_signature(TOKEN, URL, &example_params()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        let repeated: Vec<(String, String)> =
+            [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(compute_signature(TOKEN, URL, &repeated), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
     }
 
@@ -162,40 +146,12 @@ mod tests {
     fn verifies_with_and_without_the_default_port() {
         let v = verifier("https://mycompany.com/");
         // Signed by Twilio over the URL with :443 (published vector).
-        assert!(
-            v.verify(
-                "/myapp.php?foo=1&bar=2",
-                Some("kvajT1Ptam85bY51eRf/AJRuM3w="),
-                example_params()
-            )
-            .is_ok()
-        );
-        assert!(
-            v.verify(
-                "/myapp.php?foo=1&bar=2",
-                Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="),
-                example_params()
-            )
-            .is_ok()
-        );
+        assert!(v.verify("/myapp.php?foo=1&bar=2", Some("kvajT1Ptam85bY51eRf/AJRuM3w="), example_params()).is_ok());
+        assert!(v.verify("/myapp.php?foo=1&bar=2", Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="), example_params()).is_ok());
         let v = verifier("http://mycompany.com");
-        assert!(
-            v.verify(
-                "/myapp.php?foo=1&bar=2",
-                Some("0ZXoZLH/DfblKGATFgpif+LLRf4="),
-                example_params()
-            )
-            .is_ok()
-        );
+        assert!(v.verify("/myapp.php?foo=1&bar=2", Some("0ZXoZLH/DfblKGATFgpif+LLRf4="), example_params()).is_ok());
         let v = verifier("https://mycompany.com:443");
-        assert!(
-            v.verify(
-                "/myapp.php?foo=1&bar=2",
-                Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="),
-                example_params()
-            )
-            .is_ok()
-        );
+        assert!(v.verify("/myapp.php?foo=1&bar=2", Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="), example_params()).is_ok());
     }
 
     #[test]
@@ -203,16 +159,8 @@ mod tests {
         let v = verifier("https://mycompany.com");
         let path = "/myapp.php?foo=1&bar=2";
         let good = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
-        assert_eq!(
-            v.verify(path, None, example_params()).unwrap_err(),
-            TwilioSignatureError::Missing
-        );
-        for bad in [
-            "",
-            "not base64!",
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        ] {
+        assert_eq!(v.verify(path, None, example_params()).unwrap_err(), TwilioSignatureError::Missing);
+        for bad in ["", "not base64!", "RSOYDt4T1cUTdK1PDd93/VVr8B8", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
             assert_eq!(
                 v.verify(path, Some(bad), example_params()).unwrap_err(),
                 TwilioSignatureError::Mismatch,
@@ -226,14 +174,7 @@ mod tests {
         let mut extra = example_params();
         extra.push(("Body".into(), "injected".into()));
         assert!(v.verify(path, Some(good), extra).is_err());
-        assert!(
-            v.verify("/other.php?foo=1&bar=2", Some(good), example_params())
-                .is_err()
-        );
-        assert!(
-            verifier("https://evil.example")
-                .verify(path, Some(good), example_params())
-                .is_err()
-        );
+        assert!(v.verify("/other.php?foo=1&bar=2", Some(good), example_params()).is_err());
+        assert!(verifier("https://evil.example").verify(path, Some(good), example_params()).is_err());
     }
 }

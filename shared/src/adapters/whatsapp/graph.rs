@@ -18,11 +18,7 @@ pub struct GraphClient {
 
 impl GraphClient {
     pub fn new(http: reqwest::Client, base: &str, version: &str, access_token: SecretString) -> Self {
-        Self {
-            http,
-            versioned_base: format!("{}/{}", base.trim_end_matches('/'), version),
-            access_token,
-        }
+        Self { http, versioned_base: format!("{}/{}", base.trim_end_matches('/'), version), access_token }
     }
 }
 
@@ -37,11 +33,7 @@ pub fn message_body(to: &WaId, message: &WhatsAppMessage) -> Value {
             }
             fields
         }
-        WhatsAppMessage::Template {
-            name,
-            language,
-            parameters,
-        } => json!({
+        WhatsAppMessage::Template { name, language, parameters } => json!({
             "type": "template",
             "template": {
                 "name": name,
@@ -136,24 +128,14 @@ impl WhatsAppClient for GraphClient {
             }
             Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
         };
-        Err(ProviderFailure::Rejected {
-            http_status: status.as_u16(),
-            code,
-            message,
-            retry_after,
-        })
+        Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
     }
 }
 
 fn unexpected(status: StatusCode, reason: String) -> ProviderFailure {
     // A 2xx we can't read: the message may have gone out. Treat as retryable server
     // trouble; the leg's claim keeps the retry from racing a second worker.
-    ProviderFailure::Rejected {
-        http_status: status.as_u16().max(500),
-        code: None,
-        message: reason,
-        retry_after: None,
-    }
+    ProviderFailure::Rejected { http_status: status.as_u16().max(500), code: None, message: reason, retry_after: None }
 }
 
 #[cfg(test)]
@@ -169,24 +151,14 @@ mod tests {
         assert_eq!(text["type"], "text");
         assert_eq!(text["context"]["message_id"], "wamid.Q");
         assert_eq!(text["messaging_product"], "whatsapp");
-        let reaction = message_body(
-            &to,
-            &WhatsAppMessage::Reaction {
-                message: quoted,
-                emoji: "✅".into(),
-            },
-        );
+        let reaction = message_body(&to, &WhatsAppMessage::Reaction { message: quoted, emoji: "✅".into() });
         assert_eq!(reaction["reaction"]["emoji"], "✅");
         let list = message_body(
             &to,
             &WhatsAppMessage::List {
                 body: "Which?".into(),
                 button: "Conversations".into(),
-                rows: vec![ListRow {
-                    id: "conv:K7".into(),
-                    title: "#K7".into(),
-                    description: "hi".into(),
-                }],
+                rows: vec![ListRow { id: "conv:K7".into(), title: "#K7".into(), description: "hi".into() }],
             },
         );
         assert_eq!(list["interactive"]["type"], "list");

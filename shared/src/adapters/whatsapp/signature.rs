@@ -39,10 +39,7 @@ impl MetaSignatureVerifier {
 
     pub fn verify(&self, header: Option<&str>, body: &[u8]) -> Result<VerifiedMetaPayload, MetaSignatureError> {
         let header = header.ok_or(MetaSignatureError::Missing)?;
-        let hex_digest = header
-            .trim()
-            .strip_prefix("sha256=")
-            .ok_or(MetaSignatureError::Mismatch)?;
+        let hex_digest = header.trim().strip_prefix("sha256=").ok_or(MetaSignatureError::Mismatch)?;
         let expected = hex::decode(hex_digest).map_err(|_| MetaSignatureError::Mismatch)?;
         let mut mac = keyed(self.app_secret.expose_secret().as_bytes());
         mac.update(body);
@@ -82,31 +79,13 @@ mod tests {
         let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
         let good = compute_signature("app-secret", body);
         assert_eq!(v.verify(Some(&good), body).unwrap().body(), body);
-        assert_eq!(
-            v.verify(Some(&good.to_uppercase().replace("SHA256=", "sha256=")), body)
-                .map(|_| ()),
-            Ok(())
-        );
+        assert_eq!(v.verify(Some(&good.to_uppercase().replace("SHA256=", "sha256=")), body).map(|_| ()), Ok(()));
         assert_eq!(v.verify(None, body).unwrap_err(), MetaSignatureError::Missing);
         let mut altered = body.to_vec();
         altered[2] ^= 1;
-        assert_eq!(
-            v.verify(Some(&good), &altered).unwrap_err(),
-            MetaSignatureError::Mismatch
-        );
-        for bad in [
-            "",
-            "sha256=",
-            "sha1=abcd",
-            "sha256=zz",
-            &good[7..],
-            &compute_signature("other", body),
-        ] {
-            assert_eq!(
-                v.verify(Some(bad), body).unwrap_err(),
-                MetaSignatureError::Mismatch,
-                "{bad}"
-            );
+        assert_eq!(v.verify(Some(&good), &altered).unwrap_err(), MetaSignatureError::Mismatch);
+        for bad in ["", "sha256=", "sha1=abcd", "sha256=zz", &good[7..], &compute_signature("other", body)] {
+            assert_eq!(v.verify(Some(bad), body).unwrap_err(), MetaSignatureError::Mismatch, "{bad}");
         }
     }
 }

@@ -33,19 +33,11 @@ pub fn parse_notification(payload: &VerifiedMetaPayload) -> Result<Vec<ChangeBat
     if raw.object != "whatsapp_business_account" {
         return Err(MalformedNotification(format!("unexpected object `{}`", raw.object)));
     }
-    raw.entry
-        .into_iter()
-        .flat_map(|e| e.changes)
-        .map(|change| batch(change.value))
-        .collect()
+    raw.entry.into_iter().flat_map(|e| e.changes).map(|change| batch(change.value)).collect()
 }
 
 fn batch(value: RawValue) -> Result<ChangeBatch, MalformedNotification> {
-    let profile_names = value
-        .contacts
-        .into_iter()
-        .filter_map(|c| Some((c.wa_id?, c.profile?.name?)))
-        .collect();
+    let profile_names = value.contacts.into_iter().filter_map(|c| Some((c.wa_id?, c.profile?.name?))).collect();
     let messages = value.messages.into_iter().map(message).collect::<Result<_, _>>()?;
     let statuses = value
         .statuses
@@ -76,66 +68,32 @@ fn message(raw: RawMessage) -> Result<InboundWhatsApp, MalformedNotification> {
     let bad = |field: &str, e: String| MalformedNotification(format!("messages[].{field}: {e}"));
     let wamid = Wamid::parse(&raw.id).map_err(|e| bad("id", e))?;
     let from = WaId::parse(&raw.from).map_err(|e| bad("from", e.to_string()))?;
-    let context = raw
-        .context
-        .and_then(|c| c.id)
-        .map(|id| Wamid::parse(&id))
-        .transpose()
-        .map_err(|e| bad("context.id", e))?;
+    let context =
+        raw.context.and_then(|c| c.id).map(|id| Wamid::parse(&id)).transpose().map_err(|e| bad("context.id", e))?;
     let content = match raw.kind.as_str() {
         "text" => WhatsAppContent::Text(raw.text.map(|t| t.body).unwrap_or_default()),
         "interactive" => match raw.interactive {
-            Some(RawInteractive {
-                list_reply: Some(reply),
-                ..
-            }) => WhatsAppContent::ListReply {
-                id: reply.id,
-                title: reply.title,
-            },
-            Some(RawInteractive {
-                button_reply: Some(reply),
-                ..
-            }) => WhatsAppContent::ButtonReply {
-                id: reply.id,
-                title: reply.title,
-            },
-            Some(other) => WhatsAppContent::Unsupported {
-                kind: format!("interactive/{}", other.kind),
-            },
-            None => WhatsAppContent::Unsupported {
-                kind: "interactive".into(),
-            },
+            Some(RawInteractive { list_reply: Some(reply), .. }) => {
+                WhatsAppContent::ListReply { id: reply.id, title: reply.title }
+            }
+            Some(RawInteractive { button_reply: Some(reply), .. }) => {
+                WhatsAppContent::ButtonReply { id: reply.id, title: reply.title }
+            }
+            Some(other) => WhatsAppContent::Unsupported { kind: format!("interactive/{}", other.kind) },
+            None => WhatsAppContent::Unsupported { kind: "interactive".into() },
         },
         "button" => match raw.button {
-            Some(button) => WhatsAppContent::ButtonReply {
-                id: button.payload.unwrap_or_default(),
-                title: button.text,
-            },
+            Some(button) => WhatsAppContent::ButtonReply { id: button.payload.unwrap_or_default(), title: button.text },
             None => WhatsAppContent::Unsupported { kind: "button".into() },
         },
-        "reaction" => WhatsAppContent::Reaction {
-            emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default(),
-        },
+        "reaction" => WhatsAppContent::Reaction { emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default() },
         kind @ ("image" | "audio" | "video" | "document" | "sticker") => {
-            let caption = raw
-                .media
-                .get(kind)
-                .and_then(|m| m.get("caption"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            WhatsAppContent::Media {
-                kind: kind.to_owned(),
-                caption,
-            }
+            let caption = raw.media.get(kind).and_then(|m| m.get("caption")).and_then(Value::as_str).map(str::to_owned);
+            WhatsAppContent::Media { kind: kind.to_owned(), caption }
         }
         other => WhatsAppContent::Unsupported { kind: other.to_owned() },
     };
-    Ok(InboundWhatsApp {
-        wamid,
-        from,
-        context,
-        content,
-    })
+    Ok(InboundWhatsApp { wamid, from, context, content })
 }
 
 #[derive(Deserialize)]
@@ -283,17 +241,11 @@ mod tests {
             ),
             (
                 r##"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"conv:K7","title":"#K7"}}}"##,
-                WhatsAppContent::ListReply {
-                    id: "conv:K7".into(),
-                    title: "#K7".into(),
-                },
+                WhatsAppContent::ListReply { id: "conv:K7".into(), title: "#K7".into() },
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"act:claim","title":"Claim"}}}"#,
-                WhatsAppContent::ButtonReply {
-                    id: "act:claim".into(),
-                    title: "Claim".into(),
-                },
+                WhatsAppContent::ButtonReply { id: "act:claim".into(), title: "Claim".into() },
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"reaction","reaction":{"message_id":"wamid.x","emoji":"👍"}}"#,
@@ -301,16 +253,11 @@ mod tests {
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"image","image":{"id":"1","mime_type":"image/jpeg","caption":"look"}}"#,
-                WhatsAppContent::Media {
-                    kind: "image".into(),
-                    caption: Some("look".into()),
-                },
+                WhatsAppContent::Media { kind: "image".into(), caption: Some("look".into()) },
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"unsupported","errors":[{"code":131051}]}"#,
-                WhatsAppContent::Unsupported {
-                    kind: "unsupported".into(),
-                },
+                WhatsAppContent::Unsupported { kind: "unsupported".into() },
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"order","order":{}}"#,
@@ -324,10 +271,7 @@ mod tests {
             assert_eq!(batches[0].profile_names["14155550111"], "Sheena");
         }
         let batches = parse(&with_message(cases[0].0)).unwrap();
-        assert_eq!(
-            batches[0].messages[0].context.as_ref().map(|c| c.as_str()),
-            Some("wamid.ctx")
-        );
+        assert_eq!(batches[0].messages[0].context.as_ref().map(|c| c.as_str()), Some("wamid.ctx"));
     }
 
     #[test]
