@@ -71,11 +71,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
     shared::adapters::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
         .await
         .map_err(|e| format!("creating table {table}: {e}"))?;
-    let queue_url = match env.get("DELIVERY_QUEUE_URL") {
-        Some(url) => url,
-        None => shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 5).await.map_err(|e| e.to_string())?.0,
+    let (queue_url, dead_letter_url) = match (env.get("DELIVERY_QUEUE_URL"), env.get("DEAD_LETTER_QUEUE_URL")) {
+        (Some(queue), Some(dlq)) => (queue, dlq),
+        _ => shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 5).await.map_err(|e| e.to_string())?,
     };
-    let env = env.with("DELIVERY_QUEUE_URL", &queue_url);
+    let env = env.with("DELIVERY_QUEUE_URL", &queue_url).with("DEAD_LETTER_QUEUE_URL", &dead_letter_url);
     let lookup = |name: &str| env.get(name);
 
     // The same constructors the Lambdas' main functions use.
@@ -89,7 +89,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .collect();
     let sms = Arc::new(SmsWebhook::from_config(sms_config, &sdk));
     let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &sdk));
-    let worker = Arc::new(DeliveryWorker::from_config(worker_config, &sdk, shared::aws::provider_http_client()));
+    let worker = Arc::new(DeliveryWorker::from_config(worker_config, &sdk));
 
     let app = sms_webhook::router(sms)
         .merge(whatsapp_webhook::router(whatsapp))

@@ -29,10 +29,10 @@ pub async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
 }
 
 /// One HTTP client for the providers: rustls, bounded waits.
-pub fn provider_http_client() -> reqwest::Client {
+pub fn provider_http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(3).min(timeout))
+        .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .unwrap_or_else(|e| unreachable!("static client settings are valid: {e}"))

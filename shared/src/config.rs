@@ -6,7 +6,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION;
-use crate::domain::Lines;
+use crate::app::deliver_job::SendRates;
+use crate::domain::{Lines, RetryPolicy};
 
 /// Reads one variable; empty values count as unset.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -99,6 +100,12 @@ pub struct DeliveryWorkerConfig {
     pub twilio_api_base: String,
     pub twilio_account_sid: String,
     pub twilio_auth_token: SecretString,
+    /// Where jobs that need an operator go at once (escalations, undecodable records).
+    pub dead_letter_queue_url: String,
+    pub rates: SendRates,
+    pub retry: RetryPolicy,
+    /// Longest wait for a provider's answer before the attempt counts as a timeout.
+    pub provider_timeout: Duration,
 }
 
 impl DeliveryWorkerConfig {
@@ -124,6 +131,28 @@ impl DeliveryWorkerConfig {
             twilio_account_sid: account_sid(env)?
                 .ok_or_else(|| ConfigError::new("TWILIO_ACCOUNT_SID", "not set (the worker sends SMS with it)"))?,
             twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
+            dead_letter_queue_url: required(env, "DEAD_LETTER_QUEUE_URL")?,
+            rates: SendRates {
+                whatsapp_per_second: positive(
+                    env,
+                    "WHATSAPP_MESSAGES_PER_SECOND",
+                    SendRates::default().whatsapp_per_second,
+                )?,
+                sms_per_second: positive(env, "SMS_MESSAGES_PER_SECOND", SendRates::default().sms_per_second)?,
+            },
+            retry: RetryPolicy {
+                base: Duration::from_secs_f64(positive(
+                    env,
+                    "RETRY_BASE_SECONDS",
+                    RetryPolicy::default().base.as_secs_f64(),
+                )?),
+                cap: Duration::from_secs_f64(positive(
+                    env,
+                    "RETRY_MAX_SECONDS",
+                    RetryPolicy::default().cap.as_secs_f64(),
+                )?),
+            },
+            provider_timeout: Duration::from_secs_f64(positive(env, "PROVIDER_TIMEOUT_SECONDS", 10.0)?),
         })
     }
 }
@@ -174,6 +203,17 @@ fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {
             Ok(Some(sid))
         }
         Some(_) => Err(ConfigError::new("TWILIO_ACCOUNT_SID", "must be AC followed by 32 characters")),
+    }
+}
+
+/// A positive number (rates, seconds), or `default` when unset.
+fn positive(env: Lookup, name: &str, default: f64) -> Result<f64, ConfigError> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 && x <= 1e6 => Ok(x),
+            _ => Err(ConfigError::new(name, "must be a positive number")),
+        },
     }
 }
 
@@ -258,6 +298,7 @@ mod tests {
         ("PUBLIC_BASE_URL", "https://bridge.example.com"),
         ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
         ("TWILIO_AUTH_TOKEN", "x"),
+        ("DEAD_LETTER_QUEUE_URL", "dlq"),
     ];
 
     #[test]
@@ -269,6 +310,15 @@ mod tests {
         let mut bad = WORKER.to_vec();
         bad.push(("GRAPH_API_VERSION", "23"));
         assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&bad)).err().unwrap().name, "GRAPH_API_VERSION");
+        assert_eq!(config.rates, SendRates::default());
+        assert_eq!(config.retry, RetryPolicy::default());
+        for (name, bad) in
+            [("SMS_MESSAGES_PER_SECOND", "0"), ("RETRY_BASE_SECONDS", "-1"), ("PROVIDER_TIMEOUT_SECONDS", "soon")]
+        {
+            let mut env_with = WORKER.to_vec();
+            env_with.push((name, bad));
+            assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&env_with)).err().unwrap().name, name);
+        }
         let without_sid: Vec<_> = WORKER.iter().copied().filter(|(k, _)| *k != "TWILIO_ACCOUNT_SID").collect();
         assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&without_sid)).err().unwrap().name, "TWILIO_ACCOUNT_SID");
     }

@@ -68,6 +68,9 @@ pub enum StartOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     Claimed,
+    /// Taken over from an earlier delivery whose lease ran out after it claimed the job: it
+    /// may or may not have sent before it stopped (the one window where a copy can go twice).
+    Reclaimed,
     /// Sent or finished before: acknowledge without sending again.
     AlreadyDone {
         state: String,
@@ -82,6 +85,8 @@ pub enum Claim {
 pub struct ForwardContext {
     pub handle: Handle,
     pub agent_last_inbound_at: Option<Timestamp>,
+    /// When WhatsApp last said the agent's window was closed (131047).
+    pub agent_window_closed_at: Option<Timestamp>,
 }
 
 /// How a forwarded copy went out.
@@ -141,6 +146,9 @@ pub struct OutboundLeg {
     pub agent: WaId,
     pub agent_wamid: Wamid,
     pub status: Option<DeliveryStatus>,
+    /// The conversation's handle and the reply's text, for a notice sent as the template.
+    pub handle: Option<Handle>,
+    pub body: String,
 }
 
 /// A conversation as listed to agents.
@@ -322,6 +330,15 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Notes that WhatsApp refused free-form text to the agent (131047): their window is
+    /// closed until they write again.
+    fn mark_window_closed(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Marks an SMS leg sent and records the provider's id for its status callbacks.
     fn record_sms_sent(
         &self,
@@ -435,8 +452,20 @@ pub trait ConversationStore: Send + Sync {
 pub struct QueueError(pub String);
 
 pub trait DeliveryQueue: Send + Sync {
-    /// Enqueues every job or fails; a partial success is retried inside.
+    /// Enqueues every job or fails; a partial success is retried inside. Jobs of one
+    /// [`Job::order_group`] are delivered in the order enqueued.
     fn enqueue(&self, jobs: &[Job]) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Makes a received job reappear only after `delay` (the retry's backoff).
+    fn postpone(&self, receipt_handle: &str, delay: Duration) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Puts a received message on the dead-letter queue for an operator, as it was.
+    fn dead_letter(
+        &self,
+        body: &str,
+        group: Option<&str>,
+        id: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 pub trait WhatsAppClient: Send + Sync {

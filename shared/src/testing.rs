@@ -236,6 +236,13 @@ pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String
         ("BRIDGE_LINES", lines_json().as_str()),
         ("TABLE_NAME", aws.table.as_str()),
         ("DELIVERY_QUEUE_URL", aws.queue_url.as_str()),
+        ("DEAD_LETTER_QUEUE_URL", aws.dlq_url.as_str()),
+        // Retries come back within a second or two, so tests don't wait minutes.
+        ("RETRY_BASE_SECONDS", "1"),
+        ("RETRY_MAX_SECONDS", "2"),
+        ("PROVIDER_TIMEOUT_SECONDS", "2"),
+        ("WHATSAPP_MESSAGES_PER_SECOND", "1000"),
+        ("SMS_MESSAGES_PER_SECOND", "1000"),
         ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),
         ("TWILIO_AUTH_TOKEN", TWILIO_AUTH_TOKEN),
         ("META_APP_SECRET", META_APP_SECRET),
@@ -514,6 +521,18 @@ pub struct NoQueue;
 
 impl crate::ports::DeliveryQueue for NoQueue {
     async fn enqueue(&self, _jobs: &[crate::domain::Job]) -> Result<(), crate::ports::QueueError> {
+        Ok(())
+    }
+
+    async fn postpone(
+        &self,
+        _receipt_handle: &str,
+        _delay: std::time::Duration,
+    ) -> Result<(), crate::ports::QueueError> {
+        Ok(())
+    }
+
+    async fn dead_letter(&self, _body: &str, _group: Option<&str>, _id: &str) -> Result<(), crate::ports::QueueError> {
         Ok(())
     }
 }

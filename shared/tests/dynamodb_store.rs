@@ -132,9 +132,10 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     assert_eq!(store.claim_job(&job, now, lease).await.unwrap(), Claim::Busy);
     // The other agent's leg is independent.
     assert_eq!(store.claim_job(&msg.jobs[1], now, lease).await.unwrap(), Claim::Claimed);
-    // A crashed holder's lease runs out and the job can be taken again.
+    // A crashed holder's lease runs out and the job can be taken again, flagged: the
+    // holder may have sent before it stopped.
     let later = now + SignedDuration::from_secs(61);
-    assert_eq!(store.claim_job(&job, later, lease).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim_job(&job, later, lease).await.unwrap(), Claim::Reclaimed);
 
     let wamid = Wamid::parse("wamid.HBgLMTQxNTU1NTAxMTEVAgARGBI=").unwrap();
     store.record_forwarded(&job, &wamid, ForwardedVia::Text, later).await.unwrap();

@@ -106,7 +106,7 @@ async fn delivery_worker_events() {
     let env = providers.test_env(&aws);
     let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
     let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
-    let worker = DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client());
+    let worker = DeliveryWorker::from_config(config, &sdk);
 
     for (name, event) in events_of("delivery-worker") {
         let event: SqsEvent = serde_json::from_str(&event).unwrap();

@@ -39,11 +39,7 @@ impl Bridge {
         let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));
-        let worker = DeliveryWorker::from_config(
-            DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap(),
-            &sdk,
-            shared::aws::provider_http_client(),
-        );
+        let worker = DeliveryWorker::from_config(DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         Self { aws, providers, webhooks, worker }
     }
 

@@ -46,7 +46,7 @@ impl Bridge {
         let sms = SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
         let webhook = sms_webhook::router(Arc::new(SmsWebhook::from_config(sms, &sdk)));
         let worker_config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
-        let worker = DeliveryWorker::from_config(worker_config, &sdk, shared::aws::provider_http_client());
+        let worker = DeliveryWorker::from_config(worker_config, &sdk);
         Self { aws, graph, webhook, worker }
     }
 

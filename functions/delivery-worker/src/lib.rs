@@ -1,5 +1,15 @@
-//! The delivery worker (SPEC §4.4, §9): an SQS batch in, one job per record, and
-//! `ReportBatchItemFailures` naming exactly the records to retry.
+//! The delivery worker (SPEC §4.4, §9): an SQS FIFO batch in, `ReportBatchItemFailures`
+//! out, naming exactly the records to deliver again.
+//!
+//! - Records of one message group (one recipient of one conversation) are handled in order;
+//!   after a failure, the rest of that group in the batch waits (reported failed, untried),
+//!   so a retry never lets a later message overtake an earlier one. Other groups go on.
+//! - Consecutive forwards of one group are coalesced into one WhatsApp message.
+//! - A retryable failure waits out its backoff (`ChangeMessageVisibility`, full jitter,
+//!   `Retry-After` honoured) and comes back; after `maxReceiveCount` SQS moves it to the DLQ.
+//! - Escalations and records that aren't jobs go to the DLQ at once, for an operator.
+
+use std::collections::HashSet;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -8,38 +18,48 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
-use shared::app::deliver_job::{DeliverError, Delivered, Deliverer};
+use shared::app::deliver_job::{DeliverError, Delivered, Deliverer, Failpoint};
 use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
-use shared::domain::{E164, Job, WaId};
+use shared::domain::{E164, Job, JobPayload, RetryPolicy, WaId};
 use shared::ports::{ConversationStore, DeliveryQueue, SmsProvider, WhatsAppClient};
+use shared::telemetry;
+use tokio::sync::Mutex;
 use tracing::Instrument;
 
 pub mod sqs_poller;
 
 pub struct DeliveryWorker<S, W, P, Q> {
     deliverer: Deliverer<S, W, P, Q>,
+    retry: RetryPolicy,
+    rng: Mutex<fastrand::Rng>,
 }
 
 /// The deployed worker's adapters.
 pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, TwilioClient, SqsQueue>;
 
 impl DeployedWorker {
-    /// The deployed wiring: DynamoDB and SQS from `sdk`, the providers over `http`.
-    pub fn from_config(config: DeliveryWorkerConfig, sdk: &SdkConfig, http: reqwest::Client) -> Self {
+    /// The deployed wiring: DynamoDB and SQS from `sdk`, the providers over one HTTP client.
+    pub fn from_config(config: DeliveryWorkerConfig, sdk: &SdkConfig) -> Self {
+        Self::from_config_with(config, sdk, None)
+    }
+
+    /// The same, stopping every job at `failpoint` (tests of the delivery guarantee).
+    pub fn from_config_with(config: DeliveryWorkerConfig, sdk: &SdkConfig, failpoint: Option<Failpoint>) -> Self {
+        let http = shared::aws::provider_http_client(config.provider_timeout);
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url)
+            .with_dead_letter_queue(&config.dead_letter_queue_url);
         let whatsapp =
             GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
         let sms =
             TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
-        Self::new(Deliverer {
-            lines: config.lines,
-            store,
-            whatsapp,
-            sms,
-            queue,
-            status_callback_url: format!("{}{SMS_STATUS_PATH}", config.public_base_url),
-        })
+        let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
+        let deliverer = Deliverer::new(config.lines, store, whatsapp, sms, queue, status_callback_url, config.rates);
+        let deliverer = match failpoint {
+            Some(step) => deliverer.with_failpoint(step),
+            None => deliverer,
+        };
+        Self::new(deliverer, config.retry)
     }
 }
 
@@ -50,64 +70,123 @@ where
     P: SmsProvider,
     Q: DeliveryQueue,
 {
-    pub fn new(deliverer: Deliverer<S, W, P, Q>) -> Self {
-        Self { deliverer }
+    pub fn new(deliverer: Deliverer<S, W, P, Q>, retry: RetryPolicy) -> Self {
+        Self { deliverer, retry, rng: Mutex::new(fastrand::Rng::new()) }
     }
 
     /// Handles every record of the batch; the response lists the ones to deliver again.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        // In order: records of one conversation keep the order they were enqueued in.
-        for record in &event.records {
-            if let Err(retry) = self.handle_record(record).await {
-                match &record.message_id {
-                    Some(id) if !id.is_empty() => {
-                        let mut failure = BatchItemFailure::default();
-                        failure.item_identifier = id.clone();
-                        response.batch_item_failures.push(failure);
+        let mut failed: Vec<&SqsMessage> = Vec::new();
+        let mut held_groups: HashSet<&str> = HashSet::new();
+        let records = &event.records;
+        let mut next = 0;
+        while next < records.len() {
+            let record = &records[next];
+            let group = group_of(record);
+            if group.is_some_and(|g| held_groups.contains(g)) {
+                // An earlier record of this group failed: this one waits its turn.
+                failed.push(record);
+                next += 1;
+                continue;
+            }
+            let job = match decode(record) {
+                Ok(job) => job,
+                Err(reason) => {
+                    tracing::error!(outcome = "undecodable", reason, "not a delivery job: to the dead-letter queue");
+                    if !self.dead_letter(record, "undecodable").await {
+                        failed.push(record);
                     }
-                    // SQS always sends an id; without one the failure could only be reported
-                    // as an empty identifier, which Lambda treats as a failed *batch*.
-                    _ => tracing::error!(reason = %retry, "record without a message id failed"),
+                    next += 1;
+                    continue;
                 }
+            };
+            let run = self.coalescible_run(records, next, &job);
+            let jobs: Vec<Job> =
+                std::iter::once(job).chain(run.iter().skip(1).filter_map(|r| decode(r).ok())).collect();
+            next += run.len();
+            if !self.deliver(&run, &jobs).await {
+                failed.extend(run.iter().copied());
+                if let Some(group) = group {
+                    held_groups.insert(group);
+                }
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        for record in failed {
+            match &record.message_id {
+                Some(id) if !id.is_empty() => {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id.clone();
+                    response.batch_item_failures.push(failure);
+                }
+                // SQS always sends an id; an empty identifier would fail the whole batch.
+                _ => tracing::error!("failed record without a message id"),
             }
         }
         response
     }
 
-    /// `Err` means: leave this record on the queue.
-    async fn handle_record(&self, record: &SqsMessage) -> Result<(), String> {
-        let Some(body) = record.body.as_deref() else {
-            tracing::error!(outcome = "undecodable", "record without a body");
-            return Err("no body".into());
+    /// The records from `start` that go out as one send: a forward and the forwards right
+    /// after it in the same group (same customer, same agent).
+    fn coalescible_run<'a>(&self, records: &'a [SqsMessage], start: usize, first: &Job) -> Vec<&'a SqsMessage> {
+        let mut run = vec![&records[start]];
+        let (Some(group), JobPayload::ForwardToAgent(_)) = (group_of(&records[start]), &first.payload) else {
+            return run;
         };
-        let job = match Job::decode(body) {
-            Ok(job) => job,
-            Err(e) => {
-                // Left to fail until the redrive policy moves it to the DLQ for a person.
-                tracing::error!(outcome = "undecodable", error = %e, "not a delivery job");
-                return Err(e.to_string());
+        for record in &records[start + 1..] {
+            let same_group = group_of(record) == Some(group);
+            let forward = decode(record).is_ok_and(|j| matches!(j.payload, JobPayload::ForwardToAgent(_)));
+            if !(same_group && forward) {
+                break;
             }
-        };
-        let span = tracing::info_span!("job", job_id = %job.job_id, kind = job.kind(), to = masked(job.recipient()));
-        let delivered = self.deliverer.deliver(&job, Timestamp::now()).instrument(span.clone()).await;
+            run.push(record);
+        }
+        run
+    }
+
+    /// Delivers one run; `false` means: report its records failed.
+    async fn deliver(&self, run: &[&SqsMessage], jobs: &[Job]) -> bool {
+        let first = &jobs[0];
+        let span = tracing::info_span!(
+            "job",
+            job_id = %first.job_id,
+            kind = first.kind(),
+            to = masked(first.recipient()),
+            coalesced = jobs.len(),
+        );
+        let delivered = self.deliverer.deliver_run(jobs, Timestamp::now()).instrument(span.clone()).await;
         let _entered = span.enter();
-        match delivered {
+        let retry_after = match delivered {
             Ok(Delivered::Sent { provider_id, via }) => {
                 tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id, "sent");
-                Ok(())
+                telemetry::metric("MessagesRelayed", jobs.len() as f64, "Count", &[("kind", first.kind())]);
+                return true;
             }
             Ok(Delivered::AlreadyDone) => {
-                tracing::info!(outcome = "already_done", "job delivered before; acknowledged");
-                Ok(())
+                tracing::info!(outcome = "already_done", "delivered before; acknowledged");
+                return true;
             }
             Ok(Delivered::Dropped) => {
                 tracing::warn!(outcome = "dropped", "the job's message no longer exists");
-                Ok(())
+                return true;
             }
             Ok(Delivered::Failed { class, reason }) => {
-                tracing::warn!(outcome = "failed", class = ?class, reason, "delivery failed for good");
-                Ok(())
+                tracing::warn!(outcome = "failed", class = ?class, reason, "delivery failed for good; recorded");
+                telemetry::count("DeliveryFailed", &[("class", "permanent")]);
+                return true;
+            }
+            Err(DeliverError::Escalate { reason }) => {
+                tracing::error!(outcome = "escalate", reason, "needs an operator: to the dead-letter queue");
+                telemetry::count("DeliveryFailed", &[("class", "escalate")]);
+                let mut all_parked = true;
+                for record in run {
+                    all_parked &= self.dead_letter(record, "escalate").await;
+                }
+                return all_parked;
+            }
+            Err(DeliverError::Stopped(step)) => {
+                tracing::warn!(outcome = "stopped", ?step, "stopped by a failpoint");
+                return false;
             }
             Err(DeliverError::Retry { reason, retry_after }) => {
                 tracing::warn!(
@@ -116,22 +195,55 @@ where
                     retry_after_s = retry_after.map(|d| d.as_secs()),
                     "will retry"
                 );
-                Err(reason)
-            }
-            Err(DeliverError::Escalate { reason }) => {
-                tracing::error!(outcome = "escalate", reason, "needs an operator; stays on the queue until the DLQ");
-                Err(reason)
+                telemetry::count("DeliveryFailed", &[("class", "retry")]);
+                retry_after
             }
             Err(DeliverError::Store(e)) => {
                 tracing::error!(outcome = "store_error", error = %e, "will retry");
-                Err(e.to_string())
+                None
             }
             Err(DeliverError::Queue(e)) => {
                 tracing::error!(outcome = "queue_error", error = %e, "will retry");
-                Err(e.to_string())
+                None
+            }
+        };
+        for record in run {
+            let attempt = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let delay = self.retry.delay(attempt, retry_after, &mut *self.rng.lock().await);
+            if let Some(receipt) = &record.receipt_handle
+                && let Err(e) = self.deliverer.queue.postpone(receipt, delay).await
+            {
+                // It comes back after the queue's own visibility timeout instead.
+                tracing::warn!(error = %e, "could not set the retry's backoff");
+            }
+        }
+        false
+    }
+
+    /// Moves a record to the dead-letter queue as it is; `false` if that failed too (then
+    /// the record stays, and SQS's redrive moves it after `maxReceiveCount`).
+    async fn dead_letter(&self, record: &SqsMessage, why: &str) -> bool {
+        let id = record.message_id.as_deref().unwrap_or("unknown");
+        match self.deliverer.queue.dead_letter(record.body.as_deref().unwrap_or_default(), group_of(record), id).await {
+            Ok(()) => {
+                telemetry::count("JobsDeadLettered", &[("reason", why)]);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not move the record to the dead-letter queue");
+                false
             }
         }
     }
+}
+
+fn group_of(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+fn decode(record: &SqsMessage) -> Result<Job, String> {
+    let body = record.body.as_deref().ok_or("record without a body")?;
+    Job::decode(body).map_err(|e| e.to_string())
 }
 
 /// A recipient for logs: a masked phone number or WhatsApp id.

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let config = DeliveryWorkerConfig::from_lookup(&process_env)
         .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let sdk = shared::aws::sdk_config().await;
-    let worker = Arc::new(DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client()));
+    let worker = Arc::new(DeliveryWorker::from_config(config, &sdk));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
         async move { Ok::<SqsBatchResponse, Error>(worker.handle_batch(event.payload).await) }

@@ -34,7 +34,7 @@ impl Harness {
         let env = providers.test_env(&aws);
         let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
         let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
-        let worker = DeliveryWorker::from_config(config, &sdk, shared::aws::provider_http_client());
+        let worker = DeliveryWorker::from_config(config, &sdk);
         Self { aws, providers, worker }
     }
 
@@ -79,6 +79,37 @@ impl Harness {
         }
         legs.sort_by(|a, b| a.0.cmp(&b.0));
         legs
+    }
+
+    /// Takes every job off the queue (to hand-craft batches).
+    async fn take_all_jobs(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        loop {
+            let out = self
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&self.aws.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return jobs;
+            }
+            for m in messages {
+                jobs.push(Job::decode(m.body().unwrap()).unwrap());
+                self.aws
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.aws.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
     }
 
     async fn seen_jobs(&self) -> Vec<Job> {
@@ -234,16 +265,17 @@ async fn permanent_failures_are_recorded_and_acknowledged() {
 }
 
 #[tokio::test]
-async fn a_broken_access_token_escalates_and_keeps_the_job() {
+async fn a_broken_access_token_escalates_to_the_dead_letter_queue_at_once() {
     let h = Harness::new().await;
     Mock::given(method("POST")).respond_with(graph_error(401, 190)).mount(&h.providers.graph).await;
     h.customer_texts("hello").await;
     let poller = SqsPoller::new(h.aws.sqs.clone(), &h.aws.queue_url, 0);
     poller.poll_once(&h.worker).await.unwrap();
-    assert_eq!(h.aws.queue_depth().await, 2, "kept for the DLQ after maxReceiveCount");
+    assert_eq!(h.aws.queue_depth().await, 0, "not retried: retrying won't fix a revoked token");
+    assert_eq!(h.aws.dlq_depth().await, 2, "waiting for an operator, as they were");
     for (_, leg) in h.legs().await {
         assert_eq!(error_of(&leg).get("class").unwrap().as_s().unwrap(), "escalate");
-        assert_eq!(leg_state(&leg), "retry", "claimable again once the operator fixes the token");
+        assert_eq!(leg_state(&leg), "retry", "claimable again once the operator fixes the token and redrives");
     }
 }
 
@@ -329,7 +361,7 @@ fn record(id: &str, body: &str) -> SqsMessage {
 }
 
 #[tokio::test]
-async fn only_the_failing_records_of_a_batch_are_reported() {
+async fn records_that_are_not_jobs_go_to_the_dead_letter_queue_and_spare_their_neighbours() {
     let h = Harness::new().await;
     h.customer_texts("good").await;
     let jobs = h.seen_jobs().await;
@@ -341,9 +373,68 @@ async fn only_the_failing_records_of_a_batch_are_reported() {
         record("m-empty", ""),
     ];
     let response = h.worker.handle_batch(event).await;
+    assert!(response.batch_item_failures.is_empty(), "never retried forever");
+    assert_eq!(h.aws.dlq_depth().await, 2, "never dropped");
+    assert_eq!(h.providers.whatsapp_sent().await.len(), 2, "the good neighbours went out");
+}
+
+fn grouped(id: &str, job: &Job) -> SqsMessage {
+    let mut r = record(id, &job.encode());
+    r.attributes.insert("MessageGroupId".into(), job.order_group());
+    r
+}
+
+#[tokio::test]
+async fn after_a_failure_the_rest_of_its_group_waits_and_other_groups_go_on() {
+    let h = Harness::new().await;
+    // The first agent's sends fail for now; the second agent's succeed.
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({ "to": AGENTS[0] })))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&h.providers.graph)
+        .await;
+    h.customer_texts("first").await;
+    h.customer_texts("second").await;
+    let jobs: Vec<Job> = h.take_all_jobs().await;
+    let to = |agent: &str| jobs.iter().filter(|j| j.recipient() == agent).cloned().collect::<Vec<_>>();
+    let (first_agent, second_agent) = (to(AGENTS[0]), to(AGENTS[1]));
+    let mut event = SqsEvent::default();
+    // Not coalescible: another group's record sits between the first agent's two.
+    event.records = vec![
+        grouped("a-1", &first_agent[0]),
+        grouped("b-1", &second_agent[0]),
+        grouped("a-2", &first_agent[1]),
+        grouped("b-2", &second_agent[1]),
+    ];
+    let response = h.worker.handle_batch(event).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["m-garbage", "m-empty"]);
-    assert_eq!(h.providers.whatsapp_sent().await.len(), 2);
+    assert_eq!(failed, ["a-1", "a-2"], "a-2 is not even tried while a-1 waits");
+    let sent = h.providers.whatsapp_sent().await;
+    assert_eq!(sent.iter().filter(|m| m["to"] == AGENTS[0]).count(), 1, "one attempt, for a-1 only");
+    assert_eq!(sent.iter().filter(|m| m["to"] == AGENTS[1]).count(), 2);
+}
+
+#[tokio::test]
+async fn a_burst_for_one_agent_goes_out_as_one_message_in_order() {
+    let h = Harness::new().await;
+    for text in ["Hi", "are you open", "today?"] {
+        h.customer_texts(text).await;
+    }
+    let jobs: Vec<Job> = h.take_all_jobs().await;
+    let mut event = SqsEvent::default();
+    event.records = jobs
+        .iter()
+        .filter(|j| j.recipient() == AGENTS[0])
+        .enumerate()
+        .map(|(i, j)| grouped(&format!("m-{i}"), j))
+        .collect();
+    assert_eq!(event.records.len(), 3);
+    assert!(h.worker.handle_batch(event).await.batch_item_failures.is_empty());
+    let sent = h.providers.whatsapp_sent().await;
+    assert_eq!(sent.len(), 1, "one WhatsApp message for three SMS");
+    assert_eq!(sent[0]["template"]["components"][0]["parameters"][2]["text"], "Hi are you open today?");
+    let sent_legs = h.legs().await.into_iter().filter(|(_, l)| leg_state(l) == "sent").count();
+    assert_eq!(sent_legs, 3, "each SMS's leg is recorded sent");
 }
 
 #[tokio::test]
@@ -364,6 +455,7 @@ async fn jobs_for_an_unconfigured_line_escalate() {
     let mut event = SqsEvent::default();
     event.records = vec![record("m-1", &job.to_string())];
     let response = h.worker.handle_batch(event).await;
-    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(h.aws.dlq_depth().await, 1, "parked for an operator");
     assert!(h.providers.whatsapp_sent().await.is_empty());
 }

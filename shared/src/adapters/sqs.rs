@@ -1,4 +1,5 @@
-//! The delivery queue over SQS: jobs as JSON message bodies, sent in batches of ten.
+//! The delivery queue over SQS FIFO: jobs as JSON message bodies, sent in batches of ten,
+//! each in its order group (`Job::order_group`) and deduplicated by `job_id`.
 
 use std::time::Duration;
 
@@ -17,28 +18,46 @@ const RESEND_ROUNDS: u32 = 3;
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
+    dead_letter_url: Option<String>,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self { client, queue_url: queue_url.into(), dead_letter_url: None }
     }
+
+    /// Where [`DeliveryQueue::dead_letter`] puts messages (the worker needs it).
+    pub fn with_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.dead_letter_url = Some(url.into());
+        self
+    }
+}
+
+/// FIFO queues order each message group and deduplicate by id for five minutes.
+fn is_fifo(url: &str) -> bool {
+    url.ends_with(".fifo")
+}
+
+fn queue_error(e: impl std::error::Error + 'static) -> QueueError {
+    QueueError(DisplayErrorContext(&e).to_string())
 }
 
 impl DeliveryQueue for SqsQueue {
     async fn enqueue(&self, jobs: &[Job]) -> Result<(), QueueError> {
         for chunk in jobs.chunks(BATCH) {
-            let mut pending: Vec<(String, String)> =
-                chunk.iter().enumerate().map(|(i, job)| (i.to_string(), job.encode())).collect();
+            let mut pending: Vec<(String, &Job)> =
+                chunk.iter().enumerate().map(|(i, job)| (i.to_string(), job)).collect();
             for round in 0..=RESEND_ROUNDS {
                 let entries = pending
                     .iter()
-                    .map(|(id, body)| {
-                        SendMessageBatchRequestEntry::builder()
-                            .id(id)
-                            .message_body(body)
-                            .build()
-                            .map_err(|e| QueueError(e.to_string()))
+                    .map(|(id, job)| {
+                        let entry = SendMessageBatchRequestEntry::builder().id(id).message_body(job.encode());
+                        let entry = if is_fifo(&self.queue_url) {
+                            entry.message_group_id(job.order_group()).message_deduplication_id(job.job_id.as_str())
+                        } else {
+                            entry
+                        };
+                        entry.build().map_err(|e| QueueError(e.to_string()))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let out = self
@@ -71,10 +90,35 @@ impl DeliveryQueue for SqsQueue {
         }
         Ok(())
     }
+
+    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        // SQS allows up to 12 hours; the retry policy's cap is far below.
+        let seconds = i32::try_from(delay.as_secs()).unwrap_or(43_200).min(43_200);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(queue_error)
+    }
+
+    async fn dead_letter(&self, body: &str, group: Option<&str>, id: &str) -> Result<(), QueueError> {
+        let url =
+            self.dead_letter_url.as_deref().ok_or_else(|| QueueError("no dead-letter queue configured".into()))?;
+        let mut send = self.client.send_message().queue_url(url).message_body(body);
+        if is_fifo(url) {
+            send = send.message_group_id(group.unwrap_or("undecodable")).message_deduplication_id(id);
+        }
+        send.send().await.map(|_| ()).map_err(queue_error)
+    }
 }
 
-/// The delivery queue and its dead-letter queue, as `template.yaml` declares them
-/// (local stack and tests). Existing queues are reused. Returns (queue URL, DLQ URL).
+/// The delivery queue and its dead-letter queue, both FIFO, as `template.yaml` declares
+/// them (local stack and tests); `name` gets the `.fifo` suffix. Existing queues are
+/// reused. Returns (queue URL, DLQ URL).
 pub async fn create_queues(
     client: &Client,
     name: &str,
@@ -83,7 +127,8 @@ pub async fn create_queues(
     let error = |e: &dyn std::error::Error| QueueError(DisplayErrorContext(e).to_string());
     let dlq_url = client
         .create_queue()
-        .queue_name(format!("{name}-dlq"))
+        .queue_name(format!("{name}-dlq.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
         .send()
         .await
@@ -104,7 +149,8 @@ pub async fn create_queues(
         serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string() });
     let queue_url = client
         .create_queue()
-        .queue_name(name)
+        .queue_name(format!("{name}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::VisibilityTimeout, "60")
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .send()

@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use crate::app::deliver_job::template_fallback;
 use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, notices};
 use crate::ports::{ConversationStore, DeliveryQueue, LegAddress, QueueError, StatusChange, StoreError};
 
@@ -65,7 +66,10 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
             .enumerate()
             .map(|(i, text)| {
                 let key = format!("{}:{}:{i}", address.job_id.as_str(), status.as_str());
+                let handle = leg.handle.as_ref().map(|h| h.to_string());
+                let fallback = template_fallback(handle.as_deref(), &address.conversation.customer, &text, &leg.body);
                 Job::notice(key, address.conversation.line.clone(), leg.agent.clone(), text)
+                    .with_template_fallback(fallback)
             })
             .collect()
     };

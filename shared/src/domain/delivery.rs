@@ -92,6 +92,10 @@ pub struct NotifyAgent {
     pub line: LineId,
     pub agent: WaId,
     pub message: WhatsAppMessage,
+    /// The line template's parameters (handle, customer, text) to use instead when the
+    /// agent's 24 h window has closed (131047), so the notice never fails silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Vec<String>>,
 }
 
 /// Where a job's progress is recorded.
@@ -161,16 +165,68 @@ impl Job {
         Self {
             job_id: JobId::parse(&key).unwrap_or_else(|_| JobId::for_notice(&key)),
             attempt: 0,
-            payload: JobPayload::NotifyAgent(NotifyAgent { line, agent, message }),
+            payload: JobPayload::NotifyAgent(NotifyAgent { line, agent, message, fallback: None }),
+        }
+    }
+
+    /// The same notice, sent as the line's template (handle, customer, text) if the agent's
+    /// window has closed.
+    pub fn with_template_fallback(mut self, parameters: Vec<String>) -> Self {
+        if let JobPayload::NotifyAgent(notice) = &mut self.payload {
+            notice.fallback = Some(parameters);
+        }
+        self
+    }
+
+    /// Jobs of one group reach their recipient in queue order (an SQS FIFO message group):
+    /// one customer's copies to one agent, one customer's SMS, one agent's notices.
+    pub fn order_group(&self) -> String {
+        match &self.payload {
+            JobPayload::ForwardToAgent(f) => {
+                format!("fwd.{}.{}.{}", f.conversation.line, f.conversation.customer.digits(), f.agent.as_str())
+            }
+            JobPayload::SendSms(s) => format!("sms.{}.{}", s.conversation.line, s.conversation.customer.digits()),
+            JobPayload::NotifyAgent(n) => format!("note.{}.{}", n.line, n.agent.as_str()),
         }
     }
 }
 
-/// Whether the business may send an agent free-form text (SPEC §4.4).
-pub fn agent_window_open(last_inbound_at: Option<Timestamp>, now: Timestamp) -> bool {
+/// Whether the business may send an agent free-form text (SPEC §4.4): they wrote within
+/// 24 hours, and WhatsApp hasn't told us since (131047) that the window is closed.
+pub fn agent_window_open(last_inbound_at: Option<Timestamp>, closed_at: Option<Timestamp>, now: Timestamp) -> bool {
     match last_inbound_at {
-        Some(at) => now.duration_since(at).unsigned_abs() < AGENT_WINDOW && at <= now,
+        Some(at) => {
+            now.duration_since(at).unsigned_abs() < AGENT_WINDOW
+                && at <= now
+                && closed_at.is_none_or(|closed| at > closed)
+        }
         None => false,
+    }
+}
+
+/// How long a failed job waits before its next attempt: exponential backoff with full
+/// jitter (a uniform draw up to `base · 2^(attempt-1)`, capped), never sooner than the
+/// provider's `Retry-After`. SQS counts visibility in whole seconds, so this rounds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { base: Duration::from_secs(2), cap: Duration::from_secs(300) }
+    }
+}
+
+impl RetryPolicy {
+    /// `attempt` counts deliveries so far (1 after the first failure).
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, rng: &mut fastrand::Rng) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let ceiling = self.base.saturating_mul(1 << exponent).min(self.cap);
+        let jittered = Duration::from_millis(rng.u64(0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX)));
+        let wait = retry_after.map_or(jittered, |after| jittered.max(after));
+        Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
     }
 }
 
@@ -318,6 +374,42 @@ mod tests {
     }
 
     #[test]
+    fn backoff_is_full_jitter_under_an_exponential_cap_and_honours_retry_after() {
+        let policy = RetryPolicy { base: Duration::from_secs(2), cap: Duration::from_secs(60) };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for attempt in 1..12 {
+            let ceiling = (2u64 << (attempt - 1)).min(60);
+            let delays: Vec<u64> = (0..200).map(|_| policy.delay(attempt, None, &mut rng).as_secs()).collect();
+            assert!(delays.iter().all(|d| *d <= ceiling), "attempt {attempt}: {delays:?}");
+            assert!(delays.iter().any(|d| *d < ceiling / 2 + 1), "jitter reaches low values");
+        }
+        for _ in 0..100 {
+            assert!(policy.delay(1, Some(Duration::from_secs(30)), &mut rng) >= Duration::from_secs(30));
+        }
+        assert!(
+            policy.delay(1, Some(Duration::from_millis(1500)), &mut fastrand::Rng::with_seed(1)).as_secs() >= 2,
+            "rounded up to whole seconds"
+        );
+    }
+
+    #[test]
+    fn a_closed_window_stays_closed_until_the_agent_writes_again() {
+        let now: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+        let hour = jiff::SignedDuration::from_hours(1);
+        assert!(agent_window_open(Some(now - hour), None, now));
+        assert!(!agent_window_open(Some(now - hour), Some(now - hour / 2), now), "131047 after their message");
+        assert!(agent_window_open(Some(now - hour / 4), Some(now - hour / 2), now), "they wrote again since");
+    }
+
+    #[test]
+    fn each_recipient_of_a_conversation_is_its_own_order_group() {
+        let [forward, sms, notice] = &jobs()[..] else { panic!() };
+        assert_eq!(forward.order_group(), "fwd.main.14155550134.14155550111");
+        assert_eq!(sms.order_group(), "sms.main.14155550134");
+        assert_eq!(notice.order_group(), "note.main.14155550111");
+    }
+
+    #[test]
     fn garbage_is_not_a_job() {
         for bad in ["", "{}", "null", r#"{"job_id":"x","attempt":0,"kind":"launch_rockets","payload":{}}"#, "\u{0}"] {
             assert!(Job::decode(bad).is_err(), "{bad:?}");
@@ -328,12 +420,12 @@ mod tests {
     fn window_is_open_for_24_hours_after_the_agent_wrote() {
         let now: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
         let ago = |h: i64| Some(now - jiff::SignedDuration::from_hours(h));
-        assert!(agent_window_open(ago(0), now));
-        assert!(agent_window_open(ago(23), now));
-        assert!(!agent_window_open(ago(24), now));
-        assert!(!agent_window_open(None, now));
+        assert!(agent_window_open(ago(0), None, now));
+        assert!(agent_window_open(ago(23), None, now));
+        assert!(!agent_window_open(ago(24), None, now));
+        assert!(!agent_window_open(None, None, now));
         // A clock skewed into the future doesn't open a window.
-        assert!(!agent_window_open(ago(-1), now));
+        assert!(!agent_window_open(ago(-1), None, now));
     }
 
     fn rejected(http_status: u16, code: Option<i64>) -> ProviderFailure {

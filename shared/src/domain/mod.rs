@@ -31,6 +31,7 @@ pub mod delivery;
 pub mod line;
 pub mod message;
 pub mod notices;
+pub mod pacing;
 pub mod phone;
 pub mod routing;
 pub mod status;
@@ -39,7 +40,7 @@ pub mod whatsapp_text;
 
 pub use conversation::{ConversationKey, Handle, MessageId};
 pub use delivery::{
-    ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure, SendSms,
+    ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure, RetryPolicy, SendSms,
 };
 pub use line::{Line, LineId, Lines, PhoneNumberId};
 pub use message::{

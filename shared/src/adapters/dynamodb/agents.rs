@@ -51,11 +51,11 @@ impl DynamoStore {
         };
         let handle = Handle::parse(get_s(meta, "handle")?).map_err(StoreError::Corrupt)?;
         let agent_item = found.iter().find(|i| opt_s(i, "SK") == Some("AGENT"));
-        let agent_last_inbound_at = match agent_item {
-            Some(item) => timestamp_ms(item, "last_inbound_at_ms")?,
-            None => None,
+        let (agent_last_inbound_at, agent_window_closed_at) = match agent_item {
+            Some(item) => (timestamp_ms(item, "last_inbound_at_ms")?, timestamp_ms(item, "window_closed_at_ms")?),
+            None => (None, None),
         };
-        Ok(Some(ForwardContext { handle, agent_last_inbound_at }))
+        Ok(Some(ForwardContext { handle, agent_last_inbound_at, agent_window_closed_at }))
     }
 
     pub(super) async fn agent(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
@@ -91,6 +91,24 @@ impl DynamoStore {
             _ => None,
         };
         Ok(AgentState { focus, pending, last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")? })
+    }
+
+    pub(super) async fn mark_agent_window_closed(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
+            .update_expression("SET window_closed_at_ms = :at_ms")
+            .expression_attribute_values(":at_ms", n(at.as_millisecond()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
@@ -232,6 +250,7 @@ impl DynamoStore {
             ("direction".into(), s("outbound")),
             ("agent".into(), s(message.agent.as_str())),
             ("agent_wamid".into(), s(message.agent_wamid.as_str())),
+            ("handle".into(), s(message.handle.as_str())),
             ("body".into(), s(&message.body)),
             ("received_at".into(), s(message.sent_at.to_string())),
             (

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use jiff::Timestamp;
 
@@ -65,11 +65,13 @@ impl LegWrite<'_> {
     }
 }
 
-/// `Ok(None)`: the write's condition failed; the item it found, if any, is in the `Some`.
+/// `Err`: the write's condition failed; the item it found, if any, is inside.
 type ConditionFailed = Option<Item>;
+/// `Ok`: the write happened; the updated attributes' previous values.
+type UpdatedOld = Item;
 
 impl DynamoStore {
-    async fn write_leg(&self, write: &LegWrite<'_>) -> Result<Result<(), ConditionFailed>, StoreError> {
+    async fn write_leg(&self, write: &LegWrite<'_>) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
         let mut request = self
             .client
             .update_item()
@@ -77,6 +79,7 @@ impl DynamoStore {
             .set_key(Some(write.key.clone()))
             .update_expression(&write.update)
             .condition_expression(write.condition)
+            .return_values(ReturnValue::UpdatedOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (placeholder, name) in write.names() {
             request = request.expression_attribute_names(placeholder, name);
@@ -85,7 +88,7 @@ impl DynamoStore {
             request = request.expression_attribute_values(*placeholder, value.clone());
         }
         match request.send().await {
-            Ok(_) => Ok(Ok(())),
+            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
                 other => Err(service_error(&other)),
@@ -101,7 +104,7 @@ impl DynamoStore {
         extra: Vec<TransactWriteItem>,
     ) -> Result<Result<(), ConditionFailed>, StoreError> {
         if extra.is_empty() {
-            return self.write_leg(write).await;
+            return self.write_leg(write).await.map(|r| r.map(|_| ()));
         }
         let mut items = vec![write.transact_item(&self.table)?];
         items.extend(extra);
@@ -150,7 +153,12 @@ impl DynamoStore {
             ],
         };
         let found = match self.write_leg(&write).await? {
-            Ok(()) => return Ok(Claim::Claimed),
+            Ok(old) => {
+                // Taken over from a holder whose lease ran out: it may have sent already.
+                let previous = opt_m(&old, "legs").and_then(|legs| opt_m(legs, job.job_id.as_str()));
+                let reclaimed = previous.and_then(|leg| opt_s(leg, "state")) == Some("sending");
+                return Ok(if reclaimed { Claim::Reclaimed } else { Claim::Claimed });
+            }
             Err(found) => found,
         };
         let Some(leg) = self.leg_of(job, found).await? else {

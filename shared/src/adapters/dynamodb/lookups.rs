@@ -107,6 +107,8 @@ impl DynamoStore {
                 agent: WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 agent_wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)?,
                 status: opt_s(leg, "status").and_then(DeliveryStatus::parse),
+                handle: opt_s(&item, "handle").and_then(|h| Handle::parse(h).ok()),
+                body: opt_s(&item, "body").unwrap_or_default().to_owned(),
             })),
             _ => Ok(None),
         }

@@ -115,6 +115,10 @@ impl ConversationStore for DynamoStore {
         self.record_forwarded_copy(job, wamid, via, now).await
     }
 
+    async fn mark_window_closed(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
+        self.mark_agent_window_closed(line, agent, at).await
+    }
+
     async fn record_sms_sent(
         &self,
         job: &Job,
