@@ -111,15 +111,21 @@ async fn serve(settings: Settings) -> Result<(), String> {
         println!("local-stack: stopping");
         let _ = stop_tx.send(true);
     });
-    let poller = SqsPoller::new(sqs, &queue_url, 1);
+    // Short polls: the emulator serves one request at a time, so a long poll would hold
+    // up every other call; an idle poller looks again after a moment.
+    let poller = SqsPoller::new(sqs, &queue_url, 0);
     let mut poller_stop = stop_rx.clone();
     let poller_task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = poller_stop.changed() => break,
-                polled = poller.poll_once(&worker) => if let Err(e) = polled {
-                    tracing::warn!(error = %e, "queue poll failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                polled = poller.poll_once(&worker) => match polled {
+                    Ok(0) => tokio::time::sleep(Duration::from_millis(25)).await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "queue poll failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 },
             }
         }

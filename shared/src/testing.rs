@@ -67,12 +67,17 @@ pub struct TestAws {
 
 impl TestAws {
     pub async fn new() -> Self {
+        Self::with_max_receive_count(5).await
+    }
+
+    /// Queues whose redrive moves a job to the DLQ after `max_receive_count` deliveries.
+    pub async fn with_max_receive_count(max_receive_count: u32) -> Self {
         let config = crate::aws::emulator_sdk_config(emulator_endpoint()).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
         let name = format!("t{}", uuid::Uuid::now_v7().simple());
         create_table(&dynamodb, &name).await.expect("table created");
-        let (queue_url, dlq_url) = create_queues(&sqs, &name, 5).await.expect("queues created");
+        let (queue_url, dlq_url) = create_queues(&sqs, &name, max_receive_count).await.expect("queues created");
         Self { dynamodb, sqs, table: name, queue_url, dlq_url }
     }
 

@@ -146,3 +146,38 @@ async fn each_text_of_a_conversation_reaches_the_agents_in_order() {
         .collect();
     assert_eq!(handles.len(), 1);
 }
+
+#[tokio::test]
+async fn ten_concurrent_copies_of_one_webhook_make_one_send_per_agent() {
+    let bridge = Bridge::start().await;
+    let params = twilio_inbound_params("SMdddddddddddddddddddddddddddddddd", CUSTOMER, "Twilio retried me");
+    let (body, signature) = signed_twilio_form("/sms/inbound", &params);
+    let requests = (0..10).map(|_| bridge.post_sms(body.clone(), &signature));
+    let statuses = futures_join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    bridge.run_worker().await;
+    let messages = bridge.whatsapp_messages().await;
+    let mut recipients: Vec<&str> = messages.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    recipients.sort();
+    assert_eq!(recipients, AGENTS, "exactly one send per agent");
+    assert_eq!(bridge.aws.items_with_prefix("CONV#").await.len(), 2, "one conversation, one message");
+}
+
+/// Runs the futures concurrently on this task (no extra dependency for a join-all).
+async fn futures_join_all<F: std::future::Future<Output = u16>>(futures: impl Iterator<Item = F>) -> Vec<u16> {
+    let set: Vec<_> = futures.map(Box::pin).collect();
+    let mut results = vec![0; set.len()];
+    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> = set.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(status) => {
+                results[*i] = status;
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    results
+}

@@ -10,6 +10,7 @@
 //! - Escalations and records that aren't jobs go to the DLQ at once, for an operator.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -77,6 +78,7 @@ where
     /// Handles every record of the batch; the response lists the ones to deliver again.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut failed: Vec<&SqsMessage> = Vec::new();
+        // Groups whose earlier record failed in this batch.
         let mut held_groups: HashSet<&str> = HashSet::new();
         let records = &event.records;
         let mut next = 0;
@@ -84,7 +86,10 @@ where
             let record = &records[next];
             let group = group_of(record);
             if group.is_some_and(|g| held_groups.contains(g)) {
-                // An earlier record of this group failed: this one waits its turn.
+                // An earlier record of this group failed: this one goes back untried. It is
+                // visible again at once, but FIFO keeps it behind its group's head, which
+                // waits out its backoff in flight.
+                self.postpone(record, Duration::ZERO).await;
                 failed.push(record);
                 next += 1;
                 continue;
@@ -104,7 +109,7 @@ where
             let jobs: Vec<Job> =
                 std::iter::once(job).chain(run.iter().skip(1).filter_map(|r| decode(r).ok())).collect();
             next += run.len();
-            if !self.deliver(&run, &jobs).await {
+            if self.deliver(&run, &jobs).await.is_err() {
                 failed.extend(run.iter().copied());
                 if let Some(group) = group {
                     held_groups.insert(group);
@@ -144,8 +149,8 @@ where
         run
     }
 
-    /// Delivers one run; `false` means: report its records failed.
-    async fn deliver(&self, run: &[&SqsMessage], jobs: &[Job]) -> bool {
+    /// Delivers one run; `Err(delay)`: its records failed and come back after `delay`.
+    async fn deliver(&self, run: &[&SqsMessage], jobs: &[Job]) -> Result<(), Duration> {
         let first = &jobs[0];
         let span = tracing::info_span!(
             "job",
@@ -160,20 +165,20 @@ where
             Ok(Delivered::Sent { provider_id, via }) => {
                 tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id, "sent");
                 telemetry::metric("MessagesRelayed", jobs.len() as f64, "Count", &[("kind", first.kind())]);
-                return true;
+                return Ok(());
             }
             Ok(Delivered::AlreadyDone) => {
                 tracing::info!(outcome = "already_done", "delivered before; acknowledged");
-                return true;
+                return Ok(());
             }
             Ok(Delivered::Dropped) => {
                 tracing::warn!(outcome = "dropped", "the job's message no longer exists");
-                return true;
+                return Ok(());
             }
             Ok(Delivered::Failed { class, reason }) => {
                 tracing::warn!(outcome = "failed", class = ?class, reason, "delivery failed for good; recorded");
                 telemetry::count("DeliveryFailed", &[("class", "permanent")]);
-                return true;
+                return Ok(());
             }
             Err(DeliverError::Escalate { reason }) => {
                 tracing::error!(outcome = "escalate", reason, "needs an operator: to the dead-letter queue");
@@ -182,11 +187,11 @@ where
                 for record in run {
                     all_parked &= self.dead_letter(record, "escalate").await;
                 }
-                return all_parked;
+                return if all_parked { Ok(()) } else { Err(self.retry.base) };
             }
             Err(DeliverError::Stopped(step)) => {
                 tracing::warn!(outcome = "stopped", ?step, "stopped by a failpoint");
-                return false;
+                return Err(Duration::ZERO);
             }
             Err(DeliverError::Retry { reason, retry_after }) => {
                 tracing::warn!(
@@ -207,17 +212,23 @@ where
                 None
             }
         };
-        for record in run {
-            let attempt = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-            let delay = self.retry.delay(attempt, retry_after, &mut *self.rng.lock().await);
-            if let Some(receipt) = &record.receipt_handle
-                && let Err(e) = self.deliverer.queue.postpone(receipt, delay).await
-            {
-                // It comes back after the queue's own visibility timeout instead.
-                tracing::warn!(error = %e, "could not set the retry's backoff");
-            }
+        let attempt = run[0].attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let delay = self.retry.delay(attempt, retry_after, &mut *self.rng.lock().await);
+        // The head waits out the backoff in flight; the rest of the run is visible at once
+        // but stays behind it (FIFO), so the group comes back in order.
+        for (i, record) in run.iter().enumerate() {
+            self.postpone(record, if i == 0 { delay } else { Duration::ZERO }).await;
         }
-        false
+        Err(delay)
+    }
+
+    async fn postpone(&self, record: &SqsMessage, delay: Duration) {
+        if let Some(receipt) = &record.receipt_handle
+            && let Err(e) = self.deliverer.queue.postpone(receipt, delay).await
+        {
+            // It comes back after the queue's own visibility timeout instead.
+            tracing::warn!(error = %e, "could not set the retry's backoff");
+        }
     }
 
     /// Moves a record to the dead-letter queue as it is; `false` if that failed too (then

@@ -30,16 +30,14 @@ threading.Thread(target=watch_parent, daemon=True).start()
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
-# moto's backends are not thread-safe (a TransactWriteItems deep-copies a table another
-# request is changing, and answers 500): one request at a time, except SQS long polls,
-# which wait for messages and must not hold everyone else up.
+# moto's backends are not thread-safe: a TransactWriteItems deep-copies a table another
+# request is changing (and answers 500), and two concurrent ReceiveMessage calls can both
+# take messages of one FIFO group. One request at a time; callers must not long-poll.
 one_at_a_time = threading.Lock()
 moto_app = DomainDispatcherApplication(create_backend_app)
 moto_app.debug = True
 
 def app(environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
-        return moto_app(environ, start_response)
     with one_at_a_time:
         return list(moto_app(environ, start_response))
 

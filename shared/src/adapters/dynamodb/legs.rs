@@ -118,6 +118,17 @@ impl DynamoStore {
         }
     }
 
+    async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     /// A notice's own item, holding its leg.
     pub(super) fn standalone_job_put(&self, job: &Job, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
         let item = HashMap::from([
@@ -211,8 +222,12 @@ impl DynamoStore {
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
         ]);
-        // A failed condition means the message was erased while we sent: nothing to record on.
-        self.write_leg_with(&write, vec![self.put(copy, None)?]).await.map(|_| ())
+        // The reply-routing record first, then the leg: the leg's `sent` is what finishes the
+        // job, so a stop between the two only leaves a harmless extra record. Two plain
+        // writes cost half a transaction's capacity. A failed leg condition means the
+        // message was erased while we sent: nothing to record on.
+        self.put_item(copy).await?;
+        self.write_leg(&write).await.map(|_| ())
     }
 
     pub(super) async fn record_sms_leg_sent(
@@ -246,7 +261,9 @@ impl DynamoStore {
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, self.message_retention)),
         ]);
-        self.write_leg_with(&write, vec![self.put(record, None)?]).await.map(|_| ())
+        // As for forwarded copies: the lookup record, then the leg that finishes the job.
+        self.put_item(record).await?;
+        self.write_leg(&write).await.map(|_| ())
     }
 
     pub(super) async fn record_leg_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
