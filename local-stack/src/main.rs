@@ -138,6 +138,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
     println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());
     println!("  SMS:       {}", env.get("TWILIO_API_BASE").unwrap_or_default());
     println!("  emulator:  {endpoint} (table {table})");
+    println!(
+        "  ops:       AWS_ENDPOINT_URL={endpoint} TABLE_NAME={table} DELIVERY_QUEUE_URL={queue_url} \\\n             DEAD_LETTER_QUEUE_URL={dead_letter_url} cargo run -p bridge-ops -- thread +14155550134"
+    );
     let port_arg =
         if settings.port == settings::DEFAULT_PORT { String::new() } else { format!(" --port {}", settings.port) };
     println!("  try:       cargo run -p local-stack -- sms{port_arg} \"Hello from a customer\"");
