@@ -459,3 +459,44 @@ async fn jobs_for_an_unconfigured_line_escalate() {
     assert_eq!(h.aws.dlq_depth().await, 1, "parked for an operator");
     assert!(h.providers.whatsapp_sent().await.is_empty());
 }
+
+#[tokio::test]
+async fn outside_the_window_a_reply_result_reaches_the_agent_as_the_template_and_the_window_is_remembered_closed() {
+    let h = Harness::new().await;
+    // WhatsApp refuses free-form text to the agent: their 24 h window has closed.
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({ "to": AGENTS[0] })))
+        .and(wiremock::matchers::body_string_contains("\"type\":\"reaction\""))
+        .respond_with(graph_error(400, 131047))
+        .mount(&h.providers.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({ "to": AGENTS[0], "type": "text" })))
+        .respond_with(graph_error(400, 131047))
+        .mount(&h.providers.graph)
+        .await;
+    Mock::given(method("POST")).respond_with(twilio_error(400, 21610)).mount(&h.providers.twilio).await;
+    let line = LineId::parse("main").unwrap();
+    h.aws.store().record_agent_inbound(&line, &WaId::parse(AGENTS[0]).unwrap(), Timestamp::now()).await.unwrap();
+    let job = h.agent_replies("Promo!").await;
+    let before = h.providers.whatsapp_sent().await.len();
+    h.drain().await;
+
+    let to_agent: Vec<serde_json::Value> =
+        h.providers.whatsapp_sent().await.into_iter().skip(before).filter(|m| m["to"] == AGENTS[0]).collect();
+    let templates: Vec<&serde_json::Value> = to_agent.iter().filter(|m| m["type"] == "template").collect();
+    assert_eq!(templates.len(), 2, "the ❌ and the reason, each as the template: {to_agent:#?}");
+    let params = &templates[1]["template"]["components"][0]["parameters"];
+    assert!(params[0]["text"].as_str().unwrap().starts_with('#'));
+    assert_eq!(params[1]["text"], "+1 415-555-0134");
+    assert!(params[2]["text"].as_str().unwrap().contains("not delivered: customer opted out (21610)"), "{params}");
+    assert_eq!(h.aws.queue_depth().await, 0);
+    let JobPayload::SendSms(_) = &job.payload else { panic!() };
+
+    // The window is now known closed: the next copy goes straight out as the template.
+    h.customer_texts("are you there?").await;
+    let before = h.providers.whatsapp_sent().await.len();
+    h.drain().await;
+    let copy = h.providers.whatsapp_sent().await.into_iter().skip(before).find(|m| m["to"] == AGENTS[0]).unwrap();
+    assert_eq!(copy["type"], "template", "no wasted free-form attempt");
+}
