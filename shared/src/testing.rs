@@ -128,6 +128,36 @@ impl TestAws {
     pub async fn dlq_depth(&self) -> usize {
         queue_depth(&self.sqs, &self.dlq_url).await
     }
+
+    /// Takes every visible job off the delivery queue, in queue order.
+    pub async fn take_jobs(&self) -> Vec<crate::domain::Job> {
+        let mut jobs = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return jobs;
+            }
+            for m in messages {
+                jobs.push(crate::domain::Job::decode(m.body().unwrap_or_default()).expect("a job"));
+                let receipt = m.receipt_handle().unwrap_or_default();
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
 }
 
 async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {

@@ -81,37 +81,6 @@ impl Harness {
         legs
     }
 
-    /// Takes every job off the queue (to hand-craft batches).
-    async fn take_all_jobs(&self) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        loop {
-            let out = self
-                .aws
-                .sqs
-                .receive_message()
-                .queue_url(&self.aws.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return jobs;
-            }
-            for m in messages {
-                jobs.push(Job::decode(m.body().unwrap()).unwrap());
-                self.aws
-                    .sqs
-                    .delete_message()
-                    .queue_url(&self.aws.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-
     async fn seen_jobs(&self) -> Vec<Job> {
         let seen = self.aws.items_with_prefix("SEEN#").await;
         seen[0].get("jobs").unwrap().as_l().unwrap().iter().map(|j| Job::decode(j.as_s().unwrap()).unwrap()).collect()
@@ -395,7 +364,7 @@ async fn after_a_failure_the_rest_of_its_group_waits_and_other_groups_go_on() {
         .await;
     h.customer_texts("first").await;
     h.customer_texts("second").await;
-    let jobs: Vec<Job> = h.take_all_jobs().await;
+    let jobs: Vec<Job> = h.aws.take_jobs().await;
     let to = |agent: &str| jobs.iter().filter(|j| j.recipient() == agent).cloned().collect::<Vec<_>>();
     let (first_agent, second_agent) = (to(AGENTS[0]), to(AGENTS[1]));
     let mut event = SqsEvent::default();
@@ -420,7 +389,7 @@ async fn a_burst_for_one_agent_goes_out_as_one_message_in_order() {
     for text in ["Hi", "are you open", "today?"] {
         h.customer_texts(text).await;
     }
-    let jobs: Vec<Job> = h.take_all_jobs().await;
+    let jobs: Vec<Job> = h.aws.take_jobs().await;
     let mut event = SqsEvent::default();
     event.records = jobs
         .iter()

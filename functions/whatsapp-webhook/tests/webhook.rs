@@ -77,35 +77,8 @@ impl Harness {
         format!("#{}", attr_s(meta, "handle"))
     }
 
-    /// Takes every job off the queue.
     async fn take_jobs(&self) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        loop {
-            let out = self
-                .aws
-                .sqs
-                .receive_message()
-                .queue_url(&self.aws.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return jobs;
-            }
-            for m in messages {
-                jobs.push(Job::decode(m.body().unwrap()).unwrap());
-                self.aws
-                    .sqs
-                    .delete_message()
-                    .queue_url(&self.aws.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        self.aws.take_jobs().await
     }
 
     /// Plays the worker for forward jobs: records a copy per agent; returns agent → wamid.
