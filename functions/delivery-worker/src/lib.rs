@@ -105,9 +105,7 @@ where
                     continue;
                 }
             };
-            let run = self.coalescible_run(records, next, &job);
-            let jobs: Vec<Job> =
-                std::iter::once(job).chain(run.iter().skip(1).filter_map(|r| decode(r).ok())).collect();
+            let (run, jobs) = coalescible_run(records, next, job);
             next += run.len();
             if self.deliver(&run, &jobs).await.is_err() {
                 failed.extend(run.iter().copied());
@@ -129,24 +127,6 @@ where
             }
         }
         response
-    }
-
-    /// The records from `start` that go out as one send: a forward and the forwards right
-    /// after it in the same group (same customer, same agent).
-    fn coalescible_run<'a>(&self, records: &'a [SqsMessage], start: usize, first: &Job) -> Vec<&'a SqsMessage> {
-        let mut run = vec![&records[start]];
-        let (Some(group), JobPayload::ForwardToAgent(_)) = (group_of(&records[start]), &first.payload) else {
-            return run;
-        };
-        for record in &records[start + 1..] {
-            let same_group = group_of(record) == Some(group);
-            let forward = decode(record).is_ok_and(|j| matches!(j.payload, JobPayload::ForwardToAgent(_)));
-            if !(same_group && forward) {
-                break;
-            }
-            run.push(record);
-        }
-        run
     }
 
     /// Delivers one run; `Err(delay)`: its records failed and come back after `delay`.
@@ -246,6 +226,26 @@ where
             }
         }
     }
+}
+
+/// The records from `start` that go out as one send, with their jobs: a forward and the
+/// forwards right after it in the same group (same customer, same agent).
+fn coalescible_run(records: &[SqsMessage], start: usize, first: Job) -> (Vec<&SqsMessage>, Vec<Job>) {
+    let group = group_of(&records[start]);
+    let coalescible = matches!(first.payload, JobPayload::ForwardToAgent(_)) && group.is_some();
+    let (mut run, mut jobs) = (vec![&records[start]], vec![first]);
+    if coalescible {
+        for record in &records[start + 1..] {
+            match decode(record) {
+                Ok(job) if group_of(record) == group && matches!(job.payload, JobPayload::ForwardToAgent(_)) => {
+                    run.push(record);
+                    jobs.push(job);
+                }
+                _ => break,
+            }
+        }
+    }
+    (run, jobs)
 }
 
 fn group_of(record: &SqsMessage) -> Option<&str> {
