@@ -61,6 +61,23 @@ async fn whatsapp_send(
             body["reaction"]["emoji"].as_str().unwrap_or("?"),
             body["reaction"]["message_id"].as_str().unwrap_or("?")
         ),
+        Some("interactive") if body["interactive"]["type"] == "button" => {
+            let buttons: Vec<String> = body["interactive"]["action"]["buttons"]
+                .as_array()
+                .map(|bs| {
+                    bs.iter()
+                        .map(|b| {
+                            format!(
+                                "[{}] ({})",
+                                b["reply"]["title"].as_str().unwrap_or("?"),
+                                b["reply"]["id"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("{}\n{}", body["interactive"]["body"]["text"].as_str().unwrap_or_default(), buttons.join(" "))
+        }
         Some("interactive") => {
             let rows: Vec<&str> = body["interactive"]["action"]["sections"][0]["rows"]
                 .as_array()

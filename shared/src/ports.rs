@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::domain::compliance::CustomerKeyword;
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LineId, MessageId, PhoneNumberId,
@@ -35,6 +36,8 @@ pub struct NewInboundMessage {
     pub body: String,
     pub attachments: Vec<Attachment>,
     pub received_at: Timestamp,
+    /// A compliance keyword (SPEC §7) changes the conversation's opt-out with the message.
+    pub keyword: Option<CustomerKeyword>,
     pub jobs: Vec<Job>,
 }
 
@@ -87,6 +90,8 @@ pub struct ForwardContext {
     pub agent_last_inbound_at: Option<Timestamp>,
     /// When WhatsApp last said the agent's window was closed (131047).
     pub agent_window_closed_at: Option<Timestamp>,
+    /// The customer texted STOP (or the provider said so) and hasn't texted START since.
+    pub opted_out: bool,
 }
 
 /// How a forwarded copy went out.
@@ -158,6 +163,8 @@ pub struct ConversationSummary {
     pub handle: Handle,
     pub open: bool,
     pub last_text: String,
+    /// The customer opted out of SMS (SPEC §7): nothing may be texted to them.
+    pub opted_out: bool,
 }
 
 /// What the bridge remembers about an agent of a line.
@@ -185,8 +192,9 @@ pub struct NewOutboundMessage {
     pub agent_wamid: Wamid,
     pub body: String,
     pub sent_at: Timestamp,
-    /// The job that sends it by SMS.
-    pub job: Job,
+    /// The jobs that send it by SMS: one per provider message (a reply over 1600
+    /// characters goes in numbered parts, SPEC §6).
+    pub jobs: Vec<Job>,
 }
 
 /// What recording an agent's message changes besides the dedupe marker and their window.
@@ -336,6 +344,13 @@ pub trait ConversationStore: Send + Sync {
         &self,
         line: &LineId,
         agent: &WaId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Notes that the customer can't be texted (the provider refused with 21610).
+    fn mark_opted_out(
+        &self,
+        conversation: &ConversationKey,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -492,6 +507,6 @@ pub trait SmsProvider: Send + Sync {
         from: &E164,
         to: &E164,
         body: &str,
-        status_callback: &str,
+        status_callback: Option<&str>,
     ) -> impl Future<Output = Result<AcceptedSms, ProviderFailure>> + Send;
 }

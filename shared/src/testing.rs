@@ -536,7 +536,7 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
         agent_wamid: agent_wamid.clone(),
         body: text.into(),
         sent_at: jiff::Timestamp::now(),
-        job: job.clone(),
+        jobs: vec![job.clone()],
     };
     let record = AgentMessageRecord {
         line: line.id,

@@ -33,6 +33,7 @@ fn message(customer: &str, sid: &str, agents: &[&str]) -> NewInboundMessage {
                 text: "hello".into(),
                 attachments: vec![],
                 received_at: Timestamp::now(),
+                keyword: None,
             }),
         })
         .collect();
@@ -44,6 +45,7 @@ fn message(customer: &str, sid: &str, agents: &[&str]) -> NewInboundMessage {
         body: "hello".into(),
         attachments: vec![],
         received_at: Timestamp::now(),
+        keyword: None,
         jobs,
     }
 }

@@ -122,6 +122,7 @@ async fn delivery_worker_events() {
                 body: forward.text.clone(),
                 attachments: vec![],
                 received_at: Timestamp::now(),
+                keyword: None,
                 jobs: vec![job.clone()],
             };
             aws.store().start_conversation(&message, &Handle::parse("K7").unwrap()).await.unwrap();

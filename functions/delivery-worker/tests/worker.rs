@@ -125,7 +125,7 @@ async fn closed_windows_get_the_template_and_each_copy_is_recorded() {
 }
 
 #[tokio::test]
-async fn an_open_window_gets_labelled_free_form_text() {
+async fn an_open_window_gets_labelled_text_with_claim_and_close_buttons() {
     let h = Harness::new().await;
     let line = LineId::parse("main").unwrap();
     h.aws.store().record_agent_inbound(&line, &WaId::parse(AGENTS[0]).unwrap(), Timestamp::now()).await.unwrap();
@@ -134,9 +134,14 @@ async fn an_open_window_gets_labelled_free_form_text() {
 
     let sent = h.providers.whatsapp_sent().await;
     let to_open = sent.iter().find(|m| m["to"] == AGENTS[0]).unwrap();
-    assert_eq!(to_open["type"], "text");
-    let body = to_open["text"]["body"].as_str().unwrap();
+    assert_eq!(to_open["type"], "interactive");
+    assert_eq!(to_open["interactive"]["type"], "button");
+    let body = to_open["interactive"]["body"]["text"].as_str().unwrap();
     assert!(body.starts_with('#') && body.ends_with(" · +1 415-555-0134\nHello there"), "{body}");
+    let handle = &body[1..body.find(' ').unwrap()];
+    let buttons = to_open["interactive"]["action"]["buttons"].as_array().unwrap();
+    let ids: Vec<&str> = buttons.iter().map(|b| b["reply"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [format!("act:claim:{handle}"), format!("act:close:{handle}")]);
     assert_eq!(sent.iter().find(|m| m["to"] == AGENTS[1]).unwrap()["type"], "template");
 }
 
@@ -161,7 +166,7 @@ async fn a_closed_window_reported_by_meta_falls_back_to_the_template() {
     let h = Harness::new().await;
     // Our record says the window is open, Meta says 131047: re-send as the template.
     Mock::given(method("POST"))
-        .and(body_partial_json(json!({ "type": "text" })))
+        .and(body_partial_json(json!({ "type": "interactive" })))
         .respond_with(graph_error(400, 131047))
         .mount(&h.providers.graph)
         .await;
@@ -174,7 +179,7 @@ async fn a_closed_window_reported_by_meta_falls_back_to_the_template() {
 
     let kinds: Vec<String> =
         h.providers.whatsapp_sent().await.iter().map(|m| m["type"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(kinds.iter().filter(|k| *k == "text").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| *k == "interactive").count(), 2);
     assert_eq!(kinds.iter().filter(|k| *k == "template").count(), 2);
     for (_, leg) in h.legs().await {
         assert_eq!(leg_state(&leg), "sent");

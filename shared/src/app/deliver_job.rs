@@ -14,16 +14,20 @@ use tokio::sync::Mutex;
 
 use crate::domain::delivery::agent_window_open;
 use crate::domain::pacing::Pacer;
-use crate::domain::whatsapp_message::agent_copy;
+use crate::domain::whatsapp_message::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::{
-    DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobPayload, Line, Lines, NotifyAgent, ProviderFailure, SendSms,
-    WhatsAppMessage, notices,
+    AutoReply, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobPayload, Line, Lines, NotifyAgent, ProviderFailure,
+    SendSms, WhatsAppMessage, notices,
 };
 use crate::ports::{
     Claim, ConversationStore, DeliveryQueue, ForwardedVia, LegFailure, QueueError, SmsProvider, StoreError,
     WhatsAppClient,
 };
 use crate::telemetry;
+
+/// The provider's code for "the recipient opted out" (Twilio 21610); the bridge records
+/// its own refusals with it too, so agents read one reason.
+pub const OPTED_OUT_CODE: i64 = 21610;
 
 /// How long a claimed job is ours. Longer than one send with its timeouts, so a slow send
 /// is not taken over; short enough that a crashed worker's job moves on soon.
@@ -145,6 +149,7 @@ where
             JobPayload::ForwardToAgent(f) => &f.conversation.line,
             JobPayload::SendSms(s) => &s.conversation.line,
             JobPayload::NotifyAgent(n) => &n.line,
+            JobPayload::AutoReply(a) => &a.conversation.line,
         };
         let Some(line) = self.lines.by_id(line_id) else {
             return Err(DeliverError::Escalate { reason: format!("line `{line_id}` is not configured") });
@@ -177,6 +182,7 @@ where
             JobPayload::ForwardToAgent(_) => self.forward_to_agent(line, &claimed, now).await,
             JobPayload::SendSms(sms) => self.send_sms(line, first, sms, now).await,
             JobPayload::NotifyAgent(notice) => self.notify_agent(line, first, notice, now).await,
+            JobPayload::AutoReply(reply) => self.auto_reply(line, first, reply, now).await,
         }
     }
 
@@ -204,7 +210,8 @@ where
         };
         let combined = coalesce(&forwards);
         let window_open = agent_window_open(context.agent_last_inbound_at, context.agent_window_closed_at, now);
-        let copy = agent_copy(line, &context.handle, &combined, window_open);
+        let copy =
+            agent_copy(line, &context.handle, &combined, CopyFacts { window_open, opted_out: context.opted_out });
         self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
         let mut result = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &copy).await;
         let mut via = if window_open { ForwardedVia::Text } else { ForwardedVia::Template };
@@ -215,7 +222,12 @@ where
             && ErrorClass::of(failure) == ErrorClass::Fallback
         {
             self.store.mark_window_closed(&line.id, &first.agent, now).await?;
-            let template = agent_copy(line, &context.handle, &combined, false);
+            let template = agent_copy(
+                line,
+                &context.handle,
+                &combined,
+                CopyFacts { window_open: false, opted_out: context.opted_out },
+            );
             self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
             result = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &template).await;
             via = ForwardedVia::Template;
@@ -234,10 +246,30 @@ where
     }
 
     async fn send_sms(&self, line: &Line, job: &Job, sms: &SendSms, now: Timestamp) -> Result<Delivered, DeliverError> {
+        let Some(conversation) = self.store.conversation(&sms.conversation).await? else {
+            return Ok(Delivered::Dropped);
+        };
+        let handle = conversation.handle.to_string();
+        // The agent sees a refused reply on their message, like a failed delivery.
+        let tell_agent = |code: Option<i64>| -> Vec<Job> {
+            notices::delivery_result(DeliveryStatus::Failed, None, code, &sms.agent_wamid)
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    let fallback = template_fallback(Some(&handle), &sms.conversation.customer, &text, &sms.text);
+                    Job::notice(format!("{}:refused:{i}", job.job_id), line.id.clone(), sms.agent.clone(), text)
+                        .with_template_fallback(fallback)
+                })
+                .collect()
+        };
+        // SPEC §6: nothing is texted to an opted-out customer, whatever queued it.
+        if conversation.opted_out {
+            return self.refuse_opted_out(job, tell_agent(Some(OPTED_OUT_CODE)), now).await;
+        }
         // The leg rides in the callback URL, so a report that overtakes our record finds it.
         let callback = format!("{}?job={}", self.status_callback_url, job.job_id);
         self.pace(line.sms_number.as_str(), self.rates.sms_per_second).await;
-        match self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &callback).await {
+        match self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, Some(&callback)).await {
             Ok(accepted) => {
                 self.stop_at(Failpoint::AfterSend)?;
                 self.store.record_sms_sent(job, &accepted.id, accepted.status, now).await?;
@@ -245,25 +277,71 @@ where
                 Ok(Delivered::Sent { provider_id: accepted.id, via: None })
             }
             Err(failure) => {
-                // The agent sees a refused reply on their message, like a failed delivery.
                 let code = match &failure {
                     ProviderFailure::Rejected { code, .. } => *code,
                     _ => None,
                 };
-                let handle = self.store.conversation(&sms.conversation).await?.map(|c| c.handle.to_string());
-                let notices = notices::delivery_result(DeliveryStatus::Failed, None, code, &sms.agent_wamid)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, text)| {
-                        let fallback =
-                            template_fallback(handle.as_deref(), &sms.conversation.customer, &text, &sms.text);
-                        Job::notice(format!("{}:refused:{i}", job.job_id), line.id.clone(), sms.agent.clone(), text)
-                            .with_template_fallback(fallback)
-                    })
-                    .collect();
-                self.fail(&[job], &failure, notices, now).await
+                self.note_carrier_opt_out(&sms.conversation, code, now).await?;
+                self.fail(&[job], &failure, tell_agent(code), now).await
             }
         }
+    }
+
+    /// The bridge's own text to a customer (SPEC §7): never to an opted-out customer unless
+    /// it answers a keyword; no status callback (nobody waits for its result).
+    async fn auto_reply(
+        &self,
+        line: &Line,
+        job: &Job,
+        reply: &AutoReply,
+        now: Timestamp,
+    ) -> Result<Delivered, DeliverError> {
+        let Some(conversation) = self.store.conversation(&reply.conversation).await? else {
+            return Ok(Delivered::Dropped);
+        };
+        if conversation.opted_out && !reply.reason.allowed_when_opted_out() {
+            return self.refuse_opted_out(job, Vec::new(), now).await;
+        }
+        self.pace(line.sms_number.as_str(), self.rates.sms_per_second).await;
+        match self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, None).await {
+            Ok(accepted) => {
+                self.stop_at(Failpoint::AfterSend)?;
+                self.store.record_job_sent(job, &accepted.id, now).await?;
+                self.stop_at(Failpoint::AfterRecord)?;
+                telemetry::count("AutoReplySent", &[("reason", reply.reason.as_str())]);
+                Ok(Delivered::Sent { provider_id: accepted.id, via: None })
+            }
+            Err(failure) => {
+                if let ProviderFailure::Rejected { code, .. } = &failure {
+                    self.note_carrier_opt_out(&reply.conversation, *code, now).await?;
+                }
+                self.fail(&[job], &failure, Vec::new(), now).await
+            }
+        }
+    }
+
+    /// The job would text an opted-out customer: it ends failed, with `notices` about it.
+    async fn refuse_opted_out(&self, job: &Job, notices: Vec<Job>, now: Timestamp) -> Result<Delivered, DeliverError> {
+        let reason = "customer opted out of SMS (texted STOP)".to_owned();
+        let failure = LegFailure { class: "permanent", code: Some(OPTED_OUT_CODE), reason: reason.clone() };
+        self.store.record_job_failed(job, &failure, &notices, now).await?;
+        self.queue.enqueue(&notices).await?;
+        telemetry::count("OptedOutRefused", &[("kind", job.kind())]);
+        Ok(Delivered::Failed { class: ErrorClass::Permanent, reason })
+    }
+
+    /// 21610: the carrier says the customer opted out (e.g. STOP sent to another of the
+    /// business's numbers, or handled by the provider): remember it (SPEC §6).
+    async fn note_carrier_opt_out(
+        &self,
+        conversation: &crate::domain::ConversationKey,
+        code: Option<i64>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if code == Some(OPTED_OUT_CODE) {
+            self.store.mark_opted_out(conversation, now).await?;
+        }
+        Ok(())
     }
 
     async fn notify_agent(
@@ -347,13 +425,14 @@ where
     }
 }
 
-/// One forward standing for several consecutive texts of the same customer.
+/// One forward standing for several consecutive texts of the same customer, each with its
+/// attachments and keyword note in place.
 fn coalesce(forwards: &[&ForwardToAgent]) -> ForwardToAgent {
     let mut combined = forwards[0].clone();
     if forwards.len() > 1 {
-        combined.text =
-            forwards.iter().map(|f| f.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n");
-        combined.attachments = forwards.iter().flat_map(|f| f.attachments.iter().cloned()).collect();
+        combined.text = forwards.iter().map(|f| annotated_text(f)).collect::<Vec<_>>().join("\n");
+        combined.attachments = Vec::new();
+        combined.keyword = None;
     }
     combined
 }

@@ -1,8 +1,14 @@
-//! A customer's SMS arrives (SPEC §4.2–§4.3): record it once, create the conversation on
-//! first contact, and enqueue one delivery job per agent. Never calls WhatsApp.
+//! A customer's SMS arrives (SPEC §4.2–§4.3, §7): record it once, create the conversation on
+//! first contact, and enqueue one delivery job per agent, plus the bridge's automated
+//! reply if one is due. Never calls WhatsApp.
+//!
+//! STOP and the other compliance keywords (`domain::compliance`) are recorded with the
+//! message: the conversation's opt-out changes in the same transaction, the agents' copies
+//! say so, and the worker refuses any later SMS to an opted-out customer.
 
 use std::time::Duration;
 
+use crate::domain::compliance::{CustomerKeyword, auto_reply_for};
 use crate::domain::{ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId};
 use crate::ports::{
     AppendOutcome, ConversationStore, DeliveryQueue, NewInboundMessage, QueueError, StartOutcome, StoreError,
@@ -45,13 +51,26 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
     sms: InboundSms,
     rng: &mut fastrand::Rng,
 ) -> Result<Received, ReceiveError> {
-    let message = new_message(line, sms);
+    let mut message = new_message(line, sms);
+    let forwards = message.jobs.clone();
+    // The automated reply depends on whether this message starts the conversation.
+    let jobs_for = |new_conversation: bool| {
+        let mut jobs = forwards.clone();
+        let due =
+            auto_reply_for(line, message.keyword, new_conversation, &message.provider_message_id, message.received_at);
+        if let Some(due) = due {
+            jobs.push(Job::auto_reply(message.conversation.clone(), due.reason, due.text, &due.once_key));
+        }
+        jobs
+    };
+    let (append_jobs, start_jobs) = (jobs_for(false), jobs_for(true));
     let mut handle_collisions = 0;
     let mut try_append = true;
     for _ in 0..MAX_STORE_ATTEMPTS {
         // Most texts belong to an existing conversation: try that first, so the common
         // path is one transaction and no read.
         let result = if try_append {
+            message.jobs = append_jobs.clone();
             store.append_inbound(&message).await.map(|outcome| match outcome {
                 AppendOutcome::Appended => Step::Done { new_conversation: false },
                 AppendOutcome::Duplicate(prior) => Step::Duplicate(prior),
@@ -59,6 +78,7 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
             })
         } else {
             let handle = Handle::random(Handle::length_after_collisions(handle_collisions), rng);
+            message.jobs = start_jobs.clone();
             store.start_conversation(&message, &handle).await.map(|outcome| match outcome {
                 StartOutcome::Started => Step::Done { new_conversation: true },
                 StartOutcome::Duplicate(prior) => Step::Duplicate(prior),
@@ -104,6 +124,7 @@ fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
     let conversation = ConversationKey { line: line.id.clone(), customer: sms.from };
     let message_id = MessageId::new_v7();
     let attachments: Vec<String> = sms.attachments.iter().map(|a| a.content_type.clone()).collect();
+    let keyword = CustomerKeyword::of(&sms.body);
     let jobs = line
         .agents
         .iter()
@@ -118,6 +139,7 @@ fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
                 text: sms.body.clone(),
                 attachments: attachments.clone(),
                 received_at: sms.received_at,
+                keyword,
             }),
         })
         .collect();
@@ -129,6 +151,7 @@ fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
         body: sms.body,
         attachments: sms.attachments,
         received_at: sms.received_at,
+        keyword,
         jobs,
     }
 }

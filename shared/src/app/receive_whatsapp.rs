@@ -9,6 +9,7 @@ use jiff::Timestamp;
 
 use crate::domain::notices;
 use crate::domain::routing::{AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
+use crate::domain::sms_text::{SmsCost, cost, smart_encode, split_for_provider};
 use crate::domain::whatsapp_message::{PickableConversation, picked_handle};
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
@@ -191,6 +192,10 @@ async fn route_text<S: ConversationStore>(
             let Some(summary) = store.conversation(&conversation).await? else {
                 return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
             };
+            if summary.opted_out {
+                let text = notices::customer_opted_out(&summary.handle, &message.wamid);
+                return Ok(Plan::told(line, message, "opted_out", text));
+            }
             Ok(reply(line, message, conversation, summary.handle, &text, message.wamid.clone(), false, rule, now))
         }
         Route::Focus { conversation } => {
@@ -272,22 +277,39 @@ fn reply(
     rule: RouteRule,
     now: Timestamp,
 ) -> Plan {
-    let body = strip_formatting(text).trim().to_owned();
+    let mut body = strip_formatting(text).trim().to_owned();
     if body.is_empty() {
         return Plan::told(line, message, "empty", notices::nothing_to_send());
     }
+    if line.smart_encoding {
+        body = smart_encode(&body).into_owned();
+    }
     let message_id = MessageId::new_v7();
-    let job = Job {
-        job_id: JobId::for_leg(&message_id, 0),
-        attempt: 0,
-        payload: JobPayload::SendSms(SendSms {
-            conversation: conversation.clone(),
-            message_id: message_id.clone(),
-            agent: message.from.clone(),
-            agent_wamid: agent_wamid.clone(),
-            text: body.clone(),
-        }),
-    };
+    let parts = split_for_provider(&body);
+    let jobs: Vec<Job> = parts
+        .iter()
+        .enumerate()
+        .map(|(leg, part)| Job {
+            job_id: JobId::for_leg(&message_id, leg),
+            attempt: 0,
+            payload: JobPayload::SendSms(SendSms {
+                conversation: conversation.clone(),
+                message_id: message_id.clone(),
+                agent: message.from.clone(),
+                agent_wamid: agent_wamid.clone(),
+                text: part.clone(),
+            }),
+        })
+        .collect();
+    // SPEC §6: a reply that costs more than the line's threshold is sent, and the agent
+    // learns what it cost and why (usually one character forcing UCS-2).
+    let costs: Vec<SmsCost> = parts.iter().map(|p| cost(p)).collect();
+    let segments: usize = costs.iter().map(|c| c.segments).sum();
+    let mut told = Vec::new();
+    if segments > line.segment_warning as usize {
+        let text = notices::costly_reply(segments, parts.len(), &body, &agent_wamid);
+        told.push(notice(line, message, "segments", text));
+    }
     let outbound = NewOutboundMessage {
         conversation: conversation.clone(),
         handle,
@@ -296,11 +318,11 @@ fn reply(
         agent_wamid,
         body,
         sent_at: now,
-        job,
+        jobs,
     };
     Plan {
         effect: AgentEffect::Reply { message: Box::new(outbound), clear_pending },
-        notices: Vec::new(),
+        notices: told,
         outcome: MessageHandled::Relayed { conversation, rule },
     }
 }
@@ -313,7 +335,7 @@ fn notice(line: &Line, message: &InboundWhatsApp, purpose: &str, text: WhatsAppM
 fn jobs_of(record: &AgentMessageRecord) -> Vec<Job> {
     let mut jobs = Vec::new();
     if let AgentEffect::Reply { message, .. } = &record.effect {
-        jobs.push(message.job.clone());
+        jobs.extend(message.jobs.iter().cloned());
     }
     jobs.extend(record.notices.iter().cloned());
     jobs

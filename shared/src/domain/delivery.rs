@@ -10,6 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::compliance::{AutoReplyReason, CustomerKeyword};
 use super::conversation::{ConversationKey, MessageId};
 use super::line::LineId;
 use super::message::Wamid;
@@ -75,6 +76,16 @@ pub enum JobPayload {
     /// A message from the bridge itself to an agent: a delivery reaction, a failure reason,
     /// a "which conversation?" list (SPEC §5.4, §8).
     NotifyAgent(NotifyAgent),
+    /// A text from the bridge itself to a customer: an automated reply or a keyword's
+    /// answer (SPEC §7).
+    AutoReply(AutoReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoReply {
+    pub conversation: ConversationKey,
+    pub reason: AutoReplyReason,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +128,9 @@ pub struct ForwardToAgent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
     pub received_at: Timestamp,
+    /// The text was a compliance keyword (SPEC §7): the copy says what it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<CustomerKeyword>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +152,7 @@ impl Job {
             JobPayload::ForwardToAgent(_) => "forward_to_agent",
             JobPayload::SendSms(_) => "send_sms",
             JobPayload::NotifyAgent(_) => "notify_agent",
+            JobPayload::AutoReply(_) => "auto_reply",
         }
     }
 
@@ -147,7 +162,7 @@ impl Job {
                 LegLocation::Message { conversation: &f.conversation, message_id: &f.message_id }
             }
             JobPayload::SendSms(s) => LegLocation::Message { conversation: &s.conversation, message_id: &s.message_id },
-            JobPayload::NotifyAgent(_) => LegLocation::Standalone,
+            JobPayload::NotifyAgent(_) | JobPayload::AutoReply(_) => LegLocation::Standalone,
         }
     }
 
@@ -157,6 +172,7 @@ impl Job {
             JobPayload::ForwardToAgent(f) => f.agent.as_str(),
             JobPayload::SendSms(s) => s.conversation.customer.as_str(),
             JobPayload::NotifyAgent(n) => n.agent.as_str(),
+            JobPayload::AutoReply(a) => a.conversation.customer.as_str(),
         }
     }
 
@@ -166,6 +182,18 @@ impl Job {
             job_id: JobId::parse(&key).unwrap_or_else(|_| JobId::for_notice(&key)),
             attempt: 0,
             payload: JobPayload::NotifyAgent(NotifyAgent { line, agent, message, fallback: None }),
+        }
+    }
+
+    /// The bridge's own text to a customer; one job per (conversation, reason, `once_key`),
+    /// so the same automated reply is sent at most once.
+    pub fn auto_reply(conversation: ConversationKey, reason: AutoReplyReason, text: String, once_key: &str) -> Self {
+        let key =
+            format!("auto.{}.{}.{}.{once_key}", reason.as_str(), conversation.line, conversation.customer.digits());
+        Self {
+            job_id: JobId::parse(&key).unwrap_or_else(|_| JobId::for_notice(&key)),
+            attempt: 0,
+            payload: JobPayload::AutoReply(AutoReply { conversation, reason, text }),
         }
     }
 
@@ -185,7 +213,11 @@ impl Job {
             JobPayload::ForwardToAgent(f) => {
                 format!("fwd.{}.{}.{}", f.conversation.line, f.conversation.customer.digits(), f.agent.as_str())
             }
-            JobPayload::SendSms(s) => format!("sms.{}.{}", s.conversation.line, s.conversation.customer.digits()),
+            // Agents' replies and the bridge's own texts to one customer share one order.
+            JobPayload::SendSms(SendSms { conversation, .. })
+            | JobPayload::AutoReply(AutoReply { conversation, .. }) => {
+                format!("sms.{}.{}", conversation.line, conversation.customer.digits())
+            }
             JobPayload::NotifyAgent(n) => format!("note.{}.{}", n.line, n.agent.as_str()),
         }
     }
@@ -328,6 +360,7 @@ mod tests {
                     text: "hi".into(),
                     attachments: vec!["image/jpeg".into()],
                     received_at: Timestamp::UNIX_EPOCH,
+                    keyword: None,
                 }),
             },
             Job {

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::business_hours::BusinessHours;
 use super::phone::{E164, WaId};
 
 /// Upper bound on agents per line: one inbound SMS writes one leg per agent into a single
@@ -85,11 +86,89 @@ pub struct Line {
     /// How long an agent's focus on a conversation lasts (SPEC §5.4).
     #[serde(default = "default_focus_hours")]
     pub focus_hours: u32,
+    /// When agents answer; outside these hours customers get `auto_replies.after_hours`.
+    #[serde(default)]
+    pub business_hours: Option<BusinessHours>,
+    #[serde(default)]
+    pub auto_replies: AutoReplies,
+    /// A third button on forwarded messages that sends a canned answer (SPEC §4.5).
+    #[serde(default)]
+    pub quick_reply: Option<QuickReply>,
+    /// Replace curly quotes, dashes, ellipses and odd spaces with GSM-7 ones so a reply
+    /// isn't sent (and billed) as UCS-2 for a typographic quote (SPEC §6).
+    #[serde(default = "default_true")]
+    pub smart_encoding: bool,
+    /// Tell the agent when one reply costs more than this many SMS segments.
+    #[serde(default = "default_segment_warning")]
+    pub segment_warning: u32,
 }
 
 fn default_focus_hours() -> u32 {
     12
 }
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_segment_warning() -> u32 {
+    3
+}
+
+/// The texts the bridge sends customers by itself (SPEC §7); each is off unless set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoReplies {
+    /// To a customer's first message.
+    #[serde(default)]
+    pub first_contact: Option<String>,
+    /// Outside `business_hours`; `{opens}` becomes e.g. "Monday 09:00".
+    #[serde(default)]
+    pub after_hours: Option<String>,
+    /// When the line has no agents.
+    #[serde(default)]
+    pub no_agent: Option<String>,
+    /// Confirmations of STOP and START. Leave them unset when the SMS provider already
+    /// answers these keywords (Twilio does by default), so the customer gets one answer.
+    #[serde(default)]
+    pub opt_out: Option<String>,
+    #[serde(default)]
+    pub opt_in: Option<String>,
+    /// The same automated reply goes to a conversation at most once in this many hours
+    /// ("closed now" at most once per closed period).
+    #[serde(default = "default_auto_reply_window_hours")]
+    pub window_hours: u32,
+}
+
+impl Default for AutoReplies {
+    fn default() -> Self {
+        Self {
+            first_contact: None,
+            after_hours: None,
+            no_agent: None,
+            opt_out: None,
+            opt_in: None,
+            window_hours: default_auto_reply_window_hours(),
+        }
+    }
+}
+
+fn default_auto_reply_window_hours() -> u32 {
+    24
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickReply {
+    /// The button's title (at most 20 characters, WhatsApp's limit).
+    pub title: String,
+    /// What the customer receives.
+    pub text: String,
+}
+
+/// The longest automated text: one provider message (SPEC §6).
+const AUTO_TEXT_MAX_CHARS: usize = 1600;
+const BUTTON_TITLE_MAX_CHARS: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {reason}")]
@@ -168,6 +247,46 @@ impl Lines {
             if line.focus_hours == 0 || line.focus_hours > 24 * 30 {
                 return Err(err(format!("[{i}].focus_hours"), "must be between 1 and 720".into()));
             }
+            let replies = &line.auto_replies;
+            let texts = [
+                ("auto_replies.first_contact", &replies.first_contact),
+                ("auto_replies.after_hours", &replies.after_hours),
+                ("auto_replies.no_agent", &replies.no_agent),
+                ("auto_replies.opt_out", &replies.opt_out),
+                ("auto_replies.opt_in", &replies.opt_in),
+                ("help_text", &line.help_text),
+            ];
+            for (field, text) in texts {
+                if let Some(text) = text
+                    && (text.trim().is_empty() || text.encode_utf16().count() > AUTO_TEXT_MAX_CHARS)
+                {
+                    return Err(err(
+                        format!("[{i}].{field}"),
+                        format!("must be 1 to {AUTO_TEXT_MAX_CHARS} characters"),
+                    ));
+                }
+            }
+            if replies.window_hours == 0 || replies.window_hours > 24 * 30 {
+                return Err(err(format!("[{i}].auto_replies.window_hours"), "must be between 1 and 720".into()));
+            }
+            if let Some(quick) = &line.quick_reply {
+                let title_chars = quick.title.trim().chars().count();
+                if title_chars == 0 || title_chars > BUTTON_TITLE_MAX_CHARS {
+                    return Err(err(
+                        format!("[{i}].quick_reply.title"),
+                        format!("must be 1 to {BUTTON_TITLE_MAX_CHARS} characters (a WhatsApp button title)"),
+                    ));
+                }
+                if quick.text.trim().is_empty() || quick.text.encode_utf16().count() > AUTO_TEXT_MAX_CHARS {
+                    return Err(err(
+                        format!("[{i}].quick_reply.text"),
+                        format!("must be 1 to {AUTO_TEXT_MAX_CHARS} characters"),
+                    ));
+                }
+            }
+            if line.segment_warning == 0 {
+                return Err(err(format!("[{i}].segment_warning"), "must be at least 1".into()));
+            }
         }
         Ok(Self { lines })
     }
@@ -228,6 +347,22 @@ mod tests {
             (MAIN.replace("new_customer_message", "New Message"), "BRIDGE_LINES[0].template.name"),
             (MAIN.replace("\"main\"", "\"Main Line\""), "BRIDGE_LINES[0].id"),
             (MAIN.replace("\"14155550112\"", "\"14155550111\""), "BRIDGE_LINES[0].agents[1]"),
+            (
+                MAIN.replace("\"template\"", r#""auto_replies": { "first_contact": " " }, "template""#),
+                "BRIDGE_LINES[0].auto_replies.first_contact",
+            ),
+            (
+                MAIN.replace("\"template\"", r#""auto_replies": { "first_contat": "Hi" }, "template""#),
+                "BRIDGE_LINES[0].auto_replies.first_contat",
+            ),
+            (
+                MAIN.replace(
+                    "\"template\"",
+                    r#""quick_reply": { "title": "A title far too long for it", "text": "x" }, "template""#,
+                ),
+                "BRIDGE_LINES[0].quick_reply.title",
+            ),
+            (MAIN.replace("\"template\"", r#""help_text": "", "template""#), "BRIDGE_LINES[0].help_text"),
         ];
         for (json, path) in cases {
             let e = parse(&format!("[{json}]")).unwrap_err();

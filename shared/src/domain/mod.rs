@@ -26,6 +26,8 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod business_hours;
+pub mod compliance;
 pub mod conversation;
 pub mod delivery;
 pub mod line;
@@ -34,13 +36,15 @@ pub mod notices;
 pub mod pacing;
 pub mod phone;
 pub mod routing;
+pub mod sms_text;
 pub mod status;
 pub mod whatsapp_message;
 pub mod whatsapp_text;
 
 pub use conversation::{ConversationKey, Handle, MessageId};
 pub use delivery::{
-    ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure, RetryPolicy, SendSms,
+    AutoReply, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure,
+    RetryPolicy, SendSms,
 };
 pub use line::{Line, LineId, Lines, PhoneNumberId};
 pub use message::{

@@ -4,6 +4,7 @@ use super::conversation::Handle;
 use super::line::Line;
 use super::message::Wamid;
 use super::phone::E164;
+use super::sms_text::is_gsm7;
 use super::status::{DeliveryStatus, failure_notice};
 use super::whatsapp_message::{PickableConversation, WhatsAppMessage, conversation_picker};
 
@@ -72,6 +73,26 @@ pub fn only_text_is_relayed(kind: &str) -> WhatsAppMessage {
     WhatsAppMessage::text(&format!("Only text can be sent to customers for now, so your {kind} was not sent."))
 }
 
+/// A reply over the line's segment threshold was sent; says what it cost and why (SPEC §6).
+pub fn costly_reply(segments: usize, parts: usize, body: &str, agent_message: &Wamid) -> WhatsAppMessage {
+    let why = match body.chars().find(|c| !is_gsm7(&c.to_string())) {
+        Some(c) => format!(" It is sent as Unicode (70 characters per segment instead of 160) because of “{c}”."),
+        None => String::new(),
+    };
+    let split = if parts > 1 { format!(" It goes in {parts} numbered messages.") } else { String::new() };
+    WhatsAppMessage::reply(&format!("ℹ️ This reply costs {segments} SMS segments.{why}{split}"), agent_message)
+}
+
+/// The agent answered a customer who opted out: nothing was sent (SPEC §6, §7).
+pub fn customer_opted_out(handle: &Handle, agent_message: &Wamid) -> WhatsAppMessage {
+    WhatsAppMessage::reply(
+        &format!(
+            "❌ Not sent: {handle} opted out of SMS (texted STOP). Nothing can be texted to them until they text START."
+        ),
+        agent_message,
+    )
+}
+
 pub fn how_to_answer() -> WhatsAppMessage {
     WhatsAppMessage::text(
         "To answer a customer, swipe-reply to their message, or start with their handle, \
@@ -82,6 +103,18 @@ pub fn how_to_answer() -> WhatsAppMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costly_replies_say_why() {
+        let wamid = Wamid::parse("wamid.A").unwrap();
+        let WhatsAppMessage::Text { body, reply_to } = costly_reply(4, 1, "Thanks 🙏 see you", &wamid) else {
+            panic!()
+        };
+        assert_eq!(reply_to, Some(wamid.clone()));
+        assert!(body.contains("costs 4 SMS segments") && body.contains("“🙏”"), "{body}");
+        let WhatsAppMessage::Text { body, .. } = costly_reply(11, 2, "plain", &wamid) else { panic!() };
+        assert!(!body.contains("Unicode") && body.contains("2 numbered messages"), "{body}");
+    }
 
     #[test]
     fn delivered_gets_a_tick_and_failed_gets_a_cross_and_the_reason() {

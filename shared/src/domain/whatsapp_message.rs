@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compliance::CustomerKeyword;
 use super::conversation::Handle;
 use super::delivery::ForwardToAgent;
 use super::line::Line;
@@ -17,6 +18,12 @@ pub const LIST_BUTTON_MAX_CHARS: usize = 20;
 pub const LIST_ROW_TITLE_MAX_CHARS: usize = 24;
 pub const LIST_ROW_DESCRIPTION_MAX_CHARS: usize = 72;
 pub const LIST_MAX_ROWS: usize = 10;
+pub const BUTTON_TITLE_MAX_CHARS: usize = 20;
+pub const BUTTONS_MAX: usize = 3;
+pub const BUTTON_ID_MAX_CHARS: usize = 256;
+
+/// Reply-button ids on forwarded copies: `act:<action>:<handle>` (SPEC §4.5).
+pub const ACTION_PREFIX: &str = "act:";
 
 /// Row ids of the conversation picker: `conv:` + handle.
 pub const PICK_CONVERSATION_PREFIX: &str = "conv:";
@@ -39,12 +46,60 @@ pub enum WhatsAppMessage {
         message: Wamid,
         emoji: String,
     },
+    /// Interactive reply buttons (at most three) under a body of text.
+    Buttons {
+        body: String,
+        buttons: Vec<ReplyButton>,
+    },
     /// An interactive list with one section.
     List {
         body: String,
         button: String,
         rows: Vec<ListRow>,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    pub id: String,
+    pub title: String,
+}
+
+/// What a reply button on a forwarded copy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonAction {
+    /// Assign the conversation to the agent who pressed it; the others are told.
+    Claim,
+    /// Close the conversation; the customer's next text reopens it.
+    Close,
+    /// Send the line's quick reply to the customer.
+    QuickReply,
+}
+
+impl ButtonAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Claim => "claim",
+            Self::Close => "close",
+            Self::QuickReply => "quick",
+        }
+    }
+
+    pub fn button_id(self, handle: &Handle) -> String {
+        format!("{ACTION_PREFIX}{}:{}", self.as_str(), handle.as_str())
+    }
+
+    /// Reads `act:<action>:<handle>`; anything else is not one of the bridge's buttons.
+    pub fn parse_button_id(id: &str) -> Option<(Self, Handle)> {
+        let (action, handle) = id.strip_prefix(ACTION_PREFIX)?.split_once(':')?;
+        let action = match action {
+            "claim" => Self::Claim,
+            "close" => Self::Close,
+            "quick" => Self::QuickReply,
+            _ => return None,
+        };
+        Some((action, Handle::parse(handle).ok()?))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,20 +119,33 @@ impl WhatsAppMessage {
         Self::Text { body: truncate_chars(body, TEXT_BODY_MAX_CHARS), reply_to: Some(message.clone()) }
     }
 
+    /// Anything but a template needs the recipient's 24 h window open (131047 otherwise).
     pub fn is_free_form_text(&self) -> bool {
-        matches!(self, Self::Text { .. })
+        !matches!(self, Self::Template { .. })
     }
 }
 
-/// The copy of a customer's SMS an agent receives: labelled text inside the agent's window,
-/// the line's template outside it.
-pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, window_open: bool) -> WhatsAppMessage {
+/// What the copy of a customer's SMS shows besides the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CopyFacts {
+    /// The agent wrote to the business within 24 h: free-form and interactive messages allowed.
+    pub window_open: bool,
+    /// The customer opted out of SMS: replies can't be sent, so the copy says so.
+    pub opted_out: bool,
+}
+
+/// The copy of a customer's SMS an agent receives (SPEC §4.4–§4.5): labelled text with
+/// Claim / Close / quick-reply buttons inside the agent's window, the line's template
+/// outside it. A text too long for an interactive body goes without buttons.
+pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, facts: CopyFacts) -> WhatsAppMessage {
     let customer = job.conversation.customer.pretty();
-    let text = customer_text(job);
-    if window_open {
-        WhatsAppMessage::text(&format!("{handle} · {customer}\n{text}"))
-    } else {
-        WhatsAppMessage::Template {
+    let mut text = annotated_text(job);
+    if facts.opted_out && job.keyword.is_none() {
+        text.push_str("\n\n");
+        text.push_str(OPTED_OUT_NOTE);
+    }
+    if !facts.window_open {
+        return WhatsAppMessage::Template {
             name: line.template.name.clone(),
             language: line.template.language.clone(),
             parameters: vec![
@@ -85,8 +153,41 @@ pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, window_ope
                 customer,
                 truncate_chars(&template_safe(&text), TEMPLATE_PARAMETER_MAX_CHARS),
             ],
-        }
+        };
     }
+    let body = format!("{handle} · {customer}\n{text}");
+    if body.chars().count() > INTERACTIVE_BODY_MAX_CHARS {
+        return WhatsAppMessage::text(&body);
+    }
+    let mut buttons = vec![
+        ReplyButton { id: ButtonAction::Claim.button_id(handle), title: "Claim".to_owned() },
+        ReplyButton { id: ButtonAction::Close.button_id(handle), title: "Close".to_owned() },
+    ];
+    if let Some(quick) = &line.quick_reply
+        && !facts.opted_out
+    {
+        let title = truncate_chars(quick.title.trim(), BUTTON_TITLE_MAX_CHARS);
+        buttons.push(ReplyButton { id: ButtonAction::QuickReply.button_id(handle), title });
+    }
+    WhatsAppMessage::Buttons { body, buttons }
+}
+
+const OPTED_OUT_NOTE: &str = "🚫 Opted out of SMS: replies can't be sent until they text START.";
+
+/// The customer's text with its attachments and what a keyword in it changed.
+pub fn annotated_text(job: &ForwardToAgent) -> String {
+    let mut text = customer_text(job);
+    let note = match job.keyword {
+        Some(CustomerKeyword::OptOut) => Some(OPTED_OUT_NOTE),
+        Some(CustomerKeyword::OptIn) => Some("✅ Opted back in to SMS: replies can be sent again."),
+        Some(CustomerKeyword::Help) => Some("ℹ️ Asked for help (HELP)."),
+        None => None,
+    };
+    if let Some(note) = note {
+        text.push_str("\n\n");
+        text.push_str(note);
+    }
+    text
 }
 
 /// A conversation the agent can pick.
@@ -189,6 +290,7 @@ mod tests {
             text: text.to_owned(),
             attachments: Vec::new(),
             received_at: Timestamp::UNIX_EPOCH,
+            keyword: None,
         }
     }
 
@@ -196,15 +298,69 @@ mod tests {
         Handle::parse("K7").unwrap()
     }
 
+    const OPEN: CopyFacts = CopyFacts { window_open: true, opted_out: false };
+    const CLOSED: CopyFacts = CopyFacts { window_open: false, opted_out: false };
+
+    #[test]
+    fn buttons_respect_the_cloud_api_limits_and_round_trip() {
+        let mut with_quick = line();
+        with_quick.quick_reply =
+            Some(crate::domain::line::QuickReply { title: "On our way!".into(), text: "We're on our way.".into() });
+        let WhatsAppMessage::Buttons { body, buttons } = agent_copy(&with_quick, &k7(), &job("Hi"), OPEN) else {
+            panic!()
+        };
+        assert!(body.chars().count() <= INTERACTIVE_BODY_MAX_CHARS);
+        assert_eq!(buttons.len(), BUTTONS_MAX);
+        for button in &buttons {
+            assert!(button.title.chars().count() <= BUTTON_TITLE_MAX_CHARS);
+            assert!(button.id.len() <= BUTTON_ID_MAX_CHARS);
+            assert_eq!(ButtonAction::parse_button_id(&button.id).map(|(_, h)| h), Some(k7()));
+        }
+        assert_eq!(ButtonAction::parse_button_id(&buttons[2].id).map(|(a, _)| a), Some(ButtonAction::QuickReply));
+        // An opted-out customer can't be answered: no quick reply, and the copy says why.
+        let opted_out = CopyFacts { window_open: true, opted_out: true };
+        let WhatsAppMessage::Buttons { body, buttons } = agent_copy(&with_quick, &k7(), &job("Hi"), opted_out) else {
+            panic!()
+        };
+        assert_eq!(buttons.len(), 2);
+        assert!(body.contains("Opted out of SMS"), "{body}");
+        // Over the interactive body limit: plain text, no buttons.
+        let long = "y".repeat(INTERACTIVE_BODY_MAX_CHARS);
+        assert!(matches!(agent_copy(&with_quick, &k7(), &job(&long), OPEN), WhatsAppMessage::Text { .. }));
+        for bad in ["claim:K7", "act:claim", "act:claim:", "act:fly:K7", "act:claim:K0", "act:close:#K7 x", ""] {
+            assert_eq!(ButtonAction::parse_button_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keywords_are_explained_on_the_copy() {
+        let mut stop = job(" Stop. ");
+        stop.keyword = Some(CustomerKeyword::OptOut);
+        let WhatsAppMessage::Buttons { body, .. } = agent_copy(&line(), &k7(), &stop, OPEN) else { panic!() };
+        assert!(body.starts_with("#K7 · +1 415-555-0134\n Stop. \n\n🚫 Opted out of SMS"), "{body}");
+        assert_eq!(body.matches("Opted out").count(), 1, "said once even though the store says opted out too");
+        let WhatsAppMessage::Template { parameters, .. } = agent_copy(&line(), &k7(), &stop, CLOSED) else { panic!() };
+        assert!(parameters[2].contains("Opted out of SMS"));
+    }
+
     #[test]
     fn open_window_gets_labelled_text() {
-        let copy = agent_copy(&line(), &k7(), &job("Is my order ready?"), true);
-        assert_eq!(copy, WhatsAppMessage::text("#K7 · +1 415-555-0134\nIs my order ready?"));
+        let copy = agent_copy(&line(), &k7(), &job("Is my order ready?"), OPEN);
+        assert_eq!(
+            copy,
+            WhatsAppMessage::Buttons {
+                body: "#K7 · +1 415-555-0134\nIs my order ready?".into(),
+                buttons: vec![
+                    ReplyButton { id: "act:claim:K7".into(), title: "Claim".into() },
+                    ReplyButton { id: "act:close:K7".into(), title: "Close".into() },
+                ],
+            }
+        );
     }
 
     #[test]
     fn closed_window_gets_the_template_with_safe_parameters() {
-        let copy = agent_copy(&line(), &k7(), &job("line one\n\nline\ttwo     end"), false);
+        let copy = agent_copy(&line(), &k7(), &job("line one\n\nline\ttwo     end"), CLOSED);
         assert_eq!(
             copy,
             WhatsAppMessage::Template {
@@ -218,19 +374,19 @@ mod tests {
     #[test]
     fn attachments_and_empty_texts_are_visible() {
         let mut j = job("");
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else { panic!() };
+        let WhatsAppMessage::Buttons { body, .. } = agent_copy(&line(), &k7(), &j, OPEN) else { panic!() };
         assert!(body.ends_with("(empty message)"));
         j.attachments = vec!["image/jpeg".into()];
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &j, true) else { panic!() };
+        let WhatsAppMessage::Buttons { body, .. } = agent_copy(&line(), &k7(), &j, OPEN) else { panic!() };
         assert!(body.ends_with("[attachment: image/jpeg]"));
     }
 
     #[test]
     fn long_texts_are_cut_to_the_cloud_api_limits() {
         let long = "x".repeat(5000);
-        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &job(&long), true) else { panic!() };
+        let WhatsAppMessage::Text { body, .. } = agent_copy(&line(), &k7(), &job(&long), OPEN) else { panic!() };
         assert_eq!(body.chars().count(), TEXT_BODY_MAX_CHARS);
-        let WhatsAppMessage::Template { parameters, .. } = agent_copy(&line(), &k7(), &job(&long), false) else {
+        let WhatsAppMessage::Template { parameters, .. } = agent_copy(&line(), &k7(), &job(&long), CLOSED) else {
             panic!()
         };
         assert_eq!(parameters[2].chars().count(), TEMPLATE_PARAMETER_MAX_CHARS);

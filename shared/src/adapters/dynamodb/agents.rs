@@ -55,7 +55,12 @@ impl DynamoStore {
             Some(item) => (timestamp_ms(item, "last_inbound_at_ms")?, timestamp_ms(item, "window_closed_at_ms")?),
             None => (None, None),
         };
-        Ok(Some(ForwardContext { handle, agent_last_inbound_at, agent_window_closed_at }))
+        Ok(Some(ForwardContext {
+            handle,
+            agent_last_inbound_at,
+            agent_window_closed_at,
+            opted_out: super::lookups::opted_out(meta),
+        }))
     }
 
     pub(super) async fn agent(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
@@ -143,7 +148,7 @@ impl DynamoStore {
         let mut jobs: Vec<Job> = Vec::new();
         let mut message_id = None;
         if let AgentEffect::Reply { message, .. } = &record.effect {
-            jobs.push(message.job.clone());
+            jobs.extend(message.jobs.iter().cloned());
             message_id = Some(message.message_id.as_str().to_owned());
         }
         jobs.extend(record.notices.iter().cloned());
@@ -255,7 +260,9 @@ impl DynamoStore {
             ("received_at".into(), s(message.sent_at.to_string())),
             (
                 "legs".into(),
-                AttributeValue::M(HashMap::from([(message.job.job_id.as_str().to_owned(), new_leg(&message.job))])),
+                AttributeValue::M(
+                    message.jobs.iter().map(|job| (job.job_id.as_str().to_owned(), new_leg(job))).collect(),
+                ),
             ),
             ("expires_at".into(), expires(message.sent_at, self.message_retention)),
         ])

@@ -7,8 +7,9 @@ use jiff::Timestamp;
 
 use super::attrs::*;
 use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
+use crate::domain::compliance::CustomerKeyword;
 use crate::domain::whatsapp_message::truncate_chars;
-use crate::domain::{Handle, MessageId};
+use crate::domain::{ConversationKey, Handle, MessageId};
 use crate::ports::{AppendOutcome, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
 
 /// How much of the last text a conversation keeps for the agents' picker.
@@ -20,15 +21,21 @@ impl DynamoStore {
         message: &NewInboundMessage,
     ) -> Result<AppendOutcome, StoreError> {
         let now = Timestamp::now();
+        // A closed conversation reopens when the customer writes again.
+        let mut expression = "SET last_customer_at = :at, last_message_id = :mid, #status = :open, updated_at = :now, \
+                              last_text = :text, GSI1PK = :open_pk, GSI1SK = :activity"
+            .to_owned();
+        let opt_out = opt_out_value(message);
+        if opt_out.is_some() {
+            expression.push_str(", opted_out = :opted_out, opt_out_changed_at = :at");
+        }
+        expression.push_str(" ADD message_count :one");
         let conversation = Update::builder()
             .table_name(&self.table)
             .key("PK", s(conv_pk(&message.conversation)))
             .key("SK", s("META"))
-            // A closed conversation reopens when the customer writes again.
-            .update_expression(
-                "SET last_customer_at = :at, last_message_id = :mid, #status = :open, updated_at = :now, \
-                 last_text = :text, GSI1PK = :open_pk, GSI1SK = :activity ADD message_count :one",
-            )
+            .update_expression(expression)
+            .set_expression_attribute_values(opt_out.map(|v| HashMap::from([(":opted_out".to_owned(), v)])))
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":at", s(message.received_at.to_string()))
@@ -66,7 +73,7 @@ impl DynamoStore {
     ) -> Result<StartOutcome, StoreError> {
         let now = Timestamp::now();
         let key = &message.conversation;
-        let conversation = HashMap::from([
+        let mut conversation = HashMap::from([
             pk(conv_pk(key)),
             sk("META"),
             ("line".into(), s(key.line.as_str())),
@@ -82,6 +89,10 @@ impl DynamoStore {
             ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
             ("GSI1SK".into(), s(sortable_time(message.received_at))),
         ]);
+        if let Some(value) = opt_out_value(message) {
+            conversation.insert("opted_out".into(), value);
+            conversation.insert("opt_out_changed_at".into(), s(message.received_at.to_string()));
+        }
         let handle_item = HashMap::from([
             pk(handle_pk(&key.line, handle)),
             sk("HANDLE"),
@@ -105,6 +116,35 @@ impl DynamoStore {
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => Ok(StartOutcome::HandleTaken),
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// The provider refused to text the customer (21610): they opted out at the carrier.
+    pub(super) async fn mark_conversation_opted_out(
+        &self,
+        conversation: &ConversationKey,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET opted_out = :yes, opt_out_changed_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Erased meanwhile: nothing left to mark.
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                if e.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -179,6 +219,15 @@ pub(super) fn prior_from_seen(seen: &Item) -> Result<PriorDelivery, StoreError> 
     let message_id =
         opt_s(seen, "message_id").map(|id| MessageId::parse(id).map_err(StoreError::Corrupt)).transpose()?;
     Ok(PriorDelivery { message_id, jobs: parse_jobs(seen, "jobs")? })
+}
+
+/// STOP sets the conversation's opt-out, START clears it (SPEC §7); nothing else touches it.
+fn opt_out_value(message: &NewInboundMessage) -> Option<AttributeValue> {
+    match message.keyword {
+        Some(CustomerKeyword::OptOut) => Some(AttributeValue::Bool(true)),
+        Some(CustomerKeyword::OptIn) => Some(AttributeValue::Bool(false)),
+        Some(CustomerKeyword::Help) | None => None,
+    }
 }
 
 fn last_text(message: &NewInboundMessage) -> String {

@@ -131,18 +131,13 @@ impl DynamoStore {
 
     /// A notice's own item, holding its leg.
     pub(super) fn standalone_job_put(&self, job: &Job, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
-        let item = HashMap::from([
-            pk(format!("JOB#{}", job.job_id.as_str())),
-            sk("JOB"),
-            ("kind".into(), s(job.kind())),
-            ("legs".into(), AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))]))),
-            ("created_at".into(), s(now.to_string())),
-            ("expires_at".into(), expires(now, STANDALONE_JOB_TTL)),
-        ]);
-        self.put(item, Some("attribute_not_exists(PK)"))
+        self.put(standalone_job_item(job, now), Some("attribute_not_exists(PK)"))
     }
 
     pub(super) async fn claim_leg(&self, job: &Job, now: Timestamp, lease: Duration) -> Result<Claim, StoreError> {
+        if matches!(job.payload, JobPayload::AutoReply(_)) {
+            self.create_auto_reply_leg(job, now).await?;
+        }
         let lease_until = now.as_millisecond() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let write = LegWrite {
             key: leg_key(job),
@@ -179,6 +174,25 @@ impl DynamoStore {
             Some("sending") => Ok(Claim::Busy),
             Some(state) => Ok(Claim::AlreadyDone { state: state.to_owned() }),
             None => Err(StoreError::Corrupt(format!("leg {} has no state", job.job_id))),
+        }
+    }
+
+    /// An automated reply's leg is created when first delivered, not with the message that
+    /// caused it: its id names the reply's "at most once" key, so a second message wanting
+    /// the same reply finds this leg done (SPEC §7) without making the webhook read first.
+    async fn create_auto_reply_leg(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(standalone_job_item(job, now)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -420,4 +434,16 @@ fn sent_write<'a>(
         condition: "attribute_exists(#legs.#j)",
         values,
     }
+}
+
+/// A standalone job's own item (notices, automated replies), holding its one leg.
+fn standalone_job_item(job: &Job, now: Timestamp) -> Item {
+    HashMap::from([
+        pk(format!("JOB#{}", job.job_id.as_str())),
+        sk("JOB"),
+        ("kind".into(), s(job.kind())),
+        ("legs".into(), AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))]))),
+        ("created_at".into(), s(now.to_string())),
+        ("expires_at".into(), expires(now, STANDALONE_JOB_TTL)),
+    ])
 }

@@ -147,6 +147,7 @@ fn summary(item: &Item) -> Result<ConversationSummary, StoreError> {
         handle: Handle::parse(get_s(item, "handle")?).map_err(StoreError::Corrupt)?,
         open: opt_s(item, "status") == Some("open"),
         last_text: opt_s(item, "last_text").unwrap_or_default().to_owned(),
+        opted_out: opted_out(item),
     })
 }
 
@@ -190,4 +191,8 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
         at: get_s(item, "received_at")?.parse().map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
         legs,
     })
+}
+
+pub(super) fn opted_out(conversation: &Item) -> bool {
+    matches!(conversation.get("opted_out"), Some(AttributeValue::Bool(true)))
 }

@@ -119,6 +119,10 @@ impl ConversationStore for DynamoStore {
         self.mark_agent_window_closed(line, agent, at).await
     }
 
+    async fn mark_opted_out(&self, conversation: &ConversationKey, at: Timestamp) -> Result<(), StoreError> {
+        self.mark_conversation_opted_out(conversation, at).await
+    }
+
     async fn record_sms_sent(
         &self,
         job: &Job,

@@ -45,13 +45,17 @@ impl SmsProvider for TwilioClient {
         from: &E164,
         to: &E164,
         body: &str,
-        status_callback: &str,
+        status_callback: Option<&str>,
     ) -> Result<AcceptedSms, ProviderFailure> {
+        let mut form = vec![("To", to.as_str()), ("From", from.as_str()), ("Body", body)];
+        if let Some(callback) = status_callback {
+            form.push(("StatusCallback", callback));
+        }
         let response = self
             .http
             .post(&self.messages_url)
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .form(&[("To", to.as_str()), ("From", from.as_str()), ("Body", body), ("StatusCallback", status_callback)])
+            .form(&form)
             .send()
             .await
             .map_err(crate::adapters::request_failure)?;

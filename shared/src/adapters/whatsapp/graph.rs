@@ -47,6 +47,16 @@ pub fn message_body(to: &WaId, message: &WhatsAppMessage) -> Value {
         WhatsAppMessage::Reaction { message, emoji } => {
             json!({ "type": "reaction", "reaction": { "message_id": message.as_str(), "emoji": emoji } })
         }
+        WhatsAppMessage::Buttons { body, buttons } => json!({
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": { "text": body },
+                "action": {
+                    "buttons": buttons.iter().map(|b| json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } })).collect::<Vec<_>>(),
+                },
+            },
+        }),
         WhatsAppMessage::List { body, button, rows } => json!({
             "type": "interactive",
             "interactive": {
@@ -164,5 +174,19 @@ mod tests {
         assert_eq!(list["interactive"]["type"], "list");
         assert_eq!(list["interactive"]["action"]["sections"][0]["rows"][0]["id"], "conv:K7");
         assert_eq!(list["to"], "14155550111");
+        let buttons = message_body(
+            &to,
+            &WhatsAppMessage::Buttons {
+                body: "#K7 · hi".into(),
+                buttons: vec![crate::domain::whatsapp_message::ReplyButton {
+                    id: "act:claim:K7".into(),
+                    title: "Claim".into(),
+                }],
+            },
+        );
+        assert_eq!(buttons["interactive"]["type"], "button");
+        assert_eq!(buttons["interactive"]["body"]["text"], "#K7 · hi");
+        assert_eq!(buttons["interactive"]["action"]["buttons"][0]["type"], "reply");
+        assert_eq!(buttons["interactive"]["action"]["buttons"][0]["reply"]["id"], "act:claim:K7");
     }
 }
