@@ -165,6 +165,8 @@ pub struct ConversationSummary {
     pub last_text: String,
     /// The customer opted out of SMS (SPEC §7): nothing may be texted to them.
     pub opted_out: bool,
+    /// Who claimed it, as the other agents read it.
+    pub claimed_by: Option<String>,
 }
 
 /// What the bridge remembers about an agent of a line.
@@ -211,6 +213,18 @@ pub enum AgentEffect {
     Focus {
         conversation: ConversationKey,
         handle: Handle,
+    },
+    /// Assign the conversation to the agent (named for the others) and focus them on it.
+    Claim {
+        conversation: ConversationKey,
+        handle: Handle,
+        name: String,
+    },
+    /// Close the conversation (it reopens when the customer writes); `unfocus` when it was
+    /// the agent's focus.
+    Close {
+        conversation: ConversationKey,
+        unfocus: bool,
     },
     Nothing,
 }
@@ -312,6 +326,14 @@ pub trait ConversationStore: Send + Sync {
         &self,
         message: &NewInboundMessage,
         handle: &Handle,
+    ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
+
+    /// Creates a conversation an agent starts (`/to`), with `handle`, and no message yet.
+    fn start_agent_conversation(
+        &self,
+        conversation: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
 
     /// Takes the job's leg for sending unless it is done or held by a live lease.

@@ -8,21 +8,27 @@
 use jiff::Timestamp;
 
 use crate::domain::notices;
-use crate::domain::routing::{AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
+use crate::domain::routing::{AgentCommand, AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
 use crate::domain::sms_text::{SmsCost, cost, smart_encode, split_for_provider};
-use crate::domain::whatsapp_message::{PickableConversation, picked_handle};
+use crate::domain::whatsapp_message::{
+    ButtonAction, LIST_MAX_ROWS, ListedConversation, PickableConversation, conversation_list, picked_handle,
+};
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
     ConversationKey, DeliveryStatus, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId, SendSms,
     WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use crate::ports::{
-    AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue, LegAddress, NewOutboundMessage, NonAgentOutcome,
-    PendingText, QueueError, RecordOutcome, StatusChange, StoreError,
+    AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, LegAddress,
+    NewOutboundMessage, NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StatusChange,
+    StoreError,
 };
 
 /// Rows in the "which conversation?" list (the Cloud API's maximum).
 const PICKER_ROWS: usize = 10;
+
+/// Handle draws for an agent-started conversation before giving up (as for customers).
+const MAX_START_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageHandled {
@@ -34,6 +40,10 @@ pub enum MessageHandled {
     AskedWhich,
     /// The agent's focus moved.
     Focused,
+    /// A button or command acted on a conversation (claim, close).
+    Acted {
+        action: &'static str,
+    },
     /// Recorded, not relayed (a reaction, media, a command...); the agent was told if useful.
     NotRelayed {
         why: &'static str,
@@ -63,7 +73,7 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
     if !line.agents.contains(&message.from) {
         return non_agent(store, queue, line, &message, now).await;
     }
-    let plan = plan(store, line, &message, now).await?;
+    let plan = plan(store, line, &message, profile_name.as_deref(), now).await?;
     let mut record = AgentMessageRecord {
         line: line.id.clone(),
         agent: message.from.clone(),
@@ -143,8 +153,10 @@ async fn plan<S: ConversationStore>(
     store: &S,
     line: &Line,
     message: &InboundWhatsApp,
+    profile_name: Option<&str>,
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
+    let agent_name = notices::agent_name(profile_name, &message.from);
     match &message.content {
         // SPEC §5.7: reactions are never relayed.
         WhatsAppContent::Reaction { .. } => Ok(Plan::silent("reaction")),
@@ -152,10 +164,9 @@ async fn plan<S: ConversationStore>(
             Ok(Plan::told(line, message, "media", notices::only_text_is_relayed(kind)))
         }
         WhatsAppContent::Unsupported { .. } => Ok(Plan::silent("unsupported")),
-        // Reply buttons (`act:…`) arrive with SPEC §5.5.
-        WhatsAppContent::ButtonReply { .. } => Ok(Plan::told(line, message, "button", notices::how_to_answer())),
+        WhatsAppContent::ButtonReply { id, .. } => pressed(store, line, message, &agent_name, id, now).await,
         WhatsAppContent::ListReply { id, .. } => picked(store, line, message, id, now).await,
-        WhatsAppContent::Text(body) => route_text(store, line, message, body, now).await,
+        WhatsAppContent::Text(body) => route_text(store, line, message, &agent_name, body, now).await,
     }
 }
 
@@ -163,6 +174,7 @@ async fn route_text<S: ConversationStore>(
     store: &S,
     line: &Line,
     message: &InboundWhatsApp,
+    agent_name: &str,
     body: &str,
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
@@ -209,8 +221,7 @@ async fn route_text<S: ConversationStore>(
                 outcome: MessageHandled::Focused,
             })
         }
-        // Commands arrive with SPEC §5.4.3; until then, say how to answer.
-        Route::Command(_) => Ok(Plan::told(line, message, "command", notices::how_to_answer())),
+        Route::Command(command) => run_command(store, line, message, agent_name, command.interpret(), now).await,
         Route::AskWhich { text, unknown_handle } => {
             let open = store.open_conversations(&line.id, PICKER_ROWS).await?;
             if open.is_empty() {
@@ -233,6 +244,224 @@ async fn route_text<S: ConversationStore>(
             })
         }
     }
+}
+
+/// A reply button of a forwarded copy (SPEC §4.5, §5.5): `act:<action>:<handle>`.
+async fn pressed<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    agent_name: &str,
+    button_id: &str,
+    now: Timestamp,
+) -> Result<Plan, StoreError> {
+    let Some((action, handle)) = ButtonAction::parse_button_id(button_id) else {
+        return Ok(Plan::told(line, message, "unknown_button", notices::unknown_button()));
+    };
+    let Some(conversation) = store.find_handle(&line.id, &handle).await? else {
+        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
+    };
+    let Some(summary) = store.conversation(&conversation).await? else {
+        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
+    };
+    if !summary.open {
+        return Ok(Plan::told(line, message, "closed", notices::already_closed(&handle)));
+    }
+    match action {
+        ButtonAction::Claim => Ok(claim(line, message, agent_name, summary)),
+        ButtonAction::Close => close(store, line, message, agent_name, summary).await,
+        ButtonAction::QuickReply => {
+            let Some(quick) = &line.quick_reply else {
+                return Ok(Plan::told(line, message, "no_quick_reply", notices::no_quick_reply()));
+            };
+            if summary.opted_out {
+                let text = notices::customer_opted_out(&summary.handle, &message.wamid);
+                return Ok(Plan::told(line, message, "opted_out", text));
+            }
+            let text = quick.text.clone();
+            let wamid = message.wamid.clone();
+            Ok(reply(line, message, conversation, summary.handle, &text, wamid, false, RouteRule::QuickReply, now))
+        }
+    }
+}
+
+/// The conversation is the agent's; every other agent of the line is told who has it.
+fn claim(line: &Line, message: &InboundWhatsApp, agent_name: &str, summary: ConversationSummary) -> Plan {
+    let (handle, customer) = (&summary.handle, &summary.key.customer);
+    let mut told = vec![notice(line, message, "claim", notices::you_claimed(handle, customer))];
+    told.extend(tell_others(
+        line,
+        message,
+        "claimed",
+        handle,
+        customer,
+        notices::claimed_by(handle, customer, agent_name),
+    ));
+    Plan {
+        effect: AgentEffect::Claim {
+            conversation: summary.key.clone(),
+            handle: summary.handle.clone(),
+            name: agent_name.to_owned(),
+        },
+        notices: told,
+        outcome: MessageHandled::Acted { action: "claim" },
+    }
+}
+
+/// Closed until the customer writes again; the other agents are told.
+async fn close<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    agent_name: &str,
+    summary: ConversationSummary,
+) -> Result<Plan, StoreError> {
+    let focus = store.agent_state(&line.id, &message.from).await?.focus;
+    let unfocus = focus.is_some_and(|f| f.conversation == summary.key);
+    let (handle, customer) = (&summary.handle, &summary.key.customer);
+    let mut told = vec![notice(line, message, "close", notices::you_closed(handle))];
+    told.extend(tell_others(
+        line,
+        message,
+        "closed",
+        handle,
+        customer,
+        notices::closed_by(handle, customer, agent_name),
+    ));
+    Ok(Plan {
+        effect: AgentEffect::Close { conversation: summary.key.clone(), unfocus },
+        notices: told,
+        outcome: MessageHandled::Acted { action: "close" },
+    })
+}
+
+/// The same notice to every agent of the line but the one who acted, as the line's
+/// template if their window has closed.
+fn tell_others(
+    line: &Line,
+    message: &InboundWhatsApp,
+    purpose: &str,
+    handle: &Handle,
+    customer: &crate::domain::E164,
+    text: WhatsAppMessage,
+) -> Vec<Job> {
+    let words = match &text {
+        WhatsAppMessage::Text { body, .. } => body.clone(),
+        _ => String::new(),
+    };
+    line.agents
+        .iter()
+        .filter(|agent| **agent != message.from)
+        .map(|agent| {
+            Job::notice(
+                format!("{}:{purpose}:{}", message.wamid.as_str(), agent.as_str()),
+                line.id.clone(),
+                agent.clone(),
+                text.clone(),
+            )
+            .with_template_fallback(vec![handle.to_string(), customer.pretty(), words.clone()])
+        })
+        .collect()
+}
+
+/// SPEC §5.4.3: `/help`, `/list`, `/close`, `/to`; anything else gets the help.
+async fn run_command<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    agent_name: &str,
+    command: AgentCommand,
+    now: Timestamp,
+) -> Result<Plan, StoreError> {
+    match command {
+        AgentCommand::Help => Ok(Plan::told(line, message, "help", notices::help(line, None))),
+        AgentCommand::Unknown { name } => Ok(Plan::told(line, message, "help", notices::help(line, Some(&name)))),
+        AgentCommand::Invalid { usage } => Ok(Plan::told(line, message, "usage", notices::how_to_type(usage))),
+        AgentCommand::List { page } => {
+            // One more than the page holds tells whether there is a next page.
+            let open = store.open_conversations(&line.id, page * LIST_MAX_ROWS + 1).await?;
+            let more = open.len() > page * LIST_MAX_ROWS;
+            let rows: Vec<ListedConversation> = open
+                .into_iter()
+                .skip((page - 1) * LIST_MAX_ROWS)
+                .take(LIST_MAX_ROWS)
+                .map(|c| ListedConversation {
+                    handle: c.handle,
+                    customer: c.key.customer,
+                    last_text: c.last_text,
+                    claimed_by: c.claimed_by,
+                })
+                .collect();
+            if rows.is_empty() {
+                return Ok(Plan::told(line, message, "list", notices::no_open_conversations(page)));
+            }
+            Ok(Plan::told(line, message, "list", conversation_list(page, &rows, more)))
+        }
+        AgentCommand::Close { handle } => {
+            let conversation = match &handle {
+                Some(handle) => store.find_handle(&line.id, handle).await?,
+                None => store.agent_state(&line.id, &message.from).await?.focus.map(|f| f.conversation),
+            };
+            let Some(conversation) = conversation else {
+                return Ok(match handle {
+                    Some(handle) => {
+                        Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle)))
+                    }
+                    None => Plan::told(line, message, "close_which", notices::close_which()),
+                });
+            };
+            let Some(summary) = store.conversation(&conversation).await? else {
+                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(handle.as_ref())));
+            };
+            if !summary.open {
+                return Ok(Plan::told(line, message, "closed", notices::already_closed(&summary.handle)));
+            }
+            close(store, line, message, agent_name, summary).await
+        }
+        AgentCommand::To { customer, text } => start_with(store, line, message, customer, &text, now).await,
+    }
+}
+
+/// `/to +E164 text`: only where the line allows agents to text first (an open relay
+/// otherwise), never to an opted-out customer.
+async fn start_with<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    customer: crate::domain::E164,
+    text: &str,
+    now: Timestamp,
+) -> Result<Plan, StoreError> {
+    if !line.allow_agent_initiated {
+        return Ok(Plan::told(line, message, "to_not_allowed", notices::agent_initiated_not_allowed()));
+    }
+    if customer == line.sms_number {
+        return Ok(Plan::told(line, message, "to_own_number", notices::not_a_customer_number(&customer)));
+    }
+    let conversation = ConversationKey { line: line.id.clone(), customer };
+    let mut rng = fastrand::Rng::new();
+    let mut collisions = 0;
+    for _ in 0..MAX_START_ATTEMPTS {
+        if let Some(summary) = store.conversation(&conversation).await? {
+            if summary.opted_out {
+                let told = notices::customer_opted_out(&summary.handle, &message.wamid);
+                return Ok(Plan::told(line, message, "opted_out", told));
+            }
+            let wamid = message.wamid.clone();
+            return Ok(reply(line, message, conversation, summary.handle, text, wamid, false, RouteRule::To, now));
+        }
+        let handle = Handle::random(Handle::length_after_collisions(collisions), &mut rng);
+        match store.start_agent_conversation(&conversation, &handle, now).await? {
+            StartOutcome::Started => {
+                let wamid = message.wamid.clone();
+                return Ok(reply(line, message, conversation, handle, text, wamid, false, RouteRule::To, now));
+            }
+            StartOutcome::HandleTaken => collisions += 1,
+            // Another request created it first: read it again.
+            StartOutcome::ConversationExists | StartOutcome::Duplicate(_) => {}
+        }
+    }
+    Err(StoreError::Conflict)
 }
 
 /// The agent picked a conversation from the list: send what was waiting, or just focus.

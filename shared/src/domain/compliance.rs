@@ -92,18 +92,20 @@ pub fn auto_reply_for(
     let due = |reason, text: &Option<String>, once_key: String| {
         text.as_ref().map(|text| DueAutoReply { reason, text: text.clone(), once_key })
     };
-    match keyword {
-        // Each keyword message gets its own answer (the customer asked).
+    // Each keyword message gets its own answer (the customer asked). After STOP nothing
+    // else is said; START or HELP without a configured answer is treated as a text.
+    let keyword_answer = match keyword {
         Some(CustomerKeyword::OptOut) => {
             return due(AutoReplyReason::OptOutConfirmation, &replies.opt_out, provider_message_id.to_owned());
         }
         Some(CustomerKeyword::OptIn) => {
-            return due(AutoReplyReason::OptInConfirmation, &replies.opt_in, provider_message_id.to_owned());
+            due(AutoReplyReason::OptInConfirmation, &replies.opt_in, provider_message_id.to_owned())
         }
-        Some(CustomerKeyword::Help) => {
-            return due(AutoReplyReason::Help, &line.help_text, provider_message_id.to_owned());
-        }
-        None => {}
+        Some(CustomerKeyword::Help) => due(AutoReplyReason::Help, &line.help_text, provider_message_id.to_owned()),
+        None => None,
+    };
+    if keyword_answer.is_some() {
+        return keyword_answer;
     }
     let window = i64::from(replies.window_hours.max(1)) * 3600;
     let window_key = format!("w{}", now.as_second().div_euclid(window));
@@ -178,6 +180,11 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         assert_eq!(auto_reply_for(&plain, Some(CustomerKeyword::OptOut), false, "SM1", now), None);
         assert_eq!(auto_reply_for(&plain, Some(CustomerKeyword::Help), false, "SM1", now), None);
+        // Unanswered HELP on first contact still gets the acknowledgement; STOP never does.
+        let ack = line(r#", "auto_replies": { "first_contact": "Thanks!" }"#);
+        let first = auto_reply_for(&ack, Some(CustomerKeyword::Help), true, "SM1", now).unwrap();
+        assert_eq!(first.reason, AutoReplyReason::FirstContact);
+        assert_eq!(auto_reply_for(&ack, Some(CustomerKeyword::OptOut), true, "SM1", now), None);
         let configured = line(
             r#", "help_text": "Acme support. Reply STOP to opt out.",
                "auto_replies": { "opt_out": "You're unsubscribed.", "opt_in": "Welcome back." }"#,

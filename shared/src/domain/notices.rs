@@ -93,16 +93,126 @@ pub fn customer_opted_out(handle: &Handle, agent_message: &Wamid) -> WhatsAppMes
     )
 }
 
-pub fn how_to_answer() -> WhatsAppMessage {
-    WhatsAppMessage::text(
-        "To answer a customer, swipe-reply to their message, or start with their handle, \
-         e.g. \"#K7 Thanks, see you at 9!\". Commands are not available yet.",
-    )
+/// `/help`, and the answer to an unknown command (SPEC §5.4.3).
+pub fn help(line: &Line, unknown: Option<&str>) -> WhatsAppMessage {
+    let mut text = match unknown {
+        Some(name) => format!("There is no command /{name}.\n\n"),
+        None => String::new(),
+    };
+    text.push_str(
+        "To answer a customer, swipe-reply to their message, or start with their handle: \
+         \"#K7 Thanks, see you at 9!\". \"#K7\" alone makes your next messages go to them.\n\n\
+         Commands:\n\
+         /list – open conversations (/list 2 for more)\n\
+         /close – close the conversation you're answering (/close #K7 for another)\n",
+    );
+    if line.allow_agent_initiated {
+        text.push_str("/to +14155550134 text – text a customer who hasn't written\n");
+    }
+    text.push_str("/help – this message\n\nButtons on a customer's message: Claim it, Close it");
+    if let Some(quick) = &line.quick_reply {
+        text.push_str(&format!(", or send \"{}\"", quick.title));
+    }
+    text.push('.');
+    WhatsAppMessage::text(&text)
+}
+
+pub fn how_to_type(usage: &str) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("That command needs other details. Type it like this: {usage}"))
+}
+
+pub fn no_open_conversations(page: usize) -> WhatsAppMessage {
+    if page > 1 {
+        WhatsAppMessage::text(&format!("There is no page {page}: fewer open conversations than that."))
+    } else {
+        WhatsAppMessage::text("There are no open conversations.")
+    }
+}
+
+/// Who did something, as other agents read it: their WhatsApp profile name, else their number.
+pub fn agent_name(profile_name: Option<&str>, agent: &super::phone::WaId) -> String {
+    match profile_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => name.chars().take(40).collect(),
+        None => format!("+{}", agent.as_str()),
+    }
+}
+
+pub fn you_claimed(handle: &Handle, customer: &E164) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "You claimed {handle} · {}. The other agents were told; your next messages go to them.",
+        customer.pretty()
+    ))
+}
+
+pub fn claimed_by(handle: &Handle, customer: &E164, name: &str) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("{handle} · {} claimed by {name}.", customer.pretty()))
+}
+
+pub fn you_closed(handle: &Handle) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("Closed {handle}. It reopens when the customer texts again."))
+}
+
+pub fn closed_by(handle: &Handle, customer: &E164, name: &str) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("{handle} · {} closed by {name}.", customer.pretty()))
+}
+
+pub fn already_closed(handle: &Handle) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "{handle} is already closed, so nothing changed. It reopens when the customer texts again."
+    ))
+}
+
+pub fn close_which() -> WhatsAppMessage {
+    WhatsAppMessage::text("Which conversation? You aren't answering one right now. Type it like this: /close #K7")
+}
+
+pub fn unknown_button() -> WhatsAppMessage {
+    WhatsAppMessage::text("That button isn't one the bridge knows, so nothing was done.")
+}
+
+pub fn no_quick_reply() -> WhatsAppMessage {
+    WhatsAppMessage::text("This line has no quick reply configured, so nothing was sent.")
+}
+
+pub fn agent_initiated_not_allowed() -> WhatsAppMessage {
+    WhatsAppMessage::text("This line doesn't allow texting customers who haven't written first, so nothing was sent.")
+}
+
+pub fn not_a_customer_number(customer: &E164) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("{} is one of the business's own numbers, so nothing was sent.", customer.pretty()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_lists_only_what_the_line_allows() {
+        let lines = crate::domain::Lines::from_json(
+            "t",
+            r#"[{ "id": "main", "sms_number": "+14155550100", "sms_provider": "twilio",
+                "whatsapp_phone_number_id": "106540352242922", "agents": ["14155550111"],
+                "template": { "name": "new_customer_message", "language": "en" } }]"#,
+        )
+        .unwrap();
+        let line = lines.iter().next().unwrap();
+        let WhatsAppMessage::Text { body, .. } = help(line, Some("frobnicate")) else { panic!() };
+        assert!(body.starts_with("There is no command /frobnicate."), "{body}");
+        assert!(body.contains("/list") && body.contains("/close") && !body.contains("/to "), "{body}");
+        let mut open = line.clone();
+        open.allow_agent_initiated = true;
+        let WhatsAppMessage::Text { body, .. } = help(&open, None) else { panic!() };
+        assert!(body.contains("/to +1"), "{body}");
+        assert!(body.chars().count() <= crate::domain::whatsapp_message::TEXT_BODY_MAX_CHARS);
+    }
+
+    #[test]
+    fn agents_are_named_by_profile_or_number() {
+        let agent = crate::domain::WaId::parse("14155550111").unwrap();
+        assert_eq!(agent_name(Some(" Ana "), &agent), "Ana");
+        assert_eq!(agent_name(Some(""), &agent), "+14155550111");
+        assert_eq!(agent_name(None, &agent), "+14155550111");
+    }
 
     #[test]
     fn costly_replies_say_why() {

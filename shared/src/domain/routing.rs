@@ -3,7 +3,7 @@
 //! 1. a swipe-reply (`context.id`) to a forwarded copy → that copy's conversation;
 //! 2. a leading handle, `#K7 text` → that conversation (an unknown handle asks, rather than
 //!    guessing: a typo must never reach the wrong customer);
-//! 3. a command, `/…` (the commands themselves come with SPEC §5.4.3);
+//! 3. a command, `/…`: `/help`, `/list [page]`, `/close [#K7]`, `/to +E164 text`;
 //! 4. the agent's focus, if set within the line's `focus_hours`;
 //! 5. otherwise the agent is asked which conversation, and nothing is relayed.
 //!
@@ -15,6 +15,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::conversation::{ConversationKey, Handle};
+use super::phone::E164;
 
 /// An agent's text, split into what routing looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,70 @@ pub struct Command {
     /// Lowercase, without the `/`.
     pub name: String,
     pub args: String,
+}
+
+/// Pages of `/list` beyond this are not offered (ten rows each).
+pub const LIST_MAX_PAGE: usize = 20;
+
+/// What a command asks for (SPEC §5.4.3), its arguments parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCommand {
+    Help,
+    /// Open conversations, newest first, ten per page (1-based).
+    List {
+        page: usize,
+    },
+    /// Close the named conversation, or the agent's focus.
+    Close {
+        handle: Option<Handle>,
+    },
+    /// Text a customer, starting the conversation if there is none.
+    To {
+        customer: E164,
+        text: String,
+    },
+    /// A known command with arguments it can't use; `usage` says how to type it.
+    Invalid {
+        usage: &'static str,
+    },
+    Unknown {
+        name: String,
+    },
+}
+
+pub const USAGE_LIST: &str = "/list or /list 2";
+pub const USAGE_CLOSE: &str = "/close or /close #K7";
+pub const USAGE_TO: &str = "/to +14155550134 Hello from Acme!";
+
+impl Command {
+    pub fn interpret(&self) -> AgentCommand {
+        let args = self.args.trim();
+        match self.name.as_str() {
+            "help" => AgentCommand::Help,
+            "list" if args.is_empty() => AgentCommand::List { page: 1 },
+            "list" => match args.parse::<usize>() {
+                Ok(page) if (1..=LIST_MAX_PAGE).contains(&page) => AgentCommand::List { page },
+                _ => AgentCommand::Invalid { usage: USAGE_LIST },
+            },
+            "close" if args.is_empty() => AgentCommand::Close { handle: None },
+            "close" => match Handle::parse(args) {
+                Ok(handle) if args.starts_with('#') || !args.contains(' ') => {
+                    AgentCommand::Close { handle: Some(handle) }
+                }
+                _ => AgentCommand::Invalid { usage: USAGE_CLOSE },
+            },
+            "to" => {
+                let (number, text) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+                match E164::parse(number) {
+                    Ok(customer) if !text.trim().is_empty() => {
+                        AgentCommand::To { customer, text: text.trim().to_owned() }
+                    }
+                    _ => AgentCommand::Invalid { usage: USAGE_TO },
+                }
+            }
+            other => AgentCommand::Unknown { name: other.to_owned() },
+        }
+    }
 }
 
 impl AgentText {
@@ -103,6 +168,10 @@ pub enum RouteRule {
     SwipeReply,
     Handle,
     Focus,
+    /// The quick-reply button of a forwarded copy.
+    QuickReply,
+    /// `/to +E164 text`.
+    To,
 }
 
 impl RouteRule {
@@ -111,6 +180,8 @@ impl RouteRule {
             Self::SwipeReply => "swipe_reply",
             Self::Handle => "handle",
             Self::Focus => "focus",
+            Self::QuickReply => "quick_reply",
+            Self::To => "to",
         }
     }
 }
@@ -193,6 +264,30 @@ mod tests {
     }
 
     #[test]
+    fn commands_parse_their_arguments() {
+        let cmd = |text: &str| AgentText::parse(text).command.unwrap().interpret();
+        assert_eq!(cmd("/help"), AgentCommand::Help);
+        assert_eq!(cmd("/HELP me"), AgentCommand::Help);
+        assert_eq!(cmd("/list"), AgentCommand::List { page: 1 });
+        assert_eq!(cmd("/list 3"), AgentCommand::List { page: 3 });
+        for bad in ["/list 0", "/list two", "/list 999"] {
+            assert_eq!(cmd(bad), AgentCommand::Invalid { usage: USAGE_LIST }, "{bad}");
+        }
+        assert_eq!(cmd("/close"), AgentCommand::Close { handle: None });
+        assert_eq!(cmd("/close #k7"), AgentCommand::Close { handle: Some(Handle::parse("K7").unwrap()) });
+        assert_eq!(cmd("/close K7"), AgentCommand::Close { handle: Some(Handle::parse("K7").unwrap()) });
+        assert_eq!(cmd("/close the door"), AgentCommand::Invalid { usage: USAGE_CLOSE });
+        assert_eq!(
+            cmd("/to +14155550134   Your order is ready "),
+            AgentCommand::To { customer: E164::parse("+14155550134").unwrap(), text: "Your order is ready".into() }
+        );
+        for bad in ["/to", "/to +14155550134", "/to 4155550134 hi", "/to +1 415 555 0134"] {
+            assert_eq!(cmd(bad), AgentCommand::Invalid { usage: USAGE_TO }, "{bad}");
+        }
+        assert_eq!(cmd("/claim"), AgentCommand::Unknown { name: "claim".into() });
+    }
+
+    #[test]
     fn a_swipe_reply_wins_over_everything() {
         let facts = RoutingFacts {
             replied_to: Some(conv(1)),
@@ -263,6 +358,7 @@ mod tests {
                     RouteRule::SwipeReply => prop_assert_eq!(Some(conversation), facts.replied_to),
                     RouteRule::Handle => { prop_assert!(facts.replied_to.is_none()); prop_assert_eq!(Some(conversation), expected_conversation); }
                     RouteRule::Focus => { prop_assert!(expected_conversation.is_none() && facts.handle.is_none()); prop_assert!(focus_age.unwrap() < 12); }
+                    RouteRule::QuickReply | RouteRule::To => prop_assert!(false, "only buttons and commands relay by these"),
                 },
                 Route::AskWhich { .. } => prop_assert!(facts.replied_to.is_none() && !matches!(facts.handle, Some(HandleLookup::Found(_)))),
                 Route::Command(_) => prop_assert!(is_command && facts.replied_to.is_none() && facts.handle.is_none()),

@@ -217,6 +217,39 @@ pub fn conversation_picker(pending_text: &str, conversations: &[PickableConversa
     WhatsAppMessage::List { body, button: "Conversations".to_owned(), rows }
 }
 
+/// `/list`: one page of open conversations, newest first; picking one focuses on it.
+pub fn conversation_list(page: usize, conversations: &[ListedConversation], more: bool) -> WhatsAppMessage {
+    let mut body = format!("Open conversations, newest first (page {page}). Pick one to answer it.");
+    if more {
+        body.push_str(&format!(" Send /list {} for more.", page + 1));
+    }
+    let rows = conversations
+        .iter()
+        .take(LIST_MAX_ROWS)
+        .map(|c| {
+            let claimed = c.claimed_by.as_ref().map(|name| format!("{name} · ")).unwrap_or_default();
+            ListRow {
+                id: format!("{PICK_CONVERSATION_PREFIX}{}", c.handle.as_str()),
+                title: truncate_chars(&format!("{} · {}", c.handle, c.customer.pretty()), LIST_ROW_TITLE_MAX_CHARS),
+                description: truncate_chars(
+                    &single_line(&format!("{claimed}{}", c.last_text)),
+                    LIST_ROW_DESCRIPTION_MAX_CHARS,
+                ),
+            }
+        })
+        .collect();
+    WhatsAppMessage::List { body: truncate_chars(&body, INTERACTIVE_BODY_MAX_CHARS), button: "Open".to_owned(), rows }
+}
+
+/// A conversation as `/list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedConversation {
+    pub handle: Handle,
+    pub customer: E164,
+    pub last_text: String,
+    pub claimed_by: Option<String>,
+}
+
 /// The handle a picker row stands for.
 pub fn picked_handle(row_id: &str) -> Option<Handle> {
     Handle::parse(row_id.strip_prefix(PICK_CONVERSATION_PREFIX)?).ok()

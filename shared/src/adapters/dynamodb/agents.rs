@@ -165,9 +165,17 @@ impl DynamoStore {
             seen.insert("message_id".into(), s(id));
         }
         let mut items = vec![self.put(seen, Some("attribute_not_exists(PK)"))?, self.agent_update(record)?];
-        if let AgentEffect::Reply { message, .. } = &record.effect {
-            items.push(self.conversation_touch(message)?);
-            items.push(self.put(self.outbound_message_item(message), None)?);
+        // The conversation's write, if any, comes third: its failed condition means "gone".
+        match &record.effect {
+            AgentEffect::Reply { message, .. } => {
+                items.push(self.conversation_touch(message)?);
+                items.push(self.put(self.outbound_message_item(message), None)?);
+            }
+            AgentEffect::Claim { conversation, name, .. } => {
+                items.push(self.conversation_claim(conversation, &record.agent, name, now)?);
+            }
+            AgentEffect::Close { conversation, .. } => items.push(self.conversation_close(conversation, now)?),
+            _ => {}
         }
         for notice in &record.notices {
             items.push(self.standalone_job_put(notice, now)?);
@@ -201,8 +209,10 @@ impl DynamoStore {
         }
         let focus = match &record.effect {
             AgentEffect::Reply { message, .. } => Some((&message.conversation.customer, &message.handle)),
-            AgentEffect::Focus { conversation, handle } => Some((&conversation.customer, handle)),
-            AgentEffect::Pending(_) | AgentEffect::Nothing => None,
+            AgentEffect::Focus { conversation, handle } | AgentEffect::Claim { conversation, handle, .. } => {
+                Some((&conversation.customer, handle))
+            }
+            AgentEffect::Pending(_) | AgentEffect::Close { .. } | AgentEffect::Nothing => None,
         };
         if let Some((customer, handle)) = focus {
             set.extend(["focus_customer = :focus_customer", "focus_handle = :focus_handle", "focus_at_ms = :at_ms"]);
@@ -211,6 +221,9 @@ impl DynamoStore {
         }
         match &record.effect {
             AgentEffect::Reply { clear_pending: true, .. } => remove.extend(["pending_text", "pending_wamid"]),
+            AgentEffect::Close { unfocus: true, .. } => {
+                remove.extend(["focus_customer", "focus_handle", "focus_at_ms"])
+            }
             AgentEffect::Pending(pending) => {
                 set.extend(["pending_text = :pending_text", "pending_wamid = :pending_wamid"]);
                 values.push((":pending_text", s(&pending.text)));
@@ -242,6 +255,46 @@ impl DynamoStore {
             .expression_attribute_values(":at", s(message.sent_at.to_string()))
             .expression_attribute_values(":agent", s(message.agent.as_str()))
             .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// SPEC §5.5: the conversation is assigned to the agent who pressed Claim.
+    fn conversation_claim(
+        &self,
+        conversation: &ConversationKey,
+        agent: &WaId,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET claimed_by = :agent, claimed_by_name = :name, claimed_at = :at, updated_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":agent", s(agent.as_str()))
+            .expression_attribute_values(":name", s(name))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Closed: out of the open list (its GSI keys go) until the customer writes again.
+    fn conversation_close(
+        &self,
+        conversation: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET #status = :closed, closed_at = :at, updated_at = :at REMOVE GSI1PK, GSI1SK")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":closed", s("closed"))
+            .expression_attribute_values(":at", s(now.to_string()))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())

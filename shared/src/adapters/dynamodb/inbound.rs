@@ -9,7 +9,7 @@ use super::attrs::*;
 use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::whatsapp_message::truncate_chars;
-use crate::domain::{ConversationKey, Handle, MessageId};
+use crate::domain::{ConversationKey, Handle, LegLocation, MessageId};
 use crate::ports::{AppendOutcome, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
 
 /// How much of the last text a conversation keeps for the agents' picker.
@@ -148,6 +148,50 @@ impl DynamoStore {
         }
     }
 
+    /// An agent texts a customer first (`/to`): the conversation and its handle, reserved
+    /// together; the reply is recorded like any other afterwards.
+    pub(super) async fn start_agent_conversation_with(
+        &self,
+        key: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<StartOutcome, StoreError> {
+        let conversation = HashMap::from([
+            pk(conv_pk(key)),
+            sk("META"),
+            ("line".into(), s(key.line.as_str())),
+            ("customer".into(), s(key.customer.as_str())),
+            ("handle".into(), s(handle.as_str())),
+            ("status".into(), s("open")),
+            ("started_by".into(), s("agent")),
+            ("created_at".into(), s(now.to_string())),
+            ("updated_at".into(), s(now.to_string())),
+            ("last_text".into(), s("")),
+            ("message_count".into(), n(0)),
+            ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
+            ("GSI1SK".into(), s(sortable_time(now))),
+        ]);
+        let handle_item = HashMap::from([
+            pk(handle_pk(&key.line, handle)),
+            sk("HANDLE"),
+            ("conversation".into(), s(conv_pk(key))),
+            ("created_at".into(), s(now.to_string())),
+        ]);
+        let items = vec![
+            self.put(conversation, Some("attribute_not_exists(PK)"))?,
+            self.put(handle_item, Some("attribute_not_exists(PK)"))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(StartOutcome::Started),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(StartOutcome::ConversationExists)
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(StartOutcome::HandleTaken),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
     fn seen_item(&self, message: &NewInboundMessage, now: Timestamp) -> Item {
         HashMap::from([
             pk(seen_pk(message.provider, &message.provider_message_id)),
@@ -161,7 +205,14 @@ impl DynamoStore {
     }
 
     fn message_item(&self, message: &NewInboundMessage) -> Item {
-        let legs = message.jobs.iter().map(|job| (job.job_id.as_str().to_owned(), new_leg(job))).collect();
+        // A standalone job (an automated reply) keeps its leg in its own item; the dedupe
+        // marker still holds it, so a replay offers it again.
+        let legs = message
+            .jobs
+            .iter()
+            .filter(|job| matches!(job.leg_location(), LegLocation::Message { .. }))
+            .map(|job| (job.job_id.as_str().to_owned(), new_leg(job)))
+            .collect();
         let mut item = HashMap::from([
             pk(conv_pk(&message.conversation)),
             sk(msg_sk(&message.message_id)),

@@ -148,6 +148,7 @@ fn summary(item: &Item) -> Result<ConversationSummary, StoreError> {
         open: opt_s(item, "status") == Some("open"),
         last_text: opt_s(item, "last_text").unwrap_or_default().to_owned(),
         opted_out: opted_out(item),
+        claimed_by: opt_s(item, "claimed_by_name").map(str::to_owned),
     })
 }
 

@@ -93,6 +93,15 @@ impl ConversationStore for DynamoStore {
         self.start_conversation_with(message, handle).await
     }
 
+    async fn start_agent_conversation(
+        &self,
+        conversation: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<StartOutcome, StoreError> {
+        self.start_agent_conversation_with(conversation, handle, now).await
+    }
+
     async fn claim_job(&self, job: &Job, now: Timestamp, lease: Duration) -> Result<Claim, StoreError> {
         self.claim_leg(job, now, lease).await
     }
