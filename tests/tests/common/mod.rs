@@ -1,0 +1,205 @@
+//! The whole bridge for one test, wired as the Lambdas' `main` functions wire it: the SMS and
+//! WhatsApp webhook routers and the delivery worker, DynamoDB and SQS on moto, Twilio and the
+//! Graph API as HTTP fakes; every request really signed. Shared by the business-feature tests.
+
+#![allow(dead_code)] // each test crate uses its own part of the harness
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::Router;
+use delivery_worker::sqs_poller::SqsPoller;
+use delivery_worker::{DeliveryWorker, DeployedWorker};
+use http_body_util::BodyExt;
+use lambda_http::Body;
+use serde_json::Value;
+use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
+use shared::domain::{ConversationKey, E164, LineId};
+use shared::ports::{ConversationStore, ConversationSummary, Direction, ThreadMessage};
+use shared::testing::{
+    CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
+    signed_meta_notification, signed_twilio_form, twilio_inbound_params,
+};
+use sms_webhook::SmsWebhook;
+use tower::ServiceExt;
+use whatsapp_webhook::WhatsAppWebhook;
+
+pub struct Bridge {
+    pub aws: TestAws,
+    pub providers: FakeProviders,
+    pub webhooks: Router,
+    pub worker: DeployedWorker,
+}
+
+impl Bridge {
+    /// The test line as `shared::testing` configures it.
+    pub async fn start() -> Self {
+        Self::with_lines(lines_json()).await
+    }
+
+    /// The test line with `fields` added or replaced (`help_text`, `auto_replies`...).
+    pub async fn with_line(fields: Value) -> Self {
+        let mut lines: Value = serde_json::from_str(&lines_json()).unwrap();
+        for (field, value) in fields.as_object().unwrap() {
+            lines[0][field] = value.clone();
+        }
+        Self::with_lines(lines.to_string()).await
+    }
+
+    /// Wired as the Lambdas' `main` functions wire it, from the SPEC §2 environment.
+    pub async fn with_lines(lines: String) -> Self {
+        let aws = TestAws::new().await;
+        let providers = FakeProviders::start().await;
+        let mut env = providers.test_env(&aws);
+        env.insert("BRIDGE_LINES".into(), lines);
+        let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
+        let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
+        let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));
+        let worker = DeliveryWorker::from_config(DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
+        Self { aws, providers, webhooks, worker }
+    }
+
+    pub async fn post(&self, path: &str, content_type: &str, signature: (&str, &str), body: String) -> u16 {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", content_type)
+            .header(signature.0, signature.1)
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.webhooks.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        status
+    }
+
+    /// A GET through the webhooks (a provider fetching a media link): status, content type, body.
+    pub async fn get(&self, path_and_query: &str) -> (u16, String, Vec<u8>) {
+        let request = http::Request::builder().method("GET").uri(path_and_query).body(Body::Empty).unwrap();
+        let response = self.webhooks.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, content_type, body)
+    }
+
+    /// Twilio posts an inbound message with these parameters (an MMS, say), signed.
+    pub async fn twilio_posts(&self, params: &[(&str, &str)]) -> u16 {
+        let (body, signature) = signed_twilio_form("/sms/inbound", params);
+        self.post("/sms/inbound", "application/x-www-form-urlencoded", ("x-twilio-signature", &signature), body).await
+    }
+
+    /// `CUSTOMER` texts the line.
+    pub async fn customer_texts(&self, text: &str) {
+        self.sms_from(CUSTOMER, &message_sid(), text).await;
+    }
+
+    /// Twilio posts an inbound SMS with this `MessageSid` (the same sid twice is a replay).
+    pub async fn sms_from(&self, customer: &str, sid: &str, text: &str) {
+        let (body, signature) = signed_twilio_form("/sms/inbound", &twilio_inbound_params(sid, customer, text));
+        let status = self
+            .post("/sms/inbound", "application/x-www-form-urlencoded", ("x-twilio-signature", &signature), body)
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    /// An agent's WhatsApp message reaches the line's number; returns its wamid.
+    pub async fn agent_writes(&self, message: Value) -> String {
+        let wamid = message["id"].as_str().unwrap().to_owned();
+        let (body, signature) = signed_meta_notification(&[message], &[]);
+        assert_eq!(self.post("/whatsapp", "application/json", ("x-hub-signature-256", &signature), body).await, 200);
+        wamid
+    }
+
+    /// The event source mapping's part: feed the queue to the worker until it is empty.
+    pub async fn run_worker(&self) {
+        let poller = SqsPoller::new(self.aws.sqs.clone(), &self.aws.queue_url, 0);
+        while poller.poll_once(&self.worker).await.unwrap() > 0 {}
+    }
+
+    pub async fn conversation(&self, customer: &str) -> ConversationSummary {
+        self.aws.store().conversation(&key(customer)).await.unwrap().expect("the conversation exists")
+    }
+
+    pub async fn opted_out(&self, customer: &str) -> bool {
+        self.conversation(customer).await.opted_out
+    }
+
+    pub async fn thread(&self, customer: &str) -> Vec<ThreadMessage> {
+        self.aws.store().thread(&key(customer)).await.unwrap()
+    }
+
+    /// The wamid of `agent`'s copy of the customer's message `text` (what they swipe-reply to).
+    pub async fn copy_for(&self, agent: &str, text: &str) -> String {
+        let thread = self.thread(CUSTOMER).await;
+        let message = thread.iter().find(|m| m.direction == Direction::Inbound && m.body == text).unwrap();
+        let copies = self.aws.items_with_prefix("WAMID#").await;
+        let copy = copies
+            .iter()
+            .find(|c| attr_s(c, "agent") == agent && attr_s(c, "message_id") == message.message_id.as_str())
+            .unwrap_or_else(|| panic!("{agent} has no copy of {text:?}"));
+        attr_s(copy, "PK").trim_start_matches("WAMID#").to_owned()
+    }
+
+    /// The bodies of the SMS that reached Twilio for `customer`, in order, each checked to
+    /// come from the line's number.
+    pub async fn sms_to(&self, customer: &str) -> Vec<String> {
+        let sent = self.providers.sms_sent().await;
+        assert!(sent.iter().all(|sms| sms["From"] == LINE_SMS_NUMBER), "{sent:?}");
+        sent.iter().filter(|sms| sms["To"] == customer).map(|sms| sms["Body"].clone()).collect()
+    }
+
+    /// Every WhatsApp message sent to `agent`, in order.
+    pub async fn sent_to(&self, agent: &str) -> Vec<Value> {
+        self.providers.whatsapp_sent().await.into_iter().filter(|m| m["to"] == agent).collect()
+    }
+
+    /// The automated replies' legs (`JOB#` items of kind `auto_reply`): (recipient, state, error code).
+    pub async fn auto_reply_legs(&self) -> Vec<(String, String, Option<String>)> {
+        let jobs = self.aws.items_with_prefix("JOB#").await;
+        jobs.iter()
+            .filter(|job| attr_s(job, "kind") == "auto_reply")
+            .flat_map(|job| match job.get("legs") {
+                Some(AttributeValue::M(legs)) => legs.values().map(leg_summary).collect::<Vec<_>>(),
+                other => panic!("auto reply without legs: {other:?}"),
+            })
+            .collect()
+    }
+}
+
+pub fn leg_summary(leg: &AttributeValue) -> (String, String, Option<String>) {
+    let leg: &Item = leg.as_m().unwrap();
+    let code = leg.get("error").and_then(|e| e.as_m().ok()).and_then(|e| e.get("code")).map(|c| match c {
+        AttributeValue::N(n) => n.clone(),
+        other => panic!("error code {other:?}"),
+    });
+    (attr_s(leg, "to").to_owned(), attr_s(leg, "state").to_owned(), code)
+}
+
+pub fn key(customer: &str) -> ConversationKey {
+    ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(customer).unwrap() }
+}
+
+/// What an agent reads in a WhatsApp message the bridge sent, whatever its type.
+pub fn readable(message: &Value) -> String {
+    match message["type"].as_str().unwrap() {
+        "text" => message["text"]["body"].as_str().unwrap().to_owned(),
+        "interactive" => message["interactive"]["body"]["text"].as_str().unwrap().to_owned(),
+        "template" => message["template"]["components"][0]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["text"].as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "reaction" => message["reaction"]["emoji"].as_str().unwrap().to_owned(),
+        other => panic!("unexpected message type {other}"),
+    }
+}
+
+/// The copies of customer messages an agent received: everything but the bridge's notices.
+pub fn copies(messages: &[Value]) -> Vec<String> {
+    messages.iter().filter(|m| m["type"] == "template" || m["type"] == "interactive").map(readable).collect()
+}
