@@ -85,6 +85,11 @@ async fn whatsapp_send(
                 .unwrap_or_default();
             format!("[list] {} {rows:?}", body["interactive"]["body"]["text"].as_str().unwrap_or_default())
         }
+        Some(kind @ ("image" | "video" | "audio" | "document")) => format!(
+            "[{kind} {}] {}",
+            body[kind]["link"].as_str().unwrap_or("?"),
+            body[kind]["caption"].as_str().unwrap_or_default()
+        ),
         other => format!("[{}]", other.unwrap_or("?")),
     };
     let wamid = format!("wamid.local.{}", uuid::Uuid::new_v4().simple());
@@ -121,7 +126,9 @@ async fn sms_send(
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let (from, to, body, callback) = (get("From"), get("To"), get("Body"), get("StatusCallback"));
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-    println!("SMS {from} → {to}: {}  ({sid})", body.replace('\n', "\n    "));
+    let media: Vec<&str> = params.iter().filter(|(k, _)| k == "MediaUrl").map(|(_, v)| v.as_str()).collect();
+    let media = if media.is_empty() { String::new() } else { format!("\n    [media {}]", media.join(" ")) };
+    println!("SMS {from} → {to}: {}{media}  ({sid})", body.replace('\n', "\n    "));
     if !callback.is_empty() {
         tokio::spawn(report_delivery(credentials, callback, sid.clone(), from.clone(), to.clone()));
     }

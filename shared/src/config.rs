@@ -47,6 +47,12 @@ pub struct SmsWebhookConfig {
     /// When set, inbound requests for another account are refused.
     pub twilio_account_sid: Option<String>,
     pub message_retention: Duration,
+    /// Where `GET /media/...` fetches relayed media from (SPEC §4.6, §5.6): customers' MMS
+    /// parts at Twilio, and, when `META_ACCESS_TOKEN` is set, agents' media at the Graph API.
+    pub twilio_api_base: String,
+    pub meta_access_token: Option<SecretString>,
+    pub graph_api_base: String,
+    pub graph_api_version: String,
 }
 
 impl SmsWebhookConfig {
@@ -59,6 +65,10 @@ impl SmsWebhookConfig {
             twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
             twilio_account_sid: account_sid(env)?,
             message_retention: message_retention(env)?,
+            twilio_api_base: base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?,
+            meta_access_token: env("META_ACCESS_TOKEN").map(SecretString::from),
+            graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
+            graph_api_version: graph_api_version(env)?,
         })
     }
 }
@@ -110,21 +120,13 @@ pub struct DeliveryWorkerConfig {
 
 impl DeliveryWorkerConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
-        let graph_api_version = env("GRAPH_API_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned());
-        let version_ok =
-            graph_api_version.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(major, minor)| {
-                !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
-            });
-        if !version_ok {
-            return Err(ConfigError::new("GRAPH_API_VERSION", "must look like v23.0"));
-        }
         Ok(Self {
             lines: lines(env)?,
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             message_retention: message_retention(env)?,
             graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
-            graph_api_version,
+            graph_api_version: graph_api_version(env)?,
             meta_access_token: secret(env, "META_ACCESS_TOKEN")?,
             public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
             twilio_api_base: base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?,
@@ -194,6 +196,15 @@ pub fn base_url(env: Lookup, name: &str, default: Option<&str>) -> Result<String
         return Err(ConfigError::new(name, "must not have a query or fragment"));
     }
     Ok(raw.trim().trim_end_matches('/').to_owned())
+}
+
+/// `GRAPH_API_VERSION` (default `v23.0`).
+fn graph_api_version(env: Lookup) -> Result<String, ConfigError> {
+    let version = env("GRAPH_API_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned());
+    let version_ok = version.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(major, minor)| {
+        !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
+    });
+    if version_ok { Ok(version) } else { Err(ConfigError::new("GRAPH_API_VERSION", "must look like v23.0")) }
 }
 
 fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {

@@ -529,6 +529,7 @@ pub trait SmsProvider: Send + Sync {
         from: &E164,
         to: &E164,
         body: &str,
+        media_urls: &[String],
         status_callback: Option<&str>,
     ) -> impl Future<Output = Result<AcceptedSms, ProviderFailure>> + Send;
 }

@@ -526,6 +526,7 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
             agent: agent.clone(),
             agent_wamid: agent_wamid.clone(),
             text: text.into(),
+            media: vec![],
         }),
     };
     let message = NewOutboundMessage {

@@ -32,6 +32,7 @@ fn message(customer: &str, sid: &str, agents: &[&str]) -> NewInboundMessage {
                 agent: WaId::parse(agent).unwrap(),
                 text: "hello".into(),
                 attachments: vec![],
+                media: vec![],
                 received_at: Timestamp::now(),
                 keyword: None,
             }),

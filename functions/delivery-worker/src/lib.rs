@@ -21,6 +21,7 @@ use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
 use shared::app::deliver_job::{DeliverError, Delivered, Deliverer, Failpoint};
 use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
+use shared::domain::media::{MEDIA_LINK_TTL, MediaLinks, MediaUrlKey};
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, WaId};
 use shared::ports::{ConversationStore, DeliveryQueue, SmsProvider, WhatsAppClient};
 use shared::telemetry;
@@ -52,10 +53,12 @@ impl DeployedWorker {
             .with_dead_letter_queue(&config.dead_letter_queue_url);
         let whatsapp =
             GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
+        let media_key = MediaUrlKey::derive(&config.twilio_auth_token);
         let sms =
             TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
         let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
-        let deliverer = Deliverer::new(config.lines, store, whatsapp, sms, queue, status_callback_url, config.rates);
+        let deliverer = Deliverer::new(config.lines, store, whatsapp, sms, queue, status_callback_url, config.rates)
+            .with_media_links(MediaLinks::new(media_key, &config.public_base_url, MEDIA_LINK_TTL));
         let deliverer = match failpoint {
             Some(step) => deliverer.with_failpoint(step),
             None => deliverer,

@@ -7,6 +7,10 @@
 //!   is an empty TwiML `<Response/>`; WhatsApp is never called here.
 //! - `POST /sms/status` (SPEC §8): a delivery report on an agent's reply, checked the same
 //!   way; the status only moves forward and the agent's notices are enqueued.
+//! - `GET /media/{source}/{reference}` (SPEC §4.6, §5.6): the bridge's signed, short-lived
+//!   media links. Meta fetches a customer's MMS part through it, Twilio an agent's WhatsApp
+//!   media; the handler checks the link's signature and expiry, then fetches the media from
+//!   the provider that holds it, with that provider's credentials, from its hosts only.
 
 use std::sync::Arc;
 
@@ -14,12 +18,13 @@ use aws_config::SdkConfig;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use jiff::Timestamp;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::media::{GraphMediaAccess, MediaFetchError, MediaFetcher, TwilioMediaAccess};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::{
     FormError, InboundParamError, TwilioSignatureError, TwilioSignatureVerifier, VerifiedTwilioRequest, inbound_sms,
@@ -28,6 +33,7 @@ use shared::adapters::twilio::{
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
+use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
 use shared::domain::{E164, JobId, Lines};
 use shared::ports::{ConversationStore, DeliveryQueue};
 
@@ -35,7 +41,8 @@ use shared::ports::{ConversationStore, DeliveryQueue};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The routes this function serves; `template.yaml` routes exactly these to it.
-pub const ROUTES: &[(&str, &str)] = &[("POST", INBOUND_PATH), ("POST", STATUS_PATH)];
+pub const ROUTES: &[(&str, &str)] =
+    &[("POST", INBOUND_PATH), ("POST", STATUS_PATH), ("GET", "/media/{source}/{reference}")];
 const INBOUND_PATH: &str = "/sms/inbound";
 const STATUS_PATH: &str = SMS_STATUS_PATH;
 
@@ -45,6 +52,8 @@ pub struct SmsWebhook<S, Q> {
     lines: Lines,
     verifier: TwilioSignatureVerifier,
     account_sid: Option<String>,
+    media_key: MediaUrlKey,
+    media: MediaFetcher,
     store: S,
     queue: Q,
 }
@@ -60,7 +69,22 @@ impl SmsWebhook<DynamoStore, SqsQueue> {
 
 impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
     pub fn new(config: SmsWebhookConfig, store: S, queue: Q) -> Self {
+        let twilio = config.twilio_account_sid.clone().map(|account_sid| TwilioMediaAccess {
+            account_sid,
+            auth_token: config.twilio_auth_token.clone(),
+            api_base: config.twilio_api_base.clone(),
+        });
+        let graph = config.meta_access_token.map(|access_token| GraphMediaAccess {
+            access_token,
+            api_base: config.graph_api_base,
+            api_version: config.graph_api_version,
+        });
+        // Inside the function's 10 s timeout (template.yaml), so a slow provider gets a 502
+        // rather than the Lambda being killed mid-answer.
+        let http = shared::aws::provider_http_client(std::time::Duration::from_secs(8));
         Self {
+            media_key: MediaUrlKey::derive(&config.twilio_auth_token),
+            media: MediaFetcher::new(http, twilio, graph),
             verifier: TwilioSignatureVerifier::new(config.twilio_auth_token, &config.public_base_url),
             lines: config.lines,
             account_sid: config.twilio_account_sid,
@@ -79,6 +103,7 @@ where
     Router::new()
         .route(INBOUND_PATH, post(inbound::<S, Q>))
         .route(STATUS_PATH, post(status::<S, Q>))
+        .route(&format!("{MEDIA_PATH_PREFIX}{{source}}/{{reference}}"), get(media::<S, Q>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(webhook)
 }
@@ -188,6 +213,64 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
         ),
     }
     Ok(StatusCode::OK.into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct MediaLinkQuery {
+    #[serde(default)]
+    exp: String,
+    #[serde(default)]
+    sig: String,
+}
+
+/// A provider fetching media through one of the bridge's links. Nothing is fetched for a
+/// link the bridge didn't sign or that has expired.
+async fn media<S: ConversationStore, Q: DeliveryQueue>(
+    State(webhook): State<Arc<SmsWebhook<S, Q>>>,
+    Path((source, reference)): Path<(String, String)>,
+    Query(query): Query<MediaLinkQuery>,
+) -> Response {
+    let (source, reference) =
+        match webhook.media_key.verify(&source, &reference, &query.exp, &query.sig, Timestamp::now()) {
+            Ok(link) => link,
+            Err(error) => {
+                let status = match error {
+                    MediaUrlError::Invalid => StatusCode::FORBIDDEN,
+                    MediaUrlError::Expired => StatusCode::GONE,
+                };
+                tracing::warn!(outcome = "media_link_rejected", error = %error, "media link refused");
+                return (status, error.to_string()).into_response();
+            }
+        };
+    match webhook.media.fetch(source, &reference).await {
+        Ok(fetched) => {
+            tracing::info!(
+                outcome = "media_relayed",
+                source = source.as_str(),
+                bytes = fetched.bytes.len(),
+                "media relayed"
+            );
+            let max_age = format!("private, max-age={}", MEDIA_LINK_TTL.as_secs());
+            ([(header::CONTENT_TYPE, fetched.content_type), (header::CACHE_CONTROL, max_age)], fetched.bytes)
+                .into_response()
+        }
+        Err(error) => {
+            let status = match &error {
+                MediaFetchError::NotFound => StatusCode::NOT_FOUND,
+                MediaFetchError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                MediaFetchError::ForeignHost => StatusCode::FORBIDDEN,
+                MediaFetchError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+                MediaFetchError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            };
+            let level_error = matches!(error, MediaFetchError::ForeignHost | MediaFetchError::NotConfigured(_));
+            if level_error {
+                tracing::error!(outcome = "media_not_relayed", source = source.as_str(), error = %error, "media not relayed");
+            } else {
+                tracing::warn!(outcome = "media_not_relayed", source = source.as_str(), error = %error, "media not relayed");
+            }
+            (status, error.to_string()).into_response()
+        }
+    }
 }
 
 fn status_report(verified: &VerifiedTwilioRequest, query: Option<&str>) -> Result<SmsStatusReport, InboundError> {

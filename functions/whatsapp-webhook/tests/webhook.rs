@@ -258,7 +258,7 @@ async fn with_no_open_conversation_the_agent_is_told_nothing_was_sent() {
 }
 
 #[tokio::test]
-async fn reactions_media_and_commands_are_not_relayed() {
+async fn reactions_stickers_and_commands_are_not_relayed_and_a_picture_goes_to_the_focus() {
     let h = Harness::new().await;
     let a = h.customer_texts(CUSTOMER_A, "Hi").await;
     h.take_jobs().await;
@@ -266,15 +266,29 @@ async fn reactions_media_and_commands_are_not_relayed() {
     h.take_jobs().await;
 
     let reaction = json!({ "from": AGENTS[0], "id": "wamid.r1", "type": "reaction", "reaction": { "message_id": "wamid.x", "emoji": "👍" } });
-    let image = json!({ "from": AGENTS[0], "id": "wamid.i1", "type": "image", "image": { "id": "1", "mime_type": "image/jpeg" } });
+    let sticker = json!({ "from": AGENTS[0], "id": "wamid.s1", "type": "sticker", "sticker": { "id": "2", "mime_type": "image/webp" } });
     let command = whatsapp_text(AGENTS[0], "/list", None);
-    assert_eq!(h.notify(&[reaction, image, command], &[]).await, 200);
+    assert_eq!(h.notify(&[reaction, sticker, command], &[]).await, 200);
     let jobs = h.take_jobs().await;
     assert!(sms_jobs(&jobs).is_empty(), "none of them reaches the customer");
     let texts: Vec<String> = notices(&jobs).iter().map(text_of).collect();
     assert_eq!(texts.len(), 2, "the reaction gets no answer: {texts:?}");
-    assert!(texts.iter().any(|t| t.contains("your image was not sent")));
+    assert!(texts.iter().any(|t| t.contains("sticker can't be sent by SMS")), "{texts:?}");
     assert!(texts.iter().any(|t| t.starts_with("Open conversations, newest first")), "{texts:?}");
+
+    // A picture (SPEC §5.6) follows the same routing as text: here, the focus.
+    let image = json!({ "from": AGENTS[0], "id": "wamid.i1", "type": "image", "image": { "id": "1", "mime_type": "image/jpeg" } });
+    assert_eq!(h.notify(&[image], &[]).await, 200);
+    let jobs = h.take_jobs().await;
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), String::new())]);
+    let media: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| match &j.payload {
+            JobPayload::SendSms(sms) => Some(sms.media.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(media[0][0].id, "1");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use tokio::sync::Mutex;
 
 use crate::domain::delivery::agent_window_open;
+use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::Pacer;
 use crate::domain::whatsapp_message::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::{
@@ -67,6 +68,8 @@ pub struct Deliverer<S, W, P, Q> {
     /// `PUBLIC_BASE_URL/sms/status`: where the SMS provider reports delivery.
     pub status_callback_url: String,
     pub rates: SendRates,
+    /// Signs the links providers fetch relayed media from (SPEC §4.6, §5.6).
+    pub media_links: Option<MediaLinks>,
     pacer: Mutex<Pacer>,
     failpoint: Option<Failpoint>,
 }
@@ -125,9 +128,15 @@ where
             queue,
             status_callback_url,
             rates,
+            media_links: None,
             pacer: Mutex::default(),
             failpoint: None,
         }
+    }
+
+    pub fn with_media_links(mut self, links: MediaLinks) -> Self {
+        self.media_links = Some(links);
+        self
     }
 
     /// Stops every job at `step` (tests of the delivery guarantee).
@@ -239,9 +248,44 @@ where
                     self.store.record_forwarded(job, &wamid, via, now).await?;
                 }
                 self.stop_at(Failpoint::AfterRecord)?;
+                if via == ForwardedVia::Text {
+                    self.forward_media(line, &context.handle, &forwards, now).await;
+                }
                 Ok(Delivered::Sent { provider_id: wamid.as_str().to_owned(), via: Some(via) })
             }
             Err(failure) => self.fail(jobs, &failure, Vec::new(), now).await,
+        }
+    }
+
+    /// The customer's pictures, audio, video and documents, each as WhatsApp media the Cloud
+    /// API fetches through the bridge's signed link, after the copy that names them. A
+    /// medium that fails is counted and logged, never the copy's failure: the copy already
+    /// lists it, and the agent can ask the customer.
+    async fn forward_media(
+        &self,
+        line: &Line,
+        handle: &crate::domain::Handle,
+        forwards: &[&ForwardToAgent],
+        now: Timestamp,
+    ) {
+        let Some(links) = &self.media_links else { return };
+        for forward in forwards {
+            let customer = forward.conversation.customer.pretty();
+            for (i, item) in forward.media.iter().enumerate() {
+                let Some(kind) = WhatsAppMediaKind::for_content_type(&item.content_type) else { continue };
+                // Numbered as the copy names them: "[image 1/2]".
+                let message = WhatsAppMessage::Media {
+                    kind,
+                    link: links.link(MediaSource::Sms, &item.url, now),
+                    caption: Some(format!("{handle} · {customer} ({}/{})", i + 1, forward.media.len())),
+                };
+                self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
+                if let Err(failure) = self.whatsapp.send(&line.whatsapp_phone_number_id, &forward.agent, &message).await
+                {
+                    telemetry::count("MediaNotForwarded", &[("kind", kind.as_str())]);
+                    tracing::warn!(error = %failure, kind = kind.as_str(), "a customer's media did not reach the agent");
+                }
+            }
         }
     }
 
@@ -269,7 +313,12 @@ where
         // The leg rides in the callback URL, so a report that overtakes our record finds it.
         let callback = format!("{}?job={}", self.status_callback_url, job.job_id);
         self.pace(line.sms_number.as_str(), self.rates.sms_per_second).await;
-        match self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, Some(&callback)).await {
+        let media_urls: Vec<String> = match &self.media_links {
+            Some(links) => sms.media.iter().map(|m| links.link(MediaSource::WhatsApp, &m.id, now)).collect(),
+            None => Vec::new(),
+        };
+        match self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &media_urls, Some(&callback)).await
+        {
             Ok(accepted) => {
                 self.stop_at(Failpoint::AfterSend)?;
                 self.store.record_sms_sent(job, &accepted.id, accepted.status, now).await?;
@@ -303,7 +352,7 @@ where
             return self.refuse_opted_out(job, Vec::new(), now).await;
         }
         self.pace(line.sms_number.as_str(), self.rates.sms_per_second).await;
-        match self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, None).await {
+        match self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, &[], None).await {
             Ok(accepted) => {
                 self.stop_at(Failpoint::AfterSend)?;
                 self.store.record_job_sent(job, &accepted.id, now).await?;

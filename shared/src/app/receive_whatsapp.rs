@@ -7,6 +7,7 @@
 
 use jiff::Timestamp;
 
+use crate::domain::media::WhatsAppMedia;
 use crate::domain::notices;
 use crate::domain::routing::{AgentCommand, AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
 use crate::domain::sms_text::{SmsCost, cost, smart_encode, split_for_provider};
@@ -15,7 +16,7 @@ use crate::domain::whatsapp_message::{
 };
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
-    ConversationKey, DeliveryStatus, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId, SendSms,
+    ConversationKey, DeliveryStatus, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId, SendSms, Wamid,
     WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use crate::ports::{
@@ -160,9 +161,13 @@ async fn plan<S: ConversationStore>(
     match &message.content {
         // SPEC §5.7: reactions are never relayed.
         WhatsAppContent::Reaction { .. } => Ok(Plan::silent("reaction")),
-        WhatsAppContent::Media { kind, .. } => {
-            Ok(Plan::told(line, message, "media", notices::only_text_is_relayed(kind)))
-        }
+        WhatsAppContent::Media { kind, caption, media } => match media {
+            // SPEC §5.6: stickers don't travel as MMS; with relay off, media is named only.
+            Some(media) if line.media_relay && kind != "sticker" => {
+                route_media(store, line, message, caption.as_deref().unwrap_or_default(), media.clone(), now).await
+            }
+            _ => Ok(Plan::told(line, message, "media", notices::media_not_sent(kind, line.media_relay))),
+        },
         WhatsAppContent::Unsupported { .. } => Ok(Plan::silent("unsupported")),
         WhatsAppContent::ButtonReply { id, .. } => pressed(store, line, message, &agent_name, id, now).await,
         WhatsAppContent::ListReply { id, .. } => picked(store, line, message, id, now).await,
@@ -208,7 +213,7 @@ async fn route_text<S: ConversationStore>(
                 let text = notices::customer_opted_out(&summary.handle, &message.wamid);
                 return Ok(Plan::told(line, message, "opted_out", text));
             }
-            Ok(reply(line, message, conversation, summary.handle, &text, message.wamid.clone(), false, rule, now))
+            Ok(reply(line, message, Draft::new(conversation, summary.handle, &text, message, rule), now))
         }
         Route::Focus { conversation } => {
             let Some(summary) = store.conversation(&conversation).await? else {
@@ -246,6 +251,57 @@ async fn route_text<S: ConversationStore>(
     }
 }
 
+/// An agent's picture, audio, video or document (SPEC §5.6): to the conversation its
+/// swipe-reply, its caption's handle or the agent's focus names; the caption is the text.
+async fn route_media<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    caption: &str,
+    media: WhatsAppMedia,
+    now: Timestamp,
+) -> Result<Plan, StoreError> {
+    let text = AgentText::parse(caption);
+    let mut facts = RoutingFacts::default();
+    if let Some(quoted) = &message.context {
+        facts.replied_to = store
+            .find_forwarded_copy(quoted)
+            .await?
+            .filter(|copy| copy.conversation.line == line.id)
+            .map(|copy| copy.conversation);
+    }
+    if facts.replied_to.is_none()
+        && let Some(handle) = &text.handle
+    {
+        facts.handle = Some(match store.find_handle(&line.id, handle).await? {
+            Some(conversation) => HandleLookup::Found(conversation),
+            None => HandleLookup::Unknown(handle.clone()),
+        });
+    }
+    if facts.replied_to.is_none() && facts.handle.is_none() {
+        facts.focus = store.agent_state(&line.id, &message.from).await?.focus;
+    }
+    let (conversation, text, rule) = match decide(&text, facts, line.focus_hours, now) {
+        Route::Relay { conversation, text, rule } => (conversation, text, rule),
+        // A bare handle as the caption: the media goes there, with no text.
+        Route::Focus { conversation } => (conversation, String::new(), RouteRule::Handle),
+        // Media can't wait in a "which conversation?" list: say how to address it.
+        Route::AskWhich { .. } | Route::Command(_) => {
+            return Ok(Plan::told(line, message, "media_which", notices::media_needs_a_conversation()));
+        }
+    };
+    let Some(summary) = store.conversation(&conversation).await? else {
+        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
+    };
+    if summary.opted_out {
+        let told = notices::customer_opted_out(&summary.handle, &message.wamid);
+        return Ok(Plan::told(line, message, "opted_out", told));
+    }
+    let mut draft = Draft::new(conversation, summary.handle, &text, message, rule);
+    draft.media = vec![media];
+    Ok(reply(line, message, draft, now))
+}
+
 /// A reply button of a forwarded copy (SPEC §4.5, §5.5): `act:<action>:<handle>`.
 async fn pressed<S: ConversationStore>(
     store: &S,
@@ -278,9 +334,8 @@ async fn pressed<S: ConversationStore>(
                 let text = notices::customer_opted_out(&summary.handle, &message.wamid);
                 return Ok(Plan::told(line, message, "opted_out", text));
             }
-            let text = quick.text.clone();
-            let wamid = message.wamid.clone();
-            Ok(reply(line, message, conversation, summary.handle, &text, wamid, false, RouteRule::QuickReply, now))
+            let draft = Draft::new(conversation, summary.handle, &quick.text, message, RouteRule::QuickReply);
+            Ok(reply(line, message, draft, now))
         }
     }
 }
@@ -447,14 +502,17 @@ async fn start_with<S: ConversationStore>(
                 let told = notices::customer_opted_out(&summary.handle, &message.wamid);
                 return Ok(Plan::told(line, message, "opted_out", told));
             }
-            let wamid = message.wamid.clone();
-            return Ok(reply(line, message, conversation, summary.handle, text, wamid, false, RouteRule::To, now));
+            return Ok(reply(
+                line,
+                message,
+                Draft::new(conversation, summary.handle, text, message, RouteRule::To),
+                now,
+            ));
         }
         let handle = Handle::random(Handle::length_after_collisions(collisions), &mut rng);
         match store.start_agent_conversation(&conversation, &handle, now).await? {
             StartOutcome::Started => {
-                let wamid = message.wamid.clone();
-                return Ok(reply(line, message, conversation, handle, text, wamid, false, RouteRule::To, now));
+                return Ok(reply(line, message, Draft::new(conversation, handle, text, message, RouteRule::To), now));
             }
             StartOutcome::HandleTaken => collisions += 1,
             // Another request created it first: read it again.
@@ -480,7 +538,10 @@ async fn picked<S: ConversationStore>(
     };
     match store.agent_state(&line.id, &message.from).await?.pending {
         Some(pending) => {
-            Ok(reply(line, message, conversation, handle, &pending.text, pending.wamid, true, RouteRule::Handle, now))
+            let mut draft = Draft::new(conversation, handle, &pending.text, message, RouteRule::Handle);
+            draft.agent_wamid = pending.wamid;
+            draft.clear_pending = true;
+            Ok(reply(line, message, draft, now))
         }
         None => {
             let text = notices::now_answering(&handle, &conversation.customer);
@@ -493,21 +554,45 @@ async fn picked<S: ConversationStore>(
     }
 }
 
-/// The agent's text, formatting removed, as an SMS job recorded in the thread.
-#[allow(clippy::too_many_arguments)] // everything a reply is made of
-fn reply(
-    line: &Line,
-    message: &InboundWhatsApp,
+/// What an agent's message sends to a customer, before it becomes SMS jobs.
+struct Draft<'a> {
     conversation: ConversationKey,
     handle: Handle,
-    text: &str,
-    agent_wamid: crate::domain::Wamid,
+    text: &'a str,
+    /// The agent's media, sent as links with the first part.
+    media: Vec<WhatsAppMedia>,
+    /// The agent's message the delivery result is shown on.
+    agent_wamid: Wamid,
     clear_pending: bool,
     rule: RouteRule,
-    now: Timestamp,
-) -> Plan {
+}
+
+impl<'a> Draft<'a> {
+    fn new(
+        conversation: ConversationKey,
+        handle: Handle,
+        text: &'a str,
+        message: &InboundWhatsApp,
+        rule: RouteRule,
+    ) -> Self {
+        Self {
+            conversation,
+            handle,
+            text,
+            media: Vec::new(),
+            agent_wamid: message.wamid.clone(),
+            clear_pending: false,
+            rule,
+        }
+    }
+}
+
+/// The agent's text, formatting removed and smart-encoded, as SMS jobs (numbered parts
+/// over 1600 characters) recorded in the thread (SPEC §5.6, §6).
+fn reply(line: &Line, message: &InboundWhatsApp, draft: Draft<'_>, now: Timestamp) -> Plan {
+    let Draft { conversation, handle, text, media, agent_wamid, clear_pending, rule } = draft;
     let mut body = strip_formatting(text).trim().to_owned();
-    if body.is_empty() {
+    if body.is_empty() && media.is_empty() {
         return Plan::told(line, message, "empty", notices::nothing_to_send());
     }
     if line.smart_encoding {
@@ -527,6 +612,7 @@ fn reply(
                 agent: message.from.clone(),
                 agent_wamid: agent_wamid.clone(),
                 text: part.clone(),
+                media: if leg == 0 { media.clone() } else { Vec::new() },
             }),
         })
         .collect();
@@ -535,7 +621,7 @@ fn reply(
     let costs: Vec<SmsCost> = parts.iter().map(|p| cost(p)).collect();
     let segments: usize = costs.iter().map(|c| c.segments).sum();
     let mut told = Vec::new();
-    if segments > line.segment_warning as usize {
+    if !body.is_empty() && segments > line.segment_warning as usize {
         let text = notices::costly_reply(segments, parts.len(), &body, &agent_wamid);
         told.push(notice(line, message, "segments", text));
     }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::compliance::{AutoReplyReason, CustomerKeyword};
 use super::conversation::{ConversationKey, MessageId};
 use super::line::LineId;
+use super::media::WhatsAppMedia;
+use super::message::Attachment;
 use super::message::Wamid;
 use super::phone::{E164, WaId};
 use super::whatsapp_message::WhatsAppMessage;
@@ -96,6 +98,9 @@ pub struct SendSms {
     pub agent: WaId,
     pub agent_wamid: Wamid,
     pub text: String,
+    /// The agent's media, relayed as links the SMS provider fetches (SPEC §5.6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<WhatsAppMedia>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,9 +129,12 @@ pub struct ForwardToAgent {
     pub message_id: MessageId,
     pub agent: WaId,
     pub text: String,
-    /// Attachments the customer sent, as `content type` labels, until media relay exists.
+    /// Attachments WhatsApp can't carry (or when media relay is off), as content-type labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
+    /// The customer's MMS parts WhatsApp can show, sent after the copy (SPEC §4.6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<Attachment>,
     pub received_at: Timestamp,
     /// The text was a compliance keyword (SPEC §7): the copy says what it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,7 +366,11 @@ mod tests {
                     message_id: message_id.clone(),
                     agent: agent.clone(),
                     text: "hi".into(),
-                    attachments: vec!["image/jpeg".into()],
+                    attachments: vec!["text/vcard".into()],
+                    media: vec![Attachment {
+                        url: "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1".into(),
+                        content_type: "image/jpeg".into(),
+                    }],
                     received_at: Timestamp::UNIX_EPOCH,
                     keyword: None,
                 }),
@@ -372,6 +384,7 @@ mod tests {
                     agent: agent.clone(),
                     agent_wamid: wamid.clone(),
                     text: "See you at 9".into(),
+                    media: WhatsAppMedia::parse("1013859600285441", "image/png").into_iter().collect(),
                 }),
             },
             Job::notice(

@@ -98,6 +98,10 @@ pub struct Line {
     /// isn't sent (and billed) as UCS-2 for a typographic quote (SPEC §6).
     #[serde(default = "default_true")]
     pub smart_encoding: bool,
+    /// Relay media between MMS and WhatsApp through the bridge's signed links (SPEC §4.6,
+    /// §5.6); off, attachments are named in text instead.
+    #[serde(default = "default_true")]
+    pub media_relay: bool,
     /// Tell the agent when one reply costs more than this many SMS segments.
     #[serde(default = "default_segment_warning")]
     pub segment_warning: u32,

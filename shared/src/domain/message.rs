@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 
+use super::media::WhatsAppMedia;
 use super::phone::{E164, WaId};
 
 /// A customer's text as received from the SMS provider, already verified and parsed.
@@ -64,10 +65,12 @@ pub enum WhatsAppContent {
     Reaction {
         emoji: String,
     },
-    /// Image, audio, video, document, sticker...
+    /// Image, audio, video, document, sticker...; `media` is the Graph API object, when the
+    /// webhook named a usable one.
     Media {
         kind: String,
         caption: Option<String>,
+        media: Option<WhatsAppMedia>,
     },
     /// A type the bridge does not handle; recorded and acknowledged.
     Unsupported {

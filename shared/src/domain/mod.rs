@@ -31,6 +31,7 @@ pub mod compliance;
 pub mod conversation;
 pub mod delivery;
 pub mod line;
+pub mod media;
 pub mod message;
 pub mod notices;
 pub mod pacing;

@@ -69,8 +69,22 @@ pub fn nothing_to_send() -> WhatsAppMessage {
     WhatsAppMessage::text("That message has no text to send, so nothing was sent.")
 }
 
-pub fn only_text_is_relayed(kind: &str) -> WhatsAppMessage {
-    WhatsAppMessage::text(&format!("Only text can be sent to customers for now, so your {kind} was not sent."))
+/// Media the bridge doesn't relay: a sticker, anything when relay is off for the line.
+pub fn media_not_sent(kind: &str, relay_on: bool) -> WhatsAppMessage {
+    if relay_on {
+        WhatsAppMessage::text(&format!("A {kind} can't be sent by SMS, so it was not sent."))
+    } else {
+        WhatsAppMessage::text(&format!(
+            "This line sends customers text only, so your {kind} was not sent. Describe it in words instead."
+        ))
+    }
+}
+
+pub fn media_needs_a_conversation() -> WhatsAppMessage {
+    WhatsAppMessage::text(
+        "Which customer is this for? Swipe-reply to their message with the file, or start the caption with \
+         their handle (\"#K7 here's the photo\"). Nothing was sent.",
+    )
 }
 
 /// A reply over the line's segment threshold was sent; says what it cost and why (SPEC §6).

@@ -7,6 +7,7 @@ use super::compliance::CustomerKeyword;
 use super::conversation::Handle;
 use super::delivery::ForwardToAgent;
 use super::line::Line;
+use super::media::WhatsAppMediaKind;
 use super::message::Wamid;
 use super::phone::E164;
 
@@ -45,6 +46,12 @@ pub enum WhatsAppMessage {
     Reaction {
         message: Wamid,
         emoji: String,
+    },
+    /// An image, video, audio or document the Cloud API fetches from `link`.
+    Media {
+        kind: WhatsAppMediaKind,
+        link: String,
+        caption: Option<String>,
     },
     /// Interactive reply buttons (at most three) under a body of text.
     Buttons {
@@ -257,6 +264,13 @@ pub fn picked_handle(row_id: &str) -> Option<Handle> {
 
 fn customer_text(job: &ForwardToAgent) -> String {
     let mut text = job.text.clone();
+    for (i, item) in job.media.iter().enumerate() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        let kind = WhatsAppMediaKind::for_content_type(&item.content_type).map_or("attachment", |k| k.as_str());
+        text.push_str(&format!("[{kind} {}/{}]", i + 1, job.media.len()));
+    }
     for attachment in &job.attachments {
         if !text.is_empty() {
             text.push('\n');
@@ -322,6 +336,7 @@ mod tests {
             agent: WaId::parse("14155550111").unwrap(),
             text: text.to_owned(),
             attachments: Vec::new(),
+            media: Vec::new(),
             received_at: Timestamp::UNIX_EPOCH,
             keyword: None,
         }

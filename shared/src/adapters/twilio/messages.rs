@@ -45,9 +45,15 @@ impl SmsProvider for TwilioClient {
         from: &E164,
         to: &E164,
         body: &str,
+        media_urls: &[String],
         status_callback: Option<&str>,
     ) -> Result<AcceptedSms, ProviderFailure> {
-        let mut form = vec![("To", to.as_str()), ("From", from.as_str()), ("Body", body)];
+        let mut form = vec![("To", to.as_str()), ("From", from.as_str())];
+        // Twilio takes Body, MediaUrl or both; an empty Body beside media would be sent as text.
+        if !body.is_empty() || media_urls.is_empty() {
+            form.push(("Body", body));
+        }
+        form.extend(media_urls.iter().map(|url| ("MediaUrl", url.as_str())));
         if let Some(callback) = status_callback {
             form.push(("StatusCallback", callback));
         }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapters::{request_failure, retry_after};
+use crate::domain::media::WhatsAppMediaKind;
 use crate::domain::{PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage};
 use crate::ports::WhatsAppClient;
 
@@ -46,6 +47,14 @@ pub fn message_body(to: &WaId, message: &WhatsAppMessage) -> Value {
         }),
         WhatsAppMessage::Reaction { message, emoji } => {
             json!({ "type": "reaction", "reaction": { "message_id": message.as_str(), "emoji": emoji } })
+        }
+        WhatsAppMessage::Media { kind, link, caption } => {
+            let mut object = json!({ "link": link });
+            // Audio takes no caption.
+            if let Some(caption) = caption.as_ref().filter(|_| *kind != WhatsAppMediaKind::Audio) {
+                object["caption"] = json!(caption);
+            }
+            json!({ "type": kind.as_str(), kind.as_str(): object })
         }
         WhatsAppMessage::Buttons { body, buttons } => json!({
             "type": "interactive",

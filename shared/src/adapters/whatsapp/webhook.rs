@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::signature::VerifiedMetaPayload;
+use crate::domain::media::WhatsAppMedia;
 use crate::domain::{InboundWhatsApp, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport};
 
 /// Everything one `entry[].changes[].value` carries for one business number.
@@ -88,8 +89,11 @@ fn message(raw: RawMessage) -> Result<InboundWhatsApp, MalformedNotification> {
         },
         "reaction" => WhatsAppContent::Reaction { emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default() },
         kind @ ("image" | "audio" | "video" | "document" | "sticker") => {
-            let caption = raw.media.get(kind).and_then(|m| m.get("caption")).and_then(Value::as_str).map(str::to_owned);
-            WhatsAppContent::Media { kind: kind.to_owned(), caption }
+            let object = raw.media.get(kind);
+            let field = |name: &str| object.and_then(|m| m.get(name)).and_then(Value::as_str);
+            let caption = field("caption").map(str::to_owned);
+            let media = field("id").and_then(|id| WhatsAppMedia::parse(id, field("mime_type").unwrap_or_default()));
+            WhatsAppContent::Media { kind: kind.to_owned(), caption, media }
         }
         other => WhatsAppContent::Unsupported { kind: other.to_owned() },
     };
@@ -253,7 +257,15 @@ mod tests {
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"image","image":{"id":"1","mime_type":"image/jpeg","caption":"look"}}"#,
-                WhatsAppContent::Media { kind: "image".into(), caption: Some("look".into()) },
+                WhatsAppContent::Media {
+                    kind: "image".into(),
+                    caption: Some("look".into()),
+                    media: WhatsAppMedia::parse("1", "image/jpeg"),
+                },
+            ),
+            (
+                r#"{"from":"14155550111","id":"wamid.1","type":"document","document":{"id":"../x","mime_type":"application/pdf"}}"#,
+                WhatsAppContent::Media { kind: "document".into(), caption: None, media: None },
             ),
             (
                 r#"{"from":"14155550111","id":"wamid.1","type":"unsupported","errors":[{"code":131051}]}"#,
