@@ -278,6 +278,8 @@ pub struct ThreadMessage {
     /// The agent who wrote it; `None` for the customer.
     pub agent: Option<WaId>,
     pub body: String,
+    /// A customer's MMS parts.
+    pub attachments: Vec<Attachment>,
     pub at: Timestamp,
     pub legs: Vec<ThreadLeg>,
 }
@@ -475,6 +477,10 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<StatusChange, StoreError>> + Send;
 
     /// Of these standalone jobs, the ones still waiting to be sent.
+    /// Adds `job`'s leg (queued) to the message it delivers, unless the message has it
+    /// already; for a copy forwarded again as the template.
+    fn add_leg(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn unsent_jobs(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
 
     /// Every message of the conversation, oldest first, with its legs.

@@ -136,14 +136,15 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
             log_message(&line.id, &wamid, &from, &kind, &handled);
         }
         for status in &batch.statuses {
-            let change = receive_whatsapp_status(&webhook.store, status, now).await.map_err(HandleError::from)?;
+            let handled = receive_whatsapp_status(&webhook.store, &webhook.queue, line, status, now).await?;
             tracing::info!(
-                outcome = if change.is_some() { "status_recorded" } else { "status_untracked" },
+                outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },
                 line = %line.id,
                 wamid = status.wamid.as_str(),
                 status = status.status,
                 error_code = status.error_code,
-                change = change.map(|c| format!("{c:?}")),
+                change = handled.as_ref().map(|h| format!("{:?}", h.change)),
+                resent_as_template = handled.as_ref().map_or(0, |h| h.resent_as_template),
                 "whatsapp status"
             );
         }

@@ -9,10 +9,7 @@
 use std::time::Duration;
 
 use crate::domain::compliance::{CustomerKeyword, auto_reply_for};
-use crate::domain::media::WhatsAppMediaKind;
-use crate::domain::{
-    Attachment, ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId,
-};
+use crate::domain::{ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId};
 use crate::ports::{
     AppendOutcome, ConversationStore, DeliveryQueue, NewInboundMessage, QueueError, StartOutcome, StoreError,
 };
@@ -126,13 +123,6 @@ enum Step {
 fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
     let conversation = ConversationKey { line: line.id.clone(), customer: sms.from };
     let message_id = MessageId::new_v7();
-    // SPEC §4.6: what WhatsApp can show goes as media; the rest is named in the text.
-    let (media, unsupported): (Vec<Attachment>, Vec<Attachment>) = sms
-        .attachments
-        .iter()
-        .cloned()
-        .partition(|a| line.media_relay && WhatsAppMediaKind::for_content_type(&a.content_type).is_some());
-    let attachments: Vec<String> = unsupported.into_iter().map(|a| a.content_type).collect();
     let keyword = CustomerKeyword::of(&sms.body);
     let jobs = line
         .agents
@@ -141,16 +131,15 @@ fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
         .map(|(leg, agent)| Job {
             job_id: JobId::for_leg(&message_id, leg),
             attempt: 0,
-            payload: JobPayload::ForwardToAgent(ForwardToAgent {
-                conversation: conversation.clone(),
-                message_id: message_id.clone(),
-                agent: agent.clone(),
-                text: sms.body.clone(),
-                attachments: attachments.clone(),
-                media: media.clone(),
-                received_at: sms.received_at,
-                keyword,
-            }),
+            payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
+                line,
+                conversation.clone(),
+                message_id.clone(),
+                agent.clone(),
+                &sms.body,
+                &sms.attachments,
+                sms.received_at,
+            )),
         })
         .collect();
     NewInboundMessage {

@@ -16,11 +16,11 @@ use crate::domain::whatsapp_message::{
 };
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
-    ConversationKey, DeliveryStatus, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId, SendSms, Wamid,
-    WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
+    ConversationKey, DeliveryStatus, ErrorClass, ForwardToAgent, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line,
+    MessageId, SendSms, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use crate::ports::{
-    AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, LegAddress,
+    AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, ForwardedCopy, LegAddress,
     NewOutboundMessage, NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StatusChange,
     StoreError,
 };
@@ -112,22 +112,88 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
     }
 }
 
+/// What a WhatsApp status report changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusHandled {
+    pub change: StatusChange,
+    /// Copies forwarded again as the template (an asynchronous 131047).
+    pub resent_as_template: usize,
+}
+
 /// A delivery report on something the line sent. Only forwarded copies are tracked; reports
 /// on the bridge's own notices are acknowledged and dropped.
-pub async fn receive_whatsapp_status<S: ConversationStore>(
+///
+/// WhatsApp accepts a free-form copy and reports only later, as a `failed` status with
+/// 131047, that the agent's 24 h window had closed. Then the copy is forwarded again as the
+/// template (SPEC §4.4, "nothing is lost"): the agent's window is marked closed, each message
+/// the copy carried gets a template leg, and those jobs are enqueued. A replayed report
+/// offers the same jobs again; the worker sends each once.
+pub async fn receive_whatsapp_status<S: ConversationStore, Q: DeliveryQueue>(
     store: &S,
+    queue: &Q,
+    line: &Line,
     report: &WhatsAppStatusReport,
     now: Timestamp,
-) -> Result<Option<StatusChange>, StoreError> {
+) -> Result<Option<StatusHandled>, HandleError> {
     let Some(status) = DeliveryStatus::parse(&report.status) else {
         return Ok(None);
     };
     let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
         return Ok(None);
     };
-    let leg = LegAddress { conversation: copy.conversation, message_id: copy.message_id, job_id: copy.job_id };
+    let leg = LegAddress {
+        conversation: copy.conversation.clone(),
+        message_id: copy.message_id.clone(),
+        job_id: copy.job_id.clone(),
+    };
     let change = store.advance_leg_status(&leg, status, report.error_code, &[], now).await?;
-    Ok(Some(change))
+    let failed_now = matches!(change, StatusChange::Advanced)
+        || matches!(change, StatusChange::Unchanged { current: Some(DeliveryStatus::Failed) });
+    let window_closed = status == DeliveryStatus::Failed
+        && report.error_code.and_then(ErrorClass::of_code) == Some(ErrorClass::Fallback);
+    let mut resent_as_template = 0;
+    if failed_now && window_closed && copy.conversation.line == line.id {
+        store.mark_window_closed(&line.id, &copy.agent, now).await?;
+        let jobs = template_resends(store, line, &copy, &report.wamid).await?;
+        queue.enqueue(&jobs).await?;
+        resent_as_template = jobs.len();
+    }
+    Ok(Some(StatusHandled { change, resent_as_template }))
+}
+
+/// The template re-sends of every message a (possibly coalesced) free-form copy carried,
+/// each with its leg added to its message.
+async fn template_resends<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    copy: &ForwardedCopy,
+    wamid: &Wamid,
+) -> Result<Vec<Job>, StoreError> {
+    let mut jobs = Vec::new();
+    for message in store.thread(&copy.conversation).await? {
+        let carried = message.legs.iter().find(|leg| {
+            leg.kind == "forward_to_agent"
+                && leg.to == copy.agent.as_str()
+                && leg.provider_id.as_deref() == Some(wamid.as_str())
+        });
+        let Some(carried) = carried else { continue };
+        let job = Job {
+            job_id: carried.job_id.template_resend(),
+            attempt: 0,
+            payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
+                line,
+                copy.conversation.clone(),
+                message.message_id.clone(),
+                copy.agent.clone(),
+                &message.body,
+                &message.attachments,
+                message.at,
+            )),
+        };
+        store.add_leg(&job).await?;
+        jobs.push(job);
+    }
+    Ok(jobs)
 }
 
 struct Plan {

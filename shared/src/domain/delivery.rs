@@ -33,6 +33,12 @@ impl JobId {
         Self(format!("{}.{leg}", message.as_str()))
     }
 
+    /// The job that forwards a copy again as the template after WhatsApp reported, once
+    /// it had accepted the free-form copy, that the agent's window was closed (131047).
+    pub fn template_resend(&self) -> Self {
+        Self(format!("{}.t", self.0))
+    }
+
     /// The message a leg job belongs to (`<message id>.<leg>`).
     pub fn message_id(&self) -> Option<MessageId> {
         MessageId::parse(self.0.split_once('.')?.0).ok()
@@ -326,8 +332,9 @@ impl ErrorClass {
         }
     }
 
-    /// Twilio and Meta error codes named by the SPEC; `None` for codes it doesn't name.
-    fn of_code(code: i64) -> Option<Self> {
+    /// Twilio and Meta error codes named by the SPEC; `None` for codes it doesn't name. Also
+    /// for codes that arrive in a status report rather than a send's answer.
+    pub fn of_code(code: i64) -> Option<Self> {
         Some(match code {
             20429 | 30001 | 131000 | 131016 | 131057 | 130429 | 131056 | 4 | 80007 => Self::Retry,
             21211 | 21610 | 21612 | 21614 | 30005 | 30006 | 131026 | 131051 | 100 | 131008 | 131009 => Self::Permanent,
@@ -340,6 +347,32 @@ impl ErrorClass {
 }
 
 impl ForwardToAgent {
+    /// The copy of a customer's message for `agent` (SPEC §4.4, §4.6): what WhatsApp can
+    /// show goes as media (when the line relays media), the rest is named in the text.
+    pub fn of_message(
+        line: &super::line::Line,
+        conversation: ConversationKey,
+        message_id: MessageId,
+        agent: WaId,
+        text: &str,
+        attachments: &[Attachment],
+        received_at: Timestamp,
+    ) -> Self {
+        let (media, unsupported): (Vec<Attachment>, Vec<Attachment>) = attachments.iter().cloned().partition(|a| {
+            line.media_relay && super::media::WhatsAppMediaKind::for_content_type(&a.content_type).is_some()
+        });
+        Self {
+            conversation,
+            message_id,
+            agent,
+            text: text.to_owned(),
+            attachments: unsupported.into_iter().map(|a| a.content_type).collect(),
+            media,
+            received_at,
+            keyword: CustomerKeyword::of(text),
+        }
+    }
+
     pub fn customer(&self) -> &E164 {
         &self.conversation.customer
     }

@@ -196,6 +196,19 @@ impl DynamoStore {
         }
     }
 
+    /// A new queued leg for `job` on its message, once: a second call finds it and changes
+    /// nothing; a message erased meanwhile gets none.
+    pub(super) async fn add_message_leg(&self, job: &Job) -> Result<(), StoreError> {
+        let write = LegWrite {
+            key: leg_key(job),
+            job_id: job.job_id.as_str(),
+            update: "SET #legs.#j = :leg".into(),
+            condition: "attribute_exists(#legs) AND attribute_not_exists(#legs.#j)",
+            values: vec![(":leg", new_leg(job))],
+        };
+        self.write_leg(&write).await.map(|_| ())
+    }
+
     /// The job's leg as `found` in a failed write, or as read now.
     async fn leg_of(&self, job: &Job, found: Option<Item>) -> Result<Option<Item>, StoreError> {
         let item = match found {

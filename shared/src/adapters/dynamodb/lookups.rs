@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attrs::*;
 use super::{DynamoStore, unavailable};
-use crate::domain::{ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId, Wamid};
+use crate::domain::{Attachment, ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId, Wamid};
 use crate::ports::{
     ConversationSummary, Direction, ForwardedCopy, LegFailureRecord, OutboundLeg, SentSmsRecord, StoreError, ThreadLeg,
     ThreadMessage,
@@ -189,6 +189,17 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
         direction,
         agent: opt_s(item, "agent").map(WaId::parse).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
         body: opt_s(item, "body").unwrap_or_default().to_owned(),
+        attachments: match item.get("attachments") {
+            Some(AttributeValue::L(parts)) => parts
+                .iter()
+                .filter_map(|part| part.as_m().ok())
+                .map(|part| Attachment {
+                    url: opt_s(part, "url").unwrap_or_default().to_owned(),
+                    content_type: opt_s(part, "content_type").unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
         at: get_s(item, "received_at")?.parse().map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
         legs,
     })

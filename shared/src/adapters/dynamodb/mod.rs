@@ -219,6 +219,10 @@ impl ConversationStore for DynamoStore {
         self.advance_status(leg, status, error_code, notices, now).await
     }
 
+    async fn add_leg(&self, job: &Job) -> Result<(), StoreError> {
+        self.add_message_leg(job).await
+    }
+
     async fn unsent_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
         self.unsent_standalone_jobs(jobs).await
     }
