@@ -1,16 +1,17 @@
 //! The whole bridge on one machine (SPEC §11): a moto emulator for DynamoDB and SQS, the
-//! webhooks on one HTTP server, an SQS poller feeding the worker, and a recorder standing in
-//! for the Graph API. Each function runs as its deployed handler code.
+//! webhooks on one HTTP server, an SQS poller feeding the worker, a simulator of Twilio and
+//! the WhatsApp Cloud API, and the two-phone page. Each function runs as its deployed
+//! handler code.
 //!
 //! ```text
-//! cargo run -p local-stack                      # serve on 127.0.0.1:8080
-//! cargo run -p local-stack -- --port 9000 --lines my-lines.json
+//! cargo run -p local-stack                      # serve on 127.0.0.1:8080, the page at /
+//! cargo run -p local-stack -- --port 9000 --lines my-lines.json --fail-rate 0.2
 //! cargo run -p local-stack -- sms "Hello!"      # a customer texts (Twilio-signed) a running stack
 //! cargo run -p local-stack -- agent "#K7 Hi!"   # an agent answers (Meta-signed)
 //! ```
 
-mod recorder;
 mod settings;
+mod simulator;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ use delivery_worker::sqs_poller::SqsPoller;
 use settings::{Command, Settings};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::emulator::MotoServer;
+use simulator::{Simulator, SimulatorConfig};
 use sms_webhook::SmsWebhook;
 use whatsapp_webhook::WhatsAppWebhook;
 
@@ -87,41 +89,59 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .iter()
         .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
         .collect();
+    let lines = sms_config.lines.clone();
     let sms = Arc::new(SmsWebhook::from_config(sms_config, &sdk));
     let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &sdk));
     let worker = Arc::new(DeliveryWorker::from_config(worker_config, &sdk));
 
-    let app = sms_webhook::router(sms)
-        .merge(whatsapp_webhook::router(whatsapp))
-        .merge(recorder::router(recorder::Credentials {
-            meta_access_token: env.get("META_ACCESS_TOKEN").unwrap_or_default(),
+    let own_url = format!("http://127.0.0.1:{}", settings.port);
+    let simulator = Simulator::new(
+        SimulatorConfig {
+            lines,
+            bridge_url: own_url.clone(),
+            public_base_url: env.get("PUBLIC_BASE_URL").unwrap_or_default(),
+            own_url: own_url.clone(),
             twilio_account_sid: env.get("TWILIO_ACCOUNT_SID").unwrap_or_default(),
             twilio_auth_token: env.get("TWILIO_AUTH_TOKEN").unwrap_or_default(),
-        }))
-        .route("/", axum::routing::get(move || async move { settings::index_text() }));
+            meta_access_token: env.get("META_ACCESS_TOKEN").unwrap_or_default(),
+            meta_app_secret: env.get("META_APP_SECRET").unwrap_or_default(),
+            failures: settings.failures.clone(),
+        },
+        shared::adapters::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &table,
+            shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION,
+        ),
+    );
+    let app = sms_webhook::router(sms).merge(whatsapp_webhook::router(whatsapp)).merge(simulator.router());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
         .await
         .map_err(|e| format!("can't listen on 127.0.0.1:{}: {e}", settings.port))?;
 
-    // Ctrl-C stops the server, then the poller; the emulator stops when `_moto` drops.
+    // Ctrl-C stops the page's live streams and the server, then the poller; the emulator
+    // stops when `_moto` drops.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = simulator.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         println!("local-stack: stopping");
+        stopping.stop();
         let _ = stop_tx.send(true);
     });
     // Short polls: the emulator serves one request at a time, so a long poll would hold
     // up every other call; an idle poller looks again after a moment.
     let poller = SqsPoller::new(sqs, &queue_url, 0);
     let mut poller_stop = stop_rx.clone();
+    let worked = simulator.clone();
     let poller_task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = poller_stop.changed() => break,
                 polled = poller.poll_once(&worker) => match polled {
                     Ok(0) => tokio::time::sleep(Duration::from_millis(25)).await,
-                    Ok(_) => {}
+                    // The worker recorded sends: the page's thread pane reloads.
+                    Ok(_) => worked.touch(),
                     Err(e) => {
                         tracing::warn!(error = %e, "queue poll failed; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -132,7 +152,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     });
 
     let base = env.get("PUBLIC_BASE_URL").unwrap_or_default();
-    println!("local-stack ready: {base}");
+    println!("local-stack ready: open {own_url}/ (a customer's SMS phone and an agent's WhatsApp)");
     println!("  lines:     {}", lines_summary.join(", "));
     println!("  webhooks:  POST {base}/sms/inbound · GET|POST {base}/whatsapp");
     println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use shared::adapters::twilio::{compute_signature, encode_form};
 use shared::config::process_env;
 
+use crate::simulator::failures::{self, FailureSettings};
+
 pub const DEFAULT_PORT: u16 = 8080;
 pub const QUEUE_NAME: &str = "sms-whatsapp-bridge-delivery";
 const SAMPLE_LINES: &str = include_str!("../lines.sample.json");
@@ -25,11 +27,19 @@ const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
 const USAGE: &str = "\
 usage: local-stack [--port PORT] [--lines FILE]
+                   [--fail-rate RATE] [--fail-number +E164[=CODE]]... [--closed-window WA_ID]...
        local-stack sms [--port PORT] [--from +E164] [--to +E164] TEXT
        local-stack agent [--port PORT] [--from WA_ID] [--reply-to WAMID] TEXT
 
-Starts the bridge locally (SPEC §11), or plays a customer texting it (Twilio-signed) or an
-agent answering in WhatsApp (Meta-signed) against one that runs.";
+Starts the bridge locally (SPEC §11) with its provider simulator and the two-phone page, or
+plays a customer texting it (Twilio-signed) or an agent answering in WhatsApp (Meta-signed)
+against one that runs.
+
+Simulator failure modes (to watch the delivery guarantees work):
+  --fail-rate 0.2          a fifth of all provider sends fail at random (HTTP 503 or 429)
+  --fail-number +E164=CODE SMS to this number are accepted, then fail with CODE (default 30006)
+  --closed-window WA_ID    this agent's 24-hour window never opens: free-form messages to
+                           them fail with 131047, so the bridge falls back to the template";
 
 pub enum Command {
     Serve(Settings),
@@ -49,6 +59,7 @@ pub struct AgentMessage {
 pub struct Settings {
     pub port: u16,
     pub lines: Option<PathBuf>,
+    pub failures: FailureSettings,
 }
 
 pub struct SendSms {
@@ -69,6 +80,8 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     }
     let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) =
         (DEFAULT_PORT, None, None, None, None, Vec::new());
+    let mut failure_modes = FailureSettings::default();
+    let invalid = |e: String| format!("{e}\n\n{USAGE}");
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
         match (mode.as_str(), arg.as_str()) {
@@ -76,6 +89,18 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
                 port = value("--port")?.parse().map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?
             }
             ("serve", "--lines") => lines = Some(PathBuf::from(value("--lines")?)),
+            ("serve", "--fail-rate") => {
+                failure_modes.fail_rate = failures::parse_fail_rate(&value("--fail-rate")?).map_err(invalid)?
+            }
+            ("serve", "--fail-number") => {
+                let (number, code) = failures::parse_failing_number(&value("--fail-number")?).map_err(invalid)?;
+                failure_modes.failing_numbers.insert(number, code);
+            }
+            ("serve", "--closed-window") => {
+                failure_modes
+                    .closed_windows
+                    .insert(failures::parse_wa_id(&value("--closed-window")?).map_err(invalid)?);
+            }
             ("sms" | "agent", "--from") => from = Some(value("--from")?),
             ("sms", "--to") => to = Some(value("--to")?),
             ("agent", "--reply-to") => reply_to = Some(value("--reply-to")?),
@@ -91,7 +116,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     Ok(match mode.as_str() {
         "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
         "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
-        _ => Command::Serve(Settings { port, lines }),
+        _ => Command::Serve(Settings { port, lines, failures: failure_modes }),
     })
 }
 
@@ -120,9 +145,9 @@ impl Settings {
             LOCAL_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let base = format!("http://127.0.0.1:{}", self.port);
         defaults.insert("PUBLIC_BASE_URL".into(), base.clone());
-        // Until the simulator exists, WhatsApp sends go to the recorder on our own port.
-        defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::recorder::GRAPH_PREFIX));
-        defaults.insert("TWILIO_API_BASE".into(), format!("{base}{}", crate::recorder::TWILIO_PREFIX));
+        // The providers are the simulator on our own port, unless the environment names others.
+        defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::simulator::GRAPH_PREFIX));
+        defaults.insert("TWILIO_API_BASE".into(), format!("{base}{}", crate::simulator::TWILIO_PREFIX));
         let mut forced = HashMap::new();
         match &self.lines {
             Some(path) => {
@@ -140,17 +165,9 @@ impl Settings {
     }
 }
 
-pub fn index_text() -> String {
-    "sms-whatsapp-bridge local stack\n\n\
-     POST /sms/inbound   Twilio inbound SMS webhook (X-Twilio-Signature)\n\
-     GET  /whatsapp      Meta webhook verification\n\
-     POST /whatsapp      Meta webhook notifications (X-Hub-Signature-256)\n"
-        .to_owned()
-}
-
 /// Signs an inbound SMS the way Twilio does and posts it to a running local stack.
 pub async fn send_sms(sms: SendSms) -> Result<(), String> {
-    let settings = Settings { port: sms.port, lines: None };
+    let settings = Settings { port: sms.port, lines: None, failures: FailureSettings::default() };
     let env = settings.environment()?;
     let to = match sms.to {
         Some(to) => to,
@@ -196,7 +213,7 @@ pub async fn send_sms(sms: SendSms) -> Result<(), String> {
 
 /// Posts a Meta-signed notification of an agent's WhatsApp message to a running local stack.
 pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
-    let settings = Settings { port: message.port, lines: None };
+    let settings = Settings { port: message.port, lines: None, failures: FailureSettings::default() };
     let env = settings.environment()?;
     let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
     let line = lines.iter().next().ok_or("no line configured")?;

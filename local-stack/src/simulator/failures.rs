@@ -1,0 +1,89 @@
+//! The simulator's scriptable failure modes (`--fail-rate`, `--fail-number`,
+//! `--closed-window`): what a demo needs to show retries, permanent failures and the
+//! template fallback happening for real.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+/// Twilio's "unreachable destination handset / landline": the default for `--fail-number`.
+pub const DEFAULT_FAILING_CODE: i64 = 30006;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FailureSettings {
+    /// The share of provider sends (both APIs) answered with a transient error.
+    pub fail_rate: f64,
+    /// SMS to these numbers are accepted, then reported failed with the code.
+    pub failing_numbers: BTreeMap<String, i64>,
+    /// Agents whose 24-hour window never opens.
+    pub closed_windows: BTreeSet<String>,
+}
+
+impl FailureSettings {
+    /// Whether this send fails at random; `roll` is uniform in [0, 1).
+    pub fn fails_at_random(&self, roll: f64) -> bool {
+        roll < self.fail_rate
+    }
+
+    pub fn failing_code(&self, number: &str) -> Option<i64> {
+        self.failing_numbers.get(number).copied()
+    }
+}
+
+pub fn parse_fail_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("--fail-rate must be a number from 0 to 1 (got `{value}`)")),
+    }
+}
+
+/// `+14155550199=30007`, or `+14155550199` for [`DEFAULT_FAILING_CODE`].
+pub fn parse_failing_number(value: &str) -> Result<(String, i64), String> {
+    let (number, code) = match value.split_once('=') {
+        Some((number, code)) => {
+            let code = code.parse::<i64>().ok().filter(|c| (1..=99_999).contains(c));
+            (number, code.ok_or_else(|| format!("--fail-number {value}: the code must be a Twilio error code"))?)
+        }
+        None => (value, DEFAULT_FAILING_CODE),
+    };
+    let digits = number.strip_prefix('+').unwrap_or_default();
+    let e164 =
+        (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    if e164 { Ok((number.to_owned(), code)) } else { Err(format!("--fail-number {value}: not an E.164 number")) }
+}
+
+pub fn parse_wa_id(value: &str) -> Result<String, String> {
+    if (5..=15).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("--closed-window {value}: a WhatsApp id is 5 to 15 digits"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_or_say_what_is_wrong() {
+        assert_eq!(parse_fail_rate("0.2"), Ok(0.2));
+        assert!(parse_fail_rate("1.5").unwrap_err().contains("0 to 1"));
+        assert!(parse_fail_rate("lots").is_err());
+        assert_eq!(parse_failing_number("+14155550199"), Ok(("+14155550199".into(), 30006)));
+        assert_eq!(parse_failing_number("+14155550199=30007"), Ok(("+14155550199".into(), 30007)));
+        assert!(parse_failing_number("14155550199").is_err());
+        assert!(parse_failing_number("+14155550199=abc").is_err());
+        assert_eq!(parse_wa_id("14155550112"), Ok("14155550112".into()));
+        assert!(parse_wa_id("+14155550112").is_err());
+    }
+
+    #[test]
+    fn random_failures_follow_the_rate() {
+        let none = FailureSettings::default();
+        assert!(!none.fails_at_random(0.0));
+        let all = FailureSettings { fail_rate: 1.0, ..Default::default() };
+        assert!(all.fails_at_random(0.999));
+        let some = FailureSettings { fail_rate: 0.2, ..Default::default() };
+        assert!(some.fails_at_random(0.19) && !some.fails_at_random(0.2));
+    }
+}

@@ -1,0 +1,234 @@
+//! What the simulated phones and provider accounts hold: every SMS to and from customers,
+//! every WhatsApp message to and from agents, the media files, the agents' 24-hour windows
+//! and Twilio's opt-out list. In memory, bounded, for one local session.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// Messages kept per phone kind; the oldest go first.
+const MAX_MESSAGES: usize = 5_000;
+/// Media bytes kept in all; the oldest files go first.
+const MAX_MEDIA_BYTES: usize = 256 * 1024 * 1024;
+
+/// A file a phone sent or received, as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MediaRef {
+    pub content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where the page can load it (`/_sim/media/<id>`), once the simulator holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+}
+
+/// One SMS, seen from the customer's phone.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmsRecord {
+    /// Twilio's message sid.
+    pub id: String,
+    /// The business number.
+    pub line: String,
+    pub customer: String,
+    /// `in` (customer → business) or `out` (business → customer).
+    pub direction: &'static str,
+    pub body: String,
+    pub media: Vec<MediaRef>,
+    pub at: String,
+    /// Outbound: queued, sent, delivered, undelivered or failed.
+    pub status: Option<String>,
+    pub error_code: Option<i64>,
+    /// Inbound: what the bridge's webhook answered (none while it is being posted).
+    pub webhook_status: Option<u16>,
+    /// Who sent an outbound SMS: the bridge, or Twilio itself (opt-out confirmations).
+    pub sender: &'static str,
+    pub segments: Option<usize>,
+}
+
+/// One WhatsApp message, seen from an agent's phone.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct WaRecord {
+    pub id: String,
+    pub agent: String,
+    /// `to_agent` (sent by the business through the Cloud API) or `from_agent`.
+    pub direction: &'static str,
+    /// text, template, buttons, list, image, video, audio, document, sticker, reaction,
+    /// button_reply, list_reply.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaRef>,
+    /// The message this one quotes (swipe-reply) or answers (button and list replies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    pub at: String,
+    /// To the agent: sent, delivered, read or failed.
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+    /// From the agent: what the bridge's webhook answered.
+    pub webhook_status: Option<u16>,
+}
+
+#[derive(Clone)]
+pub struct Blob {
+    pub content_type: String,
+    pub name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Default)]
+pub struct World {
+    pub sms: VecDeque<SmsRecord>,
+    pub whatsapp: VecDeque<WaRecord>,
+    blobs: HashMap<String, Blob>,
+    blob_order: VecDeque<String>,
+    blob_bytes: usize,
+    /// When each agent last wrote to the business number (their 24-hour window).
+    agent_last_message: HashMap<String, Timestamp>,
+    /// (business number, customer) pairs Twilio won't deliver to: the customer texted STOP.
+    opted_out: BTreeSet<(String, String)>,
+    /// Customers the page offers, in the order they first appeared.
+    pub customers: Vec<String>,
+}
+
+impl World {
+    pub fn add_sms(&mut self, record: SmsRecord) {
+        self.note_customer(&record.customer);
+        self.sms.push_back(record);
+        if self.sms.len() > MAX_MESSAGES {
+            self.sms.pop_front();
+        }
+    }
+
+    pub fn sms_mut(&mut self, id: &str) -> Option<&mut SmsRecord> {
+        self.sms.iter_mut().rev().find(|m| m.id == id)
+    }
+
+    pub fn add_whatsapp(&mut self, record: WaRecord) {
+        self.whatsapp.push_back(record);
+        if self.whatsapp.len() > MAX_MESSAGES {
+            self.whatsapp.pop_front();
+        }
+    }
+
+    pub fn whatsapp_mut(&mut self, id: &str) -> Option<&mut WaRecord> {
+        self.whatsapp.iter_mut().rev().find(|m| m.id == id)
+    }
+
+    pub fn note_customer(&mut self, customer: &str) {
+        if !self.customers.iter().any(|c| c == customer) {
+            self.customers.push(customer.to_owned());
+        }
+    }
+
+    pub fn put_blob(&mut self, id: &str, blob: Blob) {
+        self.blob_bytes += blob.bytes.len();
+        if let Some(old) = self.blobs.insert(id.to_owned(), blob) {
+            self.blob_bytes -= old.bytes.len();
+        } else {
+            self.blob_order.push_back(id.to_owned());
+        }
+        while self.blob_bytes > MAX_MEDIA_BYTES {
+            let Some(oldest) = self.blob_order.pop_front() else { break };
+            if let Some(old) = self.blobs.remove(&oldest) {
+                self.blob_bytes -= old.bytes.len();
+            }
+        }
+    }
+
+    pub fn blob(&self, id: &str) -> Option<&Blob> {
+        self.blobs.get(id)
+    }
+
+    pub fn agent_wrote(&mut self, agent: &str, at: Timestamp) {
+        self.agent_last_message.insert(agent.to_owned(), at);
+    }
+
+    /// WhatsApp's customer service window: free-form messages reach a user only within 24
+    /// hours of their last message to the business.
+    pub fn window_open(&self, agent: &str, now: Timestamp) -> bool {
+        self.agent_last_message
+            .get(agent)
+            .is_some_and(|last| now.duration_since(*last) < jiff::SignedDuration::from_hours(24))
+    }
+
+    pub fn set_opted_out(&mut self, line: &str, customer: &str, opted_out: bool) {
+        let key = (line.to_owned(), customer.to_owned());
+        if opted_out {
+            self.opted_out.insert(key);
+        } else {
+            self.opted_out.remove(&key);
+        }
+    }
+
+    pub fn is_opted_out(&self, line: &str, customer: &str) -> bool {
+        self.opted_out.contains(&(line.to_owned(), customer.to_owned()))
+    }
+
+    pub fn opted_out_customers(&self, line: &str) -> Vec<String> {
+        self.opted_out.iter().filter(|(l, _)| l == line).map(|(_, c)| c.clone()).collect()
+    }
+}
+
+/// Now, to the millisecond (what the page's `Date` reads).
+pub fn now_string() -> String {
+    Timestamp::from_millisecond(Timestamp::now().as_millisecond()).map(|t| t.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(size: usize) -> Blob {
+        Blob { content_type: "image/png".into(), name: None, bytes: vec![0; size] }
+    }
+
+    #[test]
+    fn media_is_bounded_and_the_oldest_files_go_first() {
+        let mut world = World::default();
+        let third = MAX_MEDIA_BYTES / 3 + 1;
+        for id in ["a", "b", "c"] {
+            world.put_blob(id, blob(third));
+        }
+        assert!(world.blob("a").is_none(), "the oldest went");
+        assert!(world.blob("b").is_some() && world.blob("c").is_some());
+        world.put_blob("b", blob(10));
+        assert_eq!(world.blob_bytes, third + 10);
+    }
+
+    #[test]
+    fn an_agents_window_is_open_for_24_hours_after_they_write() {
+        let mut world = World::default();
+        let now = Timestamp::now();
+        assert!(!world.window_open("14155550111", now));
+        world.agent_wrote("14155550111", now - jiff::SignedDuration::from_hours(23));
+        assert!(world.window_open("14155550111", now));
+        assert!(!world.window_open("14155550111", now + jiff::SignedDuration::from_hours(2)));
+    }
+
+    #[test]
+    fn opt_out_is_per_business_number() {
+        let mut world = World::default();
+        world.set_opted_out("+14155550100", "+14155550134", true);
+        assert!(world.is_opted_out("+14155550100", "+14155550134"));
+        assert!(!world.is_opted_out("+14155550101", "+14155550134"));
+        assert_eq!(world.opted_out_customers("+14155550100"), ["+14155550134"]);
+        world.set_opted_out("+14155550100", "+14155550134", false);
+        assert!(world.opted_out_customers("+14155550100").is_empty());
+    }
+}
