@@ -10,10 +10,10 @@
 //! cargo run -p local-stack -- agent "#K7 Hi!"   # an agent answers (Meta-signed)
 //! ```
 
+mod console;
 mod settings;
 mod simulator;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing();
+    console::init();
     let result = match command {
         Command::Serve(settings) => serve(settings).await,
         Command::SendSms(sms) => settings::send_sms(sms).await,
@@ -174,11 +174,4 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .await;
     let _ = poller_task.await;
     served.map_err(|e| e.to_string())
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() { builder.compact().init() } else { builder.json().init() }
 }
