@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use shared::adapters::twilio::{compute_signature, encode_form};
 use shared::config::process_env;
 
 use crate::simulator::failures::{self, FailureSettings};
@@ -165,91 +164,48 @@ impl Settings {
     }
 }
 
-/// Signs an inbound SMS the way Twilio does and posts it to a running local stack.
+/// The customer's phone of a running local stack texts the business: its simulator posts
+/// the SMS to the webhook, signed as Twilio signs it, and the page shows it.
 pub async fn send_sms(sms: SendSms) -> Result<(), String> {
-    let settings = Settings { port: sms.port, lines: None, failures: FailureSettings::default() };
-    let env = settings.environment()?;
-    let to = match sms.to {
-        Some(to) => to,
-        None => shared::config::lines(&|name| env.get(name))
-            .map_err(|e| e.to_string())?
-            .iter()
-            .next()
-            .map(|l| l.sms_number.as_str().to_owned())
-            .ok_or("no line configured")?,
-    };
-    let base = env.get("PUBLIC_BASE_URL").unwrap_or_default();
-    let token = env.get("TWILIO_AUTH_TOKEN").unwrap_or_default();
-    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-    let account_sid = env.get("TWILIO_ACCOUNT_SID").unwrap_or_default();
-    let params = [
-        ("MessageSid", sid.as_str()),
-        ("SmsMessageSid", sid.as_str()),
-        ("AccountSid", account_sid.as_str()),
-        ("From", sms.from.as_str()),
-        ("To", to.as_str()),
-        ("Body", sms.text.as_str()),
-        ("NumMedia", "0"),
-        ("NumSegments", "1"),
-        ("SmsStatus", "received"),
-        ("ApiVersion", "2010-04-01"),
-    ];
-    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let url = format!("{base}/sms/inbound");
-    let signature = compute_signature(&token, &url, &owned);
-    let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/sms/inbound", sms.port))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature)
-        .body(encode_form(&params))
-        .send()
-        .await
-        .map_err(|e| format!("is the local stack running on port {}? {e}", sms.port))?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    println!("{status} {body}");
-    if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
+    let mut request = serde_json::json!({ "from": sms.from, "text": sms.text });
+    if let Some(to) = sms.to {
+        request["to"] = serde_json::json!(to);
+    }
+    let answer = post_to_phone(sms.port, "/_sim/customer/send", &request).await?;
+    println!("sent {} (the SMS webhook answered {})", answer["sid"], answer["webhook_status"]);
+    Ok(())
 }
 
-/// Posts a Meta-signed notification of an agent's WhatsApp message to a running local stack.
+/// An agent's WhatsApp of a running local stack writes to the business: its simulator posts
+/// the notification, signed as Meta signs it (`--reply-to` makes it a swipe-reply).
 pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
-    let settings = Settings { port: message.port, lines: None, failures: FailureSettings::default() };
-    let env = settings.environment()?;
-    let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
-    let line = lines.iter().next().ok_or("no line configured")?;
     let from = match message.from {
         Some(from) => from,
-        None => line.agents.first().map(|a| a.as_str().to_owned()).ok_or("the line has no agents")?,
+        None => {
+            let settings = Settings { port: message.port, lines: None, failures: FailureSettings::default() };
+            let env = settings.environment()?;
+            let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
+            let line = lines.iter().next().ok_or("no line configured")?;
+            line.agents.first().map(|a| a.as_str().to_owned()).ok_or("the line has no agents")?
+        }
     };
-    let wamid = format!("wamid.local-agent.{}", uuid::Uuid::new_v4().simple());
-    let mut whatsapp_message = serde_json::json!({
-        "from": from, "id": wamid, "timestamp": jiff::Timestamp::now().as_second().to_string(),
-        "type": "text", "text": { "body": message.text },
-    });
-    if let Some(quoted) = message.reply_to {
-        whatsapp_message["context"] = serde_json::json!({ "from": line.sms_number.digits(), "id": quoted });
-    }
-    let body = serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": line.sms_number.digits(), "phone_number_id": line.whatsapp_phone_number_id.as_str() },
-            "contacts": [{ "profile": { "name": "Local Agent" }, "wa_id": from }],
-            "messages": [whatsapp_message],
-        }}]}],
-    })
-    .to_string();
-    let secret = env.get("META_APP_SECRET").unwrap_or_default();
-    let signature = shared::adapters::whatsapp::signature::compute_signature(&secret, body.as_bytes());
+    let request = serde_json::json!({ "from": from, "text": message.text, "context": message.reply_to });
+    let answer = post_to_phone(message.port, "/_sim/agent/send", &request).await?;
+    println!("sent {} (the WhatsApp webhook answered {})", answer["wamid"], answer["webhook_status"]);
+    Ok(())
+}
+
+async fn post_to_phone(port: u16, path: &str, request: &serde_json::Value) -> Result<serde_json::Value, String> {
     let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/whatsapp", message.port))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body)
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .json(request)
         .send()
         .await
-        .map_err(|e| format!("is the local stack running on port {}? {e}", message.port))?;
-    let status = response.status();
-    println!("{status} (message {wamid})");
-    if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
+        .map_err(|e| format!("is the local stack running on port {port}? {e}"))?;
+    let answer: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    match answer["ok"].as_bool() {
+        Some(true) if answer["webhook_status"] == 200 => Ok(answer),
+        Some(true) => Err(format!("the bridge's webhook answered {}", answer["webhook_status"])),
+        _ => Err(answer["error"].as_str().unwrap_or("the simulator refused").to_owned()),
+    }
 }
