@@ -6,47 +6,16 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
 use serde_json::{Value, json};
 use shared::adapters::twilio::{compute_signature, encode_form};
 use shared::testing::FakeProviders;
 
+use common::{LocalStack, until};
+
 const APP_SECRET: &str = "local-meta-app-secret";
 const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
-
-fn start(port: u16, providers: &FakeProviders) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_local-stack"))
-        .args(["--port", &port.to_string()])
-        .env("GRAPH_API_BASE", providers.graph.uri())
-        .env("TWILIO_API_BASE", providers.twilio.uri())
-        // The fakes accept the test credentials; the webhooks keep the local defaults.
-        .env("META_ACCESS_TOKEN", shared::testing::META_ACCESS_TOKEN)
-        .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-        .env("TWILIO_AUTH_TOKEN", shared::testing::TWILIO_AUTH_TOKEN)
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("BRIDGE_LINES")
-        .env_remove("BRIDGE_LINES_FILE")
-        .env_remove("PUBLIC_BASE_URL")
-        .env_remove("META_APP_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn post_form(url: &str, token: &str, params: &[(&str, &str)]) -> u16 {
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -65,19 +34,20 @@ async fn post_form(url: &str, token: &str, params: &[(&str, &str)]) -> u16 {
 #[tokio::test]
 async fn serves_the_round_trip_and_stops_on_ctrl_c() {
     let providers = FakeProviders::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut stack = start(port, &providers);
-    let stdout = stack.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("ready") {
-                let _ = ready_tx.send(line.clone());
-            }
-        }
-    });
-    let ready = ready_rx.recv_timeout(Duration::from_secs(120)).expect("prints ready");
-    let base = format!("http://127.0.0.1:{port}");
+    let (graph, twilio) = (providers.graph.uri(), providers.twilio.uri());
+    let mut stack = LocalStack::start(
+        &[],
+        &[
+            ("GRAPH_API_BASE", &graph),
+            ("TWILIO_API_BASE", &twilio),
+            // The fakes accept the test credentials; the webhooks keep the local defaults.
+            ("META_ACCESS_TOKEN", shared::testing::META_ACCESS_TOKEN),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+            ("TWILIO_AUTH_TOKEN", shared::testing::TWILIO_AUTH_TOKEN),
+        ],
+    );
+    let ready = stack.ready_line.clone();
+    let base = stack.base();
     assert!(ready.contains(&base), "{ready}");
 
     // A customer texts: signed over PUBLIC_BASE_URL + path, as the README says.
@@ -90,7 +60,7 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("NumMedia", "0"),
     ];
     assert_eq!(post_form(&format!("{base}/sms/inbound"), shared::testing::TWILIO_AUTH_TOKEN, &inbound).await, 200);
-    let copies = until("both agents' copies", async || {
+    let copies = until("both agents' copies", 30, async || {
         let sent = providers.whatsapp_sent().await;
         (sent.len() >= 2).then_some(sent)
     })
@@ -125,7 +95,11 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    let sms = until("the reply by SMS", async || providers.sms_sent().await.pop()).await;
+    // The sample line also sends a first-contact acknowledgement: find the reply.
+    let sms = until("the reply by SMS", 30, async || {
+        providers.sms_sent().await.into_iter().find(|sms| sms["Body"] == "It's ready")
+    })
+    .await;
     assert_eq!(
         (sms["To"].as_str(), sms["From"].as_str(), sms["Body"].as_str()),
         ("+14155550134", "+14155550100", "It's ready")
@@ -142,7 +116,7 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("To", "+14155550134"),
     ];
     assert_eq!(post_form(&callback, shared::testing::TWILIO_AUTH_TOKEN, &report).await, 200);
-    let reaction: Value = until("the ✅ on the agent's message", async || {
+    let reaction: Value = until("the ✅ on the agent's message", 30, async || {
         providers.whatsapp_sent().await.into_iter().find(|m| m["type"] == "reaction")
     })
     .await;
@@ -150,15 +124,5 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
     assert_eq!(reaction["reaction"]["message_id"], "wamid.agent-reply");
 
     // Ctrl-C: the stack (and the emulator it started) stop.
-    let interrupted = Command::new("kill").args(["-INT", &stack.id().to_string()]).status().unwrap();
-    assert!(interrupted.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = stack.try_wait().unwrap() {
-            assert!(status.success(), "exits cleanly: {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "still running after Ctrl-C");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    stack.stop();
 }

@@ -122,9 +122,14 @@ impl Simulator {
         result
     }
 
+    /// Whether this send fails (`--fail-rate`); counted for the page.
     fn fails_at_random(&self) -> bool {
         let roll = self.0.rng.lock().unwrap_or_else(PoisonError::into_inner).f64();
-        self.0.config.failures.fails_at_random(roll)
+        let fails = self.0.config.failures.fails_at_random(roll);
+        if fails {
+            self.update(|world| world.failures_injected += 1);
+        }
+        fails
     }
 
     fn coin(&self) -> bool {

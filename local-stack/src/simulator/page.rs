@@ -101,6 +101,7 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
         "sms": world.sms,
         "whatsapp": world.whatsapp,
         "settings": sim.0.config.failures,
+        "failures_injected": world.failures_injected,
         "opted_out": world.opted_out_customers(&first_number),
     }))
 }

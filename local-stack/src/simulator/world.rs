@@ -104,6 +104,8 @@ pub struct World {
     opted_out: BTreeSet<(String, String)>,
     /// Customers the page offers, in the order they first appeared.
     pub customers: Vec<String>,
+    /// Sends answered with a simulated error (`--fail-rate`).
+    pub failures_injected: u64,
 }
 
 impl World {

@@ -150,6 +150,7 @@
       whatsapp: arr(st.whatsapp),
       settings: st.settings && typeof st.settings === 'object' ? st.settings : {},
       opted_out: arr(st.opted_out).map(String),
+      failures_injected: Number(st.failures_injected ?? 0),
     };
   }
 
@@ -335,11 +336,12 @@
     const failing = Object.entries(st.failing_numbers && typeof st.failing_numbers === 'object' ? st.failing_numbers : {});
     const closed = arr(st.closed_windows);
     const chip = (label, value, hot, testid) => h('span', { class: 'chip' + (hot ? ' hot' : ''), 'data-testid': testid }, h('b', null, label), ' ', value);
-    const sig = JSON.stringify([st, S.state.opted_out, S.state.line.agents]);
+    const injected = S.state.failures_injected;
+    const sig = JSON.stringify([st, S.state.opted_out, S.state.line.agents, injected]);
     if (els.settings._sig === sig) return;
     els.settings._sig = sig;
     els.settings.replaceChildren(
-      chip('fail rate', `${Math.round(rate * 1000) / 10}%`, rate > 0, 'setting-fail-rate'),
+      chip('fail rate', `${Math.round(rate * 1000) / 10}%${rate > 0 ? ` · ${injected} failed so far` : ''}`, rate > 0, 'setting-fail-rate'),
       chip('failing numbers', failing.length ? failing.map(([n, code]) => `${pretty(n)} → ${code}`).join(', ') : 'none', failing.length > 0, 'setting-failing-numbers'),
       chip('closed 24h windows', closed.length ? closed.map((a) => agentName(a) ?? pretty(a)).join(', ') : 'none', closed.length > 0, 'setting-closed-windows'),
       chip('opted out', S.state.opted_out.length ? S.state.opted_out.map(pretty).join(', ') : 'none', S.state.opted_out.length > 0, 'setting-opted-out'),

@@ -1,0 +1,292 @@
+//! The provider simulator over the wire (issue 6): the local stack as a newcomer starts it,
+//! driven through the page's JSON API (what the two phones do) and the providers' own
+//! endpoints. The failure modes show the delivery guarantees; the APIs refuse what Twilio and
+//! Meta refuse, with their codes.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
+mod common;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use common::{LocalStack, until};
+
+const CUSTOMER: &str = "+14155550134";
+const LANDLINE: &str = "+14155550177";
+const ANA: &str = "14155550111";
+const BEN: &str = "14155550112";
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
+struct Page {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Page {
+    fn new(stack: &LocalStack) -> Self {
+        Self { base: stack.base(), http: reqwest::Client::new() }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn state(&self) -> Value {
+        self.get("/_sim/state").await
+    }
+
+    async fn customer_texts(&self, from: &str, text: &str) {
+        let (status, answer) = self.post("/_sim/customer/send", json!({ "from": from, "text": text })).await;
+        assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+    }
+
+    async fn agent_sends(&self, agent: &str, text: &str, context: Option<&str>) -> String {
+        let (status, answer) =
+            self.post("/_sim/agent/send", json!({ "from": agent, "text": text, "context": context })).await;
+        assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+        answer["wamid"].as_str().unwrap().to_owned()
+    }
+
+    /// What the business sent to `agent` that mentions `text` (forwarded copies).
+    async fn to_agent(&self, agent: &str, text: &str) -> Vec<Value> {
+        let state = self.state().await;
+        state["whatsapp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["agent"] == agent && m["direction"] == "to_agent" && m.to_string().contains(text))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits for `agent`'s delivered copy of `text`; returns every copy they were sent.
+    async fn delivered_copy(&self, agent: &str, text: &str) -> (Value, Vec<Value>) {
+        until(&format!("{agent}'s copy of {text:?}"), 60, async || {
+            let copies = self.to_agent(agent, text).await;
+            copies.iter().find(|m| m["status"] == "delivered" || m["status"] == "read").cloned().map(|c| (c, copies))
+        })
+        .await
+    }
+
+    /// SMS the customer's phone received with `text`, once it has a final status.
+    async fn sms_to(&self, customer: &str, text: &str) -> Vec<Value> {
+        until(&format!("the SMS {text:?} to {customer}"), 60, async || {
+            let state = self.state().await;
+            let sms: Vec<Value> = state["sms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["customer"] == customer && m["direction"] == "out" && m["body"] == text)
+                .cloned()
+                .collect();
+            let done = !sms.is_empty()
+                && sms.iter().all(|m| matches!(m["status"].as_str(), Some("delivered" | "undelivered" | "failed")));
+            done.then_some(sms)
+        })
+        .await
+    }
+
+    async fn handle_of(&self, customer: &str) -> String {
+        let thread = self.get(&format!("/_sim/thread?customer={}", customer.replace('+', "%2B"))).await;
+        format!("#{}", thread["handle"].as_str().unwrap())
+    }
+}
+
+/// `--fail-rate`, `--fail-number` and `--closed-window` at once: everything still arrives
+/// exactly once, the landline's failure reaches the agent with its code, and the agent whose
+/// window never opens gets the template after WhatsApp refuses free-form text with 131047.
+#[tokio::test]
+async fn failure_modes_show_the_delivery_guarantees_at_work() {
+    let mut stack = LocalStack::start(
+        &["--fail-rate", "0.3", "--fail-number", &format!("{LANDLINE}=30006"), "--closed-window", BEN],
+        &[("RETRY_BASE_SECONDS", "1"), ("RETRY_MAX_SECONDS", "2")],
+    );
+    let page = Page::new(&stack);
+    let settings = page.state().await["settings"].clone();
+    assert_eq!(settings["fail_rate"], 0.3);
+    assert_eq!(settings["failing_numbers"][LANDLINE], 30006);
+    assert_eq!(settings["closed_windows"], json!([BEN]));
+
+    // Neither agent has written yet: both get the template, through random failures.
+    page.customer_texts(CUSTOMER, "Is my bike ready?").await;
+    let (ana_copy, _) = page.delivered_copy(ANA, "Is my bike ready?").await;
+    let (ben_copy, _) = page.delivered_copy(BEN, "Is my bike ready?").await;
+    assert_eq!((ana_copy["kind"].as_str(), ben_copy["kind"].as_str()), (Some("template"), Some("template")));
+
+    // Ana swipe-replies: one SMS reaches the customer, however often Twilio answered 503/429.
+    page.agent_sends(ANA, "Yes, ready at 9!", ana_copy["id"].as_str()).await;
+    let sms = page.sms_to(CUSTOMER, "Yes, ready at 9!").await;
+    assert_eq!(sms.len(), 1, "sent once: {sms:?}");
+    assert_eq!(sms[0]["status"], "delivered");
+    until("the ✅ on Ana's reply", 60, async || {
+        let reactions = page.to_agent(ANA, "✅").await;
+        (!reactions.is_empty()).then_some(())
+    })
+    .await;
+
+    // Ben writes: the bridge thinks his window is open, WhatsApp says it is not (131047).
+    let handle = page.handle_of(CUSTOMER).await;
+    page.agent_sends(BEN, &format!("{handle} I'll check"), None).await;
+    page.sms_to(CUSTOMER, "I'll check").await;
+    page.customer_texts(CUSTOMER, "Thanks, see you").await;
+    let (copy, copies) = page.delivered_copy(BEN, "Thanks, see you").await;
+    assert_eq!(copy["kind"], "template", "{copies:?}");
+    let refused: Vec<&Value> = copies.iter().filter(|m| m["status"] == "failed").collect();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|m| m["error"]["code"] == 131047 && m["kind"] != "template"),
+        "free-form first, refused with 131047: {copies:?}"
+    );
+    // Ana's window is open (she wrote): free-form with buttons, once.
+    let (ana_copy, ana_copies) = page.delivered_copy(ANA, "Thanks, see you").await;
+    assert_eq!(ana_copy["kind"], "buttons");
+    assert_eq!(ana_copies.len(), 1, "{ana_copies:?}");
+
+    // A landline: Twilio accepts, then reports undelivered 30006; Ana is told why.
+    page.customer_texts(LANDLINE, "Call me back?").await;
+    let (landline_copy, _) = page.delivered_copy(ANA, "Call me back?").await;
+    let reply = page.agent_sends(ANA, "Calling you now", landline_copy["id"].as_str()).await;
+    let sms = page.sms_to(LANDLINE, "Calling you now").await;
+    assert_eq!((sms.len(), &sms[0]["status"], &sms[0]["error_code"]), (1, &json!("undelivered"), &json!(30006)));
+    let notice = until("Ana's ❌ notice", 60, async || {
+        let state = page.state().await;
+        state["whatsapp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["agent"] == ANA && m["context"] == reply.as_str() && m.to_string().contains("30006"))
+            .cloned()
+    })
+    .await;
+    assert!(notice["text"].as_str().unwrap().contains("not delivered"), "{notice}");
+
+    // About 30 sends at a 30% failure rate: all failing, or none, is a 1-in-40,000 event.
+    let injected = page.state().await["failures_injected"].as_u64().unwrap();
+    assert!(injected > 0, "the simulator failed some sends at random");
+
+    // Nothing twice: each customer text reached each agent's phone once (delivered).
+    for text in ["Is my bike ready?", "Thanks, see you", "Call me back?"] {
+        for agent in [ANA, BEN] {
+            let delivered: Vec<Value> = page
+                .to_agent(agent, text)
+                .await
+                .into_iter()
+                .filter(|m| m["status"] == "delivered" || m["status"] == "read")
+                .collect();
+            assert_eq!(delivered.len(), 1, "{agent} {text}: {delivered:?}");
+        }
+    }
+    stack.stop();
+}
+
+/// Twilio's and Meta's APIs refuse what the real ones refuse, with their codes and shapes;
+/// Twilio handles STOP before the bridge does and refuses to text an opted-out number.
+#[tokio::test]
+async fn the_provider_apis_refuse_what_the_real_ones_refuse() {
+    let mut stack = LocalStack::start(&[], &[]);
+    let page = Page::new(&stack);
+    let http = reqwest::Client::new();
+    let twilio = format!("{}/_sim/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", stack.base());
+    let graph = format!("{}/_sim/graph/v23.0/106540352242922/messages", stack.base());
+    let sms = async |auth: Option<(&str, &str)>, form: &[(&str, &str)]| -> (u16, Value) {
+        let mut request = http.post(&twilio).form(form);
+        if let Some((user, password)) = auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    };
+    let whatsapp = async |url: &str, token: &str, body: Value| -> (u16, Value) {
+        let response = http.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    };
+    let creds = Some((ACCOUNT_SID, "local-twilio-auth-token"));
+    let token = "local-meta-access-token";
+
+    let (status, body) = sms(None, &[("To", CUSTOMER), ("From", "+14155550100"), ("Body", "hi")]).await;
+    assert_eq!((status, &body["code"], &body["status"]), (401, &json!(20003), &json!(401)));
+    assert_eq!(body["more_info"], "https://www.twilio.com/docs/errors/20003");
+    let (status, body) = sms(creds, &[("From", "+14155550100"), ("Body", "hi")]).await;
+    assert_eq!((status, &body["code"]), (400, &json!(21604)));
+    let (status, body) = sms(creds, &[("To", "0800 FLOWERS"), ("From", "+14155550100"), ("Body", "hi")]).await;
+    assert_eq!((status, &body["code"]), (400, &json!(21211)));
+    let (status, body) = sms(creds, &[("To", CUSTOMER), ("From", "+14155550199"), ("Body", "hi")]).await;
+    assert_eq!((status, &body["code"]), (400, &json!(21606)), "not the account's number");
+    let (status, body) = sms(creds, &[("To", CUSTOMER), ("From", "+14155550100"), ("Body", &"x".repeat(1601))]).await;
+    assert_eq!((status, &body["code"]), (400, &json!(21617)));
+    let (status, body) = sms(creds, &[("To", CUSTOMER), ("From", "+14155550100"), ("Body", "hi")]).await;
+    assert_eq!(
+        (status, &body["status"], body["sid"].as_str().map(|s| s.starts_with("SM"))),
+        (201, &json!("queued"), Some(true))
+    );
+
+    let text = json!({ "messaging_product": "whatsapp", "to": ANA, "type": "text", "text": { "body": "hi" } });
+    let (status, body) = whatsapp(&graph, "wrong-token", text.clone()).await;
+    assert_eq!((status, &body["error"]["code"], &body["error"]["type"]), (401, &json!(190), &json!("OAuthException")));
+    let other_number = graph.replace("106540352242922", "999999999999999");
+    assert_eq!(whatsapp(&other_number, token, text.clone()).await.1["error"]["code"], 100);
+    let buttons = json!({ "messaging_product": "whatsapp", "to": ANA, "type": "interactive", "interactive": {
+        "type": "button", "body": { "text": "Pick one" },
+        "action": { "buttons": [{ "type": "reply", "reply": { "id": "a", "title": "A title of 21 chars.." } }] } } });
+    let (status, body) = whatsapp(&graph, token, buttons).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(131009)), "{body}");
+    assert!(body["error"]["error_data"]["details"].as_str().unwrap().contains("title"), "{body}");
+    let template = json!({ "messaging_product": "whatsapp", "to": ANA, "type": "template", "template": {
+        "name": "not_approved", "language": { "code": "en" } } });
+    assert_eq!(whatsapp(&graph, token, template).await.1["error"]["code"], 132001);
+    let (status, body) = whatsapp(&graph, token, text).await;
+    assert!(status == 200 && body["messages"][0]["id"].as_str().unwrap().starts_with("wamid."), "{body}");
+
+    // Media: the customer's MMS part is Twilio's, behind Basic auth; Meta's, behind the token.
+    let picture = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\n not really a png");
+    let (status, answer) = page
+        .post(
+            "/_sim/customer/send",
+            json!({ "from": CUSTOMER, "text": "", "media": [{ "content_type": "image/png", "data_base64": picture }] }),
+        )
+        .await;
+    assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+    let mms_sid = answer["sid"].as_str().unwrap();
+    let media_url = until("the MMS part's id", 10, async || {
+        let state = page.state().await;
+        let sms = state["sms"].as_array().unwrap().iter().find(|m| m["id"] == mms_sid).cloned()?;
+        sms["media"][0]["preview_url"].as_str().map(|p| p.trim_start_matches("/_sim/media/").to_owned())
+    })
+    .await;
+    let twilio_media =
+        format!("{}/_sim/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{mms_sid}/Media/{media_url}", stack.base());
+    assert_eq!(http.get(&twilio_media).send().await.unwrap().status(), 401);
+    let fetched =
+        http.get(&twilio_media).basic_auth(ACCOUNT_SID, Some("local-twilio-auth-token")).send().await.unwrap();
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+
+    // The page's own API says what is wrong.
+    let (status, answer) = page.post("/_sim/customer/send", json!({ "from": "12345", "text": "hi" })).await;
+    assert!(status == 400 && answer["ok"] == false && answer["error"].as_str().unwrap().contains("from"), "{answer}");
+    let (status, answer) = page.post("/_sim/agent/send", json!({ "from": ANA, "text": "  " })).await;
+    assert!(status == 400 && answer["error"] == "the message is empty", "{answer}");
+    let (status, _) = page.post("/_sim/agent/send", json!({ "text": "no sender" })).await;
+    assert_eq!(status, 400);
+
+    // STOP: Twilio confirms it and opts the number out; the bridge learns it from the same
+    // webhook and refuses the agent's reply itself; Twilio would refuse it too (21610).
+    page.customer_texts(CUSTOMER, "Stop").await;
+    let confirmation = until("Twilio's STOP confirmation", 10, async || {
+        let state = page.state().await;
+        state["sms"].as_array().unwrap().iter().find(|m| m["sender"] == "twilio").cloned()
+    })
+    .await;
+    assert!(confirmation["body"].as_str().unwrap().contains("unsubscribed"));
+    assert_eq!(page.state().await["opted_out"], json!([CUSTOMER]));
+    let (status, body) = sms(creds, &[("To", CUSTOMER), ("From", "+14155550100"), ("Body", "hi")]).await;
+    assert_eq!((status, &body["code"]), (400, &json!(21610)));
+    let thread = page.get(&format!("/_sim/thread?customer={}", CUSTOMER.replace('+', "%2B"))).await;
+    assert_eq!(thread["opted_out"], true, "{thread}");
+    stack.stop();
+}
