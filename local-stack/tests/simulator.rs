@@ -93,6 +93,14 @@ impl Page {
         .await
     }
 
+    /// The file behind a media reference the page shows.
+    async fn media_bytes(&self, media: &Value) -> Vec<u8> {
+        let preview = media["preview_url"].as_str().unwrap_or_else(|| panic!("no preview in {media}"));
+        let response = self.http.get(format!("{}{preview}", self.base)).send().await.unwrap();
+        assert!(response.status().is_success(), "{preview}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
     async fn handle_of(&self, customer: &str) -> String {
         let thread = self.get(&format!("/_sim/thread?customer={}", customer.replace('+', "%2B"))).await;
         format!("#{}", thread["handle"].as_str().unwrap())
@@ -265,6 +273,42 @@ async fn the_provider_apis_refuse_what_the_real_ones_refuse() {
     let fetched =
         http.get(&twilio_media).basic_auth(ACCOUNT_SID, Some("local-twilio-auth-token")).send().await.unwrap();
     assert_eq!(fetched.headers()["content-type"], "image/png");
+
+    // Pictures both ways, through the bridge's signed links: Ana answers the copy with a photo
+    // (the customer's phone gets it as MMS), then the customer's next photo reaches her as
+    // WhatsApp media (her window is open now).
+    let (copy, _) = page.delivered_copy(ANA, "image 1/1").await;
+    let photo = b"\xff\xd8\xff\xe0 a photo from Ana".to_vec();
+    let (status, answer) = page
+        .post(
+            "/_sim/agent/media",
+            json!({ "from": ANA, "context": copy["id"], "caption": "Here it is", "content_type": "image/jpeg",
+                    "name": "bike.jpg", "data_base64": base64::engine::general_purpose::STANDARD.encode(&photo) }),
+        )
+        .await;
+    assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+    let mms = page.sms_to(CUSTOMER, "Here it is").await;
+    assert_eq!(page.media_bytes(&mms[0]["media"][0]).await, photo);
+    let second = b"\x89PNG\r\n\x1a\n the customer's second photo".to_vec();
+    let (status, _) = page
+        .post(
+            "/_sim/customer/send",
+            json!({ "from": CUSTOMER, "text": "And this?", "media": [{ "content_type": "image/png",
+                    "data_base64": base64::engine::general_purpose::STANDARD.encode(&second) }] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let image = until("the photo on Ana's phone", 30, async || {
+        let state = page.state().await;
+        state["whatsapp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["agent"] == ANA && m["kind"] == "image" && m["status"] == "delivered")
+            .cloned()
+    })
+    .await;
+    assert_eq!(page.media_bytes(&image["media"]).await, second);
 
     // The page's own API says what is wrong.
     let (status, answer) = page.post("/_sim/customer/send", json!({ "from": "12345", "text": "hi" })).await;

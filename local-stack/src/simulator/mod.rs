@@ -74,7 +74,11 @@ impl Simulator {
     /// `store` is the bridge's own table: the page's third pane reads the thread from it.
     pub fn new(config: SimulatorConfig, store: DynamoStore) -> Self {
         let mut world = World::default();
+        // The page offers the default customer and any `--fail-number` to text from.
         world.note_customer(DEFAULT_CUSTOMER);
+        for number in config.failures.failing_numbers.keys() {
+            world.note_customer(number);
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             // Like the providers: a redirect is followed, credentials are never added.
