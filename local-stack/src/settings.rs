@@ -26,7 +26,8 @@ const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
 const USAGE: &str = "\
 usage: local-stack [--port PORT] [--lines FILE]
-                   [--fail-rate RATE] [--fail-number +E164[=CODE]]... [--closed-window WA_ID]...
+                   [--fail-rate RATE] [--fail-seed N] [--fail-number +E164[=CODE]]...
+                   [--closed-window WA_ID]...
        local-stack sms [--port PORT] [--from +E164] [--to +E164] TEXT
        local-stack agent [--port PORT] [--from WA_ID] [--reply-to WAMID] TEXT
 
@@ -36,6 +37,7 @@ against one that runs.
 
 Simulator failure modes (to watch the delivery guarantees work):
   --fail-rate 0.2          a fifth of all provider sends fail at random (HTTP 503 or 429)
+  --fail-seed 7            the same random failures on every run
   --fail-number +E164=CODE SMS to this number are accepted, then fail with CODE (default 30006)
   --closed-window WA_ID    this agent's 24-hour window never opens: free-form messages to
                            them fail with 131047, so the bridge falls back to the template";
@@ -94,6 +96,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
             ("serve", "--fail-number") => {
                 let (number, code) = failures::parse_failing_number(&value("--fail-number")?).map_err(invalid)?;
                 failure_modes.failing_numbers.insert(number, code);
+            }
+            ("serve", "--fail-seed") => {
+                failure_modes.seed = Some(failures::parse_seed(&value("--fail-seed")?).map_err(invalid)?)
             }
             ("serve", "--closed-window") => {
                 failure_modes

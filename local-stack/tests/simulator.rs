@@ -112,8 +112,19 @@ impl Page {
 /// window never opens gets the template after WhatsApp refuses free-form text with 131047.
 #[tokio::test]
 async fn failure_modes_show_the_delivery_guarantees_at_work() {
+    // A seed whose first roll fails: at least one send is refused, whatever the timing.
+    let seed = (0..).find(|seed| fastrand::Rng::with_seed(*seed).f64() < 0.3).unwrap().to_string();
     let mut stack = LocalStack::start(
-        &["--fail-rate", "0.3", "--fail-number", &format!("{LANDLINE}=30006"), "--closed-window", BEN],
+        &[
+            "--fail-rate",
+            "0.3",
+            "--fail-seed",
+            &seed,
+            "--fail-number",
+            &format!("{LANDLINE}=30006"),
+            "--closed-window",
+            BEN,
+        ],
         &[("RETRY_BASE_SECONDS", "1"), ("RETRY_MAX_SECONDS", "2")],
     );
     let page = Page::new(&stack);
@@ -174,9 +185,8 @@ async fn failure_modes_show_the_delivery_guarantees_at_work() {
     .await;
     assert!(notice["text"].as_str().unwrap().contains("not delivered"), "{notice}");
 
-    // About 30 sends at a 30% failure rate: all failing, or none, is a 1-in-40,000 event.
     let injected = page.state().await["failures_injected"].as_u64().unwrap();
-    assert!(injected > 0, "the simulator failed some sends at random");
+    assert!(injected > 0, "the simulator failed sends at random, and the worker retried them");
 
     // Nothing twice: each customer text reached each agent's phone once (delivered).
     for text in ["Is my bike ready?", "Thanks, see you", "Call me back?"] {

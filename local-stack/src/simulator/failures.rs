@@ -17,6 +17,8 @@ pub struct FailureSettings {
     pub failing_numbers: BTreeMap<String, i64>,
     /// Agents whose 24-hour window never opens.
     pub closed_windows: BTreeSet<String>,
+    /// Seeds the random failures, so a run can be repeated send for send.
+    pub seed: Option<u64>,
 }
 
 impl FailureSettings {
@@ -52,6 +54,10 @@ pub fn parse_failing_number(value: &str) -> Result<(String, i64), String> {
     if e164 { Ok((number.to_owned(), code)) } else { Err(format!("--fail-number {value}: not an E.164 number")) }
 }
 
+pub fn parse_seed(value: &str) -> Result<u64, String> {
+    value.parse().map_err(|_| format!("--fail-seed must be a whole number (got `{value}`)"))
+}
+
 pub fn parse_wa_id(value: &str) -> Result<String, String> {
     if (5..=15).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_owned())
@@ -73,6 +79,8 @@ mod tests {
         assert_eq!(parse_failing_number("+14155550199=30007"), Ok(("+14155550199".into(), 30007)));
         assert!(parse_failing_number("14155550199").is_err());
         assert!(parse_failing_number("+14155550199=abc").is_err());
+        assert_eq!(parse_seed("7"), Ok(7));
+        assert!(parse_seed("-1").is_err());
         assert_eq!(parse_wa_id("14155550112"), Ok("14155550112".into()));
         assert!(parse_wa_id("+14155550112").is_err());
     }

@@ -79,6 +79,7 @@ impl Simulator {
         for number in config.failures.failing_numbers.keys() {
             world.note_customer(number);
         }
+        let rng = config.failures.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             // Like the providers: a redirect is followed, credentials are never added.
@@ -92,7 +93,7 @@ impl Simulator {
             stopping: watch::Sender::new(false),
             http,
             store,
-            rng: Mutex::new(fastrand::Rng::new()),
+            rng: Mutex::new(rng),
         }))
     }
 
