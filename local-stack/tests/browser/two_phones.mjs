@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Browser test of the local stack's "two phones" page: a customer texts, the agent swipe-replies
 // in WhatsApp, the customer gets the SMS, the agent sees ✅, the stored thread shows the leg
-// delivered, and the Claim button works.
+// delivered, the Claim button works, a /list pick sets the agent's focus, and a reaction shows.
 //
 //   node two_phones.mjs --url http://127.0.0.1:8080/ --chromium /usr/bin/chromium \
 //                       --screenshot /abs/path/two-phones.png
@@ -268,13 +268,41 @@ async function main() {
     await newMatch(claimedNotes, nClaimed, 'a "You claimed" notice');
   });
 
-  await step(`10. full-page screenshot → ${opts.screenshot}`, async () => {
+  await step(`10. full-page screenshot (the README's picture of the core exchange) → ${opts.screenshot}`, async () => {
     // Park the pointer and let the hover-only bubble actions fade out before the picture.
     await page.mouse.move(1, 1);
     await page.waitForFunction(() => Array.from(document.querySelectorAll('.wa-actions'))
       .every((el) => getComputedStyle(el).opacity === '0'), null, { timeout: 2000 }).catch(() => {});
     await page.screenshot({ path: opts.screenshot, fullPage: true });
   });
+
+  await step('11. /list: the agent opens the list, picks the conversation and is told it is their focus', async () => {
+    const lists = agentChat.locator('[data-role="wa-message"][data-kind="list"]');
+    const focusNotes = agentChat.locator('[data-role="wa-message"][data-direction="to_agent"]', { hasText: 'Now answering' });
+    const nLists = await lists.count();
+    const nFocus = await focusNotes.count();
+    await page.locator(byTestId('agent-input')).fill('/list');
+    await page.locator(byTestId('agent-send')).click();
+    const list = await newMatch(lists, nLists, 'the /list answer');
+    const listId = await list.getAttribute('data-id');
+    await page.locator(byTestId('list-open-' + listId)).click();
+    const row = page.locator(`${byTestId('list-sheet')} input[type="radio"]`).first();
+    await row.check();
+    const picked = await row.getAttribute('value');
+    await page.locator(byTestId('list-send')).click();
+    console.log(`  (picked ${picked})`);
+    await newMatch(focusNotes, nFocus, 'a "Now answering" notice');
+  });
+
+  await step('12. the agent reacts 👍 to the customer\'s message; the reaction shows on it', async () => {
+    const msg = agentChat.locator('[data-role="wa-message"][data-direction="to_agent"]', { hasText: SECOND_SMS }).last();
+    const id = await msg.getAttribute('data-id');
+    await msg.hover();
+    await page.locator(byTestId('react-' + id)).click();
+    await page.locator(byTestId('react-option-👍')).click();
+    await agentChat.locator(byTestId('reaction-' + id), { hasText: '👍' }).waitFor();
+  });
+
 }
 
 let failed = false;
