@@ -1,8 +1,9 @@
 //! The two-phone page in a real browser (issue 6): the local stack starts as a newcomer starts
 //! it (its own emulator and provider simulator), headless Chromium opens the page, the
 //! customer texts, the agent swipe-replies, the SMS and the ✅ arrive, the stored thread shows
-//! the leg delivered, Claim works, a `/list` pick focuses the agent, and a reaction shows. `tests/browser/two_phones.mjs` drives the browser
-//! (playwright-core, pinned by its package-lock.json) and saves `target/two-phones.png`.
+//! the leg delivered, Claim works, a `/list` pick focuses the agent, and a reaction shows.
+//! `tests/browser/two_phones.mjs` drives the browser (playwright-core, pinned by its
+//! package-lock.json) and saves `target/two-phones.png`.
 //!
 //! What it needs, it installs: Debian's `chromium` and `fonts-noto-color-emoji` packages
 //! (apt, when missing; `$CHROMIUM` names another browser) and playwright-core (npm ci, into
