@@ -1,6 +1,7 @@
 //! AWS SDK configuration: the standard chain in Lambda; explicit for an emulator.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -36,4 +37,32 @@ pub fn provider_http_client(timeout: Duration) -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .unwrap_or_else(|e| unreachable!("static client settings are valid: {e}"))
+}
+
+/// The longest a cold start waits for its connections to open.
+pub const WARM_UP_LIMIT: Duration = Duration::from_secs(2);
+
+/// Opens a function's connections (DynamoDB, SQS, the providers) during its cold start,
+/// together, so its first request doesn't pay the TCP and TLS handshakes one after another.
+/// `connections` yields each connection's name and outcome; a failure is only logged (the
+/// first request then connects as it would have).
+pub async fn warm_up(connections: impl Future<Output = Vec<(&'static str, Result<(), String>)>>) {
+    let started = Instant::now();
+    match tokio::time::timeout(WARM_UP_LIMIT, connections).await {
+        Ok(outcomes) => {
+            for (connection, outcome) in &outcomes {
+                if let Err(error) = outcome {
+                    tracing::warn!(connection, error, "warm-up failed; the first request connects instead");
+                }
+            }
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(
+                outcome = "warmed",
+                elapsed_ms,
+                connections = outcomes.len(),
+                "connections opened during init"
+            );
+        }
+        Err(_) => tracing::warn!(limit_ms = WARM_UP_LIMIT.as_millis() as u64, "warm-up took too long; going on"),
+    }
 }

@@ -25,7 +25,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(name: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &str, reason: impl Into<String>) -> Self {
         Self { name: name.to_owned(), reason: reason.into() }
     }
 }

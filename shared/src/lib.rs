@@ -7,6 +7,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod ports;
+pub mod secrets;
 pub mod telemetry;
 
 #[cfg(feature = "emulator")]

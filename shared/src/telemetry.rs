@@ -7,6 +7,22 @@ use serde_json::{Map, Value, json};
 
 pub const NAMESPACE: &str = "SmsWhatsAppBridge";
 
+/// Every metric the bridge emits, with its one dimension: the alarms and the dashboard in
+/// `template.yaml` may only use these (a test checks).
+pub const METRICS: &[(&str, &str)] = &[
+    ("MessagesRelayed", "kind"),
+    ("DeliveryFailed", "class"),
+    ("RelayLatencyMs", "direction"),
+    ("DuplicateWebhook", "source"),
+    ("SignatureRejected", "source"),
+    ("AmbiguousRedelivery", "kind"),
+    ("JobsDeadLettered", "reason"),
+    ("NoticeUndeliverable", "reason"),
+    ("MediaNotForwarded", "kind"),
+    ("AutoReplySent", "reason"),
+    ("OptedOutRefused", "kind"),
+];
+
 /// Emits one metric (unit `Count` unless given) with its dimensions.
 pub fn metric(name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)]) {
     println!("{}", emf_line(name, value, unit, dimensions, now_ms()));
@@ -14,6 +30,12 @@ pub fn metric(name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)]) {
 
 pub fn count(name: &str, dimensions: &[(&str, &str)]) {
     metric(name, 1.0, "Count", dimensions);
+}
+
+/// How long a message took through the bridge, from its arrival at a webhook to the
+/// provider accepting its copy: `direction` is `to_agent` or `to_customer`.
+pub fn relay_latency(direction: &str, milliseconds: f64) {
+    metric("RelayLatencyMs", milliseconds.max(0.0), "Milliseconds", &[("direction", direction)]);
 }
 
 fn now_ms() -> u128 {

@@ -45,6 +45,27 @@ impl DeployedWorker {
         Self::from_config_with(config, sdk, None)
     }
 
+    /// Opens the connections every job uses (DynamoDB, SQS, the Graph API, Twilio) during
+    /// the cold start, together.
+    pub async fn warm_up(&self) {
+        let parts = &self.deliverer;
+        shared::aws::warm_up(async {
+            let (store, queue, whatsapp, sms) = tokio::join!(
+                parts.store.warm_up(),
+                parts.queue.warm_up(),
+                parts.whatsapp.warm_up(),
+                parts.sms.warm_up()
+            );
+            vec![
+                ("dynamodb", store.map_err(|e| e.to_string())),
+                ("sqs", queue.map_err(|e| e.to_string())),
+                ("graph", whatsapp.map_err(|e| e.without_url().to_string())),
+                ("twilio", sms.map_err(|e| e.without_url().to_string())),
+            ]
+        })
+        .await;
+    }
+
     /// The same, stopping every job at `failpoint` (tests of the delivery guarantee).
     pub fn from_config_with(config: DeliveryWorkerConfig, sdk: &SdkConfig, failpoint: Option<Failpoint>) -> Self {
         let http = shared::aws::provider_http_client(config.provider_timeout);
@@ -148,6 +169,7 @@ where
             Ok(Delivered::Sent { provider_id, via }) => {
                 tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id, "sent");
                 telemetry::metric("MessagesRelayed", jobs.len() as f64, "Count", &[("kind", first.kind())]);
+                record_relay_latency(jobs, Timestamp::now());
                 return Ok(());
             }
             Ok(Delivered::AlreadyDone) => {
@@ -266,4 +288,19 @@ fn masked(recipient: &str) -> String {
         .map(|n| n.masked())
         .or_else(|_| WaId::parse(recipient).map(|w| w.masked()))
         .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// `RelayLatencyMs` for each message this send relayed: from its arrival at a webhook to the
+/// provider accepting it. The bridge's own messages (notices, automated replies) have none.
+fn record_relay_latency(jobs: &[Job], now: Timestamp) {
+    for job in jobs {
+        let (direction, arrived) = match &job.payload {
+            JobPayload::ForwardToAgent(forward) => ("to_agent", Some(forward.received_at)),
+            JobPayload::SendSms(sms) => ("to_customer", sms.message_id.created_at()),
+            JobPayload::NotifyAgent(_) | JobPayload::AutoReply(_) => continue,
+        };
+        if let Some(arrived) = arrived {
+            telemetry::relay_latency(direction, now.duration_since(arrived).as_secs_f64() * 1000.0);
+        }
+    }
 }

@@ -14,10 +14,15 @@ use shared::config::{DeliveryWorkerConfig, process_env};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = DeliveryWorkerConfig::from_lookup(&process_env)
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let sdk = shared::aws::sdk_config().await;
+    // Secrets given as SSM parameter names (`<NAME>_PARAM`) are read here, once.
+    let env = shared::secrets::resolve_with(&sdk, &process_env)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let config = DeliveryWorkerConfig::from_lookup(&|name| env.get(name))
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let worker = Arc::new(DeliveryWorker::from_config(config, &sdk));
+    worker.warm_up().await;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
         async move { Ok::<SqsBatchResponse, Error>(worker.handle_batch(event.payload).await) }

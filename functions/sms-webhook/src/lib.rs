@@ -36,6 +36,7 @@ use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
 use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
 use shared::domain::{E164, JobId, Lines};
 use shared::ports::{ConversationStore, DeliveryQueue};
+use shared::telemetry;
 
 /// Twilio's inbound bodies are a few KiB; anything near this is not from Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -64,6 +65,16 @@ impl SmsWebhook<DynamoStore, SqsQueue> {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
         Self::new(config, store, queue)
+    }
+
+    /// Opens DynamoDB's and SQS's connections during the cold start (both serve every
+    /// inbound SMS).
+    pub async fn warm_up(&self) {
+        shared::aws::warm_up(async {
+            let (store, queue) = tokio::join!(self.store.warm_up(), self.queue.warm_up());
+            vec![("dynamodb", store.map_err(|e| e.to_string())), ("sqs", queue.map_err(|e| e.to_string()))]
+        })
+        .await;
     }
 }
 
@@ -161,15 +172,18 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
             jobs,
             "inbound sms recorded"
         ),
-        Received::Duplicate { message_id, jobs } => tracing::info!(
-            outcome = "duplicate",
-            line = %line.id,
-            customer,
-            message_sid,
-            message_id = message_id.as_ref().map(|m| m.as_str()),
-            jobs,
-            "inbound sms replayed; jobs re-offered, nothing recorded"
-        ),
+        Received::Duplicate { message_id, jobs } => {
+            tracing::info!(
+                outcome = "duplicate",
+                line = %line.id,
+                customer,
+                message_sid,
+                message_id = message_id.as_ref().map(|m| m.as_str()),
+                jobs,
+                "inbound sms replayed; jobs re-offered, nothing recorded"
+            );
+            telemetry::count("DuplicateWebhook", &[("source", "twilio")]);
+        }
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response())
 }
@@ -348,7 +362,10 @@ impl IntoResponse for InboundError {
         match &self {
             Self::Receive(e) => tracing::error!(outcome = "error", error = %e, "inbound sms not accepted"),
             Self::Status(e) => tracing::error!(outcome = "error", error = %e, "sms status not recorded"),
-            Self::Signature(e) => tracing::warn!(outcome = "signature_rejected", error = %e, "sms webhook refused"),
+            Self::Signature(e) => {
+                tracing::warn!(outcome = "signature_rejected", error = %e, "sms webhook refused");
+                telemetry::count("SignatureRejected", &[("source", "twilio")]);
+            }
             other => {
                 tracing::warn!(outcome = "rejected", status = status.as_u16(), error = %other, "sms webhook refused")
             }

@@ -8,9 +8,14 @@ use sms_webhook::{SmsWebhook, router};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = SmsWebhookConfig::from_lookup(&process_env)
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let sdk = shared::aws::sdk_config().await;
+    // Secrets given as SSM parameter names (`<NAME>_PARAM`) are read here, once.
+    let env = shared::secrets::resolve_with(&sdk, &process_env)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let config = SmsWebhookConfig::from_lookup(&|name| env.get(name))
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let webhook = Arc::new(SmsWebhook::from_config(config, &sdk));
+    webhook.warm_up().await;
     lambda_http::run(router(webhook)).await
 }

@@ -34,3 +34,46 @@ fn a_missing_auth_token_fails_the_cold_start() {
     assert!(!ok);
     assert!(printed.contains("TWILIO_AUTH_TOKEN") && !printed.contains("panicked"), "{printed}");
 }
+
+/// In AWS the auth token is an SSM SecureString named by `TWILIO_AUTH_TOKEN_PARAM`: read at
+/// cold start (here from the emulator), or the start fails naming the variable.
+#[tokio::test]
+async fn the_auth_token_comes_from_ssm_when_named_by_its_param() {
+    let endpoint = shared::testing::emulator_endpoint();
+    let sdk = shared::aws::emulator_sdk_config(endpoint).await;
+    let name = format!("/bridge-{}/twilio-auth-token", uuid::Uuid::new_v4().simple());
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&name)
+        .value("from-ssm")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let lines = shared::testing::lines_json();
+    let start = |parameter: &str| {
+        cold_start(
+            env!("CARGO_BIN_EXE_sms-webhook"),
+            &[
+                ("BRIDGE_LINES", &lines),
+                ("TABLE_NAME", "t"),
+                ("DELIVERY_QUEUE_URL", "q"),
+                ("PUBLIC_BASE_URL", "https://example.com"),
+                ("TWILIO_AUTH_TOKEN_PARAM", parameter),
+                ("AWS_ENDPOINT_URL", endpoint),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        )
+    };
+    // Configured: it goes on to ask the Lambda runtime API for events, which isn't there.
+    let (ok, printed) = start(&name);
+    assert!(!ok && !printed.contains("invalid configuration"), "{printed}");
+    assert!(printed.contains("connections opened during init"), "warmed up before serving: {printed}");
+    assert!(!printed.contains("from-ssm"), "the secret is never printed: {printed}");
+
+    let (ok, printed) = start("/bridge/never-created");
+    assert!(!ok);
+    assert!(printed.contains("TWILIO_AUTH_TOKEN_PARAM") && printed.contains("not found"), "{printed}");
+}

@@ -27,6 +27,7 @@ use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsap
 use shared::config::WhatsAppWebhookConfig;
 use shared::domain::Lines;
 use shared::ports::{ConversationStore, DeliveryQueue, StoreError};
+use shared::telemetry;
 
 /// Meta batches up to a thousand updates per request; 1 MiB holds that with room to spare.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -49,6 +50,16 @@ impl WhatsAppWebhook<DynamoStore, SqsQueue> {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
         Self::new(config, store, queue)
+    }
+
+    /// Opens DynamoDB's and SQS's connections during the cold start (an agent's reply uses
+    /// both).
+    pub async fn warm_up(&self) {
+        shared::aws::warm_up(async {
+            let (store, queue) = tokio::join!(self.store.warm_up(), self.queue.warm_up());
+            vec![("dynamodb", store.map_err(|e| e.to_string())), ("sqs", queue.map_err(|e| e.to_string()))]
+        })
+        .await;
     }
 }
 
@@ -163,6 +174,10 @@ fn log_message(line: &shared::domain::LineId, wamid: &str, from: &str, kind: &st
             rule = rule.as_str(),
             "agent reply queued as sms"
         ),
+        MessageHandled::Duplicate => {
+            tracing::info!(outcome = "duplicate", line = %line, wamid, agent = from, kind, "agent message seen before; nothing done");
+            telemetry::count("DuplicateWebhook", &[("source", "whatsapp")]);
+        }
         MessageHandled::NonAgent { replied } => {
             tracing::warn!(outcome = "non_agent", line = %line, wamid, from, replied, "message from someone who is not an agent; nothing relayed")
         }
@@ -201,7 +216,8 @@ impl IntoResponse for NotificationError {
         };
         match &self {
             Self::Signature(e) => {
-                tracing::warn!(outcome = "signature_rejected", error = %e, "whatsapp notification refused")
+                tracing::warn!(outcome = "signature_rejected", error = %e, "whatsapp notification refused");
+                telemetry::count("SignatureRejected", &[("source", "meta")]);
             }
             Self::Handle(e) => tracing::error!(outcome = "error", error = %e, "whatsapp notification not recorded"),
             other => {

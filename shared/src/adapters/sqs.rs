@@ -31,6 +31,19 @@ impl SqsQueue {
         self.dead_letter_url = Some(url.into());
         self
     }
+
+    /// Opens the connection to SQS during a cold start (reads the queue's ARN), so the
+    /// first enqueue doesn't pay the TLS handshake. Errors are the caller's to ignore.
+    pub async fn warm_up(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))
+    }
 }
 
 /// FIFO queues order each message group and deduplicate by id for five minutes.

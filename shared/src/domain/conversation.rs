@@ -75,6 +75,13 @@ impl MessageId {
             .map(|u| Self(u.hyphenated().to_string()))
             .map_err(|_| format!("`{input}` is not a message id"))
     }
+
+    /// When the id was made (a UUIDv7 carries its creation time to the millisecond): when
+    /// the bridge first recorded the message.
+    pub fn created_at(&self) -> Option<jiff::Timestamp> {
+        let (seconds, nanos) = uuid::Uuid::parse_str(&self.0).ok()?.get_timestamp()?.to_unix();
+        jiff::Timestamp::new(i64::try_from(seconds).ok()?, i32::try_from(nanos).ok()?).ok()
+    }
 }
 
 string_newtype!(MessageId, String);
@@ -114,7 +121,10 @@ mod tests {
 
     #[test]
     fn message_ids_sort_by_creation() {
+        let before = jiff::Timestamp::now();
         let a = MessageId::new_v7();
+        let made = a.created_at().unwrap();
+        assert!(made >= before - jiff::SignedDuration::from_millis(1) && made <= jiff::Timestamp::now(), "{made}");
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = MessageId::new_v7();
         assert!(a < b);

@@ -32,7 +32,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use jiff::Timestamp;
 
 pub use table::create_table;
@@ -54,6 +56,21 @@ pub struct DynamoStore {
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, message_retention: Duration) -> Self {
         Self { client, table: table.into(), message_retention }
+    }
+
+    /// Opens the connection to DynamoDB during a cold start (a read of a key that never
+    /// exists), so the first request doesn't pay the TLS handshake. Errors are the caller's
+    /// to ignore.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S("WARMUP".into()))
+            .key("SK", AttributeValue::S("WARMUP".into()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))
     }
 
     /// Dedupe markers hold jobs, texts included: they never outlive the messages.

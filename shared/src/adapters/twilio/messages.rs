@@ -23,6 +23,13 @@ impl TwilioClient {
             auth_token,
         }
     }
+
+    /// Opens the connection to the Messages API during a cold start: an unauthenticated
+    /// `GET` of the API's index, kept in the client's pool for the first send.
+    pub async fn warm_up(&self) -> Result<(), reqwest::Error> {
+        let index = self.messages_url.split("/2010-04-01/").next().unwrap_or(&self.messages_url);
+        self.http.get(format!("{index}/2010-04-01.json")).send().await.map(|_| ())
+    }
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,12 @@ impl GraphClient {
     pub fn new(http: reqwest::Client, base: &str, version: &str, access_token: SecretString) -> Self {
         Self { http, versioned_base: format!("{}/{}", base.trim_end_matches('/'), version), access_token }
     }
+
+    /// Opens the connection to the Graph API during a cold start: a `GET` of the API root
+    /// without the token, kept in the client's pool for the first send.
+    pub async fn warm_up(&self) -> Result<(), reqwest::Error> {
+        self.http.get(format!("{}/", self.versioned_base)).send().await.map(|_| ())
+    }
 }
 
 /// The `/messages` request body for `message` (Cloud API reference, "Messages").

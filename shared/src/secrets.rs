@@ -1,0 +1,76 @@
+//! Secrets at cold start (SPEC §2): each is `<NAME>` in the environment (locally, in tests)
+//! or, in AWS, `<NAME>_PARAM`, the name of an SSM SecureString parameter. All of a
+//! function's `_PARAM` names are read with one `GetParameters` call, once per cold start,
+//! and never logged.
+
+use std::collections::HashMap;
+
+use aws_sdk_ssm::error::DisplayErrorContext;
+
+use crate::config::{ConfigError, Lookup};
+
+/// The secrets of the environment contract.
+pub const SECRET_NAMES: [&str; 4] = ["TWILIO_AUTH_TOKEN", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
+
+/// The environment with the secrets read from SSM in place of their `_PARAM` names.
+pub struct Environment<'a> {
+    base: Lookup<'a>,
+    from_ssm: HashMap<&'static str, String>,
+}
+
+impl Environment<'_> {
+    pub fn get(&self, name: &str) -> Option<String> {
+        match self.from_ssm.get(name) {
+            Some(value) => Some(value.clone()),
+            None => (self.base)(name),
+        }
+    }
+}
+
+/// [`resolve`] with an SSM client of `sdk`: what each function's `main` calls.
+pub async fn resolve_with<'a>(sdk: &aws_config::SdkConfig, env: Lookup<'a>) -> Result<Environment<'a>, ConfigError> {
+    resolve(&aws_sdk_ssm::Client::new(sdk), env).await
+}
+
+/// Reads every secret named by a `<NAME>_PARAM` in `env` from SSM (decrypted). Without any
+/// `_PARAM`, no call is made. A secret given both ways, or a parameter that can't be read,
+/// fails the cold start naming the variable.
+pub async fn resolve<'a>(ssm: &aws_sdk_ssm::Client, env: Lookup<'a>) -> Result<Environment<'a>, ConfigError> {
+    let mut wanted: Vec<(&'static str, String)> = Vec::new();
+    for name in SECRET_NAMES {
+        let param_var = format!("{name}_PARAM");
+        let Some(parameter) = env(&param_var) else { continue };
+        if env(name).is_some() {
+            return Err(ConfigError::new(&param_var, format!("set either {name} or {param_var}, not both")));
+        }
+        if !parameter.starts_with('/') && parameter.contains('/') {
+            return Err(ConfigError::new(&param_var, "an SSM parameter name with a path starts with /"));
+        }
+        wanted.push((name, parameter));
+    }
+    let mut from_ssm = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(Environment { base: env, from_ssm });
+    }
+    let names: Vec<String> = wanted.iter().map(|(_, parameter)| parameter.clone()).collect();
+    let first_var = format!("{}_PARAM", wanted[0].0);
+    let answer =
+        ssm.get_parameters().set_names(Some(names)).with_decryption(true).send().await.map_err(|e| {
+            ConfigError::new(&first_var, format!("can't read SSM parameters: {}", DisplayErrorContext(&e)))
+        })?;
+    let found: HashMap<&str, &str> = answer.parameters().iter().filter_map(|p| Some((p.name()?, p.value()?))).collect();
+    for (name, parameter) in wanted {
+        match found.get(parameter.as_str()) {
+            Some(value) if !value.trim().is_empty() => {
+                from_ssm.insert(name, value.trim().to_owned());
+            }
+            Some(_) => {
+                return Err(ConfigError::new(&format!("{name}_PARAM"), format!("SSM parameter {parameter} is empty")));
+            }
+            None => {
+                return Err(ConfigError::new(&format!("{name}_PARAM"), format!("SSM parameter {parameter} not found")));
+            }
+        }
+    }
+    Ok(Environment { base: env, from_ssm })
+}
