@@ -10,102 +10,13 @@ mod common;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use common::{LocalStack, until};
+use common::{LocalStack, Page, until};
 
 const CUSTOMER: &str = "+14155550134";
 const LANDLINE: &str = "+14155550177";
 const ANA: &str = "14155550111";
 const BEN: &str = "14155550112";
 const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
-
-struct Page {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Page {
-    fn new(stack: &LocalStack) -> Self {
-        Self { base: stack.base(), http: reqwest::Client::new() }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap().json().await.unwrap()
-    }
-
-    async fn state(&self) -> Value {
-        self.get("/_sim/state").await
-    }
-
-    async fn customer_texts(&self, from: &str, text: &str) {
-        let (status, answer) = self.post("/_sim/customer/send", json!({ "from": from, "text": text })).await;
-        assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
-    }
-
-    async fn agent_sends(&self, agent: &str, text: &str, context: Option<&str>) -> String {
-        let (status, answer) =
-            self.post("/_sim/agent/send", json!({ "from": agent, "text": text, "context": context })).await;
-        assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
-        answer["wamid"].as_str().unwrap().to_owned()
-    }
-
-    /// What the business sent to `agent` that mentions `text` (forwarded copies).
-    async fn to_agent(&self, agent: &str, text: &str) -> Vec<Value> {
-        let state = self.state().await;
-        state["whatsapp"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["agent"] == agent && m["direction"] == "to_agent" && m.to_string().contains(text))
-            .cloned()
-            .collect()
-    }
-
-    /// Waits for `agent`'s delivered copy of `text`; returns every copy they were sent.
-    async fn delivered_copy(&self, agent: &str, text: &str) -> (Value, Vec<Value>) {
-        until(&format!("{agent}'s copy of {text:?}"), 60, async || {
-            let copies = self.to_agent(agent, text).await;
-            copies.iter().find(|m| m["status"] == "delivered" || m["status"] == "read").cloned().map(|c| (c, copies))
-        })
-        .await
-    }
-
-    /// SMS the customer's phone received with `text`, once it has a final status.
-    async fn sms_to(&self, customer: &str, text: &str) -> Vec<Value> {
-        until(&format!("the SMS {text:?} to {customer}"), 60, async || {
-            let state = self.state().await;
-            let sms: Vec<Value> = state["sms"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["customer"] == customer && m["direction"] == "out" && m["body"] == text)
-                .cloned()
-                .collect();
-            let done = !sms.is_empty()
-                && sms.iter().all(|m| matches!(m["status"].as_str(), Some("delivered" | "undelivered" | "failed")));
-            done.then_some(sms)
-        })
-        .await
-    }
-
-    /// The file behind a media reference the page shows.
-    async fn media_bytes(&self, media: &Value) -> Vec<u8> {
-        let preview = media["preview_url"].as_str().unwrap_or_else(|| panic!("no preview in {media}"));
-        let response = self.http.get(format!("{}{preview}", self.base)).send().await.unwrap();
-        assert!(response.status().is_success(), "{preview}");
-        response.bytes().await.unwrap().to_vec()
-    }
-
-    async fn handle_of(&self, customer: &str) -> String {
-        let thread = self.get(&format!("/_sim/thread?customer={}", customer.replace('+', "%2B"))).await;
-        format!("#{}", thread["handle"].as_str().unwrap())
-    }
-}
 
 /// `--fail-rate`, `--fail-number` and `--closed-window` at once: everything still arrives
 /// exactly once, the landline's failure reaches the agent with its code, and the agent whose

@@ -1,18 +1,24 @@
 //! The local stack binary as its tests start it: a free port, a clean environment (its own
-//! emulator, simulator and sample line unless a test says otherwise), `ready` awaited, and
-//! Ctrl-C to stop it.
+//! emulator, simulator and sample line unless a test says otherwise), `ready` awaited, all it
+//! prints kept, and Ctrl-C to stop it. `Page` plays the two phones through the page's API.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it; unwrap failing = test failing
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 pub struct LocalStack {
     child: Child,
     pub port: u16,
     /// The line it printed when ready.
     pub ready_line: String,
+    /// Every line it printed, stdout and stderr (the functions' logs and metrics included).
+    printed: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl LocalStack {
@@ -36,22 +42,41 @@ impl LocalStack {
             command.env_remove(name);
         }
         command.envs(env.iter().copied());
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let printed = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let stdout = child.stdout.take().unwrap();
+        let kept = Arc::clone(&printed);
+        let stdout_reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains("ready") {
-                    let _ = ready_tx.send(line);
+                    let _ = ready_tx.send(line.clone());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
+        let mut stderr = child.stderr.take().unwrap();
+        let kept = Arc::clone(&printed);
+        let stderr_reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stderr.read_to_string(&mut all);
+            kept.lock().unwrap().extend(all.lines().map(str::to_owned));
+        });
         let ready_line = ready_rx.recv_timeout(Duration::from_secs(120)).expect("the local stack prints ready");
-        Self { child, port, ready_line }
+        Self { child, port, ready_line, printed, readers: vec![stdout_reader, stderr_reader] }
     }
 
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (Ctrl-C) and returns every line it printed.
+    pub fn stop_and_collect(mut self) -> Vec<String> {
+        self.stop();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        std::mem::take(&mut *self.printed.lock().unwrap())
     }
 
     /// Ctrl-C, as a person would: everything it started must stop, cleanly.
@@ -86,5 +111,95 @@ pub async fn until<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> 
         }
         assert!(Instant::now() < deadline, "timed out after {seconds} s waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The two phones of the page, through its JSON API.
+pub struct Page {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Page {
+    pub fn new(stack: &LocalStack) -> Self {
+        Self { base: stack.base(), http: reqwest::Client::new() }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn state(&self) -> Value {
+        self.get("/_sim/state").await
+    }
+
+    pub async fn customer_texts(&self, from: &str, text: &str) {
+        let (status, answer) = self.post("/_sim/customer/send", json!({ "from": from, "text": text })).await;
+        assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+    }
+
+    pub async fn agent_sends(&self, agent: &str, text: &str, context: Option<&str>) -> String {
+        let (status, answer) =
+            self.post("/_sim/agent/send", json!({ "from": agent, "text": text, "context": context })).await;
+        assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+        answer["wamid"].as_str().unwrap().to_owned()
+    }
+
+    /// What the business sent to `agent` that mentions `text` (forwarded copies).
+    pub async fn to_agent(&self, agent: &str, text: &str) -> Vec<Value> {
+        let state = self.state().await;
+        state["whatsapp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["agent"] == agent && m["direction"] == "to_agent" && m.to_string().contains(text))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits for `agent`'s delivered copy of `text`; returns every copy they were sent.
+    pub async fn delivered_copy(&self, agent: &str, text: &str) -> (Value, Vec<Value>) {
+        until(&format!("{agent}'s copy of {text:?}"), 60, async || {
+            let copies = self.to_agent(agent, text).await;
+            copies.iter().find(|m| m["status"] == "delivered" || m["status"] == "read").cloned().map(|c| (c, copies))
+        })
+        .await
+    }
+
+    /// SMS the customer's phone received with `text`, once it has a final status.
+    pub async fn sms_to(&self, customer: &str, text: &str) -> Vec<Value> {
+        until(&format!("the SMS {text:?} to {customer}"), 60, async || {
+            let state = self.state().await;
+            let sms: Vec<Value> = state["sms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["customer"] == customer && m["direction"] == "out" && m["body"] == text)
+                .cloned()
+                .collect();
+            let done = !sms.is_empty()
+                && sms.iter().all(|m| matches!(m["status"].as_str(), Some("delivered" | "undelivered" | "failed")));
+            done.then_some(sms)
+        })
+        .await
+    }
+
+    /// The file behind a media reference the page shows.
+    pub async fn media_bytes(&self, media: &Value) -> Vec<u8> {
+        let preview = media["preview_url"].as_str().unwrap_or_else(|| panic!("no preview in {media}"));
+        let response = self.http.get(format!("{}{preview}", self.base)).send().await.unwrap();
+        assert!(response.status().is_success(), "{preview}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    pub async fn handle_of(&self, customer: &str) -> String {
+        let thread = self.get(&format!("/_sim/thread?customer={}", customer.replace('+', "%2B"))).await;
+        format!("#{}", thread["handle"].as_str().unwrap())
     }
 }

@@ -44,10 +44,11 @@ impl JobId {
         MessageId::parse(self.0.split_once('.')?.0).ok()
     }
 
-    /// A notice's id from an arbitrary key, hashed when it doesn't fit the id alphabet.
-    fn for_notice(key: &str) -> Self {
+    /// An id derived from a key (stable: a replay makes the same id). Always hashed: keys
+    /// hold phone numbers and WhatsApp ids, and job ids go into logs, SQS and the table.
+    fn derived(prefix: &str, key: &str) -> Self {
         use sha2::Digest;
-        Self(format!("n-{}", hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])))
+        Self(format!("{prefix}-{}", hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])))
     }
 
     pub fn parse(input: &str) -> Result<Self, String> {
@@ -193,7 +194,7 @@ impl Job {
     /// A notice to `agent`; `key` makes the id stable (a replay re-offers the same job).
     pub fn notice(key: String, line: LineId, agent: WaId, message: WhatsAppMessage) -> Self {
         Self {
-            job_id: JobId::parse(&key).unwrap_or_else(|_| JobId::for_notice(&key)),
+            job_id: JobId::derived("n", &key),
             attempt: 0,
             payload: JobPayload::NotifyAgent(NotifyAgent { line, agent, message, fallback: None }),
         }
@@ -205,7 +206,7 @@ impl Job {
         let key =
             format!("auto.{}.{}.{}.{once_key}", reason.as_str(), conversation.line, conversation.customer.digits());
         Self {
-            job_id: JobId::parse(&key).unwrap_or_else(|_| JobId::for_notice(&key)),
+            job_id: JobId::derived("a", &key),
             attempt: 0,
             payload: JobPayload::AutoReply(AutoReply { conversation, reason, text }),
         }
@@ -427,6 +428,21 @@ mod tests {
                 WhatsAppMessage::Reaction { message: wamid, emoji: "✅".into() },
             ),
         ]
+    }
+
+    #[test]
+    fn derived_job_ids_are_stable_and_hold_no_phone_number() {
+        let agent = WaId::parse("14155550111").unwrap();
+        let line = LineId::parse("main").unwrap();
+        let notice = |key: &str| Job::notice(key.to_owned(), line.clone(), agent.clone(), WhatsAppMessage::text("hi"));
+        let reply = |once| Job::auto_reply(conversation(), AutoReplyReason::FirstContact, "Thanks".into(), once);
+        for job in [notice("nonagent:main:14155550111:2026-12-03"), reply("first")] {
+            let id = job.job_id.as_str();
+            assert!(!id.contains("4155550") && JobId::parse(id).is_ok(), "{id}");
+        }
+        assert_eq!(notice("k").job_id, notice("k").job_id, "a replay makes the same id");
+        assert_ne!(notice("k").job_id, notice("k2").job_id);
+        assert_ne!(reply("first").job_id, reply("second").job_id);
     }
 
     #[test]
