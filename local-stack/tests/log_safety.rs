@@ -72,6 +72,22 @@ async fn a_full_run_logs_no_phone_number_or_secret_and_only_valid_emf() {
         assert!(seen.contains(expected), "{expected} was never emitted; seen {seen:?}");
     }
 
+    // Outcomes say which line and conversation they are about (the Lambda runtime adds the
+    // request id to each event's spans in AWS).
+    let sent_with_handle = logs
+        .iter()
+        .filter(|(_, l)| {
+            l["fields"]["outcome"] == "sent" && l["span"]["line"] == "demo" && l["span"]["handle"].is_string()
+        })
+        .count();
+    assert!(sent_with_handle >= 5, "{sent_with_handle} sends name their line and handle");
+    for outcome in ["relayed", "accepted"] {
+        assert!(
+            logs.iter().any(|(_, l)| l["fields"]["outcome"] == outcome && l["fields"]["handle"].is_string()),
+            "no {outcome} event names its handle"
+        );
+    }
+
     // Each log line is one JSON event with a level and a message, as CloudWatch gets it.
     for (n, log) in &logs {
         assert!(log["level"].is_string() && log["fields"]["message"].is_string(), "line {n}: {log}");

@@ -156,10 +156,14 @@ where
     /// Delivers one run; `Err(delay)`: its records failed and come back after `delay`.
     async fn deliver(&self, run: &[&SqsMessage], jobs: &[Job]) -> Result<(), Duration> {
         let first = &jobs[0];
+        // Every event of the job carries its line, and its conversation's handle once the
+        // deliverer has read it.
         let span = tracing::info_span!(
             "job",
             job_id = %first.job_id,
             kind = first.kind(),
+            line = %first.line(),
+            handle = tracing::field::Empty,
             to = masked(first.recipient()),
             coalesced = jobs.len(),
         );

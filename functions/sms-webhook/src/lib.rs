@@ -168,7 +168,8 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
             customer,
             message_sid,
             message_id = message_id.as_str(),
-            new_conversation,
+            new_conversation = new_conversation.is_some(),
+            handle = new_conversation.as_ref().map(|h| h.as_str()),
             jobs,
             "inbound sms recorded"
         ),

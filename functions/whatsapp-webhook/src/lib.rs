@@ -165,12 +165,13 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
 
 fn log_message(line: &shared::domain::LineId, wamid: &str, from: &str, kind: &str, handled: &MessageHandled) {
     match handled {
-        MessageHandled::Relayed { conversation, rule } => tracing::info!(
+        MessageHandled::Relayed { conversation, handle, rule } => tracing::info!(
             outcome = "relayed",
             line = %line,
             wamid,
             agent = from,
             customer = conversation.customer.masked(),
+            handle = handle.as_str(),
             rule = rule.as_str(),
             "agent reply queued as sms"
         ),

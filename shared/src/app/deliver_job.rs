@@ -217,6 +217,7 @@ where
         let Some(context) = self.store.forward_context(&first.conversation, &first.agent).await? else {
             return Ok(Delivered::Dropped);
         };
+        tracing::Span::current().record("handle", context.handle.as_str());
         let combined = coalesce(&forwards);
         let window_open = agent_window_open(context.agent_last_inbound_at, context.agent_window_closed_at, now);
         let copy =
@@ -293,6 +294,7 @@ where
         let Some(conversation) = self.store.conversation(&sms.conversation).await? else {
             return Ok(Delivered::Dropped);
         };
+        tracing::Span::current().record("handle", conversation.handle.as_str());
         let handle = conversation.handle.to_string();
         // The agent sees a refused reply on their message, like a failed delivery.
         let tell_agent = |code: Option<i64>| -> Vec<Job> {
@@ -348,6 +350,7 @@ where
         let Some(conversation) = self.store.conversation(&reply.conversation).await? else {
             return Ok(Delivered::Dropped);
         };
+        tracing::Span::current().record("handle", conversation.handle.as_str());
         if conversation.opted_out && !reply.reason.allowed_when_opted_out() {
             return self.refuse_opted_out(job, Vec::new(), now).await;
         }

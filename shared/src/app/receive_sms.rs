@@ -22,16 +22,14 @@ const MAX_STORE_ATTEMPTS: u32 = 8;
 pub enum Received {
     Accepted {
         message_id: MessageId,
-        new_conversation: bool,
+        /// The handle of the conversation this message started, if it started one.
+        new_conversation: Option<Handle>,
         jobs: usize,
     },
     /// A replay of a message already recorded: nothing was written; its jobs were offered
     /// to the queue again because the first attempt may have failed before enqueueing them
     /// (the worker sends each job at most once, so this never duplicates a copy).
-    Duplicate {
-        message_id: Option<MessageId>,
-        jobs: usize,
-    },
+    Duplicate { message_id: Option<MessageId>, jobs: usize },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +70,7 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
         let result = if try_append {
             message.jobs = append_jobs.clone();
             store.append_inbound(&message).await.map(|outcome| match outcome {
-                AppendOutcome::Appended => Step::Done { new_conversation: false },
+                AppendOutcome::Appended => Step::Done { handle: None },
                 AppendOutcome::Duplicate(prior) => Step::Duplicate(prior),
                 AppendOutcome::NoConversation => Step::StartConversation,
             })
@@ -80,7 +78,7 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
             let handle = Handle::random(Handle::length_after_collisions(handle_collisions), rng);
             message.jobs = start_jobs.clone();
             store.start_conversation(&message, &handle).await.map(|outcome| match outcome {
-                StartOutcome::Started => Step::Done { new_conversation: true },
+                StartOutcome::Started => Step::Done { handle: Some(handle.clone()) },
                 StartOutcome::Duplicate(prior) => Step::Duplicate(prior),
                 StartOutcome::ConversationExists => Step::Append,
                 StartOutcome::HandleTaken => {
@@ -90,11 +88,11 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
             })
         };
         match result {
-            Ok(Step::Done { new_conversation }) => {
+            Ok(Step::Done { handle }) => {
                 queue.enqueue(&message.jobs).await?;
                 return Ok(Received::Accepted {
                     message_id: message.message_id,
-                    new_conversation,
+                    new_conversation: handle,
                     jobs: message.jobs.len(),
                 });
             }
@@ -114,7 +112,7 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
 }
 
 enum Step {
-    Done { new_conversation: bool },
+    Done { handle: Option<Handle> },
     Duplicate(crate::ports::PriorDelivery),
     StartConversation,
     Append,

@@ -35,6 +35,7 @@ const MAX_START_ATTEMPTS: u32 = 8;
 pub enum MessageHandled {
     Relayed {
         conversation: ConversationKey,
+        handle: Handle,
         rule: RouteRule,
     },
     /// The agent was asked which conversation; their text waits for the answer.
@@ -691,6 +692,7 @@ fn reply(line: &Line, message: &InboundWhatsApp, draft: Draft<'_>, now: Timestam
         let text = notices::costly_reply(segments, parts.len(), &body, &agent_wamid);
         told.push(notice(line, message, "segments", text));
     }
+    let relayed_handle = handle.clone();
     let outbound = NewOutboundMessage {
         conversation: conversation.clone(),
         handle,
@@ -704,7 +706,7 @@ fn reply(line: &Line, message: &InboundWhatsApp, draft: Draft<'_>, now: Timestam
     Plan {
         effect: AgentEffect::Reply { message: Box::new(outbound), clear_pending },
         notices: told,
-        outcome: MessageHandled::Relayed { conversation, rule },
+        outcome: MessageHandled::Relayed { conversation, handle: relayed_handle, rule },
     }
 }
 

@@ -182,6 +182,16 @@ impl Job {
     }
 
     /// Who receives what this job sends (for the leg record and masked logs).
+    /// The line the job belongs to.
+    pub fn line(&self) -> &LineId {
+        match &self.payload {
+            JobPayload::ForwardToAgent(f) => &f.conversation.line,
+            JobPayload::SendSms(s) => &s.conversation.line,
+            JobPayload::NotifyAgent(n) => &n.line,
+            JobPayload::AutoReply(a) => &a.conversation.line,
+        }
+    }
+
     pub fn recipient(&self) -> &str {
         match &self.payload {
             JobPayload::ForwardToAgent(f) => f.agent.as_str(),
