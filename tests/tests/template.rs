@@ -1,12 +1,47 @@
-//! `template.yaml` is a valid SAM template (cfn-lint included) and deploys exactly the
-//! functions of this workspace on the routes their routers serve.
+//! `template.yaml` is a valid SAM template (cfn-lint included), deploys exactly the
+//! functions of this workspace on the routes their routers serve, and holds together where
+//! a linter can't see: each function may read exactly the secrets it is given, nothing is
+//! granted on every resource, every alarm notifies, and the alarms and the dashboard only
+//! name metrics the bridge emits, with the dimensions it emits them with.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
 
 const SAM_REQUIREMENTS: &str = include_str!("../sam-requirements.txt");
+
+/// The bridge's custom metrics (namespace `SmsWhatsAppBridge`), each with its one dimension
+/// and, where the set is closed, its values: what `shared/src/telemetry.rs` callers emit.
+/// Keep in step with them (a `shared::telemetry::METRICS` list may replace this one).
+const NAMESPACE: &str = "SmsWhatsAppBridge";
+const JOB_KINDS: &[&str] = &["forward_to_agent", "send_sms", "notify_agent", "auto_reply"];
+const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
+    ("MessagesRelayed", "kind", Some(JOB_KINDS)),
+    ("DeliveryFailed", "class", Some(&["retry", "permanent", "escalate"])),
+    ("RelayLatencyMs", "direction", Some(&["to_agent", "to_customer"])),
+    ("DuplicateWebhook", "source", Some(&["twilio", "twilio_status", "whatsapp"])),
+    ("SignatureRejected", "source", Some(&["twilio", "meta"])),
+    ("AmbiguousRedelivery", "kind", Some(JOB_KINDS)),
+    ("JobsDeadLettered", "reason", Some(&["escalate", "undecodable"])),
+    ("NoticeUndeliverable", "reason", Some(&["window_closed"])),
+    ("MediaNotForwarded", "kind", None),
+    ("AutoReplySent", "reason", None),
+    ("OptedOutRefused", "kind", Some(JOB_KINDS)),
+];
+
+/// The secrets each function reads (README, "Configuration: the environment contract"),
+/// each given in AWS as `<NAME>_PARAM`, the name of an SSM SecureString.
+const SECRETS: &[(&str, &[&str])] = &[
+    ("functions/sms-webhook", &["TWILIO_AUTH_TOKEN_PARAM", "META_ACCESS_TOKEN_PARAM"]),
+    ("functions/whatsapp-webhook", &["META_APP_SECRET_PARAM", "META_VERIFY_TOKEN_PARAM"]),
+    ("functions/delivery-worker", &["META_ACCESS_TOKEN_PARAM", "TWILIO_AUTH_TOKEN_PARAM"]),
+];
+const PLAIN_SECRETS: &[&str] = &["TWILIO_AUTH_TOKEN", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -16,14 +51,83 @@ fn template() -> String {
     std::fs::read_to_string(workspace().join("template.yaml")).unwrap()
 }
 
+fn sam_site() -> PathBuf {
+    shared::emulator::install_pinned("aws-sam-cli", SAM_REQUIREMENTS).unwrap()
+}
+
+/// The template as SAM itself reads it: the SAM CLI's YAML loader turns CloudFormation's
+/// short-form tags (`!Ref X`, `!GetAtt A.B`, `!Sub ..`) into their long forms
+/// (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`), printed here as JSON. No YAML crate
+/// needed, and no second parser that could read the template differently from SAM.
+fn parsed() -> &'static Value {
+    static PARSED: OnceLock<Value> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let output = Command::new(shared::emulator::python())
+            .arg("-c")
+            .arg("import json, sys; from samcli.yamlhelper import yaml_parse; print(json.dumps(yaml_parse(open(sys.argv[1]).read())))")
+            .arg(workspace().join("template.yaml"))
+            .env("PYTHONPATH", sam_site())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    })
+}
+
+fn resources(of_type: &str) -> Vec<(&'static str, &'static Value)> {
+    parsed()["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == of_type)
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+fn ref_to(name: &str) -> Value {
+    json!({ "Ref": name })
+}
+
+/// Both branches of every `Fn::If` (less `AWS::NoValue`), so a conditional grant is checked too.
+fn unconditional(value: &Value) -> Vec<&Value> {
+    match value.get("Fn::If").and_then(Value::as_array) {
+        Some(branches) => {
+            branches[1..].iter().filter(|b| **b != ref_to("AWS::NoValue")).flat_map(unconditional).collect()
+        }
+        None => vec![value],
+    }
+}
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        one => vec![one],
+    }
+}
+
+fn strings(value: &Value) -> BTreeSet<String> {
+    as_list(value).into_iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+}
+
+/// Every statement of the role a function runs with.
+fn role_statements(function: &Value) -> Vec<&'static Value> {
+    let role_id = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str().expect("each function names its own role");
+    let role = &parsed()["Resources"][role_id];
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    as_list(&role["Properties"]["Policies"])
+        .into_iter()
+        .flat_map(unconditional)
+        .flat_map(|policy| as_list(&policy["PolicyDocument"]["Statement"]))
+        .collect()
+}
+
 #[test]
 fn sam_validate_lint_passes() {
-    let site = shared::emulator::install_pinned("aws-sam-cli", SAM_REQUIREMENTS).unwrap();
     let output = Command::new(shared::emulator::python())
         .args(["-c", "import sys; from samcli.cli.main import cli; sys.argv[0] = 'sam'; cli()"])
         .args(["validate", "--lint", "--template-file", "template.yaml", "--region", "us-east-1"])
         .current_dir(workspace())
-        .env("PYTHONPATH", site)
+        .env("PYTHONPATH", sam_site())
         .env("SAM_CLI_TELEMETRY", "0")
         .output()
         .unwrap();
@@ -56,4 +160,295 @@ fn the_api_routes_are_the_routers_routes() {
         assert!(template.contains(&format!("RouteKey: {method} {path}\n")), "{method} {path} is not routed");
     }
     assert_eq!(template.matches("RouteKey: ").count(), served.len(), "a route no function serves");
+}
+
+#[test]
+fn each_function_may_read_exactly_the_secrets_it_is_given() {
+    let parameters = &parsed()["Parameters"];
+    let functions = resources("AWS::Serverless::Function");
+    assert_eq!(functions.len(), SECRETS.len());
+    for (id, function) in functions {
+        let variables = function["Properties"]["Environment"]["Variables"].as_object().unwrap();
+        for plain in PLAIN_SECRETS {
+            assert!(!variables.contains_key(*plain), "{id}: {plain} in plain text; give {plain}_PARAM instead");
+        }
+        let given: BTreeSet<&str> = variables.keys().map(String::as_str).filter(|k| k.ends_with("_PARAM")).collect();
+        let code_uri = function["Properties"]["CodeUri"].as_str().unwrap();
+        let (_, reads) = SECRETS.iter().find(|(uri, _)| *uri == code_uri).unwrap();
+        assert_eq!(given, reads.iter().copied().collect(), "{id}: the secrets its code reads");
+
+        // Each `_PARAM` names a template parameter holding an SSM parameter name ("/...").
+        let mut arns = BTreeSet::new();
+        for variable in &given {
+            let parameter = variables[*variable]["Ref"].as_str().expect("a _PARAM is a !Ref to a template parameter");
+            let declared = &parameters[parameter];
+            assert!(declared["Default"].as_str().unwrap().starts_with('/'), "{parameter}: default must start with /");
+            let pattern = declared["AllowedPattern"].as_str().unwrap_or_default();
+            assert!(
+                pattern.starts_with("^/") || pattern.starts_with("^(/"),
+                "{parameter}: AllowedPattern must require /"
+            );
+            // The name keeps its leading slash: parameter/sms-whatsapp-bridge/...
+            arns.insert(format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{parameter}}}"
+            ));
+        }
+
+        let statements = role_statements(function);
+        let ssm: Vec<_> =
+            statements.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("ssm:"))).collect();
+        assert_eq!(ssm.len(), 1, "{id}: one statement grants its secrets");
+        let actions = strings(&ssm[0]["Action"]);
+        assert!(actions.contains("ssm:GetParameters"), "{id}: the cold start reads with one GetParameters");
+        assert!(actions.iter().all(|a| a == "ssm:GetParameters" || a == "ssm:GetParameter"), "{id}: {actions:?}");
+        let granted: BTreeSet<String> =
+            as_list(&ssm[0]["Resource"]).iter().map(|r| r["Fn::Sub"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(granted, arns, "{id}: exactly the parameters named in its environment");
+
+        // A customer managed key only through SSM; the AWS managed aws/ssm needs no grant.
+        for kms in statements.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("kms:"))) {
+            assert_eq!(strings(&kms["Action"]), BTreeSet::from(["kms:Decrypt".to_owned()]), "{id}");
+            assert_eq!(kms["Resource"], ref_to("SecretsKmsKeyArn"), "{id}");
+            assert_eq!(
+                kms["Condition"]["StringEquals"]["kms:ViaService"],
+                json!({ "Fn::Sub": "ssm.${AWS::Region}.amazonaws.com" }),
+                "{id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn nothing_is_granted_on_every_resource() {
+    fn walk(value: &Value, path: &str) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if key == "Resource" || key == "NotResource" {
+                        assert!(!as_list(inner).contains(&&json!("*")), "{path}.{key} is \"*\"");
+                    }
+                    walk(inner, &format!("{path}.{key}"));
+                }
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, item)| walk(item, &format!("{path}[{i}]"))),
+            _ => {}
+        }
+    }
+    walk(parsed(), "");
+    // SAM's generated role would attach AWSLambdaBasicExecutionRole (logs on "*").
+    for (id, function) in resources("AWS::Serverless::Function") {
+        assert!(function["Properties"]["Role"].is_object(), "{id} has no role of its own");
+        assert!(function["Properties"].get("Policies").is_none(), "{id}: Policies are ignored beside a Role");
+        let logs: Vec<_> = role_statements(function)
+            .into_iter()
+            .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("logs:")))
+            .collect();
+        let log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].as_str().unwrap();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(
+            logs[0]["Resource"],
+            json!({ "Fn::GetAtt": [log_group, "Arn"] }),
+            "{id} writes to its own log group"
+        );
+    }
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_when_an_email_is_given() {
+    let topic = &parsed()["Resources"]["AlarmTopic"];
+    assert_eq!(topic["Type"], "AWS::SNS::Topic");
+    assert_eq!(topic["Condition"], "HasAlarmEmail");
+    assert_eq!(topic["Properties"]["Subscription"], json!([{ "Protocol": "email", "Endpoint": ref_to("AlarmEmail") }]));
+    assert_eq!(parsed()["Parameters"]["AlarmEmail"]["Default"], "", "no email, no topic");
+    let notify = json!({ "Fn::If": ["HasAlarmEmail", [ref_to("AlarmTopic")], ref_to("AWS::NoValue")] });
+    let alarms = resources("AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 10);
+    for (id, alarm) in alarms {
+        assert_eq!(alarm["Properties"]["AlarmActions"], notify, "{id}");
+        assert_eq!(alarm["Properties"]["OKActions"], notify, "{id}");
+        assert!(alarm["Properties"]["TreatMissingData"].is_string(), "{id}: say what no data means");
+    }
+}
+
+#[test]
+fn the_alarms_spec_10_asks_for_exist() {
+    let alarmed: Vec<(String, String, Value)> = resources("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| {
+            let p = &a["Properties"];
+            (p["Namespace"].as_str().unwrap_or("").to_owned(), p["MetricName"].as_str().unwrap_or("").to_owned(), {
+                let dimensions = p["Dimensions"].as_array().cloned().unwrap_or_default();
+                dimensions.first().map(|d| d["Value"].clone()).unwrap_or(Value::Null)
+            })
+        })
+        .collect();
+    let has = |namespace: &str, metric: &str, dimension: Value| {
+        assert!(
+            alarmed.iter().any(|(n, m, d)| n == namespace && m == metric && *d == dimension),
+            "no alarm on {namespace} {metric} {dimension}"
+        );
+    };
+    has(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        json!({ "Fn::GetAtt": ["DeliveryDeadLetterQueue", "QueueName"] }),
+    );
+    has("AWS/SQS", "ApproximateAgeOfOldestMessage", json!({ "Fn::GetAtt": ["DeliveryQueue", "QueueName"] }));
+    for (id, _) in resources("AWS::Serverless::Function") {
+        has("AWS/Lambda", "Errors", ref_to(id));
+        has("AWS/Lambda", "Throttles", ref_to(id));
+    }
+    has(NAMESPACE, "DeliveryFailed", json!("escalate"));
+    has(NAMESPACE, "RelayLatencyMs", json!("to_agent"));
+    has(NAMESPACE, "RelayLatencyMs", json!("to_customer"));
+}
+
+/// One use of a custom metric: its name and its dimensions (name, value; the value is
+/// `None` in a SEARCH expression, which matches every value).
+type MetricUse = (String, Vec<(String, Option<String>)>);
+
+fn alarm_metric_uses() -> Vec<(String, MetricUse)> {
+    let mut uses = Vec::new();
+    for (id, alarm) in resources("AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        let stats = std::iter::once(p).chain(
+            p["Metrics"].as_array().into_iter().flatten().map(|m| &m["MetricStat"]["Metric"]).filter(|m| m.is_object()),
+        );
+        for metric in stats.filter(|m| m["Namespace"] == NAMESPACE) {
+            let dimensions = as_list(&metric["Dimensions"])
+                .into_iter()
+                .filter(|d| !d.is_null())
+                .map(|d| (d["Name"].as_str().unwrap().to_owned(), Some(d["Value"].as_str().unwrap().to_owned())))
+                .collect();
+            uses.push((id.to_owned(), (metric["MetricName"].as_str().unwrap().to_owned(), dimensions)));
+        }
+    }
+    uses
+}
+
+/// The dashboard's JSON, with every `${...}` of its `!Sub` replaced by a number (valid
+/// both inside a string and as a value).
+fn dashboard() -> Value {
+    let (_, dashboard) = resources("AWS::CloudWatch::Dashboard").pop().expect("a dashboard");
+    let mut body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("a !Sub body").to_owned();
+    while let Some(start) = body.find("${") {
+        let end = start + body[start..].find('}').unwrap();
+        body.replace_range(start..=end, "0");
+    }
+    serde_json::from_str(&body).unwrap()
+}
+
+fn dashboard_metric_uses() -> Vec<(String, MetricUse)> {
+    let mut uses = Vec::new();
+    for widget in dashboard()["widgets"].as_array().unwrap() {
+        let title = widget["properties"]["title"].as_str().unwrap_or("?").to_owned();
+        for line in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let line = line.as_array().unwrap();
+            if let Some(expression) = line[0].get("expression").and_then(Value::as_str) {
+                if expression.contains(NAMESPACE) {
+                    uses.push((title.clone(), search_expression(expression)));
+                }
+                continue;
+            }
+            let names: Vec<&str> = line.iter().filter_map(Value::as_str).collect();
+            assert!(!names.contains(&"."), "{title}: write metrics out in full, so this test can read them");
+            if names[0] != NAMESPACE {
+                continue;
+            }
+            let dimensions =
+                names[2..].chunks(2).map(|pair| (pair[0].to_owned(), Some(pair.get(1).unwrap().to_string()))).collect();
+            uses.push((title.clone(), (names[1].to_owned(), dimensions)));
+        }
+    }
+    uses
+}
+
+/// `SEARCH('{SmsWhatsAppBridge,kind} MetricName="X"', ...)`: the metric and its dimension set.
+fn search_expression(expression: &str) -> MetricUse {
+    let schema = expression.split_once(&format!("{{{NAMESPACE},")).unwrap().1.split_once('}').unwrap().0;
+    let name = expression.split_once("MetricName=\"").unwrap().1.split_once('"').unwrap().0;
+    (name.to_owned(), schema.split(',').map(|d| (d.trim().to_owned(), None)).collect())
+}
+
+#[test]
+fn alarms_and_dashboard_name_only_metrics_the_bridge_emits() {
+    let uses: Vec<_> = alarm_metric_uses().into_iter().chain(dashboard_metric_uses()).collect();
+    assert!(uses.len() > 20, "{uses:?}");
+    for (r#where, (name, dimensions)) in &uses {
+        let Some((_, dimension, values)) = METRICS.iter().find(|(n, _, _)| n == name) else {
+            panic!("{where}: {NAMESPACE} {name} is not a metric the bridge emits");
+        };
+        // CloudWatch matches the whole dimension set: one more or one less finds nothing.
+        let [(used, value)] = dimensions.as_slice() else {
+            panic!("{where}: {name} is emitted with exactly one dimension, {dimension}; not {dimensions:?}");
+        };
+        assert_eq!(used, dimension, "{where}: {name}");
+        if let (Some(value), Some(values)) = (value, values) {
+            assert!(values.contains(&value.as_str()), "{where}: {name} {dimension}={value} is never emitted");
+        }
+    }
+    let on_dashboard: BTreeSet<String> = dashboard_metric_uses().into_iter().map(|(_, (name, _))| name).collect();
+    for (name, _, _) in METRICS {
+        assert!(on_dashboard.contains(*name), "{name} is not on the dashboard");
+    }
+}
+
+#[test]
+fn the_dashboard_shows_latency_percentiles_queues_and_functions() {
+    let dashboard = dashboard();
+    let lines: Vec<&Value> = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().into_iter().flatten())
+        .collect();
+    let shown = |namespace: &str, metric: &str, dimension_value: &str, stat: Option<&str>| {
+        lines.iter().any(|line| {
+            let line = line.as_array().unwrap();
+            line[0] == namespace
+                && line[1] == metric
+                && line.get(3).and_then(Value::as_str) == Some(dimension_value)
+                && stat.is_none_or(|s| line.last().unwrap()["stat"] == s)
+        })
+    };
+    for direction in ["to_agent", "to_customer"] {
+        for p in ["p50", "p95", "p99"] {
+            assert!(shown(NAMESPACE, "RelayLatencyMs", direction, Some(p)), "{direction} {p}");
+        }
+    }
+    // Placeholders are "0" after dashboard(): every queue line names one of the two queues.
+    for metric in ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"] {
+        assert!(shown("AWS/SQS", metric, "0", None), "{metric}");
+    }
+    let body = parsed()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].as_str().unwrap();
+    for queue in ["${DeliveryQueue.QueueName}", "${DeliveryDeadLetterQueue.QueueName}"] {
+        assert!(body.matches(queue).count() >= 2, "{queue}: depth and age");
+    }
+    for function in resources("AWS::Serverless::Function").into_iter().map(|(id, _)| format!("${{{id}}}")) {
+        assert!(body.matches(&function).count() >= 3, "{function}: errors, throttles, duration");
+    }
+    for metric in ["Errors", "Throttles", "Duration"] {
+        assert!(shown("AWS/Lambda", metric, "0", None), "{metric}");
+    }
+}
+
+#[test]
+fn the_worker_reserves_the_concurrency_its_queue_may_use() {
+    let functions = resources("AWS::Serverless::Function");
+    let is_worker =
+        |f: &Value| f["Properties"]["Events"].as_object().is_some_and(|e| e.values().any(|e| e["Type"] == "SQS"));
+    let (workers, webhooks): (Vec<_>, Vec<_>) = functions.into_iter().partition(|(_, f)| is_worker(f));
+    let [(_, worker)] = workers.as_slice() else { panic!("one worker") };
+    assert_eq!(
+        worker["Properties"]["ReservedConcurrentExecutions"],
+        json!({ "Fn::If": ["ReservesWorkerConcurrency", ref_to("WorkerMaximumConcurrency"), ref_to("AWS::NoValue")] })
+    );
+    assert_eq!(parsed()["Parameters"]["ReserveWorkerConcurrency"]["Default"], "yes");
+    for event in worker["Properties"]["Events"].as_object().unwrap().values() {
+        assert_eq!(event["Properties"]["ScalingConfig"]["MaximumConcurrency"], ref_to("WorkerMaximumConcurrency"));
+    }
+    // The webhooks absorb the providers' bursts; the HTTP API stage throttles them.
+    for (id, webhook) in webhooks {
+        assert!(webhook["Properties"].get("ReservedConcurrentExecutions").is_none(), "{id}");
+    }
 }
