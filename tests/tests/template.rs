@@ -169,8 +169,11 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
     assert_eq!(functions.len(), SECRETS.len());
     for (id, function) in functions {
         let variables = function["Properties"]["Environment"]["Variables"].as_object().unwrap();
+        // A plain secret is only declared empty, for `sam local invoke --env-vars` to fill.
         for plain in PLAIN_SECRETS {
-            assert!(!variables.contains_key(*plain), "{id}: {plain} in plain text; give {plain}_PARAM instead");
+            if let Some(value) = variables.get(*plain) {
+                assert_eq!(value, "", "{id}: {plain} in plain text; give {plain}_PARAM instead");
+            }
         }
         let given: BTreeSet<&str> = variables.keys().map(String::as_str).filter(|k| k.ends_with("_PARAM")).collect();
         let code_uri = function["Properties"]["CodeUri"].as_str().unwrap();
@@ -450,5 +453,64 @@ fn the_worker_reserves_the_concurrency_its_queue_may_use() {
     // The webhooks absorb the providers' bursts; the HTTP API stage throttles them.
     for (id, webhook) in webhooks {
         assert!(webhook["Properties"].get("ReservedConcurrentExecutions").is_none(), "{id}");
+    }
+}
+
+#[test]
+fn the_metric_list_is_the_one_the_bridge_declares() {
+    let listed: Vec<(&str, &str)> = METRICS.iter().map(|(name, dimension, _)| (*name, *dimension)).collect();
+    assert_eq!(listed, shared::telemetry::METRICS);
+}
+
+/// Every metric the code emits is declared (so the alarms and the dashboard can know it),
+/// and every declared metric is emitted somewhere.
+#[test]
+fn the_code_emits_exactly_the_declared_metrics() {
+    let mut sources = Vec::new();
+    for dir in
+        ["shared/src", "functions/sms-webhook/src", "functions/whatsapp-webhook/src", "functions/delivery-worker/src"]
+    {
+        collect_rust_sources(&workspace().join(dir), &mut sources);
+    }
+    let code: String = sources.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
+    let mut emitted = BTreeSet::new();
+    for call in ["telemetry::count(\"", "telemetry::metric(\""] {
+        for (at, _) in code.match_indices(call) {
+            let rest = &code[at + call.len()..];
+            emitted.insert(rest[..rest.find('"').unwrap()].to_owned());
+        }
+    }
+    if code.contains("telemetry::relay_latency(") {
+        emitted.insert("RelayLatencyMs".to_owned());
+    }
+    let declared: BTreeSet<String> = shared::telemetry::METRICS.iter().map(|(name, _)| name.to_string()).collect();
+    assert_eq!(emitted, declared);
+}
+
+fn collect_rust_sources(dir: &Path, into: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_rust_sources(&path, into);
+        } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("telemetry.rs") {
+            into.push(path);
+        }
+    }
+}
+
+/// `sam local invoke --env-vars events/env.json` only overrides variables the template
+/// declares: every one the file sets must be there.
+#[test]
+fn every_sample_environment_variable_is_declared_for_sam_local() {
+    let env: Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace().join("events/env.json")).unwrap()).unwrap();
+    let functions = resources("AWS::Serverless::Function");
+    for (id, variables) in env.as_object().unwrap() {
+        let (_, function) =
+            functions.iter().find(|(name, _)| name == id).unwrap_or_else(|| panic!("{id} is not a function"));
+        let declared = function["Properties"]["Environment"]["Variables"].as_object().unwrap();
+        for name in variables.as_object().unwrap().keys() {
+            assert!(declared.contains_key(name), "{id}: {name} is set in events/env.json but not declared");
+        }
     }
 }

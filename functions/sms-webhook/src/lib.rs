@@ -34,7 +34,7 @@ use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled,
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
 use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
-use shared::domain::{E164, JobId, Lines};
+use shared::domain::{DeliveryStatus, E164, JobId, Lines};
 use shared::ports::{ConversationStore, DeliveryQueue};
 use shared::telemetry;
 
@@ -210,13 +210,18 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
                 "sms status recorded"
             )
         }
-        StatusHandled::Unchanged { current } => tracing::info!(
-            outcome = "unchanged",
-            sid,
-            reported = report.status,
-            current = current.map(|c| c.as_str()),
-            "late, duplicate or backwards sms status: nothing changed"
-        ),
+        StatusHandled::Unchanged { current } => {
+            tracing::info!(
+                outcome = "unchanged",
+                sid,
+                reported = report.status,
+                current = current.map(|c| c.as_str()),
+                "late, duplicate or backwards sms status: nothing changed"
+            );
+            if current.is_some() && current == DeliveryStatus::parse(&report.status) {
+                telemetry::count("DuplicateWebhook", &[("source", "twilio_status")]);
+            }
+        }
         StatusHandled::Ignored => {
             tracing::info!(outcome = "ignored", sid, reported = report.status, "sms status says nothing about delivery")
         }
