@@ -1,7 +1,8 @@
-//! Secrets at cold start (SPEC §2): each is `<NAME>` in the environment (locally, in tests)
-//! or, in AWS, `<NAME>_PARAM`, the name of an SSM SecureString parameter. All of a
-//! function's `_PARAM` names are read with one `GetParameters` call, once per cold start,
-//! and never logged.
+//! Secrets and the lines at cold start (SPEC §2): each is `<NAME>` in the environment
+//! (locally, in tests) or, in AWS, `<NAME>_PARAM`, the name of an SSM parameter (a
+//! SecureString for the secrets; the lines may be a String). All of a function's `_PARAM`
+//! names are read with one `GetParameters` call, once per cold start; values are never
+//! logged.
 
 use std::collections::HashMap;
 
@@ -9,8 +10,10 @@ use aws_sdk_ssm::error::DisplayErrorContext;
 
 use crate::config::{ConfigError, Lookup};
 
-/// The secrets of the environment contract.
-pub const SECRET_NAMES: [&str; 4] = ["TWILIO_AUTH_TOKEN", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
+/// The variables of the environment contract that may come from SSM: the four secrets, and
+/// the lines (a deployment's `BRIDGE_LINES` JSON kept in a parameter of its own).
+pub const FROM_SSM: [&str; 5] =
+    ["TWILIO_AUTH_TOKEN", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN", "BRIDGE_LINES"];
 
 /// The environment with the secrets read from SSM in place of their `_PARAM` names.
 pub struct Environment<'a> {
@@ -37,7 +40,7 @@ pub async fn resolve_with<'a>(sdk: &aws_config::SdkConfig, env: Lookup<'a>) -> R
 /// fails the cold start naming the variable.
 pub async fn resolve<'a>(ssm: &aws_sdk_ssm::Client, env: Lookup<'a>) -> Result<Environment<'a>, ConfigError> {
     let mut wanted: Vec<(&'static str, String)> = Vec::new();
-    for name in SECRET_NAMES {
+    for name in FROM_SSM {
         let param_var = format!("{name}_PARAM");
         let Some(parameter) = env(&param_var) else { continue };
         if env(name).is_some() {

@@ -1,4 +1,4 @@
-//! Secrets from SSM at cold start (`<NAME>_PARAM`, SPEC §2), against the moto emulator.
+//! Secrets and lines from SSM at cold start (`<NAME>_PARAM`, SPEC §2), against the moto emulator.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
@@ -34,13 +34,28 @@ async fn secrets_named_by_param_are_read_from_ssm_in_one_call() {
     let (twilio, meta) = (format!("/bridge-{run}/twilio-auth-token"), format!("/bridge-{run}/meta-access-token"));
     put_secure_string(&ssm, &twilio, "twilio-secret\n").await;
     put_secure_string(&ssm, &meta, "meta-secret").await;
-    let vars =
-        env(&[("TWILIO_AUTH_TOKEN_PARAM", &twilio), ("META_ACCESS_TOKEN_PARAM", &meta), ("TABLE_NAME", "bridge")]);
+    let lines = format!("/bridge-{run}/lines");
+    ssm.put_parameter()
+        .name(&lines)
+        .value(shared::testing::lines_json())
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let vars = env(&[
+        ("TWILIO_AUTH_TOKEN_PARAM", &twilio),
+        ("META_ACCESS_TOKEN_PARAM", &meta),
+        ("BRIDGE_LINES_PARAM", &lines),
+        ("TABLE_NAME", "bridge"),
+    ]);
     let lookup = |name: &str| vars.get(name).cloned();
     let resolved = resolve(&ssm, &lookup).await.unwrap();
     assert_eq!(resolved.get("TWILIO_AUTH_TOKEN").as_deref(), Some("twilio-secret"), "decrypted and trimmed");
     assert_eq!(resolved.get("META_ACCESS_TOKEN").as_deref(), Some("meta-secret"));
     assert_eq!(resolved.get("TABLE_NAME").as_deref(), Some("bridge"), "everything else as it was");
+    // The lines may live in a plain String parameter; they parse as BRIDGE_LINES would.
+    let parsed = shared::config::lines(&|name| resolved.get(name)).unwrap();
+    assert_eq!(parsed.iter().count(), 1);
     assert_eq!(resolved.get("META_APP_SECRET"), None);
 }
 

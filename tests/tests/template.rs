@@ -165,6 +165,8 @@ fn the_api_routes_are_the_routers_routes() {
 #[test]
 fn each_function_may_read_exactly_the_secrets_it_is_given() {
     let parameters = &parsed()["Parameters"];
+    let globals = &parsed()["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(globals["BRIDGE_LINES_PARAM"], ref_to("BridgeLinesParameter"));
     let functions = resources("AWS::Serverless::Function");
     assert_eq!(functions.len(), SECRETS.len());
     for (id, function) in functions {
@@ -204,9 +206,27 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
         let actions = strings(&ssm[0]["Action"]);
         assert!(actions.contains("ssm:GetParameters"), "{id}: the cold start reads with one GetParameters");
         assert!(actions.iter().all(|a| a == "ssm:GetParameters" || a == "ssm:GetParameter"), "{id}: {actions:?}");
-        let granted: BTreeSet<String> =
-            as_list(&ssm[0]["Resource"]).iter().map(|r| r["Fn::Sub"].as_str().unwrap().to_owned()).collect();
+        // The secrets' parameters, and the lines' parameter when one is given (every
+        // function reads BRIDGE_LINES_PARAM, set in Globals).
+        let lines_arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${BridgeLinesParameter}";
+        let mut granted = BTreeSet::new();
+        let mut lines_granted = false;
+        for resource in as_list(&ssm[0]["Resource"]) {
+            match (resource.get("Fn::Sub"), resource.get("Fn::If")) {
+                (Some(arn), _) => {
+                    granted.insert(arn.as_str().unwrap().to_owned());
+                }
+                (None, Some(when)) => {
+                    assert_eq!(when[0], "HasBridgeLinesParameter", "{id}");
+                    assert_eq!(when[1]["Fn::Sub"], lines_arn, "{id}");
+                    assert_eq!(when[2], ref_to("AWS::NoValue"), "{id}");
+                    lines_granted = true;
+                }
+                _ => panic!("{id}: {resource}"),
+            }
+        }
         assert_eq!(granted, arns, "{id}: exactly the parameters named in its environment");
+        assert!(lines_granted, "{id}: reads BRIDGE_LINES_PARAM but may not read it");
 
         // A customer managed key only through SSM; the AWS managed aws/ssm needs no grant.
         for kms in statements.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("kms:"))) {
