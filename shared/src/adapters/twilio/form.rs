@@ -1,5 +1,5 @@
-//! `application/x-www-form-urlencoded` bodies, strictly: invalid percent-encoding results in
-//! text that isn't UTF-8, which is refused rather than silently replaced.
+//! `application/x-www-form-urlencoded` bodies, strictly: a `%` not followed by two hex digits,
+//! or text that isn't UTF-8 once decoded, is refused rather than passed on or replaced.
 
 use percent_encoding::percent_decode;
 
@@ -9,6 +9,8 @@ pub enum FormError {
     NotUtf8,
     #[error("parameter {0} is not valid UTF-8 once decoded")]
     ParamNotUtf8(usize),
+    #[error("parameter {0} has invalid percent-encoding")]
+    BadPercentEncoding(usize),
     #[error("too many parameters (at most {MAX_PARAMS})")]
     TooManyParams,
 }
@@ -31,6 +33,14 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
 }
 
 fn decode(raw: &str, index: usize) -> Result<String, FormError> {
+    // `percent_decode` keeps a malformed escape as it is; Twilio never sends one.
+    let bytes = raw.as_bytes();
+    let escapes_ok = bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(i, _)| {
+        bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+    });
+    if !escapes_ok {
+        return Err(FormError::BadPercentEncoding(index));
+    }
     let spaced = raw.replace('+', " ");
     percent_decode(spaced.as_bytes()).decode_utf8().map(|s| s.into_owned()).map_err(|_| FormError::ParamNotUtf8(index))
 }
@@ -76,6 +86,14 @@ mod tests {
         assert_eq!(parse_form(b"A=1&Body=\xff"), Err(FormError::NotUtf8));
         let many = vec!["a=1"; MAX_PARAMS + 1].join("&");
         assert_eq!(parse_form(many.as_bytes()), Err(FormError::TooManyParams));
+    }
+
+    #[test]
+    fn refuses_malformed_percent_escapes() {
+        for bad in ["Body=100%ZZ", "Body=%4", "Body=%", "Bo%dy=1", "Body=%%41"] {
+            assert_eq!(parse_form(bad.as_bytes()), Err(FormError::BadPercentEncoding(0)), "{bad}");
+        }
+        assert_eq!(parse_form(b"A=1&Body=50%25+off").unwrap()[1].1, "50% off");
     }
 
     proptest! {
