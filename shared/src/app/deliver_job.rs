@@ -163,6 +163,13 @@ where
         let Some(line) = self.lines.by_id(line_id) else {
             return Err(DeliverError::Escalate { reason: format!("line `{line_id}` is not configured") });
         };
+        // An automated reply's leg is made by its first claim: a conversation erased meanwhile
+        // must not get a new item holding the customer's number back.
+        if let JobPayload::AutoReply(reply) = &first.payload
+            && self.store.conversation(&reply.conversation).await?.is_none()
+        {
+            return Ok(Delivered::Dropped);
+        }
         let (mut claimed, mut done_before) = (Vec::new(), false);
         for job in jobs {
             match self.store.claim_job(job, now, CLAIM_LEASE).await? {
