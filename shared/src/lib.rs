@@ -12,5 +12,7 @@ pub mod telemetry;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(feature = "test-util")]
 pub mod testing;
