@@ -11,7 +11,7 @@ use delivery_worker::DeliveryWorker;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::config::{DeliveryWorkerConfig, process_env};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = shared::aws::sdk_config().await;

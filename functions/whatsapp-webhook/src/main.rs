@@ -5,7 +5,7 @@ use std::sync::Arc;
 use shared::config::{WhatsAppWebhookConfig, process_env};
 use whatsapp_webhook::{WhatsAppWebhook, router};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let sdk = shared::aws::sdk_config().await;
