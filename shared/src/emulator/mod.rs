@@ -41,8 +41,8 @@ def app(environ, start_response):
     with one_at_a_time:
         return list(moto_app(environ, start_response))
 
-# Keep-alive: werkzeug speaks HTTP/1.0 by default and closes every connection.
-MotoRequestHandler.protocol_version = "HTTP/1.1"
+# werkzeug's development server answers every request with `Connection: close`, so each AWS
+# call opens a new connection here (AWS keeps them alive): benches count that as emulator cost.
 os.environ.setdefault("MOTO_PORT", sys.argv[1])
 run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler)
 "#;
