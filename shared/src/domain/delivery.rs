@@ -233,18 +233,25 @@ impl Job {
 
     /// Jobs of one group reach their recipient in queue order (an SQS FIFO message group):
     /// one customer's copies to one agent, one customer's SMS, one agent's notices.
+    ///
+    /// The recipient is hashed, as derived job ids are: group ids show in the SQS console
+    /// and aren't covered by its encryption, and the numbers are personal data.
     pub fn order_group(&self) -> String {
-        match &self.payload {
-            JobPayload::ForwardToAgent(f) => {
-                format!("fwd.{}.{}.{}", f.conversation.line, f.conversation.customer.digits(), f.agent.as_str())
-            }
+        use sha2::Digest;
+        let (kind, line, recipient) = match &self.payload {
+            JobPayload::ForwardToAgent(f) => (
+                "fwd",
+                &f.conversation.line,
+                format!("{}.{}", f.conversation.customer.digits(), f.agent.as_str()),
+            ),
             // Agents' replies and the bridge's own texts to one customer share one order.
             JobPayload::SendSms(SendSms { conversation, .. })
             | JobPayload::AutoReply(AutoReply { conversation, .. }) => {
-                format!("sms.{}.{}", conversation.line, conversation.customer.digits())
+                ("sms", &conversation.line, conversation.customer.digits().to_owned())
             }
-            JobPayload::NotifyAgent(n) => format!("note.{}.{}", n.line, n.agent.as_str()),
-        }
+            JobPayload::NotifyAgent(n) => ("note", &n.line, n.agent.as_str().to_owned()),
+        };
+        format!("{kind}.{line}.{}", hex::encode(&sha2::Sha256::digest(recipient.as_bytes())[..12]))
     }
 }
 
@@ -509,9 +516,17 @@ mod tests {
     #[test]
     fn each_recipient_of_a_conversation_is_its_own_order_group() {
         let [forward, sms, notice] = &jobs()[..] else { panic!() };
-        assert_eq!(forward.order_group(), "fwd.main.14155550134.14155550111");
-        assert_eq!(sms.order_group(), "sms.main.14155550134");
-        assert_eq!(notice.order_group(), "note.main.14155550111");
+        let groups = [forward.order_group(), sms.order_group(), notice.order_group()];
+        for (group, prefix) in groups.iter().zip(["fwd.main.", "sms.main.", "note.main."]) {
+            assert!(group.starts_with(prefix) && group.len() == prefix.len() + 24, "{group}");
+            assert!(!group.contains("4155550"), "no phone number or WhatsApp id: {group}");
+        }
+        assert_eq!(jobs()[0].order_group(), groups[0], "one recipient, one group, every time");
+        let mut other_agent = forward.clone();
+        if let JobPayload::ForwardToAgent(f) = &mut other_agent.payload {
+            f.agent = WaId::parse("14155550112").unwrap();
+        }
+        assert_ne!(other_agent.order_group(), groups[0], "each agent of a conversation is its own group");
     }
 
     #[test]
