@@ -93,9 +93,9 @@ async fn verify_subscription<S, Q>(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let mode = query.get("hub.mode").map(String::as_str);
-    let token = query.get("hub.verify_token").map(String::as_bytes).unwrap_or_default();
-    let expected = webhook.verify_token.expose_secret().as_bytes();
-    let token_ok = token.len() == expected.len() && bool::from(subtle::ConstantTimeEq::ct_eq(token, expected));
+    let token = query.get("hub.verify_token").map(String::as_str).unwrap_or_default();
+    let token_ok =
+        shared::adapters::whatsapp::signature::verify_token_matches(token, webhook.verify_token.expose_secret());
     match (mode, token_ok, query.get("hub.challenge")) {
         (Some("subscribe"), true, Some(challenge)) => {
             tracing::info!(outcome = "subscribed", "webhook verification answered");

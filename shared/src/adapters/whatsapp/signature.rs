@@ -55,6 +55,18 @@ pub fn compute_signature(app_secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Whether the `hub.verify_token` of Meta's subscription check is ours. Both tokens are
+/// hashed first and the hashes compared in constant time, so not even a difference in
+/// length shows in the time taken.
+pub fn verify_token_matches(given: &str, expected: &str) -> bool {
+    let digest = |token: &str| {
+        let mut mac = keyed(b"hub.verify_token");
+        mac.update(token.as_bytes());
+        mac
+    };
+    digest(expected).verify_slice(&digest(given).finalize().into_bytes()).is_ok()
+}
+
 fn keyed(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length.
     HmacSha256::new_from_slice(key).unwrap_or_else(|e| unreachable!("hmac key: {e}"))
@@ -86,6 +98,14 @@ mod tests {
         assert_eq!(v.verify(Some(&good), &altered).unwrap_err(), MetaSignatureError::Mismatch);
         for bad in ["", "sha256=", "sha1=abcd", "sha256=zz", &good[7..], &compute_signature("other", body)] {
             assert_eq!(v.verify(Some(bad), body).unwrap_err(), MetaSignatureError::Mismatch, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_verify_token_matches_only_itself() {
+        assert!(verify_token_matches("s3cret-token", "s3cret-token"));
+        for other in ["", "s3cret-toke", "s3cret-token ", "S3cret-token", "s3cret-tokem", "x".repeat(10_000).as_str()] {
+            assert!(!verify_token_matches(other, "s3cret-token"), "{other:?}");
         }
     }
 }
