@@ -729,14 +729,14 @@ fn cases(world: &World) -> Vec<Case> {
             meta_message(message(AGENTS[0], "order", json!({ "catalog_id": "1" }))),
             200,
             "",
-            agent_told(&[]),
+            agent_told(&["That message (order) can't be sent by SMS"]),
         ),
         http(
             "whatsapp: an unknown interactive type",
             meta_message(message(AGENTS[0], "interactive", json!({ "type": "nfm_reply", "nfm_reply": {} }))),
             200,
             "",
-            agent_told(&[]),
+            agent_told(&["That message (interactive/nfm_reply) can't be sent by SMS"]),
         ),
         http(
             "whatsapp: a reaction",
@@ -757,7 +757,7 @@ fn cases(world: &World) -> Vec<Case> {
             meta_message(message(AGENTS[0], "image", json!({ "id": "../../secret", "mime_type": "image/jpeg" }))),
             200,
             "",
-            agent_told(&["A image can't be sent by SMS"]),
+            agent_told(&["An image can't be sent by SMS"]),
         ),
         http(
             "whatsapp: a button that isn't act:*",

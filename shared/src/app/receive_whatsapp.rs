@@ -235,7 +235,12 @@ async fn plan<S: ConversationStore>(
             }
             _ => Ok(Plan::told(line, message, "media", notices::media_not_sent(kind, line.media_relay))),
         },
-        WhatsAppContent::Unsupported { .. } => Ok(Plan::silent("unsupported")),
+        // WhatsApp's own notices (a number changed) aren't the agent's to answer.
+        WhatsAppContent::Unsupported { kind } if kind == "system" => Ok(Plan::silent("system")),
+        // The agent sent something that can't go by SMS: say so rather than drop it silently.
+        WhatsAppContent::Unsupported { kind } => {
+            Ok(Plan::told(line, message, "unsupported", notices::message_kind_not_sent(kind)))
+        }
         WhatsAppContent::ButtonReply { id, .. } => pressed(store, line, message, &agent_name, id, now).await,
         WhatsAppContent::ListReply { id, .. } => picked(store, line, message, id, now).await,
         WhatsAppContent::Text(body) => route_text(store, line, message, &agent_name, body, now).await,

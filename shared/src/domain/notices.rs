@@ -69,10 +69,20 @@ pub fn nothing_to_send() -> WhatsAppMessage {
     WhatsAppMessage::text("That message has no text to send, so nothing was sent.")
 }
 
+/// A kind of WhatsApp message the bridge doesn't relay at all (a location, contacts, an
+/// order, what the Cloud API itself calls unsupported).
+pub fn message_kind_not_sent(kind: &str) -> WhatsAppMessage {
+    let kind: String = kind.chars().filter(|c| c.is_ascii_alphanumeric() || "_/ ".contains(*c)).take(40).collect();
+    WhatsAppMessage::text(&format!(
+        "That message ({kind}) can't be sent by SMS, so it was not sent. Send it as text instead."
+    ))
+}
+
 /// Media the bridge doesn't relay: a sticker, anything when relay is off for the line.
 pub fn media_not_sent(kind: &str, relay_on: bool) -> WhatsAppMessage {
     if relay_on {
-        WhatsAppMessage::text(&format!("A {kind} can't be sent by SMS, so it was not sent."))
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "An" } else { "A" };
+        WhatsAppMessage::text(&format!("{article} {kind} can't be sent by SMS, so it was not sent."))
     } else {
         WhatsAppMessage::text(&format!(
             "This line sends customers text only, so your {kind} was not sent. Describe it in words instead."
@@ -218,6 +228,22 @@ mod tests {
         let WhatsAppMessage::Text { body, .. } = help(&open, None) else { panic!() };
         assert!(body.contains("/to +1"), "{body}");
         assert!(body.chars().count() <= crate::domain::whatsapp_message::TEXT_BODY_MAX_CHARS);
+    }
+
+    #[test]
+    fn an_unrelayed_kind_is_named_but_only_in_plain_characters() {
+        let WhatsAppMessage::Text { body, .. } = message_kind_not_sent("location") else { panic!() };
+        assert!(body.starts_with("That message (location) can't be sent by SMS"), "{body}");
+        let WhatsAppMessage::Text { body, .. } = message_kind_not_sent("*bold*\n<script>") else { panic!() };
+        assert!(body.starts_with("That message (boldscript) can't"), "{body}");
+    }
+
+    #[test]
+    fn unsent_media_is_named_with_its_article() {
+        for (kind, expected) in [("image", "An image can't"), ("audio", "An audio can't"), ("sticker", "A sticker can't")] {
+            let WhatsAppMessage::Text { body, .. } = media_not_sent(kind, true) else { panic!() };
+            assert!(body.starts_with(expected), "{body}");
+        }
     }
 
     #[test]
