@@ -227,12 +227,21 @@ pub fn message_sid() -> String {
 #[derive(Debug, Clone, Default)]
 pub struct AwsCallCounter {
     calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Each call's request body size, in bytes (what SigV4 hashes and the SDK serialized).
+    body_bytes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl AwsCallCounter {
     /// Calls since the last `take`, in order.
     pub fn take(&self) -> Vec<String> {
+        self.body_bytes.lock().expect("counter lock").clear();
         std::mem::take(&mut *self.calls.lock().expect("counter lock"))
+    }
+
+    /// Calls since the last `take`, each with its request body's size in bytes.
+    pub fn take_with_sizes(&self) -> Vec<(String, usize)> {
+        let sizes = std::mem::take(&mut *self.body_bytes.lock().expect("counter lock"));
+        std::mem::take(&mut *self.calls.lock().expect("counter lock")).into_iter().zip(sizes).collect()
     }
 
     /// A DynamoDB client like `client`, counted.
@@ -253,13 +262,15 @@ impl aws_sdk_dynamodb::config::Intercept for AwsCallCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         use aws_smithy_runtime_api::client::orchestrator::Metadata;
         let operation =
             cfg.load::<Metadata>().map_or_else(|| "?".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
+        let size = context.request().body().bytes().map_or(0, <[u8]>::len);
+        self.body_bytes.lock().expect("counter lock").push(size);
         self.calls.lock().expect("counter lock").push(operation);
         Ok(())
     }
@@ -570,5 +581,116 @@ impl crate::ports::DeliveryQueue for NoQueue {
 
     async fn dead_letter(&self, _body: &str, _group: Option<&str>, _id: &str) -> Result<(), crate::ports::QueueError> {
         Ok(())
+    }
+}
+
+/// Records the AWS calls a client makes against the emulator, request and response, so that
+/// [`AwsRecording::replay_client`] can answer the same calls later from memory: the handlers'
+/// own CPU (serialization, signing, parsing) measured without any I/O.
+///
+/// Calls are paired in order, so record one request at a time. A replayed call whose request
+/// body was recorded gets that call's answer (a `GetItem` of the same key reads the same item);
+/// one that wasn't (a write carrying fresh ids) gets the last successful answer recorded for
+/// its operation.
+#[derive(Debug, Clone, Default)]
+pub struct AwsRecording {
+    state: std::sync::Arc<std::sync::Mutex<RecordingState>>,
+}
+
+#[derive(Debug, Default)]
+struct RecordingState {
+    /// Requests sent, not yet answered: (`X-Amz-Target`, body).
+    pending: std::collections::VecDeque<(String, Vec<u8>)>,
+    answers: HashMap<(String, Vec<u8>), (u16, Vec<u8>)>,
+    last_success: HashMap<String, Vec<u8>>,
+}
+
+impl AwsRecording {
+    /// A DynamoDB client like `client`, recorded.
+    pub fn dynamodb(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().interceptor(self.clone()).build())
+    }
+
+    /// An SQS client like `client`, recorded.
+    pub fn sqs(&self, client: &aws_sdk_sqs::Client) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(client.config().to_builder().interceptor(self.clone()).build())
+    }
+
+    /// A DynamoDB client like `client` whose calls never leave the process.
+    pub fn replay_dynamodb(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().http_client(self.replay_client()).build())
+    }
+
+    /// An SQS client like `client` whose calls never leave the process.
+    pub fn replay_sqs(&self, client: &aws_sdk_sqs::Client) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(client.config().to_builder().http_client(self.replay_client()).build())
+    }
+
+    /// An HTTP client for the SDK that answers from what was recorded.
+    pub fn replay_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        use aws_smithy_runtime_api::client::http::{SharedHttpConnector, http_client_fn};
+        let connector = SharedHttpConnector::new(self.clone());
+        http_client_fn(move |_, _| connector.clone())
+    }
+
+    fn target(headers: &aws_smithy_runtime_api::http::Headers) -> String {
+        headers.get("x-amz-target").unwrap_or("?").to_owned()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for AwsRecording {
+    fn name(&self) -> &'static str {
+        "AwsRecording"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request();
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        self.state.lock().expect("recording lock").pending.push_back((Self::target(request.headers()), body));
+        Ok(())
+    }
+
+    // After deserialization the orchestrator has read the whole body into memory.
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let response = context.response();
+        let status = response.status().as_u16();
+        let body = response.body().bytes().unwrap_or_default().to_vec();
+        let mut state = self.state.lock().expect("recording lock");
+        let Some((target, request)) = state.pending.pop_front() else { return Ok(()) };
+        if (200..300).contains(&status) {
+            state.last_success.insert(target.clone(), body.clone());
+        }
+        state.answers.insert((target, request), (status, body));
+        Ok(())
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for AwsRecording {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use aws_smithy_runtime_api::client::http::HttpConnectorFuture;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let target = Self::target(request.headers());
+        let key = (target, request.body().bytes().unwrap_or_default().to_vec());
+        let state = self.state.lock().expect("recording lock");
+        let answer =
+            state.answers.get(&key).cloned().or_else(|| state.last_success.get(&key.0).map(|body| (200, body.clone())));
+        HttpConnectorFuture::ready(match answer {
+            Some((status, body)) => Ok(HttpResponse::new(status.try_into().expect("a recorded status"), body.into())),
+            None => Err(ConnectorError::other(format!("nothing recorded for {}", key.0).into(), None)),
+        })
     }
 }
