@@ -45,7 +45,8 @@ struct Run {
     latencies_ms: Vec<f64>,
     cpu_seconds: f64,
     wall_seconds: f64,
-    aws_calls: usize,
+    /// Counted on the one-at-a-time runs only.
+    aws_calls: Option<usize>,
     /// The bridge's calls by operation: how many, and their request bodies' mean size.
     calls_by_operation: Vec<(String, usize, usize)>,
 }
@@ -57,14 +58,14 @@ impl Run {
 
     fn row(&self, name: &str) {
         let [p50, p95, p99, _] = percentiles(&self.latencies_ms);
+        let calls = self.aws_calls.map_or("-".to_owned(), |c| format!("{:.2}", c as f64 / self.requests() as f64));
         println!(
-            "{name:<34} {:>8.1} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>10.2}",
+            "{name:<34} {:>8.1} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {calls:>10}",
             self.requests() as f64 / self.wall_seconds,
             p50,
             p95,
             p99,
             self.cpu_seconds * 1000.0 / self.requests() as f64,
-            self.aws_calls as f64 / self.requests() as f64
         );
     }
 }
@@ -121,7 +122,7 @@ async fn rust_inbound(aws: &TestAws, events: &[Value]) -> Run {
     Run {
         cpu_seconds: cpu_seconds(std::process::id()) - cpu_started,
         wall_seconds: wall_started.elapsed().as_secs_f64(),
-        aws_calls: calls.len(),
+        aws_calls: Some(calls.len()),
         calls_by_operation,
         latencies_ms,
     }
@@ -162,7 +163,7 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
         latencies_ms: result["latencies_ms"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect(),
         cpu_seconds: result["cpu_seconds"].as_f64().unwrap(),
         wall_seconds: result["wall_seconds"].as_f64().unwrap(),
-        aws_calls: result["aws_calls"].as_u64().unwrap() as usize,
+        aws_calls: result["aws_calls"].as_u64().map(|c| c as usize),
         calls_by_operation: Vec::new(),
     }
 }
@@ -196,7 +197,7 @@ async fn concurrent(router: axum::Router, events: Vec<Value>, concurrency: usize
     Run {
         cpu_seconds: cpu_seconds(std::process::id()) - cpu_started,
         wall_seconds: wall_started.elapsed().as_secs_f64(),
-        aws_calls: 0,
+        aws_calls: None,
         calls_by_operation: Vec::new(),
         latencies_ms,
     }
@@ -233,7 +234,7 @@ async fn concurrent_worker(worker: Arc<DeployedWorker>, batches: Vec<SqsEvent>, 
     Run {
         cpu_seconds: cpu_seconds(std::process::id()) - cpu_started,
         wall_seconds: wall_started.elapsed().as_secs_f64(),
-        aws_calls: 0,
+        aws_calls: None,
         calls_by_operation: Vec::new(),
         latencies_ms,
     }
@@ -273,7 +274,7 @@ async fn main() {
         (rust.requests() as f64 / rust.wall_seconds) / (python.requests() as f64 / python.wall_seconds),
         python_p99 / rust_p99,
         (python.cpu_seconds / python.requests() as f64) / (rust.cpu_seconds / rust.requests() as f64),
-        python.aws_calls as f64 / rust.aws_calls as f64
+        python.aws_calls.unwrap() as f64 / rust.aws_calls.unwrap() as f64
     );
     println!("  (req/s: bridge / Python; p99, CPU and AWS calls: Python / bridge)");
     println!("the bridge's calls:");

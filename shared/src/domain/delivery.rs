@@ -239,11 +239,9 @@ impl Job {
     pub fn order_group(&self) -> String {
         use sha2::Digest;
         let (kind, line, recipient) = match &self.payload {
-            JobPayload::ForwardToAgent(f) => (
-                "fwd",
-                &f.conversation.line,
-                format!("{}.{}", f.conversation.customer.digits(), f.agent.as_str()),
-            ),
+            JobPayload::ForwardToAgent(f) => {
+                ("fwd", &f.conversation.line, format!("{}.{}", f.conversation.customer.digits(), f.agent.as_str()))
+            }
             // Agents' replies and the bridge's own texts to one customer share one order.
             JobPayload::SendSms(SendSms { conversation, .. })
             | JobPayload::AutoReply(AutoReply { conversation, .. }) => {

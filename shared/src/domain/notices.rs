@@ -240,7 +240,9 @@ mod tests {
 
     #[test]
     fn unsent_media_is_named_with_its_article() {
-        for (kind, expected) in [("image", "An image can't"), ("audio", "An audio can't"), ("sticker", "A sticker can't")] {
+        for (kind, expected) in
+            [("image", "An image can't"), ("audio", "An audio can't"), ("sticker", "A sticker can't")]
+        {
             let WhatsAppMessage::Text { body, .. } = media_not_sent(kind, true) else { panic!() };
             assert!(body.starts_with(expected), "{body}");
         }
