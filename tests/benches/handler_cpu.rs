@@ -22,7 +22,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lambda_events::sqs::SqsEvent;
 use delivery_worker::DeliveryWorker;
@@ -158,15 +158,33 @@ async fn webhook_path(
     PathFigures { name, requests: events.len(), cpu_seconds: cpu_now() - started, calls }
 }
 
+/// The SMS webhook twice: on the recorded clients and on the replayed ones.
+fn sms_routers(aws: &TestAws, clients: &Clients) -> (axum::Router, axum::Router) {
+    let env = test_env(aws, &[]);
+    let build = |(store, queue)| {
+        sms_webhook::router(Arc::new(SmsWebhook::new(
+            SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
+            store,
+            queue,
+        )))
+    };
+    (build(clients.recorded(aws)), build(clients.replayed(aws)))
+}
+
+/// The WhatsApp webhook twice: on the recorded clients and on the replayed ones.
+fn whatsapp_routers(aws: &TestAws, clients: &Clients) -> (axum::Router, axum::Router) {
+    let env = test_env(aws, &[]);
+    let build = |(store, queue)| {
+        let config = WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap();
+        whatsapp_webhook::router(Arc::new(WhatsAppWebhook::new(config, store, queue)))
+    };
+    (build(clients.recorded(aws)), build(clients.replayed(aws)))
+}
+
 async fn inbound_sms(n: usize) -> PathFigures {
     let aws = TestAws::new().await;
-    let env = test_env(&aws, &[]);
-    let config = || SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
     let clients = Clients::new();
-    let (store, queue) = clients.recorded(&aws);
-    let record = sms_webhook::router(Arc::new(SmsWebhook::new(config(), store, queue)));
-    let (store, queue) = clients.replayed(&aws);
-    let replay = sms_webhook::router(Arc::new(SmsWebhook::new(config(), store, queue)));
+    let (record, replay) = sms_routers(&aws, &clients);
     // Known customers, as most traffic is: each texted once before.
     let customers = 20;
     post_all(
@@ -182,13 +200,8 @@ async fn inbound_sms(n: usize) -> PathFigures {
 
 async fn agent_reply(n: usize) -> PathFigures {
     let aws = TestAws::new().await;
-    let env = test_env(&aws, &[]);
-    let config = || WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap();
     let clients = Clients::new();
-    let (store, queue) = clients.recorded(&aws);
-    let record = whatsapp_webhook::router(Arc::new(WhatsAppWebhook::new(config(), store, queue)));
-    let (store, queue) = clients.replayed(&aws);
-    let replay = whatsapp_webhook::router(Arc::new(WhatsAppWebhook::new(config(), store, queue)));
+    let (record, replay) = whatsapp_routers(&aws, &clients);
     // Agent 0 replied to this customer before, so the conversation is its focus.
     record_agent_reply(&aws, &customer(0), "Hello!").await;
     let events: Vec<Value> = (0..n)
@@ -205,13 +218,8 @@ async fn agent_reply(n: usize) -> PathFigures {
 
 async fn status_callback(n: usize) -> PathFigures {
     let aws = TestAws::new().await;
-    let env = test_env(&aws, &[]);
-    let config = || SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
     let clients = Clients::new();
-    let (store, queue) = clients.recorded(&aws);
-    let record = sms_webhook::router(Arc::new(SmsWebhook::new(config(), store, queue)));
-    let (store, queue) = clients.replayed(&aws);
-    let replay = sms_webhook::router(Arc::new(SmsWebhook::new(config(), store, queue)));
+    let (record, replay) = sms_routers(&aws, &clients);
     let mut events = Vec::new();
     for i in 0..n {
         let job = record_agent_reply(&aws, &customer(i), "It's ready").await;
@@ -369,5 +377,4 @@ fn main() {
         eprintln!("  Twilio signature check (HMAC-SHA1, inbound form):           {twilio:.1} µs");
         eprintln!("  Meta signature check (HMAC-SHA256, one-message notification): {meta:.1} µs");
     });
-    std::thread::sleep(Duration::from_millis(10));
 }

@@ -168,23 +168,28 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
     }
 }
 
-/// A webhook's router under `concurrency` requests at a time.
-async fn concurrent(router: axum::Router, events: Vec<Value>, concurrency: usize) -> Run {
-    let chunks: Vec<Vec<Value>> =
-        (0..concurrency).map(|c| events.iter().skip(c).step_by(concurrency).cloned().collect()).collect();
+/// `call` over `items`, `concurrency` calls in flight (task `c` takes every `concurrency`-th
+/// item from the `c`-th). Each call's latency counts `weight` times: the jobs of a batch each
+/// waited for the whole batch.
+async fn concurrently<T, F, Fut>(items: Vec<T>, concurrency: usize, weight: usize, call: F) -> Run
+where
+    T: Clone + Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let chunks: Vec<Vec<T>> =
+        (0..concurrency).map(|c| items.iter().skip(c).step_by(concurrency).cloned().collect()).collect();
     let (cpu_started, wall_started) = (cpu_seconds(std::process::id()), Instant::now());
     let tasks: Vec<_> = chunks
         .into_iter()
         .map(|chunk| {
-            let router = router.clone();
+            let call = call.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                for event in chunk {
-                    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+                for item in chunk {
                     let started = Instant::now();
-                    let response = router.clone().oneshot(request).await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    call(item).await;
+                    latencies.extend(std::iter::repeat_n(started.elapsed().as_secs_f64() * 1000.0, weight));
                 }
                 latencies
             })
@@ -203,41 +208,31 @@ async fn concurrent(router: axum::Router, events: Vec<Value>, concurrency: usize
     }
 }
 
+/// A webhook's router under `concurrency` requests at a time.
+async fn concurrent(router: axum::Router, events: Vec<Value>, concurrency: usize) -> Run {
+    concurrently(events, concurrency, 1, move |event: Value| {
+        let router = router.clone();
+        async move {
+            let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    })
+    .await
+}
+
 const WORKER_BATCH: usize = 10;
 
 /// The delivery worker under `concurrency` batches at a time; the figures are per job.
 async fn concurrent_worker(worker: Arc<DeployedWorker>, batches: Vec<SqsEvent>, concurrency: usize) -> Run {
-    let chunks: Vec<Vec<SqsEvent>> =
-        (0..concurrency).map(|c| batches.iter().skip(c).step_by(concurrency).cloned().collect()).collect();
-    let (cpu_started, wall_started) = (cpu_seconds(std::process::id()), Instant::now());
-    let tasks: Vec<_> = chunks
-        .into_iter()
-        .map(|chunk| {
-            let worker = worker.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                for batch in chunk {
-                    let started = Instant::now();
-                    let response = worker.handle_batch(batch).await;
-                    assert!(response.batch_item_failures.is_empty(), "every job delivered");
-                    // Each job of the batch waited for the whole batch.
-                    latencies.extend([started.elapsed().as_secs_f64() * 1000.0; WORKER_BATCH]);
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies_ms = Vec::new();
-    for task in tasks {
-        latencies_ms.extend(task.await.unwrap());
-    }
-    Run {
-        cpu_seconds: cpu_seconds(std::process::id()) - cpu_started,
-        wall_seconds: wall_started.elapsed().as_secs_f64(),
-        aws_calls: None,
-        calls_by_operation: Vec::new(),
-        latencies_ms,
-    }
+    concurrently(batches, concurrency, WORKER_BATCH, move |batch: SqsEvent| {
+        let worker = worker.clone();
+        async move {
+            let response = worker.handle_batch(batch).await;
+            assert!(response.batch_item_failures.is_empty(), "every job delivered");
+        }
+    })
+    .await
 }
 
 fn header(title: &str) {
