@@ -23,6 +23,7 @@ use delivery_worker::sqs_poller::SqsPoller;
 use settings::{Command, Settings};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::emulator::MotoServer;
+use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use simulator::{Simulator, SimulatorConfig};
 use sms_webhook::SmsWebhook;
 use whatsapp_webhook::WhatsAppWebhook;
@@ -75,10 +76,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("creating table {table}: {e}"))?;
     let (queue_url, dead_letter_url) = match (env.get("DELIVERY_QUEUE_URL"), env.get("DEAD_LETTER_QUEUE_URL")) {
         (Some(queue), Some(dlq)) => (queue, dlq),
-        _ => shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 5).await.map_err(|e| e.to_string())?,
+        // As deployed: the redrive is a backstop for poison; the worker decides by age.
+        _ => shared::adapters::sqs::create_queues(&sqs, settings::QUEUE_NAME, 1000).await.map_err(|e| e.to_string())?,
     };
     let env = env.with("DELIVERY_QUEUE_URL", &queue_url).with("DEAD_LETTER_QUEUE_URL", &dead_letter_url);
     let lookup = |name: &str| env.get(name);
+    // The functions' AWS calls pass through the AWS failure modes; the emulator set-up, the
+    // queue's event source (the poller) and the page's reads don't.
+    let functions_sdk = aws_faults(&settings.aws_failures).sdk_config(&sdk);
 
     // The same constructors the Lambdas' main functions use.
     let sms_config = SmsWebhookConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
@@ -90,9 +95,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
         .collect();
     let lines = sms_config.lines.clone();
-    let sms = Arc::new(SmsWebhook::from_config(sms_config, &sdk));
-    let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &sdk));
-    let worker = Arc::new(DeliveryWorker::from_config(worker_config, &sdk));
+    let sms = Arc::new(SmsWebhook::from_config(sms_config, &functions_sdk));
+    let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &functions_sdk));
+    let worker = Arc::new(DeliveryWorker::from_config(worker_config, &functions_sdk));
 
     let own_url = format!("http://127.0.0.1:{}", settings.port);
     let simulator = Simulator::new(
@@ -134,6 +139,19 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let poller = SqsPoller::new(sqs, &queue_url, 0);
     let mut poller_stop = stop_rx.clone();
     let worked = simulator.clone();
+    // The outbox sweep, as EventBridge Scheduler runs it in AWS (more often here).
+    let sweeper = worker.clone();
+    let mut sweep_stop = stop_rx.clone();
+    let sweep_task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = sweep_stop.changed() => break,
+                _ = tokio::time::sleep(SWEEP_EVERY) => {
+                    let _ = sweeper.sweep_outbox(SWEEP_GRACE, shared::app::deliver_job::Deadline::after(SWEEP_EVERY)).await;
+                }
+            }
+        }
+    });
     let poller_task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -173,5 +191,23 @@ async fn serve(settings: Settings) -> Result<(), String> {
         })
         .await;
     let _ = poller_task.await;
+    let _ = sweep_task.await;
     served.map_err(|e| e.to_string())
+}
+
+/// How often the local stack sweeps the outbox, and how old an entry must be.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+const SWEEP_GRACE: Duration = Duration::from_secs(10);
+
+/// The AWS failure modes as a fault plan for the functions' clients.
+fn aws_faults(settings: &simulator::failures::AwsFailureSettings) -> AwsFaults {
+    let faults = AwsFaults::default();
+    if settings.fail_rate > 0.0 {
+        faults.inject("", FaultWhen::Rate(settings.fail_rate), FaultKind::Refuse);
+    }
+    for outage in &settings.outages {
+        let window = FaultWhen::Window { start: std::time::Instant::now() + outage.after, length: outage.length };
+        faults.inject(outage.service, window, FaultKind::Refuse);
+    }
+    faults
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use shared::config::process_env;
 
-use crate::simulator::failures::{self, FailureSettings};
+use crate::simulator::failures::{self, AwsFailureSettings, FailureSettings};
 
 pub const DEFAULT_PORT: u16 = 8080;
 pub const QUEUE_NAME: &str = "sms-whatsapp-bridge-delivery";
@@ -27,7 +27,8 @@ const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 const USAGE: &str = "\
 usage: local-stack [--port PORT] [--lines FILE]
                    [--fail-rate RATE] [--fail-seed N] [--fail-number +E164[=CODE]]...
-                   [--closed-window WA_ID]...
+                   [--closed-window WA_ID]... [--late-answer-rate RATE]
+                   [--aws-fail-rate RATE] [--aws-outage sqs|dynamodb=SECONDS[@AFTER]]...
        local-stack sms [--port PORT] [--from +E164] [--to +E164] TEXT
        local-stack agent [--port PORT] [--from WA_ID] [--reply-to WAMID] TEXT
 
@@ -40,7 +41,16 @@ Simulator failure modes (to watch the delivery guarantees work):
   --fail-seed 7            the same random failures on every run
   --fail-number +E164=CODE SMS to this number are accepted, then fail with CODE (default 30006)
   --closed-window WA_ID    this agent's 24-hour window never opens: free-form messages to
-                           them fail with 131047, so the bridge falls back to the template";
+                           them fail with 131047, so the bridge falls back to the template
+  --late-answer-rate 0.1   a tenth of provider sends are accepted but answered after 12 s,
+                           past the bridge's timeout: it reconciles from the status reports
+                           (WhatsApp, Twilio) or Twilio's message list instead of resending
+
+AWS failure modes (the functions' DynamoDB and SQS calls; the queue's event source isn't):
+  --aws-fail-rate 0.05     that share of calls fail with 503 ServiceUnavailable
+  --aws-outage sqs=30@60   SQS refuses every call for 30 s, one minute in (the outbox
+                           sweep enqueues what the webhooks recorded meanwhile);
+                           dynamodb=SECONDS[@AFTER] likewise";
 
 pub enum Command {
     Serve(Settings),
@@ -61,6 +71,7 @@ pub struct Settings {
     pub port: u16,
     pub lines: Option<PathBuf>,
     pub failures: FailureSettings,
+    pub aws_failures: AwsFailureSettings,
 }
 
 pub struct SendSms {
@@ -82,6 +93,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) =
         (DEFAULT_PORT, None, None, None, None, Vec::new());
     let mut failure_modes = FailureSettings::default();
+    let mut aws_failures = AwsFailureSettings::default();
     let invalid = |e: String| format!("{e}\n\n{USAGE}");
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
@@ -99,6 +111,17 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
             }
             ("serve", "--fail-seed") => {
                 failure_modes.seed = Some(failures::parse_seed(&value("--fail-seed")?).map_err(invalid)?)
+            }
+            ("serve", "--late-answer-rate") => {
+                failure_modes.late_answer_rate =
+                    failures::parse_rate("--late-answer-rate", &value("--late-answer-rate")?).map_err(invalid)?
+            }
+            ("serve", "--aws-fail-rate") => {
+                aws_failures.fail_rate =
+                    failures::parse_rate("--aws-fail-rate", &value("--aws-fail-rate")?).map_err(invalid)?
+            }
+            ("serve", "--aws-outage") => {
+                aws_failures.outages.push(failures::parse_aws_outage(&value("--aws-outage")?).map_err(invalid)?)
             }
             ("serve", "--closed-window") => {
                 failure_modes
@@ -120,7 +143,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     Ok(match mode.as_str() {
         "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
         "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
-        _ => Command::Serve(Settings { port, lines, failures: failure_modes }),
+        _ => Command::Serve(Settings { port, lines, failures: failure_modes, aws_failures }),
     })
 }
 
@@ -187,7 +210,12 @@ pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
     let from = match message.from {
         Some(from) => from,
         None => {
-            let settings = Settings { port: message.port, lines: None, failures: FailureSettings::default() };
+            let settings = Settings {
+                port: message.port,
+                lines: None,
+                failures: FailureSettings::default(),
+                aws_failures: AwsFailureSettings::default(),
+            };
             let env = settings.environment()?;
             let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
             let line = lines.iter().next().ok_or("no line configured")?;

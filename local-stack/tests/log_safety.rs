@@ -30,7 +30,18 @@ const SECRETS: [&str; 4] =
 #[tokio::test]
 async fn a_full_run_logs_no_phone_number_or_secret_and_only_valid_emf() {
     let stack = LocalStack::start(
-        &["--fail-rate", "0.2", "--fail-seed", "3", "--fail-number", LANDLINE, "--closed-window", BEN],
+        &[
+            "--fail-rate",
+            "0.2",
+            "--fail-seed",
+            "3",
+            "--fail-number",
+            LANDLINE,
+            "--closed-window",
+            BEN,
+            "--aws-fail-rate",
+            "0.02",
+        ],
         &[("RETRY_BASE_SECONDS", "1"), ("RETRY_MAX_SECONDS", "2")],
     );
     let page = Page::new(&stack);
@@ -45,16 +56,14 @@ async fn a_full_run_logs_no_phone_number_or_secret_and_only_valid_emf() {
     let (metrics, logs): (Vec<_>, Vec<_>) = json_lines.iter().partition(|(_, v)| v.get("_aws").is_some());
     assert!(logs.len() > 50 && metrics.len() > 20, "{} log lines, {} metric lines", logs.len(), metrics.len());
 
-    // No phone number, in any form a log could hold it, and no secret.
+    // No phone number, in any form a log could hold it (digits, national forms, inside a
+    // wamid's base64), no wamid unhashed, and no secret.
     let numbers = [CUSTOMER, LANDLINE, NEWCOMER, "+14155550100", ANA, BEN, STRANGER];
     let forbidden: Vec<String> = numbers
         .iter()
-        .flat_map(|n| {
-            let digits = n.trim_start_matches('+').to_owned();
-            let national = format!("{}-{}-{}", &digits[1..4], &digits[4..7], &digits[7..]);
-            [digits, national]
-        })
+        .flat_map(|n| shared::testing::logs::number_forms(n))
         .chain(SECRETS.iter().map(|s| s.to_string()))
+        .chain(["wamid.".to_owned()])
         .collect();
     for (n, line) in json_lines.iter().map(|(n, _)| (n, &printed[*n])) {
         for needle in &forbidden {

@@ -114,6 +114,42 @@ async fn failure_modes_show_the_delivery_guarantees_at_work() {
     stack.stop();
 }
 
+/// `--late-answer-rate` and `--aws-outage`: every provider send is accepted and answered past
+/// the bridge's timeout, and SQS refuses the functions' calls while a text arrives. The text
+/// is recorded and swept onto the queue; each uncertain send is settled from the simulator's
+/// status reports (WhatsApp echoes `biz_opaque_callback_data`, Twilio calls back `?job=`) or
+/// its Messages list, so each copy and the reply still arrive once.
+#[tokio::test]
+async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
+    let mut stack = LocalStack::start(
+        &["--late-answer-rate", "1", "--aws-outage", "sqs=12"],
+        &[("PROVIDER_TIMEOUT_SECONDS", "2"), ("RECONCILE_WAIT_SECONDS", "5"), ("RETRY_BASE_SECONDS", "1")],
+    );
+    let page = Page::new(&stack);
+    // During the outage: the webhook keeps trying SQS, then answers 200 with the text recorded.
+    page.customer_texts(CUSTOMER, "Is my bike ready?").await;
+    let (copy, _) = page.delivered_copy(ANA, "Is my bike ready?").await;
+    page.delivered_copy(BEN, "Is my bike ready?").await;
+    page.agent_sends(ANA, "Yes, ready at 9!", copy["id"].as_str()).await;
+    let sms = page.sms_to(CUSTOMER, "Yes, ready at 9!").await;
+    assert_eq!(sms.len(), 1, "sent once: {sms:?}");
+    until("the ✅ on Ana's reply", 90, async || {
+        let reactions = page.to_agent(ANA, "✅").await;
+        (!reactions.is_empty()).then_some(())
+    })
+    .await;
+    // Give any wrongly repeated send time to show up, then count.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    for agent in [ANA, BEN] {
+        let copies = page.to_agent(agent, "Is my bike ready?").await;
+        assert_eq!(copies.len(), 1, "{agent}: {copies:?}");
+    }
+    assert_eq!(page.sms_to(CUSTOMER, "Yes, ready at 9!").await.len(), 1);
+    let injected = page.state().await["failures_injected"].as_u64().unwrap();
+    assert!(injected >= 3, "every send was answered late: {injected}");
+    stack.stop();
+}
+
 /// Twilio's and Meta's APIs refuse what the real ones refuse, with their codes and shapes;
 /// Twilio handles STOP before the bridge does and refuses to text an opted-out number.
 #[tokio::test]

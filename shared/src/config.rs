@@ -116,6 +116,9 @@ pub struct DeliveryWorkerConfig {
     pub retry: RetryPolicy,
     /// Longest wait for a provider's answer before the attempt counts as a timeout.
     pub provider_timeout: Duration,
+    /// How long a send whose answer was lost waits for its status report before the
+    /// provider is asked (or, for WhatsApp, before it is sent again).
+    pub reconcile_wait: Duration,
 }
 
 impl DeliveryWorkerConfig {
@@ -153,8 +156,18 @@ impl DeliveryWorkerConfig {
                     "RETRY_MAX_SECONDS",
                     RetryPolicy::default().cap.as_secs_f64(),
                 )?),
+                max_job_age: Duration::from_secs_f64(
+                    positive(env, "MAX_JOB_AGE_HOURS", RetryPolicy::default().max_job_age.as_secs_f64() / 3600.0)?
+                        * 3600.0,
+                ),
+                max_receive_count: max_receive_count(env)?,
             },
             provider_timeout: Duration::from_secs_f64(positive(env, "PROVIDER_TIMEOUT_SECONDS", 10.0)?),
+            reconcile_wait: Duration::from_secs_f64(positive(
+                env,
+                "RECONCILE_WAIT_SECONDS",
+                crate::app::deliver_job::DEFAULT_RECONCILE_WAIT.as_secs_f64(),
+            )?),
         })
     }
 }
@@ -224,6 +237,25 @@ fn positive(env: Lookup, name: &str, default: f64) -> Result<f64, ConfigError> {
         Some(v) => match v.trim().parse::<f64>() {
             Ok(x) if x.is_finite() && x > 0.0 && x <= 1e6 => Ok(x),
             _ => Err(ConfigError::new(name, "must be a positive number")),
+        },
+    }
+}
+
+/// `DELIVERY_MAX_RECEIVE_COUNT`: the delivery queue's `maxReceiveCount` (SQS allows 1 to
+/// 1000; the template's default, 1000). The retry backoff keeps a failing job under it.
+fn max_receive_count(env: Lookup) -> Result<u32, ConfigError> {
+    let name = "DELIVERY_MAX_RECEIVE_COUNT";
+    match env(name) {
+        None => Ok(RetryPolicy::default().max_receive_count),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(count) if (crate::domain::delivery::RECEIVE_COUNT_MARGIN + 10..=1000).contains(&count) => Ok(count),
+            _ => Err(ConfigError::new(
+                name,
+                format!(
+                    "must be a whole number from {} to 1000 (the queue's maxReceiveCount)",
+                    crate::domain::delivery::RECEIVE_COUNT_MARGIN + 10
+                ),
+            )),
         },
     }
 }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::routing::Focus;
 use crate::domain::{
-    Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LineId, MessageId, PhoneNumberId,
+    Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LegState, LineId, MessageId, PhoneNumberId,
     ProviderFailure, WaId, Wamid, WhatsAppMessage,
 };
 
@@ -18,11 +18,23 @@ pub enum StoreError {
     /// A concurrent transaction touched the same items; trying again is safe.
     #[error("write conflict with a concurrent request")]
     Conflict,
+    /// Throttling, a 5xx, a timeout: trying again later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store refused the call for good (no such table, no permission, a malformed
+    /// request): trying again won't help.
+    #[error("store refused the call: {0}")]
+    Rejected(String),
     /// An item that doesn't have the shape the bridge writes.
     #[error("unexpected item in the store: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Conflict | Self::Unavailable(_))
+    }
 }
 
 /// A customer's message ready to be recorded, with the jobs that deliver its copies.
@@ -70,16 +82,24 @@ pub enum StartOutcome {
 /// The result of trying to take a job for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    Claimed,
-    /// Taken over from an earlier delivery whose lease ran out after it claimed the job: it
-    /// may or may not have sent before it stopped (the one window where a copy can go twice).
-    Reclaimed,
-    /// Sent or finished before: acknowledge without sending again.
-    AlreadyDone {
-        state: String,
+    /// Taken: never tried, or given back by an attempt that certainly sent nothing.
+    /// `attempts` counts the claims before this one.
+    Claimed { attempts: u32 },
+    /// Taken over from an attempt that may have reached the provider: its outcome was
+    /// ambiguous, or its worker stopped while sending and the lease ran out. Find out before
+    /// sending again (SPEC §9; README, "What the bridge promises").
+    Uncertain {
+        attempts: u32,
+        /// When the uncertain attempt began.
+        since: Timestamp,
+        /// The provider's id for it, if a status report has told us since (a status webhook
+        /// carrying the job's id): then it was sent.
+        provider_id: Option<String>,
     },
-    /// Another delivery of the job holds it (its lease has not run out).
-    Busy,
+    /// Sent or finished before: acknowledge without sending again.
+    AlreadyDone { state: LegState },
+    /// Another delivery holds the job until `until` (its lease).
+    Busy { until: Timestamp },
     /// The job's record doesn't exist (e.g. the conversation was erased).
     Missing,
 }
@@ -99,6 +119,9 @@ pub struct ForwardContext {
 pub enum ForwardedVia {
     Text,
     Template,
+    /// Sent by an attempt whose answer was lost, and learnt of afterwards (a status report
+    /// carrying the job's id): which form it took isn't known.
+    Reconciled,
 }
 
 impl ForwardedVia {
@@ -106,6 +129,7 @@ impl ForwardedVia {
         match self {
             Self::Text => "text",
             Self::Template => "template",
+            Self::Reconciled => "reconciled",
         }
     }
 }
@@ -113,7 +137,7 @@ impl ForwardedVia {
 /// A job's failure as recorded on its leg (the thread shows it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegFailure {
-    /// `retry`, `permanent`, `fallback` or `escalate`.
+    /// `retry`, `permanent`, `escalate`, `ambiguous` or `store`.
     pub class: &'static str,
     pub code: Option<i64>,
     pub reason: String,
@@ -125,6 +149,15 @@ pub struct LegAddress {
     pub conversation: ConversationKey,
     pub message_id: MessageId,
     pub job_id: JobId,
+}
+
+/// Where a job's leg is kept, as a status report lets us find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegRef {
+    /// A leg of a message in a conversation's thread.
+    Message(LegAddress),
+    /// A standalone job's own item (a notice, an automated reply).
+    Standalone(JobId),
 }
 
 /// A copy of a customer's message forwarded to an agent (`WAMID#`).
@@ -338,12 +371,15 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
 
-    /// Takes the job's leg for sending unless it is done or held by a live lease.
+    /// Takes the job's leg for sending until `lease_until`, unless it is done or held by
+    /// another's live lease. `owner` names the claiming process: its own lease doesn't stop
+    /// it, so a job it couldn't give back (the store was down) is resumed by its own retry.
     fn claim_job(
         &self,
         job: &Job,
         now: Timestamp,
-        lease: Duration,
+        lease_until: Timestamp,
+        owner: &str,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// What forwarding to `agent` needs: the conversation's handle and the agent's window.
@@ -404,11 +440,22 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Gives the leg back for a later attempt, noting why this one failed.
+    /// Gives the leg back for a later attempt, noting why this one failed: it certainly sent
+    /// nothing.
     fn release_job(
         &self,
         job: &Job,
         failure: &LegFailure,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives the leg back as `uncertain`: an attempt that began at `since` may have been
+    /// accepted by the provider, so the next delivery finds out before sending again.
+    fn mark_job_uncertain(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        since: Timestamp,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -466,15 +513,36 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<NonAgentOutcome, StoreError>> + Send;
 
     /// Moves a leg's delivery status forward only (SPEC §8), recording `notices` with the
-    /// change; a status that doesn't advance changes nothing.
+    /// change; a status that doesn't advance changes nothing. `provider_id` is kept on a leg
+    /// that has none yet: a report on a send whose answer was lost tells the worker it went.
     fn advance_leg_status(
         &self,
         leg: &LegAddress,
         status: DeliveryStatus,
         error_code: Option<i64>,
+        provider_id: Option<&str>,
         notices: &[Job],
         now: Timestamp,
     ) -> impl Future<Output = Result<StatusChange, StoreError>> + Send;
+
+    /// Routes agents' swipe-replies to `wamid` to the copy's conversation (`WAMID#`): what
+    /// recording a forwarded copy writes, for a copy a status report told us about first.
+    fn record_copy_route(
+        &self,
+        copy: &ForwardedCopy,
+        wamid: &Wamid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A status report names a job whose send went out as `provider_id`: keep it on the leg
+    /// if the leg isn't finished, so its next delivery records it instead of sending again.
+    /// `true` if the leg took it.
+    fn note_sent_as(
+        &self,
+        leg: &LegRef,
+        provider_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Of these standalone jobs, the ones still waiting to be sent.
     /// Adds `job`'s leg (queued) to the message it delivers, unless the message has it
@@ -488,6 +556,28 @@ pub trait ConversationStore: Send + Sync {
         &self,
         conversation: &ConversationKey,
     ) -> impl Future<Output = Result<Vec<ThreadMessage>, StoreError>> + Send;
+}
+
+/// Jobs recorded with what caused them, waiting for the sweep to offer them to the queue
+/// again (README, "Recorded means delivered").
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub jobs: Vec<Job>,
+}
+
+/// The outbox: every write that records jobs puts an entry holding them; the sweep re-offers
+/// each entry once its grace has passed, then clears it.
+pub trait Outbox: Send + Sync {
+    /// Entries recorded before `recorded_before`, oldest first, at most `limit`.
+    fn due_outbox(
+        &self,
+        recorded_before: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
+
+    /// Forgets entries whose jobs are on the queue.
+    fn clear_outbox(&self, ids: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -512,11 +602,14 @@ pub trait DeliveryQueue: Send + Sync {
 }
 
 pub trait WhatsAppClient: Send + Sync {
+    /// Sends `message`; `tracking` ([`crate::domain::SendTracking`]) comes back on its status
+    /// webhooks, so a send whose answer was lost can be found.
     fn send(
         &self,
         from: &PhoneNumberId,
         to: &WaId,
         message: &WhatsAppMessage,
+        tracking: Option<&str>,
     ) -> impl Future<Output = Result<Wamid, ProviderFailure>> + Send;
 }
 
@@ -538,4 +631,15 @@ pub trait SmsProvider: Send + Sync {
         media_urls: &[String],
         status_callback: Option<&str>,
     ) -> impl Future<Output = Result<AcceptedSms, ProviderFailure>> + Send;
+
+    /// The messages the provider holds from `from` to `to` with exactly `body`, created at or
+    /// after `since`, newest first: how the worker learns whether an attempt whose answer
+    /// was lost went out, before it sends again.
+    fn find_sent(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Vec<AcceptedSms>, ProviderFailure>> + Send;
 }

@@ -15,17 +15,43 @@ pub const METRICS: &[(&str, &str)] = &[
     ("RelayLatencyMs", "direction"),
     ("DuplicateWebhook", "source"),
     ("SignatureRejected", "source"),
-    ("AmbiguousRedelivery", "kind"),
     ("JobsDeadLettered", "reason"),
     ("NoticeUndeliverable", "reason"),
     ("MediaNotForwarded", "kind"),
     ("AutoReplySent", "reason"),
     ("OptedOutRefused", "kind"),
+    // A send whose answer was lost, and how it was settled (README, "What the bridge promises").
+    ("AmbiguousSend", "provider"),
+    ("AmbiguousResolved", "outcome"),
+    // An item of a webhook that couldn't be read: skipped, its neighbours handled.
+    ("WebhookItemSkipped", "source"),
+    // Jobs recorded but not enqueued by a webhook, and outbox entries the sweep enqueued.
+    ("OutboxDeferred", "source"),
+    ("OutboxSwept", "source"),
 ];
 
 /// Emits one metric (unit `Count` unless given) with its dimensions.
 pub fn metric(name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)]) {
     println!("{}", emf_line(name, value, unit, dimensions, now_ms()));
+    if unit == "Count" {
+        let key = (name.to_owned(), dimensions.first().map(|(_, v)| (*v).to_owned()).unwrap_or_default());
+        *TOTALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_default() += value;
+    }
+}
+
+/// What this process has counted so far, by metric and dimension value: the soak and the
+/// tests read it (CloudWatch gets the EMF lines).
+static TOTALS: std::sync::Mutex<std::collections::BTreeMap<(String, String), f64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The total this process has counted of `name` with the dimension value `value`.
+pub fn counted(name: &str, value: &str) -> f64 {
+    TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&(name.to_owned(), value.to_owned()))
+        .copied()
+        .unwrap_or_default()
 }
 
 pub fn count(name: &str, dimensions: &[(&str, &str)]) {
@@ -69,15 +95,15 @@ mod tests {
 
     #[test]
     fn lines_are_embedded_metric_format() {
-        let line = emf_line("AmbiguousRedelivery", 1.0, "Count", &[("kind", "send_sms")], 1_764_072_000_000);
+        let line = emf_line("AmbiguousSend", 1.0, "Count", &[("provider", "sms")], 1_764_072_000_000);
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["_aws"]["Timestamp"], 1_764_072_000_000u64);
         let directive = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
-        assert_eq!(directive["Dimensions"], json!([["kind"]]));
-        assert_eq!(directive["Metrics"][0]["Name"], "AmbiguousRedelivery");
+        assert_eq!(directive["Dimensions"], json!([["provider"]]));
+        assert_eq!(directive["Metrics"][0]["Name"], "AmbiguousSend");
         // Every dimension and metric named in the directive is a top-level member.
-        assert_eq!(v["kind"], "send_sms");
-        assert_eq!(v["AmbiguousRedelivery"], 1.0);
+        assert_eq!(v["provider"], "sms");
+        assert_eq!(v["AmbiguousSend"], 1.0);
     }
 }

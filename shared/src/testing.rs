@@ -1,6 +1,8 @@
 //! Test helpers (feature `test-util`): one moto server per test process, a fresh table and
 //! queue per test, and providers' signatures computed the documented way.
 
+pub mod logs;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -25,6 +27,8 @@ pub const LINE_SMS_NUMBER: &str = "+14155550100";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const AGENTS: [&str; 2] = ["14155550111", "14155550112"];
 pub const CUSTOMER: &str = "+14155550134";
+/// The numbers the test line and its usual customer use: no log line may hold them.
+pub const KNOWN_NUMBERS: [&str; 4] = [CUSTOMER, LINE_SMS_NUMBER, AGENTS[0], AGENTS[1]];
 
 /// The `BRIDGE_LINES` document the tests run with: one line, two agents.
 pub fn lines_json() -> String {
@@ -66,8 +70,10 @@ pub struct TestAws {
 }
 
 impl TestAws {
+    /// Queues as `template.yaml` deploys them: the redrive's `maxReceiveCount` is 1000, a
+    /// backstop for poison (the worker decides by a job's age).
     pub async fn new() -> Self {
-        Self::with_max_receive_count(5).await
+        Self::with_max_receive_count(1000).await
     }
 
     /// Queues whose redrive moves a job to the DLQ after `max_receive_count` deliveries.
@@ -336,6 +342,10 @@ pub fn lines_with(field: &str, value: &str) -> String {
 pub struct FakeProviders {
     pub graph: wiremock::MockServer,
     pub twilio: wiremock::MockServer,
+    /// How many messages the Graph fake accepted: every wamid is new, slow answers included.
+    graph_count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// What the Twilio fake accepted, newest first: its Messages list.
+    twilio_messages: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 /// Mounted below a test's own mocks (wiremock: lower priority number wins; default 5).
@@ -345,22 +355,62 @@ impl FakeProviders {
     pub async fn start() -> Self {
         use wiremock::matchers::{header, method, path, path_regex};
         let graph = wiremock::MockServer::start().await;
+        let graph_accepts = GraphAccepts::default();
+        let graph_count = graph_accepts.0.clone();
         wiremock::Mock::given(method("POST"))
             .and(path_regex(r"^/v[0-9.]+/[0-9]+/messages$"))
             .and(header("authorization", format!("Bearer {META_ACCESS_TOKEN}").as_str()))
-            .respond_with(GraphAccepts::default())
+            .respond_with(graph_accepts)
             .with_priority(DEFAULT_ANSWER_PRIORITY)
             .mount(&graph)
             .await;
         let twilio = wiremock::MockServer::start().await;
+        let accepted = TwilioAccepts::default();
+        let twilio_messages = accepted.messages.clone();
+        let listed = TwilioLists(accepted.messages.clone());
         wiremock::Mock::given(method("POST"))
             .and(path(format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json")))
             .and(header("authorization", twilio_basic_auth().as_str()))
-            .respond_with(TwilioAccepts::default())
+            .respond_with(accepted)
             .with_priority(DEFAULT_ANSWER_PRIORITY)
             .mount(&twilio)
             .await;
-        Self { graph, twilio }
+        wiremock::Mock::given(method("GET"))
+            .and(path(format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json")))
+            .and(header("authorization", twilio_basic_auth().as_str()))
+            .respond_with(listed)
+            .with_priority(DEFAULT_ANSWER_PRIORITY)
+            .mount(&twilio)
+            .await;
+        Self { graph, twilio, graph_count, twilio_messages }
+    }
+
+    /// The next `times` WhatsApp sends are accepted (Meta has them, with a wamid) but answered
+    /// only after `delay`: longer than the client waits, the send's outcome is lost.
+    pub async fn graph_accepts_then_hangs(&self, delay: std::time::Duration, times: u64) {
+        use wiremock::matchers::{method, path_regex};
+        wiremock::Mock::given(method("POST"))
+            .and(path_regex(r"^/v[0-9.]+/[0-9]+/messages$"))
+            .respond_with(Delayed(GraphAccepts(self.graph_count.clone()), delay))
+            .up_to_n_times(times)
+            .with_priority(DEFAULT_ANSWER_PRIORITY - 1)
+            .mount(&self.graph)
+            .await;
+    }
+
+    /// The same for Twilio: the next `times` SMS are created (listed, with a sid) and answered late.
+    pub async fn twilio_accepts_then_hangs(&self, delay: std::time::Duration, times: u64) {
+        use wiremock::matchers::{method, path};
+        let accepts = TwilioAccepts { messages: self.twilio_messages.clone(), ..TwilioAccepts::default() };
+        // Numbered apart from the default answers' sids.
+        accepts.count.store(9_000, std::sync::atomic::Ordering::SeqCst);
+        wiremock::Mock::given(method("POST"))
+            .and(path(format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json")))
+            .respond_with(Delayed(accepts, delay))
+            .up_to_n_times(times)
+            .with_priority(DEFAULT_ANSWER_PRIORITY - 1)
+            .mount(&self.twilio)
+            .await;
     }
 
     /// `GRAPH_API_BASE` and `TWILIO_API_BASE` pointing at the fakes.
@@ -386,6 +436,7 @@ impl FakeProviders {
         let requests = self.twilio.received_requests().await.unwrap_or_default();
         requests
             .iter()
+            .filter(|r| r.method == wiremock::http::Method::POST)
             .map(|r| crate::adapters::twilio::parse_form(&r.body).expect("a form body").into_iter().collect())
             .collect()
     }
@@ -399,9 +450,18 @@ pub fn twilio_basic_auth() -> String {
     )
 }
 
+/// A provider's answer, sent only after a delay.
+pub struct Delayed<R>(R, std::time::Duration);
+
+impl<R: wiremock::Respond> wiremock::Respond for Delayed<R> {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.0.respond(request).set_delay(self.1)
+    }
+}
+
 /// The Cloud API's answer to a send: a new wamid each time.
 #[derive(Default)]
-pub struct GraphAccepts(std::sync::atomic::AtomicUsize);
+pub struct GraphAccepts(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl wiremock::Respond for GraphAccepts {
     fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
@@ -416,18 +476,47 @@ impl wiremock::Respond for GraphAccepts {
     }
 }
 
-/// Twilio's answer to a send: `201 Created` with a new `SM…` sid.
+/// Twilio's answer to a send: `201 Created` with a new `SM…` sid. It keeps what it accepted
+/// for its Messages list.
 #[derive(Default)]
-pub struct TwilioAccepts(std::sync::atomic::AtomicUsize);
+pub struct TwilioAccepts {
+    count: std::sync::atomic::AtomicUsize,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
 
 impl wiremock::Respond for TwilioAccepts {
-    fn respond(&self, _request: &wiremock::Request) -> wiremock::ResponseTemplate {
-        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        wiremock::ResponseTemplate::new(201).set_body_json(serde_json::json!({
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let form: HashMap<String, String> =
+            crate::adapters::twilio::parse_form(&request.body).unwrap_or_default().into_iter().collect();
+        let created = jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000").to_string();
+        let message = serde_json::json!({
             "sid": format!("SM{n:032}"),
             "status": "queued",
             "account_sid": TWILIO_ACCOUNT_SID,
-        }))
+            "to": form.get("To"),
+            "from": form.get("From"),
+            "body": form.get("Body").cloned().unwrap_or_default(),
+            "date_created": created,
+        });
+        self.messages.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(0, message.clone());
+        wiremock::ResponseTemplate::new(201).set_body_json(message)
+    }
+}
+
+/// Twilio's Messages list (`GET …/Messages.json?To=&From=`): what the fake accepted, newest
+/// first, filtered as Twilio filters.
+pub struct TwilioLists(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl wiremock::Respond for TwilioLists {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let messages = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let matching: Vec<serde_json::Value> = messages
+            .into_iter()
+            .filter(|m| ["To", "From"].iter().all(|k| query.get(*k).is_none_or(|v| m[k.to_lowercase()] == *v)))
+            .collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "messages": matching, "page": 0 }))
     }
 }
 
@@ -519,9 +608,16 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
         received_at: jiff::Timestamp::now(),
     };
     let store = aws.store();
-    crate::app::receive_sms::receive_sms(&store, &NoQueue, &line, sms, &mut fastrand::Rng::new())
-        .await
-        .expect("recorded");
+    crate::app::receive_sms::receive_sms(
+        &store,
+        &NoQueue,
+        &line,
+        sms,
+        &mut fastrand::Rng::new(),
+        &crate::app::retry_budget::RetryBudget::none(),
+    )
+    .await
+    .expect("recorded");
     let conversation =
         ConversationKey { line: line.id.clone(), customer: E164::parse(customer).expect("customer number") };
     let handle = store.conversation(&conversation).await.expect("read").expect("conversation").handle;

@@ -2,11 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-use std::time::Duration;
-
 use jiff::{SignedDuration, Timestamp};
 use shared::domain::{
-    ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LineId, MessageId, WaId, Wamid,
+    ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LegState, LineId, MessageId, WaId, Wamid,
 };
 use shared::ports::{
     AppendOutcome, Claim, ConversationStore, ForwardedVia, LegFailure, NewInboundMessage, StartOutcome,
@@ -128,53 +126,86 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     let msg = message("+14155550134", "SM1", &AGENTS);
     store.start_conversation(&msg, &Handle::parse("K7").unwrap()).await.unwrap();
     let job = first_job(&msg);
-    let now = Timestamp::now();
-    let lease = Duration::from_secs(60);
+    let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+    let until = now + SignedDuration::from_secs(60);
 
-    assert_eq!(store.claim_job(&job, now, lease).await.unwrap(), Claim::Claimed);
-    assert_eq!(store.claim_job(&job, now, lease).await.unwrap(), Claim::Busy);
+    assert_eq!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
+    assert_eq!(store.claim_job(&job, now, until, "w2").await.unwrap(), Claim::Busy { until });
+    // The same claim sent again (the SDK retrying after a lost answer) is still a claim.
+    assert_eq!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
+    // The holder's own later retry resumes its lease; it can't know whether it sent.
+    assert_eq!(
+        store.claim_job(&job, now + SignedDuration::from_secs(1), until, "w1").await.unwrap(),
+        Claim::Uncertain { attempts: 2, since: now, provider_id: None }
+    );
     // The other agent's leg is independent.
-    assert_eq!(store.claim_job(&msg.jobs[1], now, lease).await.unwrap(), Claim::Claimed);
-    // A crashed holder's lease runs out and the job can be taken again, flagged: the
-    // holder may have sent before it stopped.
+    assert_eq!(store.claim_job(&msg.jobs[1], now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
+    // A stopped holder's lease runs out and the job can be taken again, uncertain: the
+    // holder may have sent before it stopped, from when it claimed.
     let later = now + SignedDuration::from_secs(61);
-    assert_eq!(store.claim_job(&job, later, lease).await.unwrap(), Claim::Reclaimed);
+    assert_eq!(
+        store.claim_job(&job, later, later + SignedDuration::from_secs(60), "w2").await.unwrap(),
+        Claim::Uncertain { attempts: 3, since: now + SignedDuration::from_secs(1), provider_id: None }
+    );
 
     let wamid = Wamid::parse("wamid.HBgLMTQxNTU1NTAxMTEVAgARGBI=").unwrap();
     store.record_forwarded(&job, &wamid, ForwardedVia::Text, later).await.unwrap();
-    assert_eq!(store.claim_job(&job, later, lease).await.unwrap(), Claim::AlreadyDone { state: "sent".into() });
+    assert_eq!(store.claim_job(&job, later, until, "w1").await.unwrap(), Claim::AlreadyDone { state: LegState::Sent });
     let copy = &aws.items_with_prefix("WAMID#").await[0];
     assert_eq!(attr_s(copy, "job_id"), job.job_id.as_str());
     assert_eq!(attr_s(copy, "conversation"), "CONV#main#+14155550134");
 }
 
 #[tokio::test]
-async fn released_jobs_can_be_retried_and_failed_jobs_are_done() {
+async fn released_jobs_can_be_retried_uncertain_ones_say_since_when_and_failed_jobs_are_done() {
     let aws = TestAws::new().await;
     let store = aws.store();
     let msg = message("+14155550134", "SM1", &AGENTS);
     store.start_conversation(&msg, &Handle::parse("K7").unwrap()).await.unwrap();
     let (job, other) = (msg.jobs[0].clone(), msg.jobs[1].clone());
-    let now = Timestamp::now();
-    let lease = Duration::from_secs(60);
+    let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+    let until = now + SignedDuration::from_secs(60);
     let failure = LegFailure { class: "retry", code: Some(131000), reason: "HTTP 500".into() };
 
-    store.claim_job(&job, now, lease).await.unwrap();
+    store.claim_job(&job, now, until, "w1").await.unwrap();
     store.release_job(&job, &failure, now).await.unwrap();
-    assert_eq!(store.claim_job(&job, now, lease).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 1 });
+    // An ambiguous attempt: given back uncertain, and the next claim says since when.
+    let since = now - SignedDuration::from_secs(3);
+    let ambiguous = LegFailure { class: "ambiguous", code: None, reason: "timed out".into() };
+    store.mark_job_uncertain(&job, &ambiguous, since, now).await.unwrap();
+    assert_eq!(
+        store.claim_job(&job, now, until, "w1").await.unwrap(),
+        Claim::Uncertain { attempts: 2, since, provider_id: None }
+    );
+    // Giving it back uncertain again keeps the time the uncertain attempt began.
+    store.mark_job_uncertain(&job, &ambiguous, since, now).await.unwrap();
+    assert!(
+        matches!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Uncertain { since: s, .. } if s == since)
+    );
 
-    store.claim_job(&other, now, lease).await.unwrap();
+    store.claim_job(&other, now, until, "w1").await.unwrap();
     let permanent = LegFailure { class: "permanent", code: Some(131026), reason: "undeliverable".into() };
     store.record_job_failed(&other, &permanent, &[], now).await.unwrap();
-    assert_eq!(store.claim_job(&other, now, lease).await.unwrap(), Claim::AlreadyDone { state: "failed".into() });
+    assert_eq!(
+        store.claim_job(&other, now, until, "w1").await.unwrap(),
+        Claim::AlreadyDone { state: LegState::Failed }
+    );
+    // Only a claimed leg can be given back: a finished one stays finished.
+    store.release_job(&other, &failure, now).await.unwrap();
+    assert_eq!(
+        store.claim_job(&other, now, until, "w1").await.unwrap(),
+        Claim::AlreadyDone { state: LegState::Failed }
+    );
 }
 
 #[tokio::test]
 async fn claiming_a_job_of_an_unknown_message_finds_nothing() {
     let aws = TestAws::new().await;
     let msg = message("+14155550134", "SM1", &AGENTS);
+    let now = Timestamp::now();
     assert_eq!(
-        aws.store().claim_job(&msg.jobs[0], Timestamp::now(), Duration::from_secs(60)).await.unwrap(),
+        aws.store().claim_job(&msg.jobs[0], now, now + SignedDuration::from_secs(60), "w1").await.unwrap(),
         Claim::Missing
     );
 }

@@ -73,7 +73,13 @@ impl Clients {
 struct InMemoryWhatsApp(&'static AtomicUsize);
 
 impl WhatsAppClient for InMemoryWhatsApp {
-    async fn send(&self, _: &PhoneNumberId, _: &WaId, _: &WhatsAppMessage) -> Result<Wamid, ProviderFailure> {
+    async fn send(
+        &self,
+        _: &PhoneNumberId,
+        _: &WaId,
+        _: &WhatsAppMessage,
+        _: Option<&str>,
+    ) -> Result<Wamid, ProviderFailure> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
         Ok(Wamid::parse(&format!("wamid.inmemory{n}")).unwrap())
     }
@@ -93,6 +99,16 @@ impl SmsProvider for InMemorySms {
     ) -> Result<AcceptedSms, ProviderFailure> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
         Ok(AcceptedSms { id: format!("SM{n:032}"), status: None })
+    }
+
+    async fn find_sent(
+        &self,
+        _: &E164,
+        _: &E164,
+        _: &str,
+        _: jiff::Timestamp,
+    ) -> Result<Vec<AcceptedSms>, ProviderFailure> {
+        Ok(Vec::new())
     }
 }
 

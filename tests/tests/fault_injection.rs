@@ -24,8 +24,17 @@ use shared::testing::{
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
-use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// Every number these tests use: none may reach a log line, in any form.
+const NUMBERS_IN_LOGS: [&str; 6] = [
+    shared::testing::KNOWN_NUMBERS[0],
+    shared::testing::KNOWN_NUMBERS[1],
+    shared::testing::KNOWN_NUMBERS[2],
+    shared::testing::KNOWN_NUMBERS[3],
+    "+14155553000",
+    "+14155553009",
+];
 
 const CUSTOMERS: usize = 10;
 const MESSAGES_PER_CUSTOMER: usize = 20;
@@ -53,6 +62,9 @@ struct Flaky {
 
 impl Respond for Flaky {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request.method == wiremock::http::Method::GET {
+            return self.list(request);
+        }
         let (roll, kind) = {
             let mut rng = self.rng.lock().unwrap();
             (rng.f64(), rng.u8(0..3))
@@ -92,11 +104,32 @@ impl Respond for Flaky {
     }
 }
 
+impl Flaky {
+    /// Twilio's Messages list, filtered by `To` and `From`, newest first: how the worker
+    /// learns whether a send that timed out was created.
+    fn list(&self, request: &Request) -> ResponseTemplate {
+        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let tally = self.tally.lock().unwrap();
+        let created = jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000").to_string();
+        let messages: Vec<serde_json::Value> = tally
+            .accepted
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, form)| form["To"] == query["To"] && form["From"] == query["From"])
+            .map(|(n, form)| {
+                json!({ "sid": format!("SM{n:032}"), "to": form["To"], "from": form["From"], "body": form["Body"], "date_created": created })
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({ "messages": messages }))
+    }
+}
+
 async fn flaky(graph: bool, seed: u64) -> (MockServer, Arc<Mutex<Tally>>) {
     let server = MockServer::start().await;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let responder = Flaky { graph, rng: Mutex::new(fastrand::Rng::with_seed(seed)), tally: tally.clone() };
-    Mock::given(method("POST")).respond_with(responder).mount(&server).await;
+    Mock::given(wiremock::matchers::any()).respond_with(responder).mount(&server).await;
     (server, tally)
 }
 
@@ -165,13 +198,21 @@ fn audit(expected: &HashMap<String, Vec<String>>, got: &HashMap<String, Vec<Stri
 
 #[tokio::test]
 async fn with_thirty_percent_of_sends_failing_every_message_arrives_once_and_in_order() {
+    shared::testing::logs::capture_logs();
     // Enough receives that a job failing at 30% essentially never exhausts them (0.3^15).
     let aws = TestAws::with_max_receive_count(15).await;
     let (graph, whatsapp_tally) = flaky(true, 2026).await;
     let (twilio, sms_tally) = flaky(false, 1125).await;
     let env = test_env(
         &aws,
-        &[("GRAPH_API_BASE", &graph.uri()), ("TWILIO_API_BASE", &twilio.uri()), ("PROVIDER_TIMEOUT_SECONDS", "0.3")],
+        &[
+            ("GRAPH_API_BASE", &graph.uri()),
+            ("TWILIO_API_BASE", &twilio.uri()),
+            ("PROVIDER_TIMEOUT_SECONDS", "0.3"),
+            // A timed-out send is uncertain: its status report is waited for this long, then
+            // Twilio's list is asked (WhatsApp's copy is sent again; here it never arrived).
+            ("RECONCILE_WAIT_SECONDS", "1"),
+        ],
     );
     let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
     let webhooks = sms_webhook::router(Arc::new(SmsWebhook::from_config(
@@ -279,4 +320,5 @@ async fn with_thirty_percent_of_sends_failing_every_message_arrives_once_and_in_
     assert!(whatsapp.server_errors + whatsapp.timeouts + whatsapp.throttled > 0, "faults were injected");
     assert!(sms.server_errors + sms.timeouts + sms.throttled > 0, "faults were injected");
     assert_eq!(dead_letters, 0, "nothing needed an operator");
+    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }

@@ -26,12 +26,16 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("RelayLatencyMs", "direction", Some(&["to_agent", "to_customer"])),
     ("DuplicateWebhook", "source", Some(&["twilio", "twilio_status", "whatsapp"])),
     ("SignatureRejected", "source", Some(&["twilio", "meta"])),
-    ("AmbiguousRedelivery", "kind", Some(JOB_KINDS)),
-    ("JobsDeadLettered", "reason", Some(&["escalate", "undecodable"])),
+    ("JobsDeadLettered", "reason", Some(&["escalate", "undecodable", "expired"])),
     ("NoticeUndeliverable", "reason", Some(&["window_closed"])),
     ("MediaNotForwarded", "kind", None),
     ("AutoReplySent", "reason", None),
     ("OptedOutRefused", "kind", Some(JOB_KINDS)),
+    ("AmbiguousSend", "provider", Some(&["whatsapp", "sms"])),
+    ("AmbiguousResolved", "outcome", Some(&["found", "not_found", "resent_unverified"])),
+    ("WebhookItemSkipped", "source", Some(&["meta", "twilio_status"])),
+    ("OutboxDeferred", "source", Some(&["webhook"])),
+    ("OutboxSwept", "source", Some(&["schedule", "local"])),
 ];
 
 /// The secrets each function reads (README, "Configuration: the environment contract"),
@@ -455,6 +459,34 @@ fn the_dashboard_shows_latency_percentiles_queues_and_functions() {
     }
 }
 
+/// The outbox sweep (README, "Recorded means delivered") runs on a schedule that invokes the
+/// worker with the event it parses, at most every 3 minutes (inside SQS's five-minute
+/// deduplication window), and the worker may read GSI2 and delete what it swept.
+#[test]
+fn the_outbox_sweep_is_scheduled_and_may_do_its_work() {
+    let functions = resources("AWS::Serverless::Function");
+    let (_, worker) = functions.iter().find(|(id, _)| *id == "DeliveryWorkerFunction").unwrap();
+    let schedules: Vec<&Value> =
+        worker["Properties"]["Events"].as_object().unwrap().values().filter(|e| e["Type"] == "ScheduleV2").collect();
+    let [schedule] = schedules.as_slice() else { panic!("one schedule: {schedules:?}") };
+    let input: Value = serde_json::from_str(schedule["Properties"]["Input"].as_str().unwrap()).unwrap();
+    assert!(matches!(delivery_worker::WorkerEvent::parse(input), Ok(delivery_worker::WorkerEvent::SweepOutbox)));
+    assert_eq!(parsed()["Parameters"]["OutboxSweepMinutes"]["MaxValue"], 3);
+    let statements = role_statements(worker);
+    let sweep = statements.iter().find(|s| s["Sid"] == "SweepOutbox").expect("the sweep's permissions");
+    assert_eq!(
+        strings(&sweep["Action"]),
+        ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:Query"].map(String::from).into()
+    );
+    let index = parsed()["Resources"]["BridgeTable"]["Properties"]["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["IndexName"] == shared::adapters::dynamodb::OUTBOX_INDEX)
+        .expect("the outbox index");
+    assert_eq!(index["Projection"]["ProjectionType"], "KEYS_ONLY");
+}
+
 #[test]
 fn the_worker_reserves_the_concurrency_its_queue_may_use() {
     let functions = resources("AWS::Serverless::Function");
@@ -467,7 +499,7 @@ fn the_worker_reserves_the_concurrency_its_queue_may_use() {
         json!({ "Fn::If": ["ReservesWorkerConcurrency", ref_to("WorkerMaximumConcurrency"), ref_to("AWS::NoValue")] })
     );
     assert_eq!(parsed()["Parameters"]["ReserveWorkerConcurrency"]["Default"], "yes");
-    for event in worker["Properties"]["Events"].as_object().unwrap().values() {
+    for event in worker["Properties"]["Events"].as_object().unwrap().values().filter(|e| e["Type"] == "SQS") {
         assert_eq!(event["Properties"]["ScalingConfig"]["MaximumConcurrency"], ref_to("WorkerMaximumConcurrency"));
     }
     // The webhooks absorb the providers' bursts; the HTTP API stage throttles them.

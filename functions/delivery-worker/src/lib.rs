@@ -6,8 +6,16 @@
 //!   so a retry never lets a later message overtake an earlier one. Other groups go on.
 //! - Consecutive forwards of one group are coalesced into one WhatsApp message.
 //! - A retryable failure waits out its backoff (`ChangeMessageVisibility`, full jitter,
-//!   `Retry-After` honoured) and comes back; after `maxReceiveCount` SQS moves it to the DLQ.
-//! - Escalations and records that aren't jobs go to the DLQ at once, for an operator.
+//!   `Retry-After` honoured) and comes back, however long the provider is down, until the
+//!   job is `MAX_JOB_AGE_HOURS` old: the worker decides by age, never by SQS's receive count
+//!   (the queue's `maxReceiveCount` is a backstop for poison, and the backoff keeps a job
+//!   under it for its whole age). Records held behind a failing head spend no attempt.
+//! - A wait that isn't an attempt (another delivery's lease, an uncertain send waiting for
+//!   its status report) comes back when it ends.
+//! - The invocation's deadline is kept: no job starts that can't finish before it, and the
+//!   rest of the batch is handed back at once.
+//! - Escalations, jobs older than `MAX_JOB_AGE_HOURS` and records that aren't jobs go to the
+//!   DLQ at once, for an operator.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,11 +27,12 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
-use shared::app::deliver_job::{DeliverError, Delivered, Deliverer, Failpoint};
+use shared::app::deliver_job::{Deadline, DeliverError, Delivered, Deliverer, Failpoint};
+use shared::app::sweep_outbox::{SweepError, Swept, sweep_outbox};
 use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
 use shared::domain::media::{MEDIA_LINK_TTL, MediaLinks, MediaUrlKey};
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, WaId};
-use shared::ports::{ConversationStore, DeliveryQueue, SmsProvider, WhatsAppClient};
+use shared::ports::{ConversationStore, DeliveryQueue, Outbox, SmsProvider, WhatsAppClient};
 use shared::telemetry;
 use tokio::sync::Mutex;
 use tracing::Instrument;
@@ -79,7 +88,9 @@ impl DeployedWorker {
             TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
         let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
         let deliverer = Deliverer::new(config.lines, store, whatsapp, sms, queue, status_callback_url, config.rates)
-            .with_media_links(MediaLinks::new(media_key, &config.public_base_url, MEDIA_LINK_TTL));
+            .with_media_links(MediaLinks::new(media_key, &config.public_base_url, MEDIA_LINK_TTL))
+            .with_send_timeout(config.provider_timeout)
+            .with_reconcile_wait(config.reconcile_wait);
         let deliverer = match failpoint {
             Some(step) => deliverer.with_failpoint(step),
             None => deliverer,
@@ -101,18 +112,25 @@ where
 
     /// Handles every record of the batch; the response lists the ones to deliver again.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_until(event, Deadline::NONE).await
+    }
+
+    /// The same, done before `deadline` (the invocation's, less the time to answer): what
+    /// can't be finished in time is handed back untried, visible again at once.
+    pub async fn handle_batch_until(&self, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
         let mut failed: Vec<&SqsMessage> = Vec::new();
         // Groups whose earlier record failed in this batch.
         let mut held_groups: HashSet<&str> = HashSet::new();
         let records = &event.records;
         let mut next = 0;
+        let mut out_of_time = false;
         while next < records.len() {
             let record = &records[next];
             let group = group_of(record);
-            if group.is_some_and(|g| held_groups.contains(g)) {
-                // An earlier record of this group failed: this one goes back untried. It is
-                // visible again at once, but FIFO keeps it behind its group's head, which
-                // waits out its backoff in flight.
+            if out_of_time || group.is_some_and(|g| held_groups.contains(g)) {
+                // Out of time, or an earlier record of this group failed: this one goes back
+                // untried (no attempt spent). It is visible again at once, but FIFO keeps it
+                // behind its group's head, which waits out its backoff in flight.
                 self.postpone(record, Duration::ZERO).await;
                 failed.push(record);
                 next += 1;
@@ -131,12 +149,26 @@ where
             };
             let (run, jobs) = coalescible_run(records, next, job);
             next += run.len();
-            if self.deliver(&run, &jobs).await.is_err() {
-                failed.extend(run.iter().copied());
-                if let Some(group) = group {
-                    held_groups.insert(group);
+            match self.deliver(&run, &jobs, deadline).await {
+                Ok(()) => {}
+                Err(Handback::Later) => {
+                    failed.extend(run.iter().copied());
+                    if let Some(group) = group {
+                        held_groups.insert(group);
+                    }
+                }
+                Err(Handback::OutOfTime) => {
+                    failed.extend(run.iter().copied());
+                    out_of_time = true;
                 }
             }
+        }
+        if out_of_time {
+            tracing::warn!(
+                outcome = "handed_back",
+                records = failed.len(),
+                "deadline near: the rest of the batch goes back"
+            );
         }
         let mut response = SqsBatchResponse::default();
         for record in failed {
@@ -153,8 +185,8 @@ where
         response
     }
 
-    /// Delivers one run; `Err(delay)`: its records failed and come back after `delay`.
-    async fn deliver(&self, run: &[&SqsMessage], jobs: &[Job]) -> Result<(), Duration> {
+    /// Delivers one run; `Err`: its records come back (after their backoff, or at once).
+    async fn deliver(&self, run: &[&SqsMessage], jobs: &[Job], deadline: Deadline) -> Result<(), Handback> {
         let first = &jobs[0];
         // Every event of the job carries its line, and its conversation's handle once the
         // deliverer has read it.
@@ -167,13 +199,18 @@ where
             to = masked(first.recipient()),
             coalesced = jobs.len(),
         );
-        let delivered = self.deliverer.deliver_run(jobs, Timestamp::now()).instrument(span.clone()).await;
+        let delivered = self.deliverer.deliver_run(jobs, Timestamp::now(), deadline).instrument(span.clone()).await;
         let _entered = span.enter();
-        let retry_after = match delivered {
+        let now = Timestamp::now();
+        let delay = match delivered {
             Ok(Delivered::Sent { provider_id, via }) => {
-                tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id, "sent");
+                tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id = %shared::domain::LogId(&provider_id), "sent");
                 telemetry::metric("MessagesRelayed", jobs.len() as f64, "Count", &[("kind", first.kind())]);
-                record_relay_latency(jobs, Timestamp::now());
+                record_relay_latency(jobs, now);
+                return Ok(());
+            }
+            Ok(Delivered::Reconciled { provider_id }) => {
+                tracing::info!(outcome = "reconciled", provider_id = %shared::domain::LogId(&provider_id), "an earlier attempt had sent it; recorded, not resent");
                 return Ok(());
             }
             Ok(Delivered::AlreadyDone) => {
@@ -192,43 +229,72 @@ where
             Err(DeliverError::Escalate { reason }) => {
                 tracing::error!(outcome = "escalate", reason, "needs an operator: to the dead-letter queue");
                 telemetry::count("DeliveryFailed", &[("class", "escalate")]);
-                let mut all_parked = true;
-                for record in run {
-                    all_parked &= self.dead_letter(record, "escalate").await;
-                }
-                return if all_parked { Ok(()) } else { Err(self.retry.base) };
+                return self.park(run, "escalate").await;
             }
             Err(DeliverError::Stopped(step)) => {
                 tracing::warn!(outcome = "stopped", ?step, "stopped by a failpoint");
-                return Err(Duration::ZERO);
+                return Err(Handback::Later);
             }
-            Err(DeliverError::Retry { reason, retry_after }) => {
+            Err(DeliverError::OutOfTime) => {
+                for record in run {
+                    self.postpone(record, Duration::ZERO).await;
+                }
+                return Err(Handback::OutOfTime);
+            }
+            Err(DeliverError::Retry { reason, retry_after, attempt }) => {
                 tracing::warn!(
                     outcome = "retry",
                     reason,
+                    attempt,
                     retry_after_s = retry_after.map(|d| d.as_secs()),
                     "will retry"
                 );
                 telemetry::count("DeliveryFailed", &[("class", "retry")]);
-                retry_after
+                self.retry.delay(attempt, retry_after, &mut *self.rng.lock().await)
             }
-            Err(DeliverError::Store(e)) => {
-                tracing::error!(outcome = "store_error", error = %e, "will retry");
-                None
-            }
-            Err(DeliverError::Queue(e)) => {
-                tracing::error!(outcome = "queue_error", error = %e, "will retry");
-                None
+            Err(DeliverError::Wait { reason, until }) => {
+                let wait = until.duration_since(now).unsigned_abs();
+                tracing::info!(outcome = "waiting", reason, wait_s = wait.as_secs(), "not an attempt; back later");
+                wait.max(Duration::from_secs(1))
             }
         };
-        let attempt = run[0].attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-        let delay = self.retry.delay(attempt, retry_after, &mut *self.rng.lock().await);
+        // A job failing longer than its maximum age needs an operator (README, "Outages").
+        if let Some(age) = age_of(run[0], now)
+            && self.retry.expired(age)
+        {
+            tracing::error!(
+                outcome = "expired",
+                age_s = age.as_secs(),
+                "failing for longer than MAX_JOB_AGE_HOURS: to the dead-letter queue"
+            );
+            return self.park(run, "expired").await;
+        }
         // The head waits out the backoff in flight; the rest of the run is visible at once
         // but stays behind it (FIFO), so the group comes back in order.
         for (i, record) in run.iter().enumerate() {
             self.postpone(record, if i == 0 { delay } else { Duration::ZERO }).await;
         }
-        Err(delay)
+        Err(Handback::Later)
+    }
+
+    /// Moves a run to the dead-letter queue; what couldn't be moved comes back later.
+    async fn park(&self, run: &[&SqsMessage], why: &str) -> Result<(), Handback> {
+        let mut all_parked = true;
+        for record in run {
+            all_parked &= self.dead_letter(record, why).await;
+        }
+        if all_parked {
+            Ok(())
+        } else {
+            for record in run {
+                self.postpone(record, self.retry.base).await;
+            }
+            Err(Handback::Later)
+        }
+    }
+
+    pub fn deliverer(&self) -> &Deliverer<S, W, P, Q> {
+        &self.deliverer
     }
 
     async fn postpone(&self, record: &SqsMessage, delay: Duration) {
@@ -255,6 +321,88 @@ where
             }
         }
     }
+}
+
+/// What answering the Lambda runtime needs before the invocation's deadline.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(1500);
+
+/// The deadline a batch works to: the invocation's (`Context::deadline`), less the answer.
+pub fn invocation_deadline(deadline: std::time::SystemTime) -> Deadline {
+    let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    Deadline::after(left.saturating_sub(ANSWER_MARGIN))
+}
+
+/// What the worker function is invoked with.
+#[derive(Debug)]
+pub enum WorkerEvent {
+    /// A batch from the delivery queue (the event source mapping).
+    Batch(SqsEvent),
+    /// The schedule's `{"sweep": "outbox"}` (template.yaml, `OutboxSweep`).
+    SweepOutbox,
+}
+
+/// The schedule's input, as `template.yaml` sets it.
+pub const SWEEP_EVENT: &str = r#"{"sweep":"outbox"}"#;
+
+impl WorkerEvent {
+    pub fn parse(event: serde_json::Value) -> Result<Self, String> {
+        if event.get("Records").is_some() {
+            return serde_json::from_value(event).map(Self::Batch).map_err(|e| format!("not an SQS batch: {e}"));
+        }
+        match event.get("sweep").and_then(serde_json::Value::as_str) {
+            Some("outbox") => Ok(Self::SweepOutbox),
+            _ => Err("neither an SQS batch nor a sweep".into()),
+        }
+    }
+}
+
+impl<S, W, P, Q> DeliveryWorker<S, W, P, Q>
+where
+    S: ConversationStore + Outbox,
+    W: WhatsAppClient,
+    P: SmsProvider,
+    Q: DeliveryQueue,
+{
+    /// Offers the jobs of outbox entries older than `grace` to the queue (README, "Recorded
+    /// means delivered"). An error leaves the entries for the next sweep: nothing is cleared
+    /// that wasn't enqueued.
+    pub async fn sweep_outbox(&self, grace: Duration, deadline: Deadline) -> Result<Swept, SweepError> {
+        let parts = &self.deliverer;
+        match sweep_outbox(&parts.store, &parts.queue, Timestamp::now(), grace, deadline).await {
+            Ok(swept) => {
+                if swept.entries > 0 {
+                    tracing::info!(
+                        outcome = "swept",
+                        entries = swept.entries,
+                        jobs = swept.jobs,
+                        more = swept.more,
+                        "outbox swept"
+                    );
+                    telemetry::metric("OutboxSwept", swept.entries as f64, "Count", &[("source", "schedule")]);
+                }
+                Ok(swept)
+            }
+            Err(e) => {
+                tracing::error!(outcome = "sweep_failed", error = %e, "outbox sweep failed; the next one tries again");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Why a run's records go back to the queue.
+enum Handback {
+    /// After their backoff or wait; the rest of their group waits behind them.
+    Later,
+    /// The deadline is near: this run and the rest of the batch, untried.
+    OutOfTime,
+}
+
+/// How long ago SQS first accepted the record (`SentTimestamp`): the job's age.
+fn age_of(record: &SqsMessage, now: Timestamp) -> Option<Duration> {
+    let sent_ms: i64 = record.attributes.get("SentTimestamp")?.parse().ok()?;
+    let sent = Timestamp::from_millisecond(sent_ms).ok()?;
+    Some(now.duration_since(sent).unsigned_abs())
 }
 
 /// The records from `start` that go out as one send, with their jobs: a forward and the

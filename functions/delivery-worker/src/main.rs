@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use delivery_worker::DeliveryWorker;
+use delivery_worker::{DeliveryWorker, WorkerEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::app::sweep_outbox::DEFAULT_OUTBOX_GRACE;
 use shared::config::{DeliveryWorkerConfig, process_env};
 
 #[tokio::main(flavor = "current_thread")]
@@ -23,9 +23,22 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let worker = Arc::new(DeliveryWorker::from_config(config, &sdk));
     worker.warm_up().await;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let worker = Arc::clone(&worker);
-        async move { Ok::<SqsBatchResponse, Error>(worker.handle_batch(event.payload).await) }
+        // The function's timeout, less the time to answer the runtime.
+        let deadline = delivery_worker::invocation_deadline(event.context.deadline());
+        async move {
+            match WorkerEvent::parse(event.payload)? {
+                WorkerEvent::Batch(batch) => {
+                    Ok::<_, Error>(serde_json::to_value(worker.handle_batch_until(batch, deadline).await)?)
+                }
+                // A failed sweep is the invocation's error (the worker's errors alarm sees it).
+                WorkerEvent::SweepOutbox => {
+                    let swept = worker.sweep_outbox(DEFAULT_OUTBOX_GRACE, deadline).await?;
+                    Ok(serde_json::json!({ "entries": swept.entries, "jobs": swept.jobs, "more": swept.more }))
+                }
+            }
+        }
     }))
     .await
 }

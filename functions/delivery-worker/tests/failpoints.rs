@@ -1,10 +1,14 @@
 //! The delivery guarantee (README, "What the bridge promises"), proven by stopping the
-//! worker dead after each step of a job and delivering the job again, over the wire.
+//! worker dead after each step of a job and delivering the job again from a fresh worker (a
+//! new process knows nothing of the stopped one), over the wire.
 //!
-//! Stopped after the claim: the redelivery sends it, once. Stopped after the provider
-//! accepted it but before the record: the redelivery can't know, sends again (the stated
-//! at-least-once window) and reports `Reclaimed`. Stopped after the record: the redelivery
-//! sends nothing.
+//! - Stopped after the claim: the lease runs out, the job is uncertain (nothing tells a new
+//!   process that nothing went out), the reconciliation wait passes, and it goes once.
+//! - Stopped after the provider accepted, before the record: the provider's status report,
+//!   carrying the job's id, tells the bridge it went (WhatsApp's `biz_opaque_callback_data`,
+//!   Twilio's `?job=` callback), or Twilio's message list shows it: recorded, never resent.
+//!   Only a WhatsApp send no status report answered is sent again, and counted.
+//! - Stopped after the record: nothing goes again.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
@@ -12,14 +16,26 @@ use jiff::{SignedDuration, Timestamp};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
-use shared::app::deliver_job::{CLAIM_LEASE, DeliverError, Delivered, Deliverer, Failpoint, SendRates};
+use shared::app::deliver_job::{
+    CLAIM_LEASE, DEFAULT_RECONCILE_WAIT, DeliverError, Delivered, Deliverer, Failpoint, SendRates,
+};
 use shared::app::receive_sms::receive_sms;
-use shared::domain::{E164, InboundSms, Job, ProviderMessageId};
+use shared::app::receive_whatsapp::receive_whatsapp_status;
+use shared::app::retry_budget::RetryBudget;
+use shared::domain::{E164, InboundSms, Job, JobPayload, ProviderMessageId, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::ConversationStore;
 use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
-    TestAws, lines, message_sid,
+    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN, TestAws, lines, message_sid, record_agent_reply,
 };
+
+/// Every number these tests use: none may reach a log line, in any form.
+const NUMBERS_IN_LOGS: [&str; 4] = [
+    shared::testing::KNOWN_NUMBERS[0],
+    shared::testing::KNOWN_NUMBERS[1],
+    shared::testing::KNOWN_NUMBERS[2],
+    shared::testing::KNOWN_NUMBERS[3],
+];
 
 type TestDeliverer = Deliverer<shared::adapters::dynamodb::DynamoStore, GraphClient, TwilioClient, SqsQueue>;
 
@@ -43,7 +59,7 @@ fn deliverer(aws: &TestAws, providers: &FakeProviders, failpoint: Option<Failpoi
     }
 }
 
-/// A customer's text, recorded and queued as the SMS webhook does; returns its jobs.
+/// A customer's text, recorded as the SMS webhook does; returns its jobs (one per agent).
 async fn forward_jobs(aws: &TestAws) -> Vec<Job> {
     let line = lines().iter().next().unwrap().clone();
     let sms = InboundSms {
@@ -54,73 +70,167 @@ async fn forward_jobs(aws: &TestAws) -> Vec<Job> {
         attachments: vec![],
         received_at: Timestamp::now(),
     };
-    receive_sms(&aws.store(), &shared::testing::NoQueue, &line, sms, &mut fastrand::Rng::new()).await.unwrap();
+    receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none()).await.unwrap();
     let seen = aws.items_with_prefix("SEEN#").await;
     seen[0].get("jobs").unwrap().as_l().unwrap().iter().map(|j| Job::decode(j.as_s().unwrap()).unwrap()).collect()
 }
 
-/// Stops at `step` on the first delivery, redelivers after the lease ran out, and returns
-/// how many copies each agent received and what the redelivery said.
-async fn stop_then_redeliver(step: Failpoint) -> (Vec<usize>, Vec<Delivered>) {
+/// When a stopped job comes back: its lease has run out, and then its reconciliation wait.
+fn after_lease(t0: Timestamp) -> Timestamp {
+    t0 + SignedDuration::try_from(CLAIM_LEASE).unwrap() + SignedDuration::from_secs(1)
+}
+
+fn after_reconcile_wait(t0: Timestamp) -> Timestamp {
+    t0 + SignedDuration::try_from(DEFAULT_RECONCILE_WAIT).unwrap() + SignedDuration::from_secs(1)
+}
+
+/// Meta's `sent` status webhook for every copy the fake accepted, carrying back what the
+/// bridge sent in `biz_opaque_callback_data`, through the WhatsApp webhook's use case.
+async fn meta_reports_sent(aws: &TestAws, providers: &FakeProviders) {
+    let line = lines().iter().next().unwrap().clone();
+    for (n, body) in providers.whatsapp_sent().await.iter().enumerate() {
+        let report = WhatsAppStatusReport {
+            wamid: Wamid::parse(&format!("wamid.fake{n:04}")).unwrap(),
+            status: "sent".into(),
+            error_code: None,
+            tracking: body["biz_opaque_callback_data"].as_str().and_then(SendTracking::parse),
+            recipient: body["to"].as_str().and_then(|to| shared::domain::WaId::parse(to).ok()),
+        };
+        assert!(report.tracking.is_some(), "every send carries its tracking: {body}");
+        receive_whatsapp_status(&aws.store(), &NoQueue, &line, &report, Timestamp::now()).await.unwrap();
+    }
+}
+
+/// Stops at `step` on the first delivery of each job, then delivers them again from a fresh
+/// worker: early (the lease holds), after the lease, after the reconciliation wait. Returns
+/// each agent's copies and the final outcomes.
+async fn stop_then_redeliver(step: Failpoint, status_reports: bool) -> (Vec<usize>, Vec<Delivered>) {
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let jobs = forward_jobs(&aws).await;
     let stopped = deliverer(&aws, &providers, Some(step));
-    let t0 = Timestamp::now();
+    let t0 = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
     for job in &jobs {
         assert!(matches!(stopped.deliver(job, t0).await, Err(DeliverError::Stopped(s)) if s == step));
     }
-    let worker = deliverer(&aws, &providers, None);
-    // SQS redelivers after the visibility timeout; before the lease runs out the job is busy.
-    for job in &jobs {
-        let early = worker.deliver(job, t0 + SignedDuration::from_secs(5)).await;
-        if step != Failpoint::AfterRecord {
-            assert!(
-                matches!(early, Err(DeliverError::Retry { .. })),
-                "{step:?}: a live lease holds the job: {early:?}"
-            );
-        }
+    if status_reports {
+        meta_reports_sent(&aws, &providers).await;
     }
-    let after_lease = t0 + SignedDuration::try_from(CLAIM_LEASE).unwrap() + SignedDuration::from_secs(1);
+    let worker = deliverer(&aws, &providers, None);
     let mut outcomes = Vec::new();
     for job in &jobs {
-        outcomes.push(worker.deliver(job, after_lease).await.unwrap());
+        let early = worker.deliver(job, t0 + SignedDuration::from_secs(5)).await;
+        if step == Failpoint::AfterRecord {
+            outcomes.push(early.unwrap());
+            continue;
+        }
+        // Another process's live lease holds the job: not an attempt, back when it ends.
+        assert!(
+            matches!(&early, Err(DeliverError::Wait { until, .. }) if *until > t0 + SignedDuration::from_secs(100)),
+            "{step:?}: {early:?}"
+        );
+        let later = worker.deliver(job, after_lease(t0)).await;
+        match later {
+            Ok(delivered) => outcomes.push(delivered),
+            // Uncertain, and no report yet: wait for one, then decide.
+            Err(DeliverError::Wait { until, .. }) => {
+                assert!(!status_reports, "{step:?}: the status report settled it");
+                assert!(until > after_lease(t0) && until <= after_reconcile_wait(t0), "{until}");
+                outcomes.push(worker.deliver(job, after_reconcile_wait(t0)).await.unwrap());
+            }
+            Err(other) => panic!("{step:?}: {other:?}"),
+        }
     }
     // And once more: whatever happened, a finished job is never sent again.
     for job in &jobs {
-        assert_eq!(worker.deliver(job, after_lease).await.unwrap(), Delivered::AlreadyDone);
+        assert_eq!(worker.deliver(job, after_reconcile_wait(t0)).await.unwrap(), Delivered::AlreadyDone);
     }
-    let sent = providers.whatsapp_sent().await;
-    let per_agent = AGENTS.iter().map(|a| sent.iter().filter(|m| m["to"] == *a).count()).collect();
-    let thread = aws.store().thread(&jobs_conversation(&jobs[0])).await.unwrap();
+    let copies: Vec<serde_json::Value> = providers
+        .whatsapp_sent()
+        .await
+        .into_iter()
+        .filter(|m| m["type"] == "template" || m["type"] == "text" || m["type"] == "interactive")
+        .collect();
+    let per_agent = AGENTS.iter().map(|a| copies.iter().filter(|m| m["to"] == *a).count()).collect();
+    let thread = aws.store().thread(&conversation_of(&jobs[0])).await.unwrap();
     assert!(thread[0].legs.iter().all(|l| l.state == "sent"), "{step:?}: every leg ends recorded sent");
     (per_agent, outcomes)
 }
 
-fn jobs_conversation(job: &Job) -> shared::domain::ConversationKey {
+fn conversation_of(job: &Job) -> shared::domain::ConversationKey {
     match &job.payload {
-        shared::domain::JobPayload::ForwardToAgent(f) => f.conversation.clone(),
-        _ => panic!("a forward"),
+        JobPayload::ForwardToAgent(f) => f.conversation.clone(),
+        JobPayload::SendSms(s) => s.conversation.clone(),
+        _ => panic!("a leg job"),
     }
 }
 
 #[tokio::test]
 async fn stopped_after_the_claim_the_copy_goes_once() {
-    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterClaim).await;
+    shared::testing::logs::capture_logs();
+    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterClaim, false).await;
     assert_eq!(per_agent, [1, 1]);
-    assert!(outcomes.iter().all(|o| matches!(o, Delivered::Sent { .. })));
+    assert!(outcomes.iter().all(|o| matches!(o, Delivered::Sent { .. })), "{outcomes:?}");
+    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
-async fn stopped_between_the_send_and_the_record_the_copy_may_go_twice() {
-    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterSend).await;
-    assert_eq!(per_agent, [2, 2], "the stated at-least-once window, and only there");
-    assert!(outcomes.iter().all(|o| matches!(o, Delivered::Sent { .. })));
+async fn stopped_after_the_send_the_status_report_settles_it_and_nothing_goes_twice() {
+    shared::testing::logs::capture_logs();
+    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterSend, true).await;
+    assert_eq!(per_agent, [1, 1], "reconciled from Meta's status reports");
+    assert!(outcomes.iter().all(|o| matches!(o, Delivered::Reconciled { .. })), "{outcomes:?}");
+    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+}
+
+#[tokio::test]
+async fn stopped_after_the_send_with_no_status_report_the_copy_goes_again_counted() {
+    shared::testing::logs::capture_logs();
+    // The one window left (README): Meta accepted, the worker stopped before its record,
+    // and no status report came within the reconciliation wait.
+    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterSend, false).await;
+    assert_eq!(per_agent, [2, 2]);
+    assert!(outcomes.iter().all(|o| matches!(o, Delivered::Sent { .. })), "{outcomes:?}");
+    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn stopped_after_the_record_nothing_goes_again() {
-    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterRecord).await;
+    shared::testing::logs::capture_logs();
+    let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterRecord, false).await;
     assert_eq!(per_agent, [1, 1]);
     assert!(outcomes.iter().all(|o| *o == Delivered::AlreadyDone));
+    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+}
+
+#[tokio::test]
+async fn an_sms_sent_before_the_worker_stopped_is_found_in_twilios_list_and_not_sent_again() {
+    shared::testing::logs::capture_logs();
+    let aws = TestAws::new().await;
+    let providers = FakeProviders::start().await;
+    let job = record_agent_reply(&aws, CUSTOMER, "See you at 9").await;
+    let t0 = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+    let stopped = deliverer(&aws, &providers, Some(Failpoint::AfterSend));
+    assert!(matches!(stopped.deliver(&job, t0).await, Err(DeliverError::Stopped(_))));
+
+    let worker = deliverer(&aws, &providers, None);
+    assert!(matches!(worker.deliver(&job, after_lease(t0)).await, Err(DeliverError::Wait { .. })));
+    let delivered = worker.deliver(&job, after_reconcile_wait(t0)).await.unwrap();
+    let sent = providers.sms_sent().await;
+    assert_eq!(sent.len(), 1, "listed at Twilio, so not sent again: {sent:?}");
+    assert!(
+        matches!(&delivered, Delivered::Reconciled { provider_id } if provider_id.starts_with("SM")),
+        "{delivered:?}"
+    );
+    let thread = aws.store().thread(&conversation_of(&job)).await.unwrap();
+    let leg = &thread.last().unwrap().legs[0];
+    assert_eq!((leg.state.as_str(), leg.provider_id.as_deref()), ("sent", Some(delivered_id(&delivered))));
+    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+}
+
+fn delivered_id(delivered: &Delivered) -> &str {
+    match delivered {
+        Delivered::Reconciled { provider_id } | Delivered::Sent { provider_id, .. } => provider_id,
+        other => panic!("{other:?}"),
+    }
 }

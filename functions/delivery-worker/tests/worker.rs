@@ -49,7 +49,16 @@ impl Harness {
             attachments: vec![],
             received_at: Timestamp::now(),
         };
-        receive_sms(&self.aws.store(), &self.aws.queue(), &line, sms, &mut fastrand::Rng::new()).await.unwrap();
+        receive_sms(
+            &self.aws.store(),
+            &self.aws.queue(),
+            &line,
+            sms,
+            &mut fastrand::Rng::new(),
+            &shared::app::retry_budget::RetryBudget::none(),
+        )
+        .await
+        .unwrap();
     }
 
     /// What the webhooks record for a customer's text and an agent's reply; the reply's

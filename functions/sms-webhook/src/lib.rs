@@ -32,6 +32,7 @@ use shared::adapters::twilio::{
 };
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
+use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
 use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
 use shared::domain::{DeliveryStatus, E164, JobId, Lines};
@@ -161,8 +162,9 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
     let (customer, message_sid) = (sms.from.masked(), sms.provider_message_id.as_str().to_owned());
 
     let mut rng = fastrand::Rng::new();
-    match receive_sms(&webhook.store, &webhook.queue, line, sms, &mut rng).await? {
-        Received::Accepted { message_id, new_conversation, jobs } => tracing::info!(
+    let budget = RetryBudget::new(WEBHOOK_RETRY_BUDGET);
+    match receive_sms(&webhook.store, &webhook.queue, line, sms, &mut rng, &budget).await? {
+        Received::Accepted { message_id, new_conversation, jobs, enqueued } => tracing::info!(
             outcome = "accepted",
             line = %line.id,
             customer,
@@ -171,9 +173,10 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
             new_conversation = new_conversation.is_some(),
             handle = new_conversation.as_ref().map(|h| h.as_str()),
             jobs,
+            enqueued,
             "inbound sms recorded"
         ),
-        Received::Duplicate { message_id, jobs } => {
+        Received::Duplicate { message_id, jobs, enqueued } => {
             tracing::info!(
                 outcome = "duplicate",
                 line = %line.id,
@@ -181,6 +184,7 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
                 message_sid,
                 message_id = message_id.as_ref().map(|m| m.as_str()),
                 jobs,
+                enqueued,
                 "inbound sms replayed; jobs re-offered, nothing recorded"
             );
             telemetry::count("DuplicateWebhook", &[("source", "twilio")]);
@@ -198,7 +202,9 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
     let verified = verified_form(&webhook, &headers, &uri, body)?;
     let report = status_report(&verified, uri.query())?;
     let sid = report.sid.clone();
-    let handled = apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now()).await?;
+    let budget = RetryBudget::new(WEBHOOK_RETRY_BUDGET);
+    let handled =
+        apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now(), &budget).await?;
     match handled {
         StatusHandled::Advanced { status, notices } => {
             tracing::info!(
@@ -223,7 +229,14 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
             }
         }
         StatusHandled::Ignored => {
-            tracing::info!(outcome = "ignored", sid, reported = report.status, "sms status says nothing about delivery")
+            // A status the bridge doesn't know (`receiving`, or one Twilio adds): acknowledged.
+            tracing::info!(
+                outcome = "ignored",
+                sid,
+                reported = report.status,
+                "sms status says nothing about delivery"
+            );
+            telemetry::count("WebhookItemSkipped", &[("source", "twilio_status")]);
         }
         StatusHandled::Unknown => tracing::warn!(
             outcome = "unknown_sid",
@@ -301,11 +314,13 @@ fn status_report(verified: &VerifiedTwilioRequest, query: Option<&str>) -> Resul
             .map(str::to_owned)
             .ok_or(InboundError::Params(InboundParamError::Missing(name)))
     };
+    // A code the bridge can't read doesn't make the report unreadable: the status is kept.
     let error_code = match verified.get("ErrorCode").filter(|c| !c.is_empty()) {
         None => None,
-        Some(code) => Some(code.parse().map_err(|_| {
-            InboundError::Params(InboundParamError::Invalid { name: "ErrorCode", reason: "not a number".into() })
-        })?),
+        Some(code) => code.parse().ok().or_else(|| {
+            tracing::warn!(outcome = "field_ignored", field = "ErrorCode", "sms status with an unreadable ErrorCode");
+            None
+        }),
     };
     // `?job=` is the bridge's own: it names the leg the SMS was sent for.
     let job = query

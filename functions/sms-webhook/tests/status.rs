@@ -191,7 +191,10 @@ async fn without_the_job_in_the_url_the_sid_record_finds_the_leg() {
     let aws = TestAws::new().await;
     let job = record_agent_reply(&aws, CUSTOMER, "hi").await;
     let sid = "SM22222222222222222222222222222222";
-    aws.store().claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60)).await.unwrap();
+    aws.store()
+        .claim_job(&job, Timestamp::now(), Timestamp::now() + jiff::SignedDuration::from_secs(60), "test")
+        .await
+        .unwrap();
     aws.store().record_sms_sent(&job, sid, Some(DeliveryStatus::Queued), Timestamp::now()).await.unwrap();
     let app = app(&aws);
     let (status, _) =
@@ -244,10 +247,14 @@ async fn forged_or_incomplete_callbacks_are_refused() {
 async fn a_replay_enqueues_notices_a_failed_first_attempt_recorded() {
     let aws = TestAws::new().await;
     let job = record_agent_reply(&aws, CUSTOMER, "hi").await;
+    let entries = aws.items_with_prefix("OUTBOX#").await.len();
     let broken = app_with_queue(&aws, SqsQueue::new(aws.sqs.clone(), format!("{}-missing", aws.queue_url)));
-    assert_eq!(report(&broken, &job, "delivered", None).await, 500);
+    // The queue refuses for the whole budget: the status and its notice are recorded (the
+    // notice in the outbox, for the sweep), so the callback is answered 200.
+    assert_eq!(report(&broken, &job, "delivered", None).await, 200);
     assert_eq!(leg_status(&aws, &job).await, Some(DeliveryStatus::Delivered), "the status was recorded");
     assert!(notices(&aws).await.is_empty());
+    assert_eq!(aws.items_with_prefix("OUTBOX#").await.len(), entries + 1, "the notice waits in the outbox");
 
     // Twilio retries the callback: the status is unchanged, the recorded notice goes out.
     assert_eq!(report(&app(&aws), &job, "delivered", None).await, 200);

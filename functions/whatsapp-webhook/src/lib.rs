@@ -24,8 +24,9 @@ use shared::adapters::whatsapp::{
     MalformedNotification, MetaSignatureError, MetaSignatureVerifier, parse_notification,
 };
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message, receive_whatsapp_status};
+use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
 use shared::config::WhatsAppWebhookConfig;
-use shared::domain::Lines;
+use shared::domain::{Lines, LogId};
 use shared::ports::{ConversationStore, DeliveryQueue, StoreError};
 use shared::telemetry;
 
@@ -124,7 +125,16 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
     let payload = webhook.verifier.verify(signature, &body)?;
     let batches = parse_notification(&payload)?;
     let now = Timestamp::now();
+    let budget = RetryBudget::new(WEBHOOK_RETRY_BUDGET);
+    // Every item on its own: one that fails doesn't stop the others. A store or queue error
+    // on any of them answers 500 at the end, and Meta delivers the notification again;
+    // what was handled is deduplicated by wamid (messages) or changes nothing (statuses).
+    let mut failed = None;
     for batch in batches {
+        for why in &batch.skipped {
+            tracing::warn!(outcome = "item_skipped", why, "an item of a notification couldn't be read; skipped");
+            telemetry::count("WebhookItemSkipped", &[("source", "meta")]);
+        }
         let Some(line) = batch.phone_number_id.as_deref().and_then(|id| webhook.lines.by_phone_number_id(id)) else {
             tracing::warn!(
                 outcome = "unknown_number",
@@ -140,27 +150,43 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
         }
         for message in batch.messages {
             let (wamid, from, kind) =
-                (message.wamid.as_str().to_owned(), message.from.masked(), message.content.kind().to_owned());
+                (LogId(message.wamid.as_str()).to_string(), message.from.masked(), message.content.kind().to_owned());
             let profile_name = batch.profile_names.get(message.from.as_str()).cloned();
-            let handled =
-                receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now).await?;
-            log_message(&line.id, &wamid, &from, &kind, &handled);
+            match receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now, &budget)
+                .await
+            {
+                Ok(handled) => log_message(&line.id, &wamid, &from, &kind, &handled),
+                Err(e) => {
+                    tracing::error!(outcome = "error", line = %line.id, wamid, error = %e, "agent message not recorded; Meta will deliver it again");
+                    failed = Some(e);
+                }
+            }
         }
         for status in &batch.statuses {
-            let handled = receive_whatsapp_status(&webhook.store, &webhook.queue, line, status, now).await?;
-            tracing::info!(
-                outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },
-                line = %line.id,
-                wamid = status.wamid.as_str(),
-                status = status.status,
-                error_code = status.error_code,
-                change = handled.as_ref().map(|h| format!("{:?}", h.change)),
-                resent_as_template = handled.as_ref().map_or(0, |h| h.resent_as_template),
-                "whatsapp status"
-            );
+            let wamid = LogId(status.wamid.as_str()).to_string();
+            match receive_whatsapp_status(&webhook.store, &webhook.queue, line, status, now).await {
+                Ok(handled) => tracing::info!(
+                    outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },
+                    line = %line.id,
+                    wamid,
+                    status = status.status,
+                    error_code = status.error_code,
+                    change = handled.as_ref().map(|h| format!("{:?}", h.change)),
+                    resent_as_template = handled.as_ref().map_or(0, |h| h.resent_as_template),
+                    noted_sent = handled.as_ref().map_or(0, |h| h.noted),
+                    "whatsapp status"
+                ),
+                Err(e) => {
+                    tracing::error!(outcome = "error", line = %line.id, wamid, error = %e, "status not recorded; Meta will deliver it again");
+                    failed = Some(e);
+                }
+            }
         }
     }
-    Ok(StatusCode::OK.into_response())
+    match failed {
+        Some(e) => Err(NotificationError::Handle(e)),
+        None => Ok(StatusCode::OK.into_response()),
+    }
 }
 
 fn log_message(line: &shared::domain::LineId, wamid: &str, from: &str, kind: &str, handled: &MessageHandled) {

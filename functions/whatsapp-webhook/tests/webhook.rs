@@ -83,11 +83,14 @@ async fn signed_but_malformed_notifications_are_bad_requests_and_store_nothing()
         r#"{"object":"page","entry":[]}"#,
         r#"{"entry":[]}"#,
         r#"{"object":"whatsapp_business_account","entry":{}}"#,
-        r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"106540352242922"},"messages":[{"id":"wamid.1","type":"text"}]}}]}]}"#,
     ];
     for body in bad_shapes {
         assert_eq!(h.call(signed(body)).await.0, 400, "{body}");
     }
+    // Inside a good envelope, a message that can't be read is skipped, not refused: its
+    // neighbours are handled (`one_unreadable_message_doesnt_take_its_neighbours_down`).
+    let unreadable = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"106540352242922"},"messages":[{"id":"wamid.1","type":"text"}]}}]}]}"#;
+    assert_eq!(h.call(signed(unreadable)).await.0, 200);
     let mut invalid_utf8 = br#"{"object":"whatsapp_business_account","entry":[],"x":""#.to_vec();
     invalid_utf8.extend_from_slice(b"\xff\"}");
     let signature = compute_signature(META_APP_SECRET, &invalid_utf8);
@@ -105,6 +108,28 @@ async fn notifications_for_another_number_are_acknowledged_and_ignored() {
     let body = TEXT_MESSAGE.replace("106540352242922", "999999999999999");
     assert_eq!(h.call(signed(&body)).await.0, 200);
     assert!(h.aws.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn one_unreadable_message_doesnt_take_its_neighbours_down() {
+    let h = Harness::new().await;
+    h.customer_texts(CUSTOMER_A, "Hi from A").await;
+    let copies = h.forward().await;
+    // Four messages in one notification: a swipe-reply, then three Meta could send that the
+    // bridge can't read (no sender, a sender with a username only, a number as the id), then
+    // a status on a copy. The reply and the status are handled; the rest skipped and counted.
+    let reply = whatsapp_text(AGENTS[0], "Yes, open till 6", Some(&copies[AGENTS[0]]));
+    let no_sender = serde_json::json!({ "id": "wamid.nosender", "type": "text", "text": { "body": "hi" } });
+    let username_only = serde_json::json!({ "from_user_id": "US.13491208655302741918", "id": "wamid.user", "type": "text", "text": { "body": "hi" } });
+    let numeric_id = serde_json::json!({ "from": AGENTS[1], "id": 7, "type": "text", "text": { "body": "hi" } });
+    let status =
+        serde_json::json!({ "id": copies[AGENTS[1]], "status": "read", "timestamp": "1", "recipient_id": AGENTS[1] });
+    assert_eq!(h.notify(&[no_sender, reply, username_only, numeric_id], &[status]).await, 200);
+    let jobs = h.take_jobs().await;
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), "Yes, open till 6".to_owned())]);
+    let thread = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
+    let read = thread[0].legs.iter().find(|l| l.to == AGENTS[1]).unwrap();
+    assert_eq!(read.status, Some(shared::domain::DeliveryStatus::Read), "the status beside them applied");
 }
 
 // ---- routing ---------------------------------------------------------------------------

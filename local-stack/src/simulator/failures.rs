@@ -1,8 +1,10 @@
 //! The simulator's scriptable failure modes (`--fail-rate`, `--fail-number`,
-//! `--closed-window`): what a demo needs to show retries, permanent failures and the
-//! template fallback happening for real.
+//! `--closed-window`, `--late-answer-rate`) and the AWS side's (`--aws-fail-rate`,
+//! `--aws-outage`): what a demo needs to show retries, permanent failures, the template
+//! fallback, reconciliation and the outbox happening for real.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -19,6 +21,42 @@ pub struct FailureSettings {
     pub closed_windows: BTreeSet<String>,
     /// Seeds the random failures, so a run can be repeated send for send.
     pub seed: Option<u64>,
+    /// The share of provider sends accepted (and delivered) but answered only after
+    /// [`LATE_ANSWER`], longer than the bridge waits: their outcome is lost to it.
+    pub late_answer_rate: f64,
+}
+
+/// How late a "late answer" comes: past the worker's provider timeout (10 s by default).
+pub const LATE_ANSWER: Duration = Duration::from_secs(12);
+
+/// AWS's side: every DynamoDB or SQS call of the functions fails at `fail_rate`, and each
+/// outage refuses one service's calls for a while (`shared::emulator::faults`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AwsFailureSettings {
+    pub fail_rate: f64,
+    pub outages: Vec<AwsOutage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AwsOutage {
+    /// `AmazonSQS` or `DynamoDB`: the calls' `X-Amz-Target` prefix.
+    pub service: &'static str,
+    pub after: Duration,
+    pub length: Duration,
+}
+
+/// `sqs=30` (from the start, 30 s) or `dynamodb=20@60` (20 s, starting a minute in).
+pub fn parse_aws_outage(value: &str) -> Result<AwsOutage, String> {
+    let bad = || format!("--aws-outage {value}: expected sqs=SECONDS or dynamodb=SECONDS@AFTER");
+    let (service, timing) = value.split_once('=').ok_or_else(bad)?;
+    let service = match service {
+        "sqs" => "AmazonSQS",
+        "dynamodb" => "DynamoDB",
+        _ => return Err(bad()),
+    };
+    let (length, after) = timing.split_once('@').unwrap_or((timing, "0"));
+    let seconds = |s: &str| s.parse::<u64>().map(Duration::from_secs).map_err(|_| bad());
+    Ok(AwsOutage { service, after: seconds(after)?, length: seconds(length)? })
 }
 
 impl FailureSettings {
@@ -30,12 +68,22 @@ impl FailureSettings {
     pub fn failing_code(&self, number: &str) -> Option<i64> {
         self.failing_numbers.get(number).copied()
     }
+
+    /// Whether this accepted send is answered too late; `roll` is uniform in [0, 1).
+    pub fn answers_late(&self, roll: f64) -> bool {
+        roll < self.late_answer_rate
+    }
 }
 
 pub fn parse_fail_rate(value: &str) -> Result<f64, String> {
+    parse_rate("--fail-rate", value)
+}
+
+/// A share from 0 to 1, for the option `name`.
+pub fn parse_rate(name: &str, value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
-        _ => Err(format!("--fail-rate must be a number from 0 to 1 (got `{value}`)")),
+        _ => Err(format!("{name} must be a number from 0 to 1 (got `{value}`)")),
     }
 }
 
@@ -83,6 +131,24 @@ mod tests {
         assert!(parse_seed("-1").is_err());
         assert_eq!(parse_wa_id("14155550112"), Ok("14155550112".into()));
         assert!(parse_wa_id("+14155550112").is_err());
+    }
+
+    #[test]
+    fn aws_outages_name_a_service_a_length_and_a_start() {
+        assert_eq!(
+            parse_aws_outage("sqs=30"),
+            Ok(AwsOutage { service: "AmazonSQS", after: Duration::ZERO, length: Duration::from_secs(30) })
+        );
+        assert_eq!(
+            parse_aws_outage("dynamodb=20@60"),
+            Ok(AwsOutage { service: "DynamoDB", after: Duration::from_secs(60), length: Duration::from_secs(20) })
+        );
+        for bad in ["s3=1", "sqs", "sqs=soon", "sqs=1@later"] {
+            assert!(parse_aws_outage(bad).is_err(), "{bad}");
+        }
+        assert!(parse_rate("--aws-fail-rate", "2").unwrap_err().contains("--aws-fail-rate"));
+        let late = FailureSettings { late_answer_rate: 0.5, ..Default::default() };
+        assert!(late.answers_late(0.4) && !late.answers_late(0.6));
     }
 
     #[test]

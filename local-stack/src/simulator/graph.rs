@@ -65,7 +65,18 @@ async fn send_message(
     body: Bytes,
 ) -> Response {
     match accept_message(&sim, &phone_number_id, &headers, &body) {
-        Ok(answer) => axum::Json(answer).into_response(),
+        Ok(answer) => {
+            // --late-answer-rate: accepted and delivered, but answered past the bridge's timeout.
+            if sim.answers_late() {
+                println!(
+                    "WhatsApp {}: accepted, answering after {:?}",
+                    answer["messages"][0]["id"],
+                    super::failures::LATE_ANSWER
+                );
+                tokio::time::sleep(super::failures::LATE_ANSWER).await;
+            }
+            axum::Json(answer).into_response()
+        }
         Err(error) => {
             println!("WhatsApp refused: {} {} ({}) {}", error.http_status, error.message, error.code, error.details);
             let mut response = error_response(&error);
@@ -125,7 +136,8 @@ fn accept_message(
     }
 
     let wamid = new_wamid();
-    let record = to_agent_record(&wamid, &send);
+    let mut record = to_agent_record(&wamid, &send);
+    record.tracking.clone_from(&send.tracking);
     println!("WhatsApp {phone_number_id} → {}: {}  ({wamid})", send.to, shown(&record).replace('\n', "\n    "));
     sim.update(|world| world.add_whatsapp(record));
     tokio::spawn(deliver(sim.clone(), line.clone(), wamid.clone(), send.clone()));
@@ -268,19 +280,23 @@ async fn deliver(sim: Simulator, line: Line, wamid: String, send: GraphSend) {
 impl Simulator {
     /// Records a status on the agent's phone and posts it to the bridge's webhook.
     async fn report_whatsapp(&self, line: &Line, wamid: &str, recipient: &str, status: &str, error: Option<Value>) {
-        self.update(|world| {
-            if let Some(record) = world.whatsapp_mut(wamid) {
-                // Statuses only move forward, as WhatsApp reports them.
-                if record.status.as_deref() != Some("read") {
-                    record.status = Some(status.to_owned());
-                }
-                record.error.clone_from(&error);
+        let tracking = self.update(|world| {
+            let record = world.whatsapp_mut(wamid)?;
+            // Statuses only move forward, as WhatsApp reports them.
+            if record.status.as_deref() != Some("read") {
+                record.status = Some(status.to_owned());
             }
+            record.error.clone_from(&error);
+            record.tracking.clone()
         });
         let mut report = json!({
             "id": wamid, "status": status, "timestamp": jiff::Timestamp::now().as_second().to_string(),
             "recipient_id": recipient,
         });
+        // Meta echoes the send's `biz_opaque_callback_data` on its statuses.
+        if let Some(tracking) = tracking {
+            report["biz_opaque_callback_data"] = json!(tracking);
+        }
         if status != "failed" {
             report["conversation"] = json!({ "id": format!("conv{}", &wamid[wamid.len().saturating_sub(12)..]), "origin": { "type": "service" } });
             report["pricing"] = json!({ "billable": true, "pricing_model": "PMP", "category": "service" });

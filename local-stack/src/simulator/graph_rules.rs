@@ -96,7 +96,12 @@ pub struct GraphSend {
     /// `context.message_id`, when the send quotes an earlier message.
     pub reply_to: Option<String>,
     pub content: GraphContent,
+    /// `biz_opaque_callback_data`: the sender's string, echoed on the message's statuses.
+    pub tracking: Option<String>,
 }
+
+/// Meta's limit for `biz_opaque_callback_data` (Cloud API changelog: raised from 256 to 512).
+const TRACKING_MAX_CHARS: usize = 512;
 
 /// The content of an accepted send.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -325,6 +330,14 @@ pub fn validate_send(body: &Value) -> Result<GraphSend, GraphError> {
 
     let reply_to = validate_context(root)?;
 
+    let tracking_path = Path::root("biz_opaque_callback_data");
+    let tracking = opt_str(root, &tracking_path)?.map(str::to_owned);
+    if tracking.as_ref().is_some_and(|t| t.chars().count() > TRACKING_MAX_CHARS) {
+        return Err(GraphError::invalid_value(format!(
+            "biz_opaque_callback_data must be at most {TRACKING_MAX_CHARS} characters"
+        )));
+    }
+
     let type_path = Path::root("type");
     let kind = opt_str(root, &type_path)?.unwrap_or("text");
     let content = match kind {
@@ -349,7 +362,7 @@ pub fn validate_send(body: &Value) -> Result<GraphSend, GraphError> {
         }
     };
 
-    Ok(GraphSend { to: to.to_string(), reply_to, content })
+    Ok(GraphSend { to: to.to_string(), reply_to, content, tracking })
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1234,14 +1247,18 @@ mod tests {
     fn text_is_parsed() {
         let mut body = send("text", json!({ "body": "Hello", "preview_url": true }));
         body["context"] = json!({ "message_id": "wamid.ABC" });
+        body["biz_opaque_callback_data"] = json!("bridge1|main|K7|n-1");
         assert_eq!(
             ok(&body),
             GraphSend {
                 to: "+15551234567".into(),
                 reply_to: Some("wamid.ABC".into()),
                 content: GraphContent::Text { body: "Hello".into(), preview_url: true },
+                tracking: Some("bridge1|main|K7|n-1".into()),
             }
         );
+        body["biz_opaque_callback_data"] = json!("x".repeat(513));
+        assert!(validate_send(&body).unwrap_err().details.contains("at most 512"));
     }
 
     #[test]
@@ -1253,6 +1270,7 @@ mod tests {
                 to: "15551234567".into(),
                 reply_to: None,
                 content: GraphContent::Text { body: "hi".into(), preview_url: false },
+                tracking: None,
             }
         );
     }

@@ -137,6 +137,16 @@ impl Simulator {
         fails
     }
 
+    /// Whether this accepted send is answered too late (`--late-answer-rate`).
+    fn answers_late(&self) -> bool {
+        let roll = self.0.rng.lock().unwrap_or_else(PoisonError::into_inner).f64();
+        let late = self.0.config.failures.answers_late(roll);
+        if late {
+            self.update(|world| world.failures_injected += 1);
+        }
+        late
+    }
+
     fn coin(&self) -> bool {
         self.0.rng.lock().unwrap_or_else(PoisonError::into_inner).bool()
     }

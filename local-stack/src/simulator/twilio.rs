@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,7 +37,7 @@ const DELIVERED_AFTER: Duration = Duration::from_millis(700);
 
 pub fn routes() -> Router<Simulator> {
     Router::new()
-        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
+        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
         .route("/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", get(media))
 }
 
@@ -81,7 +81,14 @@ async fn create_message(
     body: Bytes,
 ) -> Response {
     match accept_message(&sim, &account, &headers, &body) {
-        Ok(resource) => (StatusCode::CREATED, axum::Json(resource)).into_response(),
+        Ok(resource) => {
+            // --late-answer-rate: created and delivered, but answered past the bridge's timeout.
+            if sim.answers_late() {
+                println!("SMS {}: created, answering after {:?}", resource["sid"], super::failures::LATE_ANSWER);
+                tokio::time::sleep(super::failures::LATE_ANSWER).await;
+            }
+            (StatusCode::CREATED, axum::Json(resource)).into_response()
+        }
         Err(error) => {
             println!("SMS refused: {} {} ({})", error.http_status, error.message, error.code);
             let mut response = error_response(&error);
@@ -91,6 +98,46 @@ async fn create_message(
             response
         }
     }
+}
+
+/// `GET /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&PageSize=`: the messages
+/// the business sent, newest first, filtered by `To` and `From` (Twilio API reference,
+/// "Message resource", Read multiple).
+async fn list_messages(
+    State(sim): State<Simulator>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = sim.twilio_authorized(&account, &headers) {
+        return error_response(&error);
+    }
+    let page_size = query.get("PageSize").and_then(|n| n.parse::<usize>().ok()).unwrap_or(50).clamp(1, 1000);
+    let messages: Vec<Value> = sim
+        .world()
+        .sms
+        .iter()
+        .rev()
+        .filter(|sms| sms.direction == "out")
+        .filter(|sms| query.get("To").is_none_or(|to| *to == sms.customer))
+        .filter(|sms| query.get("From").is_none_or(|from| *from == sms.line))
+        .take(page_size)
+        .map(|sms| {
+            json!({
+                "sid": sms.id, "account_sid": account, "to": sms.customer, "from": sms.line, "body": sms.body,
+                "status": sms.status, "direction": "outbound-api", "date_created": rfc2822(&sms.at),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "messages": messages, "page": 0, "page_size": page_size })).into_response()
+}
+
+/// Twilio's date format (`Sat, 05 Dec 2026 10:00:00 +0000`) for a record's time.
+fn rfc2822(at: &str) -> String {
+    at.parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|t| jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_string(&t).ok())
+        .unwrap_or_default()
 }
 
 fn accept_message(sim: &Simulator, account: &str, headers: &HeaderMap, body: &[u8]) -> Result<Value, TwilioError> {

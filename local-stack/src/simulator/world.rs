@@ -82,6 +82,9 @@ pub struct WaRecord {
     pub error: Option<serde_json::Value>,
     /// From the agent: what the bridge's webhook answered.
     pub webhook_status: Option<u16>,
+    /// To the agent: the send's `biz_opaque_callback_data`, echoed on its statuses.
+    #[serde(skip)]
+    pub tracking: Option<String>,
 }
 
 #[derive(Clone)]

@@ -99,6 +99,15 @@ impl Drop for LocalStack {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the stack printed last: what it was doing meanwhile.
+        if std::thread::panicking() {
+            let printed = self.printed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let shown: Vec<&String> = printed.iter().filter(|l| !l.contains("\"_aws\"")).collect();
+            eprintln!("--- the local stack's last lines ---");
+            for line in &shown[shown.len().saturating_sub(150)..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 

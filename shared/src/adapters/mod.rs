@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use crate::domain::ProviderFailure;
 
-/// A request that got no HTTP answer: timed out or never connected.
+/// A request that got no HTTP answer. Only a failure to connect proves the provider never
+/// saw it; a timeout or a connection lost after the request was written may have been
+/// accepted (`Ambiguous`: the worker asks before sending again).
 pub(crate) fn request_failure(e: reqwest::Error) -> ProviderFailure {
-    if e.is_timeout() {
-        return ProviderFailure::Timeout;
-    }
     // reqwest errors print the URL; ours carry no secret, but keep logs short and uniform.
     let mut text = e.to_string();
     if let Some(url) = e.url() {
         text = text.replace(url.as_str(), "<provider>");
     }
-    ProviderFailure::Connection(text)
+    let text = crate::domain::scrub_numbers(&text);
+    if e.is_connect() || e.is_builder() { ProviderFailure::NotSent(text) } else { ProviderFailure::Ambiguous(text) }
 }
 
 /// `Retry-After` in seconds (capped at 15 minutes, SQS's longest delay).

@@ -52,7 +52,7 @@ fn is_fifo(url: &str) -> bool {
 }
 
 fn queue_error(e: impl std::error::Error + 'static) -> QueueError {
-    QueueError(DisplayErrorContext(&e).to_string())
+    QueueError(crate::domain::scrub_numbers(&DisplayErrorContext(&e).to_string()))
 }
 
 impl DeliveryQueue for SqsQueue {
@@ -80,7 +80,7 @@ impl DeliveryQueue for SqsQueue {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+                    .map_err(queue_error)?;
                 if out.failed.is_empty() {
                     break;
                 }

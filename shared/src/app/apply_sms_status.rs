@@ -4,8 +4,10 @@
 use jiff::Timestamp;
 
 use crate::app::deliver_job::template_fallback;
+use crate::app::receive_sms::enqueue_or_leave_to_outbox;
+use crate::app::retry_budget::RetryBudget;
 use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, notices};
-use crate::ports::{ConversationStore, DeliveryQueue, LegAddress, QueueError, StatusChange, StoreError};
+use crate::ports::{ConversationStore, DeliveryQueue, LegAddress, StatusChange, StoreError};
 
 /// What a status callback says, provider-neutral.
 #[derive(Debug, Clone)]
@@ -40,8 +42,6 @@ pub enum StatusHandled {
 pub enum StatusError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("status recorded, notices not enqueued: {0}")]
-    Queue(#[from] QueueError),
 }
 
 pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
@@ -50,6 +50,7 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
     lines: &Lines,
     report: &SmsStatusReport,
     now: Timestamp,
+    budget: &RetryBudget,
 ) -> Result<StatusHandled, StatusError> {
     let Some(status) = DeliveryStatus::parse(&report.status) else {
         return Ok(StatusHandled::Ignored);
@@ -74,16 +75,21 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
             .collect()
     };
     let notices = notices_after(leg.status);
-    match store.advance_leg_status(&address, status, report.error_code, &notices, now).await? {
+    // The sid is kept on a leg without one: a report on a send whose answer the worker
+    // lost tells it the SMS went out (the `?job=` in the callback URL names the leg).
+    let advance = || store.advance_leg_status(&address, status, report.error_code, Some(&report.sid), &notices, now);
+    match budget.retry(advance, StoreError::is_transient).await? {
         StatusChange::Advanced => {
-            queue.enqueue(&notices).await?;
+            // Recorded with the status, in its outbox entry: the sweep sends what this can't.
+            enqueue_or_leave_to_outbox(queue, &notices, budget).await;
             Ok(StatusHandled::Advanced { status, notices: notices.len() })
         }
         StatusChange::Unchanged { current } => {
             // A replay of the report that advanced it, whose notices may never have been
             // enqueued: offer the ones that report recorded and nobody sent (same ids).
             if current == Some(status) {
-                queue.enqueue(&store.unsent_jobs(&notices_after(None)).await?).await?;
+                let unsent = store.unsent_jobs(&notices_after(None)).await?;
+                enqueue_or_leave_to_outbox(queue, &unsent, budget).await;
             }
             Ok(StatusHandled::Unchanged { current })
         }

@@ -1,15 +1,28 @@
 //! The delivery worker's use case (SPEC §4.4, §6, §9): take a job, send it once, record
 //! what happened on its leg.
 //!
-//! Each leg goes queued → sending (claimed with a lease) → sent | retry | failed. The
-//! guarantee: a job whose leg is recorded `sent` or `failed` is never sent again. The one
-//! window a copy can go twice is a worker stopping after the provider accepted the send and
-//! before the record: the redelivery reclaims the expired lease and sends again, and counts
-//! it (`AmbiguousRedelivery`). The record is the very next write after the send.
+//! Each leg goes queued → sending (claimed with a lease) → sent | retry | failed, or
+//! `uncertain` when an attempt may have reached the provider without the bridge learning
+//! its answer. The guarantees:
+//!
+//! - A job whose leg is `sent` or `failed` is never sent again.
+//! - A claimed job is never stranded: a store or queue error before the send gives the claim
+//!   back (or, if even that fails, the lease runs out), and a failure after the send leaves
+//!   the leg claimed, so the next delivery treats it as uncertain.
+//! - An uncertain job is reconciled before it is sent again: the provider's id learnt from a
+//!   status report carrying the job's id (WhatsApp's `biz_opaque_callback_data`, Twilio's
+//!   `?job=` callback URL), the SMS provider's message list, or this process's own memory of
+//!   a send the store didn't take. Only a WhatsApp send that no status report answered within
+//!   the reconciliation wait is sent again unverified, and counted
+//!   (`AmbiguousResolved{outcome=resent_unverified}`).
+//! - Nothing is started that the invocation's deadline can't finish.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex as SyncMutex;
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Mutex;
 
 use crate::domain::delivery::agent_window_open;
@@ -17,8 +30,8 @@ use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::Pacer;
 use crate::domain::whatsapp_message::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::{
-    AutoReply, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobPayload, Line, Lines, NotifyAgent, ProviderFailure,
-    SendSms, WhatsAppMessage, notices,
+    AutoReply, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, Line, Lines, NotifyAgent,
+    ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
 };
 use crate::ports::{
     Claim, ConversationStore, DeliveryQueue, ForwardedVia, LegFailure, QueueError, SmsProvider, StoreError,
@@ -30,9 +43,18 @@ use crate::telemetry;
 /// its own refusals with it too, so agents read one reason.
 pub const OPTED_OUT_CODE: i64 = 21610;
 
-/// How long a claimed job is ours. Longer than one send with its timeouts, so a slow send
-/// is not taken over; short enough that a crashed worker's job moves on soon.
+/// The longest a claimed job is ours when the caller gives no deadline. With a deadline
+/// (a Lambda invocation's), the lease ends a little after it: no job outlives its worker.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(120);
+/// How far past the invocation's deadline a lease reaches.
+const LEASE_PAST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long an uncertain send waits for a status report before the provider is asked (or,
+/// for WhatsApp, which can't be asked, before it is sent again). Configurable per worker.
+pub const DEFAULT_RECONCILE_WAIT: Duration = Duration::from_secs(180);
+
+/// What a job must have left of the invocation to start: its sends, and the writes after.
+const FINISH_MARGIN: Duration = Duration::from_millis(1500);
 
 /// Messages per second per sending number (SPEC §9): WhatsApp's Cloud API allows 80 per
 /// business number; SMS depends on the number (1 for a US long code, 3 toll-free, 100 short
@@ -58,6 +80,33 @@ pub enum Failpoint {
     AfterRecord,
 }
 
+/// When the caller must be done (a Lambda invocation's deadline, less its own margin);
+/// `None`: no limit (tests, tools).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    pub const NONE: Self = Self(None);
+
+    pub fn at(instant: Instant) -> Self {
+        Self(Some(instant))
+    }
+
+    pub fn after(duration: Duration) -> Self {
+        Self(Some(Instant::now() + duration))
+    }
+
+    /// Time left, `None` when unlimited.
+    pub fn left(&self) -> Option<Duration> {
+        self.0.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether `needed` still fits.
+    pub fn allows(&self, needed: Duration) -> bool {
+        self.left().is_none_or(|left| left >= needed)
+    }
+}
+
 /// Everything the worker sends with, built once per cold start.
 pub struct Deliverer<S, W, P, Q> {
     pub lines: Lines,
@@ -70,14 +119,44 @@ pub struct Deliverer<S, W, P, Q> {
     pub rates: SendRates,
     /// Signs the links providers fetch relayed media from (SPEC §4.6, §5.6).
     pub media_links: Option<MediaLinks>,
+    /// The longest one provider call may take (the HTTP client's timeout).
+    pub send_timeout: Duration,
+    /// How long an uncertain send waits for a status report before it is reconciled.
+    pub reconcile_wait: Duration,
+    /// Names this process's leases: a job it holds and couldn't give back is its own to
+    /// resume.
+    owner: String,
     pacer: Mutex<Pacer>,
+    /// Outcomes this process knows and the store didn't take (it failed right after a send,
+    /// or while giving a job back): the job's next delivery here records them.
+    settled: SyncMutex<HashMap<JobId, Settlement>>,
     failpoint: Option<Failpoint>,
 }
+
+/// What happened to a job's attempt, as this process knows it.
+#[derive(Debug, Clone, PartialEq)]
+enum Settlement {
+    Sent(SentAs),
+    NotSent,
+}
+
+/// How a job went out.
+#[derive(Debug, Clone, PartialEq)]
+struct SentAs {
+    provider_id: String,
+    via: Option<ForwardedVia>,
+    status: Option<DeliveryStatus>,
+}
+
+/// Outcomes kept in memory at most; a busy worker forgets the oldest half.
+const SETTLED_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivered {
     /// Sent; `provider_id` is the copy's wamid or SMS sid.
     Sent { provider_id: String, via: Option<ForwardedVia> },
+    /// An earlier attempt whose answer was lost did send it: recorded, not sent again.
+    Reconciled { provider_id: String },
     /// Done by an earlier delivery of the same job: acknowledged, nothing sent.
     AlreadyDone,
     /// The job's record no longer exists (erased): acknowledged, nothing sent.
@@ -88,19 +167,65 @@ pub enum Delivered {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
-    /// Try the job again later, after the backoff.
+    /// Try the job again after the backoff for its `attempt` (or the provider's `Retry-After`).
     #[error("will retry: {reason}")]
-    Retry { reason: String, retry_after: Option<Duration> },
+    Retry { reason: String, retry_after: Option<Duration>, attempt: u32 },
+    /// Not an attempt: come back at `until` (a lease held by another delivery, an uncertain
+    /// send waiting for its status report, a send the store didn't take yet).
+    #[error("waiting: {reason}")]
+    Wait { reason: String, until: Timestamp },
+    /// Not an attempt: the invocation's deadline is too close to start or finish the job.
+    #[error("out of time before the deadline")]
+    OutOfTime,
     /// Needs an operator: straight to the dead-letter queue.
     #[error("escalated: {reason}")]
     Escalate { reason: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
     /// A failpoint stopped the worker (tests only).
     #[error("stopped at {0:?}")]
     Stopped(Failpoint),
+}
+
+/// Why a claimed delivery stopped before it finished; the run's claims are settled by kind.
+#[derive(Debug)]
+enum Halt {
+    /// A store or queue call failed before anything went out: the claims are given back.
+    Unavailable(String),
+    /// The provider took it, the store didn't take the record: the claims stay (this process
+    /// remembers), and the next delivery records it.
+    Unrecorded(String),
+    /// Out of time before anything went out: the claims are given back.
+    OutOfTime,
+    /// Not yet: an earlier attempt's status report may still come. The claims are given
+    /// back as they were.
+    Waiting { reason: String, until: Timestamp },
+    /// Already decided (a provider's failure recorded, a failpoint).
+    Done(DeliverError),
+}
+
+impl From<StoreError> for Halt {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<QueueError> for Halt {
+    fn from(e: QueueError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<DeliverError> for Halt {
+    fn from(e: DeliverError) -> Self {
+        Self::Done(e)
+    }
+}
+
+/// A job this delivery holds, and whether an earlier attempt may have sent it.
+#[derive(Debug, Clone, Copy)]
+struct Taken<'a> {
+    job: &'a Job,
+    attempts: u32,
+    uncertain_since: Option<Timestamp>,
 }
 
 impl<S, W, P, Q> Deliverer<S, W, P, Q>
@@ -129,13 +254,28 @@ where
             status_callback_url,
             rates,
             media_links: None,
+            send_timeout: Duration::from_secs(10),
+            reconcile_wait: DEFAULT_RECONCILE_WAIT,
+            owner: uuid::Uuid::new_v4().simple().to_string(),
             pacer: Mutex::default(),
+            settled: SyncMutex::default(),
             failpoint: None,
         }
     }
 
     pub fn with_media_links(mut self, links: MediaLinks) -> Self {
         self.media_links = Some(links);
+        self
+    }
+
+    /// The providers' HTTP timeout: what a job needs left of the deadline to start a send.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    pub fn with_reconcile_wait(mut self, wait: Duration) -> Self {
+        self.reconcile_wait = wait;
         self
     }
 
@@ -146,59 +286,261 @@ where
     }
 
     pub async fn deliver(&self, job: &Job, now: Timestamp) -> Result<Delivered, DeliverError> {
-        self.deliver_run(std::slice::from_ref(job), now).await
+        self.deliver_run(std::slice::from_ref(job), now, Deadline::NONE).await
     }
 
-    /// Delivers consecutive jobs of one order group. Forwards to one agent are coalesced
-    /// into one WhatsApp message (SPEC §9: a burst of SMS from one customer must not trip
-    /// WhatsApp's ~1 message / 6 s pair limit); any other run holds exactly one job.
-    pub async fn deliver_run(&self, jobs: &[Job], now: Timestamp) -> Result<Delivered, DeliverError> {
+    /// Delivers consecutive jobs of one order group before `deadline`. Forwards to one agent
+    /// are coalesced into one WhatsApp message (SPEC §9: a burst of SMS from one customer
+    /// must not trip WhatsApp's ~1 message / 6 s pair limit); any other run holds one job.
+    pub async fn deliver_run(
+        &self,
+        jobs: &[Job],
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<Delivered, DeliverError> {
         let Some(first) = jobs.first() else { return Ok(Delivered::AlreadyDone) };
-        let line_id = match &first.payload {
-            JobPayload::ForwardToAgent(f) => &f.conversation.line,
-            JobPayload::SendSms(s) => &s.conversation.line,
-            JobPayload::NotifyAgent(n) => &n.line,
-            JobPayload::AutoReply(a) => &a.conversation.line,
+        let Some(line) = self.lines.by_id(first.line()) else {
+            return Err(DeliverError::Escalate { reason: format!("line `{}` is not configured", first.line()) });
         };
-        let Some(line) = self.lines.by_id(line_id) else {
-            return Err(DeliverError::Escalate { reason: format!("line `{line_id}` is not configured") });
-        };
+        if !deadline.allows(self.send_timeout + FINISH_MARGIN) {
+            return Err(DeliverError::OutOfTime);
+        }
+        let attempt_of = |taken: &[Taken<'_>]| taken.first().map_or(1, |t| t.attempts + 1);
         // An automated reply's leg is made by its first claim: a conversation erased meanwhile
         // must not get a new item holding the customer's number back.
-        if let JobPayload::AutoReply(reply) = &first.payload
-            && self.store.conversation(&reply.conversation).await?.is_none()
-        {
-            return Ok(Delivered::Dropped);
+        if let JobPayload::AutoReply(reply) = &first.payload {
+            match self.store.conversation(&reply.conversation).await {
+                Ok(None) => return Ok(Delivered::Dropped),
+                Ok(Some(_)) => {}
+                Err(e) => return Err(unavailable_retry(&e.to_string(), 1)),
+            }
         }
-        let (mut claimed, mut done_before) = (Vec::new(), false);
+        let lease_until =
+            now + signed(deadline.left().map_or(CLAIM_LEASE, |left| CLAIM_LEASE.min(left + LEASE_PAST_DEADLINE)));
+        let (taken, done_before) = match self.claim_all(jobs, now, lease_until).await {
+            Ok(claimed) => claimed,
+            Err(halt) => return Err(self.settle(&[], halt, now, lease_until, 1).await),
+        };
+        self.stop_at(Failpoint::AfterClaim)?;
+        if taken.is_empty() {
+            // Done before, or erased since: nothing to send.
+            return Ok(if done_before { Delivered::AlreadyDone } else { Delivered::Dropped });
+        }
+        let attempt = attempt_of(&taken);
+        let result = async {
+            let (to_send, reconciled) = self.reconcile(line, &taken, now).await?;
+            match (to_send.is_empty(), reconciled) {
+                (true, Some(provider_id)) => Ok(Delivered::Reconciled { provider_id }),
+                (true, None) => Ok(Delivered::AlreadyDone),
+                (false, _) => self.send_taken(line, &to_send, now, deadline).await,
+            }
+        }
+        .await;
+        match result {
+            Ok(delivered) => Ok(delivered),
+            Err(halt) => Err(self.settle(&taken, halt, now, lease_until, attempt).await),
+        }
+    }
+
+    /// Claims every job of the run; a job another delivery holds stops the run (with the
+    /// claims made so far given back), so the group keeps its order.
+    async fn claim_all<'a>(
+        &self,
+        jobs: &'a [Job],
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(Vec<Taken<'a>>, bool), Halt> {
+        let (mut taken, mut done_before) = (Vec::new(), false);
         for job in jobs {
-            match self.store.claim_job(job, now, CLAIM_LEASE).await? {
-                Claim::Claimed => claimed.push(job),
-                Claim::Reclaimed => {
-                    telemetry::count("AmbiguousRedelivery", &[("kind", job.kind())]);
-                    tracing::warn!(job_id = %job.job_id, "reclaimed after an expired lease: the copy may go twice");
-                    claimed.push(job);
+            let claim = match self.store.claim_job(job, now, lease_until, &self.owner).await {
+                Ok(claim) => claim,
+                Err(e) => {
+                    self.give_back(&taken, &LegFailure { class: "store", code: None, reason: e.to_string() }, now)
+                        .await;
+                    return Err(Halt::Done(unavailable_retry(&e.to_string(), 1)));
+                }
+            };
+            match claim {
+                Claim::Claimed { attempts } => taken.push(Taken { job, attempts, uncertain_since: None }),
+                Claim::Uncertain { attempts, since, provider_id } => {
+                    if let Some(id) = provider_id {
+                        // A status report told us it went out: remember, record below.
+                        self.remember(job, Settlement::Sent(SentAs { provider_id: id, via: None, status: None }));
+                        telemetry::count("AmbiguousResolved", &[("outcome", "found")]);
+                    }
+                    taken.push(Taken { job, attempts, uncertain_since: Some(since) })
                 }
                 Claim::AlreadyDone { .. } => done_before = true,
                 Claim::Missing => {}
-                Claim::Busy => {
-                    return Err(DeliverError::Retry {
+                Claim::Busy { until } => {
+                    let failure = LegFailure {
+                        class: "retry",
+                        code: None,
+                        reason: "a later job waits for an earlier one held by another delivery".into(),
+                    };
+                    self.give_back(&taken, &failure, now).await;
+                    return Err(Halt::Done(DeliverError::Wait {
                         reason: "another delivery holds the job".into(),
-                        retry_after: None,
-                    });
+                        until,
+                    }));
                 }
             }
         }
-        self.stop_at(Failpoint::AfterClaim)?;
-        let Some(first) = claimed.first() else {
-            // Done before, or erased since: nothing to send.
-            return Ok(if done_before { Delivered::AlreadyDone } else { Delivered::Dropped });
+        Ok((taken, done_before))
+    }
+
+    /// The claimed jobs that still need sending, after settling the uncertain ones: a send
+    /// this process or a status report knows of is recorded; an SMS the provider lists is
+    /// recorded; an uncertain WhatsApp send is sent again only after the reconciliation wait.
+    /// Also the provider id of one it recorded, if any.
+    async fn reconcile<'a>(
+        &self,
+        line: &Line,
+        taken: &[Taken<'a>],
+        now: Timestamp,
+    ) -> Result<(Vec<Taken<'a>>, Option<String>), Halt> {
+        let (mut to_send, mut reconciled) = (Vec::new(), None);
+        for t in taken {
+            let known = self.settled.lock().map(|s| s.get(&t.job.job_id).cloned()).unwrap_or_default();
+            match known {
+                Some(Settlement::Sent(sent)) => {
+                    self.record_sent(t.job, &sent, now).await?;
+                    self.forget(t.job);
+                    reconciled = Some(sent.provider_id);
+                    continue;
+                }
+                Some(Settlement::NotSent) => {
+                    self.forget(t.job);
+                    to_send.push(Taken { uncertain_since: None, ..*t });
+                    continue;
+                }
+                None => {}
+            }
+            let Some(since) = t.uncertain_since else {
+                to_send.push(*t);
+                continue;
+            };
+            let ask_after = since + signed(self.reconcile_wait);
+            if now < ask_after {
+                return Err(Halt::Waiting {
+                    reason: "an earlier attempt may have been sent; waiting for its status report".into(),
+                    until: ask_after,
+                });
+            }
+            match self.ask_provider(line, t.job, since).await? {
+                Some(sent) => {
+                    telemetry::count("AmbiguousResolved", &[("outcome", "found")]);
+                    tracing::info!(outcome = "reconciled", "the provider has the uncertain send: recorded, not resent");
+                    self.remember(t.job, Settlement::Sent(sent.clone()));
+                    self.record_sent(t.job, &sent, now).await?;
+                    self.forget(t.job);
+                    reconciled = Some(sent.provider_id);
+                }
+                None if is_sms(t.job) => {
+                    telemetry::count("AmbiguousResolved", &[("outcome", "not_found")]);
+                    to_send.push(Taken { uncertain_since: None, ..*t });
+                }
+                None => {
+                    telemetry::count("AmbiguousResolved", &[("outcome", "resent_unverified")]);
+                    tracing::warn!(
+                        outcome = "resent_unverified",
+                        "no status report for an uncertain WhatsApp send: sending again (may duplicate)"
+                    );
+                    to_send.push(Taken { uncertain_since: None, ..*t });
+                }
+            }
+        }
+        Ok((to_send, reconciled))
+    }
+
+    /// Whether the provider holds an uncertain SMS (its message list); WhatsApp can't be
+    /// asked, so `None`.
+    async fn ask_provider(&self, line: &Line, job: &Job, since: Timestamp) -> Result<Option<SentAs>, Halt> {
+        let (to, body) = match &job.payload {
+            JobPayload::SendSms(sms) => (&sms.conversation.customer, sms.text.as_str()),
+            JobPayload::AutoReply(reply) => (&reply.conversation.customer, reply.text.as_str()),
+            JobPayload::ForwardToAgent(_) | JobPayload::NotifyAgent(_) => return Ok(None),
         };
-        match &first.payload {
-            JobPayload::ForwardToAgent(_) => self.forward_to_agent(line, &claimed, now).await,
-            JobPayload::SendSms(sms) => self.send_sms(line, first, sms, now).await,
-            JobPayload::NotifyAgent(notice) => self.notify_agent(line, first, notice, now).await,
-            JobPayload::AutoReply(reply) => self.auto_reply(line, first, reply, now).await,
+        let listed = self
+            .sms
+            .find_sent(&line.sms_number, to, body, since)
+            .await
+            .map_err(|failure| Halt::Unavailable(format!("asking the SMS provider: {failure}")))?;
+        for candidate in listed {
+            // Another job with the same text (an agent typing "ok" twice) recorded it.
+            match self.store.find_sent_sms(&candidate.id).await? {
+                Some(record) if record.job_id != job.job_id => continue,
+                _ => return Ok(Some(SentAs { provider_id: candidate.id, via: None, status: candidate.status })),
+            }
+        }
+        Ok(None)
+    }
+
+    /// What a halted delivery leaves behind, as the error the worker acts on.
+    async fn settle(
+        &self,
+        taken: &[Taken<'_>],
+        halt: Halt,
+        now: Timestamp,
+        lease_until: Timestamp,
+        attempt: u32,
+    ) -> DeliverError {
+        match halt {
+            Halt::Unavailable(reason) => {
+                self.give_back(taken, &LegFailure { class: "store", code: None, reason: reason.clone() }, now).await;
+                unavailable_retry(&reason, attempt)
+            }
+            Halt::OutOfTime => {
+                let failure =
+                    LegFailure { class: "retry", code: None, reason: "handed back before the deadline".into() };
+                self.give_back(taken, &failure, now).await;
+                DeliverError::OutOfTime
+            }
+            Halt::Waiting { reason, until } => {
+                let failure = LegFailure { class: "ambiguous", code: None, reason: reason.clone() };
+                self.give_back(taken, &failure, now).await;
+                DeliverError::Wait { reason, until }
+            }
+            Halt::Unrecorded(reason) => DeliverError::Wait {
+                reason: format!("sent, not yet recorded: {reason}"),
+                // This process remembers; another one waits for the lease and reconciles.
+                until: lease_until.min(now + SignedDuration::from_secs(2)),
+            },
+            Halt::Done(error) => error,
+        }
+    }
+
+    /// Gives claimed jobs back: `retry`, or `uncertain` again when an earlier attempt may
+    /// have sent them. If the store refuses this too, the lease runs out instead and this
+    /// process remembers that nothing went out.
+    async fn give_back(&self, taken: &[Taken<'_>], failure: &LegFailure, now: Timestamp) {
+        for t in taken {
+            let given = match t.uncertain_since {
+                Some(since) => self.store.mark_job_uncertain(t.job, failure, since, now).await,
+                None => self.store.release_job(t.job, failure, now).await,
+            };
+            if let Err(e) = given {
+                tracing::warn!(error = %e, "could not give the job back; its lease will run out");
+                if t.uncertain_since.is_none() {
+                    self.remember(t.job, Settlement::NotSent);
+                }
+            }
+        }
+    }
+
+    fn remember(&self, job: &Job, settlement: Settlement) {
+        if let Ok(mut settled) = self.settled.lock() {
+            if settled.len() >= SETTLED_LIMIT {
+                let keep: Vec<JobId> = settled.keys().skip(SETTLED_LIMIT / 2).cloned().collect();
+                settled.retain(|id, _| keep.contains(id));
+            }
+            settled.insert(job.job_id.clone(), settlement);
+        }
+    }
+
+    fn forget(&self, job: &Job) {
+        if let Ok(mut settled) = self.settled.lock() {
+            settled.remove(&job.job_id);
         }
     }
 
@@ -206,13 +548,112 @@ where
         if self.failpoint == Some(step) { Err(DeliverError::Stopped(step)) } else { Ok(()) }
     }
 
-    /// Waits for the sender's next slot (SPEC §9 pacing).
-    async fn pace(&self, sender: &str, per_second: f64) {
-        let slot = self.pacer.lock().await.reserve(sender, per_second, Instant::now());
-        tokio::time::sleep_until(slot.into()).await;
+    /// Sends what the run's kind sends.
+    async fn send_taken(
+        &self,
+        line: &Line,
+        taken: &[Taken<'_>],
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<Delivered, Halt> {
+        let first = taken[0];
+        match &first.job.payload {
+            JobPayload::ForwardToAgent(_) => self.forward_to_agent(line, taken, now, deadline).await,
+            JobPayload::SendSms(sms) => self.send_sms(line, first, sms, now, deadline).await,
+            JobPayload::NotifyAgent(notice) => self.notify_agent(line, first, notice, now, deadline).await,
+            JobPayload::AutoReply(reply) => self.auto_reply(line, first, reply, now, deadline).await,
+        }
     }
 
-    async fn forward_to_agent(&self, line: &Line, jobs: &[&Job], now: Timestamp) -> Result<Delivered, DeliverError> {
+    /// Waits for the sender's next slot (SPEC §9 pacing), unless the slot leaves no time
+    /// for the send before the deadline.
+    async fn pace(&self, sender: &str, per_second: f64, deadline: Deadline) -> Result<(), Halt> {
+        let slot = self.pacer.lock().await.reserve(sender, per_second, Instant::now());
+        let wait = slot.saturating_duration_since(Instant::now());
+        if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
+            return Err(Halt::OutOfTime);
+        }
+        tokio::time::sleep_until(slot.into()).await;
+        Ok(())
+    }
+
+    /// A provider call, cut off where the deadline would be missed. A cut-off call may have
+    /// reached the provider: ambiguous, like the provider's own timeout.
+    async fn call<T>(
+        &self,
+        deadline: Deadline,
+        call: impl Future<Output = Result<T, ProviderFailure>>,
+    ) -> Result<T, ProviderFailure> {
+        match deadline.left() {
+            None => call.await,
+            Some(left) => tokio::time::timeout(left.saturating_sub(FINISH_MARGIN / 2), call)
+                .await
+                .unwrap_or_else(|_| Err(ProviderFailure::Ambiguous("cut off by the invocation's deadline".into()))),
+        }
+    }
+
+    /// Records a send. A store error is retried within the deadline; if it persists, this
+    /// process remembers the send and the job's next delivery records it (`Unrecorded`).
+    async fn record_sent_or_remember(
+        &self,
+        jobs: &[&Job],
+        sent: &SentAs,
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<(), Halt> {
+        for job in jobs {
+            self.remember(job, Settlement::Sent(sent.clone()));
+        }
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut result = Ok(());
+            for job in jobs {
+                result = self.record_sent(job, sent, now).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            match result {
+                Ok(()) => {
+                    for job in jobs {
+                        self.forget(job);
+                    }
+                    return Ok(());
+                }
+                Err(e) if tries < 6 && deadline.allows(pause + FINISH_MARGIN) => {
+                    tracing::warn!(error = %e, "recording a send failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(e) => return Err(Halt::Unrecorded(e.to_string())),
+            }
+        }
+    }
+
+    /// Marks a job's leg sent, by its kind.
+    async fn record_sent(&self, job: &Job, sent: &SentAs, now: Timestamp) -> Result<(), StoreError> {
+        match &job.payload {
+            JobPayload::ForwardToAgent(_) => {
+                let wamid = Wamid::parse(&sent.provider_id).map_err(StoreError::Corrupt)?;
+                self.store.record_forwarded(job, &wamid, sent.via.unwrap_or(ForwardedVia::Reconciled), now).await
+            }
+            JobPayload::SendSms(_) => self.store.record_sms_sent(job, &sent.provider_id, sent.status, now).await,
+            JobPayload::NotifyAgent(_) | JobPayload::AutoReply(_) => {
+                self.store.record_job_sent(job, &sent.provider_id, now).await
+            }
+        }
+    }
+
+    async fn forward_to_agent(
+        &self,
+        line: &Line,
+        taken: &[Taken<'_>],
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<Delivered, Halt> {
+        let jobs: Vec<&Job> = taken.iter().map(|t| t.job).collect();
         let forwards: Vec<&ForwardToAgent> = jobs
             .iter()
             .filter_map(|j| match &j.payload {
@@ -225,12 +666,20 @@ where
             return Ok(Delivered::Dropped);
         };
         tracing::Span::current().record("handle", context.handle.as_str());
+        let tracking = SendTracking {
+            line: line.id.clone(),
+            handle: Some(context.handle.clone()),
+            jobs: jobs.iter().map(|j| j.job_id.clone()).collect(),
+        }
+        .encode();
         let combined = coalesce(&forwards);
         let window_open = agent_window_open(context.agent_last_inbound_at, context.agent_window_closed_at, now);
         let copy =
             agent_copy(line, &context.handle, &combined, CopyFacts { window_open, opted_out: context.opted_out });
-        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
-        let mut result = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &copy).await;
+        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
+        let started = Timestamp::now();
+        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &copy, Some(&tracking));
+        let mut result = self.call(deadline, send).await;
         let mut via = if window_open { ForwardedVia::Text } else { ForwardedVia::Template };
 
         // 131047: the agent's window closed after all. Remember it, and send the template.
@@ -245,23 +694,23 @@ where
                 &combined,
                 CopyFacts { window_open: false, opted_out: context.opted_out },
             );
-            self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
-            result = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &template).await;
+            self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
+            let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &template, Some(&tracking));
+            result = self.call(deadline, send).await;
             via = ForwardedVia::Template;
         }
         match result {
             Ok(wamid) => {
                 self.stop_at(Failpoint::AfterSend)?;
-                for job in jobs {
-                    self.store.record_forwarded(job, &wamid, via, now).await?;
-                }
+                let sent = SentAs { provider_id: wamid.as_str().to_owned(), via: Some(via), status: None };
+                self.record_sent_or_remember(&jobs, &sent, now, deadline).await?;
                 self.stop_at(Failpoint::AfterRecord)?;
                 if via == ForwardedVia::Text {
-                    self.forward_media(line, &context.handle, &forwards, now).await;
+                    self.forward_media(line, &context.handle, &forwards, now, deadline).await;
                 }
-                Ok(Delivered::Sent { provider_id: wamid.as_str().to_owned(), via: Some(via) })
+                Ok(Delivered::Sent { provider_id: sent.provider_id, via: Some(via) })
             }
-            Err(failure) => self.fail(jobs, &failure, Vec::new(), now).await,
+            Err(failure) => self.fail(taken, &failure, Vec::new(), started, now).await,
         }
     }
 
@@ -275,6 +724,7 @@ where
         handle: &crate::domain::Handle,
         forwards: &[&ForwardToAgent],
         now: Timestamp,
+        deadline: Deadline,
     ) {
         let Some(links) = &self.media_links else { return };
         for forward in forwards {
@@ -287,9 +737,17 @@ where
                     link: links.link(MediaSource::Sms, &item.url, now),
                     caption: Some(format!("{handle} · {customer} ({}/{})", i + 1, forward.media.len())),
                 };
-                self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
-                if let Err(failure) = self.whatsapp.send(&line.whatsapp_phone_number_id, &forward.agent, &message).await
+                let sent = match self
+                    .pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline)
+                    .await
                 {
+                    Ok(()) => {
+                        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &forward.agent, &message, None);
+                        self.call(deadline, send).await.map(|_| ())
+                    }
+                    Err(_) => Err(ProviderFailure::NotSent("no time left before the deadline".into())),
+                };
+                if let Err(failure) = sent {
                     telemetry::count("MediaNotForwarded", &[("kind", kind.as_str())]);
                     tracing::warn!(error = %failure, kind = kind.as_str(), "a customer's media did not reach the agent");
                 }
@@ -297,7 +755,15 @@ where
         }
     }
 
-    async fn send_sms(&self, line: &Line, job: &Job, sms: &SendSms, now: Timestamp) -> Result<Delivered, DeliverError> {
+    async fn send_sms(
+        &self,
+        line: &Line,
+        taken: Taken<'_>,
+        sms: &SendSms,
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<Delivered, Halt> {
+        let job = taken.job;
         let Some(conversation) = self.store.conversation(&sms.conversation).await? else {
             return Ok(Delivered::Dropped);
         };
@@ -321,18 +787,20 @@ where
         }
         // The leg rides in the callback URL, so a report that overtakes our record finds it.
         let callback = format!("{}?job={}", self.status_callback_url, job.job_id);
-        self.pace(line.sms_number.as_str(), self.rates.sms_per_second).await;
+        self.pace(line.sms_number.as_str(), self.rates.sms_per_second, deadline).await?;
         let media_urls: Vec<String> = match &self.media_links {
             Some(links) => sms.media.iter().map(|m| links.link(MediaSource::WhatsApp, &m.id, now)).collect(),
             None => Vec::new(),
         };
-        match self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &media_urls, Some(&callback)).await
-        {
+        let started = Timestamp::now();
+        let send = self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &media_urls, Some(&callback));
+        match self.call(deadline, send).await {
             Ok(accepted) => {
                 self.stop_at(Failpoint::AfterSend)?;
-                self.store.record_sms_sent(job, &accepted.id, accepted.status, now).await?;
+                let sent = SentAs { provider_id: accepted.id, via: None, status: accepted.status };
+                self.record_sent_or_remember(&[job], &sent, now, deadline).await?;
                 self.stop_at(Failpoint::AfterRecord)?;
-                Ok(Delivered::Sent { provider_id: accepted.id, via: None })
+                Ok(Delivered::Sent { provider_id: sent.provider_id, via: None })
             }
             Err(failure) => {
                 let code = match &failure {
@@ -340,7 +808,7 @@ where
                     _ => None,
                 };
                 self.note_carrier_opt_out(&sms.conversation, code, now).await?;
-                self.fail(&[job], &failure, tell_agent(code), now).await
+                self.fail(&[taken], &failure, tell_agent(code), started, now).await
             }
         }
     }
@@ -350,10 +818,12 @@ where
     async fn auto_reply(
         &self,
         line: &Line,
-        job: &Job,
+        taken: Taken<'_>,
         reply: &AutoReply,
         now: Timestamp,
-    ) -> Result<Delivered, DeliverError> {
+        deadline: Deadline,
+    ) -> Result<Delivered, Halt> {
+        let job = taken.job;
         let Some(conversation) = self.store.conversation(&reply.conversation).await? else {
             return Ok(Delivered::Dropped);
         };
@@ -361,32 +831,43 @@ where
         if conversation.opted_out && !reply.reason.allowed_when_opted_out() {
             return self.refuse_opted_out(job, Vec::new(), now).await;
         }
-        self.pace(line.sms_number.as_str(), self.rates.sms_per_second).await;
-        match self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, &[], None).await {
+        self.pace(line.sms_number.as_str(), self.rates.sms_per_second, deadline).await?;
+        let started = Timestamp::now();
+        let send = self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, &[], None);
+        match self.call(deadline, send).await {
             Ok(accepted) => {
                 self.stop_at(Failpoint::AfterSend)?;
-                self.store.record_job_sent(job, &accepted.id, now).await?;
+                let sent = SentAs { provider_id: accepted.id, via: None, status: accepted.status };
+                self.record_sent_or_remember(&[job], &sent, now, deadline).await?;
                 self.stop_at(Failpoint::AfterRecord)?;
                 telemetry::count("AutoReplySent", &[("reason", reply.reason.as_str())]);
-                Ok(Delivered::Sent { provider_id: accepted.id, via: None })
+                Ok(Delivered::Sent { provider_id: sent.provider_id, via: None })
             }
             Err(failure) => {
                 if let ProviderFailure::Rejected { code, .. } = &failure {
                     self.note_carrier_opt_out(&reply.conversation, *code, now).await?;
                 }
-                self.fail(&[job], &failure, Vec::new(), now).await
+                self.fail(&[taken], &failure, Vec::new(), started, now).await
             }
         }
     }
 
     /// The job would text an opted-out customer: it ends failed, with `notices` about it.
-    async fn refuse_opted_out(&self, job: &Job, notices: Vec<Job>, now: Timestamp) -> Result<Delivered, DeliverError> {
+    async fn refuse_opted_out(&self, job: &Job, notices: Vec<Job>, now: Timestamp) -> Result<Delivered, Halt> {
         let reason = "customer opted out of SMS (texted STOP)".to_owned();
         let failure = LegFailure { class: "permanent", code: Some(OPTED_OUT_CODE), reason: reason.clone() };
         self.store.record_job_failed(job, &failure, &notices, now).await?;
-        self.queue.enqueue(&notices).await?;
+        self.enqueue_recorded(&notices).await;
         telemetry::count("OptedOutRefused", &[("kind", job.kind())]);
         Ok(Delivered::Failed { class: ErrorClass::Permanent, reason })
+    }
+
+    /// Notices already recorded with the leg's final state: a queue error here must not undo
+    /// the job (its leg is done), so it is logged; the outbox sweep sends them.
+    async fn enqueue_recorded(&self, jobs: &[Job]) {
+        if let Err(e) = self.queue.enqueue(jobs).await {
+            tracing::warn!(error = %e, jobs = jobs.len(), "recorded notices not enqueued; the outbox sweep sends them");
+        }
     }
 
     /// 21610: the carrier says the customer opted out (e.g. STOP sent to another of the
@@ -406,12 +887,17 @@ where
     async fn notify_agent(
         &self,
         line: &Line,
-        job: &Job,
+        taken: Taken<'_>,
         notice: &NotifyAgent,
         now: Timestamp,
-    ) -> Result<Delivered, DeliverError> {
-        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second).await;
-        let mut result = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message).await;
+        deadline: Deadline,
+    ) -> Result<Delivered, Halt> {
+        let job = taken.job;
+        let tracking = SendTracking { line: line.id.clone(), handle: None, jobs: vec![job.job_id.clone()] }.encode();
+        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
+        let started = Timestamp::now();
+        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message, Some(&tracking));
+        let mut result = self.call(deadline, send).await;
         // Outside the agent's window, a notice about a conversation goes as the template
         // rather than failing silently (SPEC §4.4; issue 4).
         if let (Err(failure), Some(parameters)) = (&result, &notice.fallback)
@@ -423,14 +909,16 @@ where
                 language: line.template.language.clone(),
                 parameters: parameters.clone(),
             };
-            result = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &template).await;
+            let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &template, Some(&tracking));
+            result = self.call(deadline, send).await;
         }
         match result {
             Ok(wamid) => {
                 self.stop_at(Failpoint::AfterSend)?;
-                self.store.record_job_sent(job, wamid.as_str(), now).await?;
+                let sent = SentAs { provider_id: wamid.as_str().to_owned(), via: None, status: None };
+                self.record_sent_or_remember(&[job], &sent, now, deadline).await?;
                 self.stop_at(Failpoint::AfterRecord)?;
-                Ok(Delivered::Sent { provider_id: wamid.as_str().to_owned(), via: None })
+                Ok(Delivered::Sent { provider_id: sent.provider_id, via: None })
             }
             Err(failure) => {
                 if ErrorClass::of(&failure) == ErrorClass::Fallback {
@@ -438,19 +926,21 @@ where
                     telemetry::count("NoticeUndeliverable", &[("reason", "window_closed")]);
                     tracing::error!(job_id = %job.job_id, "notice could not reach the agent: their 24 h window is closed");
                 }
-                self.fail(&[job], &failure, Vec::new(), now).await
+                self.fail(&[taken], &failure, Vec::new(), started, now).await
             }
         }
     }
 
-    /// Records a failed attempt by its class (SPEC §9); `notices` go out only if it is final.
+    /// Records a failed attempt by its class (SPEC §9); `notices` go out only if it is
+    /// final. `started`: when the attempt began (an ambiguous one is reconciled from then).
     async fn fail(
         &self,
-        jobs: &[&Job],
+        taken: &[Taken<'_>],
         failure: &ProviderFailure,
         notices: Vec<Job>,
+        started: Timestamp,
         now: Timestamp,
-    ) -> Result<Delivered, DeliverError> {
+    ) -> Result<Delivered, Halt> {
         let class = ErrorClass::of(failure);
         let (code, retry_after) = match failure {
             ProviderFailure::Rejected { code, retry_after, .. } => (*code, *retry_after),
@@ -458,30 +948,51 @@ where
         };
         let reason = failure.to_string();
         let leg_failure = |class: &'static str| LegFailure { class, code, reason: reason.clone() };
+        let attempt = taken.first().map_or(1, |t| t.attempts + 1);
         match class {
             ErrorClass::Retry => {
-                for job in jobs {
-                    self.store.release_job(job, &leg_failure("retry"), now).await?;
-                }
-                Err(DeliverError::Retry { reason, retry_after })
+                self.give_back(taken, &leg_failure("retry"), now).await;
+                Err(Halt::Done(DeliverError::Retry { reason, retry_after, attempt }))
+            }
+            ErrorClass::Ambiguous => {
+                let provider = taken.first().map_or("whatsapp", |t| if is_sms(t.job) { "sms" } else { "whatsapp" });
+                telemetry::count("AmbiguousSend", &[("provider", provider)]);
+                tracing::warn!(outcome = "ambiguous", reason, "the provider may have it: reconciled before resending");
+                let uncertain: Vec<Taken<'_>> =
+                    taken.iter().map(|t| Taken { uncertain_since: Some(started), ..*t }).collect();
+                self.give_back(&uncertain, &leg_failure("ambiguous"), now).await;
+                Err(Halt::Done(DeliverError::Wait { reason, until: started + signed(self.reconcile_wait) }))
             }
             ErrorClass::Escalate => {
-                for job in jobs {
-                    self.store.release_job(job, &leg_failure("escalate"), now).await?;
-                }
-                Err(DeliverError::Escalate { reason })
+                self.give_back(taken, &leg_failure("escalate"), now).await;
+                Err(Halt::Done(DeliverError::Escalate { reason }))
             }
             // A fallback that failed again as a fallback can't be helped by retrying.
             ErrorClass::Permanent | ErrorClass::Fallback => {
-                for (i, job) in jobs.iter().enumerate() {
+                for (i, t) in taken.iter().enumerate() {
                     let with = if i == 0 { notices.as_slice() } else { &[] };
-                    self.store.record_job_failed(job, &leg_failure("permanent"), with, now).await?;
+                    self.store.record_job_failed(t.job, &leg_failure("permanent"), with, now).await?;
                 }
-                self.queue.enqueue(&notices).await?;
+                self.enqueue_recorded(&notices).await;
                 Ok(Delivered::Failed { class, reason })
             }
         }
     }
+}
+
+/// Whether the job texts a customer (the SMS provider can be asked about it).
+fn is_sms(job: &Job) -> bool {
+    matches!(job.payload, JobPayload::SendSms(_) | JobPayload::AutoReply(_))
+}
+
+/// A store or queue call failed before anything went out: retried with backoff like a
+/// provider's transient error, and never a reason to dead-letter the job.
+fn unavailable_retry(reason: &str, attempt: u32) -> DeliverError {
+    DeliverError::Retry { reason: format!("store or queue unavailable: {reason}"), retry_after: None, attempt }
+}
+
+fn signed(duration: Duration) -> SignedDuration {
+    SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
 }
 
 /// One forward standing for several consecutive texts of the same customer, each with its

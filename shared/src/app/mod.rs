@@ -4,3 +4,5 @@ pub mod apply_sms_status;
 pub mod deliver_job;
 pub mod receive_sms;
 pub mod receive_whatsapp;
+pub mod retry_budget;
+pub mod sweep_outbox;

@@ -5,14 +5,15 @@
 //! STOP and the other compliance keywords (`domain::compliance`) are recorded with the
 //! message: the conversation's opt-out changes in the same transaction, the agents' copies
 //! say so, and the worker refuses any later SMS to an opted-out customer.
+//!
+//! Recorded means delivered: the jobs are recorded with the message, in its outbox entry,
+//! so a queue that refuses them now only delays them until the outbox sweep. A store or
+//! queue that fails for a moment is tried again within the webhook's retry budget.
 
-use std::time::Duration;
-
+use crate::app::retry_budget::RetryBudget;
 use crate::domain::compliance::{CustomerKeyword, auto_reply_for};
 use crate::domain::{ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId};
-use crate::ports::{
-    AppendOutcome, ConversationStore, DeliveryQueue, NewInboundMessage, QueueError, StartOutcome, StoreError,
-};
+use crate::ports::{AppendOutcome, ConversationStore, DeliveryQueue, NewInboundMessage, StartOutcome, StoreError};
 
 /// Bound on store round trips for one SMS: conflicts and handle collisions are rare, and
 /// a request that keeps losing races should fail visibly (Twilio retries or reports it).
@@ -25,19 +26,20 @@ pub enum Received {
         /// The handle of the conversation this message started, if it started one.
         new_conversation: Option<Handle>,
         jobs: usize,
+        /// `false`: the queue refused them for the whole budget; the outbox sweep enqueues
+        /// them (they are recorded).
+        enqueued: bool,
     },
     /// A replay of a message already recorded: nothing was written; its jobs were offered
     /// to the queue again because the first attempt may have failed before enqueueing them
     /// (the worker sends each job at most once, so this never duplicates a copy).
-    Duplicate { message_id: Option<MessageId>, jobs: usize },
+    Duplicate { message_id: Option<MessageId>, jobs: usize, enqueued: bool },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("recorded, but not enqueued: {0}")]
-    Queue(#[from] QueueError),
     #[error("gave up after {MAX_STORE_ATTEMPTS} attempts to record the message")]
     TooManyAttempts,
 }
@@ -48,6 +50,7 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
     line: &Line,
     sms: InboundSms,
     rng: &mut fastrand::Rng,
+    budget: &RetryBudget,
 ) -> Result<Received, ReceiveError> {
     let mut message = new_message(line, sms);
     let forwards = message.jobs.clone();
@@ -69,7 +72,8 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
         // path is one transaction and no read.
         let result = if try_append {
             message.jobs = append_jobs.clone();
-            store.append_inbound(&message).await.map(|outcome| match outcome {
+            budget.retry(|| store.append_inbound(&message), StoreError::is_transient).await.map(|outcome| match outcome
+            {
                 AppendOutcome::Appended => Step::Done { handle: None },
                 AppendOutcome::Duplicate(prior) => Step::Duplicate(prior),
                 AppendOutcome::NoConversation => Step::StartConversation,
@@ -77,7 +81,8 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
         } else {
             let handle = Handle::random(Handle::length_after_collisions(handle_collisions), rng);
             message.jobs = start_jobs.clone();
-            store.start_conversation(&message, &handle).await.map(|outcome| match outcome {
+            let start = || store.start_conversation(&message, &handle);
+            budget.retry(start, StoreError::is_transient).await.map(|outcome| match outcome {
                 StartOutcome::Started => Step::Done { handle: Some(handle.clone()) },
                 StartOutcome::Duplicate(prior) => Step::Duplicate(prior),
                 StartOutcome::ConversationExists => Step::Append,
@@ -89,26 +94,40 @@ pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
         };
         match result {
             Ok(Step::Done { handle }) => {
-                queue.enqueue(&message.jobs).await?;
+                let enqueued = enqueue_or_leave_to_outbox(queue, &message.jobs, budget).await;
                 return Ok(Received::Accepted {
                     message_id: message.message_id,
                     new_conversation: handle,
                     jobs: message.jobs.len(),
+                    enqueued,
                 });
             }
             Ok(Step::Duplicate(prior)) => {
-                queue.enqueue(&prior.jobs).await?;
-                return Ok(Received::Duplicate { message_id: prior.message_id, jobs: prior.jobs.len() });
+                let enqueued = enqueue_or_leave_to_outbox(queue, &prior.jobs, budget).await;
+                return Ok(Received::Duplicate { message_id: prior.message_id, jobs: prior.jobs.len(), enqueued });
             }
             Ok(Step::StartConversation) => try_append = false,
             Ok(Step::Append) => try_append = true,
-            Err(StoreError::Conflict) => {
-                tokio::time::sleep(Duration::from_millis(rng.u64(5..50))).await;
-            }
             Err(e) => return Err(e.into()),
         }
     }
     Err(ReceiveError::TooManyAttempts)
+}
+
+/// Offers recorded jobs to the queue within the budget; `false` if it kept refusing. They
+/// are in the outbox either way, so the sweep enqueues what this couldn't.
+pub async fn enqueue_or_leave_to_outbox<Q: DeliveryQueue>(queue: &Q, jobs: &[Job], budget: &RetryBudget) -> bool {
+    if jobs.is_empty() {
+        return true;
+    }
+    match budget.retry(|| queue.enqueue(jobs), |_| true).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = jobs.len(), "jobs recorded, not enqueued: the outbox sweep enqueues them");
+            crate::telemetry::count("OutboxDeferred", &[("source", "webhook")]);
+            false
+        }
+    }
 }
 
 enum Step {

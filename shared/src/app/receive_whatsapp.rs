@@ -7,6 +7,8 @@
 
 use jiff::Timestamp;
 
+use crate::app::receive_sms::enqueue_or_leave_to_outbox;
+use crate::app::retry_budget::RetryBudget;
 use crate::domain::media::WhatsAppMedia;
 use crate::domain::notices;
 use crate::domain::routing::{AgentCommand, AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
@@ -17,11 +19,11 @@ use crate::domain::whatsapp_message::{
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
     ConversationKey, DeliveryStatus, ErrorClass, ForwardToAgent, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line,
-    MessageId, SendSms, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
+    MessageId, SendSms, SendTracking, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use crate::ports::{
     AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, ForwardedCopy, LegAddress,
-    NewOutboundMessage, NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StatusChange,
+    LegRef, NewOutboundMessage, NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StatusChange,
     StoreError,
 };
 
@@ -71,9 +73,10 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
     profile_name: Option<String>,
     message: InboundWhatsApp,
     now: Timestamp,
+    budget: &RetryBudget,
 ) -> Result<MessageHandled, HandleError> {
     if !line.agents.contains(&message.from) {
-        return non_agent(store, queue, line, &message, now).await;
+        return non_agent(store, queue, line, &message, now, budget).await;
     }
     let plan = plan(store, line, &message, profile_name.as_deref(), now).await?;
     let mut record = AgentMessageRecord {
@@ -85,15 +88,15 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
         effect: plan.effect,
         notices: plan.notices,
     };
-    match store.record_agent_message(&record).await? {
+    match budget.retry(|| store.record_agent_message(&record), StoreError::is_transient).await? {
         RecordOutcome::Recorded => {
-            queue.enqueue(&jobs_of(&record)).await?;
+            enqueue_or_leave_to_outbox(queue, &jobs_of(&record), budget).await;
             Ok(plan.outcome)
         }
         RecordOutcome::Duplicate(prior) => {
             // The first attempt may have stopped before enqueueing: offer its jobs again
             // (each is sent at most once).
-            queue.enqueue(&prior.jobs).await?;
+            enqueue_or_leave_to_outbox(queue, &prior.jobs, budget).await;
             Ok(MessageHandled::Duplicate)
         }
         RecordOutcome::ConversationGone => {
@@ -103,9 +106,9 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
             };
             record.effect = AgentEffect::Nothing;
             record.notices = vec![notice(line, &message, "gone", notices::conversation_gone(handle.as_ref()))];
-            match store.record_agent_message(&record).await? {
-                RecordOutcome::Recorded => queue.enqueue(&record.notices).await?,
-                RecordOutcome::Duplicate(prior) => queue.enqueue(&prior.jobs).await?,
+            match budget.retry(|| store.record_agent_message(&record), StoreError::is_transient).await? {
+                RecordOutcome::Recorded => _ = enqueue_or_leave_to_outbox(queue, &record.notices, budget).await,
+                RecordOutcome::Duplicate(prior) => _ = enqueue_or_leave_to_outbox(queue, &prior.jobs, budget).await,
                 RecordOutcome::ConversationGone => {}
             }
             Ok(MessageHandled::NotRelayed { why: "conversation_gone" })
@@ -119,6 +122,9 @@ pub struct StatusHandled {
     pub change: StatusChange,
     /// Copies forwarded again as the template (an asynchronous 131047).
     pub resent_as_template: usize,
+    /// Legs that learnt their send went out (the report named them; the worker had lost
+    /// the send's answer, or hadn't recorded it yet).
+    pub noted: usize,
 }
 
 /// A delivery report on something the line sent. Only forwarded copies are tracked; reports
@@ -140,6 +146,16 @@ pub async fn receive_whatsapp_status<S: ConversationStore, Q: DeliveryQueue>(
         return Ok(None);
     };
     let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
+        // Not recorded (yet): a notice, or a send whose answer the worker never got. If the
+        // send carried the bridge's tracking, its legs learn that it went out.
+        if status != DeliveryStatus::Failed
+            && let Some(tracking) = &report.tracking
+        {
+            let noted = note_tracked_send(store, line, tracking, report, now).await?;
+            if noted > 0 {
+                return Ok(Some(StatusHandled { change: StatusChange::Missing, resent_as_template: 0, noted }));
+            }
+        }
         return Ok(None);
     };
     let leg = LegAddress {
@@ -147,7 +163,8 @@ pub async fn receive_whatsapp_status<S: ConversationStore, Q: DeliveryQueue>(
         message_id: copy.message_id.clone(),
         job_id: copy.job_id.clone(),
     };
-    let change = store.advance_leg_status(&leg, status, report.error_code, &[], now).await?;
+    let change =
+        store.advance_leg_status(&leg, status, report.error_code, Some(report.wamid.as_str()), &[], now).await?;
     let failed_now = matches!(change, StatusChange::Advanced)
         || matches!(change, StatusChange::Unchanged { current: Some(DeliveryStatus::Failed) });
     let window_closed = status == DeliveryStatus::Failed
@@ -159,7 +176,54 @@ pub async fn receive_whatsapp_status<S: ConversationStore, Q: DeliveryQueue>(
         queue.enqueue(&jobs).await?;
         resent_as_template = jobs.len();
     }
-    Ok(Some(StatusHandled { change, resent_as_template }))
+    Ok(Some(StatusHandled { change, resent_as_template, noted: 0 }))
+}
+
+/// The legs a tracked send delivered (`SendTracking`) learn its wamid: each unfinished one
+/// keeps it, and its next delivery records the send instead of sending again. Returns how
+/// many legs took it.
+async fn note_tracked_send<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    tracking: &SendTracking,
+    report: &WhatsAppStatusReport,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let wamid = &report.wamid;
+    if tracking.line != line.id {
+        return Ok(0);
+    }
+    let conversation = match &tracking.handle {
+        Some(handle) => store.find_handle(&line.id, handle).await?,
+        None => None,
+    };
+    let mut noted = 0;
+    for job_id in &tracking.jobs {
+        let leg = match (job_id.message_id(), &conversation) {
+            (Some(message_id), Some(conversation)) => {
+                LegRef::Message(LegAddress { conversation: conversation.clone(), message_id, job_id: job_id.clone() })
+            }
+            (None, _) => LegRef::Standalone(job_id.clone()),
+            (Some(_), None) => continue,
+        };
+        let copy = match (&leg, &report.recipient) {
+            (LegRef::Message(address), Some(agent)) => Some(ForwardedCopy {
+                conversation: address.conversation.clone(),
+                message_id: address.message_id.clone(),
+                job_id: address.job_id.clone(),
+                agent: agent.clone(),
+            }),
+            _ => None,
+        };
+        if store.note_sent_as(&leg, wamid.as_str(), now).await? {
+            noted += 1;
+            // A forwarded copy: the agent may swipe-reply to it before the worker records it.
+            if let Some(copy) = copy {
+                store.record_copy_route(&copy, wamid, now).await?;
+            }
+        }
+    }
+    Ok(noted)
 }
 
 /// The template re-sends of every message a (possibly coalesced) free-form copy carried,
@@ -735,6 +799,7 @@ async fn non_agent<S: ConversationStore, Q: DeliveryQueue>(
     line: &Line,
     message: &InboundWhatsApp,
     now: Timestamp,
+    budget: &RetryBudget,
 ) -> Result<MessageHandled, HandleError> {
     let day = now.strftime("%Y-%m-%d").to_string();
     // Keyed by the day, not the message: a second message today finds the same job.
@@ -744,14 +809,16 @@ async fn non_agent<S: ConversationStore, Q: DeliveryQueue>(
         message.from.clone(),
         notices::not_an_agent(line),
     );
-    match store.record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply).await? {
+    let record = || store.record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply);
+    match budget.retry(record, StoreError::is_transient).await? {
         NonAgentOutcome::Replied => {
-            queue.enqueue(std::slice::from_ref(&reply)).await?;
+            enqueue_or_leave_to_outbox(queue, std::slice::from_ref(&reply), budget).await;
             Ok(MessageHandled::NonAgent { replied: true })
         }
         NonAgentOutcome::AlreadyRepliedToday => Ok(MessageHandled::NonAgent { replied: false }),
         NonAgentOutcome::Duplicate => {
-            queue.enqueue(&store.unsent_jobs(std::slice::from_ref(&reply)).await?).await?;
+            let unsent = store.unsent_jobs(std::slice::from_ref(&reply)).await?;
+            enqueue_or_leave_to_outbox(queue, &unsent, budget).await;
             Ok(MessageHandled::Duplicate)
         }
     }

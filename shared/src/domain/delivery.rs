@@ -22,6 +22,49 @@ use super::whatsapp_message::WhatsAppMessage;
 /// How long after an agent's last message the business may send them free-form text.
 pub const AGENT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Where a job's leg is (SPEC §9): queued → sending (claimed) → sent | retry | failed, with
+/// `uncertain` when an attempt may have reached the provider without the bridge learning
+/// its answer (a timeout after sending, a lost connection, a worker stopped mid-send).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LegState {
+    /// Recorded, never tried.
+    Queued,
+    /// Claimed by a delivery holding a lease.
+    Sending,
+    /// Given back after an attempt that certainly sent nothing; free to take.
+    Retry,
+    /// An attempt may have been accepted by the provider: found out before sending again.
+    Uncertain,
+    /// Done: the provider accepted it.
+    Sent,
+    /// Done: it can never be sent (recorded with its reason).
+    Failed,
+}
+
+impl LegState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Retry => "retry",
+            Self::Uncertain => "uncertain",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Queued, Self::Sending, Self::Retry, Self::Uncertain, Self::Sent, Self::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    /// A finished leg is never sent again, however often its job is delivered.
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Sent | Self::Failed)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct JobId(String);
@@ -253,6 +296,58 @@ impl Job {
     }
 }
 
+/// What a WhatsApp send carries in `biz_opaque_callback_data`, which Meta echoes on the
+/// message's status webhooks (`statuses[].biz_opaque_callback_data`, at most 512
+/// characters; Cloud API changelog, checked 2026-12-05): the jobs it delivers, so a send
+/// whose answer was lost is learnt of from its `sent` status instead of being sent again.
+/// Forwarded copies also name their conversation's handle, which finds the message.
+/// No phone number: Meta stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendTracking {
+    pub line: LineId,
+    pub handle: Option<super::conversation::Handle>,
+    pub jobs: Vec<JobId>,
+}
+
+impl SendTracking {
+    /// Meta's limit for `biz_opaque_callback_data`.
+    pub const MAX_LEN: usize = 512;
+    const PREFIX: &str = "bridge1";
+
+    /// `bridge1|<line>|<handle or ->|<job>,<job>…`, with as many jobs as fit the limit.
+    pub fn encode(&self) -> String {
+        let handle = self.handle.as_ref().map_or("-", |h| h.as_str());
+        let mut text = format!("{}|{}|{handle}|", Self::PREFIX, self.line);
+        for (i, job) in self.jobs.iter().enumerate() {
+            let separator = if i == 0 { "" } else { "," };
+            if text.len() + separator.len() + job.as_str().len() > Self::MAX_LEN {
+                break;
+            }
+            text.push_str(separator);
+            text.push_str(job.as_str());
+        }
+        text
+    }
+
+    /// The bridge's own tracking, or `None` for anything else in the field.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('|');
+        if parts.next()? != Self::PREFIX {
+            return None;
+        }
+        let line = LineId::parse(parts.next()?).ok()?;
+        let handle = match parts.next()? {
+            "-" => None,
+            handle => Some(super::conversation::Handle::parse(handle).ok()?),
+        };
+        let jobs = parts.next()?.split(',').map(JobId::parse).collect::<Result<Vec<_>, _>>().ok()?;
+        if parts.next().is_some() || jobs.is_empty() {
+            return None;
+        }
+        Some(Self { line, handle, jobs })
+    }
+}
+
 /// Whether the business may send an agent free-form text (SPEC §4.4): they wrote within
 /// 24 hours, and WhatsApp hasn't told us since (131047) that the window is closed.
 pub fn agent_window_open(last_inbound_at: Option<Timestamp>, closed_at: Option<Timestamp>, now: Timestamp) -> bool {
@@ -267,50 +362,95 @@ pub fn agent_window_open(last_inbound_at: Option<Timestamp>, closed_at: Option<T
 }
 
 /// How long a failed job waits before its next attempt: exponential backoff with full
-/// jitter (a uniform draw up to `base · 2^(attempt-1)`, capped), never sooner than the
-/// provider's `Retry-After`. SQS counts visibility in whole seconds, so this rounds up.
+/// jitter (a uniform draw up to `base · 2^(attempt-1)`), never sooner than the provider's
+/// `Retry-After`; at the cap, a draw from the cap's upper half. A job failing for long is
+/// spaced further: once it has spent half the queue's receive budget, every wait is at least
+/// [`RetryPolicy::floor`], so a job failing for all of `max_job_age` is received fewer times
+/// than SQS's `maxReceiveCount` and the queue's redrive can't dead-letter it during an outage
+/// (the worker decides by age, not by receive count). SQS counts visibility in whole
+/// seconds, so this rounds up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub base: Duration,
     pub cap: Duration,
+    /// How long a job may keep failing before it needs an operator (default 24 h).
+    pub max_job_age: Duration,
+    /// The delivery queue's `maxReceiveCount`: its redrive is a backstop for poison only.
+    pub max_receive_count: u32,
 }
+
+/// Receives a job needs besides its retries: deadline hand-backs, waits for a busy lease
+/// or a reconciliation. Kept out of the receive budget.
+pub const RECEIVE_COUNT_MARGIN: u32 = 100;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base: Duration::from_secs(2), cap: Duration::from_secs(300) }
+        Self {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(300),
+            max_job_age: Duration::from_secs(24 * 3600),
+            max_receive_count: 1000,
+        }
     }
 }
 
 impl RetryPolicy {
-    /// `attempt` counts deliveries so far (1 after the first failure).
+    /// Retries a job may spend at its own pace; the rest are spread over its maximum age.
+    fn budget(&self) -> u32 {
+        self.max_receive_count.saturating_sub(RECEIVE_COUNT_MARGIN).max(2)
+    }
+
+    /// The shortest wait once a job has spent half its receive budget: the other half then
+    /// spans the whole maximum age.
+    pub fn floor(&self) -> Duration {
+        self.max_job_age / (self.budget() - self.budget() / 2)
+    }
+
+    /// `attempt` counts attempts so far (1 after the first failure).
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, rng: &mut fastrand::Rng) -> Duration {
         let exponent = attempt.saturating_sub(1).min(20);
-        let ceiling = self.base.saturating_mul(1 << exponent).min(self.cap);
-        let jittered = Duration::from_millis(rng.u64(0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX)));
-        let wait = retry_after.map_or(jittered, |after| jittered.max(after));
+        let uncapped = self.base.saturating_mul(1 << exponent);
+        let mut wait = if uncapped < self.cap {
+            Duration::from_millis(rng.u64(0..=millis(uncapped)))
+        } else {
+            Duration::from_millis(rng.u64(millis(self.cap / 2)..=millis(self.cap)))
+        };
+        if attempt > self.budget() / 2 {
+            wait = wait.max(self.floor());
+        }
+        let wait = retry_after.map_or(wait, |after| wait.max(after));
         Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
     }
+
+    /// Whether a job first queued `age` ago has failed for too long to retry again.
+    pub fn expired(&self, age: Duration) -> bool {
+        age >= self.max_job_age
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What went wrong when calling a provider, in provider-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderFailure {
-    Timeout,
-    Connection(String),
+    /// The request never reached the provider (no connection, DNS, a connect timeout):
+    /// nothing was sent.
+    NotSent(String),
+    /// The request may have reached the provider but no readable answer came back: a
+    /// timeout after sending, a connection lost mid-request, a success we can't read. It may
+    /// have been sent; the worker finds out before sending again.
+    Ambiguous(String),
     /// An HTTP answer other than success, with the provider's own error code if it gave one.
-    Rejected {
-        http_status: u16,
-        code: Option<i64>,
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Rejected { http_status: u16, code: Option<i64>, message: String, retry_after: Option<Duration> },
 }
 
 impl fmt::Display for ProviderFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Timeout => f.write_str("timed out"),
-            Self::Connection(e) => write!(f, "connection failed: {e}"),
+            Self::NotSent(e) => write!(f, "not sent: {e}"),
+            Self::Ambiguous(e) => write!(f, "no answer, may have been sent: {e}"),
             Self::Rejected { http_status, code: Some(code), message, .. } => {
                 write!(f, "HTTP {http_status}, code {code}: {message}")
             }
@@ -330,13 +470,16 @@ pub enum ErrorClass {
     Fallback,
     /// Our configuration or account is broken: record, alert, dead-letter the job.
     Escalate,
+    /// It may have gone out: find out from the provider before sending again.
+    Ambiguous,
 }
 
 impl ErrorClass {
     /// The one place that maps every provider outcome to a class (SPEC §9).
     pub fn of(failure: &ProviderFailure) -> Self {
         match failure {
-            ProviderFailure::Timeout | ProviderFailure::Connection(_) => Self::Retry,
+            ProviderFailure::NotSent(_) => Self::Retry,
+            ProviderFailure::Ambiguous(_) => Self::Ambiguous,
             ProviderFailure::Rejected { http_status, code, .. } => match code.and_then(Self::of_code) {
                 Some(class) => class,
                 None => match http_status {
@@ -485,13 +628,22 @@ mod tests {
 
     #[test]
     fn backoff_is_full_jitter_under_an_exponential_cap_and_honours_retry_after() {
-        let policy = RetryPolicy { base: Duration::from_secs(2), cap: Duration::from_secs(60) };
+        let policy = RetryPolicy {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(60),
+            max_job_age: Duration::from_secs(3600),
+            max_receive_count: 1000,
+        };
         let mut rng = fastrand::Rng::with_seed(7);
         for attempt in 1..12 {
             let ceiling = (2u64 << (attempt - 1)).min(60);
             let delays: Vec<u64> = (0..200).map(|_| policy.delay(attempt, None, &mut rng).as_secs()).collect();
             assert!(delays.iter().all(|d| *d <= ceiling), "attempt {attempt}: {delays:?}");
-            assert!(delays.iter().any(|d| *d < ceiling / 2 + 1), "jitter reaches low values");
+            if ceiling < 60 {
+                assert!(delays.iter().any(|d| *d < ceiling / 2 + 1), "jitter reaches low values");
+            } else {
+                assert!(delays.iter().all(|d| *d >= 30), "at the cap, the upper half: {delays:?}");
+            }
         }
         for _ in 0..100 {
             assert!(policy.delay(1, Some(Duration::from_secs(30)), &mut rng) >= Duration::from_secs(30));
@@ -500,6 +652,43 @@ mod tests {
             policy.delay(1, Some(Duration::from_millis(1500)), &mut fastrand::Rng::with_seed(1)).as_secs() >= 2,
             "rounded up to whole seconds"
         );
+        // A job that has spent half its receive budget waits at least the floor: the rest of
+        // the budget then spans its whole maximum age.
+        let day = RetryPolicy { max_job_age: Duration::from_secs(24 * 3600), ..policy };
+        assert_eq!(day.floor(), Duration::from_secs(192));
+        assert!((0..100).all(|_| day.delay(450, None, &mut rng) <= Duration::from_secs(60)));
+        assert!((0..100).all(|_| day.delay(451, None, &mut rng) == Duration::from_secs(192)));
+    }
+
+    proptest::proptest! {
+        /// Law: a job that fails every attempt for `max_job_age` is received fewer times than
+        /// the queue's `maxReceiveCount`, keeping `RECEIVE_COUNT_MARGIN` for waits and
+        /// hand-backs: SQS's redrive never decides an outage.
+        #[test]
+        fn a_job_failing_for_its_whole_age_stays_under_the_receive_limit(
+            base_ms in 100u64..10_000,
+            cap_s in 1u64..900,
+            age_h in 1u64..72,
+            max_receive_count in 150u32..=1000,
+            seed: u64,
+        ) {
+            let policy = RetryPolicy {
+                base: Duration::from_millis(base_ms),
+                cap: Duration::from_secs(cap_s),
+                max_job_age: Duration::from_secs(age_h * 3600),
+                max_receive_count,
+            };
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let (mut elapsed, mut receives) = (Duration::ZERO, 0u32);
+            while !policy.expired(elapsed) {
+                receives += 1;
+                elapsed += policy.delay(receives, None, &mut rng);
+            }
+            proptest::prop_assert!(
+                receives <= max_receive_count - RECEIVE_COUNT_MARGIN,
+                "{receives} receives in {age_h} h (floor {:?})", policy.floor()
+            );
+        }
     }
 
     #[test]
@@ -525,6 +714,35 @@ mod tests {
             f.agent = WaId::parse("14155550112").unwrap();
         }
         assert_ne!(other_agent.order_group(), groups[0], "each agent of a conversation is its own group");
+    }
+
+    #[test]
+    fn send_tracking_round_trips_within_metas_limit_and_refuses_anything_else() {
+        let message_id = MessageId::new_v7();
+        let tracking = SendTracking {
+            line: LineId::parse("main").unwrap(),
+            handle: Some(crate::domain::Handle::parse("K7").unwrap()),
+            jobs: (0..10).map(|leg| JobId::for_leg(&message_id, leg)).collect(),
+        };
+        let text = tracking.encode();
+        assert!(text.len() <= SendTracking::MAX_LEN && !text.contains("4155550"), "{text}");
+        assert_eq!(SendTracking::parse(&text), Some(tracking.clone()));
+        let notice = SendTracking { handle: None, jobs: vec![JobId::parse("n-abc").unwrap()], ..tracking.clone() };
+        assert_eq!(SendTracking::parse(&notice.encode()), Some(notice));
+        let many = SendTracking { jobs: (0..40).map(|leg| JobId::for_leg(&message_id, leg)).collect(), ..tracking };
+        let cut = SendTracking::parse(&many.encode()).unwrap();
+        assert!(many.encode().len() <= SendTracking::MAX_LEN && cut.jobs.len() < 40 && cut.jobs[0] == many.jobs[0]);
+        for bad in [
+            "",
+            "bridge1",
+            "bridge1|main|K7|",
+            "bridge1|Main|-|n-1",
+            "bridge1|main|-|n 1",
+            "other|main|-|n-1",
+            "bridge1|main|-|n-1|x",
+        ] {
+            assert_eq!(SendTracking::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -578,8 +796,8 @@ mod tests {
     #[test]
     fn without_a_known_code_the_http_status_decides() {
         use ErrorClass::*;
-        assert_eq!(ErrorClass::of(&ProviderFailure::Timeout), Retry);
-        assert_eq!(ErrorClass::of(&ProviderFailure::Connection("reset".into())), Retry);
+        assert_eq!(ErrorClass::of(&ProviderFailure::NotSent("connection refused".into())), Retry);
+        assert_eq!(ErrorClass::of(&ProviderFailure::Ambiguous("timed out".into())), Ambiguous);
         for (status, class) in [
             (429, Retry),
             (500, Retry),

@@ -97,6 +97,10 @@ pub struct WhatsAppStatusReport {
     /// As Meta spells it; see [`super::DeliveryStatus::parse`].
     pub status: String,
     pub error_code: Option<i64>,
+    /// The jobs the message delivered, echoed from the send (`biz_opaque_callback_data`).
+    pub tracking: Option<super::SendTracking>,
+    /// Who it was sent to (`recipient_id`), when it is a WhatsApp id.
+    pub recipient: Option<super::WaId>,
 }
 
 /// A WhatsApp message id (`wamid.…`), as the Cloud API returns it.

@@ -31,6 +31,7 @@ pub mod compliance;
 pub mod conversation;
 pub mod delivery;
 pub mod line;
+pub mod log_safe;
 pub mod media;
 pub mod message;
 pub mod notices;
@@ -44,10 +45,11 @@ pub mod whatsapp_text;
 
 pub use conversation::{ConversationKey, Handle, MessageId};
 pub use delivery::{
-    AutoReply, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, NotifyAgent, ProviderFailure,
-    RetryPolicy, SendSms,
+    AutoReply, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, LegState, NotifyAgent, ProviderFailure,
+    RetryPolicy, SendSms, SendTracking,
 };
 pub use line::{Line, LineId, Lines, PhoneNumberId};
+pub use log_safe::{LogId, scrub_numbers};
 pub use message::{
     Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, Wamid, WhatsAppContent, WhatsAppStatusReport,
 };

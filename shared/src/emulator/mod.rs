@@ -2,6 +2,8 @@
 //! into `target/tools` and started on a free port. Used by the local stack and the tests,
 //! never by a Lambda. Everything it needs comes from PyPI; no Docker, no AWS account.
 
+pub mod faults;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use lambda_http::Body;
 use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, E164, LineId};
+use shared::emulator::faults::AwsFaults;
 use shared::ports::{ConversationStore, ConversationSummary, Direction, ThreadMessage};
 use shared::testing::{
     CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
@@ -48,11 +49,26 @@ impl Bridge {
 
     /// Wired as the Lambdas' `main` functions wire it, from the SPEC §2 environment.
     pub async fn with_lines(lines: String) -> Self {
+        Self::wired(lines, None, &[]).await
+    }
+
+    /// The test line, with every AWS call of the webhooks and the worker passing through
+    /// `faults`, and `env` added to the environment.
+    pub async fn with_faults(faults: &AwsFaults, env: &[(&str, &str)]) -> Self {
+        Self::wired(lines_json(), Some(faults), env).await
+    }
+
+    async fn wired(lines: String, faults: Option<&AwsFaults>, extra: &[(&str, &str)]) -> Self {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
         let mut env = providers.test_env(&aws);
         env.insert("BRIDGE_LINES".into(), lines);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let sdk = match faults {
+            Some(faults) => faults.sdk_config(&sdk),
+            None => sdk,
+        };
         let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));
@@ -117,6 +133,29 @@ impl Bridge {
     pub async fn run_worker(&self) {
         let poller = SqsPoller::new(self.aws.sqs.clone(), &self.aws.queue_url, 0);
         while poller.poll_once(&self.worker).await.unwrap() > 0 {}
+    }
+
+    /// The same, waiting out retries and waits until no job is left on the queue, in flight
+    /// included (at most `limit`). A poll that fails (faults injected) is tried again.
+    pub async fn run_worker_until_idle(&self, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        let poller = SqsPoller::new(self.aws.sqs.clone(), &self.aws.queue_url, 0);
+        loop {
+            assert!(started.elapsed() < limit, "jobs still on the queue after {limit:?}");
+            match poller.poll_once(&self.worker).await {
+                Ok(0) if self.aws.queue_depth().await == 0 => return,
+                Ok(0) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The scheduled outbox sweep, with no grace: every recorded job offered again.
+    pub async fn sweep(&self) -> shared::app::sweep_outbox::Swept {
+        self.worker
+            .sweep_outbox(std::time::Duration::ZERO, shared::app::deliver_job::Deadline::NONE)
+            .await
+            .expect("the sweep reads the outbox and enqueues")
     }
 
     pub async fn conversation(&self, customer: &str) -> ConversationSummary {

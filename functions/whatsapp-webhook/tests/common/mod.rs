@@ -92,8 +92,11 @@ impl Harness {
                 continue;
             };
             assert_eq!(
-                store.claim_job(&job, Timestamp::now(), std::time::Duration::from_secs(60)).await.unwrap(),
-                Claim::Claimed
+                store
+                    .claim_job(&job, Timestamp::now(), Timestamp::now() + jiff::SignedDuration::from_secs(60), "test")
+                    .await
+                    .unwrap(),
+                Claim::Claimed { attempts: 0 }
             );
             let wamid = format!("wamid.copy.{}.{}", forward.agent.as_str(), fastrand::u64(..));
             store

@@ -180,6 +180,7 @@ impl DynamoStore {
         for notice in &record.notices {
             items.push(self.standalone_job_put(notice, now)?);
         }
+        items.extend(self.outbox_put(&jobs, now)?);
         match self.transact(items).await {
             Ok(()) => Ok(RecordOutcome::Recorded),
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
@@ -347,11 +348,12 @@ impl DynamoStore {
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, NON_AGENT_TTL)),
         ]);
-        let items = vec![
+        let mut items = vec![
             self.put(seen(std::slice::from_ref(reply)), Some("attribute_not_exists(PK)"))?,
             self.put(marker, Some("attribute_not_exists(PK)"))?,
             self.standalone_job_put(reply, now)?,
         ];
+        items.extend(self.outbox_put(std::slice::from_ref(reply), now)?);
         match self.transact(items).await {
             Ok(()) => return Ok(NonAgentOutcome::Replied),
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {

@@ -48,11 +48,12 @@ impl DynamoStore {
             .expression_attribute_values(":one", n(1))
             .build()
             .map_err(build_error)?;
-        let items = vec![
+        let mut items = vec![
             self.put(self.seen_item(message, now), Some("attribute_not_exists(PK)"))?,
             TransactWriteItem::builder().update(conversation).build(),
             self.put(self.message_item(message), None)?,
         ];
+        items.extend(self.outbox_put(&message.jobs, now)?);
         match self.transact(items).await {
             Ok(()) => Ok(AppendOutcome::Appended),
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
@@ -99,12 +100,13 @@ impl DynamoStore {
             ("conversation".into(), s(conv_pk(key))),
             ("created_at".into(), s(now.to_string())),
         ]);
-        let items = vec![
+        let mut items = vec![
             self.put(self.seen_item(message, now), Some("attribute_not_exists(PK)"))?,
             self.put(conversation, Some("attribute_not_exists(PK)"))?,
             self.put(handle_item, Some("attribute_not_exists(PK)"))?,
             self.put(self.message_item(message), None)?,
         ];
+        items.extend(self.outbox_put(&message.jobs, now)?);
         match self.transact(items).await {
             Ok(()) => Ok(StartOutcome::Started),
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {

@@ -17,8 +17,8 @@ use super::{
     DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error,
     unavailable,
 };
-use crate::domain::{DeliveryStatus, Job, JobPayload, LegLocation, Wamid};
-use crate::ports::{Claim, ForwardedVia, LegAddress, LegFailure, StatusChange, StoreError};
+use crate::domain::{DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
+use crate::ports::{Claim, ForwardedCopy, ForwardedVia, LegAddress, LegFailure, LegRef, StatusChange, StoreError};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
 const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -72,6 +72,15 @@ type UpdatedOld = Item;
 
 impl DynamoStore {
     async fn write_leg(&self, write: &LegWrite<'_>) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
+        self.write_leg_returning(write, ReturnValue::UpdatedOld).await
+    }
+
+    /// The leg write, answering with the item's attributes as `returns` asks.
+    async fn write_leg_returning(
+        &self,
+        write: &LegWrite<'_>,
+        returns: ReturnValue,
+    ) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
         let mut request = self
             .client
             .update_item()
@@ -79,7 +88,7 @@ impl DynamoStore {
             .set_key(Some(write.key.clone()))
             .update_expression(&write.update)
             .condition_expression(write.condition)
-            .return_values(ReturnValue::UpdatedOld)
+            .return_values(returns)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (placeholder, name) in write.names() {
             request = request.expression_attribute_names(placeholder, name);
@@ -134,45 +143,57 @@ impl DynamoStore {
         self.put(standalone_job_item(job, now), Some("attribute_not_exists(PK)"))
     }
 
-    pub(super) async fn claim_leg(&self, job: &Job, now: Timestamp, lease: Duration) -> Result<Claim, StoreError> {
+    pub(super) async fn claim_leg(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        lease_until: Timestamp,
+        owner: &str,
+    ) -> Result<Claim, StoreError> {
         if matches!(job.payload, JobPayload::AutoReply(_)) {
             self.create_auto_reply_leg(job, now).await?;
         }
-        let lease_until = now.as_millisecond() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let write = LegWrite {
             key: leg_key(job),
             job_id: job.job_id.as_str(),
             update: "SET #legs.#j.#state = :sending, #legs.#j.lease_until_ms = :lease, \
-                     #legs.#j.attempts = #legs.#j.attempts + :one, #legs.#j.updated_at = :now"
+                     #legs.#j.attempts = #legs.#j.attempts + :one, #legs.#j.updated_at = :now, \
+                     #legs.#j.claimed_at_ms = :now_ms, #legs.#j.lease_owner = :owner \
+                     REMOVE #legs.#j.uncertain_since_ms"
                 .into(),
-            // Free to take: never tried, given back for a retry, or held by a lease that ran out.
-            condition: "attribute_exists(#legs.#j) AND (#legs.#j.#state IN (:queued, :retry) \
-                        OR (#legs.#j.#state = :sending AND #legs.#j.lease_until_ms < :now_ms))",
+            // Free to take: never tried, given back, uncertain (the claimer finds out before
+            // sending), held by a lease that ran out, or by this process's own.
+            condition: "attribute_exists(#legs.#j) AND (#legs.#j.#state IN (:queued, :retry, :uncertain) \
+                        OR (#legs.#j.#state = :sending AND (#legs.#j.lease_until_ms < :now_ms \
+                        OR #legs.#j.lease_owner = :owner)))",
             values: vec![
-                (":sending", s("sending")),
-                (":queued", s("queued")),
-                (":retry", s("retry")),
-                (":lease", n(lease_until)),
+                (":owner", s(owner)),
+                (":sending", s(LegState::Sending.as_str())),
+                (":queued", s(LegState::Queued.as_str())),
+                (":retry", s(LegState::Retry.as_str())),
+                (":uncertain", s(LegState::Uncertain.as_str())),
+                (":lease", n(lease_until.as_millisecond())),
                 (":now_ms", n(now.as_millisecond())),
                 (":now", s(now.to_string())),
                 (":one", n(1)),
             ],
         };
-        let found = match self.write_leg(&write).await? {
+        let found = match self.write_leg_returning(&write, ReturnValue::AllOld).await? {
             Ok(old) => {
-                // Taken over from a holder whose lease ran out: it may have sent already.
-                let previous = opt_m(&old, "legs").and_then(|legs| opt_m(legs, job.job_id.as_str()));
-                let reclaimed = previous.and_then(|leg| opt_s(leg, "state")) == Some("sending");
-                return Ok(if reclaimed { Claim::Reclaimed } else { Claim::Claimed });
+                let leg = opt_m(&old, "legs").and_then(|legs| opt_m(legs, job.job_id.as_str()));
+                return Ok(claimed_from(leg, owner, now));
             }
             Err(found) => found,
         };
         let Some(leg) = self.leg_of(job, found).await? else {
             return Ok(Claim::Missing);
         };
-        match opt_s(&leg, "state") {
-            Some("sending") => Ok(Claim::Busy),
-            Some(state) => Ok(Claim::AlreadyDone { state: state.to_owned() }),
+        match opt_s(&leg, "state").and_then(LegState::parse) {
+            Some(LegState::Sending) => {
+                let until = timestamp_ms(&leg, "lease_until_ms")?.unwrap_or(now);
+                Ok(Claim::Busy { until })
+            }
+            Some(state) => Ok(Claim::AlreadyDone { state }),
             None => Err(StoreError::Corrupt(format!("leg {} has no state", job.job_id))),
         }
     }
@@ -239,22 +260,45 @@ impl DynamoStore {
             return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
         };
         let write = sent_write(job, wamid.as_str(), now, ", #legs.#j.via = :via", vec![(":via", s(via.as_str()))]);
-        let copy = HashMap::from([
-            pk(format!("WAMID#{}", wamid.as_str())),
-            sk("WAMID"),
-            ("conversation".into(), s(conv_pk(&forward.conversation))),
-            ("message_id".into(), s(forward.message_id.as_str())),
-            ("job_id".into(), s(job.job_id.as_str())),
-            ("agent".into(), s(forward.agent.as_str())),
-            ("created_at".into(), s(now.to_string())),
-            ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
-        ]);
+        let copy = self.copy_route_item(
+            &ForwardedCopy {
+                conversation: forward.conversation.clone(),
+                message_id: forward.message_id.clone(),
+                job_id: job.job_id.clone(),
+                agent: forward.agent.clone(),
+            },
+            wamid,
+            now,
+        );
         // The reply-routing record first, then the leg: the leg's `sent` is what finishes the
         // job, so a stop between the two only leaves a harmless extra record. Two plain
         // writes cost half a transaction's capacity. A failed leg condition means the
         // message was erased while we sent: nothing to record on.
         self.put_item(copy).await?;
         self.write_leg(&write).await.map(|_| ())
+    }
+
+    /// The `WAMID#` record that routes an agent's swipe-reply to the copy's conversation.
+    fn copy_route_item(&self, copy: &ForwardedCopy, wamid: &Wamid, now: Timestamp) -> Item {
+        HashMap::from([
+            pk(format!("WAMID#{}", wamid.as_str())),
+            sk("WAMID"),
+            ("conversation".into(), s(conv_pk(&copy.conversation))),
+            ("message_id".into(), s(copy.message_id.as_str())),
+            ("job_id".into(), s(copy.job_id.as_str())),
+            ("agent".into(), s(copy.agent.as_str())),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
+        ])
+    }
+
+    pub(super) async fn record_copy_route(
+        &self,
+        copy: &ForwardedCopy,
+        wamid: &Wamid,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.put_item(self.copy_route_item(copy, wamid, now)).await
     }
 
     pub(super) async fn record_sms_leg_sent(
@@ -308,16 +352,18 @@ impl DynamoStore {
             key: leg_key(job),
             job_id: job.job_id.as_str(),
             update: "SET #legs.#j.#state = :failed, #legs.#j.#error = :error, #legs.#j.updated_at = :now \
-                     REMOVE #legs.#j.lease_until_ms"
+                     REMOVE #legs.#j.lease_until_ms, #legs.#j.uncertain_since_ms"
                 .into(),
             condition: "attribute_exists(#legs.#j)",
             values: vec![
-                (":failed", s("failed")),
+                (":failed", s(LegState::Failed.as_str())),
                 (":error", failure_value(failure, now)),
                 (":now", s(now.to_string())),
             ],
         };
-        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        let mut extra: Vec<TransactWriteItem> =
+            notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        extra.extend(self.outbox_put(notices, now)?);
         self.write_leg_with(&write, extra).await.map(|_| ())
     }
 
@@ -330,9 +376,34 @@ impl DynamoStore {
                 .into(),
             condition: "#legs.#j.#state = :sending",
             values: vec![
-                (":retry", s("retry")),
-                (":sending", s("sending")),
+                (":retry", s(LegState::Retry.as_str())),
+                (":sending", s(LegState::Sending.as_str())),
                 (":error", failure_value(failure, now)),
+                (":now", s(now.to_string())),
+            ],
+        };
+        self.write_leg(&write).await.map(|_| ())
+    }
+
+    pub(super) async fn mark_leg_uncertain(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = LegWrite {
+            key: leg_key(job),
+            job_id: job.job_id.as_str(),
+            update: "SET #legs.#j.#state = :uncertain, #legs.#j.#error = :error, #legs.#j.updated_at = :now, \
+                     #legs.#j.uncertain_since_ms = :since REMOVE #legs.#j.lease_until_ms"
+                .into(),
+            condition: "#legs.#j.#state = :sending",
+            values: vec![
+                (":uncertain", s(LegState::Uncertain.as_str())),
+                (":sending", s(LegState::Sending.as_str())),
+                (":error", failure_value(failure, now)),
+                (":since", n(since.as_millisecond())),
                 (":now", s(now.to_string())),
             ],
         };
@@ -344,6 +415,7 @@ impl DynamoStore {
         leg: &LegAddress,
         status: DeliveryStatus,
         error_code: Option<i64>,
+        provider_id: Option<&str>,
         notices: &[Job],
         now: Timestamp,
     ) -> Result<StatusChange, StoreError> {
@@ -355,6 +427,10 @@ impl DynamoStore {
             update.push_str(", #legs.#j.status_code = :code");
             values.push((":code", n(code)));
         }
+        if let Some(id) = provider_id {
+            update.push_str(", #legs.#j.provider_id = if_not_exists(#legs.#j.provider_id, :provider_id)");
+            values.push((":provider_id", s(id)));
+        }
         let write = LegWrite {
             key: key(conv_pk(&leg.conversation), msg_sk(&leg.message_id)),
             job_id: leg.job_id.as_str(),
@@ -363,7 +439,9 @@ impl DynamoStore {
                         (attribute_not_exists(#legs.#j.status_rank) OR #legs.#j.status_rank < :rank)",
             values,
         };
-        let extra = notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        let mut extra: Vec<TransactWriteItem> =
+            notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
+        extra.extend(self.outbox_put(notices, now)?);
         let found = match self.write_leg_with(&write, extra).await? {
             Ok(()) => return Ok(StatusChange::Advanced),
             Err(found) => found,
@@ -389,6 +467,36 @@ impl DynamoStore {
         })
     }
 
+    pub(super) async fn note_leg_sent_as(
+        &self,
+        leg: &LegRef,
+        provider_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (key_item, job_id) = match leg {
+            LegRef::Message(address) => {
+                (key(conv_pk(&address.conversation), msg_sk(&address.message_id)), address.job_id.as_str())
+            }
+            LegRef::Standalone(job_id) => (key(format!("JOB#{}", job_id.as_str()), "JOB"), job_id.as_str()),
+        };
+        let write = LegWrite {
+            key: key_item,
+            job_id,
+            update: "SET #legs.#j.provider_id = if_not_exists(#legs.#j.provider_id, :provider_id), \
+                     #legs.#j.updated_at = :now"
+                .into(),
+            // A finished leg keeps what it has.
+            condition: "attribute_exists(#legs.#j) AND NOT (#legs.#j.#state IN (:sent, :failed))",
+            values: vec![
+                (":provider_id", s(provider_id)),
+                (":now", s(now.to_string())),
+                (":sent", s(LegState::Sent.as_str())),
+                (":failed", s(LegState::Failed.as_str())),
+            ],
+        };
+        Ok(self.write_leg(&write).await?.is_ok())
+    }
+
     pub(super) async fn unsent_standalone_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
         let standalone: Vec<&Job> =
             jobs.iter().filter(|j| matches!(j.leg_location(), LegLocation::Standalone)).collect();
@@ -412,11 +520,37 @@ impl DynamoStore {
             .filter(|job| {
                 found.iter().any(|item| {
                     let leg = opt_m(item, "legs").and_then(|legs| opt_m(legs, job.job_id.as_str()));
-                    matches!(leg.and_then(|l| opt_s(l, "state")), Some("queued" | "retry"))
+                    let state = leg.and_then(|l| opt_s(l, "state")).and_then(LegState::parse);
+                    state.is_some_and(|state| !state.is_done())
                 })
             })
             .cloned()
             .collect())
+    }
+}
+
+/// What a successful claim took over, from the leg as it was before.
+fn claimed_from(before: Option<&Item>, owner: &str, now: Timestamp) -> Claim {
+    let attempts = before.and_then(|leg| opt_n(leg, "attempts")).and_then(|a| u32::try_from(a).ok()).unwrap_or(0);
+    let state = before.and_then(|leg| opt_s(leg, "state")).and_then(LegState::parse);
+    let at = |name: &str| before.and_then(|leg| opt_n(leg, name)).and_then(|ms| Timestamp::from_millisecond(ms).ok());
+    let provider_id = before.and_then(|leg| opt_s(leg, "provider_id")).map(str::to_owned);
+    // This very claim, sent again by the SDK after its answer was lost: nothing happened
+    // in between, so nothing can have been sent.
+    let same_claim = state == Some(LegState::Sending)
+        && before.and_then(|leg| opt_s(leg, "lease_owner")) == Some(owner)
+        && at("claimed_at_ms") == Some(now);
+    if same_claim {
+        return Claim::Claimed { attempts: attempts.saturating_sub(1) };
+    }
+    match state {
+        // Given back uncertain, or a worker stopped while sending: it may have gone out.
+        Some(LegState::Uncertain) | Some(LegState::Sending) => Claim::Uncertain {
+            attempts,
+            since: at("uncertain_since_ms").or_else(|| at("claimed_at_ms")).unwrap_or(Timestamp::UNIX_EPOCH),
+            provider_id,
+        },
+        _ => Claim::Claimed { attempts },
     }
 }
 
@@ -435,14 +569,15 @@ fn sent_write<'a>(
     extra_set: &str,
     extra_values: Vec<(&'static str, AttributeValue)>,
 ) -> LegWrite<'a> {
-    let mut values = vec![(":sent", s("sent")), (":provider_id", s(provider_id)), (":now", s(now.to_string()))];
+    let mut values =
+        vec![(":sent", s(LegState::Sent.as_str())), (":provider_id", s(provider_id)), (":now", s(now.to_string()))];
     values.extend(extra_values);
     LegWrite {
         key: leg_key(job),
         job_id: job.job_id.as_str(),
         update: format!(
             "SET #legs.#j.#state = :sent, #legs.#j.provider_id = :provider_id, #legs.#j.updated_at = :now{extra_set} \
-             REMOVE #legs.#j.lease_until_ms, #legs.#j.#error"
+             REMOVE #legs.#j.lease_until_ms, #legs.#j.#error, #legs.#j.uncertain_since_ms"
         ),
         condition: "attribute_exists(#legs.#j)",
         values,

@@ -12,10 +12,12 @@
 //! | dedupe marker        | `SEEN#<provider>#<id>`         | `SEEN`     |
 //! | agent                | `AGENT#<line>#<wa_id>`         | `AGENT`    |
 //! | notice to an agent   | `JOB#<job_id>`                 | `JOB`      |
+//! | outbox entry         | `OUTBOX#<id>`                  | `OUTBOX`   |
 //! | non-agent, per day   | `NONAGENT#<line>#<wa_id>#<day>`| `NONAGENT` |
 //!
 //! Open conversations carry `GSI1PK = OPEN#<line>` and `GSI1SK` = their last customer
-//! activity, so the "which conversation?" list is one query on `GSI1`.
+//! activity, so the "which conversation?" list is one query on `GSI1`. Outbox entries carry
+//! `GSI2PK = OUTBOX` and their due time in `GSI2SK` (`outbox.rs`).
 //!
 //! A job's progress is a *leg*: `legs.<job_id>` in the message it delivers (so the thread
 //! and every copy's state come back in one query), or in its own `JOB#` item for notices.
@@ -25,6 +27,7 @@ mod attrs;
 mod inbound;
 mod legs;
 mod lookups;
+mod outbox;
 mod table;
 
 use std::time::Duration;
@@ -37,6 +40,7 @@ use aws_sdk_dynamodb::types::{
 };
 use jiff::Timestamp;
 
+pub use outbox::OUTBOX_INDEX;
 pub use table::create_table;
 
 use crate::domain::{ConversationKey, DeliveryStatus, Handle, Job, JobId, LineId, MessageId, WaId, Wamid};
@@ -119,8 +123,14 @@ impl ConversationStore for DynamoStore {
         self.start_agent_conversation_with(conversation, handle, now).await
     }
 
-    async fn claim_job(&self, job: &Job, now: Timestamp, lease: Duration) -> Result<Claim, StoreError> {
-        self.claim_leg(job, now, lease).await
+    async fn claim_job(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        lease_until: Timestamp,
+        owner: &str,
+    ) -> Result<Claim, StoreError> {
+        self.claim_leg(job, now, lease_until, owner).await
     }
 
     async fn forward_context(
@@ -177,6 +187,16 @@ impl ConversationStore for DynamoStore {
         self.release_leg(job, failure, now).await
     }
 
+    async fn mark_job_uncertain(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.mark_leg_uncertain(job, failure, since, now).await
+    }
+
     async fn find_forwarded_copy(&self, wamid: &Wamid) -> Result<Option<ForwardedCopy>, StoreError> {
         self.forwarded_copy(wamid).await
     }
@@ -230,10 +250,19 @@ impl ConversationStore for DynamoStore {
         leg: &LegAddress,
         status: DeliveryStatus,
         error_code: Option<i64>,
+        provider_id: Option<&str>,
         notices: &[Job],
         now: Timestamp,
     ) -> Result<StatusChange, StoreError> {
-        self.advance_status(leg, status, error_code, notices, now).await
+        self.advance_status(leg, status, error_code, provider_id, notices, now).await
+    }
+
+    async fn note_sent_as(&self, leg: &LegRef, provider_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.note_leg_sent_as(leg, provider_id, now).await
+    }
+
+    async fn record_copy_route(&self, copy: &ForwardedCopy, wamid: &Wamid, now: Timestamp) -> Result<(), StoreError> {
+        DynamoStore::record_copy_route(self, copy, wamid, now).await
     }
 
     async fn add_leg(&self, job: &Job) -> Result<(), StoreError> {
@@ -293,14 +322,31 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    StoreError::Unavailable(match (&e, e.code()) {
-        (SdkError::ServiceError(_), Some(code)) => format!("{code}: {}", e.message().unwrap_or_default()),
-        _ => DisplayErrorContext(&e).to_string(),
-    })
+    match (&e, e.code()) {
+        (SdkError::ServiceError(_), Some(code)) => classified(code, e.message().unwrap_or_default()),
+        _ => StoreError::Unavailable(crate::domain::scrub_numbers(&DisplayErrorContext(&e).to_string())),
+    }
 }
 
 fn service_error(e: &impl ProvideErrorMetadata) -> StoreError {
-    StoreError::Unavailable(format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default()))
+    classified(e.code().unwrap_or("unknown"), e.message().unwrap_or_default())
+}
+
+/// DynamoDB's error codes that no retry can fix (its API reference, "Common errors" and each
+/// operation's errors); everything else (throttling, 5xx, conflicts) may pass.
+const REFUSALS: &[&str] = &[
+    "ResourceNotFoundException",
+    "ValidationException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationTokenException",
+    "InvalidSignatureException",
+    "ItemCollectionSizeLimitExceededException",
+];
+
+fn classified(code: &str, message: &str) -> StoreError {
+    let text = crate::domain::scrub_numbers(&format!("{code}: {message}"));
+    if REFUSALS.contains(&code) { StoreError::Rejected(text) } else { StoreError::Unavailable(text) }
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -29,6 +29,14 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .map_err(build_error)?;
+    // The outbox's due entries (outbox.rs): sparse, keys only.
+    let outbox = GlobalSecondaryIndex::builder()
+        .index_name(super::OUTBOX_INDEX)
+        .key_schema(key("GSI2PK", KeyType::Hash)?)
+        .key_schema(key("GSI2SK", KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .map_err(build_error)?;
     let created = client
         .create_table()
         .table_name(table)
@@ -39,7 +47,10 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .attribute_definitions(attr("SK")?)
         .attribute_definitions(attr("GSI1PK")?)
         .attribute_definitions(attr("GSI1SK")?)
+        .attribute_definitions(attr("GSI2PK")?)
+        .attribute_definitions(attr("GSI2SK")?)
         .global_secondary_indexes(open_conversations)
+        .global_secondary_indexes(outbox)
         .send()
         .await;
     match created {

@@ -39,6 +39,31 @@ struct MessageResource {
     status: Option<String>,
 }
 
+/// A page of the Messages list (`GET …/Messages.json?To=&From=&PageSize=`).
+#[derive(Deserialize)]
+struct MessagePage {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+}
+
+#[derive(Deserialize)]
+struct ListedMessage {
+    sid: String,
+    #[serde(default)]
+    body: Option<String>,
+    /// RFC 2822, GMT: `Sat, 05 Dec 2026 10:00:00 +0000`.
+    #[serde(default)]
+    date_created: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// Messages listed newest first; one page reaches back far enough for the minutes a
+/// reconciliation looks at.
+const LIST_PAGE_SIZE: &str = "50";
+/// Twilio's clock and ours may differ a little.
+const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
 #[derive(Deserialize)]
 struct ErrorResource {
     code: Option<i64>,
@@ -74,14 +99,16 @@ impl SmsProvider for TwilioClient {
             .map_err(crate::adapters::request_failure)?;
         let status = response.status();
         let retry_after = crate::adapters::retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(crate::adapters::request_failure)?;
+        // A refusal whose body is cut off is still a refusal; a success's is ambiguous.
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(_) if !status.is_success() => Default::default(),
+            Err(e) => return Err(crate::adapters::request_failure(e)),
+        };
         if status.is_success() {
-            let message: MessageResource = serde_json::from_slice(&bytes).map_err(|e| ProviderFailure::Rejected {
-                // Accepted, but unreadable: the message may exist; retrying risks a double.
-                http_status: 502,
-                code: None,
-                message: format!("unreadable answer: {e}"),
-                retry_after: None,
+            // Accepted, but unreadable: the message may exist; the worker asks before resending.
+            let message: MessageResource = serde_json::from_slice(&bytes).map_err(|e| {
+                ProviderFailure::Ambiguous(format!("HTTP {} with an unreadable answer: {e}", status.as_u16()))
             })?;
             return Ok(AcceptedSms {
                 id: message.sid,
@@ -92,6 +119,62 @@ impl SmsProvider for TwilioClient {
             Ok(error) => (error.code, error.message),
             Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
         };
+        // Providers quote the number they refused (Twilio 21211, 21612...): never log it.
+        let message = crate::domain::scrub_numbers(&message);
         Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
+    }
+
+    /// The Messages list filtered by `To` and `From` (Twilio API reference, "Message
+    /// resource", Read multiple: `To`, `From`, `DateSent` by day only, `PageSize`; checked
+    /// 2026-12-05), then by body and creation time here: a message still `queued` has no
+    /// `DateSent` yet, so that filter would miss exactly the ones we look for.
+    async fn find_sent(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<AcceptedSms>, ProviderFailure> {
+        let url = reqwest::Url::parse_with_params(
+            &self.messages_url,
+            [("To", to.as_str()), ("From", from.as_str()), ("PageSize", LIST_PAGE_SIZE)],
+        )
+        .map_err(|e| ProviderFailure::NotSent(format!("message list URL: {e}")))?;
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            // A read: whatever happened to it, nothing was sent.
+            .map_err(|e| ProviderFailure::NotSent(crate::adapters::request_failure(e).to_string()))?;
+        let status = response.status();
+        let retry_after = crate::adapters::retry_after(response.headers());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderFailure::NotSent(crate::adapters::request_failure(e).to_string()))?;
+        if !status.is_success() {
+            let (code, message) = match serde_json::from_slice::<ErrorResource>(&bytes) {
+                Ok(error) => (error.code, error.message),
+                Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+            };
+            let message = crate::domain::scrub_numbers(&message);
+            return Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after });
+        }
+        let page: MessagePage = serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderFailure::NotSent(format!("unreadable message list: {e}")))?;
+        Ok(page
+            .messages
+            .into_iter()
+            .filter(|m| m.body.as_deref().unwrap_or_default() == body)
+            .filter(|m| {
+                m.date_created
+                    .as_deref()
+                    .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
+                    .is_some_and(|created| created.timestamp() >= since - CLOCK_SLACK)
+            })
+            .map(|m| AcceptedSms { id: m.sid, status: m.status.as_deref().and_then(DeliveryStatus::parse) })
+            .collect())
     }
 }

@@ -118,19 +118,35 @@ struct GraphError {
 }
 
 impl WhatsAppClient for GraphClient {
-    async fn send(&self, from: &PhoneNumberId, to: &WaId, message: &WhatsAppMessage) -> Result<Wamid, ProviderFailure> {
+    async fn send(
+        &self,
+        from: &PhoneNumberId,
+        to: &WaId,
+        message: &WhatsAppMessage,
+        tracking: Option<&str>,
+    ) -> Result<Wamid, ProviderFailure> {
         let url = format!("{}/{}/messages", self.versioned_base, from.as_str());
+        let mut body = message_body(to, message);
+        if let Some(tracking) = tracking {
+            // Echoed on the message's status webhooks (Cloud API "Messages" reference).
+            body["biz_opaque_callback_data"] = json!(tracking);
+        }
         let response = self
             .http
             .post(url)
             .bearer_auth(self.access_token.expose_secret())
-            .json(&message_body(to, message))
+            .json(&body)
             .send()
             .await
             .map_err(request_failure)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(request_failure)?;
+        // A refusal whose body is cut off is still a refusal; a success's is ambiguous.
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(_) if !status.is_success() => Default::default(),
+            Err(e) => return Err(request_failure(e)),
+        };
         if status.is_success() {
             let sent: SendResponse = serde_json::from_slice(&bytes).map_err(|e| unexpected(status, e.to_string()))?;
             let id = sent
@@ -153,14 +169,15 @@ impl WhatsAppClient for GraphClient {
             }
             Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
         };
+        // Providers quote the number they refused (Twilio 21211, 21612...): never log it.
+        let message = crate::domain::scrub_numbers(&message);
         Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
     }
 }
 
 fn unexpected(status: StatusCode, reason: String) -> ProviderFailure {
-    // A 2xx we can't read: the message may have gone out. Treat as retryable server
-    // trouble; the leg's claim keeps the retry from racing a second worker.
-    ProviderFailure::Rejected { http_status: status.as_u16().max(500), code: None, message: reason, retry_after: None }
+    // A 2xx we can't read: the message may have gone out.
+    ProviderFailure::Ambiguous(format!("HTTP {} with an unreadable answer: {reason}", status.as_u16()))
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! The Cloud API webhook's JSON → the bridge's types. Only a [`VerifiedMetaPayload`] can be
 //! parsed, so nothing reads a body whose signature wasn't checked (SPEC §5.1).
+//!
+//! The envelope must be a WhatsApp Business notification, or the whole body is refused.
+//! Inside it, every change, message and status is read on its own: one that can't be read
+//! is skipped with a reason (numbers scrubbed from it) and never takes its neighbours down.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue as RawJson;
 
 use super::signature::VerifiedMetaPayload;
 use crate::domain::media::WhatsAppMedia;
-use crate::domain::{InboundWhatsApp, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport};
+use crate::domain::{InboundWhatsApp, SendTracking, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport, scrub_numbers};
 
 /// Everything one `entry[].changes[].value` carries for one business number.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,6 +26,8 @@ pub struct ChangeBatch {
     pub statuses: Vec<WhatsAppStatusReport>,
     /// `errors[]` at the value level: Meta reporting a problem with the number or app.
     pub errors: Vec<String>,
+    /// Items that couldn't be read, each with why (no number in it): logged, counted, skipped.
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,47 +37,80 @@ pub struct MalformedNotification(pub String);
 pub fn parse_notification(payload: &VerifiedMetaPayload) -> Result<Vec<ChangeBatch>, MalformedNotification> {
     // serde_json skips ignored strings without checking their UTF-8: check the whole body.
     let text = std::str::from_utf8(payload.body()).map_err(|_| MalformedNotification("body is not UTF-8".into()))?;
-    let raw: RawNotification = serde_json::from_str(text).map_err(|e| MalformedNotification(e.to_string()))?;
+    let raw: RawNotification =
+        serde_json::from_str(text).map_err(|e| MalformedNotification(scrub_numbers(&e.to_string())))?;
     if raw.object != "whatsapp_business_account" {
-        return Err(MalformedNotification(format!("unexpected object `{}`", raw.object)));
+        return Err(MalformedNotification(format!("unexpected object `{}`", scrub_numbers(&raw.object))));
     }
-    raw.entry.into_iter().flat_map(|e| e.changes).map(|change| batch(change.value)).collect()
+    Ok(raw.entry.into_iter().flat_map(|e| e.changes).map(|change| batch(&change.value)).collect())
 }
 
-fn batch(value: RawValue) -> Result<ChangeBatch, MalformedNotification> {
-    let profile_names = value.contacts.into_iter().filter_map(|c| Some((c.wa_id?, c.profile?.name?))).collect();
-    let messages = value.messages.into_iter().map(message).collect::<Result<_, _>>()?;
-    let statuses = value
-        .statuses
-        .into_iter()
-        .map(|s| {
-            Ok(WhatsAppStatusReport {
-                wamid: Wamid::parse(&s.id).map_err(|e| MalformedNotification(format!("statuses[].id: {e}")))?,
-                status: s.status,
-                error_code: s.errors.first().and_then(|e| e.code),
-            })
-        })
-        .collect::<Result<_, MalformedNotification>>()?;
+/// One item's parse error, with nothing in it that could be a number.
+fn unreadable(what: &str, e: impl std::fmt::Display) -> String {
+    scrub_numbers(&format!("{what}: {e}"))
+}
+
+fn batch(value: &RawJson) -> ChangeBatch {
+    let value: RawChangeValue = match serde_json::from_str(value.get()) {
+        Ok(value) => value,
+        Err(e) => return ChangeBatch { skipped: vec![unreadable("changes[].value", e)], ..ChangeBatch::default() },
+    };
+    let mut skipped = Vec::new();
+    let profile_names = value
+        .contacts
+        .iter()
+        .filter_map(|c| serde_json::from_str::<RawContact>(c.get()).ok())
+        .filter_map(|c| Some((c.wa_id?, c.profile?.name?)))
+        .collect();
+    let mut messages = Vec::new();
+    for raw in &value.messages {
+        match serde_json::from_str::<RawMessage>(raw.get()).map_err(|e| unreadable("messages[]", e)).and_then(message) {
+            Ok(message) => messages.push(message),
+            Err(why) => skipped.push(why),
+        }
+    }
+    let mut statuses = Vec::new();
+    for raw in &value.statuses {
+        match serde_json::from_str::<RawStatus>(raw.get()).map_err(|e| unreadable("statuses[]", e)).and_then(status) {
+            Ok(status) => statuses.push(status),
+            Err(why) => skipped.push(why),
+        }
+    }
     let errors = value
         .errors
         .iter()
-        .map(|e| format!("{} {}", e.code.unwrap_or_default(), e.title.as_deref().unwrap_or("")))
+        .filter_map(|e| serde_json::from_str::<RawError>(e.get()).ok())
+        .map(|e| scrub_numbers(&format!("{} {}", e.code.unwrap_or_default(), e.title.as_deref().unwrap_or(""))))
         .collect();
-    Ok(ChangeBatch {
+    ChangeBatch {
         phone_number_id: value.metadata.map(|m| m.phone_number_id),
         profile_names,
         messages,
         statuses,
         errors,
+        skipped,
+    }
+}
+
+fn status(raw: RawStatus) -> Result<WhatsAppStatusReport, String> {
+    Ok(WhatsAppStatusReport {
+        wamid: Wamid::parse(&raw.id).map_err(|_| "statuses[].id: not a message id".to_owned())?,
+        status: raw.status,
+        error_code: raw.errors.first().and_then(|e| e.code),
+        tracking: raw.biz_opaque_callback_data.as_deref().and_then(SendTracking::parse),
+        recipient: raw.recipient_id.as_deref().and_then(|id| WaId::parse(id).ok()),
     })
 }
 
-fn message(raw: RawMessage) -> Result<InboundWhatsApp, MalformedNotification> {
-    let bad = |field: &str, e: String| MalformedNotification(format!("messages[].{field}: {e}"));
-    let wamid = Wamid::parse(&raw.id).map_err(|e| bad("id", e))?;
-    let from = WaId::parse(&raw.from).map_err(|e| bad("from", e.to_string()))?;
-    let context =
-        raw.context.and_then(|c| c.id).map(|id| Wamid::parse(&id)).transpose().map_err(|e| bad("context.id", e))?;
+fn message(raw: RawMessage) -> Result<InboundWhatsApp, String> {
+    let wamid = Wamid::parse(&raw.id).map_err(|_| "messages[].id: not a message id".to_owned())?;
+    let from = WaId::parse(&raw.from).map_err(|e| format!("messages[].from: {e}"))?;
+    let context = raw
+        .context
+        .and_then(|c| c.id)
+        .map(|id| Wamid::parse(&id))
+        .transpose()
+        .map_err(|_| "messages[].context.id: not a message id".to_owned())?;
     let content = match raw.kind.as_str() {
         "text" => WhatsAppContent::Text(raw.text.map(|t| t.body).unwrap_or_default()),
         "interactive" => match raw.interactive {
@@ -114,21 +154,21 @@ struct RawEntry {
 
 #[derive(Deserialize)]
 struct RawChange {
-    #[serde(default)]
-    value: RawValue,
+    /// Read on its own, after the envelope: a change that can't be read is skipped.
+    value: Box<RawJson>,
 }
 
 #[derive(Deserialize, Default)]
-struct RawValue {
+struct RawChangeValue {
     metadata: Option<RawMetadata>,
     #[serde(default)]
-    contacts: Vec<RawContact>,
+    contacts: Vec<Box<RawJson>>,
     #[serde(default)]
-    messages: Vec<RawMessage>,
+    messages: Vec<Box<RawJson>>,
     #[serde(default)]
-    statuses: Vec<RawStatus>,
+    statuses: Vec<Box<RawJson>>,
     #[serde(default)]
-    errors: Vec<RawError>,
+    errors: Vec<Box<RawJson>>,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +246,11 @@ struct RawStatus {
     status: String,
     #[serde(default)]
     errors: Vec<RawError>,
+    /// What the bridge sent with the message, echoed (`SendTracking`).
+    #[serde(default)]
+    biz_opaque_callback_data: Option<String>,
+    #[serde(default)]
+    recipient_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -287,15 +332,34 @@ mod tests {
     }
 
     #[test]
-    fn refuses_messages_without_their_identity() {
+    fn skips_messages_without_their_identity_and_keeps_their_neighbours() {
+        let good = r#"{"from":"14155550111","id":"wamid.good","type":"text","text":{"body":"hi"}}"#;
         for message in [
             r#"{"id":"wamid.1","type":"text","text":{"body":"hi"}}"#,
             r#"{"from":"14155550111","type":"text"}"#,
             r#"{"from":"+14155550111","id":"wamid.1","type":"text"}"#,
+            r#"{"from":14155550111,"id":"wamid.1","type":"text"}"#,
             r#"{"from":"14155550111","id":"","type":"text"}"#,
             r#"{"from":"14155550111","id":"wamid.1"}"#,
+            r#"{"from":"14155550111","id":"wamid.1","type":"text","text":{"body":5}}"#,
+            &format!("{}{}", "[".repeat(300), "]".repeat(300)),
         ] {
-            assert!(parse(&with_message(message)).is_err(), "{message}");
+            let batches = parse(&with_message(&format!("{message},{good}"))).unwrap();
+            assert_eq!(batches[0].skipped.len(), 1, "{message}");
+            assert!(!batches[0].skipped[0].contains("4155550111"), "{:?}", batches[0].skipped);
+            assert_eq!(batches[0].messages.len(), 1, "{message}");
+            assert_eq!(batches[0].messages[0].wamid.as_str(), "wamid.good");
+        }
+    }
+
+    #[test]
+    fn a_change_that_cant_be_read_is_skipped_and_the_envelope_must_hold() {
+        let json = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":5},{"value":{"metadata":{"phone_number_id":"1"},"statuses":[{"id":"wamid.b","status":"read"}]}}]}]}"#;
+        let batches = parse(json).unwrap();
+        assert_eq!(batches[0].skipped.len(), 1);
+        assert_eq!(batches[1].statuses.len(), 1);
+        for bad in [r#"{"object":"page","entry":[]}"#, r#"{"object":"whatsapp_business_account","entry":{}}"#, "[]"] {
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 
@@ -310,9 +374,22 @@ mod tests {
             WhatsAppStatusReport {
                 wamid: Wamid::parse("wamid.a").unwrap(),
                 status: "failed".into(),
-                error_code: Some(131047)
+                error_code: Some(131047),
+                tracking: None,
+                recipient: None,
             }
         );
         assert_eq!(statuses[1].error_code, None);
+    }
+
+    #[test]
+    fn statuses_bring_back_the_bridges_own_tracking_only() {
+        let json = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"1"},
+            "statuses":[{"id":"wamid.a","status":"sent","biz_opaque_callback_data":"bridge1|main|K7|n-1"},
+                        {"id":"wamid.b","status":"sent","biz_opaque_callback_data":"someone else's"}]}}]}]}"#;
+        let statuses = &parse(json).unwrap()[0].statuses;
+        let tracking = statuses[0].tracking.as_ref().unwrap();
+        assert_eq!((tracking.line.as_str(), tracking.jobs[0].as_str()), ("main", "n-1"));
+        assert_eq!(statuses[1].tracking, None);
     }
 }
