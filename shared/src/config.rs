@@ -362,6 +362,27 @@ mod tests {
             env_with.push((name, bad));
             assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&env_with)).err().unwrap().name, name);
         }
+        for (name, bad) in [
+            ("DELIVERY_MAX_RECEIVE_COUNT", "5"),
+            ("DELIVERY_MAX_RECEIVE_COUNT", "1001"),
+            ("MAX_JOB_AGE_HOURS", "0"),
+            ("RECONCILE_WAIT_SECONDS", "never"),
+        ] {
+            let mut env_with = WORKER.to_vec();
+            env_with.push((name, bad));
+            assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&env_with)).err().unwrap().name, name, "{bad}");
+        }
+        let mut tuned = WORKER.to_vec();
+        tuned.extend([
+            ("DELIVERY_MAX_RECEIVE_COUNT", "500"),
+            ("MAX_JOB_AGE_HOURS", "12"),
+            ("RECONCILE_WAIT_SECONDS", "60"),
+        ]);
+        let tuned = DeliveryWorkerConfig::from_lookup(&env(&tuned)).unwrap();
+        assert_eq!(tuned.retry.max_receive_count, 500);
+        assert_eq!(tuned.retry.max_job_age, Duration::from_secs(12 * 3600));
+        assert_eq!(tuned.reconcile_wait, Duration::from_secs(60));
+        assert_eq!(config.reconcile_wait, crate::app::deliver_job::DEFAULT_RECONCILE_WAIT);
         let without_sid: Vec<_> = WORKER.iter().copied().filter(|(k, _)| *k != "TWILIO_ACCOUNT_SID").collect();
         assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&without_sid)).err().unwrap().name, "TWILIO_ACCOUNT_SID");
     }

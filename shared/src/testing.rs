@@ -591,6 +591,29 @@ pub fn signed_status_callback(
     signed_twilio_form(path_and_query, &params)
 }
 
+/// Records `customer`'s `text` as the SMS webhook records it (nothing enqueued) and returns
+/// its jobs: one copy per agent of the test line (and an automated reply, where due).
+pub async fn record_customer_text(aws: &TestAws, customer: &str, text: &str) -> Vec<crate::domain::Job> {
+    use crate::domain::{E164, InboundSms, ProviderMessageId};
+    let line = lines().iter().next().expect("a test line").clone();
+    let sid = message_sid();
+    let sms = InboundSms {
+        provider_message_id: ProviderMessageId::parse(&sid).expect("sid"),
+        from: E164::parse(customer).expect("customer number"),
+        to: line.sms_number.clone(),
+        body: text.to_owned(),
+        attachments: vec![],
+        received_at: jiff::Timestamp::now(),
+    };
+    let budget = crate::app::retry_budget::RetryBudget::none();
+    crate::app::receive_sms::receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &budget)
+        .await
+        .expect("recorded");
+    let seen = aws.items_with_prefix(&format!("SEEN#twilio#{sid}")).await;
+    let jobs = seen.first().and_then(|item| item.get("jobs")).and_then(|jobs| jobs.as_l().ok()).expect("its jobs");
+    jobs.iter().map(|job| crate::domain::Job::decode(job.as_s().expect("a job")).expect("a job")).collect()
+}
+
 /// Records what the webhooks record for "the customer texted, then agent 0 replied `text`",
 /// and returns the reply's SMS job (not enqueued).
 pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> crate::domain::Job {

@@ -1,17 +1,21 @@
 //! The soak (issue 14): 1,000 customer texts to two agents and 1,000 agent replies, through
 //! the webhooks and the worker wired as deployed, with 30% of provider sends failing (503,
 //! 429 with Retry-After, a hang then 503, and accepted-then-answered-too-late), 5% of AWS
-//! calls refused and 1% whose answer is lost, and both providers down for 60 s in the
-//! middle. Meta and Twilio post status reports for what they accepted, and lose a fifth of
-//! them. It prints what was lost, duplicated and reordered, next to what the bridge counted.
+//! calls refused and 1% whose answer is lost, both providers down for 60 s in the middle and
+//! SQS refusing sends for its first 15 s. Meta and Twilio post status reports for what they
+//! accepted, and lose a fifth of them. It prints what was lost, duplicated and reordered,
+//! next to what the bridge counted.
 //!
 //! ```sh
-//! cargo bench -p e2e-tests --bench soak            # the figures in BENCHMARKS.md
-//! SOAK_TEXTS=200 cargo bench -p e2e-tests --bench soak   # a shorter run
+//! cargo bench -p e2e-tests --bench soak > /dev/null          # the figures in BENCHMARKS.md
+//! SOAK_TEXTS=200 cargo bench -p e2e-tests --bench soak > /dev/null   # a shorter run
 //! ```
 //!
-//! Not a timed test: it prints figures. It fails (exit code 1) if anything was lost or
-//! reordered, or if more copies went twice than the bridge counted as re-sent unverified.
+//! (stdout carries the functions' metric lines; the figures go to stderr.)
+//!
+//! Not a timed test: it prints figures. It fails (exit code 1) if anything was lost,
+//! reordered or dead-lettered, or if a copy went twice that the bridge could have known
+//! about (anything but a WhatsApp message accepted late whose status report was lost).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the bench failing
 
@@ -43,6 +47,7 @@ const PROVIDER_FAULT_RATE: f64 = 0.30;
 const AWS_REFUSE_RATE: f64 = 0.05;
 const AWS_LOST_ANSWER_RATE: f64 = 0.01;
 const OUTAGE: Duration = Duration::from_secs(60);
+const SQS_OUTAGE: Duration = Duration::from_secs(15);
 /// Longer than the worker's provider timeout (`PROVIDER_TIMEOUT_SECONDS`=0.5).
 const HANG: Duration = Duration::from_millis(1000);
 /// Status reports the providers never deliver.
@@ -56,6 +61,9 @@ struct Tally {
     throttled: usize,
     hung_refused: usize,
     accepted_late: usize,
+    /// Accepted late and never reported: nobody can tell the bridge they went. Its
+    /// `c…-m…` tokens, which a re-send would duplicate.
+    late_unreported_tokens: usize,
     outage: usize,
 }
 
@@ -114,6 +122,10 @@ impl Respond for Provider {
         let answer = if self.graph {
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             let wamid = format!("wamid.soak{n}");
+            if late && !report {
+                tally.late_unreported_tokens +=
+                    sequences([(String::new(), body.to_string())].into_iter()).values().map(Vec::len).sum::<usize>();
+            }
             if report {
                 let _ = self.reports.send(json!({ "graph": true, "wamid": wamid, "body": body }));
             }
@@ -201,9 +213,16 @@ impl World {
     }
 }
 
-/// Posts the providers' status reports for what they accepted, a little after.
+/// Posts the providers' status reports for what they accepted, a little after, each on its
+/// own (as Meta and Twilio post them).
 async fn report_statuses(world: Arc<World>, mut reports: mpsc::UnboundedReceiver<Value>) {
     while let Some(report) = reports.recv().await {
+        tokio::spawn(report_status(world.clone(), report));
+    }
+}
+
+async fn report_status(world: Arc<World>, report: Value) {
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if report["graph"] == true {
             let status = json!({
@@ -214,7 +233,7 @@ async fn report_statuses(world: Arc<World>, mut reports: mpsc::UnboundedReceiver
             world.post("/whatsapp", "application/json", ("x-hub-signature-256", &signature), body).await;
         } else {
             let form = &report["form"];
-            let Some(callback) = form["StatusCallback"].as_str() else { continue };
+            let Some(callback) = form["StatusCallback"].as_str() else { return };
             let path = callback.trim_start_matches(shared::testing::PUBLIC_BASE_URL).to_owned();
             let to = form["To"].as_str().unwrap();
             let (body, signature) =
@@ -261,7 +280,7 @@ async fn soak(per_customer: usize) -> bool {
             ("GRAPH_API_BASE", &graph.0.uri()),
             ("TWILIO_API_BASE", &twilio.0.uri()),
             ("PROVIDER_TIMEOUT_SECONDS", "0.5"),
-            ("RECONCILE_WAIT_SECONDS", "3"),
+            ("RECONCILE_WAIT_SECONDS", "10"),
             ("RETRY_BASE_SECONDS", "1"),
             ("RETRY_MAX_SECONDS", "4"),
             ("WHATSAPP_MESSAGES_PER_SECOND", "1000"),
@@ -327,7 +346,16 @@ async fn soak(per_customer: usize) -> bool {
         }
     }
     *world.outage.lock().unwrap() = Some((Instant::now(), Instant::now() + OUTAGE));
-    eprintln!("soak: {} texts in, providers down for {OUTAGE:?}", half * CUSTOMERS);
+    // And SQS refuses the functions' sends for the outage's first 15 s: the outbox's turn.
+    world.faults.inject(
+        "AmazonSQS.SendMessageBatch",
+        FaultWhen::Window { start: Instant::now(), length: SQS_OUTAGE },
+        FaultKind::Refuse,
+    );
+    eprintln!(
+        "soak: {} texts in, providers down for {OUTAGE:?}, SQS refusing sends for {SQS_OUTAGE:?}",
+        half * CUSTOMERS
+    );
     for m in half..per_customer {
         for (c, customer) in customers.iter().enumerate() {
             text(world.clone(), c, m, customer.clone()).await;
@@ -464,9 +492,14 @@ async fn report(world: &World, customers: &[String], per_customer: usize, elapse
         counted("OutboxDeferred", "webhook"),
         counted("OutboxSwept", "schedule")
     );
+    let unknowable = graph.late_unreported_tokens;
     eprintln!(
-        "  delivered {} of {expected_total}; lost {lost}, duplicates {duplicates} (counted re-sent unverified {resent_unverified}), reordered {reordered}, dead-lettered {dead_letters}",
+        "  delivered {} of {expected_total}; lost {lost}, reordered {reordered}, dead-lettered {dead_letters}",
         got.values().map(Vec::len).sum::<usize>()
     );
-    lost == 0 && reordered == 0 && duplicates <= resent_unverified && dead_letters == 0
+    eprintln!(
+        "  duplicates {duplicates}; copies in WhatsApp messages accepted late and never reported {unknowable}; \
+         re-sent unverified (the bridge's count) {resent_unverified}"
+    );
+    lost == 0 && reordered == 0 && dead_letters == 0 && duplicates <= unknowable && duplicates <= resent_unverified
 }

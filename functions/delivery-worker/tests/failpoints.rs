@@ -19,14 +19,12 @@ use shared::adapters::whatsapp::GraphClient;
 use shared::app::deliver_job::{
     CLAIM_LEASE, DEFAULT_RECONCILE_WAIT, DeliverError, Delivered, Deliverer, Failpoint, SendRates,
 };
-use shared::app::receive_sms::receive_sms;
 use shared::app::receive_whatsapp::receive_whatsapp_status;
-use shared::app::retry_budget::RetryBudget;
-use shared::domain::{E164, InboundSms, Job, JobPayload, ProviderMessageId, SendTracking, Wamid, WhatsAppStatusReport};
+use shared::domain::{Job, JobPayload, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::ConversationStore;
 use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN, TestAws, lines, message_sid, record_agent_reply,
+    AGENTS, CUSTOMER, FakeProviders, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TestAws, lines,
+    record_agent_reply, record_customer_text,
 };
 
 /// Every number these tests use: none may reach a log line, in any form.
@@ -57,22 +55,6 @@ fn deliverer(aws: &TestAws, providers: &FakeProviders, failpoint: Option<Failpoi
         Some(step) => d.with_failpoint(step),
         None => d,
     }
-}
-
-/// A customer's text, recorded as the SMS webhook does; returns its jobs (one per agent).
-async fn forward_jobs(aws: &TestAws) -> Vec<Job> {
-    let line = lines().iter().next().unwrap().clone();
-    let sms = InboundSms {
-        provider_message_id: ProviderMessageId::parse(&message_sid()).unwrap(),
-        from: E164::parse(CUSTOMER).unwrap(),
-        to: E164::parse(LINE_SMS_NUMBER).unwrap(),
-        body: "Is my order ready?".into(),
-        attachments: vec![],
-        received_at: Timestamp::now(),
-    };
-    receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none()).await.unwrap();
-    let seen = aws.items_with_prefix("SEEN#").await;
-    seen[0].get("jobs").unwrap().as_l().unwrap().iter().map(|j| Job::decode(j.as_s().unwrap()).unwrap()).collect()
 }
 
 /// When a stopped job comes back: its lease has run out, and then its reconciliation wait.
@@ -107,7 +89,7 @@ async fn meta_reports_sent(aws: &TestAws, providers: &FakeProviders) {
 async fn stop_then_redeliver(step: Failpoint, status_reports: bool) -> (Vec<usize>, Vec<Delivered>) {
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
-    let jobs = forward_jobs(&aws).await;
+    let jobs = record_customer_text(&aws, CUSTOMER, "Is my order ready?").await;
     let stopped = deliverer(&aws, &providers, Some(step));
     let t0 = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
     for job in &jobs {

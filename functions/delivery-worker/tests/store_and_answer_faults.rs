@@ -17,17 +17,14 @@ use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
 use shared::app::apply_sms_status::{SmsStatusReport, apply_sms_status};
 use shared::app::deliver_job::{CLAIM_LEASE, Deadline, DeliverError, Delivered, Deliverer, SendRates};
-use shared::app::receive_sms::receive_sms;
 use shared::app::receive_whatsapp::receive_whatsapp_status;
 use shared::app::retry_budget::RetryBudget;
-use shared::domain::{
-    E164, InboundSms, Job, JobPayload, ProviderMessageId, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport,
-};
+use shared::domain::{E164, Job, JobPayload, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use shared::ports::ConversationStore;
 use shared::testing::{
     AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN, TestAws, lines, message_sid, record_agent_reply,
+    TWILIO_AUTH_TOKEN, TestAws, lines, record_agent_reply, record_customer_text,
 };
 
 /// Every number these tests use: none may reach a log line, in any form.
@@ -61,23 +58,6 @@ async fn deliverer(aws: &TestAws, providers: &FakeProviders, faults: &AwsFaults)
         .with_send_timeout(SEND_TIMEOUT)
 }
 
-/// `customer`'s text, recorded as the SMS webhook records it; its jobs, one per agent.
-async fn forward_jobs(aws: &TestAws, customer: &str) -> Vec<Job> {
-    let line = lines().iter().next().unwrap().clone();
-    let sms = InboundSms {
-        provider_message_id: ProviderMessageId::parse(&message_sid()).unwrap(),
-        from: E164::parse(customer).unwrap(),
-        to: E164::parse(LINE_SMS_NUMBER).unwrap(),
-        body: "Is my order ready?".into(),
-        attachments: vec![],
-        received_at: Timestamp::now(),
-    };
-    receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none()).await.unwrap();
-    let seen = aws.items_with_prefix("SEEN#").await;
-    let seen = seen.iter().find(|s| s.get("conversation").unwrap().as_s().unwrap().ends_with(customer)).unwrap();
-    seen.get("jobs").unwrap().as_l().unwrap().iter().map(|j| Job::decode(j.as_s().unwrap()).unwrap()).collect()
-}
-
 fn copies_to(sent: &[serde_json::Value], agent: &str) -> usize {
     sent.iter().filter(|m| m["to"] == agent && m["type"] != "reaction").count()
 }
@@ -95,7 +75,7 @@ async fn store_fails_at(step: &str, operation: &str, skip: usize) {
     let providers = FakeProviders::start().await;
     let faults = AwsFaults::seeded(11);
     let worker = deliverer(&aws, &providers, &faults).await;
-    let job = forward_jobs(&aws, CUSTOMER).await.remove(0);
+    let job = record_customer_text(&aws, CUSTOMER, "Is my order ready?").await.remove(0);
 
     faults.inject(operation, FaultWhen::After { skip, fail: UNTIL_CLEARED }, FaultKind::Refuse);
     let first = worker.deliver(&job, Timestamp::now()).await;
@@ -148,7 +128,7 @@ async fn a_send_recorded_by_nobody_is_found_by_another_process_from_metas_status
     let providers = FakeProviders::start().await;
     let faults = AwsFaults::seeded(12);
     let gone = deliverer(&aws, &providers, &faults).await;
-    let job = forward_jobs(&aws, CUSTOMER).await.remove(0);
+    let job = record_customer_text(&aws, CUSTOMER, "Is my order ready?").await.remove(0);
     faults.inject("DynamoDB_20120810.PutItem", FaultWhen::Always, FaultKind::Refuse);
     let t0 = Timestamp::now();
     assert!(matches!(gone.deliver(&job, t0).await, Err(DeliverError::Wait { .. })));
@@ -235,7 +215,7 @@ async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_c
         providers.graph_accepts_then_hangs(SEND_TIMEOUT * 4, 1).await;
         let worker =
             deliverer(&aws, &providers, &AwsFaults::seeded(16)).await.with_reconcile_wait(Duration::from_secs(30));
-        let job = forward_jobs(&aws, CUSTOMER).await.remove(0);
+        let job = record_customer_text(&aws, CUSTOMER, "Is my order ready?").await.remove(0);
         let t0 = Timestamp::now();
         assert!(matches!(worker.deliver(&job, t0).await, Err(DeliverError::Wait { .. })));
         if report {
@@ -287,7 +267,7 @@ async fn the_worker_keeps_its_deadline_and_hands_back_what_it_cannot_finish() {
     );
     let mut jobs = Vec::new();
     for c in 0..4 {
-        jobs.extend(forward_jobs(&aws, &format!("+1415555020{c}")).await);
+        jobs.extend(record_customer_text(&aws, &format!("+1415555020{c}"), "Is my order ready?").await);
     }
     let mut event = SqsEvent::default();
     event.records = jobs.iter().enumerate().map(|(n, job)| record(n, job)).collect();

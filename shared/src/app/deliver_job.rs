@@ -592,6 +592,14 @@ where
         }
     }
 
+    /// The provider accepted `jobs` as `sent`: record it (the failpoints stop around this).
+    async fn accepted(&self, jobs: &[&Job], sent: SentAs, now: Timestamp, deadline: Deadline) -> Result<String, Halt> {
+        self.stop_at(Failpoint::AfterSend)?;
+        self.record_sent_or_remember(jobs, &sent, now, deadline).await?;
+        self.stop_at(Failpoint::AfterRecord)?;
+        Ok(sent.provider_id)
+    }
+
     /// Records a send. A store error is retried within the deadline; if it persists, this
     /// process remembers the send and the job's next delivery records it (`Unrecorded`).
     async fn record_sent_or_remember(
@@ -701,14 +709,12 @@ where
         }
         match result {
             Ok(wamid) => {
-                self.stop_at(Failpoint::AfterSend)?;
                 let sent = SentAs { provider_id: wamid.as_str().to_owned(), via: Some(via), status: None };
-                self.record_sent_or_remember(&jobs, &sent, now, deadline).await?;
-                self.stop_at(Failpoint::AfterRecord)?;
+                let provider_id = self.accepted(&jobs, sent, now, deadline).await?;
                 if via == ForwardedVia::Text {
                     self.forward_media(line, &context.handle, &forwards, now, deadline).await;
                 }
-                Ok(Delivered::Sent { provider_id: sent.provider_id, via: Some(via) })
+                Ok(Delivered::Sent { provider_id, via: Some(via) })
             }
             Err(failure) => self.fail(taken, &failure, Vec::new(), started, now).await,
         }
@@ -796,11 +802,9 @@ where
         let send = self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &media_urls, Some(&callback));
         match self.call(deadline, send).await {
             Ok(accepted) => {
-                self.stop_at(Failpoint::AfterSend)?;
                 let sent = SentAs { provider_id: accepted.id, via: None, status: accepted.status };
-                self.record_sent_or_remember(&[job], &sent, now, deadline).await?;
-                self.stop_at(Failpoint::AfterRecord)?;
-                Ok(Delivered::Sent { provider_id: sent.provider_id, via: None })
+                let provider_id = self.accepted(&[job], sent, now, deadline).await?;
+                Ok(Delivered::Sent { provider_id, via: None })
             }
             Err(failure) => {
                 let code = match &failure {
@@ -836,12 +840,10 @@ where
         let send = self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, &[], None);
         match self.call(deadline, send).await {
             Ok(accepted) => {
-                self.stop_at(Failpoint::AfterSend)?;
                 let sent = SentAs { provider_id: accepted.id, via: None, status: accepted.status };
-                self.record_sent_or_remember(&[job], &sent, now, deadline).await?;
-                self.stop_at(Failpoint::AfterRecord)?;
+                let provider_id = self.accepted(&[job], sent, now, deadline).await?;
                 telemetry::count("AutoReplySent", &[("reason", reply.reason.as_str())]);
-                Ok(Delivered::Sent { provider_id: sent.provider_id, via: None })
+                Ok(Delivered::Sent { provider_id, via: None })
             }
             Err(failure) => {
                 if let ProviderFailure::Rejected { code, .. } = &failure {
@@ -914,11 +916,9 @@ where
         }
         match result {
             Ok(wamid) => {
-                self.stop_at(Failpoint::AfterSend)?;
                 let sent = SentAs { provider_id: wamid.as_str().to_owned(), via: None, status: None };
-                self.record_sent_or_remember(&[job], &sent, now, deadline).await?;
-                self.stop_at(Failpoint::AfterRecord)?;
-                Ok(Delivered::Sent { provider_id: sent.provider_id, via: None })
+                let provider_id = self.accepted(&[job], sent, now, deadline).await?;
+                Ok(Delivered::Sent { provider_id, via: None })
             }
             Err(failure) => {
                 if ErrorClass::of(&failure) == ErrorClass::Fallback {
