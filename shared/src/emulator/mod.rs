@@ -17,7 +17,7 @@ pub const MOTO_REQUIREMENTS: &str = include_str!("moto-requirements.txt");
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs moto's server (as `moto_server` does, plus the two fixes below) and exits by itself
+/// Runs moto's server (as `moto_server` does, plus the fixes below) and exits by itself
 /// when the process that started it is gone, so a killed test run or local stack never
 /// leaves an emulator behind.
 const LAUNCHER: &str = r#"
@@ -31,6 +31,65 @@ threading.Thread(target=watch_parent, daemon=True).start()
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+# moto keeps every model instance it ever made (every item, message and table copy) for its
+# dashboard: memory grows without bound (20 GB in a long soak). The dashboard isn't used.
+import copy
+from moto.core import common_models
+common_models.BaseModel.__new__ = staticmethod(lambda cls, *args, **kwargs: object.__new__(cls))
+
+# TransactWriteItems deep-copies each table it touches so that it can roll back: seconds per
+# call once a table holds thousands of items. Snapshot only the items the transaction names
+# and restore those on rollback (what DynamoDB promises is the same: all or nothing).
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.exceptions import TransactionCanceledException, MultipleTransactionsException, MockValidationException
+from moto.dynamodb.models.table import Table
+
+class _TablesKept:
+    @staticmethod
+    def deepcopy(value, *args, **kwargs):
+        return value if isinstance(value, Table) else copy.deepcopy(value, *args, **kwargs)
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+_transact = dynamodb_models.DynamoDBBackend.transact_write_items
+
+def _key_of(table, op_type, op):
+    if op_type != "Put":
+        return op["Key"]
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
+
+def transact_write_items(self, transact_items):
+    snapshots = []
+    for item in transact_items:
+        op_type, op = next(iter(item.items()))
+        table = self.tables.get(op.get("TableName"))
+        if table is None:
+            continue
+        try:
+            key = _key_of(table, op_type, op)
+            current = self.get_item(table.name, key)
+        except Exception:
+            continue
+        snapshots.append((table.name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+    dynamodb_models.copy = _TablesKept()
+    try:
+        return _transact(self, transact_items)
+    except (TransactionCanceledException, MultipleTransactionsException, MockValidationException):
+        for table_name, key, attributes in reversed(snapshots):
+            if attributes is None:
+                if self.get_item(table_name, key) is not None:
+                    self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, attributes)
+        raise
+    finally:
+        dynamodb_models.copy = copy
+
+dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
 # moto's backends are not thread-safe: a TransactWriteItems deep-copies a table another
 # request is changing (and answers 500), and two concurrent ReceiveMessage calls can both
