@@ -8,7 +8,7 @@ use aws_sdk_sqs::Client as Sqs;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use shared::domain::ConversationKey;
-use shared::ports::{ConversationStore, Direction, ThreadMessage};
+use shared::ports::{Conversations, Direction, ThreadMessage};
 
 /// Moves every message from the dead-letter queue back to the delivery queue, oldest first,
 /// each in its own FIFO group. Jobs that finished meanwhile are acknowledged by the worker
@@ -57,7 +57,7 @@ pub async fn redrive(sqs: &Sqs, dead_letter_url: &str, queue_url: &str) -> Resul
 
 /// A conversation's thread as text: each message with every copy's state, delivery status
 /// and last error (class and code).
-pub async fn thread_report<S: ConversationStore>(store: &S, conversation: &ConversationKey) -> Result<String, String> {
+pub async fn thread_report<S: Conversations>(store: &S, conversation: &ConversationKey) -> Result<String, String> {
     let thread = store.thread(conversation).await.map_err(|e| e.to_string())?;
     let mut out = format!("conversation {} · {}\n", conversation.line, conversation.customer.pretty());
     if thread.is_empty() {

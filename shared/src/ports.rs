@@ -347,8 +347,9 @@ pub struct LegFailureRecord {
     pub reason: String,
 }
 
-/// Conversations, messages, their delivery legs and the records that route replies.
-pub trait ConversationStore: Send + Sync {
+/// What customers send, recorded once: a message with its legs and its jobs, atomically
+/// with its dedupe marker and its outbox entry.
+pub trait InboundLog: Send + Sync {
     /// Adds a message to the customer's existing conversation, atomically with its dedupe
     /// marker and its legs.
     fn append_inbound(
@@ -362,7 +363,10 @@ pub trait ConversationStore: Send + Sync {
         message: &NewInboundMessage,
         handle: &Handle,
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
+}
 
+/// Conversations as agents see them: started, listed, read, and the customer's opt-out.
+pub trait Conversations: Send + Sync {
     /// Creates a conversation an agent starts (`/to`), with `handle`, and no message yet.
     fn start_agent_conversation(
         &self,
@@ -371,6 +375,103 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
 
+    /// The conversation's summary: handle, state, claim, last activity.
+    fn conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> impl Future<Output = Result<Option<ConversationSummary>, StoreError>> + Send;
+
+    /// The line's open conversations, the most recently active first.
+    fn open_conversations(
+        &self,
+        line: &LineId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ConversationSummary>, StoreError>> + Send;
+
+    /// Every message of the conversation, oldest first, with its legs.
+    fn thread(
+        &self,
+        conversation: &ConversationKey,
+    ) -> impl Future<Output = Result<Vec<ThreadMessage>, StoreError>> + Send;
+
+    /// Notes that the customer can't be texted (the provider refused with 21610).
+    fn mark_opted_out(
+        &self,
+        conversation: &ConversationKey,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The line's agents: their window, focus and pending texts, what they send, and the once-a-day
+/// answer to people who aren't agents.
+pub trait Agents: Send + Sync {
+    /// What the bridge knows of an agent: their window, focus and pending texts.
+    fn agent_state(&self, line: &LineId, agent: &WaId) -> impl Future<Output = Result<AgentState, StoreError>> + Send;
+
+    /// What forwarding to `agent` needs: the conversation's handle and the agent's window.
+    fn forward_context(
+        &self,
+        conversation: &ConversationKey,
+        agent: &WaId,
+    ) -> impl Future<Output = Result<Option<ForwardContext>, StoreError>> + Send;
+
+    /// Notes that WhatsApp refused free-form text to the agent (131047): their window is
+    /// closed until they write again.
+    fn mark_window_closed(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records an agent's message once: its dedupe marker, the agent's window, its effect
+    /// and the notices it causes, atomically.
+    fn record_agent_message(
+        &self,
+        record: &AgentMessageRecord,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// Records a message from someone who is not an agent of the line; `reply` is recorded
+    /// only for their first message of `day`.
+    fn record_non_agent(
+        &self,
+        line: &LineId,
+        from: &WaId,
+        wamid: &Wamid,
+        day: &str,
+        reply: &Job,
+    ) -> impl Future<Output = Result<NonAgentOutcome, StoreError>> + Send;
+}
+
+/// Where a reply or a status report belongs: lookups by the ids the providers echo back.
+pub trait Routing: Send + Sync {
+    /// The conversation and agent a forwarded copy went to, by the copy's `wamid`.
+    fn find_forwarded_copy(
+        &self,
+        wamid: &Wamid,
+    ) -> impl Future<Output = Result<Option<ForwardedCopy>, StoreError>> + Send;
+
+    /// The conversation a handle (`#VJ`) names on the line.
+    fn find_handle(
+        &self,
+        line: &LineId,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<Option<ConversationKey>, StoreError>> + Send;
+
+    /// The conversation and leg an SMS went out for, by the provider's id.
+    fn find_sent_sms(&self, sid: &str) -> impl Future<Output = Result<Option<SentSmsRecord>, StoreError>> + Send;
+
+    /// An agent's reply's SMS leg: who wrote it, their WhatsApp message, its status so far.
+    fn outbound_leg(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        job_id: &JobId,
+    ) -> impl Future<Output = Result<Option<OutboundLeg>, StoreError>> + Send;
+}
+
+/// A job's delivery by the worker: the claim, the send's outcome, the give-back.
+pub trait Deliveries: Send + Sync {
     /// Takes the job's leg for sending until `lease_until`, unless it is done or held by
     /// another's live lease. `owner` names the claiming process: its own lease doesn't stop
     /// it, so a job it couldn't give back (the store was down) is resumed by its own retry.
@@ -382,13 +483,6 @@ pub trait ConversationStore: Send + Sync {
         owner: &str,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
-    /// What forwarding to `agent` needs: the conversation's handle and the agent's window.
-    fn forward_context(
-        &self,
-        conversation: &ConversationKey,
-        agent: &WaId,
-    ) -> impl Future<Output = Result<Option<ForwardContext>, StoreError>> + Send;
-
     /// Marks the leg sent and records the forwarded copy's `wamid` for reply routing.
     fn record_forwarded(
         &self,
@@ -396,22 +490,6 @@ pub trait ConversationStore: Send + Sync {
         wamid: &Wamid,
         via: ForwardedVia,
         now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Notes that WhatsApp refused free-form text to the agent (131047): their window is
-    /// closed until they write again.
-    fn mark_window_closed(
-        &self,
-        line: &LineId,
-        agent: &WaId,
-        at: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Notes that the customer can't be texted (the provider refused with 21610).
-    fn mark_opted_out(
-        &self,
-        conversation: &ConversationKey,
-        at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks an SMS leg sent and records the provider's id for its status callbacks.
@@ -458,61 +536,12 @@ pub trait ConversationStore: Send + Sync {
         since: Timestamp,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
-    fn find_forwarded_copy(
-        &self,
-        wamid: &Wamid,
-    ) -> impl Future<Output = Result<Option<ForwardedCopy>, StoreError>> + Send;
-
-    fn find_handle(
-        &self,
-        line: &LineId,
-        handle: &Handle,
-    ) -> impl Future<Output = Result<Option<ConversationKey>, StoreError>> + Send;
-
-    fn find_sent_sms(&self, sid: &str) -> impl Future<Output = Result<Option<SentSmsRecord>, StoreError>> + Send;
-
-    /// An agent's reply's SMS leg: who wrote it, their WhatsApp message, its status so far.
-    fn outbound_leg(
-        &self,
-        conversation: &ConversationKey,
-        message_id: &MessageId,
-        job_id: &JobId,
-    ) -> impl Future<Output = Result<Option<OutboundLeg>, StoreError>> + Send;
-
-    fn conversation(
-        &self,
-        key: &ConversationKey,
-    ) -> impl Future<Output = Result<Option<ConversationSummary>, StoreError>> + Send;
-
-    fn agent_state(&self, line: &LineId, agent: &WaId) -> impl Future<Output = Result<AgentState, StoreError>> + Send;
-
-    /// The line's open conversations, the most recently active first.
-    fn open_conversations(
-        &self,
-        line: &LineId,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<ConversationSummary>, StoreError>> + Send;
-
-    /// Records an agent's message once: its dedupe marker, the agent's window, its effect
-    /// and the notices it causes, atomically.
-    fn record_agent_message(
-        &self,
-        record: &AgentMessageRecord,
-    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
-
-    /// Records a message from someone who is not an agent of the line; `reply` is recorded
-    /// only for their first message of `day`.
-    fn record_non_agent(
-        &self,
-        line: &LineId,
-        from: &WaId,
-        wamid: &Wamid,
-        day: &str,
-        reply: &Job,
-    ) -> impl Future<Output = Result<NonAgentOutcome, StoreError>> + Send;
-
-    /// Moves a leg's delivery status forward only (SPEC §8), recording `notices` with the
+/// What status reports change on a leg: its status (forward only), the id a lost answer
+/// carried, and the legs a 131047 re-send adds.
+pub trait StatusLog: Send + Sync {
+    /// Moves a leg's delivery status forward only (`domain::status`), recording `notices` with the
     /// change; a status that doesn't advance changes nothing. `provider_id` is kept on a leg
     /// that has none yet: a report on a send whose answer was lost tells the worker it went.
     fn advance_leg_status(
@@ -525,15 +554,6 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<StatusChange, StoreError>> + Send;
 
-    /// Routes agents' swipe-replies to `wamid` to the copy's conversation (`WAMID#`): what
-    /// recording a forwarded copy writes, for a copy a status report told us about first.
-    fn record_copy_route(
-        &self,
-        copy: &ForwardedCopy,
-        wamid: &Wamid,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// A status report names a job whose send went out as `provider_id`: keep it on the leg
     /// if the leg isn't finished, so its next delivery records it instead of sending again.
     /// `true` if the leg took it.
@@ -544,19 +564,28 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Of these standalone jobs, the ones still waiting to be sent.
+    /// Routes agents' swipe-replies to `wamid` to the copy's conversation (`WAMID#`): what
+    /// recording a forwarded copy writes, for a copy a status report told us about first.
+    fn record_copy_route(
+        &self,
+        copy: &ForwardedCopy,
+        wamid: &Wamid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Adds `job`'s leg (queued) to the message it delivers, unless the message has it
     /// already; for a copy forwarded again as the template.
     fn add_leg(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Of these standalone jobs (notices), the ones still waiting to be sent.
     fn unsent_jobs(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
-
-    /// Every message of the conversation, oldest first, with its legs.
-    fn thread(
-        &self,
-        conversation: &ConversationKey,
-    ) -> impl Future<Output = Result<Vec<ThreadMessage>, StoreError>> + Send;
 }
+
+/// The whole store, every role: what a function wires once and hands to its use cases,
+/// each of which asks only for the roles it uses.
+pub trait ConversationStore: InboundLog + Conversations + Agents + Routing + Deliveries + StatusLog {}
+
+impl<S: InboundLog + Conversations + Agents + Routing + Deliveries + StatusLog> ConversationStore for S {}
 
 /// Jobs recorded with what caused them, waiting for the sweep to offer them to the queue
 /// again (README, "Recorded means delivered").

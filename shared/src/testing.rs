@@ -620,7 +620,7 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
     use crate::domain::{
         ConversationKey, E164, InboundSms, Job, JobId, JobPayload, MessageId, ProviderMessageId, SendSms, WaId, Wamid,
     };
-    use crate::ports::{AgentEffect, AgentMessageRecord, ConversationStore, NewOutboundMessage};
+    use crate::ports::{AgentEffect, AgentMessageRecord, Agents, Conversations, NewOutboundMessage};
     let line = lines().iter().next().expect("a test line").clone();
     let sms = InboundSms {
         provider_message_id: ProviderMessageId::parse(&message_sid()).expect("sid"),

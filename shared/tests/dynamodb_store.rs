@@ -7,7 +7,7 @@ use shared::domain::{
     ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LegState, LineId, MessageId, WaId, Wamid,
 };
 use shared::ports::{
-    AppendOutcome, Claim, ConversationStore, ForwardedVia, LegFailure, NewInboundMessage, StartOutcome,
+    Agents, AppendOutcome, Claim, Deliveries, ForwardedVia, InboundLog, LegFailure, NewInboundMessage, StartOutcome,
 };
 use shared::testing::{TestAws, attr_s};
 

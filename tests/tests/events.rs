@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, Handle, Job, JobPayload, MessageId};
-use shared::ports::{ConversationStore, NewInboundMessage};
+use shared::ports::{InboundLog, NewInboundMessage};
 use shared::testing::{FakeProviders, TestAws, lookup, test_env};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;

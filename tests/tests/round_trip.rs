@@ -161,7 +161,7 @@ async fn an_undelivered_reply_shows_the_agent_a_cross_and_why() {
         line: shared::domain::LineId::parse("main").unwrap(),
         customer: shared::domain::E164::parse(CUSTOMER).unwrap(),
     };
-    use shared::ports::ConversationStore;
+    use shared::ports::Conversations;
     let thread = bridge.aws.store().thread(&conversation).await.unwrap();
     assert_eq!(thread.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["Call me back", "Calling you in 5"]);
     assert_eq!(thread[0].legs.len(), 2);

@@ -21,7 +21,7 @@ use shared::app::deliver_job::{
 };
 use shared::app::receive_whatsapp::receive_whatsapp_status;
 use shared::domain::{Job, JobPayload, SendTracking, Wamid, WhatsAppStatusReport};
-use shared::ports::ConversationStore;
+use shared::ports::Conversations;
 use shared::testing::{
     AGENTS, CUSTOMER, FakeProviders, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TestAws, lines,
     record_agent_reply, record_customer_text,

@@ -21,7 +21,7 @@ use shared::app::receive_whatsapp::receive_whatsapp_status;
 use shared::app::retry_budget::RetryBudget;
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
-use shared::ports::ConversationStore;
+use shared::ports::Conversations;
 use shared::testing::{
     AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,
     TWILIO_AUTH_TOKEN, TestAws, lines, record_agent_reply, record_customer_text,

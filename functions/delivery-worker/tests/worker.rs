@@ -14,7 +14,7 @@ use serde_json::json;
 use shared::app::receive_sms::receive_sms;
 use shared::config::DeliveryWorkerConfig;
 use shared::domain::{E164, InboundSms, Job, JobPayload, LineId, ProviderMessageId, WaId, Wamid, WhatsAppMessage};
-use shared::ports::{AgentEffect, AgentMessageRecord, ConversationStore, DeliveryQueue};
+use shared::ports::{AgentEffect, AgentMessageRecord, Agents, DeliveryQueue};
 use shared::testing::{
     AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, TestAws, attr_s, graph_error, lines, lookup, twilio_error,
 };

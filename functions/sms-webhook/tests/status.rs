@@ -12,7 +12,7 @@ use lambda_http::Body;
 use shared::adapters::sqs::SqsQueue;
 use shared::config::SmsWebhookConfig;
 use shared::domain::{DeliveryStatus, Job, JobPayload, WhatsAppMessage};
-use shared::ports::ConversationStore;
+use shared::ports::{Conversations, Deliveries};
 use shared::testing::{TestAws, lookup, record_agent_reply, signed_status_callback, test_env};
 use sms_webhook::{SmsWebhook, router};
 use tower::ServiceExt;

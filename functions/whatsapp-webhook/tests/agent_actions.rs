@@ -88,7 +88,7 @@ async fn the_quick_reply_button_sends_the_configured_text() {
     assert_eq!(h.notify(&[press], &[]).await, 200);
     let jobs = h.take_jobs().await;
     assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), "We're on our way, see you soon!".to_owned())]);
-    let thread = shared::ports::ConversationStore::thread(&h.aws.store(), &key(CUSTOMER_A)).await.unwrap();
+    let thread = shared::ports::Conversations::thread(&h.aws.store(), &key(CUSTOMER_A)).await.unwrap();
     assert_eq!(thread.last().unwrap().body, "We're on our way, see you soon!", "recorded in the thread");
 }
 

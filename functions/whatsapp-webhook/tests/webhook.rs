@@ -14,7 +14,7 @@ use serde_json::json;
 use shared::adapters::whatsapp::signature::compute_signature;
 use shared::config::WhatsAppWebhookConfig;
 use shared::domain::{JobPayload, WhatsAppMessage};
-use shared::ports::ConversationStore;
+use shared::ports::Conversations;
 use shared::testing::{
     AGENTS, META_APP_SECRET, META_VERIFY_TOKEN, lookup, signed_meta_notification, test_env, whatsapp_text,
 };

@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::domain::{ConversationKey, E164};
-use shared::ports::{ConversationStore, Direction};
+use shared::ports::{Conversations, Direction};
 
 use super::twilio::{MAX_INBOUND_MEDIA_BYTES, UploadedMedia};
 use super::world::{Blob, MediaRef, WaRecord};

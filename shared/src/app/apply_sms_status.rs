@@ -7,7 +7,7 @@ use crate::app::deliver_job::template_fallback;
 use crate::app::receive_sms::enqueue_or_leave_to_outbox;
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, notices};
-use crate::ports::{ConversationStore, DeliveryQueue, LegAddress, StatusChange, StoreError};
+use crate::ports::{DeliveryQueue, LegAddress, Routing, StatusChange, StatusLog, StoreError};
 
 /// What a status callback says, provider-neutral.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub enum StatusError {
     Store(#[from] StoreError),
 }
 
-pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
+pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
     store: &S,
     queue: &Q,
     lines: &Lines,
@@ -99,7 +99,7 @@ pub async fn apply_sms_status<S: ConversationStore, Q: DeliveryQueue>(
 
 /// The leg from the callback URL (race-free: it is known before the SMS is sent), else from
 /// the provider's id recorded after the send.
-async fn locate<S: ConversationStore>(
+async fn locate<S: Routing>(
     store: &S,
     lines: &Lines,
     report: &SmsStatusReport,

@@ -34,8 +34,8 @@ use crate::domain::{
     ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
 };
 use crate::ports::{
-    Claim, ConversationStore, DeliveryQueue, ForwardedVia, LegFailure, QueueError, SmsProvider, StoreError,
-    WhatsAppClient,
+    Agents, Claim, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError, Routing, SmsProvider,
+    StoreError, WhatsAppClient,
 };
 use crate::telemetry;
 
@@ -230,7 +230,7 @@ struct Taken<'a> {
 
 impl<S, W, P, Q> Deliverer<S, W, P, Q>
 where
-    S: ConversationStore,
+    S: Deliveries + Agents + Conversations + Routing,
     W: WhatsAppClient,
     P: SmsProvider,
     Q: DeliveryQueue,

@@ -13,7 +13,7 @@
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::compliance::{CustomerKeyword, auto_reply_for};
 use crate::domain::{ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId};
-use crate::ports::{AppendOutcome, ConversationStore, DeliveryQueue, NewInboundMessage, StartOutcome, StoreError};
+use crate::ports::{AppendOutcome, DeliveryQueue, InboundLog, NewInboundMessage, StartOutcome, StoreError};
 
 /// Bound on store round trips for one SMS: conflicts and handle collisions are rare, and
 /// a request that keeps losing races should fail visibly (Twilio retries or reports it).
@@ -44,7 +44,7 @@ pub enum ReceiveError {
     TooManyAttempts,
 }
 
-pub async fn receive_sms<S: ConversationStore, Q: DeliveryQueue>(
+pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     store: &S,
     queue: &Q,
     line: &Line,

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use shared::domain::{ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LineId, MessageId, WaId};
-use shared::ports::{ConversationStore, NewInboundMessage};
+use shared::ports::{InboundLog, NewInboundMessage};
 use shared::testing::{FakeProviders, TestAws, signed_twilio_form, twilio_inbound_params};
 
 pub const FUNCTIONS: [&str; 3] = ["sms-webhook", "whatsapp-webhook", "delivery-worker"];

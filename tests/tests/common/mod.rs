@@ -16,7 +16,7 @@ use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, E164, LineId};
 use shared::emulator::faults::AwsFaults;
-use shared::ports::{ConversationStore, ConversationSummary, Direction, ThreadMessage};
+use shared::ports::{ConversationSummary, Conversations, Direction, ThreadMessage};
 use shared::testing::{
     CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
     signed_meta_notification, signed_twilio_form, twilio_inbound_params,

@@ -16,7 +16,7 @@ use serde_json::Value;
 use shared::adapters::whatsapp::signature::compute_signature;
 use shared::config::{SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{Job, JobPayload, WhatsAppMessage};
-use shared::ports::{Claim, ConversationStore, ForwardedVia};
+use shared::ports::{Claim, Deliveries, ForwardedVia};
 use shared::testing::{
     META_APP_SECRET, TestAws, attr_s, lookup, message_sid, signed_meta_notification, signed_twilio_form, test_env,
     twilio_inbound_params,

@@ -13,15 +13,50 @@ use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_conditi
 use crate::domain::routing::Focus;
 use crate::domain::{ConversationKey, E164, Handle, Job, LineId, WaId, Wamid};
 use crate::ports::{
-    AgentEffect, AgentMessageRecord, AgentState, ForwardContext, NewOutboundMessage, NonAgentOutcome, PendingText,
-    RecordOutcome, StoreError,
+    AgentEffect, AgentMessageRecord, AgentState, Agents, ForwardContext, NewOutboundMessage, NonAgentOutcome,
+    PendingText, RecordOutcome, StoreError,
 };
 
 /// A non-agent's daily marker only needs to outlive its day.
 const NON_AGENT_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
-impl DynamoStore {
-    pub(super) async fn forward_context_of(
+impl Agents for DynamoStore {
+    async fn agent_state(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        let Some(item) = item else {
+            return Ok(AgentState::default());
+        };
+        let focus =
+            match (opt_s(&item, "focus_customer"), opt_s(&item, "focus_handle"), timestamp_ms(&item, "focus_at_ms")?) {
+                (Some(customer), Some(handle), Some(since)) => Some(Focus {
+                    conversation: ConversationKey {
+                        line: line.clone(),
+                        customer: E164::parse(customer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    },
+                    handle: Handle::parse(handle).map_err(StoreError::Corrupt)?,
+                    since,
+                }),
+                _ => None,
+            };
+        let pending = match (opt_s(&item, "pending_text"), opt_s(&item, "pending_wamid")) {
+            (Some(text), Some(wamid)) => {
+                Some(PendingText { text: text.to_owned(), wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)? })
+            }
+            _ => None,
+        };
+        Ok(AgentState { focus, pending, last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")? })
+    }
+
+    async fn forward_context(
         &self,
         conversation: &ConversationKey,
         agent: &WaId,
@@ -59,51 +94,11 @@ impl DynamoStore {
             handle,
             agent_last_inbound_at,
             agent_window_closed_at,
-            opted_out: super::lookups::opted_out(meta),
+            opted_out: super::conversations::opted_out(meta),
         }))
     }
 
-    pub(super) async fn agent(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .item;
-        let Some(item) = item else {
-            return Ok(AgentState::default());
-        };
-        let focus =
-            match (opt_s(&item, "focus_customer"), opt_s(&item, "focus_handle"), timestamp_ms(&item, "focus_at_ms")?) {
-                (Some(customer), Some(handle), Some(since)) => Some(Focus {
-                    conversation: ConversationKey {
-                        line: line.clone(),
-                        customer: E164::parse(customer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    },
-                    handle: Handle::parse(handle).map_err(StoreError::Corrupt)?,
-                    since,
-                }),
-                _ => None,
-            };
-        let pending = match (opt_s(&item, "pending_text"), opt_s(&item, "pending_wamid")) {
-            (Some(text), Some(wamid)) => {
-                Some(PendingText { text: text.to_owned(), wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)? })
-            }
-            _ => None,
-        };
-        Ok(AgentState { focus, pending, last_inbound_at: timestamp_ms(&item, "last_inbound_at_ms")? })
-    }
-
-    pub(super) async fn mark_agent_window_closed(
-        &self,
-        line: &LineId,
-        agent: &WaId,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn mark_window_closed(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -116,34 +111,7 @@ impl DynamoStore {
             .map_err(unavailable)
     }
 
-    /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
-    pub async fn record_agent_inbound(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
-            .update_expression("SET last_inbound_at = :at, last_inbound_at_ms = :at_ms")
-            .condition_expression("attribute_not_exists(last_inbound_at_ms) OR last_inbound_at_ms < :at_ms")
-            .expression_attribute_values(":at", s(at.to_string()))
-            .expression_attribute_values(":at_ms", n(at.as_millisecond()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
-                if e.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    pub(super) async fn record_agent_message_once(
-        &self,
-        record: &AgentMessageRecord,
-    ) -> Result<RecordOutcome, StoreError> {
+    async fn record_agent_message(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
         let now = record.received_at;
         let mut jobs: Vec<Job> = Vec::new();
         let mut message_id = None;
@@ -195,6 +163,93 @@ impl DynamoStore {
             }
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn record_non_agent(
+        &self,
+        line: &LineId,
+        from: &WaId,
+        wamid: &Wamid,
+        day: &str,
+        reply: &Job,
+    ) -> Result<NonAgentOutcome, StoreError> {
+        let now = Timestamp::now();
+        let seen = |jobs: &[Job]| {
+            HashMap::from([
+                pk(seen_pk("whatsapp", wamid.as_str())),
+                sk("SEEN"),
+                ("line".into(), s(line.as_str())),
+                ("non_agent".into(), AttributeValue::Bool(true)),
+                ("jobs".into(), jobs_value(jobs)),
+                ("created_at".into(), s(now.to_string())),
+                ("expires_at".into(), expires(now, self.dedupe_ttl())),
+            ])
+        };
+        let marker = HashMap::from([
+            pk(format!("NONAGENT#{}#{}#{day}", line.as_str(), from.as_str())),
+            sk("NONAGENT"),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, NON_AGENT_TTL)),
+        ]);
+        let mut items = vec![
+            self.put(seen(std::slice::from_ref(reply)), Some("attribute_not_exists(PK)"))?,
+            self.put(marker, Some("attribute_not_exists(PK)"))?,
+            self.standalone_job_put(reply, now)?,
+        ];
+        items.extend(self.outbox_put(std::slice::from_ref(reply), now)?);
+        match self.transact(items).await {
+            Ok(()) => return Ok(NonAgentOutcome::Replied),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                return Ok(NonAgentOutcome::Duplicate);
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {}
+            Err(TransactFailure::Cancelled(reasons)) => return Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => return Err(e),
+        }
+        // Already answered today: only remember the message.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(seen(&[])))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(NonAgentOutcome::AlreadyRepliedToday),
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                if e.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(NonAgentOutcome::Duplicate)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
+    pub async fn record_agent_inbound(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_pk(line, agent), "AGENT")))
+            .update_expression("SET last_inbound_at = :at, last_inbound_at_ms = :at_ms")
+            .condition_expression("attribute_not_exists(last_inbound_at_ms) OR last_inbound_at_ms < :at_ms")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":at_ms", n(at.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                if e.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -320,66 +375,5 @@ impl DynamoStore {
             ),
             ("expires_at".into(), expires(message.sent_at, self.message_retention)),
         ])
-    }
-
-    pub(super) async fn record_non_agent_once(
-        &self,
-        line: &LineId,
-        from: &WaId,
-        wamid: &Wamid,
-        day: &str,
-        reply: &Job,
-    ) -> Result<NonAgentOutcome, StoreError> {
-        let now = Timestamp::now();
-        let seen = |jobs: &[Job]| {
-            HashMap::from([
-                pk(seen_pk("whatsapp", wamid.as_str())),
-                sk("SEEN"),
-                ("line".into(), s(line.as_str())),
-                ("non_agent".into(), AttributeValue::Bool(true)),
-                ("jobs".into(), jobs_value(jobs)),
-                ("created_at".into(), s(now.to_string())),
-                ("expires_at".into(), expires(now, self.dedupe_ttl())),
-            ])
-        };
-        let marker = HashMap::from([
-            pk(format!("NONAGENT#{}#{}#{day}", line.as_str(), from.as_str())),
-            sk("NONAGENT"),
-            ("created_at".into(), s(now.to_string())),
-            ("expires_at".into(), expires(now, NON_AGENT_TTL)),
-        ]);
-        let mut items = vec![
-            self.put(seen(std::slice::from_ref(reply)), Some("attribute_not_exists(PK)"))?,
-            self.put(marker, Some("attribute_not_exists(PK)"))?,
-            self.standalone_job_put(reply, now)?,
-        ];
-        items.extend(self.outbox_put(std::slice::from_ref(reply), now)?);
-        match self.transact(items).await {
-            Ok(()) => return Ok(NonAgentOutcome::Replied),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
-                return Ok(NonAgentOutcome::Duplicate);
-            }
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {}
-            Err(TransactFailure::Cancelled(reasons)) => return Err(cancelled(&reasons)),
-            Err(TransactFailure::Other(e)) => return Err(e),
-        }
-        // Already answered today: only remember the message.
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(seen(&[])))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(NonAgentOutcome::AlreadyRepliedToday),
-            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
-                if e.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(NonAgentOutcome::Duplicate)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
     }
 }

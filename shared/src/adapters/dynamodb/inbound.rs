@@ -9,17 +9,14 @@ use super::attrs::*;
 use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::whatsapp_message::truncate_chars;
-use crate::domain::{ConversationKey, Handle, LegLocation, MessageId};
-use crate::ports::{AppendOutcome, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
+use crate::domain::{Handle, LegLocation, MessageId};
+use crate::ports::{AppendOutcome, InboundLog, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
 
 /// How much of the last text a conversation keeps for the agents' picker.
 const LAST_TEXT_CHARS: usize = 80;
 
-impl DynamoStore {
-    pub(super) async fn append_inbound_message(
-        &self,
-        message: &NewInboundMessage,
-    ) -> Result<AppendOutcome, StoreError> {
+impl InboundLog for DynamoStore {
+    async fn append_inbound(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
         let now = Timestamp::now();
         // A closed conversation reopens when the customer writes again.
         let mut expression = "SET last_customer_at = :at, last_message_id = :mid, #status = :open, updated_at = :now, \
@@ -67,7 +64,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn start_conversation_with(
+    async fn start_conversation(
         &self,
         message: &NewInboundMessage,
         handle: &Handle,
@@ -120,80 +117,9 @@ impl DynamoStore {
             Err(TransactFailure::Other(e)) => Err(e),
         }
     }
+}
 
-    /// The provider refused to text the customer (21610): they opted out at the carrier.
-    pub(super) async fn mark_conversation_opted_out(
-        &self,
-        conversation: &ConversationKey,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(conv_pk(conversation), "META")))
-            .update_expression("SET opted_out = :yes, opt_out_changed_at = :at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":at", s(at.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Erased meanwhile: nothing left to mark.
-            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
-                if e.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    /// An agent texts a customer first (`/to`): the conversation and its handle, reserved
-    /// together; the reply is recorded like any other afterwards.
-    pub(super) async fn start_agent_conversation_with(
-        &self,
-        key: &ConversationKey,
-        handle: &Handle,
-        now: Timestamp,
-    ) -> Result<StartOutcome, StoreError> {
-        let conversation = HashMap::from([
-            pk(conv_pk(key)),
-            sk("META"),
-            ("line".into(), s(key.line.as_str())),
-            ("customer".into(), s(key.customer.as_str())),
-            ("handle".into(), s(handle.as_str())),
-            ("status".into(), s("open")),
-            ("started_by".into(), s("agent")),
-            ("created_at".into(), s(now.to_string())),
-            ("updated_at".into(), s(now.to_string())),
-            ("last_text".into(), s("")),
-            ("message_count".into(), n(0)),
-            ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
-            ("GSI1SK".into(), s(sortable_time(now))),
-        ]);
-        let handle_item = HashMap::from([
-            pk(handle_pk(&key.line, handle)),
-            sk("HANDLE"),
-            ("conversation".into(), s(conv_pk(key))),
-            ("created_at".into(), s(now.to_string())),
-        ]);
-        let items = vec![
-            self.put(conversation, Some("attribute_not_exists(PK)"))?,
-            self.put(handle_item, Some("attribute_not_exists(PK)"))?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(StartOutcome::Started),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
-                Ok(StartOutcome::ConversationExists)
-            }
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(StartOutcome::HandleTaken),
-            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
-            Err(TransactFailure::Other(e)) => Err(e),
-        }
-    }
-
+impl DynamoStore {
     fn seen_item(&self, message: &NewInboundMessage, now: Timestamp) -> Item {
         HashMap::from([
             pk(seen_pk(message.provider, &message.provider_message_id)),

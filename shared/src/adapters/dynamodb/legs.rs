@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use jiff::Timestamp;
 
@@ -18,18 +18,18 @@ use super::{
     unavailable,
 };
 use crate::domain::{DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
-use crate::ports::{Claim, ForwardedCopy, ForwardedVia, LegAddress, LegFailure, LegRef, StatusChange, StoreError};
+use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
 const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// One conditional update of one leg, usable alone or inside a transaction.
-struct LegWrite<'a> {
-    key: Item,
-    job_id: &'a str,
-    update: String,
-    condition: &'a str,
-    values: Vec<(&'static str, AttributeValue)>,
+pub(super) struct LegWrite<'a> {
+    pub(super) key: Item,
+    pub(super) job_id: &'a str,
+    pub(super) update: String,
+    pub(super) condition: &'a str,
+    pub(super) values: Vec<(&'static str, AttributeValue)>,
 }
 
 impl LegWrite<'_> {
@@ -70,80 +70,8 @@ type ConditionFailed = Option<Item>;
 /// `Ok`: the write happened; the updated attributes' previous values.
 type UpdatedOld = Item;
 
-impl DynamoStore {
-    async fn write_leg(&self, write: &LegWrite<'_>) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
-        self.write_leg_returning(write, ReturnValue::UpdatedOld).await
-    }
-
-    /// The leg write, answering with the item's attributes as `returns` asks.
-    async fn write_leg_returning(
-        &self,
-        write: &LegWrite<'_>,
-        returns: ReturnValue,
-    ) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(write.key.clone()))
-            .update_expression(&write.update)
-            .condition_expression(write.condition)
-            .return_values(returns)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        for (placeholder, name) in write.names() {
-            request = request.expression_attribute_names(placeholder, name);
-        }
-        for (placeholder, value) in &write.values {
-            request = request.expression_attribute_values(*placeholder, value.clone());
-        }
-        match request.send().await {
-            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
-            Err(SdkError::ServiceError(e)) => match e.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
-                other => Err(service_error(&other)),
-            },
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    /// The leg write, plus `extra` writes in the same transaction when there are any.
-    async fn write_leg_with(
-        &self,
-        write: &LegWrite<'_>,
-        extra: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), ConditionFailed>, StoreError> {
-        if extra.is_empty() {
-            return self.write_leg(write).await.map(|r| r.map(|_| ()));
-        }
-        let mut items = vec![write.transact_item(&self.table)?];
-        items.extend(extra);
-        match self.transact(items).await {
-            Ok(()) => Ok(Ok(())),
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
-                Ok(Err(reason_item(reasons, 0)))
-            }
-            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
-            Err(TransactFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn put_item(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
-    }
-
-    /// A notice's own item, holding its leg.
-    pub(super) fn standalone_job_put(&self, job: &Job, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
-        self.put(standalone_job_item(job, now), Some("attribute_not_exists(PK)"))
-    }
-
-    pub(super) async fn claim_leg(
+impl Deliveries for DynamoStore {
+    async fn claim_job(
         &self,
         job: &Job,
         now: Timestamp,
@@ -198,58 +126,7 @@ impl DynamoStore {
         }
     }
 
-    /// An automated reply's leg is created when first delivered, not with the message that
-    /// caused it: its id names the reply's "at most once" key, so a second message wanting
-    /// the same reply finds this leg done (SPEC §7) without making the webhook read first.
-    async fn create_auto_reply_leg(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(standalone_job_item(job, now)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    /// A new queued leg for `job` on its message, once: a second call finds it and changes
-    /// nothing; a message erased meanwhile gets none.
-    pub(super) async fn add_message_leg(&self, job: &Job) -> Result<(), StoreError> {
-        let write = LegWrite {
-            key: leg_key(job),
-            job_id: job.job_id.as_str(),
-            update: "SET #legs.#j = :leg".into(),
-            condition: "attribute_exists(#legs) AND attribute_not_exists(#legs.#j)",
-            values: vec![(":leg", new_leg(job))],
-        };
-        self.write_leg(&write).await.map(|_| ())
-    }
-
-    /// The job's leg as `found` in a failed write, or as read now.
-    async fn leg_of(&self, job: &Job, found: Option<Item>) -> Result<Option<Item>, StoreError> {
-        let item = match found {
-            Some(item) => Some(item),
-            None => {
-                self.client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(leg_key(job)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?
-                    .item
-            }
-        };
-        Ok(item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job.job_id.as_str())).cloned())
-    }
-
-    pub(super) async fn record_forwarded_copy(
+    async fn record_forwarded(
         &self,
         job: &Job,
         wamid: &Wamid,
@@ -278,30 +155,7 @@ impl DynamoStore {
         self.write_leg(&write).await.map(|_| ())
     }
 
-    /// The `WAMID#` record that routes an agent's swipe-reply to the copy's conversation.
-    fn copy_route_item(&self, copy: &ForwardedCopy, wamid: &Wamid, now: Timestamp) -> Item {
-        HashMap::from([
-            pk(format!("WAMID#{}", wamid.as_str())),
-            sk("WAMID"),
-            ("conversation".into(), s(conv_pk(&copy.conversation))),
-            ("message_id".into(), s(copy.message_id.as_str())),
-            ("job_id".into(), s(copy.job_id.as_str())),
-            ("agent".into(), s(copy.agent.as_str())),
-            ("created_at".into(), s(now.to_string())),
-            ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
-        ])
-    }
-
-    pub(super) async fn record_copy_route(
-        &self,
-        copy: &ForwardedCopy,
-        wamid: &Wamid,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.put_item(self.copy_route_item(copy, wamid, now)).await
-    }
-
-    pub(super) async fn record_sms_leg_sent(
+    async fn record_sms_sent(
         &self,
         job: &Job,
         sid: &str,
@@ -337,11 +191,11 @@ impl DynamoStore {
         self.write_leg(&write).await.map(|_| ())
     }
 
-    pub(super) async fn record_leg_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn record_job_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
         self.write_leg(&sent_write(job, provider_id, now, "", vec![])).await.map(|_| ())
     }
 
-    pub(super) async fn record_leg_failed(
+    async fn record_job_failed(
         &self,
         job: &Job,
         failure: &LegFailure,
@@ -367,7 +221,7 @@ impl DynamoStore {
         self.write_leg_with(&write, extra).await.map(|_| ())
     }
 
-    pub(super) async fn release_leg(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> Result<(), StoreError> {
+    async fn release_job(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> Result<(), StoreError> {
         let write = LegWrite {
             key: leg_key(job),
             job_id: job.job_id.as_str(),
@@ -385,7 +239,7 @@ impl DynamoStore {
         self.write_leg(&write).await.map(|_| ())
     }
 
-    pub(super) async fn mark_leg_uncertain(
+    async fn mark_job_uncertain(
         &self,
         job: &Job,
         failure: &LegFailure,
@@ -409,50 +263,112 @@ impl DynamoStore {
         };
         self.write_leg(&write).await.map(|_| ())
     }
+}
 
-    pub(super) async fn advance_status(
+impl DynamoStore {
+    pub(super) async fn write_leg(
         &self,
-        leg: &LegAddress,
-        status: DeliveryStatus,
-        error_code: Option<i64>,
-        provider_id: Option<&str>,
-        notices: &[Job],
-        now: Timestamp,
-    ) -> Result<StatusChange, StoreError> {
-        let mut update =
-            "SET #legs.#j.#status = :status, #legs.#j.status_rank = :rank, #legs.#j.status_at = :now".to_owned();
-        let mut values =
-            vec![(":status", s(status.as_str())), (":rank", n(status.rank())), (":now", s(now.to_string()))];
-        if let Some(code) = error_code {
-            update.push_str(", #legs.#j.status_code = :code");
-            values.push((":code", n(code)));
+        write: &LegWrite<'_>,
+    ) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
+        self.write_leg_returning(write, ReturnValue::UpdatedOld).await
+    }
+
+    /// The leg write, answering with the item's attributes as `returns` asks.
+    pub(super) async fn write_leg_returning(
+        &self,
+        write: &LegWrite<'_>,
+        returns: ReturnValue,
+    ) -> Result<Result<UpdatedOld, ConditionFailed>, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(write.key.clone()))
+            .update_expression(&write.update)
+            .condition_expression(write.condition)
+            .return_values(returns)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (placeholder, name) in write.names() {
+            request = request.expression_attribute_names(placeholder, name);
         }
-        if let Some(id) = provider_id {
-            update.push_str(", #legs.#j.provider_id = if_not_exists(#legs.#j.provider_id, :provider_id)");
-            values.push((":provider_id", s(id)));
+        for (placeholder, value) in &write.values {
+            request = request.expression_attribute_values(*placeholder, value.clone());
         }
-        let write = LegWrite {
-            key: key(conv_pk(&leg.conversation), msg_sk(&leg.message_id)),
-            job_id: leg.job_id.as_str(),
-            update,
-            condition: "attribute_exists(#legs.#j) AND \
-                        (attribute_not_exists(#legs.#j.status_rank) OR #legs.#j.status_rank < :rank)",
-            values,
-        };
-        let mut extra: Vec<TransactWriteItem> =
-            notices.iter().map(|notice| self.standalone_job_put(notice, now)).collect::<Result<_, _>>()?;
-        extra.extend(self.outbox_put(notices, now)?);
-        let found = match self.write_leg_with(&write, extra).await? {
-            Ok(()) => return Ok(StatusChange::Advanced),
-            Err(found) => found,
-        };
+        match request.send().await {
+            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
+                other => Err(service_error(&other)),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The leg write, plus `extra` writes in the same transaction when there are any.
+    pub(super) async fn write_leg_with(
+        &self,
+        write: &LegWrite<'_>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), ConditionFailed>, StoreError> {
+        if extra.is_empty() {
+            return self.write_leg(write).await.map(|r| r.map(|_| ()));
+        }
+        let mut items = vec![write.transact_item(&self.table)?];
+        items.extend(extra);
+        match self.transact(items).await {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(Err(reason_item(reasons, 0)))
+            }
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// A notice's own item, holding its leg.
+    pub(super) fn standalone_job_put(&self, job: &Job, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
+        self.put(standalone_job_item(job, now), Some("attribute_not_exists(PK)"))
+    }
+
+    /// An automated reply's leg is created when first delivered, not with the message that
+    /// caused it: its id names the reply's "at most once" key, so a second message wanting
+    /// the same reply finds this leg done (SPEC §7) without making the webhook read first.
+    pub(super) async fn create_auto_reply_leg(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(standalone_job_item(job, now)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The job's leg as `found` in a failed write, or as read now.
+    pub(super) async fn leg_of(&self, job: &Job, found: Option<Item>) -> Result<Option<Item>, StoreError> {
         let item = match found {
             Some(item) => Some(item),
             None => {
                 self.client
                     .get_item()
                     .table_name(&self.table)
-                    .set_key(Some(write.key.clone()))
+                    .set_key(Some(leg_key(job)))
                     .consistent_read(true)
                     .send()
                     .await
@@ -460,77 +376,26 @@ impl DynamoStore {
                     .item
             }
         };
-        let found = item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, leg.job_id.as_str()));
-        Ok(match found {
-            Some(leg) => StatusChange::Unchanged { current: opt_s(leg, "status").and_then(DeliveryStatus::parse) },
-            None => StatusChange::Missing,
-        })
+        Ok(item.as_ref().and_then(|i| opt_m(i, "legs")).and_then(|legs| opt_m(legs, job.job_id.as_str())).cloned())
     }
 
-    pub(super) async fn note_leg_sent_as(
-        &self,
-        leg: &LegRef,
-        provider_id: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let (key_item, job_id) = match leg {
-            LegRef::Message(address) => {
-                (key(conv_pk(&address.conversation), msg_sk(&address.message_id)), address.job_id.as_str())
-            }
-            LegRef::Standalone(job_id) => (key(format!("JOB#{}", job_id.as_str()), "JOB"), job_id.as_str()),
-        };
-        let write = LegWrite {
-            key: key_item,
-            job_id,
-            update: "SET #legs.#j.provider_id = if_not_exists(#legs.#j.provider_id, :provider_id), \
-                     #legs.#j.updated_at = :now"
-                .into(),
-            // A finished leg keeps what it has.
-            condition: "attribute_exists(#legs.#j) AND NOT (#legs.#j.#state IN (:sent, :failed))",
-            values: vec![
-                (":provider_id", s(provider_id)),
-                (":now", s(now.to_string())),
-                (":sent", s(LegState::Sent.as_str())),
-                (":failed", s(LegState::Failed.as_str())),
-            ],
-        };
-        Ok(self.write_leg(&write).await?.is_ok())
-    }
-
-    pub(super) async fn unsent_standalone_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
-        let standalone: Vec<&Job> =
-            jobs.iter().filter(|j| matches!(j.leg_location(), LegLocation::Standalone)).collect();
-        if standalone.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut keys = KeysAndAttributes::builder().consistent_read(true);
-        for job in &standalone {
-            keys = keys.keys(leg_key(job));
-        }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys.build().map_err(build_error)?)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
-        Ok(standalone
-            .into_iter()
-            .filter(|job| {
-                found.iter().any(|item| {
-                    let leg = opt_m(item, "legs").and_then(|legs| opt_m(legs, job.job_id.as_str()));
-                    let state = leg.and_then(|l| opt_s(l, "state")).and_then(LegState::parse);
-                    state.is_some_and(|state| !state.is_done())
-                })
-            })
-            .cloned()
-            .collect())
+    /// The `WAMID#` record that routes an agent's swipe-reply to the copy's conversation.
+    pub(super) fn copy_route_item(&self, copy: &ForwardedCopy, wamid: &Wamid, now: Timestamp) -> Item {
+        HashMap::from([
+            pk(format!("WAMID#{}", wamid.as_str())),
+            sk("WAMID"),
+            ("conversation".into(), s(conv_pk(&copy.conversation))),
+            ("message_id".into(), s(copy.message_id.as_str())),
+            ("job_id".into(), s(copy.job_id.as_str())),
+            ("agent".into(), s(copy.agent.as_str())),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
+        ])
     }
 }
 
 /// What a successful claim took over, from the leg as it was before.
-fn claimed_from(before: Option<&Item>, owner: &str, now: Timestamp) -> Claim {
+pub(super) fn claimed_from(before: Option<&Item>, owner: &str, now: Timestamp) -> Claim {
     let attempts = before.and_then(|leg| opt_n(leg, "attempts")).and_then(|a| u32::try_from(a).ok()).unwrap_or(0);
     let state = before.and_then(|leg| opt_s(leg, "state")).and_then(LegState::parse);
     let at = |name: &str| before.and_then(|leg| opt_n(leg, name)).and_then(|ms| Timestamp::from_millisecond(ms).ok());
@@ -554,7 +419,7 @@ fn claimed_from(before: Option<&Item>, owner: &str, now: Timestamp) -> Claim {
     }
 }
 
-fn leg_key(job: &Job) -> Item {
+pub(super) fn leg_key(job: &Job) -> Item {
     match job.leg_location() {
         LegLocation::Message { conversation, message_id } => key(conv_pk(conversation), msg_sk(message_id)),
         LegLocation::Standalone => key(format!("JOB#{}", job.job_id.as_str()), "JOB"),
@@ -562,7 +427,7 @@ fn leg_key(job: &Job) -> Item {
 }
 
 /// The leg is done: `sent`, with the provider's id for the copy.
-fn sent_write<'a>(
+pub(super) fn sent_write<'a>(
     job: &'a Job,
     provider_id: &str,
     now: Timestamp,
@@ -585,7 +450,7 @@ fn sent_write<'a>(
 }
 
 /// A standalone job's own item (notices, automated replies), holding its one leg.
-fn standalone_job_item(job: &Job, now: Timestamp) -> Item {
+pub(super) fn standalone_job_item(job: &Job, now: Timestamp) -> Item {
     HashMap::from([
         pk(format!("JOB#{}", job.job_id.as_str())),
         sk("JOB"),

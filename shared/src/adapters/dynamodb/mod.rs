@@ -19,15 +19,20 @@
 //! activity, so the "which conversation?" list is one query on `GSI1`. Outbox entries carry
 //! `GSI2PK = OUTBOX` and their due time in `GSI2SK` (`outbox.rs`).
 //!
+//! One file per role of the store (`crate::ports`): `inbound.rs`, `conversations.rs`,
+//! `agents.rs`, `routing.rs`, `legs.rs` (deliveries), `statuses.rs`, `outbox.rs`.
+//!
 //! A job's progress is a *leg*: `legs.<job_id>` in the message it delivers (so the thread
 //! and every copy's state come back in one query), or in its own `JOB#` item for notices.
 
 mod agents;
 mod attrs;
+mod conversations;
 mod inbound;
 mod legs;
-mod lookups;
 mod outbox;
+mod routing;
+mod statuses;
 mod table;
 
 use std::time::Duration;
@@ -38,12 +43,10 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use jiff::Timestamp;
 
 pub use outbox::OUTBOX_INDEX;
 pub use table::create_table;
 
-use crate::domain::{ConversationKey, DeliveryStatus, Handle, Job, JobId, LineId, MessageId, WaId, Wamid};
 use crate::ports::*;
 use attrs::Item;
 
@@ -98,183 +101,6 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => Err(TransactFailure::from(e)),
         }
-    }
-}
-
-impl ConversationStore for DynamoStore {
-    async fn append_inbound(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
-        self.append_inbound_message(message).await
-    }
-
-    async fn start_conversation(
-        &self,
-        message: &NewInboundMessage,
-        handle: &Handle,
-    ) -> Result<StartOutcome, StoreError> {
-        self.start_conversation_with(message, handle).await
-    }
-
-    async fn start_agent_conversation(
-        &self,
-        conversation: &ConversationKey,
-        handle: &Handle,
-        now: Timestamp,
-    ) -> Result<StartOutcome, StoreError> {
-        self.start_agent_conversation_with(conversation, handle, now).await
-    }
-
-    async fn claim_job(
-        &self,
-        job: &Job,
-        now: Timestamp,
-        lease_until: Timestamp,
-        owner: &str,
-    ) -> Result<Claim, StoreError> {
-        self.claim_leg(job, now, lease_until, owner).await
-    }
-
-    async fn forward_context(
-        &self,
-        conversation: &ConversationKey,
-        agent: &WaId,
-    ) -> Result<Option<ForwardContext>, StoreError> {
-        self.forward_context_of(conversation, agent).await
-    }
-
-    async fn record_forwarded(
-        &self,
-        job: &Job,
-        wamid: &Wamid,
-        via: ForwardedVia,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.record_forwarded_copy(job, wamid, via, now).await
-    }
-
-    async fn mark_window_closed(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
-        self.mark_agent_window_closed(line, agent, at).await
-    }
-
-    async fn mark_opted_out(&self, conversation: &ConversationKey, at: Timestamp) -> Result<(), StoreError> {
-        self.mark_conversation_opted_out(conversation, at).await
-    }
-
-    async fn record_sms_sent(
-        &self,
-        job: &Job,
-        sid: &str,
-        status: Option<DeliveryStatus>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.record_sms_leg_sent(job, sid, status, now).await
-    }
-
-    async fn record_job_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.record_leg_sent(job, provider_id, now).await
-    }
-
-    async fn record_job_failed(
-        &self,
-        job: &Job,
-        failure: &LegFailure,
-        notices: &[Job],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.record_leg_failed(job, failure, notices, now).await
-    }
-
-    async fn release_job(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> Result<(), StoreError> {
-        self.release_leg(job, failure, now).await
-    }
-
-    async fn mark_job_uncertain(
-        &self,
-        job: &Job,
-        failure: &LegFailure,
-        since: Timestamp,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.mark_leg_uncertain(job, failure, since, now).await
-    }
-
-    async fn find_forwarded_copy(&self, wamid: &Wamid) -> Result<Option<ForwardedCopy>, StoreError> {
-        self.forwarded_copy(wamid).await
-    }
-
-    async fn find_handle(&self, line: &LineId, handle: &Handle) -> Result<Option<ConversationKey>, StoreError> {
-        self.handle_target(line, handle).await
-    }
-
-    async fn find_sent_sms(&self, sid: &str) -> Result<Option<SentSmsRecord>, StoreError> {
-        self.sent_sms(sid).await
-    }
-
-    async fn outbound_leg(
-        &self,
-        conversation: &ConversationKey,
-        message_id: &MessageId,
-        job_id: &JobId,
-    ) -> Result<Option<OutboundLeg>, StoreError> {
-        self.outbound_leg_of(conversation, message_id, job_id).await
-    }
-
-    async fn conversation(&self, key: &ConversationKey) -> Result<Option<ConversationSummary>, StoreError> {
-        self.conversation_summary(key).await
-    }
-
-    async fn agent_state(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
-        self.agent(line, agent).await
-    }
-
-    async fn open_conversations(&self, line: &LineId, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
-        self.open_conversations_of(line, limit).await
-    }
-
-    async fn record_agent_message(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
-        self.record_agent_message_once(record).await
-    }
-
-    async fn record_non_agent(
-        &self,
-        line: &LineId,
-        from: &WaId,
-        wamid: &Wamid,
-        day: &str,
-        reply: &Job,
-    ) -> Result<NonAgentOutcome, StoreError> {
-        self.record_non_agent_once(line, from, wamid, day, reply).await
-    }
-
-    async fn advance_leg_status(
-        &self,
-        leg: &LegAddress,
-        status: DeliveryStatus,
-        error_code: Option<i64>,
-        provider_id: Option<&str>,
-        notices: &[Job],
-        now: Timestamp,
-    ) -> Result<StatusChange, StoreError> {
-        self.advance_status(leg, status, error_code, provider_id, notices, now).await
-    }
-
-    async fn note_sent_as(&self, leg: &LegRef, provider_id: &str, now: Timestamp) -> Result<bool, StoreError> {
-        self.note_leg_sent_as(leg, provider_id, now).await
-    }
-
-    async fn record_copy_route(&self, copy: &ForwardedCopy, wamid: &Wamid, now: Timestamp) -> Result<(), StoreError> {
-        DynamoStore::record_copy_route(self, copy, wamid, now).await
-    }
-
-    async fn add_leg(&self, job: &Job) -> Result<(), StoreError> {
-        self.add_message_leg(job).await
-    }
-
-    async fn unsent_jobs(&self, jobs: &[Job]) -> Result<Vec<Job>, StoreError> {
-        self.unsent_standalone_jobs(jobs).await
-    }
-
-    async fn thread(&self, conversation: &ConversationKey) -> Result<Vec<ThreadMessage>, StoreError> {
-        self.thread_of(conversation).await
     }
 }
 

@@ -1,80 +1,71 @@
-//! Reads: the records that route replies and status callbacks, conversations, threads.
+//! Conversations as agents see them: started by an agent, listed, read as a thread, and the
+//! customer's opt-out.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
 
 use super::attrs::*;
-use super::{DynamoStore, unavailable};
-use crate::domain::{Attachment, ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId, Wamid};
+use super::{DynamoStore, TransactFailure, cancelled, failed_condition, unavailable};
+use crate::domain::{Attachment, ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId};
 use crate::ports::{
-    ConversationSummary, Direction, ForwardedCopy, LegFailureRecord, OutboundLeg, SentSmsRecord, StoreError, ThreadLeg,
-    ThreadMessage,
+    ConversationSummary, Conversations, Direction, LegFailureRecord, StartOutcome, StoreError, ThreadLeg, ThreadMessage,
 };
 
-impl DynamoStore {
-    async fn get(&self, pk_value: String, sk_value: &str) -> Result<Option<Item>, StoreError> {
-        Ok(self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk_value, sk_value)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .item)
-    }
-
-    pub(super) async fn forwarded_copy(&self, wamid: &Wamid) -> Result<Option<ForwardedCopy>, StoreError> {
-        let Some(item) = self.get(format!("WAMID#{}", wamid.as_str()), "WAMID").await? else {
-            return Ok(None);
-        };
-        Ok(Some(ForwardedCopy {
-            conversation: parse_conv_pk(get_s(&item, "conversation")?)?,
-            message_id: MessageId::parse(get_s(&item, "message_id")?).map_err(StoreError::Corrupt)?,
-            job_id: JobId::parse(get_s(&item, "job_id")?).map_err(StoreError::Corrupt)?,
-            agent: WaId::parse(get_s(&item, "agent")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        }))
-    }
-
-    pub(super) async fn handle_target(
-        &self,
-        line: &LineId,
-        handle: &Handle,
-    ) -> Result<Option<ConversationKey>, StoreError> {
-        let Some(item) = self.get(handle_pk(line, handle), "HANDLE").await? else {
-            return Ok(None);
-        };
-        parse_conv_pk(get_s(&item, "conversation")?).map(Some)
-    }
-
-    pub(super) async fn sent_sms(&self, sid: &str) -> Result<Option<SentSmsRecord>, StoreError> {
-        let Some(item) = self.get(format!("SMS#{sid}"), "SMS").await? else {
-            return Ok(None);
-        };
-        Ok(Some(SentSmsRecord {
-            conversation: parse_conv_pk(get_s(&item, "conversation")?)?,
-            message_id: MessageId::parse(get_s(&item, "message_id")?).map_err(StoreError::Corrupt)?,
-            job_id: JobId::parse(get_s(&item, "job_id")?).map_err(StoreError::Corrupt)?,
-            agent: WaId::parse(get_s(&item, "agent")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            agent_wamid: Wamid::parse(get_s(&item, "agent_wamid")?).map_err(StoreError::Corrupt)?,
-        }))
-    }
-
-    pub(super) async fn conversation_summary(
+impl Conversations for DynamoStore {
+    /// An agent texts a customer first (`/to`): the conversation and its handle, reserved
+    /// together; the reply is recorded like any other afterwards.
+    async fn start_agent_conversation(
         &self,
         key: &ConversationKey,
-    ) -> Result<Option<ConversationSummary>, StoreError> {
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<StartOutcome, StoreError> {
+        let conversation = HashMap::from([
+            pk(conv_pk(key)),
+            sk("META"),
+            ("line".into(), s(key.line.as_str())),
+            ("customer".into(), s(key.customer.as_str())),
+            ("handle".into(), s(handle.as_str())),
+            ("status".into(), s("open")),
+            ("started_by".into(), s("agent")),
+            ("created_at".into(), s(now.to_string())),
+            ("updated_at".into(), s(now.to_string())),
+            ("last_text".into(), s("")),
+            ("message_count".into(), n(0)),
+            ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
+            ("GSI1SK".into(), s(sortable_time(now))),
+        ]);
+        let handle_item = HashMap::from([
+            pk(handle_pk(&key.line, handle)),
+            sk("HANDLE"),
+            ("conversation".into(), s(conv_pk(key))),
+            ("created_at".into(), s(now.to_string())),
+        ]);
+        let items = vec![
+            self.put(conversation, Some("attribute_not_exists(PK)"))?,
+            self.put(handle_item, Some("attribute_not_exists(PK)"))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(StartOutcome::Started),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(StartOutcome::ConversationExists)
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(StartOutcome::HandleTaken),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn conversation(&self, key: &ConversationKey) -> Result<Option<ConversationSummary>, StoreError> {
         let Some(item) = self.get(conv_pk(key), "META").await? else {
             return Ok(None);
         };
         summary(&item).map(Some)
     }
 
-    pub(super) async fn open_conversations_of(
-        &self,
-        line: &LineId,
-        limit: usize,
-    ) -> Result<Vec<ConversationSummary>, StoreError> {
+    async fn open_conversations(&self, line: &LineId, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
         let out = self
             .client
             .query()
@@ -90,31 +81,7 @@ impl DynamoStore {
         out.items.unwrap_or_default().iter().map(summary).collect()
     }
 
-    pub(super) async fn outbound_leg_of(
-        &self,
-        conversation: &ConversationKey,
-        message_id: &MessageId,
-        job_id: &JobId,
-    ) -> Result<Option<OutboundLeg>, StoreError> {
-        let Some(item) = self.get(conv_pk(conversation), &msg_sk(message_id)).await? else {
-            return Ok(None);
-        };
-        let Some(leg) = opt_m(&item, "legs").and_then(|legs| opt_m(legs, job_id.as_str())) else {
-            return Ok(None);
-        };
-        match (opt_s(&item, "agent"), opt_s(&item, "agent_wamid")) {
-            (Some(agent), Some(wamid)) => Ok(Some(OutboundLeg {
-                agent: WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                agent_wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)?,
-                status: opt_s(leg, "status").and_then(DeliveryStatus::parse),
-                handle: opt_s(&item, "handle").and_then(|h| Handle::parse(h).ok()),
-                body: opt_s(&item, "body").unwrap_or_default().to_owned(),
-            })),
-            _ => Ok(None),
-        }
-    }
-
-    pub(super) async fn thread_of(&self, conversation: &ConversationKey) -> Result<Vec<ThreadMessage>, StoreError> {
+    async fn thread(&self, conversation: &ConversationKey) -> Result<Vec<ThreadMessage>, StoreError> {
         let mut messages = Vec::new();
         let mut start = None;
         loop {
@@ -137,6 +104,31 @@ impl DynamoStore {
             if start.is_none() {
                 return Ok(messages);
             }
+        }
+    }
+
+    /// The provider refused to text the customer (21610): they opted out at the carrier.
+    async fn mark_opted_out(&self, conversation: &ConversationKey, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET opted_out = :yes, opt_out_changed_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Erased meanwhile: nothing left to mark.
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                if e.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 }
