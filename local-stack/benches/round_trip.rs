@@ -1,4 +1,4 @@
-//! Round-trip latency through the local stack (SPEC §11), the way a user meets it:
+//! Round-trip latency through the local stack (docs/local-stack.md), the way a user meets it:
 //! the `local-stack` binary with its own moto emulator, SQS poller and worker, and the
 //! providers at `GRAPH_API_BASE` / `TWILIO_API_BASE` (HTTP fakes that timestamp arrivals).
 //!

@@ -1,4 +1,4 @@
-//! The whole bridge on one machine (SPEC §11): a moto emulator for DynamoDB and SQS, the
+//! The whole bridge on one machine (docs/local-stack.md): a moto emulator for DynamoDB and SQS, the
 //! webhooks on one HTTP server, an SQS poller feeding the worker, a simulator of Twilio and
 //! the WhatsApp Cloud API, and the two-phone page. Each function runs as its deployed
 //! handler code.

@@ -1,4 +1,4 @@
-//! Command line and environment of the local stack. Every variable of the SPEC §2 contract
+//! Command line and environment of the local stack. Every variable of the docs/configuration.md contract
 //! set in the environment wins over the local default.
 
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ usage: local-stack [--port PORT] [--lines FILE]
        local-stack sms [--port PORT] [--from +E164] [--to +E164] TEXT
        local-stack agent [--port PORT] [--from WA_ID] [--reply-to WAMID] TEXT
 
-Starts the bridge locally (SPEC §11) with its provider simulator and the two-phone page, or
+Starts the bridge locally (docs/local-stack.md) with its provider simulator and the two-phone page, or
 plays a customer texting it (Twilio-signed) or an agent answering in WhatsApp (Meta-signed)
 against one that runs.
 

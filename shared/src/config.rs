@@ -1,4 +1,4 @@
-//! The environment contract of SPEC §2, parsed once at cold start into typed values.
+//! The environment contract of docs/configuration.md, parsed once at cold start into typed values.
 //! Every error names the variable (or the field inside `BRIDGE_LINES`) at fault.
 
 use std::time::Duration;
@@ -30,7 +30,7 @@ impl ConfigError {
     }
 }
 
-/// Where the SMS webhook takes the provider's status callbacks (SPEC §2).
+/// Where the SMS webhook takes the provider's status callbacks (docs/configuration.md).
 pub const SMS_STATUS_PATH: &str = "/sms/status";
 
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
@@ -47,7 +47,7 @@ pub struct SmsWebhookConfig {
     /// When set, inbound requests for another account are refused.
     pub twilio_account_sid: Option<String>,
     pub message_retention: Duration,
-    /// Where `GET /media/...` fetches relayed media from (SPEC §4.6, §5.6): customers' MMS
+    /// Where `GET /media/...` fetches relayed media from (docs/media.md): customers' MMS
     /// parts at Twilio, and, when `META_ACCESS_TOKEN` is set, agents' media at the Graph API.
     pub twilio_api_base: String,
     pub meta_access_token: Option<SecretString>,

@@ -269,7 +269,7 @@ fn check_wa_id(wa_id: &WaId) {
 }
 
 /// Masking keeps the length, shows at most six digits, and hides something once there is
-/// something to hide (SPEC §10).
+/// something to hide (docs/operating.md).
 fn check_masked(digits: &str, masked: &str) {
     assert_eq!(masked.len(), digits.len(), "{masked}");
     assert!(masked.bytes().filter(u8::is_ascii_digit).count() <= 6, "{masked}");
@@ -441,7 +441,7 @@ fn check_button_id(id: &str) {
     }
 }
 
-/// Parses `text` as routing does and checks the precedence of SPEC §5.4 on it, then takes the
+/// Parses `text` as routing does and checks the precedence of docs/using.md on it, then takes the
 /// relayed body the way the worker does (formatting stripped, then the SMS rules).
 fn check_agent_text(text: &str) {
     let parsed = AgentText::parse(text);

@@ -48,7 +48,7 @@ pub struct NewInboundMessage {
     pub body: String,
     pub attachments: Vec<Attachment>,
     pub received_at: Timestamp,
-    /// A compliance keyword (SPEC §7) changes the conversation's opt-out with the message.
+    /// A compliance keyword (docs/using.md) changes the conversation's opt-out with the message.
     pub keyword: Option<CustomerKeyword>,
     pub jobs: Vec<Job>,
 }
@@ -87,7 +87,7 @@ pub enum Claim {
     Claimed { attempts: u32 },
     /// Taken over from an attempt that may have reached the provider: its outcome was
     /// ambiguous, or its worker stopped while sending and the lease ran out. Find out before
-    /// sending again (SPEC §9; README, "What the bridge promises").
+    /// sending again (docs/guarantees.md).
     Uncertain {
         attempts: u32,
         /// When the uncertain attempt began.
@@ -196,7 +196,7 @@ pub struct ConversationSummary {
     pub handle: Handle,
     pub open: bool,
     pub last_text: String,
-    /// The customer opted out of SMS (SPEC §7): nothing may be texted to them.
+    /// The customer opted out of SMS (docs/using.md): nothing may be texted to them.
     pub opted_out: bool,
     /// Who claimed it, as the other agents read it.
     pub claimed_by: Option<String>,
@@ -228,7 +228,7 @@ pub struct NewOutboundMessage {
     pub body: String,
     pub sent_at: Timestamp,
     /// The jobs that send it by SMS: one per provider message (a reply over 1600
-    /// characters goes in numbered parts, SPEC §6).
+    /// characters goes in numbered parts, docs/using.md).
     pub jobs: Vec<Job>,
 }
 
@@ -588,7 +588,7 @@ pub trait ConversationStore: InboundLog + Conversations + Agents + Routing + Del
 impl<S: InboundLog + Conversations + Agents + Routing + Deliveries + StatusLog> ConversationStore for S {}
 
 /// Jobs recorded with what caused them, waiting for the sweep to offer them to the queue
-/// again (README, "Recorded means delivered").
+/// again (docs/guarantees.md, "Recorded means delivered").
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
     pub id: String,

@@ -1,4 +1,4 @@
-//! Secrets and the lines at cold start (SPEC §2): each is `<NAME>` in the environment
+//! Secrets and the lines at cold start (docs/configuration.md): each is `<NAME>` in the environment
 //! (locally, in tests) or, in AWS, `<NAME>_PARAM`, the name of an SSM parameter (a
 //! SecureString for the secrets; the lines may be a String). All of a function's `_PARAM`
 //! names are read with one `GetParameters` call, once per cold start; values are never

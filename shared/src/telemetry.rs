@@ -20,7 +20,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("MediaNotForwarded", "kind"),
     ("AutoReplySent", "reason"),
     ("OptedOutRefused", "kind"),
-    // A send whose answer was lost, and how it was settled (README, "What the bridge promises").
+    // A send whose answer was lost, and how it was settled (docs/guarantees.md).
     ("AmbiguousSend", "provider"),
     ("AmbiguousResolved", "outcome"),
     // An item of a webhook that couldn't be read: skipped, its neighbours handled.

@@ -282,7 +282,7 @@ impl aws_sdk_dynamodb::config::Intercept for AwsCallCounter {
     }
 }
 
-/// The SPEC §2 environment for a test on `aws`, with `extra` added or replacing entries.
+/// The docs/configuration.md environment for a test on `aws`, with `extra` added or replacing entries.
 pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = [
         ("BRIDGE_LINES", lines_json().as_str()),
@@ -418,7 +418,7 @@ impl FakeProviders {
         [("GRAPH_API_BASE", self.graph.uri()), ("TWILIO_API_BASE", self.twilio.uri())]
     }
 
-    /// The SPEC §2 environment for a test on `aws`, sending to these fakes.
+    /// The docs/configuration.md environment for a test on `aws`, sending to these fakes.
     pub fn test_env(&self, aws: &TestAws) -> HashMap<String, String> {
         let env = self.env();
         let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -1,4 +1,4 @@
-//! Secrets and lines from SSM at cold start (`<NAME>_PARAM`, SPEC §2), against the moto emulator.
+//! Secrets and lines from SSM at cold start (`<NAME>_PARAM`, docs/configuration.md), against the moto emulator.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 

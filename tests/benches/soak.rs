@@ -15,7 +15,7 @@
 //!
 //! Not a timed test: it prints figures. It fails (exit code 1) if anything was lost or
 //! dead-lettered, if a message overtook an earlier one other than one the outbox sweep
-//! enqueued (posted while SQS refused sends: the README's order exception), or if a copy
+//! enqueued (posted while SQS refused sends: the order exception of docs/guarantees.md), or if a copy
 //! went twice that the bridge could have known about (anything but a WhatsApp message
 //! accepted late whose status report was lost or came after the reconciliation wait).
 
@@ -175,7 +175,7 @@ struct World {
     sqs_outage: Mutex<Option<(Instant, Instant)>>,
     /// `text c3-m7` / `reply c3-m7`: the texts and replies posted while SQS refused sends: the outbox
     /// sweep enqueues them, so they may join their groups behind later messages (the one
-    /// order exception the README states).
+    /// order exception docs/guarantees.md states).
     posted_in_sqs_outage: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -204,7 +204,7 @@ async fn provider(
 
 impl World {
     /// Posts to the webhooks as the providers do: a 5xx is delivered again (Meta always;
-    /// Twilio with the connection overrides the README asks for).
+    /// Twilio with the connection overrides docs/deploying.md asks for).
     async fn post(&self, path: &str, content_type: &str, signature: (&str, &str), body: String) {
         for _ in 0..10 {
             let request = http::Request::builder()

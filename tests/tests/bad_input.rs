@@ -1,4 +1,4 @@
-//! The bad-input suite (issue 8): every bad input the SPEC and the issues name, thrown at the
+//! The bad-input suite (issue 8): every kind of bad input (docs/guarantees.md), thrown at the
 //! deployed handlers: the webhooks' routers with real HTTP requests, the worker with SQS
 //! records, over moto and the provider fakes. Each case checks the answer (its status, a short
 //! reason, no stack trace, no secret and no expected signature echoed) and what changed: for
@@ -362,7 +362,7 @@ fn cases(world: &World) -> Vec<Case> {
     let (open, closed, erased) = (&world.open_handle, &world.closed_handle, &world.erased_handle);
 
     vec![
-        // ---- POST /sms/inbound: signature and account (SPEC §4.1) --------------------------
+        // ---- POST /sms/inbound: signature and account (docs/using.md) --------------------------
         no_effect("sms: forged signature", twilio_signed("bm90IGEgc2lnbmF0dXJl"), 403, MISMATCH),
         no_effect(
             "sms: missing signature",
@@ -473,7 +473,7 @@ fn cases(world: &World) -> Vec<Case> {
             400,
             "too many parameters",
         ),
-        // ---- POST /sms/inbound: the parameters (SPEC §4.1) ----------------------------------
+        // ---- POST /sms/inbound: the parameters (docs/using.md) ----------------------------------
         no_effect("sms: no From", twilio(INBOUND, &without("From")), 400, "missing parameter From"),
         no_effect("sms: no To", twilio(INBOUND, &without("To")), 400, "missing parameter To"),
         no_effect("sms: no MessageSid", twilio(INBOUND, &without("MessageSid")), 400, "missing parameter MessageSid"),
@@ -493,7 +493,7 @@ fn cases(world: &World) -> Vec<Case> {
         no_effect("sms: NumMedia is a word", twilio(INBOUND, &with("NumMedia", "many")), 400, "parameter NumMedia"),
         no_effect("sms: a To no line owns", twilio(INBOUND, &with("To", "+14155550999")), 404, "no line is configured"),
         no_effect("sms: GET", Call::get(INBOUND), 405, ""),
-        // ---- POST /sms/status (SPEC §8) -----------------------------------------------------
+        // ---- POST /sms/status (docs/using.md) -----------------------------------------------------
         no_effect(
             "status: forged signature",
             status_call.clone().header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl"),
@@ -563,7 +563,7 @@ fn cases(world: &World) -> Vec<Case> {
             "",
         ),
         no_effect("status: a status that isn't one", twilio(STATUS, &status_params("exploded")), 200, ""),
-        // ---- POST /whatsapp: signature (SPEC §5.1) ------------------------------------------
+        // ---- POST /whatsapp: signature (docs/using.md) ------------------------------------------
         no_effect("whatsapp: missing signature", unsigned(), 403, "missing X-Hub-Signature-256"),
         no_effect(
             "whatsapp: forged signature",
@@ -725,7 +725,7 @@ fn cases(world: &World) -> Vec<Case> {
             200,
             "",
         ),
-        // ---- POST /whatsapp: what agents send that can't be relayed (SPEC §5.1, §5.5) ---------
+        // ---- POST /whatsapp: what agents send that can't be relayed (docs/using.md) ---------
         http(
             "whatsapp: an unknown message type",
             meta_message(message(AGENTS[0], "order", json!({ "catalog_id": "1" }))),
@@ -832,7 +832,7 @@ fn cases(world: &World) -> Vec<Case> {
             "",
             agent_told(&["There is no conversation #"]),
         ),
-        // ---- GET /whatsapp (SPEC §5.1) ------------------------------------------------------
+        // ---- GET /whatsapp (docs/using.md) ------------------------------------------------------
         no_effect(
             "verify: wrong token",
             verify("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"),
@@ -876,7 +876,7 @@ fn cases(world: &World) -> Vec<Case> {
             403,
             "verification failed",
         ),
-        // ---- GET /media/... (SPEC §4.6, §5.6) ------------------------------------------------
+        // ---- GET /media/... (docs/media.md) ------------------------------------------------
         no_effect(
             "media: signature flipped",
             Call::get(&format!("{link_path}?exp={link_exp}&sig={flipped_sig}")),
@@ -935,7 +935,7 @@ fn cases(world: &World) -> Vec<Case> {
         no_effect("media: signed with another key", Call::get(&other_key), 403, "not a valid media link"),
         no_effect("media: expired", Call::get(&expired), 410, "expired"),
         no_effect("media: POST", Call::post(&link, FORM, ""), 405, ""),
-        // ---- the delivery worker (SPEC §9) ---------------------------------------------------
+        // ---- the delivery worker (docs/guarantees.md) ---------------------------------------------------
         worker("worker: an empty object", record("bad-1", "{}"), Effect::DeadLettered),
         worker("worker: not JSON", record("bad-2", "<xml/>"), Effect::DeadLettered),
         worker("worker: a JSON list", record("bad-3", "[1,2,3]"), Effect::DeadLettered),
@@ -1169,7 +1169,7 @@ async fn every_bad_input_gets_a_clear_answer_and_changes_nothing_it_should_not()
 
 // ---- sequences -----------------------------------------------------------------------------
 
-/// Twilio's reports arrive late, twice and backwards (SPEC §8): the status stays at the
+/// Twilio's reports arrive late, twice and backwards (docs/using.md): the status stays at the
 /// furthest, a repeat changes nothing, and the agent sees one ✅.
 #[tokio::test]
 async fn sms_status_callbacks_out_of_order_or_repeated_never_move_back() {

@@ -1,4 +1,4 @@
-//! What a business runs on every day, over the wire (SPEC §6, §7; issue 5 §1, §2, §5): STOP and
+//! What a business runs on every day, over the wire (docs/using.md; issue 5 §1, §2, §5): STOP and
 //! the other compliance keywords, the bridge's own automated replies, and what an agent's reply
 //! becomes as SMS (smart encoding, numbered parts, the segment warning). The deployed SMS and
 //! WhatsApp webhook routers and the delivery worker, DynamoDB and SQS on moto, Twilio and the

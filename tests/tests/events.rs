@@ -1,4 +1,4 @@
-//! Every sample event in `events/` (the ones the README feeds to `sam local invoke`) goes
+//! Every sample event in `events/` (the ones docs/deploying.md feeds to `sam local invoke`) goes
 //! through its function's deployed handler here, exactly as Lambda would deliver it, with
 //! the environment of `events/env.json`.
 

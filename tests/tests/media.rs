@@ -1,4 +1,4 @@
-//! Media between MMS and WhatsApp, over the wire (SPEC §4.6, §5.6; issue 5 §6). A customer's
+//! Media between MMS and WhatsApp, over the wire (docs/media.md; issue 5 §6). A customer's
 //! MMS part reaches the agents as WhatsApp media by a link of the bridge's own; an agent's
 //! picture reaches the customer as an MMS whose `MediaUrl` is such a link. Each link is
 //! fetched the way Meta and Twilio fetch it, through the deployed router, and the bridge
@@ -81,7 +81,7 @@ async fn requests_to(server: &MockServer, prefix: &str) -> Vec<wiremock::Request
 }
 
 // ---------------------------------------------------------------------------------------------
-// customer → agents (SPEC §4.6)
+// customer → agents (docs/media.md)
 
 #[tokio::test]
 async fn a_customers_photo_reaches_every_agent_as_whatsapp_media_by_a_signed_link() {
@@ -243,7 +243,7 @@ async fn with_media_relay_off_the_copy_names_each_part() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// agent → customer (SPEC §5.6)
+// agent → customer (docs/media.md)
 
 /// The Graph API holds the agent's picture: `GET /v23.0/<id>` names its URL (here on the
 /// fake itself, as Meta's names lookaside.fbsbx.com), and that URL serves it; both need the token.

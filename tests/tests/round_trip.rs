@@ -1,4 +1,4 @@
-//! The whole loop over the wire (SPEC §4, §5, §8): a customer's SMS reaches the agents, an
+//! The whole loop over the wire (docs/using.md): a customer's SMS reaches the agents, an
 //! agent swipe-replies in WhatsApp, the customer gets exactly one SMS from the line's number,
 //! and the delivery result comes back to the agent as a reaction on their message. DynamoDB
 //! and SQS on moto; Twilio and the Graph API as HTTP fakes; every request really signed.
@@ -30,7 +30,7 @@ struct Bridge {
 }
 
 impl Bridge {
-    /// Wired as the Lambdas' `main` functions wire it, from the SPEC §2 environment.
+    /// Wired as the Lambdas' `main` functions wire it, from the docs/configuration.md environment.
     async fn start() -> Self {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;

@@ -27,7 +27,7 @@ struct Bridge {
 }
 
 impl Bridge {
-    /// Wired exactly as the Lambdas' `main` functions wire it, from the SPEC §2 environment.
+    /// Wired exactly as the Lambdas' `main` functions wire it, from the docs/configuration.md environment.
     async fn start() -> Self {
         let aws = TestAws::new().await;
         let graph = MockServer::start().await;

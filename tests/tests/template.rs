@@ -38,7 +38,7 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("OutboxSwept", "source", Some(&["schedule", "local"])),
 ];
 
-/// The secrets each function reads (README, "Configuration: the environment contract"),
+/// The secrets each function reads (docs/configuration.md),
 /// each given in AWS as `<NAME>_PARAM`, the name of an SSM SecureString.
 const SECRETS: &[(&str, &[&str])] = &[
     ("functions/sms-webhook", &["TWILIO_AUTH_TOKEN_PARAM", "META_ACCESS_TOKEN_PARAM"]),
@@ -459,7 +459,7 @@ fn the_dashboard_shows_latency_percentiles_queues_and_functions() {
     }
 }
 
-/// The outbox sweep (README, "Recorded means delivered") runs on a schedule that invokes the
+/// The outbox sweep (docs/guarantees.md, "Recorded means delivered") runs on a schedule that invokes the
 /// worker with the event it parses, at most every 3 minutes (inside SQS's five-minute
 /// deduplication window), and the worker may read GSI2 and delete what it swept.
 #[test]

@@ -1,5 +1,5 @@
 //! The agent's 24-hour window closes and WhatsApp says so only after accepting a copy: a
-//! `failed` status with 131047 (SPEC §4.4, §8). The copy must still reach the agent, as the
+//! `failed` status with 131047 (docs/using.md). The copy must still reach the agent, as the
 //! template, once, and the agent can answer it like any copy. Over the wire: the deployed
 //! routers and worker, moto, Graph and Twilio fakes, signed notifications.
 

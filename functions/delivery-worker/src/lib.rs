@@ -1,4 +1,4 @@
-//! The delivery worker (SPEC §4.4, §9): an SQS FIFO batch in, `ReportBatchItemFailures`
+//! The delivery worker (docs/using.md, docs/guarantees.md): an SQS FIFO batch in, `ReportBatchItemFailures`
 //! out, naming exactly the records to deliver again.
 //!
 //! - Records of one message group (one recipient of one conversation) are handled in order;
@@ -258,7 +258,7 @@ where
                 wait.max(Duration::from_secs(1))
             }
         };
-        // A job failing longer than its maximum age needs an operator (README, "Outages").
+        // A job failing longer than its maximum age needs an operator (docs/guarantees.md, "Retries").
         if let Some(age) = age_of(run[0], now)
             && self.retry.expired(age)
         {
@@ -363,7 +363,7 @@ where
     P: SmsProvider,
     Q: DeliveryQueue,
 {
-    /// Offers the jobs of outbox entries older than `grace` to the queue (README, "Recorded
+    /// Offers the jobs of outbox entries older than `grace` to the queue (docs/guarantees.md, "Recorded
     /// means delivered"). An error leaves the entries for the next sweep: nothing is cleared
     /// that wasn't enqueued.
     pub async fn sweep_outbox(&self, grace: Duration, deadline: Deadline) -> Result<Swept, SweepError> {

@@ -1,4 +1,4 @@
-//! Outside AWS, this stands in for the Lambda event source mapping (SPEC §11): receive up
+//! Outside AWS, this stands in for the Lambda event source mapping (docs/local-stack.md): receive up
 //! to ten messages, hand them to the worker as an `SqsEvent`, delete the ones it did not
 //! report as failed, and leave the failed ones until their visibility timeout.
 

@@ -1,4 +1,4 @@
-//! The delivery guarantee (README, "What the bridge promises"), proven by stopping the
+//! The delivery guarantee (docs/guarantees.md), proven by stopping the
 //! worker dead after each step of a job and delivering the job again from a fresh worker (a
 //! new process knows nothing of the stopped one), over the wire.
 //!
@@ -168,7 +168,7 @@ async fn stopped_after_the_send_the_status_report_settles_it_and_nothing_goes_tw
 #[tokio::test]
 async fn stopped_after_the_send_with_no_status_report_the_copy_goes_again_counted() {
     shared::testing::logs::capture_logs();
-    // The one window left (README): Meta accepted, the worker stopped before its record,
+    // The one window left (docs/guarantees.md): Meta accepted, the worker stopped before its record,
     // and no status report came within the reconciliation wait.
     let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterSend, false).await;
     assert_eq!(per_agent, [2, 2]);

@@ -1,13 +1,13 @@
 //! The SMS provider's webhooks (Twilio):
 //!
-//! - `POST /sms/inbound` (SPEC §4.1–§4.3): a customer's text. Checks, in order: size (413),
+//! - `POST /sms/inbound` (docs/using.md): a customer's text. Checks, in order: size (413),
 //!   content type (415), form encoding (400), signature (403), account (403), required
 //!   parameters (400), known line (404). Only then is anything written: the message, its
 //!   conversation and its delivery jobs, atomically, then the jobs are enqueued. The answer
 //!   is an empty TwiML `<Response/>`; WhatsApp is never called here.
-//! - `POST /sms/status` (SPEC §8): a delivery report on an agent's reply, checked the same
+//! - `POST /sms/status` (docs/using.md): a delivery report on an agent's reply, checked the same
 //!   way; the status only moves forward and the agent's notices are enqueued.
-//! - `GET /media/{source}/{reference}` (SPEC §4.6, §5.6): the bridge's signed, short-lived
+//! - `GET /media/{source}/{reference}` (docs/media.md): the bridge's signed, short-lived
 //!   media links. Meta fetches a customer's MMS part through it, Twilio an agent's WhatsApp
 //!   media; the handler checks the link's signature and expiry, then fetches the media from
 //!   the provider that holds it, with that provider's credentials, from its hosts only.

@@ -154,7 +154,7 @@ async fn late_duplicate_and_backwards_callbacks_change_nothing() {
     }
 }
 
-/// The SPEC §8 rule, proven over the wire: whatever order the callbacks arrive in, the
+/// The docs/using.md rule, proven over the wire: whatever order the callbacks arrive in, the
 /// recorded status is the furthest one reported, and the agent sees ✅ at most once.
 #[tokio::test]
 async fn any_callback_order_ends_at_the_furthest_status() {

@@ -1,4 +1,4 @@
-//! `GET|POST /whatsapp` (SPEC §5): the WhatsApp Cloud API webhook.
+//! `GET|POST /whatsapp` (docs/using.md): the WhatsApp Cloud API webhook.
 //!
 //! `GET` answers Meta's subscription check. `POST` verifies `X-Hub-Signature-256` over the
 //! raw body before anything reads it, then, for every `entry[].changes[].value`, records and

@@ -1,4 +1,4 @@
-//! Buttons on forwarded copies (SPEC §4.5, §5.5) and agents' commands (SPEC §5.4.3), through
+//! Buttons on forwarded copies (docs/using.md) and agents' commands (docs/using.md), through
 //! the deployed routers with DynamoDB and SQS on the moto emulator.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing

@@ -301,7 +301,7 @@ async fn reactions_stickers_and_commands_are_not_relayed_and_a_picture_goes_to_t
     assert!(texts.iter().any(|t| t.contains("sticker can't be sent by SMS")), "{texts:?}");
     assert!(texts.iter().any(|t| t.starts_with("Open conversations, newest first")), "{texts:?}");
 
-    // A picture (SPEC §5.6) follows the same routing as text: here, the focus.
+    // A picture (docs/media.md) follows the same routing as text: here, the focus.
     let image = json!({ "from": AGENTS[0], "id": "wamid.i1", "type": "image", "image": { "id": "1", "mime_type": "image/jpeg" } });
     assert_eq!(h.notify(&[image], &[]).await, 200);
     let jobs = h.take_jobs().await;

@@ -22,7 +22,7 @@ use super::{Simulator, signing};
 
 /// The WhatsApp Business Account id the notifications name.
 const WABA_ID: &str = "102290129340398";
-/// Parameters of the line's template, as the README tells the business to create it:
+/// Parameters of the line's template, as docs/configuration.md tells the business to create it:
 /// `New SMS {{1}} from {{2}}: {{3}}`.
 const TEMPLATE_PARAMETERS: usize = 3;
 

@@ -1,4 +1,4 @@
-//! The provider simulator and the two-phone page (SPEC §11).
+//! The provider simulator and the two-phone page (docs/local-stack.md).
 //!
 //! - `twilio`: Twilio's Messages API, status callbacks, MMS media, and the customer's phone.
 //! - `graph`: the WhatsApp Cloud API, status notifications, media, and the agents' phones.

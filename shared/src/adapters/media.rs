@@ -1,4 +1,4 @@
-//! Fetches relayed media from the provider that holds it (SPEC §4.6, §5.6), for the SMS
+//! Fetches relayed media from the provider that holds it (docs/media.md), for the SMS
 //! webhook's `GET /media/...`: a customer's MMS part from Twilio (Basic auth), an agent's
 //! WhatsApp media from the Graph API (its URL first, then the file; Bearer token).
 //!

@@ -1,4 +1,4 @@
-//! An SMS status callback (SPEC §8): the leg's status moves forward only, and the agent who
+//! An SMS status callback (docs/using.md): the leg's status moves forward only, and the agent who
 //! wrote the reply sees the result on their WhatsApp message (✅, or ❌ with the reason).
 
 use jiff::Timestamp;

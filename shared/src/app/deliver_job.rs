@@ -1,4 +1,4 @@
-//! The delivery worker's use case (SPEC §4.4, §6, §9): take a job, send it once, record
+//! The delivery worker's use case (docs/using.md, docs/guarantees.md): take a job, send it once, record
 //! what happened on its leg.
 //!
 //! Each leg goes queued → sending (claimed with a lease) → sent | retry | failed, or
@@ -56,7 +56,7 @@ pub const DEFAULT_RECONCILE_WAIT: Duration = Duration::from_secs(180);
 /// What a job must have left of the invocation to start: its sends, and the writes after.
 const FINISH_MARGIN: Duration = Duration::from_millis(1500);
 
-/// Messages per second per sending number (SPEC §9): WhatsApp's Cloud API allows 80 per
+/// Messages per second per sending number (docs/guarantees.md): WhatsApp's Cloud API allows 80 per
 /// business number; SMS depends on the number (1 for a US long code, 3 toll-free, 100 short
 /// code). Per worker process: divide the provider's limit by the worker's concurrency.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,7 +117,7 @@ pub struct Deliverer<S, W, P, Q> {
     /// `PUBLIC_BASE_URL/sms/status`: where the SMS provider reports delivery.
     pub status_callback_url: String,
     pub rates: SendRates,
-    /// Signs the links providers fetch relayed media from (SPEC §4.6, §5.6).
+    /// Signs the links providers fetch relayed media from (docs/media.md).
     pub media_links: Option<MediaLinks>,
     /// The longest one provider call may take (the HTTP client's timeout).
     pub send_timeout: Duration,
@@ -290,7 +290,7 @@ where
     }
 
     /// Delivers consecutive jobs of one order group before `deadline`. Forwards to one agent
-    /// are coalesced into one WhatsApp message (SPEC §9: a burst of SMS from one customer
+    /// are coalesced into one WhatsApp message (docs/guarantees.md: a burst of SMS from one customer
     /// must not trip WhatsApp's ~1 message / 6 s pair limit); any other run holds one job.
     pub async fn deliver_run(
         &self,
@@ -565,7 +565,7 @@ where
         }
     }
 
-    /// Waits for the sender's next slot (SPEC §9 pacing), unless the slot leaves no time
+    /// Waits for the sender's next slot (docs/guarantees.md pacing), unless the slot leaves no time
     /// for the send before the deadline.
     async fn pace(&self, sender: &str, per_second: f64, deadline: Deadline) -> Result<(), Halt> {
         let slot = self.pacer.lock().await.reserve(sender, per_second, Instant::now());
@@ -787,7 +787,7 @@ where
                 })
                 .collect()
         };
-        // SPEC §6: nothing is texted to an opted-out customer, whatever queued it.
+        // docs/using.md: nothing is texted to an opted-out customer, whatever queued it.
         if conversation.opted_out {
             return self.refuse_opted_out(job, tell_agent(Some(OPTED_OUT_CODE)), now).await;
         }
@@ -817,7 +817,7 @@ where
         }
     }
 
-    /// The bridge's own text to a customer (SPEC §7): never to an opted-out customer unless
+    /// The bridge's own text to a customer (docs/using.md): never to an opted-out customer unless
     /// it answers a keyword; no status callback (nobody waits for its result).
     async fn auto_reply(
         &self,
@@ -873,7 +873,7 @@ where
     }
 
     /// 21610: the carrier says the customer opted out (e.g. STOP sent to another of the
-    /// business's numbers, or handled by the provider): remember it (SPEC §6).
+    /// business's numbers, or handled by the provider): remember it (docs/using.md).
     async fn note_carrier_opt_out(
         &self,
         conversation: &crate::domain::ConversationKey,
@@ -901,7 +901,7 @@ where
         let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message, Some(&tracking));
         let mut result = self.call(deadline, send).await;
         // Outside the agent's window, a notice about a conversation goes as the template
-        // rather than failing silently (SPEC §4.4; issue 4).
+        // rather than failing silently (docs/using.md; issue 4).
         if let (Err(failure), Some(parameters)) = (&result, &notice.fallback)
             && ErrorClass::of(failure) == ErrorClass::Fallback
         {
@@ -931,7 +931,7 @@ where
         }
     }
 
-    /// Records a failed attempt by its class (SPEC §9); `notices` go out only if it is
+    /// Records a failed attempt by its class (docs/guarantees.md); `notices` go out only if it is
     /// final. `started`: when the attempt began (an ambiguous one is reconciled from then).
     async fn fail(
         &self,

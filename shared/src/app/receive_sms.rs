@@ -1,4 +1,4 @@
-//! A customer's SMS arrives (SPEC §4.2–§4.3, §7): record it once, create the conversation on
+//! A customer's SMS arrives (docs/using.md): record it once, create the conversation on
 //! first contact, and enqueue one delivery job per agent, plus the bridge's automated
 //! reply if one is due. Never calls WhatsApp.
 //!

@@ -1,4 +1,4 @@
-//! A WhatsApp message or status reaches the line's number (SPEC §5, §8).
+//! A WhatsApp message or status reaches the line's number (docs/using.md).
 //!
 //! From an agent: their window is recorded, the message is routed (`domain::routing`) and
 //! either relayed to the customer as an SMS job, or answered with a notice. From anyone
@@ -132,7 +132,7 @@ pub struct StatusHandled {
 ///
 /// WhatsApp accepts a free-form copy and reports only later, as a `failed` status with
 /// 131047, that the agent's 24 h window had closed. Then the copy is forwarded again as the
-/// template (SPEC §4.4, "nothing is lost"): the agent's window is marked closed, each message
+/// template (docs/using.md, "nothing is lost"): the agent's window is marked closed, each message
 /// the copy carried gets a template leg, and those jobs are enqueued. A replayed report
 /// offers the same jobs again; the worker sends each once.
 pub async fn receive_whatsapp_status<S: ConversationStore, Q: DeliveryQueue>(
@@ -290,10 +290,10 @@ async fn plan<S: ConversationStore>(
 ) -> Result<Plan, StoreError> {
     let agent_name = notices::agent_name(profile_name, &message.from);
     match &message.content {
-        // SPEC §5.7: reactions are never relayed.
+        // docs/using.md: reactions are never relayed.
         WhatsAppContent::Reaction { .. } => Ok(Plan::silent("reaction")),
         WhatsAppContent::Media { kind, caption, media } => match media {
-            // SPEC §5.6: stickers don't travel as MMS; with relay off, media is named only.
+            // docs/media.md: stickers don't travel as MMS; with relay off, media is named only.
             Some(media) if line.media_relay && kind != "sticker" => {
                 route_media(store, line, message, caption.as_deref().unwrap_or_default(), media.clone(), now).await
             }
@@ -387,7 +387,7 @@ async fn route_text<S: ConversationStore>(
     }
 }
 
-/// An agent's picture, audio, video or document (SPEC §5.6): to the conversation its
+/// An agent's picture, audio, video or document (docs/media.md): to the conversation its
 /// swipe-reply, its caption's handle or the agent's focus names; the caption is the text.
 async fn route_media<S: ConversationStore>(
     store: &S,
@@ -438,7 +438,7 @@ async fn route_media<S: ConversationStore>(
     Ok(reply(line, message, draft, now))
 }
 
-/// A reply button of a forwarded copy (SPEC §4.5, §5.5): `act:<action>:<handle>`.
+/// A reply button of a forwarded copy (docs/using.md): `act:<action>:<handle>`.
 async fn pressed<S: ConversationStore>(
     store: &S,
     line: &Line,
@@ -555,7 +555,7 @@ fn tell_others(
         .collect()
 }
 
-/// SPEC §5.4.3: `/help`, `/list`, `/close`, `/to`; anything else gets the help.
+/// docs/using.md: `/help`, `/list`, `/close`, `/to`; anything else gets the help.
 async fn run_command<S: ConversationStore>(
     store: &S,
     line: &Line,
@@ -724,7 +724,7 @@ impl<'a> Draft<'a> {
 }
 
 /// The agent's text, formatting removed and smart-encoded, as SMS jobs (numbered parts
-/// over 1600 characters) recorded in the thread (SPEC §5.6, §6).
+/// over 1600 characters) recorded in the thread (docs/media.md, docs/using.md).
 fn reply(line: &Line, message: &InboundWhatsApp, draft: Draft<'_>, now: Timestamp) -> Plan {
     let Draft { conversation, handle, text, media, agent_wamid, clear_pending, rule } = draft;
     let mut body = strip_formatting(text).trim().to_owned();
@@ -752,7 +752,7 @@ fn reply(line: &Line, message: &InboundWhatsApp, draft: Draft<'_>, now: Timestam
             }),
         })
         .collect();
-    // SPEC §6: a reply that costs more than the line's threshold is sent, and the agent
+    // docs/using.md: a reply that costs more than the line's threshold is sent, and the agent
     // learns what it cost and why (usually one character forcing UCS-2).
     let costs: Vec<SmsCost> = parts.iter().map(|p| cost(p)).collect();
     let segments: usize = costs.iter().map(|c| c.segments).sum();

@@ -1,4 +1,4 @@
-//! Webhooks keep trying within their budget (README, "Recorded means delivered"). Twilio
+//! Webhooks keep trying within their budget (docs/guarantees.md, "Recorded means delivered"). Twilio
 //! waits 15 s for an answer to an inbound message and doesn't send it again on its own, so a
 //! few seconds of DynamoDB or SQS trouble must not lose the text: a transient failure is
 //! tried again with exponential backoff and jitter until the budget is spent.

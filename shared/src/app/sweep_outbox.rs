@@ -1,4 +1,4 @@
-//! The outbox sweep (README, "Recorded means delivered"): every entry whose grace has
+//! The outbox sweep (docs/guarantees.md, "Recorded means delivered"): every entry whose grace has
 //! passed has its jobs offered to the queue again, then is cleared. A job the webhook had
 //! enqueued is dropped by SQS as a duplicate (same deduplication id within five minutes);
 //! one it couldn't (SQS down, the function stopped) is enqueued now. The worker runs it on a

@@ -1,4 +1,4 @@
-//! A line's business hours (SPEC §2, §7): an IANA time zone plus weekly opening ranges, used to
+//! A line's business hours (docs/configuration.md, docs/using.md): an IANA time zone plus weekly opening ranges, used to
 //! send a customer the "we're closed" auto-reply and to say when the business opens again.
 //!
 //! Ranges are local civil (wall-clock) times of the zone, so hours follow DST the way a person

@@ -1,9 +1,9 @@
-//! Compliance keywords and automated replies to customers (SPEC §7).
+//! Compliance keywords and automated replies to customers (docs/using.md).
 //!
 //! A keyword is the *whole* message, trimmed of spaces and punctuation, in any case:
 //! `" Stop. "` opts out, "please stop texting" does not. What the bridge answers, if
 //! anything, is decided here from the line's configuration; whether the customer is opted
-//! out is the store's to know, and the worker checks it before every SMS (SPEC §6).
+//! out is the store's to know, and the worker checks it before every SMS (docs/using.md).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,7 @@ pub struct DueAutoReply {
     pub once_key: String,
 }
 
-/// What the bridge answers a customer's message, if anything (SPEC §7). At most one reply
+/// What the bridge answers a customer's message, if anything (docs/using.md). At most one reply
 /// per message: a keyword's answer, else "no agent", else "closed now", else the
 /// first-contact acknowledgement.
 pub fn auto_reply_for(

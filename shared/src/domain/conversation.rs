@@ -1,4 +1,4 @@
-//! A conversation is one customer of one line (SPEC §3). Agents name it by a short handle
+//! A conversation is one customer of one line (ARCHITECTURE.md). Agents name it by a short handle
 //! such as `#K7`, unique within the line.
 
 use std::fmt;

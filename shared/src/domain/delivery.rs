@@ -1,4 +1,4 @@
-//! Delivery jobs (SPEC §9) and what a provider's answer means for them.
+//! Delivery jobs (docs/guarantees.md) and what a provider's answer means for them.
 //!
 //! A job is one copy of one message for one recipient. It travels through SQS as JSON
 //! `{ "job_id", "attempt", "kind", "payload" }` and its progress is recorded as a leg of the
@@ -22,7 +22,7 @@ use super::whatsapp_message::WhatsAppMessage;
 /// How long after an agent's last message the business may send them free-form text.
 pub const AGENT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Where a job's leg is (SPEC §9): queued → sending (claimed) → sent | retry | failed, with
+/// Where a job's leg is (docs/guarantees.md): queued → sending (claimed) → sent | retry | failed, with
 /// `uncertain` when an attempt may have reached the provider without the bridge learning
 /// its answer (a timeout after sending, a lost connection, a worker stopped mid-send).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,15 +121,15 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
 pub enum JobPayload {
-    /// A customer's SMS, to one agent in WhatsApp (SPEC §4.4).
+    /// A customer's SMS, to one agent in WhatsApp (docs/using.md).
     ForwardToAgent(ForwardToAgent),
-    /// An agent's reply, to the customer by SMS (SPEC §5.6, §6).
+    /// An agent's reply, to the customer by SMS (docs/media.md, docs/using.md).
     SendSms(SendSms),
     /// A message from the bridge itself to an agent: a delivery reaction, a failure reason,
-    /// a "which conversation?" list (SPEC §5.4, §8).
+    /// a "which conversation?" list (docs/using.md).
     NotifyAgent(NotifyAgent),
     /// A text from the bridge itself to a customer: an automated reply or a keyword's
-    /// answer (SPEC §7).
+    /// answer (docs/using.md).
     AutoReply(AutoReply),
 }
 
@@ -148,7 +148,7 @@ pub struct SendSms {
     pub agent: WaId,
     pub agent_wamid: Wamid,
     pub text: String,
-    /// The agent's media, relayed as links the SMS provider fetches (SPEC §5.6).
+    /// The agent's media, relayed as links the SMS provider fetches (docs/media.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<WhatsAppMedia>,
 }
@@ -182,11 +182,11 @@ pub struct ForwardToAgent {
     /// Attachments WhatsApp can't carry (or when media relay is off), as content-type labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
-    /// The customer's MMS parts WhatsApp can show, sent after the copy (SPEC §4.6).
+    /// The customer's MMS parts WhatsApp can show, sent after the copy (docs/media.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<Attachment>,
     pub received_at: Timestamp,
-    /// The text was a compliance keyword (SPEC §7): the copy says what it changed.
+    /// The text was a compliance keyword (docs/using.md): the copy says what it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword: Option<CustomerKeyword>,
 }
@@ -348,7 +348,7 @@ impl SendTracking {
     }
 }
 
-/// Whether the business may send an agent free-form text (SPEC §4.4): they wrote within
+/// Whether the business may send an agent free-form text (docs/using.md): they wrote within
 /// 24 hours, and WhatsApp hasn't told us since (131047) that the window is closed.
 pub fn agent_window_open(last_inbound_at: Option<Timestamp>, closed_at: Option<Timestamp>, now: Timestamp) -> bool {
     match last_inbound_at {
@@ -459,7 +459,7 @@ impl fmt::Display for ProviderFailure {
     }
 }
 
-/// What the worker does about a failure (SPEC §9).
+/// What the worker does about a failure (docs/guarantees.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Try again later, with backoff.
@@ -475,7 +475,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// The one place that maps every provider outcome to a class (SPEC §9).
+    /// The one place that maps every provider outcome to a class (docs/guarantees.md).
     pub fn of(failure: &ProviderFailure) -> Self {
         match failure {
             ProviderFailure::NotSent(_) => Self::Retry,
@@ -491,7 +491,7 @@ impl ErrorClass {
         }
     }
 
-    /// Twilio and Meta error codes named by the SPEC; `None` for codes it doesn't name. Also
+    /// Twilio and Meta error codes the bridge knows by number; `None` for others. Also
     /// for codes that arrive in a status report rather than a send's answer.
     pub fn of_code(code: i64) -> Option<Self> {
         Some(match code {
@@ -506,7 +506,7 @@ impl ErrorClass {
 }
 
 impl ForwardToAgent {
-    /// The copy of a customer's message for `agent` (SPEC §4.4, §4.6): what WhatsApp can
+    /// The copy of a customer's message for `agent` (docs/using.md, docs/media.md): what WhatsApp can
     /// show goes as media (when the line relays media), the rest is named in the text.
     pub fn of_message(
         line: &super::line::Line,

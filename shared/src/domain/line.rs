@@ -1,4 +1,4 @@
-//! A line (SPEC §2): one business SMS number bridged to one WhatsApp Business number and its
+//! A line (docs/configuration.md): one business SMS number bridged to one WhatsApp Business number and its
 //! agents. Lines are parsed once at cold start; an invalid document fails the start with the
 //! path of the offending field (`BRIDGE_LINES[1].agents[0]: ...`).
 
@@ -62,7 +62,7 @@ pub enum SmsProviderKind {
 }
 
 /// An approved WhatsApp message template, used when an agent's 24 h window is closed
-/// (SPEC §4.4). Its body takes three parameters: handle, customer, text.
+/// (docs/using.md). Its body takes three parameters: handle, customer, text.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRef {
@@ -83,7 +83,7 @@ pub struct Line {
     pub help_text: Option<String>,
     #[serde(default)]
     pub allow_agent_initiated: bool,
-    /// How long an agent's focus on a conversation lasts (SPEC §5.4).
+    /// How long an agent's focus on a conversation lasts (docs/using.md).
     #[serde(default = "default_focus_hours")]
     pub focus_hours: u32,
     /// When agents answer; outside these hours customers get `auto_replies.after_hours`.
@@ -91,14 +91,14 @@ pub struct Line {
     pub business_hours: Option<BusinessHours>,
     #[serde(default)]
     pub auto_replies: AutoReplies,
-    /// A third button on forwarded messages that sends a canned answer (SPEC §4.5).
+    /// A third button on forwarded messages that sends a canned answer (docs/using.md).
     #[serde(default)]
     pub quick_reply: Option<QuickReply>,
     /// Replace curly quotes, dashes, ellipses and odd spaces with GSM-7 ones so a reply
-    /// isn't sent (and billed) as UCS-2 for a typographic quote (SPEC §6).
+    /// isn't sent (and billed) as UCS-2 for a typographic quote (docs/using.md).
     #[serde(default = "default_true")]
     pub smart_encoding: bool,
-    /// Relay media between MMS and WhatsApp through the bridge's signed links (SPEC §4.6,
+    /// Relay media between MMS and WhatsApp through the bridge's signed links (docs/media.md,
     /// §5.6); off, attachments are named in text instead.
     #[serde(default = "default_true")]
     pub media_relay: bool,
@@ -119,7 +119,7 @@ fn default_segment_warning() -> u32 {
     3
 }
 
-/// The texts the bridge sends customers by itself (SPEC §7); each is off unless set.
+/// The texts the bridge sends customers by itself (docs/using.md); each is off unless set.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoReplies {
@@ -170,7 +170,7 @@ pub struct QuickReply {
     pub text: String,
 }
 
-/// The longest automated text: one provider message (SPEC §6).
+/// The longest automated text: one provider message (docs/using.md).
 const AUTO_TEXT_MAX_CHARS: usize = 1600;
 const BUTTON_TITLE_MAX_CHARS: usize = 20;
 

@@ -1,4 +1,4 @@
-//! What may reach a log line about text the bridge doesn't control (SPEC §10): provider ids
+//! What may reach a log line about text the bridge doesn't control (docs/operating.md): provider ids
 //! that embed a phone number, and providers' or AWS's error messages that quote one.
 //!
 //! - A WhatsApp message id (`wamid.HBgL…`) is base64 that holds the recipient's number, so

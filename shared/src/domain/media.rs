@@ -1,4 +1,4 @@
-//! Media between MMS and WhatsApp (SPEC §4.6, §5.6).
+//! Media between MMS and WhatsApp (docs/media.md).
 //!
 //! Neither provider can fetch the other's media: Twilio's media URLs may require the
 //! account's Basic auth, and WhatsApp's need the business's access token. So each side gets
@@ -197,7 +197,7 @@ pub enum MediaUrlError {
 
 /// Whether `host` belongs to the provider whose credentials would be sent: exactly one of
 /// `hosts` or a subdomain of one of `domains`. Checked before every authenticated fetch
-/// (SPEC §4.6: credentials never go to another host).
+/// (docs/media.md: credentials never go to another host).
 pub fn host_allowed(host: &str, hosts: &[&str], domains: &[&str]) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     hosts.iter().any(|h| host == h.to_ascii_lowercase())

@@ -8,7 +8,7 @@ use super::sms_text::is_gsm7;
 use super::status::{DeliveryStatus, failure_notice};
 use super::whatsapp_message::{PickableConversation, WhatsAppMessage, conversation_picker};
 
-/// The one reply a day someone who is not an agent of the line gets (SPEC §5.3).
+/// The one reply a day someone who is not an agent of the line gets (docs/using.md).
 pub fn not_an_agent(line: &Line) -> WhatsAppMessage {
     WhatsAppMessage::text(&format!(
         "Hello! This WhatsApp number is only used by our team, so messages sent here aren't read. \
@@ -17,7 +17,7 @@ pub fn not_an_agent(line: &Line) -> WhatsAppMessage {
     ))
 }
 
-/// The delivery result of an agent's reply, shown on their message (SPEC §8).
+/// The delivery result of an agent's reply, shown on their message (docs/using.md).
 pub fn delivery_result(
     status: DeliveryStatus,
     previous: Option<DeliveryStatus>,
@@ -97,7 +97,7 @@ pub fn media_needs_a_conversation() -> WhatsAppMessage {
     )
 }
 
-/// A reply over the line's segment threshold was sent; says what it cost and why (SPEC §6).
+/// A reply over the line's segment threshold was sent; says what it cost and why (docs/using.md).
 pub fn costly_reply(segments: usize, parts: usize, body: &str, agent_message: &Wamid) -> WhatsAppMessage {
     let why = match body.chars().find(|c| !is_gsm7(&c.to_string())) {
         Some(c) => format!(" It is sent as Unicode (70 characters per segment instead of 160) because of “{c}”."),
@@ -107,7 +107,7 @@ pub fn costly_reply(segments: usize, parts: usize, body: &str, agent_message: &W
     WhatsAppMessage::reply(&format!("ℹ️ This reply costs {segments} SMS segments.{why}{split}"), agent_message)
 }
 
-/// The agent answered a customer who opted out: nothing was sent (SPEC §6, §7).
+/// The agent answered a customer who opted out: nothing was sent (docs/using.md).
 pub fn customer_opted_out(handle: &Handle, agent_message: &Wamid) -> WhatsAppMessage {
     WhatsAppMessage::reply(
         &format!(
@@ -117,7 +117,7 @@ pub fn customer_opted_out(handle: &Handle, agent_message: &Wamid) -> WhatsAppMes
     )
 }
 
-/// `/help`, and the answer to an unknown command (SPEC §5.4.3).
+/// `/help`, and the answer to an unknown command (docs/using.md).
 pub fn help(line: &Line, unknown: Option<&str>) -> WhatsAppMessage {
     let mut text = match unknown {
         Some(name) => format!("There is no command /{name}.\n\n"),

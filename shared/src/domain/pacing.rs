@@ -1,4 +1,4 @@
-//! Per-sender pacing (SPEC §9): sends from one number are spaced so a burst doesn't trip the
+//! Per-sender pacing (docs/guarantees.md): sends from one number are spaced so a burst doesn't trip the
 //! provider's throttling (WhatsApp Cloud API: 80 messages/s per business number; SMS: the
 //! number's MPS, e.g. 1 for a US long code). Pure: the caller supplies the clock and sleeps.
 

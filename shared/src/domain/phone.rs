@@ -1,6 +1,6 @@
 //! Phone numbers as the providers give them: E.164 from the SMS side, bare digits (`wa_id`)
 //! from WhatsApp. Both parse once at the edge; `Debug` and `masked()` never print the middle
-//! digits, so a number can't end up whole in a log line by accident (SPEC §10).
+//! digits, so a number can't end up whole in a log line by accident (docs/operating.md).
 
 use std::fmt;
 

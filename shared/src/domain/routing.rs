@@ -1,4 +1,4 @@
-//! Where an agent's WhatsApp message goes (SPEC §5.4). First match wins:
+//! Where an agent's WhatsApp message goes (docs/using.md). First match wins:
 //!
 //! 1. a swipe-reply (`context.id`) to a forwarded copy → that copy's conversation;
 //! 2. a leading handle, `#K7 text` → that conversation (an unknown handle asks, rather than
@@ -38,7 +38,7 @@ pub struct Command {
 /// Pages of `/list` beyond this are not offered (ten rows each).
 pub const LIST_MAX_PAGE: usize = 20;
 
-/// What a command asks for (SPEC §5.4.3), its arguments parsed.
+/// What a command asks for (docs/using.md), its arguments parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentCommand {
     Help,

@@ -1,4 +1,4 @@
-//! Outbound SMS text (SPEC §6): what a body costs, how to keep it cheap, and how to fit the provider.
+//! Outbound SMS text (docs/using.md): what a body costs, how to keep it cheap, and how to fit the provider.
 //!
 //! An SMS is GSM-7 (the GSM 03.38 default alphabet plus its escape table) when every character
 //! allows it, else UCS-2: 160 septets or 70 UTF-16 units in one segment, 153 or 67 per part once

@@ -1,4 +1,4 @@
-//! Delivery statuses (SPEC §8) and the rule that they only move forward.
+//! Delivery statuses (docs/using.md) and the rule that they only move forward.
 //!
 //! queued < sending < sent < failed = undelivered < delivered < read. A failure is final
 //! unless the provider's own later report says the message did arrive; a late `sent` after
@@ -84,7 +84,7 @@ impl fmt::Display for DeliveryStatus {
     }
 }
 
-/// A provider error code in words, for the agent (SPEC §8: "not delivered: customer opted
+/// A provider error code in words, for the agent (docs/using.md: "not delivered: customer opted
 /// out (21610)").
 pub fn reason_in_words(code: Option<i64>) -> &'static str {
     match code {

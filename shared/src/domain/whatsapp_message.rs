@@ -1,5 +1,5 @@
 //! The WhatsApp messages the bridge sends, and the Cloud API's limits on them, checked
-//! where each message is built (SPEC §4.4, §5.4, §8).
+//! where each message is built (docs/using.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub const BUTTON_TITLE_MAX_CHARS: usize = 20;
 pub const BUTTONS_MAX: usize = 3;
 pub const BUTTON_ID_MAX_CHARS: usize = 256;
 
-/// Reply-button ids on forwarded copies: `act:<action>:<handle>` (SPEC §4.5).
+/// Reply-button ids on forwarded copies: `act:<action>:<handle>` (docs/using.md).
 pub const ACTION_PREFIX: &str = "act:";
 
 /// Row ids of the conversation picker: `conv:` + handle.
@@ -141,7 +141,7 @@ pub struct CopyFacts {
     pub opted_out: bool,
 }
 
-/// The copy of a customer's SMS an agent receives (SPEC §4.4–§4.5): labelled text with
+/// The copy of a customer's SMS an agent receives (docs/using.md): labelled text with
 /// Claim / Close / quick-reply buttons inside the agent's window, the line's template
 /// outside it. A text too long for an interactive body goes without buttons.
 pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, facts: CopyFacts) -> WhatsAppMessage {

@@ -1,4 +1,4 @@
-//! Agents' WhatsApp text on its way to an SMS (SPEC §5.6): formatting markers removed.
+//! Agents' WhatsApp text on its way to an SMS (docs/media.md): formatting markers removed.
 //!
 //! WhatsApp formats `*bold*`, `_italic_`, `~strike~`, `` `code` `` and ```` ```block``` ````
 //! only when a marker pair hugs text at word boundaries, so `2*3*4`, `snake_case_name` and

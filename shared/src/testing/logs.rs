@@ -1,6 +1,6 @@
 //! What the functions log during a test, as CloudWatch would receive it (JSON lines, level
 //! info), kept in memory so the test can search it: no phone number may reach a log line in
-//! any form (SPEC §10; issue 14).
+//! any form (docs/operating.md; issue 14).
 //!
 //! The fault and business suites call [`capture_logs`] first and [`assert_no_number_logged`]
 //! last, with the numbers they used. Tests of one binary share the capture (tracing has one

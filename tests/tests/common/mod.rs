@@ -47,7 +47,7 @@ impl Bridge {
         Self::with_lines(lines.to_string()).await
     }
 
-    /// Wired as the Lambdas' `main` functions wire it, from the SPEC §2 environment.
+    /// Wired as the Lambdas' `main` functions wire it, from the docs/configuration.md environment.
     pub async fn with_lines(lines: String) -> Self {
         Self::wired(lines, None, &[]).await
     }

@@ -1,5 +1,5 @@
 //! Agents: their 24 h window, focus and pending text, and their messages recorded once
-//! (SPEC §5.2–§5.4).
+//! (docs/using.md).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -229,7 +229,7 @@ impl Agents for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Marks the agent's window open (SPEC §5.2); an older report never moves it back.
+    /// Marks the agent's window open (docs/using.md); an older report never moves it back.
     pub async fn record_agent_inbound(&self, line: &LineId, agent: &WaId, at: Timestamp) -> Result<(), StoreError> {
         let result = self
             .client
@@ -316,7 +316,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// SPEC §5.5: the conversation is assigned to the agent who pressed Claim.
+    /// docs/using.md: the conversation is assigned to the agent who pressed Claim.
     fn conversation_claim(
         &self,
         conversation: &ConversationKey,

@@ -1,4 +1,4 @@
-//! Customers' messages: appended to their conversation, or starting it (SPEC §4.2–§4.3).
+//! Customers' messages: appended to their conversation, or starting it (docs/using.md).
 
 use std::collections::HashMap;
 
@@ -200,7 +200,7 @@ pub(super) fn prior_from_seen(seen: &Item) -> Result<PriorDelivery, StoreError> 
     Ok(PriorDelivery { message_id, jobs: parse_jobs(seen, "jobs")? })
 }
 
-/// STOP sets the conversation's opt-out, START clears it (SPEC §7); nothing else touches it.
+/// STOP sets the conversation's opt-out, START clears it (docs/using.md); nothing else touches it.
 fn opt_out_value(message: &NewInboundMessage) -> Option<AttributeValue> {
     match message.keyword {
         Some(CustomerKeyword::OptOut) => Some(AttributeValue::Bool(true)),

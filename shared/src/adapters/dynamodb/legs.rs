@@ -1,6 +1,6 @@
 //! Legs: each job's progress, claimed and recorded with conditional writes so a job is sent
-//! at most once however often SQS delivers it (SPEC §9), and delivery statuses that only
-//! move forward (SPEC §8).
+//! at most once however often SQS delivers it (docs/guarantees.md), and delivery statuses that only
+//! move forward (docs/using.md).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -343,7 +343,7 @@ impl DynamoStore {
 
     /// An automated reply's leg is created when first delivered, not with the message that
     /// caused it: its id names the reply's "at most once" key, so a second message wanting
-    /// the same reply finds this leg done (SPEC §7) without making the webhook read first.
+    /// the same reply finds this leg done (docs/using.md) without making the webhook read first.
     pub(super) async fn create_auto_reply_leg(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
         let result = self
             .client

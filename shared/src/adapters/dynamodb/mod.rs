@@ -1,5 +1,5 @@
 //! The conversation store over DynamoDB: one table, `PK`/`SK` string keys, TTL on
-//! `expires_at`, one GSI listing open conversations (SPEC §3). Writes that must agree are
+//! `expires_at`, one GSI listing open conversations (ARCHITECTURE.md). Writes that must agree are
 //! single conditional writes or one `TransactWriteItems`; nothing reads and then writes.
 //!
 //! | item                 | PK                             | SK         |

@@ -1,4 +1,4 @@
-//! The outbox (README, "Recorded means delivered"): every write that records jobs also puts
+//! The outbox (docs/guarantees.md, "Recorded means delivered"): every write that records jobs also puts
 //! an `OUTBOX#` item holding them, in the same transaction. The webhook enqueues the jobs
 //! right after; the sweep re-offers every entry once its grace has passed and then deletes
 //! it. Re-offering is harmless: SQS FIFO drops a deduplication id (the job id) it accepted in

@@ -1,4 +1,4 @@
-//! Twilio's Messages API: the SMS provider port's first adapter (SPEC §6).
+//! Twilio's Messages API: the SMS provider port's first adapter (docs/using.md).
 //! `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded, Basic auth.
 
 use secrecy::{ExposeSecret, SecretString};

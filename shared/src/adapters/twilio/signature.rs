@@ -1,4 +1,4 @@
-//! `X-Twilio-Signature` (SPEC §4.1): base64 HMAC-SHA1, keyed with the auth token, over the
+//! `X-Twilio-Signature` (docs/using.md): base64 HMAC-SHA1, keyed with the auth token, over the
 //! public URL Twilio called followed by every POST parameter as name+value, sorted by name
 //! then value. Only [`TwilioSignatureVerifier::verify`] makes a [`VerifiedTwilioRequest`],
 //! so no handler can act on unverified parameters.

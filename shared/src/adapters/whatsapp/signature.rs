@@ -1,4 +1,4 @@
-//! `X-Hub-Signature-256` (SPEC §5.1): `sha256=` + hex HMAC-SHA256 of the raw body, keyed with
+//! `X-Hub-Signature-256` (docs/using.md): `sha256=` + hex HMAC-SHA256 of the raw body, keyed with
 //! the Meta app secret. Checked before anything parses the body; only
 //! [`MetaSignatureVerifier::verify`] makes a [`VerifiedMetaPayload`].
 

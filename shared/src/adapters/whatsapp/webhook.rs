@@ -1,5 +1,5 @@
 //! The Cloud API webhook's JSON → the bridge's types. Only a [`VerifiedMetaPayload`] can be
-//! parsed, so nothing reads a body whose signature wasn't checked (SPEC §5.1).
+//! parsed, so nothing reads a body whose signature wasn't checked (docs/using.md).
 //!
 //! The envelope must be a WhatsApp Business notification, or the whole body is refused.
 //! Inside it, every change, message and status is read on its own: one that can't be read
