@@ -16,10 +16,10 @@ use jiff::{SignedDuration, Timestamp};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
+use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::deliver_job::{
     CLAIM_LEASE, DEFAULT_RECONCILE_WAIT, DeliverError, Delivered, Deliverer, Failpoint, SendRates,
 };
-use shared::app::receive_whatsapp::receive_whatsapp_status;
 use shared::domain::{Job, JobPayload, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::Conversations;
 use shared::testing::{
@@ -79,7 +79,7 @@ async fn meta_reports_sent(aws: &TestAws, providers: &FakeProviders) {
             recipient: body["to"].as_str().and_then(|to| shared::domain::WaId::parse(to).ok()),
         };
         assert!(report.tracking.is_some(), "every send carries its tracking: {body}");
-        receive_whatsapp_status(&aws.store(), &NoQueue, &line, &report, Timestamp::now()).await.unwrap();
+        apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, Timestamp::now()).await.unwrap();
     }
 }
 

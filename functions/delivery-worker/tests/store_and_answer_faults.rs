@@ -16,8 +16,8 @@ use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
 use shared::app::apply_sms_status::{SmsStatusReport, apply_sms_status};
+use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::deliver_job::{CLAIM_LEASE, Deadline, DeliverError, Delivered, Deliverer, SendRates};
-use shared::app::receive_whatsapp::receive_whatsapp_status;
 use shared::app::retry_budget::RetryBudget;
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
@@ -144,7 +144,7 @@ async fn a_send_recorded_by_nobody_is_found_by_another_process_from_metas_status
         recipient: None,
     };
     let line = lines().iter().next().unwrap().clone();
-    let handled = receive_whatsapp_status(&aws.store(), &NoQueue, &line, &report, t0).await.unwrap().unwrap();
+    let handled = apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, t0).await.unwrap().unwrap();
     assert_eq!(handled.noted, 1);
 
     let next = deliverer(&aws, &providers, &AwsFaults::seeded(13)).await;
@@ -228,7 +228,7 @@ async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_c
                 recipient: None,
             };
             let line = lines().iter().next().unwrap().clone();
-            receive_whatsapp_status(&aws.store(), &NoQueue, &line, &status, t0).await.unwrap();
+            apply_whatsapp_status(&aws.store(), &NoQueue, &line, &status, t0).await.unwrap();
         }
         let again = worker.deliver(&job, t0 + SignedDuration::from_secs(31)).await.unwrap();
         let copies = copies_to(&providers.whatsapp_sent().await, AGENTS[0]);

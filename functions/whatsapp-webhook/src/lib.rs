@@ -23,7 +23,8 @@ use shared::adapters::sqs::SqsQueue;
 use shared::adapters::whatsapp::{
     MalformedNotification, MetaSignatureError, MetaSignatureVerifier, parse_notification,
 };
-use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message, receive_whatsapp_status};
+use shared::app::apply_whatsapp_status::apply_whatsapp_status;
+use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
 use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
 use shared::config::WhatsAppWebhookConfig;
 use shared::domain::{Lines, LogId};
@@ -164,7 +165,7 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
         }
         for status in &batch.statuses {
             let wamid = LogId(status.wamid.as_str()).to_string();
-            match receive_whatsapp_status(&webhook.store, &webhook.queue, line, status, now).await {
+            match apply_whatsapp_status(&webhook.store, &webhook.queue, line, status, now).await {
                 Ok(handled) => tracing::info!(
                     outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },
                     line = %line.id,

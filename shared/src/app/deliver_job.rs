@@ -34,8 +34,8 @@ use crate::domain::{
     ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
 };
 use crate::ports::{
-    Agents, Claim, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError, Routing, SmsProvider,
-    StoreError, WhatsAppClient,
+    Agents, Claim, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError, Routing,
+    SmsProvider, StoreError, WhatsAppClient,
 };
 use crate::telemetry;
 

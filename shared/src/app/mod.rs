@@ -1,6 +1,7 @@
 //! Use cases: what the bridge does, written against the ports.
 
 pub mod apply_sms_status;
+pub mod apply_whatsapp_status;
 pub mod deliver_job;
 pub mod receive_sms;
 pub mod receive_whatsapp;

@@ -18,13 +18,12 @@ use crate::domain::whatsapp_message::{
 };
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
-    ConversationKey, DeliveryStatus, ErrorClass, ForwardToAgent, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line,
-    MessageId, SendSms, SendTracking, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
+    ConversationKey, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId, SendSms, Wamid, WhatsAppContent,
+    WhatsAppMessage,
 };
 use crate::ports::{
-    AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, ForwardedCopy, LegAddress,
-    LegRef, NewOutboundMessage, NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StatusChange,
-    StoreError,
+    AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, NewOutboundMessage,
+    NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StoreError,
 };
 
 /// Rows in the "which conversation?" list (the Cloud API's maximum).
@@ -114,151 +113,6 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
             Ok(MessageHandled::NotRelayed { why: "conversation_gone" })
         }
     }
-}
-
-/// What a WhatsApp status report changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusHandled {
-    pub change: StatusChange,
-    /// Copies forwarded again as the template (an asynchronous 131047).
-    pub resent_as_template: usize,
-    /// Legs that learnt their send went out (the report named them; the worker had lost
-    /// the send's answer, or hadn't recorded it yet).
-    pub noted: usize,
-}
-
-/// A delivery report on something the line sent. Only forwarded copies are tracked; reports
-/// on the bridge's own notices are acknowledged and dropped.
-///
-/// WhatsApp accepts a free-form copy and reports only later, as a `failed` status with
-/// 131047, that the agent's 24 h window had closed. Then the copy is forwarded again as the
-/// template (docs/using.md, "nothing is lost"): the agent's window is marked closed, each message
-/// the copy carried gets a template leg, and those jobs are enqueued. A replayed report
-/// offers the same jobs again; the worker sends each once.
-pub async fn receive_whatsapp_status<S: ConversationStore, Q: DeliveryQueue>(
-    store: &S,
-    queue: &Q,
-    line: &Line,
-    report: &WhatsAppStatusReport,
-    now: Timestamp,
-) -> Result<Option<StatusHandled>, HandleError> {
-    let Some(status) = DeliveryStatus::parse(&report.status) else {
-        return Ok(None);
-    };
-    let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
-        // Not recorded (yet): a notice, or a send whose answer the worker never got. If the
-        // send carried the bridge's tracking, its legs learn that it went out.
-        if status != DeliveryStatus::Failed
-            && let Some(tracking) = &report.tracking
-        {
-            let noted = note_tracked_send(store, line, tracking, report, now).await?;
-            if noted > 0 {
-                return Ok(Some(StatusHandled { change: StatusChange::Missing, resent_as_template: 0, noted }));
-            }
-        }
-        return Ok(None);
-    };
-    let leg = LegAddress {
-        conversation: copy.conversation.clone(),
-        message_id: copy.message_id.clone(),
-        job_id: copy.job_id.clone(),
-    };
-    let change =
-        store.advance_leg_status(&leg, status, report.error_code, Some(report.wamid.as_str()), &[], now).await?;
-    let failed_now = matches!(change, StatusChange::Advanced)
-        || matches!(change, StatusChange::Unchanged { current: Some(DeliveryStatus::Failed) });
-    let window_closed = status == DeliveryStatus::Failed
-        && report.error_code.and_then(ErrorClass::of_code) == Some(ErrorClass::Fallback);
-    let mut resent_as_template = 0;
-    if failed_now && window_closed && copy.conversation.line == line.id {
-        store.mark_window_closed(&line.id, &copy.agent, now).await?;
-        let jobs = template_resends(store, line, &copy, &report.wamid).await?;
-        queue.enqueue(&jobs).await?;
-        resent_as_template = jobs.len();
-    }
-    Ok(Some(StatusHandled { change, resent_as_template, noted: 0 }))
-}
-
-/// The legs a tracked send delivered (`SendTracking`) learn its wamid: each unfinished one
-/// keeps it, and its next delivery records the send instead of sending again. Returns how
-/// many legs took it.
-async fn note_tracked_send<S: ConversationStore>(
-    store: &S,
-    line: &Line,
-    tracking: &SendTracking,
-    report: &WhatsAppStatusReport,
-    now: Timestamp,
-) -> Result<usize, StoreError> {
-    let wamid = &report.wamid;
-    if tracking.line != line.id {
-        return Ok(0);
-    }
-    let conversation = match &tracking.handle {
-        Some(handle) => store.find_handle(&line.id, handle).await?,
-        None => None,
-    };
-    let mut noted = 0;
-    for job_id in &tracking.jobs {
-        let leg = match (job_id.message_id(), &conversation) {
-            (Some(message_id), Some(conversation)) => {
-                LegRef::Message(LegAddress { conversation: conversation.clone(), message_id, job_id: job_id.clone() })
-            }
-            (None, _) => LegRef::Standalone(job_id.clone()),
-            (Some(_), None) => continue,
-        };
-        let copy = match (&leg, &report.recipient) {
-            (LegRef::Message(address), Some(agent)) => Some(ForwardedCopy {
-                conversation: address.conversation.clone(),
-                message_id: address.message_id.clone(),
-                job_id: address.job_id.clone(),
-                agent: agent.clone(),
-            }),
-            _ => None,
-        };
-        if store.note_sent_as(&leg, wamid.as_str(), now).await? {
-            noted += 1;
-            // A forwarded copy: the agent may swipe-reply to it before the worker records it.
-            if let Some(copy) = copy {
-                store.record_copy_route(&copy, wamid, now).await?;
-            }
-        }
-    }
-    Ok(noted)
-}
-
-/// The template re-sends of every message a (possibly coalesced) free-form copy carried,
-/// each with its leg added to its message.
-async fn template_resends<S: ConversationStore>(
-    store: &S,
-    line: &Line,
-    copy: &ForwardedCopy,
-    wamid: &Wamid,
-) -> Result<Vec<Job>, StoreError> {
-    let mut jobs = Vec::new();
-    for message in store.thread(&copy.conversation).await? {
-        let carried = message.legs.iter().find(|leg| {
-            leg.kind == "forward_to_agent"
-                && leg.to == copy.agent.as_str()
-                && leg.provider_id.as_deref() == Some(wamid.as_str())
-        });
-        let Some(carried) = carried else { continue };
-        let job = Job {
-            job_id: carried.job_id.template_resend(),
-            attempt: 0,
-            payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
-                line,
-                copy.conversation.clone(),
-                message.message_id.clone(),
-                copy.agent.clone(),
-                &message.body,
-                &message.attachments,
-                message.at,
-            )),
-        };
-        store.add_leg(&job).await?;
-        jobs.push(job);
-    }
-    Ok(jobs)
 }
 
 struct Plan {
