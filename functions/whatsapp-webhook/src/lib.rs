@@ -209,7 +209,18 @@ fn log_message(line: &shared::domain::LineId, wamid: &str, from: &str, kind: &st
         MessageHandled::NonAgent { replied } => {
             tracing::warn!(outcome = "non_agent", line = %line, wamid, from, replied, "message from someone who is not an agent; nothing relayed")
         }
-        other => tracing::info!(outcome = ?other, line = %line, wamid, agent = from, kind, "agent message handled"),
+        MessageHandled::NotRelayed { why } => {
+            tracing::info!(outcome = "not_relayed", why = why.as_str(), line = %line, wamid, agent = from, kind, "agent message recorded, not relayed")
+        }
+        MessageHandled::Acted { action } => {
+            tracing::info!(outcome = "acted", action = action.as_str(), line = %line, wamid, agent = from, kind, "agent acted on a conversation")
+        }
+        MessageHandled::AskedWhich => {
+            tracing::info!(outcome = "asked_which", line = %line, wamid, agent = from, kind, "agent asked which conversation")
+        }
+        MessageHandled::Focused => {
+            tracing::info!(outcome = "focused", line = %line, wamid, agent = from, kind, "agent's focus moved")
+        }
     }
 }
 

@@ -43,18 +43,104 @@ pub enum MessageHandled {
     AskedWhich,
     /// The agent's focus moved.
     Focused,
-    /// A button or command acted on a conversation (claim, close).
+    /// A button or command acted on a conversation.
     Acted {
-        action: &'static str,
+        action: AgentAction,
     },
-    /// Recorded, not relayed (a reaction, media, a command...); the agent was told if useful.
+    /// Recorded, not relayed; the agent was told if useful.
     NotRelayed {
-        why: &'static str,
+        why: NotRelayed,
     },
     Duplicate,
     NonAgent {
         replied: bool,
     },
+}
+
+/// Why an agent's message was recorded but not relayed. Its name is also the purpose in the
+/// id of the notice that tells the agent, so a replayed message finds the same notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRelayed {
+    /// a reaction: never relayed
+    Reaction,
+    /// media that can't travel (a sticker, or media relay is off): named to the agent
+    Media,
+    /// WhatsApp's own notice (a number changed)
+    System,
+    /// a message kind SMS can't carry
+    Unsupported,
+    /// the conversation no longer exists (erased or expired)
+    ConversationGone,
+    /// the customer texted STOP
+    OptedOut,
+    /// nothing to ask "which conversation?" about
+    NoOpenConversation,
+    /// media with no conversation named: it can't wait in a list
+    MediaWhich,
+    /// a button the bridge didn't send
+    UnknownButton,
+    /// the conversation is already closed
+    Closed,
+    /// the line has no quick reply
+    NoQuickReply,
+    /// `/help`, or an unknown command
+    Help,
+    /// a command typed wrong
+    Usage,
+    /// `/list`
+    List,
+    /// `/close` with nothing to close
+    CloseWhich,
+    /// `/to` on a line that doesn't allow it
+    ToNotAllowed,
+    /// `/to` a number that isn't a customer's
+    ToOwnNumber,
+    /// a list row the bridge didn't send
+    UnknownListReply,
+    /// nothing to send
+    Empty,
+}
+
+impl NotRelayed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reaction => "reaction",
+            Self::Media => "media",
+            Self::System => "system",
+            Self::Unsupported => "unsupported",
+            Self::ConversationGone => "conversation_gone",
+            Self::OptedOut => "opted_out",
+            Self::NoOpenConversation => "no_open_conversation",
+            Self::MediaWhich => "media_which",
+            Self::UnknownButton => "unknown_button",
+            Self::Closed => "closed",
+            Self::NoQuickReply => "no_quick_reply",
+            Self::Help => "help",
+            Self::Usage => "usage",
+            Self::List => "list",
+            Self::CloseWhich => "close_which",
+            Self::ToNotAllowed => "to_not_allowed",
+            Self::ToOwnNumber => "to_own_number",
+            Self::UnknownListReply => "unknown_list_reply",
+            Self::Empty => "empty",
+        }
+    }
+}
+
+/// What a button or command did to a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentAction {
+    Claim,
+    Close,
+}
+
+impl AgentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claim => "claim",
+            Self::Close => "close",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +196,7 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
                 RecordOutcome::Duplicate(prior) => _ = enqueue_or_leave_to_outbox(queue, &prior.jobs, budget).await,
                 RecordOutcome::ConversationGone => {}
             }
-            Ok(MessageHandled::NotRelayed { why: "conversation_gone" })
+            Ok(MessageHandled::NotRelayed { why: NotRelayed::ConversationGone })
         }
     }
 }
@@ -122,15 +208,15 @@ struct Plan {
 }
 
 impl Plan {
-    fn told(line: &Line, message: &InboundWhatsApp, why: &'static str, text: WhatsAppMessage) -> Self {
+    fn told(line: &Line, message: &InboundWhatsApp, why: NotRelayed, text: WhatsAppMessage) -> Self {
         Self {
             effect: AgentEffect::Nothing,
-            notices: vec![notice(line, message, why, text)],
+            notices: vec![notice(line, message, why.as_str(), text)],
             outcome: MessageHandled::NotRelayed { why },
         }
     }
 
-    fn silent(why: &'static str) -> Self {
+    fn silent(why: NotRelayed) -> Self {
         Self { effect: AgentEffect::Nothing, notices: Vec::new(), outcome: MessageHandled::NotRelayed { why } }
     }
 }
@@ -145,19 +231,19 @@ async fn plan<S: ConversationStore>(
     let agent_name = notices::agent_name(profile_name, &message.from);
     match &message.content {
         // docs/using.md: reactions are never relayed.
-        WhatsAppContent::Reaction { .. } => Ok(Plan::silent("reaction")),
+        WhatsAppContent::Reaction { .. } => Ok(Plan::silent(NotRelayed::Reaction)),
         WhatsAppContent::Media { kind, caption, media } => match media {
             // docs/media.md: stickers don't travel as MMS; with relay off, media is named only.
             Some(media) if line.media_relay && kind != "sticker" => {
                 route_media(store, line, message, caption.as_deref().unwrap_or_default(), media.clone(), now).await
             }
-            _ => Ok(Plan::told(line, message, "media", notices::media_not_sent(kind, line.media_relay))),
+            _ => Ok(Plan::told(line, message, NotRelayed::Media, notices::media_not_sent(kind, line.media_relay))),
         },
         // WhatsApp's own notices (a number changed) aren't the agent's to answer.
-        WhatsAppContent::Unsupported { kind } if kind == "system" => Ok(Plan::silent("system")),
+        WhatsAppContent::Unsupported { kind } if kind == "system" => Ok(Plan::silent(NotRelayed::System)),
         // The agent sent something that can't go by SMS: say so rather than drop it silently.
         WhatsAppContent::Unsupported { kind } => {
-            Ok(Plan::told(line, message, "unsupported", notices::message_kind_not_sent(kind)))
+            Ok(Plan::told(line, message, NotRelayed::Unsupported, notices::message_kind_not_sent(kind)))
         }
         WhatsAppContent::ButtonReply { id, .. } => pressed(store, line, message, &agent_name, id, now).await,
         WhatsAppContent::ListReply { id, .. } => picked(store, line, message, id, now).await,
@@ -174,8 +260,63 @@ async fn route_text<S: ConversationStore>(
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
     let text = AgentText::parse(body);
+    let facts = routing_facts(store, line, message, &text).await?;
+    match decide(&text, facts, line.focus_hours, now) {
+        Route::Relay { conversation, text, rule } => {
+            let Some(summary) = store.conversation(&conversation).await? else {
+                return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(None)));
+            };
+            if summary.opted_out {
+                let text = notices::customer_opted_out(&summary.handle, &message.wamid);
+                return Ok(Plan::told(line, message, NotRelayed::OptedOut, text));
+            }
+            Ok(reply(line, message, Draft::new(conversation, summary.handle, &text, message, rule), now))
+        }
+        Route::Focus { conversation } => {
+            let Some(summary) = store.conversation(&conversation).await? else {
+                return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(None)));
+            };
+            let text = notices::now_answering(&summary.handle, &conversation.customer);
+            Ok(Plan {
+                effect: AgentEffect::Focus { conversation, handle: summary.handle },
+                notices: vec![notice(line, message, "focus", text)],
+                outcome: MessageHandled::Focused,
+            })
+        }
+        Route::Command(command) => run_command(store, line, message, agent_name, command.interpret(), now).await,
+        Route::AskWhich { text, unknown_handle } => {
+            let open = store.open_conversations(&line.id, PICKER_ROWS).await?;
+            if open.is_empty() {
+                return Ok(Plan::told(
+                    line,
+                    message,
+                    NotRelayed::NoOpenConversation,
+                    notices::no_open_conversation(unknown_handle.as_ref()),
+                ));
+            }
+            let pickable: Vec<PickableConversation> = open
+                .into_iter()
+                .map(|c| PickableConversation { handle: c.handle, customer: c.key.customer, last_text: c.last_text })
+                .collect();
+            let picker = notices::which_conversation(unknown_handle.as_ref(), &text, &pickable);
+            Ok(Plan {
+                effect: AgentEffect::Pending(PendingText { text, wamid: message.wamid.clone() }),
+                notices: vec![notice(line, message, "which", picker)],
+                outcome: MessageHandled::AskedWhich,
+            })
+        }
+    }
+}
+
+/// What `domain::routing::decide` needs to route an agent's text or caption, looked up in
+/// precedence order (swipe-reply, handle, command, focus) and only as far as needed.
+async fn routing_facts<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    text: &AgentText,
+) -> Result<RoutingFacts, StoreError> {
     let mut facts = RoutingFacts::default();
-    // Looked up in precedence order, and only as far as needed.
     if let Some(quoted) = &message.context {
         facts.replied_to = store
             .find_forwarded_copy(quoted)
@@ -194,51 +335,7 @@ async fn route_text<S: ConversationStore>(
     if facts.replied_to.is_none() && facts.handle.is_none() && text.command.is_none() {
         facts.focus = store.agent_state(&line.id, &message.from).await?.focus;
     }
-    match decide(&text, facts, line.focus_hours, now) {
-        Route::Relay { conversation, text, rule } => {
-            let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
-            };
-            if summary.opted_out {
-                let text = notices::customer_opted_out(&summary.handle, &message.wamid);
-                return Ok(Plan::told(line, message, "opted_out", text));
-            }
-            Ok(reply(line, message, Draft::new(conversation, summary.handle, &text, message, rule), now))
-        }
-        Route::Focus { conversation } => {
-            let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
-            };
-            let text = notices::now_answering(&summary.handle, &conversation.customer);
-            Ok(Plan {
-                effect: AgentEffect::Focus { conversation, handle: summary.handle },
-                notices: vec![notice(line, message, "focus", text)],
-                outcome: MessageHandled::Focused,
-            })
-        }
-        Route::Command(command) => run_command(store, line, message, agent_name, command.interpret(), now).await,
-        Route::AskWhich { text, unknown_handle } => {
-            let open = store.open_conversations(&line.id, PICKER_ROWS).await?;
-            if open.is_empty() {
-                return Ok(Plan::told(
-                    line,
-                    message,
-                    "no_open_conversation",
-                    notices::no_open_conversation(unknown_handle.as_ref()),
-                ));
-            }
-            let pickable: Vec<PickableConversation> = open
-                .into_iter()
-                .map(|c| PickableConversation { handle: c.handle, customer: c.key.customer, last_text: c.last_text })
-                .collect();
-            let picker = notices::which_conversation(unknown_handle.as_ref(), &text, &pickable);
-            Ok(Plan {
-                effect: AgentEffect::Pending(PendingText { text, wamid: message.wamid.clone() }),
-                notices: vec![notice(line, message, "which", picker)],
-                outcome: MessageHandled::AskedWhich,
-            })
-        }
-    }
+    Ok(facts)
 }
 
 /// An agent's picture, audio, video or document (docs/media.md): to the conversation its
@@ -252,40 +349,22 @@ async fn route_media<S: ConversationStore>(
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
     let text = AgentText::parse(caption);
-    let mut facts = RoutingFacts::default();
-    if let Some(quoted) = &message.context {
-        facts.replied_to = store
-            .find_forwarded_copy(quoted)
-            .await?
-            .filter(|copy| copy.conversation.line == line.id)
-            .map(|copy| copy.conversation);
-    }
-    if facts.replied_to.is_none()
-        && let Some(handle) = &text.handle
-    {
-        facts.handle = Some(match store.find_handle(&line.id, handle).await? {
-            Some(conversation) => HandleLookup::Found(conversation),
-            None => HandleLookup::Unknown(handle.clone()),
-        });
-    }
-    if facts.replied_to.is_none() && facts.handle.is_none() {
-        facts.focus = store.agent_state(&line.id, &message.from).await?.focus;
-    }
+    let facts = routing_facts(store, line, message, &text).await?;
     let (conversation, text, rule) = match decide(&text, facts, line.focus_hours, now) {
         Route::Relay { conversation, text, rule } => (conversation, text, rule),
         // A bare handle as the caption: the media goes there, with no text.
         Route::Focus { conversation } => (conversation, String::new(), RouteRule::Handle),
         // Media can't wait in a "which conversation?" list: say how to address it.
         Route::AskWhich { .. } | Route::Command(_) => {
-            return Ok(Plan::told(line, message, "media_which", notices::media_needs_a_conversation()));
+            return Ok(Plan::told(line, message, NotRelayed::MediaWhich, notices::media_needs_a_conversation()));
         }
     };
     let Some(summary) = store.conversation(&conversation).await? else {
-        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(None)));
+        return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(None)));
     };
     if summary.opted_out {
         let told = notices::customer_opted_out(&summary.handle, &message.wamid);
-        return Ok(Plan::told(line, message, "opted_out", told));
+        return Ok(Plan::told(line, message, NotRelayed::OptedOut, told));
     }
     let mut draft = Draft::new(conversation, summary.handle, &text, message, rule);
     draft.media = vec![media];
@@ -302,27 +381,27 @@ async fn pressed<S: ConversationStore>(
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
     let Some((action, handle)) = ButtonAction::parse_button_id(button_id) else {
-        return Ok(Plan::told(line, message, "unknown_button", notices::unknown_button()));
+        return Ok(Plan::told(line, message, NotRelayed::UnknownButton, notices::unknown_button()));
     };
     let Some(conversation) = store.find_handle(&line.id, &handle).await? else {
-        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
+        return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(Some(&handle))));
     };
     let Some(summary) = store.conversation(&conversation).await? else {
-        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
+        return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(Some(&handle))));
     };
     if !summary.open {
-        return Ok(Plan::told(line, message, "closed", notices::already_closed(&handle)));
+        return Ok(Plan::told(line, message, NotRelayed::Closed, notices::already_closed(&handle)));
     }
     match action {
         ButtonAction::Claim => Ok(claim(line, message, agent_name, summary)),
         ButtonAction::Close => close(store, line, message, agent_name, summary).await,
         ButtonAction::QuickReply => {
             let Some(quick) = &line.quick_reply else {
-                return Ok(Plan::told(line, message, "no_quick_reply", notices::no_quick_reply()));
+                return Ok(Plan::told(line, message, NotRelayed::NoQuickReply, notices::no_quick_reply()));
             };
             if summary.opted_out {
                 let text = notices::customer_opted_out(&summary.handle, &message.wamid);
-                return Ok(Plan::told(line, message, "opted_out", text));
+                return Ok(Plan::told(line, message, NotRelayed::OptedOut, text));
             }
             let draft = Draft::new(conversation, summary.handle, &quick.text, message, RouteRule::QuickReply);
             Ok(reply(line, message, draft, now))
@@ -349,7 +428,7 @@ fn claim(line: &Line, message: &InboundWhatsApp, agent_name: &str, summary: Conv
             name: agent_name.to_owned(),
         },
         notices: told,
-        outcome: MessageHandled::Acted { action: "claim" },
+        outcome: MessageHandled::Acted { action: AgentAction::Claim },
     }
 }
 
@@ -376,7 +455,7 @@ async fn close<S: ConversationStore>(
     Ok(Plan {
         effect: AgentEffect::Close { conversation: summary.key.clone(), unfocus },
         notices: told,
-        outcome: MessageHandled::Acted { action: "close" },
+        outcome: MessageHandled::Acted { action: AgentAction::Close },
     })
 }
 
@@ -419,9 +498,13 @@ async fn run_command<S: ConversationStore>(
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
     match command {
-        AgentCommand::Help => Ok(Plan::told(line, message, "help", notices::help(line, None))),
-        AgentCommand::Unknown { name } => Ok(Plan::told(line, message, "help", notices::help(line, Some(&name)))),
-        AgentCommand::Invalid { usage } => Ok(Plan::told(line, message, "usage", notices::how_to_type(usage))),
+        AgentCommand::Help => Ok(Plan::told(line, message, NotRelayed::Help, notices::help(line, None))),
+        AgentCommand::Unknown { name } => {
+            Ok(Plan::told(line, message, NotRelayed::Help, notices::help(line, Some(&name))))
+        }
+        AgentCommand::Invalid { usage } => {
+            Ok(Plan::told(line, message, NotRelayed::Usage, notices::how_to_type(usage)))
+        }
         AgentCommand::List { page } => {
             // One more than the page holds tells whether there is a next page.
             let open = store.open_conversations(&line.id, page * LIST_MAX_ROWS + 1).await?;
@@ -438,9 +521,9 @@ async fn run_command<S: ConversationStore>(
                 })
                 .collect();
             if rows.is_empty() {
-                return Ok(Plan::told(line, message, "list", notices::no_open_conversations(page)));
+                return Ok(Plan::told(line, message, NotRelayed::List, notices::no_open_conversations(page)));
             }
-            Ok(Plan::told(line, message, "list", conversation_list(page, &rows, more)))
+            Ok(Plan::told(line, message, NotRelayed::List, conversation_list(page, &rows, more)))
         }
         AgentCommand::Close { handle } => {
             let conversation = match &handle {
@@ -449,17 +532,25 @@ async fn run_command<S: ConversationStore>(
             };
             let Some(conversation) = conversation else {
                 return Ok(match handle {
-                    Some(handle) => {
-                        Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle)))
-                    }
-                    None => Plan::told(line, message, "close_which", notices::close_which()),
+                    Some(handle) => Plan::told(
+                        line,
+                        message,
+                        NotRelayed::ConversationGone,
+                        notices::conversation_gone(Some(&handle)),
+                    ),
+                    None => Plan::told(line, message, NotRelayed::CloseWhich, notices::close_which()),
                 });
             };
             let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(handle.as_ref())));
+                return Ok(Plan::told(
+                    line,
+                    message,
+                    NotRelayed::ConversationGone,
+                    notices::conversation_gone(handle.as_ref()),
+                ));
             };
             if !summary.open {
-                return Ok(Plan::told(line, message, "closed", notices::already_closed(&summary.handle)));
+                return Ok(Plan::told(line, message, NotRelayed::Closed, notices::already_closed(&summary.handle)));
             }
             close(store, line, message, agent_name, summary).await
         }
@@ -478,10 +569,10 @@ async fn start_with<S: ConversationStore>(
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
     if !line.allow_agent_initiated {
-        return Ok(Plan::told(line, message, "to_not_allowed", notices::agent_initiated_not_allowed()));
+        return Ok(Plan::told(line, message, NotRelayed::ToNotAllowed, notices::agent_initiated_not_allowed()));
     }
     if customer == line.sms_number {
-        return Ok(Plan::told(line, message, "to_own_number", notices::not_a_customer_number(&customer)));
+        return Ok(Plan::told(line, message, NotRelayed::ToOwnNumber, notices::not_a_customer_number(&customer)));
     }
     let conversation = ConversationKey { line: line.id.clone(), customer };
     let mut rng = fastrand::Rng::new();
@@ -490,7 +581,7 @@ async fn start_with<S: ConversationStore>(
         if let Some(summary) = store.conversation(&conversation).await? {
             if summary.opted_out {
                 let told = notices::customer_opted_out(&summary.handle, &message.wamid);
-                return Ok(Plan::told(line, message, "opted_out", told));
+                return Ok(Plan::told(line, message, NotRelayed::OptedOut, told));
             }
             return Ok(reply(
                 line,
@@ -521,10 +612,10 @@ async fn picked<S: ConversationStore>(
     now: Timestamp,
 ) -> Result<Plan, StoreError> {
     let Some(handle) = picked_handle(row_id) else {
-        return Ok(Plan::silent("unknown_list_reply"));
+        return Ok(Plan::silent(NotRelayed::UnknownListReply));
     };
     let Some(conversation) = store.find_handle(&line.id, &handle).await? else {
-        return Ok(Plan::told(line, message, "conversation_gone", notices::conversation_gone(Some(&handle))));
+        return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(Some(&handle))));
     };
     match store.agent_state(&line.id, &message.from).await?.pending {
         Some(pending) => {
@@ -583,7 +674,7 @@ fn reply(line: &Line, message: &InboundWhatsApp, draft: Draft<'_>, now: Timestam
     let Draft { conversation, handle, text, media, agent_wamid, clear_pending, rule } = draft;
     let mut body = strip_formatting(text).trim().to_owned();
     if body.is_empty() && media.is_empty() {
-        return Plan::told(line, message, "empty", notices::nothing_to_send());
+        return Plan::told(line, message, NotRelayed::Empty, notices::nothing_to_send());
     }
     if line.smart_encoding {
         body = smart_encode(&body).into_owned();
