@@ -129,10 +129,12 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
     let until = now + SignedDuration::from_secs(60);
 
-    assert_eq!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
+    // A worker's clock is finer than the store's milliseconds.
+    let now_exactly = now + SignedDuration::from_nanos(123_456);
+    assert_eq!(store.claim_job(&job, now_exactly, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
     assert_eq!(store.claim_job(&job, now, until, "w2").await.unwrap(), Claim::Busy { until });
     // The same claim sent again (the SDK retrying after a lost answer) is still a claim.
-    assert_eq!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
+    assert_eq!(store.claim_job(&job, now_exactly, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
     // The holder's own later retry resumes its lease; it can't know whether it sent.
     assert_eq!(
         store.claim_job(&job, now + SignedDuration::from_secs(1), until, "w1").await.unwrap(),

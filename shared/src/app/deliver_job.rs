@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Mutex;
 
+use crate::domain::agent_copy::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::Pacer;
-use crate::domain::whatsapp_message::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::{
     AutoReply, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, Line, Lines, NotifyAgent,
     ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
@@ -1015,11 +1015,7 @@ pub fn template_fallback(
     notice: &WhatsAppMessage,
     reply: &str,
 ) -> Vec<String> {
-    let words = match notice {
-        WhatsAppMessage::Reaction { emoji, .. } => emoji.clone(),
-        WhatsAppMessage::Text { body, .. } => body.clone(),
-        other => format!("{other:?}"),
-    };
+    let words = notice.in_words();
     let start: String = reply.chars().take(60).collect();
     vec![handle.unwrap_or("#?").to_owned(), customer.pretty(), format!("{words} (your reply: \u{201c}{start}\u{201d})")]
 }

@@ -26,6 +26,7 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod agent_copy;
 pub mod business_hours;
 pub mod compliance;
 pub mod conversation;

@@ -401,10 +401,11 @@ pub(super) fn claimed_from(before: Option<&Item>, owner: &str, now: Timestamp) -
     let at = |name: &str| before.and_then(|leg| opt_n(leg, name)).and_then(|ms| Timestamp::from_millisecond(ms).ok());
     let provider_id = before.and_then(|leg| opt_s(leg, "provider_id")).map(str::to_owned);
     // This very claim, sent again by the SDK after its answer was lost: nothing happened
-    // in between, so nothing can have been sent.
+    // in between, so nothing can have been sent. The store keeps milliseconds; `now` may
+    // be finer.
     let same_claim = state == Some(LegState::Sending)
         && before.and_then(|leg| opt_s(leg, "lease_owner")) == Some(owner)
-        && at("claimed_at_ms") == Some(now);
+        && before.and_then(|leg| opt_n(leg, "claimed_at_ms")) == Some(now.as_millisecond());
     if same_claim {
         return Claim::Claimed { attempts: attempts.saturating_sub(1) };
     }
