@@ -134,6 +134,8 @@ impl Agents for DynamoStore {
         }
         let mut items = vec![self.put(seen, Some("attribute_not_exists(PK)"))?, self.agent_update(record)?];
         // The conversation's write, if any, comes third: its failed condition means "gone".
+        let writes_conversation =
+            matches!(record.effect, AgentEffect::Reply { .. } | AgentEffect::Claim { .. } | AgentEffect::Close { .. });
         match &record.effect {
             AgentEffect::Reply { message, .. } => {
                 items.push(self.conversation_touch(message)?);
@@ -158,7 +160,7 @@ impl Agents for DynamoStore {
                     None => Err(StoreError::Corrupt("dedupe marker without its content".into())),
                 }
             }
-            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 2) => {
+            Err(TransactFailure::Cancelled(reasons)) if writes_conversation && failed_condition(&reasons, 2) => {
                 Ok(RecordOutcome::ConversationGone)
             }
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
