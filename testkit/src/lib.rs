@@ -1,0 +1,6 @@
+//! In-memory twins of the bridge's ports (`shared::ports`): the store's roles, the outbox
+//! and the delivery queue, with the DynamoDB adapter's behaviour and none of its I/O. Use
+//! cases are tested on them in milliseconds; `tests/store_contract.rs` runs one contract
+//! suite on the twin and on DynamoDB (moto) so the two can't drift apart.
+
+pub mod memory;

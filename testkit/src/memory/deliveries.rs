@@ -1,0 +1,229 @@
+//! Deliveries: each job's leg claimed, recorded sent or failed, or given back, with the
+//! conditions of the adapter's writes (`dynamodb/legs.rs`), so a job is sent at most once
+//! however often the queue delivers it (SPEC §9).
+
+use jiff::Timestamp;
+use shared::domain::{DeliveryStatus, Job, JobPayload, LegState, Wamid};
+use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError};
+
+use super::records::{Leg, from_ms};
+use super::transaction::Conditions;
+use super::{MemoryStore, State, StoreOp};
+
+impl Deliveries for MemoryStore {
+    async fn claim_job(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        lease_until: Timestamp,
+        owner: &str,
+    ) -> Result<Claim, StoreError> {
+        self.run(StoreOp::ClaimJob, |state| Ok(state.claim_job(job, now, lease_until, owner)))
+    }
+
+    async fn record_forwarded(
+        &self,
+        job: &Job,
+        wamid: &Wamid,
+        _via: ForwardedVia,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.run(StoreOp::RecordForwarded, |state| {
+            let JobPayload::ForwardToAgent(forward) = &job.payload else {
+                return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
+            };
+            // The reply-routing record, then the leg; a leg erased meanwhile leaves the record,
+            // as in the adapter (two plain writes).
+            let copy = ForwardedCopy {
+                conversation: forward.conversation.clone(),
+                message_id: forward.message_id.clone(),
+                job_id: job.job_id.clone(),
+                agent: forward.agent.clone(),
+            };
+            state.copies.insert(wamid.clone(), copy);
+            if let Some(leg) = state.leg_mut(job) {
+                leg.mark_sent(wamid.as_str());
+            }
+            Ok(())
+        })
+    }
+
+    async fn record_sms_sent(
+        &self,
+        job: &Job,
+        sid: &str,
+        status: Option<DeliveryStatus>,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.run(StoreOp::RecordSmsSent, |state| {
+            let JobPayload::SendSms(sms) = &job.payload else {
+                return Err(StoreError::Corrupt(format!("{} is not an SMS", job.job_id)));
+            };
+            let record = SentSmsRecord {
+                conversation: sms.conversation.clone(),
+                message_id: sms.message_id.clone(),
+                job_id: job.job_id.clone(),
+                agent: sms.agent.clone(),
+                agent_wamid: sms.agent_wamid.clone(),
+            };
+            state.sent_sms.insert(sid.to_owned(), record);
+            if let Some(leg) = state.leg_mut(job) {
+                leg.mark_sent(sid);
+                // A status callback may have overtaken this write: keep what it recorded.
+                if leg.status.is_none() {
+                    leg.status = status;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn record_job_sent(&self, job: &Job, provider_id: &str, _now: Timestamp) -> Result<(), StoreError> {
+        self.run(StoreOp::RecordJobSent, |state| {
+            if let Some(leg) = state.leg_mut(job) {
+                leg.mark_sent(provider_id);
+            }
+            Ok(())
+        })
+    }
+
+    async fn record_job_failed(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        notices: &[Job],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.run(StoreOp::RecordJobFailed, |state| {
+            // same rule as dynamodb/legs.rs: the only condition is that the leg exists, so a
+            // finished leg is marked failed too.
+            if !state.check_leg_write(state.leg(job).is_some(), notices)? {
+                return Ok(());
+            }
+            if let Some(leg) = state.leg_mut(job) {
+                leg.give_back(LegState::Failed, failure);
+                leg.uncertain_since_ms = None;
+            }
+            state.record_notices(notices, now);
+            Ok(())
+        })
+    }
+
+    async fn release_job(&self, job: &Job, failure: &LegFailure, _now: Timestamp) -> Result<(), StoreError> {
+        self.run(StoreOp::ReleaseJob, |state| {
+            // same rule as dynamodb/legs.rs: only a claimed leg (`sending`) can be given back,
+            // whoever holds it; anything else is left as it is.
+            if let Some(leg) = state.leg_mut(job).filter(|leg| leg.state == LegState::Sending) {
+                leg.give_back(LegState::Retry, failure);
+            }
+            Ok(())
+        })
+    }
+
+    async fn mark_job_uncertain(
+        &self,
+        job: &Job,
+        failure: &LegFailure,
+        since: Timestamp,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.run(StoreOp::MarkJobUncertain, |state| {
+            // same rule as dynamodb/legs.rs: only a claimed leg (`sending`) can be given back.
+            if let Some(leg) = state.leg_mut(job).filter(|leg| leg.state == LegState::Sending) {
+                leg.give_back(LegState::Uncertain, failure);
+                leg.uncertain_since_ms = Some(since.as_millisecond());
+            }
+            Ok(())
+        })
+    }
+}
+
+impl State {
+    fn claim_job(&mut self, job: &Job, now: Timestamp, lease_until: Timestamp, owner: &str) -> Claim {
+        if matches!(job.payload, JobPayload::AutoReply(_)) {
+            // same rule as dynamodb/legs.rs: an automated reply's leg is created when first
+            // claimed (its id is the reply's "at most once" key), not with its message.
+            self.standalone_legs.entry(job.job_id.clone()).or_insert_with(|| Leg::new(job));
+        }
+        let now_ms = now.as_millisecond();
+        let Some(leg) = self.leg_mut(job) else {
+            return Claim::Missing;
+        };
+        // same rule as dynamodb/legs.rs: free to take when never tried, given back, uncertain
+        // (the claimer finds out before sending), held by a lease that ran out, or by this
+        // owner's own.
+        let free = match leg.state {
+            LegState::Queued | LegState::Retry | LegState::Uncertain => true,
+            LegState::Sending => {
+                leg.lease_until_ms.is_some_and(|until| until < now_ms) || leg.lease_owner.as_deref() == Some(owner)
+            }
+            LegState::Sent | LegState::Failed => false,
+        };
+        if !free {
+            return match leg.state {
+                LegState::Sending => Claim::Busy { until: leg.lease_until_ms.and_then(from_ms).unwrap_or(now) },
+                state => Claim::AlreadyDone { state },
+            };
+        }
+        let before = leg.clone();
+        leg.state = LegState::Sending;
+        leg.lease_until_ms = Some(lease_until.as_millisecond());
+        leg.attempts = leg.attempts.saturating_add(1);
+        leg.claimed_at_ms = Some(now_ms);
+        leg.lease_owner = Some(owner.to_owned());
+        leg.uncertain_since_ms = None;
+        claimed_from(&before, owner, now)
+    }
+
+    /// Checks a leg's conditional write made with notices' items and their outbox entry, all
+    /// or nothing (`dynamodb/legs.rs`'s `write_leg_with`): `Ok(false)` when the leg's
+    /// condition fails (nothing is written, notices included), an error when a notice's item
+    /// exists already.
+    pub(super) fn check_leg_write(&self, leg_condition_holds: bool, notices: &[Job]) -> Result<bool, StoreError> {
+        let mut conditions = Conditions::default();
+        conditions.push(!leg_condition_holds);
+        for notice in notices {
+            conditions.push(self.has_standalone(notice));
+        }
+        if conditions.failed(0) {
+            return Ok(false);
+        }
+        if conditions.any_failed() {
+            return Err(conditions.cancelled());
+        }
+        Ok(true)
+    }
+
+    /// Notices' own items and the outbox entry that offers them to the queue.
+    pub(super) fn record_notices(&mut self, notices: &[Job], now: Timestamp) {
+        self.put_standalone(notices);
+        self.record_outbox(notices, now);
+    }
+}
+
+/// What a successful claim took over, from the leg as it was before (`dynamodb/legs.rs`'s
+/// `claimed_from`).
+fn claimed_from(before: &Leg, owner: &str, now: Timestamp) -> Claim {
+    let attempts = before.attempts;
+    // This very claim, sent again after its answer was lost: nothing happened in between, so
+    // nothing can have been sent. Compared in milliseconds, what the store keeps.
+    let same_claim = before.state == LegState::Sending
+        && before.lease_owner.as_deref() == Some(owner)
+        && before.claimed_at_ms == Some(now.as_millisecond());
+    if same_claim {
+        return Claim::Claimed { attempts: attempts.saturating_sub(1) };
+    }
+    match before.state {
+        // Given back uncertain, or a worker stopped while sending: it may have gone out.
+        LegState::Uncertain | LegState::Sending => Claim::Uncertain {
+            attempts,
+            since: before
+                .uncertain_since_ms
+                .and_then(from_ms)
+                .or_else(|| before.claimed_at_ms.and_then(from_ms))
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            provider_id: before.provider_id.clone(),
+        },
+        _ => Claim::Claimed { attempts },
+    }
+}
