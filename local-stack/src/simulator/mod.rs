@@ -5,7 +5,8 @@
 //! - `page`: the page itself and its JSON API (`/_sim/...`), with live updates over SSE.
 //!
 //! Requests are checked like the real APIs check them (`twilio_rules`, `graph_rules`,
-//! written from the providers' documentation rather than from the bridge), and webhooks
+//! written from the providers' documentation rather than from the bridge; both check
+//! http(s) URLs with `url`), and webhooks
 //! are signed the way the providers sign them (`signing`). Failure modes come from the
 //! command line (`failures`).
 
@@ -16,6 +17,7 @@ mod page;
 mod signing;
 mod twilio;
 mod twilio_rules;
+mod url;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

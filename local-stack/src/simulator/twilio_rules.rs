@@ -18,6 +18,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::url::{http_url_host, is_http_url};
+
 /// `Body`: "up to 1,600 characters" (Messages resource; error 21617). Counted in UTF-16 code units, see
 /// [`body_length`].
 pub const BODY_MAX: usize = 1600;
@@ -186,45 +188,6 @@ fn first<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// (error 21609: "underscores are not permitted").
 fn is_status_callback_url(url: &str) -> bool {
     url.chars().count() <= STATUS_CALLBACK_MAX && http_url_host(url).is_some_and(|host| !host.contains('_'))
-}
-
-/// `http://` or `https://` (any case), then a non-empty host.
-fn is_http_url(url: &str) -> bool {
-    http_url_host(url).is_some()
-}
-
-/// The host of an `http://` or `https://` URL (any case) when the URL has a non-empty host (name, IPv4 or
-/// bracketed IPv6) with an optional numeric port and no whitespace or control characters.
-fn http_url_host(url: &str) -> Option<&str> {
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let rest = strip_prefix_ignore_case(url, "https://").or_else(|| strip_prefix_ignore_case(url, "http://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
-    if let Some(bracketed) = host_and_port.strip_prefix('[') {
-        let (inside, after) = bracketed.split_once(']')?;
-        let valid_v6 = !inside.is_empty() && inside.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
-        let valid_port = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
-        return (valid_v6 && valid_port).then_some(inside);
-    }
-    let (host, port) = match host_and_port.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (host_and_port, None),
-    };
-    let valid_host =
-        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-    let valid_port = port.is_none_or(is_port);
-    (valid_host && valid_port).then_some(host)
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
-}
-
-fn is_port(port: &str) -> bool {
-    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
 }
 
 #[cfg(test)]
