@@ -77,7 +77,7 @@ fn write_message(out: &mut String, message: &ThreadMessage) {
     };
     let _ = writeln!(out, "{}  {who}: {}", message.at, message.body.replace('\n', " "));
     for leg in &message.legs {
-        let _ = write!(out, "    {} → {}: {}", leg.kind, leg.to, leg.state);
+        let _ = write!(out, "    {} → {}: {}", leg.kind, leg.to, leg.state.as_str());
         if let Some(status) = leg.status {
             let _ = write!(out, ", {status}");
         }

@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::routing::Focus;
 use crate::domain::{
-    Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LegState, LineId, MessageId, PhoneNumberId,
-    ProviderFailure, WaId, Wamid, WhatsAppMessage,
+    Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
+    MessageId, PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -137,8 +137,7 @@ impl ForwardedVia {
 /// A job's failure as recorded on its leg (the thread shows it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegFailure {
-    /// `retry`, `permanent`, `escalate`, `ambiguous` or `store`.
-    pub class: &'static str,
+    pub class: FailureClass,
     pub code: Option<i64>,
     pub reason: String,
 }
@@ -328,11 +327,11 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadLeg {
     pub job_id: JobId,
-    pub kind: String,
+    pub kind: JobKind,
     /// The recipient: an agent's wa_id or the customer's number.
     pub to: String,
-    /// The job's progress: queued, sending, retry, sent, failed.
-    pub state: String,
+    /// The job's progress.
+    pub state: LegState,
     /// The provider's delivery status, once reported.
     pub status: Option<DeliveryStatus>,
     /// The provider's id for the copy: a wamid or an SMS sid.
@@ -342,7 +341,7 @@ pub struct ThreadLeg {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegFailureRecord {
-    pub class: String,
+    pub class: FailureClass,
     pub code: Option<i64>,
     pub reason: String,
 }

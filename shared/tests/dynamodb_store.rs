@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use shared::domain::{
     ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LegState, LineId, MessageId, WaId, Wamid,
 };
+use shared::domain::{ErrorClass, FailureClass};
 use shared::ports::{
     Agents, AppendOutcome, Claim, Deliveries, ForwardedVia, InboundLog, LegFailure, NewInboundMessage, StartOutcome,
 };
@@ -167,14 +168,16 @@ async fn released_jobs_can_be_retried_uncertain_ones_say_since_when_and_failed_j
     let (job, other) = (msg.jobs[0].clone(), msg.jobs[1].clone());
     let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
     let until = now + SignedDuration::from_secs(60);
-    let failure = LegFailure { class: "retry", code: Some(131000), reason: "HTTP 500".into() };
+    let failure =
+        LegFailure { class: FailureClass::Provider(ErrorClass::Retry), code: Some(131000), reason: "HTTP 500".into() };
 
     store.claim_job(&job, now, until, "w1").await.unwrap();
     store.release_job(&job, &failure, now).await.unwrap();
     assert_eq!(store.claim_job(&job, now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 1 });
     // An ambiguous attempt: given back uncertain, and the next claim says since when.
     let since = now - SignedDuration::from_secs(3);
-    let ambiguous = LegFailure { class: "ambiguous", code: None, reason: "timed out".into() };
+    let ambiguous =
+        LegFailure { class: FailureClass::Provider(ErrorClass::Ambiguous), code: None, reason: "timed out".into() };
     store.mark_job_uncertain(&job, &ambiguous, since, now).await.unwrap();
     assert_eq!(
         store.claim_job(&job, now, until, "w1").await.unwrap(),
@@ -187,7 +190,11 @@ async fn released_jobs_can_be_retried_uncertain_ones_say_since_when_and_failed_j
     );
 
     store.claim_job(&other, now, until, "w1").await.unwrap();
-    let permanent = LegFailure { class: "permanent", code: Some(131026), reason: "undeliverable".into() };
+    let permanent = LegFailure {
+        class: FailureClass::Provider(ErrorClass::Permanent),
+        code: Some(131026),
+        reason: "undeliverable".into(),
+    };
     store.record_job_failed(&other, &permanent, &[], now).await.unwrap();
     assert_eq!(
         store.claim_job(&other, now, until, "w1").await.unwrap(),

@@ -83,7 +83,7 @@ async fn stop_opts_the_customer_out_and_no_reply_of_any_agent_reaches_them() {
     let thread = bridge.thread(CUSTOMER).await;
     let refused = thread.iter().find(|m| m.body == "One last thing: your refund is on its way.").unwrap();
     assert_eq!(refused.legs.len(), 1);
-    assert_eq!(refused.legs[0].state, "failed");
+    assert_eq!(refused.legs[0].state, shared::domain::LegState::Failed);
     assert_eq!(refused.legs[0].error.as_ref().unwrap().code, Some(21610));
     assert!(refused.legs[0].provider_id.is_none());
 
@@ -212,7 +212,7 @@ async fn twilio_21610_marks_the_opt_out_and_a_later_auto_reply_is_not_sent() {
     assert!(bridge.opted_out(CUSTOMER).await, "21610 marks the opt-out");
     let thread = bridge.thread(CUSTOMER).await;
     let leg = &thread.iter().find(|m| m.direction == Direction::Outbound).unwrap().legs[0];
-    assert_eq!((leg.state.as_str(), leg.error.as_ref().unwrap().code), ("failed", Some(21610)));
+    assert_eq!((leg.state, leg.error.as_ref().unwrap().code), (shared::domain::LegState::Failed, Some(21610)));
     let told = bridge.sent_to(AGENTS[0]).await;
     assert_eq!(told.len(), 2, "{told:?}");
     assert_eq!(
@@ -277,9 +277,14 @@ async fn the_thread_shows_no_copy_left_queued_once_an_automated_reply_went_out()
     for message in bridge.thread(CUSTOMER).await {
         for leg in &message.legs {
             assert_eq!(
-                leg.state, "sent",
+                leg.state,
+                shared::domain::LegState::Sent,
                 "{} leg {} of {:?} (to {}) stays {} although the worker is idle",
-                leg.kind, leg.job_id, message.body, leg.to, leg.state
+                leg.kind,
+                leg.job_id,
+                message.body,
+                leg.to,
+                leg.state.as_str()
             );
         }
     }

@@ -219,6 +219,6 @@ async fn an_outage_longer_than_the_maximum_job_age_parks_the_job_for_an_operator
     bridge.run_worker_until_idle(Duration::from_secs(60)).await;
     assert_eq!(bridge.aws.dlq_depth().await, 2, "each agent's copy waits for an operator");
     let legs = &bridge.thread(CUSTOMER).await[0].legs;
-    assert!(legs.iter().all(|l| l.state == "retry"), "{legs:?}");
+    assert!(legs.iter().all(|l| l.state == shared::domain::LegState::Retry), "{legs:?}");
     shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }

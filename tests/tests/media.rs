@@ -123,7 +123,7 @@ async fn a_customers_photo_reaches_every_agent_as_whatsapp_media_by_a_signed_lin
     assert!(media_sent_to(&bridge, AGENTS[1]).await.is_empty());
     // The thread keeps the message; nothing of the media send failed the copy.
     let thread = bridge.thread(CUSTOMER).await;
-    assert!(thread[0].legs.iter().all(|leg| leg.state == "sent"), "{:?}", thread[0].legs);
+    assert!(thread[0].legs.iter().all(|leg| leg.state == shared::domain::LegState::Sent), "{:?}", thread[0].legs);
 }
 
 #[tokio::test]
@@ -227,7 +227,7 @@ async fn unsupported_types_and_oversize_media_never_fail_the_conversation() {
     let media = media_sent_to(&bridge, AGENTS[0]).await;
     assert_eq!(media.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(), ["video"]);
     assert_eq!(bridge.get(&local(&media[0].1)).await.0, 413, "too large for a Lambda answer: refused, not truncated");
-    assert!(bridge.thread(CUSTOMER).await[0].legs.iter().all(|leg| leg.state == "sent"));
+    assert!(bridge.thread(CUSTOMER).await[0].legs.iter().all(|leg| leg.state == shared::domain::LegState::Sent));
 }
 
 #[tokio::test]

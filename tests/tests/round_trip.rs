@@ -165,6 +165,6 @@ async fn an_undelivered_reply_shows_the_agent_a_cross_and_why() {
     let thread = bridge.aws.store().thread(&conversation).await.unwrap();
     assert_eq!(thread.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["Call me back", "Calling you in 5"]);
     assert_eq!(thread[0].legs.len(), 2);
-    assert!(thread[0].legs.iter().all(|l| l.state == "sent" && l.provider_id.is_some()));
+    assert!(thread[0].legs.iter().all(|l| l.state == shared::domain::LegState::Sent && l.provider_id.is_some()));
     assert_eq!(thread[1].legs[0].status, Some(shared::domain::DeliveryStatus::Undelivered));
 }

@@ -61,7 +61,10 @@ async fn a_copy_refused_later_with_131047_reaches_the_agent_as_the_template_once
         let to_agent0: Vec<_> = message.legs.iter().filter(|l| l.to == AGENTS[0]).collect();
         assert_eq!(to_agent0.len(), 2, "{:?}", message.legs);
         assert_eq!(to_agent0[0].status.map(|s| s.as_str()), Some("failed"));
-        assert!(to_agent0[1].job_id.as_str().ends_with(".t") && to_agent0[1].state == "sent", "{to_agent0:?}");
+        assert!(
+            to_agent0[1].job_id.as_str().ends_with(".t") && to_agent0[1].state == shared::domain::LegState::Sent,
+            "{to_agent0:?}"
+        );
         assert_eq!(message.legs.iter().filter(|l| l.to == AGENTS[1]).count(), 1);
     }
 

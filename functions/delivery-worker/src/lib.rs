@@ -193,7 +193,7 @@ where
         let span = tracing::info_span!(
             "job",
             job_id = %first.job_id,
-            kind = first.kind(),
+            kind = first.kind().as_str(),
             line = %first.line(),
             handle = tracing::field::Empty,
             to = masked(first.recipient()),
@@ -205,7 +205,7 @@ where
         let delay = match delivered {
             Ok(Delivered::Sent { provider_id, via }) => {
                 tracing::info!(outcome = "sent", via = via.map(|v| v.as_str()), provider_id = %shared::domain::LogId(&provider_id), "sent");
-                telemetry::metric("MessagesRelayed", jobs.len() as f64, "Count", &[("kind", first.kind())]);
+                telemetry::metric("MessagesRelayed", jobs.len() as f64, "Count", &[("kind", first.kind().as_str())]);
                 record_relay_latency(jobs, now);
                 return Ok(());
             }

@@ -20,6 +20,7 @@ use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::deliver_job::{
     CLAIM_LEASE, DEFAULT_RECONCILE_WAIT, DeliverError, Delivered, Deliverer, Failpoint, SendRates,
 };
+use shared::domain::LegState;
 use shared::domain::{Job, JobPayload, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::Conversations;
 use shared::testing::{
@@ -135,7 +136,7 @@ async fn stop_then_redeliver(step: Failpoint, status_reports: bool) -> (Vec<usiz
         .collect();
     let per_agent = AGENTS.iter().map(|a| copies.iter().filter(|m| m["to"] == *a).count()).collect();
     let thread = aws.store().thread(&conversation_of(&jobs[0])).await.unwrap();
-    assert!(thread[0].legs.iter().all(|l| l.state == "sent"), "{step:?}: every leg ends recorded sent");
+    assert!(thread[0].legs.iter().all(|l| l.state == LegState::Sent), "{step:?}: every leg ends recorded sent");
     (per_agent, outcomes)
 }
 
@@ -206,7 +207,7 @@ async fn an_sms_sent_before_the_worker_stopped_is_found_in_twilios_list_and_not_
     );
     let thread = aws.store().thread(&conversation_of(&job)).await.unwrap();
     let leg = &thread.last().unwrap().legs[0];
-    assert_eq!((leg.state.as_str(), leg.provider_id.as_deref()), ("sent", Some(delivered_id(&delivered))));
+    assert_eq!((leg.state, leg.provider_id.as_deref()), (LegState::Sent, Some(delivered_id(&delivered))));
     shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 

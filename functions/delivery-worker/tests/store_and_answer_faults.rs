@@ -19,6 +19,7 @@ use shared::app::apply_sms_status::{SmsStatusReport, apply_sms_status};
 use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::deliver_job::{CLAIM_LEASE, Deadline, DeliverError, Delivered, Deliverer, SendRates};
 use shared::app::retry_budget::RetryBudget;
+use shared::domain::LegState;
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use shared::ports::Conversations;
@@ -65,7 +66,7 @@ fn copies_to(sent: &[serde_json::Value], agent: &str) -> usize {
 async fn legs_sent(aws: &TestAws, job: &Job) -> bool {
     let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!("a forward") };
     let thread = aws.store().thread(&forward.conversation).await.unwrap();
-    thread.iter().flat_map(|m| &m.legs).filter(|l| l.job_id == job.job_id).all(|l| l.state == "sent")
+    thread.iter().flat_map(|m| &m.legs).filter(|l| l.job_id == job.job_id).all(|l| l.state == LegState::Sent)
 }
 
 /// DynamoDB refuses every `operation` call from the `skip`+1-th on, while the worker delivers
@@ -284,7 +285,7 @@ async fn the_worker_keeps_its_deadline_and_hands_back_what_it_cannot_finish() {
         let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!() };
         let thread = aws.store().thread(&forward.conversation).await.unwrap();
         let leg = thread.iter().flat_map(|m| &m.legs).find(|l| l.job_id == job.job_id).unwrap();
-        untouched += usize::from(leg.state == "queued");
+        untouched += usize::from(leg.state == LegState::Queued);
     }
     assert_eq!(untouched, jobs.len() - 1, "handed back untried, no attempt spent");
     shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);

@@ -151,8 +151,8 @@ async fn a_swipe_reply_goes_to_the_conversation_of_the_copy() {
     assert_eq!(thread.len(), 2);
     assert_eq!(thread[1].body, "Hello B, yes we are open");
     assert_eq!(thread[1].agent.as_ref().map(|a| a.as_str()), Some(AGENTS[0]));
-    assert_eq!(thread[1].legs[0].kind, "send_sms");
-    assert_eq!(thread[1].legs[0].state, "queued");
+    assert_eq!(thread[1].legs[0].kind, shared::domain::JobKind::SendSms);
+    assert_eq!(thread[1].legs[0].state, shared::domain::LegState::Queued);
     // The agent is now focused on B, and their window is open.
     let agent = h.agent_item(AGENTS[0]).await;
     assert_eq!(agent["focus_customer"].as_s().unwrap(), CUSTOMER_B);

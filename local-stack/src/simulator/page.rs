@@ -151,9 +151,9 @@ async fn thread(State(sim): State<Simulator>, Query(query): Query<ThreadQuery>) 
                 .iter()
                 .map(|leg| {
                     json!({
-                        "job_id": leg.job_id.as_str(), "kind": leg.kind, "to": leg.to, "state": leg.state,
+                        "job_id": leg.job_id.as_str(), "kind": leg.kind.as_str(), "to": leg.to, "state": leg.state.as_str(),
                         "status": leg.status.map(|s| s.as_str()), "provider_id": leg.provider_id,
-                        "error": leg.error.as_ref().map(|e| json!({ "class": e.class, "code": e.code, "reason": e.reason })),
+                        "error": leg.error.as_ref().map(|e| json!({ "class": e.class.as_str(), "code": e.code, "reason": e.reason })),
                     })
                 })
                 .collect();

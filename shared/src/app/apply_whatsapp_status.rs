@@ -6,7 +6,8 @@ use jiff::Timestamp;
 
 use crate::app::receive_whatsapp::HandleError;
 use crate::domain::{
-    DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobPayload, Line, SendTracking, Wamid, WhatsAppStatusReport,
+    DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobKind, JobPayload, Line, SendTracking, Wamid,
+    WhatsAppStatusReport,
 };
 use crate::ports::{
     Agents, Conversations, DeliveryQueue, ForwardedCopy, LegAddress, LegRef, Routing, StatusChange, StatusLog,
@@ -138,7 +139,7 @@ async fn template_resends<S: Conversations + StatusLog>(
     let mut jobs = Vec::new();
     for message in store.thread(&copy.conversation).await? {
         let carried = message.legs.iter().find(|leg| {
-            leg.kind == "forward_to_agent"
+            leg.kind == JobKind::ForwardToAgent
                 && leg.to == copy.agent.as_str()
                 && leg.provider_id.as_deref() == Some(wamid.as_str())
         });

@@ -30,8 +30,8 @@ use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::Pacer;
 use crate::domain::{
-    AutoReply, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, Line, Lines, NotifyAgent,
-    ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
+    AutoReply, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobPayload, Line, Lines,
+    NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
 };
 use crate::ports::{
     Agents, Claim, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError, Routing,
@@ -355,8 +355,12 @@ where
             let claim = match self.store.claim_job(job, now, lease_until, &self.owner).await {
                 Ok(claim) => claim,
                 Err(e) => {
-                    self.give_back(&taken, &LegFailure { class: "store", code: None, reason: e.to_string() }, now)
-                        .await;
+                    self.give_back(
+                        &taken,
+                        &LegFailure { class: FailureClass::Store, code: None, reason: e.to_string() },
+                        now,
+                    )
+                    .await;
                     return Err(Halt::Done(unavailable_retry(&e.to_string(), 1)));
                 }
             };
@@ -374,7 +378,7 @@ where
                 Claim::Missing => {}
                 Claim::Busy { until } => {
                     let failure = LegFailure {
-                        class: "retry",
+                        class: FailureClass::Provider(ErrorClass::Retry),
                         code: None,
                         reason: "a later job waits for an earlier one held by another delivery".into(),
                     };
@@ -487,17 +491,29 @@ where
     ) -> DeliverError {
         match halt {
             Halt::Unavailable(reason) => {
-                self.give_back(taken, &LegFailure { class: "store", code: None, reason: reason.clone() }, now).await;
+                self.give_back(
+                    taken,
+                    &LegFailure { class: FailureClass::Store, code: None, reason: reason.clone() },
+                    now,
+                )
+                .await;
                 unavailable_retry(&reason, attempt)
             }
             Halt::OutOfTime => {
-                let failure =
-                    LegFailure { class: "retry", code: None, reason: "handed back before the deadline".into() };
+                let failure = LegFailure {
+                    class: FailureClass::Provider(ErrorClass::Retry),
+                    code: None,
+                    reason: "handed back before the deadline".into(),
+                };
                 self.give_back(taken, &failure, now).await;
                 DeliverError::OutOfTime
             }
             Halt::Waiting { reason, until } => {
-                let failure = LegFailure { class: "ambiguous", code: None, reason: reason.clone() };
+                let failure = LegFailure {
+                    class: FailureClass::Provider(ErrorClass::Ambiguous),
+                    code: None,
+                    reason: reason.clone(),
+                };
                 self.give_back(taken, &failure, now).await;
                 DeliverError::Wait { reason, until }
             }
@@ -857,10 +873,14 @@ where
     /// The job would text an opted-out customer: it ends failed, with `notices` about it.
     async fn refuse_opted_out(&self, job: &Job, notices: Vec<Job>, now: Timestamp) -> Result<Delivered, Halt> {
         let reason = "customer opted out of SMS (texted STOP)".to_owned();
-        let failure = LegFailure { class: "permanent", code: Some(OPTED_OUT_CODE), reason: reason.clone() };
+        let failure = LegFailure {
+            class: FailureClass::Provider(ErrorClass::Permanent),
+            code: Some(OPTED_OUT_CODE),
+            reason: reason.clone(),
+        };
         self.store.record_job_failed(job, &failure, &notices, now).await?;
         self.enqueue_recorded(&notices).await;
-        telemetry::count("OptedOutRefused", &[("kind", job.kind())]);
+        telemetry::count("OptedOutRefused", &[("kind", job.kind().as_str())]);
         Ok(Delivered::Failed { class: ErrorClass::Permanent, reason })
     }
 
@@ -947,11 +967,12 @@ where
             _ => (None, None),
         };
         let reason = failure.to_string();
-        let leg_failure = |class: &'static str| LegFailure { class, code, reason: reason.clone() };
+        let leg_failure =
+            |class: ErrorClass| LegFailure { class: FailureClass::Provider(class), code, reason: reason.clone() };
         let attempt = taken.first().map_or(1, |t| t.attempts + 1);
         match class {
             ErrorClass::Retry => {
-                self.give_back(taken, &leg_failure("retry"), now).await;
+                self.give_back(taken, &leg_failure(ErrorClass::Retry), now).await;
                 Err(Halt::Done(DeliverError::Retry { reason, retry_after, attempt }))
             }
             ErrorClass::Ambiguous => {
@@ -960,18 +981,18 @@ where
                 tracing::warn!(outcome = "ambiguous", reason, "the provider may have it: reconciled before resending");
                 let uncertain: Vec<Taken<'_>> =
                     taken.iter().map(|t| Taken { uncertain_since: Some(started), ..*t }).collect();
-                self.give_back(&uncertain, &leg_failure("ambiguous"), now).await;
+                self.give_back(&uncertain, &leg_failure(ErrorClass::Ambiguous), now).await;
                 Err(Halt::Done(DeliverError::Wait { reason, until: started + signed(self.reconcile_wait) }))
             }
             ErrorClass::Escalate => {
-                self.give_back(taken, &leg_failure("escalate"), now).await;
+                self.give_back(taken, &leg_failure(ErrorClass::Escalate), now).await;
                 Err(Halt::Done(DeliverError::Escalate { reason }))
             }
             // A fallback that failed again as a fallback can't be helped by retrying.
             ErrorClass::Permanent | ErrorClass::Fallback => {
                 for (i, t) in taken.iter().enumerate() {
                     let with = if i == 0 { notices.as_slice() } else { &[] };
-                    self.store.record_job_failed(t.job, &leg_failure("permanent"), with, now).await?;
+                    self.store.record_job_failed(t.job, &leg_failure(ErrorClass::Permanent), with, now).await?;
                 }
                 self.enqueue_recorded(&notices).await;
                 Ok(Delivered::Failed { class, reason })

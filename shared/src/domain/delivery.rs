@@ -205,12 +205,12 @@ impl Job {
         serde_json::to_string(self).unwrap_or_else(|e| unreachable!("job serializes: {e}"))
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> JobKind {
         match self.payload {
-            JobPayload::ForwardToAgent(_) => "forward_to_agent",
-            JobPayload::SendSms(_) => "send_sms",
-            JobPayload::NotifyAgent(_) => "notify_agent",
-            JobPayload::AutoReply(_) => "auto_reply",
+            JobPayload::ForwardToAgent(_) => JobKind::ForwardToAgent,
+            JobPayload::SendSms(_) => JobKind::SendSms,
+            JobPayload::NotifyAgent(_) => JobKind::NotifyAgent,
+            JobPayload::AutoReply(_) => JobKind::AutoReply,
         }
     }
 
@@ -459,6 +459,79 @@ impl fmt::Display for ProviderFailure {
     }
 }
 
+/// What a job delivers; its name is the `kind` a leg records and metrics are labelled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// A customer's text copied to an agent.
+    ForwardToAgent,
+    /// An agent's reply, by SMS to the customer.
+    SendSms,
+    /// A notice to an agent (✅/❌, claimed by, how to type a command...).
+    NotifyAgent,
+    /// An automated reply to a customer (first contact, after hours...).
+    AutoReply,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ForwardToAgent => "forward_to_agent",
+            Self::SendSms => "send_sms",
+            Self::NotifyAgent => "notify_agent",
+            Self::AutoReply => "auto_reply",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::ForwardToAgent, Self::SendSms, Self::NotifyAgent, Self::AutoReply]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a leg's last attempt failed, as the leg records it: the provider outcome's class, or
+/// the store failing around the send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    Provider(ErrorClass),
+    /// The store refused a write around the send; the job is given back.
+    Store,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider(ErrorClass::Retry) => "retry",
+            Self::Provider(ErrorClass::Permanent) => "permanent",
+            Self::Provider(ErrorClass::Fallback) => "fallback",
+            Self::Provider(ErrorClass::Escalate) => "escalate",
+            Self::Provider(ErrorClass::Ambiguous) => "ambiguous",
+            Self::Store => "store",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        use ErrorClass::*;
+        [Retry, Permanent, Fallback, Escalate, Ambiguous]
+            .into_iter()
+            .map(Self::Provider)
+            .chain([Self::Store])
+            .find(|class| class.as_str() == text)
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the worker does about a failure (docs/guarantees.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -610,7 +683,7 @@ mod tests {
             for field in ["job_id", "kind", "payload", "attempt"] {
                 assert!(json.get(field).is_some(), "{field} missing in {json}");
             }
-            assert_eq!(json["kind"], job.kind());
+            assert_eq!(json["kind"], job.kind().as_str());
             assert_eq!(Job::decode(&job.encode()).unwrap(), job);
         }
     }

@@ -46,8 +46,8 @@ pub mod whatsapp_text;
 
 pub use conversation::{ConversationKey, Handle, MessageId};
 pub use delivery::{
-    AutoReply, ErrorClass, ForwardToAgent, Job, JobId, JobPayload, LegLocation, LegState, NotifyAgent, ProviderFailure,
-    RetryPolicy, SendSms, SendTracking,
+    AutoReply, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobKind, JobPayload, LegLocation, LegState,
+    NotifyAgent, ProviderFailure, RetryPolicy, SendSms, SendTracking,
 };
 pub use line::{Line, LineId, Lines, PhoneNumberId};
 pub use log_safe::{LogId, scrub_numbers};

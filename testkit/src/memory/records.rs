@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use shared::domain::routing::Focus;
 use shared::domain::{Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LegState, LineId, Wamid};
-use shared::domain::{MessageId, WaId};
+use shared::domain::{JobKind, MessageId, WaId};
 use shared::ports::{
     ConversationSummary, Direction, LegFailure, LegFailureRecord, OutboxEntry, PendingText, PriorDelivery, ThreadLeg,
     ThreadMessage,
@@ -91,7 +91,7 @@ impl MessageRecord {
 /// A job's progress (`legs.<job_id>`), with the attributes the adapter's conditions test.
 #[derive(Debug, Clone)]
 pub(super) struct Leg {
-    pub(super) kind: &'static str,
+    pub(super) kind: JobKind,
     pub(super) to: String,
     pub(super) state: LegState,
     /// Claims so far.
@@ -127,9 +127,9 @@ impl Leg {
     pub(super) fn thread_leg(&self, job_id: &JobId) -> ThreadLeg {
         ThreadLeg {
             job_id: job_id.clone(),
-            kind: self.kind.to_owned(),
+            kind: self.kind,
             to: self.to.clone(),
-            state: self.state.as_str().to_owned(),
+            state: self.state,
             status: self.status,
             provider_id: self.provider_id.clone(),
             error: self.error.clone(),
@@ -148,11 +148,8 @@ impl Leg {
     /// Leaves `state` with `failure` recorded, and the lease ended.
     pub(super) fn give_back(&mut self, state: LegState, failure: &LegFailure) {
         self.state = state;
-        self.error = Some(LegFailureRecord {
-            class: failure.class.to_owned(),
-            code: failure.code,
-            reason: failure.reason.clone(),
-        });
+        self.error =
+            Some(LegFailureRecord { class: failure.class, code: failure.code, reason: failure.reason.clone() });
         self.lease_until_ms = None;
     }
 }

@@ -2,6 +2,7 @@
 
 use shared::domain::ConversationKey;
 use shared::domain::compliance::CustomerKeyword;
+use shared::domain::{JobKind, LegState};
 use shared::ports::{
     AgentEffect, AppendOutcome, ConversationStore, ConversationSummary, Direction, Outbox, RecordOutcome, StartOutcome,
     ThreadLeg,
@@ -127,9 +128,9 @@ pub async fn the_thread_holds_both_directions_oldest_first<S: ConversationStore 
         outbound.legs,
         vec![ThreadLeg {
             job_id: sms.job_id.clone(),
-            kind: "send_sms".into(),
+            kind: JobKind::SendSms,
             to: conversation.customer.as_str().into(),
-            state: "queued".into(),
+            state: LegState::Queued,
             status: None,
             provider_id: None,
             error: None,

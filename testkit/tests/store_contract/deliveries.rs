@@ -1,5 +1,6 @@
 //! `Deliveries`: a job claimed under a lease, its outcome recorded, or given back.
 
+use shared::domain::{ErrorClass, FailureClass};
 use shared::domain::{LegState, MessageId};
 use shared::ports::{
     AgentEffect, Claim, ConversationStore, ForwardedVia, LegFailureRecord, LegRef, Outbox, StoreError,
@@ -17,7 +18,7 @@ pub async fn a_second_claimer_waits_for_the_lease_then_takes_the_job_over_uncert
     let (job, lease) = (&message.jobs[0], t + secs(60));
 
     assert_eq!(worker_a.claim_job(job, t, lease, "a").await.unwrap(), Claim::Claimed { attempts: 0 });
-    assert_eq!(leg(&worker_b, job).await.state, "sending");
+    assert_eq!(leg(&worker_b, job).await.state, LegState::Sending);
     assert_eq!(worker_b.claim_job(job, t + secs(1), t + secs(61), "b").await.unwrap(), Claim::Busy { until: lease });
     // The lease holds through its last instant.
     assert_eq!(worker_b.claim_job(job, lease, lease + secs(60), "b").await.unwrap(), Claim::Busy { until: lease });
@@ -84,10 +85,14 @@ pub async fn a_released_job_is_claimed_again_counting_its_attempts<S: Conversati
     assert_eq!(claim(0, "a").await.unwrap(), Claim::Claimed { attempts: 0 });
     store.release_job(job, &retryable(), t + secs(1)).await.unwrap();
     let released = leg(store, job).await;
-    assert_eq!(released.state, "retry");
+    assert_eq!(released.state, LegState::Retry);
     assert_eq!(
         released.error,
-        Some(LegFailureRecord { class: "retry".into(), code: Some(131000), reason: "HTTP 500".into() })
+        Some(LegFailureRecord {
+            class: FailureClass::Provider(ErrorClass::Retry),
+            code: Some(131000),
+            reason: "HTTP 500".into()
+        })
     );
     assert_eq!(claim(2, "b").await.unwrap(), Claim::Claimed { attempts: 1 });
     store.release_job(job, &retryable(), t + secs(3)).await.unwrap();
@@ -95,7 +100,7 @@ pub async fn a_released_job_is_claimed_again_counting_its_attempts<S: Conversati
 
     // Only a leg being sent can be given back.
     store.release_job(idle, &retryable(), t).await.unwrap();
-    assert_eq!(leg(store, idle).await.state, "queued");
+    assert_eq!(leg(store, idle).await.state, LegState::Queued);
     store.record_forwarded(idle, &wamid(), ForwardedVia::Text, t + secs(1)).await.unwrap();
     store.release_job(idle, &retryable(), t + secs(2)).await.unwrap();
     assert_eq!(
@@ -118,8 +123,8 @@ pub async fn an_uncertain_job_tells_the_next_claimer_since_when_and_what_the_pro
     assert_eq!(claim(0, "a").await.unwrap(), Claim::Claimed { attempts: 0 });
     store.mark_job_uncertain(job, &ambiguous(), t, t + secs(2)).await.unwrap();
     let given_back = leg(store, job).await;
-    assert_eq!(given_back.state, "uncertain");
-    assert_eq!(given_back.error.map(|e| e.class), Some("ambiguous".into()));
+    assert_eq!(given_back.state, LegState::Uncertain);
+    assert_eq!(given_back.error.map(|e| e.class), Some(FailureClass::Provider(ErrorClass::Ambiguous)));
     assert_eq!(claim(3, "b").await.unwrap(), Claim::Uncertain { attempts: 1, since: t, provider_id: None });
 
     store.mark_job_uncertain(job, &ambiguous(), t + secs(3), t + secs(4)).await.unwrap();
@@ -164,10 +169,14 @@ pub async fn sent_and_failed_jobs_are_done<S: ConversationStore + Outbox>(store:
         Claim::AlreadyDone { state: LegState::Failed }
     );
     let failed_leg = leg(store, failed).await;
-    assert_eq!(failed_leg.state, "failed");
+    assert_eq!(failed_leg.state, LegState::Failed);
     assert_eq!(
         failed_leg.error,
-        Some(LegFailureRecord { class: "permanent".into(), code: Some(131026), reason: "undeliverable".into() })
+        Some(LegFailureRecord {
+            class: FailureClass::Provider(ErrorClass::Permanent),
+            code: Some(131026),
+            reason: "undeliverable".into()
+        })
     );
 
     // A finished leg keeps what it has.
@@ -177,8 +186,8 @@ pub async fn sent_and_failed_jobs_are_done<S: ConversationStore + Outbox>(store:
     store.mark_job_uncertain(sent, &ambiguous(), t, t + secs(3)).await.unwrap();
     store.release_job(failed, &retryable(), t + secs(3)).await.unwrap();
     assert_eq!(leg(store, sent).await.provider_id, Some(copy.as_str().to_owned()));
-    assert_eq!(leg(store, sent).await.state, "sent");
-    assert_eq!(leg(store, failed).await.state, "failed");
+    assert_eq!(leg(store, sent).await.state, LegState::Sent);
+    assert_eq!(leg(store, failed).await.state, LegState::Failed);
 }
 
 pub async fn outcomes_for_a_message_that_is_gone_change_nothing<S: ConversationStore + Outbox>(store: &S) {
@@ -218,8 +227,8 @@ pub async fn a_job_recorded_as_the_wrong_kind_is_refused<S: ConversationStore + 
     assert!(matches!(as_forward, Err(StoreError::Corrupt(_))), "{as_forward:?}");
     let as_sms = store.record_sms_sent(forward, &sid(), None, t).await;
     assert!(matches!(as_sms, Err(StoreError::Corrupt(_))), "{as_sms:?}");
-    assert_eq!(leg(store, forward).await.state, "queued");
-    assert_eq!(leg(store, &sms).await.state, "queued");
+    assert_eq!(leg(store, forward).await.state, LegState::Queued);
+    assert_eq!(leg(store, &sms).await.state, LegState::Queued);
 }
 
 pub async fn notices_and_automated_replies_are_claimed_from_their_own_records<S: ConversationStore + Outbox>(

@@ -7,6 +7,7 @@ use shared::domain::{
     ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LineId, MessageId, SendSms, WaId, Wamid,
     WhatsAppMessage,
 };
+use shared::domain::{ErrorClass, FailureClass};
 use shared::ports::{
     AgentEffect, AgentMessageRecord, ConversationStore, ForwardedCopy, LegAddress, LegFailure, NewInboundMessage,
     NewOutboundMessage, StartOutcome, ThreadLeg,
@@ -206,15 +207,19 @@ pub fn copy_of(job: &Job) -> ForwardedCopy {
 }
 
 pub fn retryable() -> LegFailure {
-    LegFailure { class: "retry", code: Some(131000), reason: "HTTP 500".into() }
+    LegFailure { class: FailureClass::Provider(ErrorClass::Retry), code: Some(131000), reason: "HTTP 500".into() }
 }
 
 pub fn ambiguous() -> LegFailure {
-    LegFailure { class: "ambiguous", code: None, reason: "timed out".into() }
+    LegFailure { class: FailureClass::Provider(ErrorClass::Ambiguous), code: None, reason: "timed out".into() }
 }
 
 pub fn permanent() -> LegFailure {
-    LegFailure { class: "permanent", code: Some(131026), reason: "undeliverable".into() }
+    LegFailure {
+        class: FailureClass::Provider(ErrorClass::Permanent),
+        code: Some(131026),
+        reason: "undeliverable".into(),
+    }
 }
 
 /// A conversation started by a customer's text `at`, copied to both agents.

@@ -2,6 +2,7 @@
 
 use shared::domain::compliance::CustomerKeyword;
 use shared::domain::{Attachment, ConversationKey, JobId};
+use shared::domain::{JobKind, LegState};
 use shared::ports::{
     AppendOutcome, ConversationStore, ConversationSummary, Direction, Outbox, PriorDelivery, StartOutcome, ThreadLeg,
 };
@@ -48,9 +49,9 @@ pub async fn a_first_text_starts_the_conversation_and_later_texts_append<S: Conv
             .iter()
             .map(|job| ThreadLeg {
                 job_id: job.job_id.clone(),
-                kind: "forward_to_agent".into(),
+                kind: JobKind::ForwardToAgent,
                 to: job.recipient().into(),
-                state: "queued".into(),
+                state: LegState::Queued,
                 status: None,
                 provider_id: None,
                 error: None,

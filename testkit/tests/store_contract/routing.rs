@@ -1,5 +1,6 @@
 //! `Routing`: finding a conversation and a leg by the ids the providers echo back.
 
+use shared::domain::LegState;
 use shared::domain::{DeliveryStatus, JobId, MessageId};
 use shared::ports::{
     AgentState, Claim, ConversationStore, ForwardedVia, LegAddress, LegRef, OutboundLeg, Outbox, SentSmsRecord,
@@ -121,7 +122,7 @@ pub async fn a_status_that_overtook_the_sms_send_is_kept<S: ConversationStore + 
     assert_eq!(delivered.unwrap(), StatusChange::Advanced);
     store.record_sms_sent(&sms, &sid(), Some(DeliveryStatus::Queued), t + secs(3)).await.unwrap();
     assert_eq!(status_of(&sms).await, Some(DeliveryStatus::Delivered));
-    assert_eq!(leg(store, &sms).await.state, "sent");
+    assert_eq!(leg(store, &sms).await.state, LegState::Sent);
 
     store.record_sms_sent(&quiet_sms, &sid(), None, t + secs(3)).await.unwrap();
     assert_eq!(status_of(&quiet_sms).await, None, "the provider said nothing yet");

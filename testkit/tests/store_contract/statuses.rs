@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 use shared::domain::{DeliveryStatus, Job, JobId, MessageId};
+use shared::domain::{JobKind, LegState};
 use shared::ports::{
     AgentEffect, Claim, ConversationStore, ForwardedVia, LegAddress, LegRef, Outbox, StatusChange, ThreadLeg,
 };
@@ -162,9 +163,9 @@ pub async fn a_leg_is_added_to_its_message_once<S: ConversationStore + Outbox>(s
         leg(store, &template).await,
         ThreadLeg {
             job_id: template.job_id.clone(),
-            kind: "forward_to_agent".into(),
+            kind: JobKind::ForwardToAgent,
             to: agent(0).as_str().into(),
-            state: "queued".into(),
+            state: LegState::Queued,
             status: None,
             provider_id: None,
             error: None,
@@ -173,7 +174,7 @@ pub async fn a_leg_is_added_to_its_message_once<S: ConversationStore + Outbox>(s
     assert_eq!(store.thread(&case.conversation(0)).await.unwrap()[0].legs.len(), 3);
     assert_eq!(store.claim_job(&template, t, t + secs(60), "a").await.unwrap(), Claim::Claimed { attempts: 0 });
     store.add_leg(&template).await.unwrap();
-    assert_eq!(leg(store, &template).await.state, "sending", "adding it again changes nothing");
+    assert_eq!(leg(store, &template).await.state, LegState::Sending, "adding it again changes nothing");
 
     let gone = case.conversation(1);
     let orphan = forward_job(&gone, &MessageId::new_v7(), 0, &agent(0), t);

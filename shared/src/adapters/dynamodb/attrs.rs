@@ -108,7 +108,7 @@ pub fn timestamp_ms(item: &Item, name: &str) -> Result<Option<Timestamp>, StoreE
 /// A new leg: the job's progress record, before any attempt.
 pub fn new_leg(job: &Job) -> AttributeValue {
     AttributeValue::M(HashMap::from([
-        ("kind".to_owned(), s(job.kind())),
+        ("kind".to_owned(), s(job.kind().as_str())),
         ("to".to_owned(), s(job.recipient())),
         ("state".to_owned(), s("queued")),
         ("attempts".to_owned(), n(0)),
@@ -117,7 +117,7 @@ pub fn new_leg(job: &Job) -> AttributeValue {
 
 pub fn failure_value(failure: &LegFailure, now: Timestamp) -> AttributeValue {
     let mut m = HashMap::from([
-        ("class".to_owned(), s(failure.class)),
+        ("class".to_owned(), s(failure.class.as_str())),
         ("reason".to_owned(), s(&failure.reason)),
         ("at".to_owned(), s(now.to_string())),
     ]);

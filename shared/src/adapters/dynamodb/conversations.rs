@@ -8,7 +8,10 @@ use jiff::Timestamp;
 
 use super::attrs::*;
 use super::{DynamoStore, TransactFailure, cancelled, failed_condition, unavailable};
-use crate::domain::{Attachment, ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId};
+use crate::domain::{
+    Attachment, ConversationKey, DeliveryStatus, FailureClass, Handle, JobId, JobKind, LegState, LineId, MessageId,
+    WaId,
+};
 use crate::ports::{
     ConversationSummary, Conversations, Direction, LegFailureRecord, StartOutcome, StoreError, ThreadLeg, ThreadMessage,
 };
@@ -160,16 +163,20 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
             .map(|(id, leg)| {
                 Ok(ThreadLeg {
                     job_id: JobId::parse(id).map_err(StoreError::Corrupt)?,
-                    kind: opt_s(leg, "kind").unwrap_or_default().to_owned(),
+                    kind: parsed(leg, "kind", JobKind::parse)?,
                     to: opt_s(leg, "to").unwrap_or_default().to_owned(),
-                    state: opt_s(leg, "state").unwrap_or_default().to_owned(),
+                    state: parsed(leg, "state", LegState::parse)?,
                     status: opt_s(leg, "status").and_then(DeliveryStatus::parse),
                     provider_id: opt_s(leg, "provider_id").map(str::to_owned),
-                    error: opt_m(leg, "error").map(|e| LegFailureRecord {
-                        class: opt_s(e, "class").unwrap_or_default().to_owned(),
-                        code: opt_n(e, "code"),
-                        reason: opt_s(e, "reason").unwrap_or_default().to_owned(),
-                    }),
+                    error: opt_m(leg, "error")
+                        .map(|e| {
+                            Ok::<_, StoreError>(LegFailureRecord {
+                                class: parsed(e, "class", FailureClass::parse)?,
+                                code: opt_n(e, "code"),
+                                reason: opt_s(e, "reason").unwrap_or_default().to_owned(),
+                            })
+                        })
+                        .transpose()?,
                 })
             })
             .collect::<Result<_, StoreError>>()?,
@@ -195,6 +202,12 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
         at: get_s(item, "received_at")?.parse().map_err(|_| StoreError::Corrupt("bad received_at".into()))?,
         legs,
     })
+}
+
+/// A kind or state stored by name; one the code doesn't know means the item is corrupt.
+fn parsed<T>(item: &Item, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    let text = get_s(item, name)?;
+    parse(text).ok_or_else(|| StoreError::Corrupt(format!("{name} `{text}`")))
 }
 
 pub(super) fn opted_out(conversation: &Item) -> bool {

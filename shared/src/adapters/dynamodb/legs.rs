@@ -455,7 +455,7 @@ pub(super) fn standalone_job_item(job: &Job, now: Timestamp) -> Item {
     HashMap::from([
         pk(format!("JOB#{}", job.job_id.as_str())),
         sk("JOB"),
-        ("kind".into(), s(job.kind())),
+        ("kind".into(), s(job.kind().as_str())),
         ("legs".into(), AttributeValue::M(HashMap::from([(job.job_id.as_str().to_owned(), new_leg(job))]))),
         ("created_at".into(), s(now.to_string())),
         ("expires_at".into(), expires(now, STANDALONE_JOB_TTL)),
