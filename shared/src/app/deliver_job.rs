@@ -39,9 +39,7 @@ use crate::ports::{
 };
 use crate::telemetry;
 
-/// The provider's code for "the recipient opted out" (Twilio 21610); the bridge records
-/// its own refusals with it too, so agents read one reason.
-pub const OPTED_OUT_CODE: i64 = 21610;
+pub use crate::domain::compliance::OPTED_OUT_CODE;
 
 /// The longest a claimed job is ours when the caller gives no deadline. With a deadline
 /// (a Lambda invocation's), the lease ends a little after it: no job outlives its worker.

@@ -26,9 +26,6 @@ use crate::ports::{
     NonAgentOutcome, PendingText, QueueError, RecordOutcome, StartOutcome, StoreError,
 };
 
-/// Rows in the "which conversation?" list (the Cloud API's maximum).
-const PICKER_ROWS: usize = 10;
-
 /// Handle draws for an agent-started conversation before giving up (as for customers).
 const MAX_START_ATTEMPTS: u32 = 8;
 
@@ -285,7 +282,7 @@ async fn route_text<S: ConversationStore>(
         }
         Route::Command(command) => run_command(store, line, message, agent_name, command.interpret(), now).await,
         Route::AskWhich { text, unknown_handle } => {
-            let open = store.open_conversations(&line.id, PICKER_ROWS).await?;
+            let open = store.open_conversations(&line.id, LIST_MAX_ROWS).await?;
             if open.is_empty() {
                 return Ok(Plan::told(
                     line,

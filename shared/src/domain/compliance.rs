@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::line::Line;
 
+/// The provider's code for "the recipient opted out" (Twilio 21610); the bridge records its
+/// own refusals with it too, so agents read one reason.
+pub const OPTED_OUT_CODE: i64 = 21610;
+
 const OPT_OUT: [&str; 8] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"];
 const OPT_IN: [&str; 3] = ["START", "UNSTOP", "YES"];
 const HELP: [&str; 2] = ["HELP", "INFO"];

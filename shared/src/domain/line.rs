@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use super::business_hours::BusinessHours;
 use super::phone::{E164, WaId};
+use super::sms_text::PROVIDER_MAX_UNITS;
+use super::whatsapp_message::BUTTON_TITLE_MAX_CHARS;
 
 /// Upper bound on agents per line: one inbound SMS writes one leg per agent into a single
 /// DynamoDB item and sends their jobs in `SendMessageBatch` calls of ten.
@@ -171,8 +173,7 @@ pub struct QuickReply {
 }
 
 /// The longest automated text: one provider message (docs/using.md).
-const AUTO_TEXT_MAX_CHARS: usize = 1600;
-const BUTTON_TITLE_MAX_CHARS: usize = 20;
+const AUTO_TEXT_MAX_CHARS: usize = PROVIDER_MAX_UNITS;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {reason}")]

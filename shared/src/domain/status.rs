@@ -90,7 +90,7 @@ pub fn reason_in_words(code: Option<i64>) -> &'static str {
     match code {
         Some(21211) => "invalid phone number",
         Some(21408) => "the destination country is not enabled",
-        Some(21610) => "customer opted out",
+        Some(super::compliance::OPTED_OUT_CODE) => "customer opted out",
         Some(21612) => "the number can't receive this message",
         Some(21614) => "not a mobile number",
         Some(30001) => "the provider's queue overflowed",
