@@ -36,6 +36,9 @@ impl StatusLog for DynamoStore {
             key: key(conv_pk(&leg.conversation), msg_sk(&leg.message_id)),
             job_id: leg.job_id.as_str(),
             update,
+            // `DeliveryStatus::advances` (domain/status.rs) as a condition, so that two reports
+            // racing can't both win; the store contract runs the same cases on the twin, which
+            // calls `advances` itself.
             condition: "attribute_exists(#legs.#j) AND \
                         (attribute_not_exists(#legs.#j.status_rank) OR #legs.#j.status_rank < :rank)",
             values,
