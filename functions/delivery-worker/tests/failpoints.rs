@@ -20,6 +20,7 @@ use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::deliver_job::{
     CLAIM_LEASE, DEFAULT_RECONCILE_WAIT, DeliverError, Delivered, Deliverer, Failpoint, SendRates,
 };
+use shared::app::retry_budget::RetryBudget;
 use shared::domain::LegState;
 use shared::domain::{Job, JobPayload, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::Conversations;
@@ -80,7 +81,9 @@ async fn meta_reports_sent(aws: &TestAws, providers: &FakeProviders) {
             recipient: body["to"].as_str().and_then(|to| shared::domain::WaId::parse(to).ok()),
         };
         assert!(report.tracking.is_some(), "every send carries its tracking: {body}");
-        apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, Timestamp::now()).await.unwrap();
+        apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, Timestamp::now(), &RetryBudget::none())
+            .await
+            .unwrap();
     }
 }
 

@@ -145,7 +145,8 @@ async fn a_send_recorded_by_nobody_is_found_by_another_process_from_metas_status
         recipient: None,
     };
     let line = lines().iter().next().unwrap().clone();
-    let handled = apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, t0).await.unwrap().unwrap();
+    let handled =
+        apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, t0, &RetryBudget::none()).await.unwrap().unwrap();
     assert_eq!(handled.noted, 1);
 
     let next = deliverer(&aws, &providers, &AwsFaults::seeded(13)).await;
@@ -229,7 +230,7 @@ async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_c
                 recipient: None,
             };
             let line = lines().iter().next().unwrap().clone();
-            apply_whatsapp_status(&aws.store(), &NoQueue, &line, &status, t0).await.unwrap();
+            apply_whatsapp_status(&aws.store(), &NoQueue, &line, &status, t0, &RetryBudget::none()).await.unwrap();
         }
         let again = worker.deliver(&job, t0 + SignedDuration::from_secs(31)).await.unwrap();
         let copies = copies_to(&providers.whatsapp_sent().await, AGENTS[0]);

@@ -165,7 +165,7 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
         }
         for status in &batch.statuses {
             let wamid = LogId(status.wamid.as_str()).to_string();
-            match apply_whatsapp_status(&webhook.store, &webhook.queue, line, status, now).await {
+            match apply_whatsapp_status(&webhook.store, &webhook.queue, line, status, now, &budget).await {
                 Ok(handled) => tracing::info!(
                     outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },
                     line = %line.id,

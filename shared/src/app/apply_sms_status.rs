@@ -55,10 +55,13 @@ pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
     let Some(status) = DeliveryStatus::parse(&report.status) else {
         return Ok(StatusHandled::Ignored);
     };
-    let Some(address) = locate(store, lines, report).await? else {
+    // Every store call is retried within the budget: Twilio doesn't send a status callback
+    // again, so an error answered here loses the agent's ✅ or ❌.
+    let Some(address) = locate(store, lines, report, budget).await? else {
         return Ok(StatusHandled::Unknown);
     };
-    let Some(leg) = store.outbound_leg(&address.conversation, &address.message_id, &address.job_id).await? else {
+    let read_leg = || store.outbound_leg(&address.conversation, &address.message_id, &address.job_id);
+    let Some(leg) = budget.retry(read_leg, StoreError::is_transient).await? else {
         return Ok(StatusHandled::Unknown);
     };
     let notices_after = |previous| -> Vec<Job> {
@@ -88,7 +91,8 @@ pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
             // A replay of the report that advanced it, whose notices may never have been
             // enqueued: offer the ones that report recorded and nobody sent (same ids).
             if current == Some(status) {
-                let unsent = store.unsent_jobs(&notices_after(None)).await?;
+                let recorded = notices_after(None);
+                let unsent = budget.retry(|| store.unsent_jobs(&recorded), StoreError::is_transient).await?;
                 enqueue_or_leave_to_outbox(queue, &unsent, budget).await;
             }
             Ok(StatusHandled::Unchanged { current })
@@ -103,6 +107,7 @@ async fn locate<S: Routing>(
     store: &S,
     lines: &Lines,
     report: &SmsStatusReport,
+    budget: &RetryBudget,
 ) -> Result<Option<LegAddress>, StoreError> {
     if let (Some(job), Some(from), Some(to)) = (&report.job, &report.from, &report.to)
         && let (Some(line), Some(message_id)) = (lines.by_sms_number(from), job.message_id())
@@ -110,6 +115,6 @@ async fn locate<S: Routing>(
         let conversation = ConversationKey { line: line.id.clone(), customer: to.clone() };
         return Ok(Some(LegAddress { conversation, message_id, job_id: job.clone() }));
     }
-    let sms = store.find_sent_sms(&report.sid).await?;
+    let sms = budget.retry(|| store.find_sent_sms(&report.sid), StoreError::is_transient).await?;
     Ok(sms.map(|sms| LegAddress { conversation: sms.conversation, message_id: sms.message_id, job_id: sms.job_id }))
 }

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 
 use crate::app::receive_whatsapp::HandleError;
+use crate::app::retry_budget::RetryBudget;
 use crate::domain::{
     DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobKind, JobPayload, Line, SendTracking, Wamid,
     WhatsAppStatusReport,
@@ -33,12 +34,16 @@ pub struct StatusHandled {
 /// template (docs/using.md, "nothing is lost"): the agent's window is marked closed, each message
 /// the copy carried gets a template leg, and those jobs are enqueued. A replayed report
 /// offers the same jobs again; the worker sends each once.
+///
+/// A store error is tried again within `budget` (each step is safe to repeat: a status that
+/// already advanced changes nothing, and the re-sends keep their job ids).
 pub async fn apply_whatsapp_status<S, Q>(
     store: &S,
     queue: &Q,
     line: &Line,
     report: &WhatsAppStatusReport,
     now: Timestamp,
+    budget: &RetryBudget,
 ) -> Result<Option<StatusHandled>, HandleError>
 where
     S: Routing + StatusLog + Agents + Conversations,
@@ -47,6 +52,22 @@ where
     let Some(status) = DeliveryStatus::parse(&report.status) else {
         return Ok(None);
     };
+    let transient = |e: &HandleError| matches!(e, HandleError::Store(e) if e.is_transient());
+    budget.retry(|| apply_once(store, queue, line, report, status, now), transient).await
+}
+
+async fn apply_once<S, Q>(
+    store: &S,
+    queue: &Q,
+    line: &Line,
+    report: &WhatsAppStatusReport,
+    status: DeliveryStatus,
+    now: Timestamp,
+) -> Result<Option<StatusHandled>, HandleError>
+where
+    S: Routing + StatusLog + Agents + Conversations,
+    Q: DeliveryQueue,
+{
     let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
         // Not recorded (yet): a notice, or a send whose answer the worker never got. If the
         // send carried the bridge's tracking, its legs learn that it went out.
@@ -60,6 +81,10 @@ where
         }
         return Ok(None);
     };
+    if copy.conversation.line != line.id {
+        // Another line's copy: not this number's to report on.
+        return Ok(None);
+    }
     let leg = LegAddress {
         conversation: copy.conversation.clone(),
         message_id: copy.message_id.clone(),
@@ -72,7 +97,7 @@ where
     let window_closed = status == DeliveryStatus::Failed
         && report.error_code.and_then(ErrorClass::of_code) == Some(ErrorClass::Fallback);
     let mut resent_as_template = 0;
-    if failed_now && window_closed && copy.conversation.line == line.id {
+    if failed_now && window_closed {
         store.mark_window_closed(&line.id, &copy.agent, now).await?;
         let jobs = template_resends(store, line, &copy, &report.wamid).await?;
         queue.enqueue(&jobs).await?;

@@ -160,7 +160,9 @@ pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
     if !line.agents.contains(&message.from) {
         return non_agent(store, queue, line, &message, now, budget).await;
     }
-    let plan = plan(store, line, &message, profile_name.as_deref(), now).await?;
+    // Planning only reads: a read the store refuses is tried again within the budget.
+    let plan =
+        budget.retry(|| plan(store, line, &message, profile_name.as_deref(), now), StoreError::is_transient).await?;
     let mut record = AgentMessageRecord {
         line: line.id.clone(),
         agent: message.from.clone(),
@@ -616,6 +618,15 @@ async fn picked<S: ConversationStore>(
     };
     match store.agent_state(&line.id, &message.from).await?.pending {
         Some(pending) => {
+            let Some(summary) = store.conversation(&conversation).await? else {
+                let text = notices::conversation_gone(Some(&handle));
+                return Ok(Plan::told(line, message, NotRelayed::ConversationGone, text));
+            };
+            // As for every other way of replying: nothing reaches an opted-out customer.
+            if summary.opted_out {
+                let text = notices::customer_opted_out(&summary.handle, &pending.wamid);
+                return Ok(Plan::told(line, message, NotRelayed::OptedOut, text));
+            }
             let mut draft = Draft::new(conversation, handle, &pending.text, message, RouteRule::Handle);
             draft.agent_wamid = pending.wamid;
             draft.clear_pending = true;

@@ -24,7 +24,7 @@ pub struct Swept {
     /// Outbox entries whose jobs are on the queue now.
     pub entries: usize,
     pub jobs: usize,
-    /// Stopped for the deadline with entries still due.
+    /// Stopped for the deadline before it knew the outbox was empty: entries may be due.
     pub more: bool,
 }
 
