@@ -4,3 +4,5 @@
 //! suite on the twin and on DynamoDB (moto) so the two can't drift apart.
 
 pub mod memory;
+/// In-memory twins of the providers (`WhatsAppClient`, `SmsProvider`), scripted per call.
+pub mod providers;
