@@ -18,12 +18,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bridge_emulator::MotoServer;
+use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use delivery_worker::DeliveryWorker;
 use delivery_worker::sqs_poller::SqsPoller;
 use settings::{Command, Settings};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::emulator::MotoServer;
-use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use simulator::{Simulator, SimulatorConfig};
 use sms_webhook::SmsWebhook;
 use whatsapp_webhook::WhatsAppWebhook;
@@ -59,7 +59,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let (endpoint, _moto) = match env.get("AWS_ENDPOINT_URL") {
         Some(url) => (url, None),
         None => {
-            let log = shared::emulator::tools_dir().join("moto-local-stack.log");
+            let log = bridge_emulator::tools_dir().join("moto-local-stack.log");
             let moto = tokio::task::spawn_blocking(move || MotoServer::start(Some(&log)))
                 .await
                 .map_err(|e| e.to_string())?

@@ -28,7 +28,7 @@ fn a_customer_and_an_agent_talk_through_the_page() {
     let node_modules = playwright_core();
     let mut stack = LocalStack::start(&[], &[]);
 
-    let screenshot = shared::emulator::tools_dir().parent().unwrap().join("two-phones.png");
+    let screenshot = bridge_emulator::tools_dir().parent().unwrap().join("two-phones.png");
     let output = Command::new("node")
         .arg(Path::new(BROWSER_TEST_DIR).join("two_phones.mjs"))
         .args(["--url", &format!("{}/", stack.base())])
@@ -89,7 +89,7 @@ fn chromium() -> PathBuf {
 fn playwright_core() -> PathBuf {
     let lock = std::fs::read(Path::new(BROWSER_TEST_DIR).join("package-lock.json")).unwrap();
     let digest = hex::encode(&Sha256::digest(&lock)[..6]);
-    let tools = shared::emulator::tools_dir();
+    let tools = bridge_emulator::tools_dir();
     let dir = tools.join(format!("browser-test-{digest}"));
     if !dir.join(".installed").exists() {
         eprintln!("installing pinned playwright-core into {} (first run only)", dir.display());

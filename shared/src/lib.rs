@@ -10,8 +10,6 @@ pub mod ports;
 pub mod secrets;
 pub mod telemetry;
 
-#[cfg(feature = "emulator")]
-pub mod emulator;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 #[cfg(feature = "test-util")]

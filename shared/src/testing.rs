@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore, create_table};
 use crate::adapters::sqs::{SqsQueue, create_queues};
-use crate::emulator::MotoServer;
+use bridge_emulator::MotoServer;
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -139,12 +139,12 @@ fn print_calls(run: &Run) {
 
 /// The Python handler, in its own interpreter, over the same events.
 fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
-    let site = shared::emulator::install_pinned("python-baseline", PYTHON_REQUIREMENTS).unwrap();
+    let site = bridge_emulator::install_pinned("python-baseline", PYTHON_REQUIREMENTS).unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python");
-    let events_file = shared::emulator::tools_dir().join(format!("inbound-events-{}.json", std::process::id()));
+    let events_file = bridge_emulator::tools_dir().join(format!("inbound-events-{}.json", std::process::id()));
     std::fs::write(&events_file, serde_json::to_string(events).unwrap()).unwrap();
     let env: HashMap<String, String> = test_env(aws, &[]);
-    let output = std::process::Command::new(shared::emulator::python())
+    let output = std::process::Command::new(bridge_emulator::python())
         .arg(dir.join("run_inbound.py"))
         .arg(&events_file)
         .arg(WARMUP.to_string())

@@ -26,13 +26,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use shared::telemetry::counted;
 use shared::testing::{
     AGENTS, TestAws, attr_s, lookup, signed_meta_notification, signed_status_callback, signed_twilio_form, test_env,

@@ -1,6 +1,6 @@
 //! The delivery promise under AWS's and the providers' real faults (issue 14), over the wire:
 //! the webhooks and the worker wired as deployed, DynamoDB and SQS on moto behind a client
-//! that fails chosen calls (`shared::emulator::faults`), the providers as HTTP fakes.
+//! that fails chosen calls (`bridge_emulator::faults`), the providers as HTTP fakes.
 //!
 //! - SQS refusing sends as texts arrive, for longer than the webhook keeps trying: recorded,
 //!   answered 200, enqueued by the outbox sweep, each agent gets each text once.
@@ -16,9 +16,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use common::{Bridge, copies, readable};
 use serde_json::json;
-use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use shared::testing::{AGENTS, CUSTOMER, message_sid, signed_status_callback};
 use wiremock::matchers::method;
 use wiremock::{Mock, Request, Respond, ResponseTemplate};

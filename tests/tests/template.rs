@@ -56,7 +56,7 @@ fn template() -> String {
 }
 
 fn sam_site() -> PathBuf {
-    shared::emulator::install_pinned("aws-sam-cli", SAM_REQUIREMENTS).unwrap()
+    bridge_emulator::install_pinned("aws-sam-cli", SAM_REQUIREMENTS).unwrap()
 }
 
 /// The template as SAM itself reads it: the SAM CLI's YAML loader turns CloudFormation's
@@ -66,7 +66,7 @@ fn sam_site() -> PathBuf {
 fn parsed() -> &'static Value {
     static PARSED: OnceLock<Value> = OnceLock::new();
     PARSED.get_or_init(|| {
-        let output = Command::new(shared::emulator::python())
+        let output = Command::new(bridge_emulator::python())
             .arg("-c")
             .arg("import json, sys; from samcli.yamlhelper import yaml_parse; print(json.dumps(yaml_parse(open(sys.argv[1]).read())))")
             .arg(workspace().join("template.yaml"))
@@ -127,7 +127,7 @@ fn role_statements(function: &Value) -> Vec<&'static Value> {
 
 #[test]
 fn sam_validate_lint_passes() {
-    let output = Command::new(shared::emulator::python())
+    let output = Command::new(bridge_emulator::python())
         .args(["-c", "import sys; from samcli.cli.main import cli; sys.argv[0] = 'sam'; cli()"])
         .args(["validate", "--lint", "--template-file", "template.yaml", "--region", "us-east-1"])
         .current_dir(workspace())

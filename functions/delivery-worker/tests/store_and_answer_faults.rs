@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use jiff::{SignedDuration, Timestamp};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
@@ -21,7 +22,6 @@ use shared::app::deliver_job::{CLAIM_LEASE, Deadline, DeliverError, Delivered, D
 use shared::app::retry_budget::RetryBudget;
 use shared::domain::LegState;
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport};
-use shared::emulator::faults::{AwsFaults, FaultKind, FaultWhen};
 use shared::ports::Conversations;
 use shared::testing::{
     AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,

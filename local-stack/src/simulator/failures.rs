@@ -30,7 +30,7 @@ pub struct FailureSettings {
 pub const LATE_ANSWER: Duration = Duration::from_secs(12);
 
 /// AWS's side: every DynamoDB or SQS call of the functions fails at `fail_rate`, and each
-/// outage refuses one service's calls for a while (`shared::emulator::faults`).
+/// outage refuses one service's calls for a while (`bridge_emulator::faults`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AwsFailureSettings {
     pub fail_rate: f64,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
+use bridge_emulator::faults::AwsFaults;
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
@@ -15,7 +16,6 @@ use lambda_http::Body;
 use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, E164, LineId};
-use shared::emulator::faults::AwsFaults;
 use shared::ports::{ConversationSummary, Conversations, Direction, ThreadMessage};
 use shared::testing::{
     CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
