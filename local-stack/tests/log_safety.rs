@@ -61,7 +61,7 @@ async fn a_full_run_logs_no_phone_number_or_secret_and_only_valid_emf() {
     let numbers = [CUSTOMER, LANDLINE, NEWCOMER, "+14155550100", ANA, BEN, STRANGER];
     let forbidden: Vec<String> = numbers
         .iter()
-        .flat_map(|n| shared::testing::logs::number_forms(n))
+        .flat_map(|n| bridge_testkit::testing::logs::number_forms(n))
         .chain(SECRETS.iter().map(|s| s.to_string()))
         .chain(["wamid.".to_owned()])
         .collect();

@@ -8,9 +8,9 @@
 
 mod common;
 
+use bridge_testkit::testing::FakeProviders;
 use serde_json::{Value, json};
 use shared::adapters::twilio::{compute_signature, encode_form};
-use shared::testing::FakeProviders;
 
 use common::{LocalStack, until};
 
@@ -41,9 +41,9 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
             ("GRAPH_API_BASE", &graph),
             ("TWILIO_API_BASE", &twilio),
             // The fakes accept the test credentials; the webhooks keep the local defaults.
-            ("META_ACCESS_TOKEN", shared::testing::META_ACCESS_TOKEN),
+            ("META_ACCESS_TOKEN", bridge_testkit::testing::META_ACCESS_TOKEN),
             ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
-            ("TWILIO_AUTH_TOKEN", shared::testing::TWILIO_AUTH_TOKEN),
+            ("TWILIO_AUTH_TOKEN", bridge_testkit::testing::TWILIO_AUTH_TOKEN),
         ],
     );
     let ready = stack.ready_line.clone();
@@ -59,7 +59,10 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("Body", "Hello from the README"),
         ("NumMedia", "0"),
     ];
-    assert_eq!(post_form(&format!("{base}/sms/inbound"), shared::testing::TWILIO_AUTH_TOKEN, &inbound).await, 200);
+    assert_eq!(
+        post_form(&format!("{base}/sms/inbound"), bridge_testkit::testing::TWILIO_AUTH_TOKEN, &inbound).await,
+        200
+    );
     let copies = until("both agents' copies", 30, async || {
         let sent = providers.whatsapp_sent().await;
         (sent.len() >= 2).then_some(sent)
@@ -115,7 +118,7 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("From", "+14155550100"),
         ("To", "+14155550134"),
     ];
-    assert_eq!(post_form(&callback, shared::testing::TWILIO_AUTH_TOKEN, &report).await, 200);
+    assert_eq!(post_form(&callback, bridge_testkit::testing::TWILIO_AUTH_TOKEN, &report).await, 200);
     let reaction: Value = until("the ✅ on the agent's message", 30, async || {
         providers.whatsapp_sent().await.into_iter().find(|m| m["type"] == "reaction")
     })

@@ -12,5 +12,3 @@ pub mod telemetry;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-#[cfg(feature = "test-util")]
-pub mod testing;

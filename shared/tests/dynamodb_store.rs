@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+use bridge_testkit::testing::{TestAws, attr_s};
 use jiff::{SignedDuration, Timestamp};
 use shared::domain::{
     ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LegState, LineId, MessageId, WaId, Wamid,
@@ -10,7 +11,6 @@ use shared::domain::{ErrorClass, FailureClass};
 use shared::ports::{
     Agents, AppendOutcome, Claim, Deliveries, ForwardedVia, InboundLog, LegFailure, NewInboundMessage, StartOutcome,
 };
-use shared::testing::{TestAws, attr_s};
 
 fn conversation(customer: &str) -> ConversationKey {
     ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(customer).unwrap() }

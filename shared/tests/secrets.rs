@@ -8,7 +8,7 @@ use aws_sdk_ssm::types::ParameterType;
 use shared::secrets::resolve;
 
 async fn ssm() -> aws_sdk_ssm::Client {
-    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     aws_sdk_ssm::Client::new(&sdk)
 }
 
@@ -37,7 +37,7 @@ async fn secrets_named_by_param_are_read_from_ssm_in_one_call() {
     let lines = format!("/bridge-{run}/lines");
     ssm.put_parameter()
         .name(&lines)
-        .value(shared::testing::lines_json())
+        .value(bridge_testkit::testing::lines_json())
         .r#type(ParameterType::String)
         .send()
         .await

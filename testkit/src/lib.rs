@@ -6,3 +6,6 @@
 pub mod memory;
 /// In-memory twins of the providers (`WhatsAppClient`, `SmsProvider`), scripted per call.
 pub mod providers;
+/// Helpers for tests over the wire: the emulator per test process, signed provider
+/// requests, builders, captured logs.
+pub mod testing;

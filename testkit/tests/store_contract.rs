@@ -30,8 +30,8 @@ mod statuses;
 /// own) or `handles` (a factory of handles on one store, e.g. two workers).
 mod backends {
     pub mod dynamodb {
+        use bridge_testkit::testing::TestAws;
         use shared::adapters::dynamodb::DynamoStore;
-        use shared::testing::TestAws;
         use tokio::sync::OnceCell;
 
         static AWS: OnceCell<TestAws> = OnceCell::const_new();

@@ -19,7 +19,7 @@
 
 mod support;
 
-use shared::testing::{FakeProviders, TestAws};
+use bridge_testkit::testing::{FakeProviders, TestAws};
 use support::{FUNCTIONS, FakeRuntime, events_for, lambda_env, release_binary};
 
 #[tokio::main]

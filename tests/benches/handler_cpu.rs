@@ -25,6 +25,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use aws_lambda_events::sqs::SqsEvent;
+use bridge_testkit::testing::{
+    AGENTS, AwsCallCounter, AwsRecording, TestAws, lookup, record_agent_reply, signed_meta_notification,
+    signed_status_callback, test_env, whatsapp_text,
+};
 use delivery_worker::DeliveryWorker;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -34,10 +38,6 @@ use shared::app::deliver_job::Deliverer;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{E164, PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage};
 use shared::ports::{AcceptedSms, SmsProvider, WhatsAppClient};
-use shared::testing::{
-    AGENTS, AwsCallCounter, AwsRecording, TestAws, lookup, record_agent_reply, signed_meta_notification,
-    signed_status_callback, test_env, whatsapp_text,
-};
 use sms_webhook::SmsWebhook;
 use support::{customer, forward_event, http_event, inbound_sms_event, uuid_like};
 use tower::ServiceExt;
@@ -336,17 +336,17 @@ async fn sdk_call_micros(aws: &TestAws) -> f64 {
 /// real-sized requests.
 fn signature_micros() -> (f64, f64) {
     let twilio = shared::adapters::twilio::signature::TwilioSignatureVerifier::new(
-        SecretString::from(shared::testing::TWILIO_AUTH_TOKEN),
-        shared::testing::PUBLIC_BASE_URL,
+        SecretString::from(bridge_testkit::testing::TWILIO_AUTH_TOKEN),
+        bridge_testkit::testing::PUBLIC_BASE_URL,
     );
     let sid = format!("SM{}", uuid_like());
-    let (body, signature) = shared::testing::signed_twilio_form(
+    let (body, signature) = bridge_testkit::testing::signed_twilio_form(
         "/sms/inbound",
-        &shared::testing::twilio_inbound_params(&sid, &customer(1), "Is it ready?"),
+        &bridge_testkit::testing::twilio_inbound_params(&sid, &customer(1), "Is it ready?"),
     );
     let params = shared::adapters::twilio::form::parse_form(body.as_bytes()).unwrap();
     let meta = shared::adapters::whatsapp::signature::MetaSignatureVerifier::new(SecretString::from(
-        shared::testing::META_APP_SECRET,
+        bridge_testkit::testing::META_APP_SECRET,
     ));
     let (meta_body, meta_signature) = signed_meta_notification(&[whatsapp_text(AGENTS[0], "It's ready", None)], &[]);
     let rounds = 20_000;

@@ -27,10 +27,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::sqs::SqsEvent;
+use bridge_testkit::testing::{AwsCallCounter, FakeProviders, TestAws, lookup, test_env};
 use delivery_worker::DeployedWorker;
 use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::testing::{AwsCallCounter, FakeProviders, TestAws, lookup, test_env};
 use sms_webhook::SmsWebhook;
 use support::{agent_message_event, cpu_seconds, customer, forward_event, inbound_sms_event, percentiles, uuid_like};
 use tower::ServiceExt;
@@ -150,7 +150,7 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
         .arg(WARMUP.to_string())
         .envs(&env)
         .env("PYTHONPATH", format!("{}:{}", dir.display(), site.display()))
-        .env("AWS_ENDPOINT_URL", shared::testing::emulator_endpoint())
+        .env("AWS_ENDPOINT_URL", bridge_testkit::testing::emulator_endpoint())
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -296,7 +296,7 @@ async fn main() {
         "delivery-worker, {n} jobs in batches of {WORKER_BATCH} at each concurrency (per job; p = the batch's duration)"
     ));
     let providers = FakeProviders::start().await;
-    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     for concurrency in [1, 8, 32] {
         let aws = TestAws::new().await;
         let config = DeliveryWorkerConfig::from_lookup(&lookup(&providers.test_env(&aws))).unwrap();

@@ -19,7 +19,7 @@
 
 mod support;
 
-use shared::testing::{FakeProviders, TestAws};
+use bridge_testkit::testing::{FakeProviders, TestAws};
 use support::{FUNCTIONS, FakeRuntime, cpu_seconds, events_for, lambda_env, peak_rss_kib, percentiles, release_binary};
 
 const WORKER_BATCH: usize = 10;

@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
+use bridge_testkit::testing::{
+    AGENTS, TestAws, attr_s, lookup, signed_meta_notification, signed_status_callback, signed_twilio_form, test_env,
+    twilio_inbound_params, whatsapp_text,
+};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
@@ -34,10 +38,6 @@ use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::telemetry::counted;
-use shared::testing::{
-    AGENTS, TestAws, attr_s, lookup, signed_meta_notification, signed_status_callback, signed_twilio_form, test_env,
-    twilio_inbound_params, whatsapp_text,
-};
 use sms_webhook::SmsWebhook;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
@@ -248,7 +248,7 @@ async fn report_status(world: Arc<World>, report: Value) {
         } else {
             let form = &report["form"];
             let Some(callback) = form["StatusCallback"].as_str() else { return };
-            let path = callback.trim_start_matches(shared::testing::PUBLIC_BASE_URL).to_owned();
+            let path = callback.trim_start_matches(bridge_testkit::testing::PUBLIC_BASE_URL).to_owned();
             let to = form["To"].as_str().unwrap();
             let (body, signature) =
                 signed_status_callback(&path, report["sid"].as_str().unwrap(), "delivered", None, to);
@@ -304,7 +304,7 @@ async fn soak(per_customer: usize) -> bool {
     let faults = AwsFaults::seeded(5);
     faults.inject("", FaultWhen::Rate(AWS_LOST_ANSWER_RATE), FaultKind::LoseAnswer);
     faults.inject("", FaultWhen::Rate(AWS_REFUSE_RATE), FaultKind::Refuse);
-    let sdk = faults.sdk_config(&shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await);
+    let sdk = faults.sdk_config(&shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await);
     let webhooks = sms_webhook::router(Arc::new(SmsWebhook::from_config(
         SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
         &sdk,

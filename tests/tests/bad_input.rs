@@ -14,6 +14,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use bridge_testkit::testing::{
+    AGENTS, Item, META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, PHONE_NUMBER_ID, PUBLIC_BASE_URL,
+    TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, attr_s, message_sid, record_agent_reply, signed_meta_notification,
+    signed_status_callback, signed_twilio_form, twilio_inbound_params, whatsapp_text,
+};
 use common::{Bridge, key};
 use http_body_util::BodyExt;
 use jiff::{SignedDuration, Timestamp};
@@ -24,11 +29,6 @@ use shared::adapters::whatsapp::signature::compute_signature as meta_signature;
 use shared::domain::compliance::AutoReplyReason;
 use shared::domain::media::{MediaSource, MediaUrlKey};
 use shared::domain::{DeliveryStatus, Job};
-use shared::testing::{
-    AGENTS, Item, META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, PHONE_NUMBER_ID, PUBLIC_BASE_URL,
-    TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, attr_s, message_sid, record_agent_reply, signed_meta_notification,
-    signed_status_callback, signed_twilio_form, twilio_inbound_params, whatsapp_text,
-};
 use tower::ServiceExt;
 
 const FORM: &str = "application/x-www-form-urlencoded";

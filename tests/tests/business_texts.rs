@@ -8,18 +8,18 @@
 
 mod common;
 
+use bridge_testkit::testing::{AGENTS, CUSTOMER, message_sid, record_agent_reply, twilio_error, whatsapp_text};
 use common::{Bridge, copies, readable};
 use serde_json::{Value, json};
 use shared::domain::JobPayload;
 use shared::ports::{DeliveryQueue, Direction};
-use shared::testing::{AGENTS, CUSTOMER, message_sid, record_agent_reply, twilio_error, whatsapp_text};
 
 /// Every number these tests use: none may reach a log line, in any form.
 const NUMBERS_IN_LOGS: [&str; 5] = [
-    shared::testing::KNOWN_NUMBERS[0],
-    shared::testing::KNOWN_NUMBERS[1],
-    shared::testing::KNOWN_NUMBERS[2],
-    shared::testing::KNOWN_NUMBERS[3],
+    bridge_testkit::testing::KNOWN_NUMBERS[0],
+    bridge_testkit::testing::KNOWN_NUMBERS[1],
+    bridge_testkit::testing::KNOWN_NUMBERS[2],
+    bridge_testkit::testing::KNOWN_NUMBERS[3],
     "+14155550177",
 ];
 
@@ -52,7 +52,7 @@ fn open_always() -> Value {
 
 #[tokio::test]
 async fn stop_opts_the_customer_out_and_no_reply_of_any_agent_reaches_them() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge = Bridge::start().await;
 
     // Merely containing "stop" is a message, not a keyword: the agent's answer goes out.
@@ -121,12 +121,12 @@ async fn stop_opts_the_customer_out_and_no_reply_of_any_agent_reaches_them() {
     assert_eq!(bridge.sms_to(CUSTOMER).await, ["Sorry! Noted."]);
     let outbound_after = bridge.thread(CUSTOMER).await.iter().filter(|m| m.direction == Direction::Outbound).count();
     assert_eq!(outbound_after, outbound_before, "no SMS was recorded for the refused replies");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn start_after_stop_lets_replies_through_again_and_help_without_help_text_is_silent() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge = Bridge::start().await;
     bridge.customer_texts("Hi, is my bike ready?").await;
     bridge.run_worker().await;
@@ -154,12 +154,12 @@ async fn start_after_stop_lets_replies_through_again_and_help_without_help_text_
     // No confirmations (none configured), no help text: only the agent's reply.
     assert_eq!(bridge.sms_to(CUSTOMER).await, ["Welcome back! Your bike is ready."]);
     assert!(bridge.auto_reply_legs().await.is_empty());
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn configured_confirmations_and_help_text_reach_the_customer_even_opted_out() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let help = "Acme Bikes: we answer texts 9-5. Reply STOP to opt out.";
     let opted_out = "You're unsubscribed from Acme Bikes. Reply START to resubscribe.";
     let opted_in = "Welcome back to Acme Bikes.";
@@ -183,12 +183,12 @@ async fn configured_confirmations_and_help_text_reach_the_customer_even_opted_ou
     assert_eq!(bridge.sms_to(CUSTOMER).await, [opted_out, help, opted_in]);
     // None of them has a status callback: nobody waits for an automated reply's result.
     assert!(bridge.providers.sms_sent().await.iter().all(|sms| !sms.contains_key("StatusCallback")));
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn twilio_21610_marks_the_opt_out_and_a_later_auto_reply_is_not_sent() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let (hours, _) = closed_now();
     let bridge = Bridge::with_line(json!({
         "business_hours": hours,
@@ -234,7 +234,7 @@ async fn twilio_21610_marks_the_opt_out_and_a_later_auto_reply_is_not_sent() {
             "{agent}: {copies:?}"
         );
     }
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ async fn twilio_21610_marks_the_opt_out_and_a_later_auto_reply_is_not_sent() {
 
 #[tokio::test]
 async fn the_first_contact_acknowledgement_goes_once_and_not_again_on_a_replay() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let ack = "Thanks for texting Acme Bikes! Someone will answer shortly.";
     let bridge = Bridge::with_line(json!({
         "business_hours": open_always(),
@@ -261,12 +261,12 @@ async fn the_first_contact_acknowledgement_goes_once_and_not_again_on_a_replay()
     bridge.run_worker().await;
     assert_eq!(bridge.sms_to(CUSTOMER).await, [ack], "open now: no after-hours reply either");
     assert_eq!(bridge.auto_reply_legs().await, [(CUSTOMER.to_owned(), "sent".to_owned(), None)]);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn the_thread_shows_no_copy_left_queued_once_an_automated_reply_went_out() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge =
         Bridge::with_line(json!({ "auto_replies": { "first_contact": "Thanks for texting Acme Bikes!" } })).await;
     bridge.customer_texts("Hi! Do you fix e-bikes?").await;
@@ -288,12 +288,12 @@ async fn the_thread_shows_no_copy_left_queued_once_an_automated_reply_went_out()
             );
         }
     }
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn the_after_hours_reply_goes_once_per_closed_period_and_never_to_an_opted_out_customer() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let (hours, opens) = closed_now();
     let bridge = Bridge::with_line(json!({
         "business_hours": hours,
@@ -329,12 +329,12 @@ async fn the_after_hours_reply_goes_once_per_closed_period_and_never_to_an_opted
             (OTHER_CUSTOMER.to_owned(), "failed".to_owned(), Some("21610".to_owned())),
         ]
     );
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn a_line_without_agents_answers_once_per_window_and_never_an_opted_out_customer() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let nobody = "Nobody is answering this number yet. Please call 415-555-0100.";
     let bridge = Bridge::with_line(json!({
         "agents": [],
@@ -357,7 +357,7 @@ async fn a_line_without_agents_answers_once_per_window_and_never_an_opted_out_cu
     assert!(bridge.sms_to(OTHER_CUSTOMER).await.is_empty(), "nothing to the opted-out customer");
     assert!(bridge.opted_out(OTHER_CUSTOMER).await);
     assert!(bridge.providers.whatsapp_sent().await.is_empty(), "no agents, no copies");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,26 +388,26 @@ async fn notices_about(bridge: &Bridge, wamid: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn smart_encoding_sends_typographic_punctuation_as_gsm7() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge = Bridge::start().await;
     agent_answers(&bridge, "\u{201c}Your order\u{2019}s ready\u{201d} \u{2014} pick it up at 5\u{2026} thanks!").await;
     assert_eq!(bridge.sms_to(CUSTOMER).await, ["\"Your order's ready\" - pick it up at 5... thanks!"]);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn without_smart_encoding_the_reply_goes_as_typed() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge = Bridge::with_line(json!({ "smart_encoding": false })).await;
     let typed = "\u{201c}Your order\u{2019}s ready\u{201d} \u{2014} pick it up at 5\u{2026} thanks!";
     agent_answers(&bridge, typed).await;
     assert_eq!(bridge.sms_to(CUSTOMER).await, [typed]);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn a_reply_over_1600_characters_goes_in_numbered_parts_in_order_and_the_agent_learns_its_cost() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge = Bridge::start().await;
     let long: String = (0..440).map(|i| format!("word{i:03}")).collect::<Vec<_>>().join(" ");
     assert!((3500..3600).contains(&long.len()));
@@ -428,12 +428,12 @@ async fn a_reply_over_1600_characters_goes_in_numbered_parts_in_order_and_the_ag
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(notices[0].contains(&format!("costs {segments} SMS segments")), "{}", notices[0]);
     assert!(notices[0].contains("3 numbered messages") && !notices[0].contains("Unicode"), "{}", notices[0]);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn the_segment_warning_comes_above_the_threshold_and_names_the_unicode_character() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let bridge = Bridge::start().await;
     // Three GSM-7 segments: at the default threshold (3), no notice.
     let three = "x".repeat(400);
@@ -450,5 +450,5 @@ async fn the_segment_warning_comes_above_the_threshold_and_names_the_unicode_cha
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(notices[0].contains("costs 4 SMS segments"), "{}", notices[0]);
     assert!(notices[0].contains("Unicode") && notices[0].contains('\u{1f64f}'), "{}", notices[0]);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }

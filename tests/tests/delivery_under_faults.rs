@@ -17,18 +17,18 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
+use bridge_testkit::testing::{AGENTS, CUSTOMER, message_sid, signed_status_callback};
 use common::{Bridge, copies, readable};
 use serde_json::json;
-use shared::testing::{AGENTS, CUSTOMER, message_sid, signed_status_callback};
 use wiremock::matchers::method;
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 /// Every number these tests use: none may reach a log line, in any form.
 const NUMBERS_IN_LOGS: [&str; 5] = [
-    shared::testing::KNOWN_NUMBERS[0],
-    shared::testing::KNOWN_NUMBERS[1],
-    shared::testing::KNOWN_NUMBERS[2],
-    shared::testing::KNOWN_NUMBERS[3],
+    bridge_testkit::testing::KNOWN_NUMBERS[0],
+    bridge_testkit::testing::KNOWN_NUMBERS[1],
+    bridge_testkit::testing::KNOWN_NUMBERS[2],
+    bridge_testkit::testing::KNOWN_NUMBERS[3],
     OTHER_CUSTOMER,
 ];
 
@@ -42,7 +42,7 @@ fn agent_copies(sent: &[serde_json::Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn texts_recorded_while_sqs_refuses_sends_reach_each_agent_exactly_once() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let faults = AwsFaults::seeded(1);
     let bridge = Bridge::with_faults(&faults, QUICK_RETRIES).await;
     // Longer than the webhook keeps trying: it answers 200 with the texts recorded only.
@@ -70,12 +70,12 @@ async fn texts_recorded_while_sqs_refuses_sends_reach_each_agent_exactly_once() 
             assert_eq!(got.iter().filter(|copy| copy.contains(text)).count(), 1, "{agent}: {got:?}");
         }
     }
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn jobs_sqs_took_and_lost_the_answer_for_go_out_once() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let faults = AwsFaults::seeded(2);
     let bridge = Bridge::with_faults(&faults, QUICK_RETRIES).await;
     // The queue takes the batch; the answer never comes back. The webhook tries again, and
@@ -88,12 +88,12 @@ async fn jobs_sqs_took_and_lost_the_answer_for_go_out_once() {
     for agent in AGENTS {
         assert_eq!(agent_copies(&bridge.sent_to(agent).await).len(), 1, "{agent}");
     }
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn dynamodb_refusing_calls_for_seconds_as_a_text_arrives_delays_it_and_loses_nothing() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let faults = AwsFaults::seeded(3);
     let bridge = Bridge::with_faults(&faults, QUICK_RETRIES).await;
     faults.outage("DynamoDB", Duration::from_secs(2));
@@ -106,18 +106,18 @@ async fn dynamodb_refusing_calls_for_seconds_as_a_text_arrives_delays_it_and_los
         assert_eq!(got.len(), 1, "{agent}: {got:?}");
     }
     assert_eq!(bridge.thread(CUSTOMER).await.len(), 1, "recorded once");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn a_delivery_report_while_sqs_refuses_sends_still_reaches_the_agent_once() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let faults = AwsFaults::seeded(4);
     let bridge = Bridge::with_faults(&faults, QUICK_RETRIES).await;
     bridge.customer_texts("Hi").await;
     bridge.run_worker_until_idle(Duration::from_secs(60)).await;
     let copy = bridge.copy_for(AGENTS[0], "Hi").await;
-    bridge.agent_writes(shared::testing::whatsapp_text(AGENTS[0], "See you at 9", Some(&copy))).await;
+    bridge.agent_writes(bridge_testkit::testing::whatsapp_text(AGENTS[0], "See you at 9", Some(&copy))).await;
     bridge.run_worker_until_idle(Duration::from_secs(60)).await;
     let reply = bridge.thread(CUSTOMER).await.pop().unwrap();
     let leg = &reply.legs[0];
@@ -135,7 +135,7 @@ async fn a_delivery_report_while_sqs_refuses_sends_still_reaches_the_agent_once(
     let ticks: Vec<String> =
         bridge.sent_to(AGENTS[0]).await.iter().filter(|m| m["type"] == "reaction").map(readable).collect();
     assert_eq!(ticks, ["✅"]);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 /// The Graph API down (503) until `until`, then accepting, with what it accepted kept in order.
@@ -159,7 +159,7 @@ impl Respond for DownUntil {
 
 #[tokio::test]
 async fn a_whatsapp_outage_longer_than_the_retry_budget_dead_letters_nothing_and_keeps_order() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let faults = AwsFaults::seeded(5);
     let bridge = Bridge::with_faults(&faults, QUICK_RETRIES).await;
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -197,12 +197,12 @@ async fn a_whatsapp_outage_longer_than_the_retry_budget_dead_letters_nothing_and
             assert_eq!(tokens, want, "{agent}, customer {c}: once each, in order");
         }
     }
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn an_outage_longer_than_the_maximum_job_age_parks_the_job_for_an_operator() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let faults = AwsFaults::seeded(6);
     // 3.6 s of maximum age, against a provider that never recovers.
     let bridge = Bridge::with_faults(
@@ -220,5 +220,5 @@ async fn an_outage_longer_than_the_maximum_job_age_parks_the_job_for_an_operator
     assert_eq!(bridge.aws.dlq_depth().await, 2, "each agent's copy waits for an operator");
     let legs = &bridge.thread(CUSTOMER).await[0].legs;
     assert!(legs.iter().all(|l| l.state == shared::domain::LegState::Retry), "{legs:?}");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }

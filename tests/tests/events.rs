@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
+use bridge_testkit::testing::{FakeProviders, TestAws, lookup, test_env};
 use delivery_worker::DeliveryWorker;
 use http_body_util::BodyExt;
 use jiff::Timestamp;
@@ -16,7 +17,6 @@ use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, Handle, Job, JobPayload, MessageId};
 use shared::ports::{InboundLog, NewInboundMessage};
-use shared::testing::{FakeProviders, TestAws, lookup, test_env};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
@@ -104,7 +104,7 @@ async fn delivery_worker_events() {
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let env = providers.test_env(&aws);
-    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
     let worker = DeliveryWorker::from_config(config, &sdk);
 

@@ -12,16 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use bridge_testkit::testing::{
+    AGENTS, TestAws, attr_s, lookup, signed_meta_notification, signed_twilio_form, test_env, twilio_inbound_params,
+    whatsapp_text,
+};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::json;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::testing::{
-    AGENTS, TestAws, attr_s, lookup, signed_meta_notification, signed_twilio_form, test_env, twilio_inbound_params,
-    whatsapp_text,
-};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
@@ -29,10 +29,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Every number these tests use: none may reach a log line, in any form.
 const NUMBERS_IN_LOGS: [&str; 6] = [
-    shared::testing::KNOWN_NUMBERS[0],
-    shared::testing::KNOWN_NUMBERS[1],
-    shared::testing::KNOWN_NUMBERS[2],
-    shared::testing::KNOWN_NUMBERS[3],
+    bridge_testkit::testing::KNOWN_NUMBERS[0],
+    bridge_testkit::testing::KNOWN_NUMBERS[1],
+    bridge_testkit::testing::KNOWN_NUMBERS[2],
+    bridge_testkit::testing::KNOWN_NUMBERS[3],
     "+14155553000",
     "+14155553009",
 ];
@@ -203,7 +203,7 @@ fn audit(expected: &HashMap<String, Vec<String>>, got: &HashMap<String, Vec<Stri
 
 #[tokio::test]
 async fn with_thirty_percent_of_sends_failing_every_message_arrives_once_and_in_order() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     // Enough receives that a job failing at 30% essentially never exhausts them (0.3^15).
     let aws = TestAws::with_max_receive_count(15).await;
     let (graph, whatsapp_tally) = flaky(true, 2026).await;
@@ -219,7 +219,7 @@ async fn with_thirty_percent_of_sends_failing_every_message_arrives_once_and_in_
             ("RECONCILE_WAIT_SECONDS", "1"),
         ],
     );
-    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     let webhooks = sms_webhook::router(Arc::new(SmsWebhook::from_config(
         SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
         &sdk,
@@ -325,5 +325,5 @@ async fn with_thirty_percent_of_sends_failing_every_message_arrives_once_and_in_
     assert!(whatsapp.server_errors + whatsapp.timeouts + whatsapp.throttled > 0, "faults were injected");
     assert!(sms.server_errors + sms.timeouts + sms.throttled > 0, "faults were injected");
     assert_eq!(dead_letters, 0, "nothing needed an operator");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }

@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::{Bridge, copies};
-use serde_json::{Value, json};
-use shared::testing::{
+use bridge_testkit::testing::{
     AGENTS, CUSTOMER, META_ACCESS_TOKEN, PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, message_sid, twilio_basic_auth,
     twilio_inbound_params, whatsapp_text,
 };
+use common::{Bridge, copies};
+use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -162,7 +162,7 @@ async fn links_that_are_forged_altered_or_expired_fetch_nothing() {
 
 fn expired_link(bridge: &Bridge, media_path: &str) -> String {
     use shared::domain::media::{MediaSource, MediaUrlKey};
-    let key = MediaUrlKey::derive(&shared::testing::TWILIO_AUTH_TOKEN.to_owned().into());
+    let key = MediaUrlKey::derive(&bridge_testkit::testing::TWILIO_AUTH_TOKEN.to_owned().into());
     let url = format!("{}{media_path}", bridge.providers.twilio.uri());
     let expired = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
     local(&key.sign(PUBLIC_BASE_URL, MediaSource::Sms, &url, expired))

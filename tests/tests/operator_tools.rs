@@ -5,16 +5,16 @@
 
 use std::sync::Arc;
 
+use bridge_testkit::testing::{
+    AGENTS, CUSTOMER, FakeProviders, TestAws, graph_error, lookup, message_sid, signed_twilio_form,
+    twilio_inbound_params,
+};
 use delivery_worker::DeliveryWorker;
 use delivery_worker::sqs_poller::SqsPoller;
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig};
 use shared::domain::{ConversationKey, E164, LineId};
-use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, TestAws, graph_error, lookup, message_sid, signed_twilio_form,
-    twilio_inbound_params,
-};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use wiremock::Mock;
@@ -25,7 +25,7 @@ async fn a_revoked_token_parks_jobs_and_a_redrive_after_the_fix_delivers_each_on
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let env = providers.test_env(&aws);
-    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     let webhook = sms_webhook::router(Arc::new(SmsWebhook::from_config(
         SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
         &sdk,

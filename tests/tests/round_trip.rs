@@ -8,16 +8,16 @@
 use std::sync::Arc;
 
 use axum::Router;
+use bridge_testkit::testing::{
+    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, PUBLIC_BASE_URL, TestAws, attr_s, lookup, message_sid,
+    signed_meta_notification, signed_status_callback, signed_twilio_form, twilio_inbound_params, whatsapp_text,
+};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, PUBLIC_BASE_URL, TestAws, attr_s, lookup, message_sid,
-    signed_meta_notification, signed_status_callback, signed_twilio_form, twilio_inbound_params, whatsapp_text,
-};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
@@ -35,7 +35,7 @@ impl Bridge {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
         let env = providers.test_env(&aws);
-        let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
         let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));

@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use axum::Router;
+use bridge_testkit::testing::{AGENTS, CUSTOMER, TestAws, lookup, signed_twilio_form, test_env, twilio_inbound_params};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig};
-use shared::testing::{AGENTS, CUSTOMER, TestAws, lookup, signed_twilio_form, test_env, twilio_inbound_params};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use wiremock::matchers::{header, method, path};
@@ -42,7 +42,7 @@ impl Bridge {
             .mount(&graph)
             .await;
         let env = test_env(&aws, &[("GRAPH_API_BASE", &graph.uri())]);
-        let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
         let sms = SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
         let webhook = sms_webhook::router(Arc::new(SmsWebhook::from_config(sms, &sdk)));
         let worker_config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();

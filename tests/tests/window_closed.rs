@@ -7,9 +7,9 @@
 
 mod common;
 
+use bridge_testkit::testing::{AGENTS, CUSTOMER, signed_meta_notification, whatsapp_text};
 use common::{Bridge, copies};
 use serde_json::{Value, json};
-use shared::testing::{AGENTS, CUSTOMER, signed_meta_notification, whatsapp_text};
 
 /// Meta reports that the message `wamid` to `agent` failed.
 async fn status_failed(bridge: &Bridge, wamid: &str, agent: &str, code: i64) {

@@ -1,6 +1,6 @@
 //! The Lambda's cold start refuses a bad configuration and names the field at fault.
 
-use shared::testing::{cold_start, lines_json, lines_with};
+use bridge_testkit::testing::{cold_start, lines_json, lines_with};
 
 #[test]
 fn invalid_lines_fail_the_cold_start_with_the_field_named() {

@@ -12,6 +12,10 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+use bridge_testkit::testing::{
+    AGENTS, CUSTOMER, FakeProviders, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TestAws, lines,
+    record_agent_reply, record_customer_text,
+};
 use jiff::{SignedDuration, Timestamp};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
@@ -24,17 +28,13 @@ use shared::app::retry_budget::RetryBudget;
 use shared::domain::LegState;
 use shared::domain::{Job, JobPayload, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::Conversations;
-use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TestAws, lines,
-    record_agent_reply, record_customer_text,
-};
 
 /// Every number these tests use: none may reach a log line, in any form.
 const NUMBERS_IN_LOGS: [&str; 4] = [
-    shared::testing::KNOWN_NUMBERS[0],
-    shared::testing::KNOWN_NUMBERS[1],
-    shared::testing::KNOWN_NUMBERS[2],
-    shared::testing::KNOWN_NUMBERS[3],
+    bridge_testkit::testing::KNOWN_NUMBERS[0],
+    bridge_testkit::testing::KNOWN_NUMBERS[1],
+    bridge_testkit::testing::KNOWN_NUMBERS[2],
+    bridge_testkit::testing::KNOWN_NUMBERS[3],
 ];
 
 type TestDeliverer = Deliverer<shared::adapters::dynamodb::DynamoStore, GraphClient, TwilioClient, SqsQueue>;
@@ -153,45 +153,45 @@ fn conversation_of(job: &Job) -> shared::domain::ConversationKey {
 
 #[tokio::test]
 async fn stopped_after_the_claim_the_copy_goes_once() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterClaim, false).await;
     assert_eq!(per_agent, [1, 1]);
     assert!(outcomes.iter().all(|o| matches!(o, Delivered::Sent { .. })), "{outcomes:?}");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn stopped_after_the_send_the_status_report_settles_it_and_nothing_goes_twice() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterSend, true).await;
     assert_eq!(per_agent, [1, 1], "reconciled from Meta's status reports");
     assert!(outcomes.iter().all(|o| matches!(o, Delivered::Reconciled { .. })), "{outcomes:?}");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn stopped_after_the_send_with_no_status_report_the_copy_goes_again_counted() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     // The one window left (docs/guarantees.md): Meta accepted, the worker stopped before its record,
     // and no status report came within the reconciliation wait.
     let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterSend, false).await;
     assert_eq!(per_agent, [2, 2]);
     assert!(outcomes.iter().all(|o| matches!(o, Delivered::Sent { .. })), "{outcomes:?}");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn stopped_after_the_record_nothing_goes_again() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let (per_agent, outcomes) = stop_then_redeliver(Failpoint::AfterRecord, false).await;
     assert_eq!(per_agent, [1, 1]);
     assert!(outcomes.iter().all(|o| *o == Delivered::AlreadyDone));
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn an_sms_sent_before_the_worker_stopped_is_found_in_twilios_list_and_not_sent_again() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let job = record_agent_reply(&aws, CUSTOMER, "See you at 9").await;
@@ -211,7 +211,7 @@ async fn an_sms_sent_before_the_worker_stopped_is_found_in_twilios_list_and_not_
     let thread = aws.store().thread(&conversation_of(&job)).await.unwrap();
     let leg = &thread.last().unwrap().legs[0];
     assert_eq!((leg.state, leg.provider_id.as_deref()), (LegState::Sent, Some(delivered_id(&delivered))));
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 fn delivered_id(delivered: &Delivered) -> &str {

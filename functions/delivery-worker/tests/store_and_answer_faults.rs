@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use bridge_emulator::faults::{AwsFaults, FaultKind, FaultWhen};
+use bridge_testkit::testing::{
+    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN, TestAws, lines, record_agent_reply, record_customer_text,
+};
 use jiff::{SignedDuration, Timestamp};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
@@ -23,17 +27,13 @@ use shared::app::retry_budget::RetryBudget;
 use shared::domain::LegState;
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, SendTracking, Wamid, WhatsAppStatusReport};
 use shared::ports::Conversations;
-use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, META_ACCESS_TOKEN, NoQueue, TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN, TestAws, lines, record_agent_reply, record_customer_text,
-};
 
 /// Every number these tests use: none may reach a log line, in any form.
 const NUMBERS_IN_LOGS: [&str; 6] = [
-    shared::testing::KNOWN_NUMBERS[0],
-    shared::testing::KNOWN_NUMBERS[1],
-    shared::testing::KNOWN_NUMBERS[2],
-    shared::testing::KNOWN_NUMBERS[3],
+    bridge_testkit::testing::KNOWN_NUMBERS[0],
+    bridge_testkit::testing::KNOWN_NUMBERS[1],
+    bridge_testkit::testing::KNOWN_NUMBERS[2],
+    bridge_testkit::testing::KNOWN_NUMBERS[3],
     "+14155550200",
     "+14155550203",
 ];
@@ -47,7 +47,7 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A deliverer whose DynamoDB and SQS calls pass through `faults`.
 async fn deliverer(aws: &TestAws, providers: &FakeProviders, faults: &AwsFaults) -> TestDeliverer {
-    let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     let sdk = faults.sdk_config(&sdk);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &aws.table, Duration::from_secs(3600));
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &aws.queue_url);
@@ -95,34 +95,34 @@ async fn store_fails_at(step: &str, operation: &str, skip: usize) {
 
 #[tokio::test]
 async fn dynamodb_refusing_the_claim_sends_nothing_until_it_recovers_then_once() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     store_fails_at("the claim", "DynamoDB_20120810.UpdateItem", 0).await;
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn dynamodb_failing_after_the_claim_gives_the_job_back_and_it_goes_once() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     // The copy's context can't be read: nothing was sent, the claim is given back.
     store_fails_at("the context read", "DynamoDB_20120810.BatchGetItem", 0).await;
     // Everything after the claim fails, the give-back included: the claim stays, this
     // process remembers nothing went out, and its own retry resumes its own lease.
     store_fails_at("every call after the claim", "DynamoDB", 1).await;
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn dynamodb_failing_after_the_provider_accepted_records_the_send_later_and_never_resends() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     // The reply-routing record, then the leg: either refused, the send is remembered.
     store_fails_at("the copy's routing record", "DynamoDB_20120810.PutItem", 0).await;
     store_fails_at("the leg's record", "DynamoDB_20120810.UpdateItem", 1).await;
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn a_send_recorded_by_nobody_is_found_by_another_process_from_metas_status_report() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     // The worker that sent is gone (its memory with it): Meta's `sent` report, carrying the
     // job's id, is what tells the next one.
     let aws = TestAws::new().await;
@@ -157,12 +157,12 @@ async fn a_send_recorded_by_nobody_is_found_by_another_process_from_metas_status
     );
     assert_eq!(copies_to(&providers.whatsapp_sent().await, AGENTS[0]), 1);
     assert!(legs_sent(&aws, &job).await);
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn an_sms_accepted_then_answered_too_late_is_learnt_from_its_callback_and_not_resent() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     providers.twilio_accepts_then_hangs(SEND_TIMEOUT * 4, 1).await;
@@ -188,12 +188,12 @@ async fn an_sms_accepted_then_answered_too_late_is_learnt_from_its_callback_and_
     let again = worker.deliver(&job, t0 + SignedDuration::from_secs(5)).await.unwrap();
     assert_eq!(again, Delivered::Reconciled { provider_id: sid.to_owned() });
     assert_eq!(providers.sms_sent().await.len(), 1, "sent once");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn an_sms_accepted_then_answered_too_late_is_found_in_twilios_list_and_not_resent() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     providers.twilio_accepts_then_hangs(SEND_TIMEOUT * 4, 1).await;
@@ -205,12 +205,12 @@ async fn an_sms_accepted_then_answered_too_late_is_found_in_twilios_list_and_not
     let again = worker.deliver(&job, t0 + SignedDuration::from_secs(31)).await.unwrap();
     assert!(matches!(&again, Delivered::Reconciled { provider_id } if provider_id.starts_with("SM")), "{again:?}");
     assert_eq!(providers.sms_sent().await.len(), 1, "sent once");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 #[tokio::test]
 async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_counted_without() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     for report in [true, false] {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
@@ -243,7 +243,7 @@ async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_c
         }
         assert!(legs_sent(&aws, &job).await);
     }
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
 /// An SQS record for `job`, in its own order group.
@@ -258,7 +258,7 @@ fn record(n: usize, job: &Job) -> SqsMessage {
 
 #[tokio::test]
 async fn the_worker_keeps_its_deadline_and_hands_back_what_it_cannot_finish() {
-    shared::testing::logs::capture_logs();
+    bridge_testkit::testing::logs::capture_logs();
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     // Every send hangs past the client's timeout.
@@ -289,5 +289,5 @@ async fn the_worker_keeps_its_deadline_and_hands_back_what_it_cannot_finish() {
         untouched += usize::from(leg.state == LegState::Queued);
     }
     assert_eq!(untouched, jobs.len() - 1, "handed back untried, no attempt spent");
-    shared::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }

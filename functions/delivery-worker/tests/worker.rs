@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
+use bridge_testkit::testing::{
+    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, TestAws, attr_s, graph_error, lines, lookup, twilio_error,
+};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use jiff::Timestamp;
@@ -15,9 +18,6 @@ use shared::app::receive_sms::receive_sms;
 use shared::config::DeliveryWorkerConfig;
 use shared::domain::{E164, InboundSms, Job, JobPayload, LineId, ProviderMessageId, WaId, Wamid, WhatsAppMessage};
 use shared::ports::{AgentEffect, AgentMessageRecord, Agents, DeliveryQueue};
-use shared::testing::{
-    AGENTS, CUSTOMER, FakeProviders, LINE_SMS_NUMBER, TestAws, attr_s, graph_error, lines, lookup, twilio_error,
-};
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -33,7 +33,7 @@ impl Harness {
         let providers = FakeProviders::start().await;
         let env = providers.test_env(&aws);
         let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
-        let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
         let worker = DeliveryWorker::from_config(config, &sdk);
         Self { aws, providers, worker }
     }
@@ -42,7 +42,7 @@ impl Harness {
     async fn customer_texts(&self, text: &str) {
         let line = lines().iter().next().unwrap().clone();
         let sms = InboundSms {
-            provider_message_id: ProviderMessageId::parse(&shared::testing::message_sid()).unwrap(),
+            provider_message_id: ProviderMessageId::parse(&bridge_testkit::testing::message_sid()).unwrap(),
             from: E164::parse(CUSTOMER).unwrap(),
             to: E164::parse(LINE_SMS_NUMBER).unwrap(),
             body: text.into(),
@@ -66,7 +66,7 @@ impl Harness {
     async fn agent_replies(&self, text: &str) -> Job {
         self.customer_texts("first").await;
         self.drain().await;
-        let job = shared::testing::record_agent_reply(&self.aws, CUSTOMER, text).await;
+        let job = bridge_testkit::testing::record_agent_reply(&self.aws, CUSTOMER, text).await;
         self.aws.queue().enqueue(std::slice::from_ref(&job)).await.unwrap();
         job
     }

@@ -1,6 +1,6 @@
 //! The Lambda's cold start refuses a bad configuration and names the field at fault.
 
-use shared::testing::{cold_start, lines_with};
+use bridge_testkit::testing::{cold_start, lines_with};
 
 #[test]
 fn invalid_lines_fail_the_cold_start_with_the_field_named() {
@@ -21,7 +21,7 @@ fn invalid_lines_fail_the_cold_start_with_the_field_named() {
 
 #[test]
 fn a_missing_auth_token_fails_the_cold_start() {
-    let lines = shared::testing::lines_json();
+    let lines = bridge_testkit::testing::lines_json();
     let (ok, printed) = cold_start(
         env!("CARGO_BIN_EXE_sms-webhook"),
         &[
@@ -39,7 +39,7 @@ fn a_missing_auth_token_fails_the_cold_start() {
 /// cold start (here from the emulator), or the start fails naming the variable.
 #[tokio::test]
 async fn the_auth_token_comes_from_ssm_when_named_by_its_param() {
-    let endpoint = shared::testing::emulator_endpoint();
+    let endpoint = bridge_testkit::testing::emulator_endpoint();
     let sdk = shared::aws::emulator_sdk_config(endpoint).await;
     let name = format!("/bridge-{}/twilio-auth-token", uuid::Uuid::new_v4().simple());
     aws_sdk_ssm::Client::new(&sdk)
@@ -50,7 +50,7 @@ async fn the_auth_token_comes_from_ssm_when_named_by_its_param() {
         .send()
         .await
         .unwrap();
-    let lines = shared::testing::lines_json();
+    let lines = bridge_testkit::testing::lines_json();
     let start = |parameter: &str| {
         cold_start(
             env!("CARGO_BIN_EXE_sms-webhook"),

@@ -12,13 +12,13 @@ use shared::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore};
 use shared::adapters::sqs::SqsQueue;
 use std::time::Duration;
 
+use bridge_testkit::testing::{
+    AwsCallCounter, CUSTOMER, TestAws, attr_s, lookup, message_sid, signed_twilio_form, test_env, twilio_inbound_params,
+};
 use shared::app::deliver_job::Deadline;
 use shared::app::sweep_outbox::sweep_outbox;
 use shared::config::SmsWebhookConfig;
 use shared::domain::{Job, JobPayload};
-use shared::testing::{
-    AwsCallCounter, CUSTOMER, TestAws, attr_s, lookup, message_sid, signed_twilio_form, test_env, twilio_inbound_params,
-};
 use sms_webhook::{MAX_BODY_BYTES, SmsWebhook, router};
 use tower::ServiceExt;
 
@@ -94,7 +94,7 @@ async fn a_signed_sms_is_recorded_and_one_job_per_agent_is_queued() {
         })
         .collect();
     agents.sort();
-    assert_eq!(agents, shared::testing::AGENTS);
+    assert_eq!(agents, bridge_testkit::testing::AGENTS);
 }
 
 #[tokio::test]
@@ -237,7 +237,7 @@ async fn bad_requests_are_refused_and_leave_no_trace() {
     };
     let form = Some("application/x-www-form-urlencoded");
     let evil_host_signature = shared::adapters::twilio::compute_signature(
-        shared::testing::TWILIO_AUTH_TOKEN,
+        bridge_testkit::testing::TWILIO_AUTH_TOKEN,
         &format!("https://evil.example{PATH}"),
         &good.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
     );

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use bridge_testkit::testing::{TestAws, lookup, record_agent_reply, signed_status_callback, test_env};
 use http_body_util::BodyExt;
 use jiff::Timestamp;
 use lambda_http::Body;
@@ -13,7 +14,6 @@ use shared::adapters::sqs::SqsQueue;
 use shared::config::SmsWebhookConfig;
 use shared::domain::{DeliveryStatus, Job, JobPayload, WhatsAppMessage};
 use shared::ports::{Conversations, Deliveries};
-use shared::testing::{TestAws, lookup, record_agent_reply, signed_status_callback, test_env};
 use sms_webhook::{SmsWebhook, router};
 use tower::ServiceExt;
 
@@ -234,9 +234,9 @@ async fn forged_or_incomplete_callbacks_are_refused() {
     let other = "/sms/status?job=01a2123e-cba6-756b-9183-530bf8f7743a.0";
     assert_eq!(callback(&app, other, (body.clone(), signature.clone())).await.0, 403);
     assert_eq!(callback(&app, &path(&job), (body.replace("delivered", "failed"), signature)).await.0, 403);
-    let (body, signature) = shared::testing::signed_twilio_form(
+    let (body, signature) = bridge_testkit::testing::signed_twilio_form(
         &path(&job),
-        &[("MessageSid", "SM1"), ("AccountSid", shared::testing::TWILIO_ACCOUNT_SID)],
+        &[("MessageSid", "SM1"), ("AccountSid", bridge_testkit::testing::TWILIO_ACCOUNT_SID)],
     );
     let (status, reason) = callback(&app, &path(&job), (body, signature)).await;
     assert_eq!((status, reason.contains("MessageStatus")), (400, true), "{reason}");
@@ -265,7 +265,7 @@ async fn a_replay_enqueues_notices_a_failed_first_attempt_recorded() {
 async fn aws_calls_per_status_callback() {
     let aws = TestAws::new().await;
     let job = record_agent_reply(&aws, CUSTOMER, "hi").await;
-    let counter = shared::testing::AwsCallCounter::default();
+    let counter = bridge_testkit::testing::AwsCallCounter::default();
     let store = shared::adapters::dynamodb::DynamoStore::new(
         counter.dynamodb(&aws.dynamodb),
         &aws.table,

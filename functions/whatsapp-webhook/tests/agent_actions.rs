@@ -5,10 +5,10 @@
 
 mod common;
 
+use bridge_testkit::testing::{AGENTS, attr_s, whatsapp_text};
 use common::*;
 use serde_json::json;
 use shared::domain::{JobPayload, WhatsAppMessage};
-use shared::testing::{AGENTS, attr_s, whatsapp_text};
 
 fn quick_reply_line() -> String {
     lines_with_options(&[("quick_reply", json!({ "title": "On our way", "text": "We're on our way, see you soon!" }))])

@@ -1,6 +1,6 @@
 //! The Lambda's cold start refuses a missing secret and names it.
 
-use shared::testing::cold_start;
+use bridge_testkit::testing::cold_start;
 
 #[test]
 fn a_missing_app_secret_fails_the_cold_start() {

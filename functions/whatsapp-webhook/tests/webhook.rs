@@ -8,6 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use bridge_testkit::testing::{
+    AGENTS, META_APP_SECRET, META_VERIFY_TOKEN, lookup, signed_meta_notification, test_env, whatsapp_text,
+};
 use common::*;
 use jiff::Timestamp;
 use serde_json::json;
@@ -15,9 +18,6 @@ use shared::adapters::whatsapp::signature::compute_signature;
 use shared::config::WhatsAppWebhookConfig;
 use shared::domain::{JobPayload, WhatsAppMessage};
 use shared::ports::Conversations;
-use shared::testing::{
-    AGENTS, META_APP_SECRET, META_VERIFY_TOKEN, lookup, signed_meta_notification, test_env, whatsapp_text,
-};
 use tower::ServiceExt;
 use whatsapp_webhook::{MAX_BODY_BYTES, WhatsAppWebhook, router};
 
@@ -381,7 +381,7 @@ async fn aws_calls_per_agent_reply() {
     let h = Harness::new().await;
     let handle = h.customer_texts(CUSTOMER_A, "Hi").await;
     let copies = h.forward().await;
-    let counter = shared::testing::AwsCallCounter::default();
+    let counter = bridge_testkit::testing::AwsCallCounter::default();
     let env = test_env(&h.aws, &[]);
     let store = shared::adapters::dynamodb::DynamoStore::new(
         counter.dynamodb(&h.aws.dynamodb),

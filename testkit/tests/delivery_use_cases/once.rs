@@ -1,11 +1,11 @@
 //! A job is sent once and recorded; a done job is acknowledged without a send; a job
 //! another delivery holds is waited for.
 
+use bridge_testkit::testing::PUBLIC_BASE_URL;
 use jiff::SignedDuration;
 use shared::app::deliver_job::{DeliverError, Delivered};
 use shared::domain::{DeliveryStatus, LegState};
 use shared::ports::{Deliveries, ForwardedVia, Routing};
-use shared::testing::PUBLIC_BASE_URL;
 
 use crate::world::{AFTER_THE_WAIT, RECONCILE_WAIT, World, shown_text};
 

@@ -1,4 +1,4 @@
-//! The world the delivery tests run in: the test line (`shared::testing::lines`), the
+//! The world the delivery tests run in: the test line (`bridge_testkit::testing::lines`), the
 //! in-memory store and queue, the provider fakes, and jobs seeded the way the webhooks
 //! record them (through the store's roles).
 
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bridge_testkit::memory::{MemoryQueue, MemoryStore};
 use bridge_testkit::providers::{FakeSms, FakeWhatsApp};
+use bridge_testkit::testing::{AGENTS, CUSTOMER, PUBLIC_BASE_URL};
 use jiff::{SignedDuration, Timestamp};
 use shared::app::deliver_job::{Deliverer, SendRates};
 use shared::domain::{
@@ -17,7 +18,6 @@ use shared::ports::{
     AgentEffect, AgentMessageRecord, Conversations, InboundLog, LegAddress, LegRef, NewInboundMessage,
     NewOutboundMessage, RecordOutcome, StartOutcome, ThreadLeg,
 };
-use shared::testing::{AGENTS, CUSTOMER, PUBLIC_BASE_URL};
 
 pub type TestDeliverer = Deliverer<MemoryStore, FakeWhatsApp, FakeSms, MemoryQueue>;
 
@@ -47,7 +47,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        let lines = shared::testing::lines();
+        let lines = bridge_testkit::testing::lines();
         let line = lines.iter().next().cloned().expect("the test line");
         let conversation = ConversationKey { line: line.id.clone(), customer: E164::parse(CUSTOMER).expect("e164") };
         Self {
@@ -77,7 +77,7 @@ impl World {
 
     pub fn process_with(&self, rates: SendRates) -> TestDeliverer {
         Deliverer::new(
-            shared::testing::lines(),
+            bridge_testkit::testing::lines(),
             self.store.clone(),
             self.wa.clone(),
             self.sms.clone(),

@@ -2,12 +2,12 @@
 //! only, and the agent sees ✅ or ❌ (with the reason) on their message, once.
 
 use bridge_testkit::memory::{MemoryQueue, MemoryStore, StoreOp};
+use bridge_testkit::testing::AGENTS;
 use jiff::{SignedDuration, Timestamp};
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::retry_budget::RetryBudget;
 use shared::domain::{DeliveryStatus, E164, Job, JobPayload, LegState, WhatsAppMessage};
 use shared::ports::{Deliveries, StoreError};
-use shared::testing::AGENTS;
 
 use crate::fixture::*;
 

@@ -2,6 +2,7 @@
 //! domain types; and the use cases called the way the SMS webhook and the worker call them.
 
 use bridge_testkit::memory::{MemoryQueue, MemoryStore};
+use bridge_testkit::testing::{AGENTS, LINE_SMS_NUMBER, PHONE_NUMBER_ID};
 use jiff::{SignedDuration, Timestamp};
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::deliver_job::Deadline;
@@ -16,9 +17,8 @@ use shared::domain::{
 use shared::ports::{
     AgentEffect, AgentMessageRecord, Agents, Conversations, Deliveries, DeliveryQueue, NewOutboundMessage,
 };
-use shared::testing::{AGENTS, LINE_SMS_NUMBER, PHONE_NUMBER_ID};
 
-pub use shared::testing::CUSTOMER;
+pub use bridge_testkit::testing::CUSTOMER;
 
 /// A second customer of the line.
 pub const OTHER_CUSTOMER: &str = "+14155550177";
@@ -74,7 +74,7 @@ pub fn agent(i: usize) -> WaId {
 
 /// A fresh Twilio `MessageSid`.
 pub fn sid() -> String {
-    shared::testing::message_sid()
+    bridge_testkit::testing::message_sid()
 }
 
 /// A verified inbound SMS to the test line.
@@ -179,7 +179,7 @@ pub fn outbox_jobs(store: &MemoryStore) -> Vec<Job> {
 }
 
 /// Records "the customer texted, then agent 0 replied `text`" as the webhooks record it and
-/// returns the reply's SMS job (not enqueued), as `shared::testing::record_agent_reply` does
+/// returns the reply's SMS job (not enqueued), as `bridge_testkit::testing::record_agent_reply` does
 /// on DynamoDB.
 pub async fn agent_reply(store: &MemoryStore, line: &Line, customer: &str, text: &str) -> Job {
     let received =

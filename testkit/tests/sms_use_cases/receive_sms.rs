@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bridge_testkit::memory::{MemoryQueue, MemoryStore, StoreOp};
+use bridge_testkit::testing::AGENTS;
 use jiff::{SignedDuration, Timestamp};
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::app::retry_budget::RetryBudget;
@@ -15,7 +16,6 @@ use shared::domain::{Attachment, Handle, Job, JobKind, LegState};
 use shared::ports::{
     AppendOutcome, Claim, Conversations, Deliveries, Direction, InboundLog, NewInboundMessage, StartOutcome, StoreError,
 };
-use shared::testing::AGENTS;
 
 use crate::fixture::*;
 

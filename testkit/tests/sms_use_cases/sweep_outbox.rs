@@ -15,7 +15,7 @@ use crate::fixture::*;
 
 /// The test line with one agent: one job per text, so counts read as texts.
 fn one_agent_line() -> shared::domain::Line {
-    lines_with_agents(&[shared::testing::AGENTS[0]], "").iter().next().unwrap().clone()
+    lines_with_agents(&[bridge_testkit::testing::AGENTS[0]], "").iter().next().unwrap().clone()
 }
 
 /// `count` texts left to the outbox (the queue refused each for the whole budget).

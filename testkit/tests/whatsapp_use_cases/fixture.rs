@@ -38,9 +38,9 @@ pub fn hours(n: i64) -> SignedDuration {
     SignedDuration::from_hours(n)
 }
 
-/// The test line (`shared::testing::lines_json`): two agents, the default options.
+/// The test line (`bridge_testkit::testing::lines_json`): two agents, the default options.
 pub fn test_line() -> Line {
-    shared::testing::lines().iter().next().unwrap().clone()
+    bridge_testkit::testing::lines().iter().next().unwrap().clone()
 }
 
 /// The same line under another id: its conversations are not the test line's.
@@ -49,7 +49,7 @@ pub fn other_line() -> Line {
 }
 
 pub fn agent(n: usize) -> WaId {
-    WaId::parse(shared::testing::AGENTS[n]).unwrap()
+    WaId::parse(bridge_testkit::testing::AGENTS[n]).unwrap()
 }
 
 pub fn customer(n: usize) -> E164 {
@@ -139,7 +139,7 @@ impl World {
 
     /// The webhook's call with no retry budget: a refusal answers at once.
     pub async fn try_receive(&self, message: InboundWhatsApp, at: Timestamp) -> Result<MessageHandled, HandleError> {
-        let profile = NAMES.iter().zip(shared::testing::AGENTS).find(|(_, id)| *id == message.from.as_str());
+        let profile = NAMES.iter().zip(bridge_testkit::testing::AGENTS).find(|(_, id)| *id == message.from.as_str());
         let profile = profile.map(|(name, _)| (*name).to_owned());
         receive_whatsapp_message(&self.store, &self.queue, &self.line, profile, message, at, &RetryBudget::none()).await
     }

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use bridge_testkit::testing::{FakeProviders, TestAws, signed_twilio_form, twilio_inbound_params};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use shared::domain::{ConversationKey, E164, ForwardToAgent, Handle, Job, JobId, JobPayload, LineId, MessageId, WaId};
 use shared::ports::{InboundLog, NewInboundMessage};
-use shared::testing::{FakeProviders, TestAws, signed_twilio_form, twilio_inbound_params};
 
 pub const FUNCTIONS: [&str; 3] = ["sms-webhook", "whatsapp-webhook", "delivery-worker"];
 
@@ -173,7 +173,7 @@ pub fn release_binary(name: &str) -> PathBuf {
 pub fn lambda_env(aws: &TestAws, providers: &FakeProviders) -> HashMap<String, String> {
     let mut env = providers.test_env(aws);
     for (k, v) in [
-        ("AWS_ENDPOINT_URL", shared::testing::emulator_endpoint()),
+        ("AWS_ENDPOINT_URL", bridge_testkit::testing::emulator_endpoint()),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -213,15 +213,17 @@ pub fn agent_message_event(wamid: &str) -> Value {
         "object": "whatsapp_business_account",
         "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
             "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "14155550100", "phone_number_id": shared::testing::PHONE_NUMBER_ID },
-            "contacts": [{ "profile": { "name": "Ana" }, "wa_id": shared::testing::AGENTS[0] }],
-            "messages": [{ "from": shared::testing::AGENTS[0], "id": wamid, "timestamp": "1", "type": "text",
+            "metadata": { "display_phone_number": "14155550100", "phone_number_id": bridge_testkit::testing::PHONE_NUMBER_ID },
+            "contacts": [{ "profile": { "name": "Ana" }, "wa_id": bridge_testkit::testing::AGENTS[0] }],
+            "messages": [{ "from": bridge_testkit::testing::AGENTS[0], "id": wamid, "timestamp": "1", "type": "text",
                            "text": { "body": "Which one?" } }],
         }}]}],
     })
     .to_string();
-    let signature =
-        shared::adapters::whatsapp::signature::compute_signature(shared::testing::META_APP_SECRET, body.as_bytes());
+    let signature = shared::adapters::whatsapp::signature::compute_signature(
+        bridge_testkit::testing::META_APP_SECRET,
+        body.as_bytes(),
+    );
     http_event("POST", "/whatsapp", "application/json", ("x-hub-signature-256", &signature), &body)
 }
 
@@ -265,7 +267,7 @@ async fn recorded_forward_job(aws: &TestAws, customer: &str) -> Job {
         payload: JobPayload::ForwardToAgent(ForwardToAgent {
             conversation: conversation.clone(),
             message_id: message_id.clone(),
-            agent: WaId::parse(shared::testing::AGENTS[0]).unwrap(),
+            agent: WaId::parse(bridge_testkit::testing::AGENTS[0]).unwrap(),
             text: "Is it ready?".into(),
             attachments: vec![],
             media: vec![],

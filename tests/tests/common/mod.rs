@@ -9,6 +9,10 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use bridge_emulator::faults::AwsFaults;
+use bridge_testkit::testing::{
+    CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
+    signed_meta_notification, signed_twilio_form, twilio_inbound_params,
+};
 use delivery_worker::sqs_poller::SqsPoller;
 use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
@@ -17,10 +21,6 @@ use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, E164, LineId};
 use shared::ports::{ConversationSummary, Conversations, Direction, ThreadMessage};
-use shared::testing::{
-    CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
-    signed_meta_notification, signed_twilio_form, twilio_inbound_params,
-};
 use sms_webhook::SmsWebhook;
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
@@ -33,7 +33,7 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// The test line as `shared::testing` configures it.
+    /// The test line as `bridge_testkit::testing` configures it.
     pub async fn start() -> Self {
         Self::with_lines(lines_json()).await
     }
@@ -64,7 +64,7 @@ impl Bridge {
         let mut env = providers.test_env(&aws);
         env.insert("BRIDGE_LINES".into(), lines);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let sdk = shared::aws::emulator_sdk_config(shared::testing::emulator_endpoint()).await;
+        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
         let sdk = match faults {
             Some(faults) => faults.sdk_config(&sdk),
             None => sdk,

@@ -9,6 +9,10 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
+use bridge_testkit::testing::{
+    META_APP_SECRET, TestAws, attr_s, lookup, message_sid, signed_meta_notification, signed_twilio_form, test_env,
+    twilio_inbound_params,
+};
 use http_body_util::BodyExt;
 use jiff::Timestamp;
 use lambda_http::Body;
@@ -17,10 +21,6 @@ use shared::adapters::whatsapp::signature::compute_signature;
 use shared::config::{SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{Job, JobPayload, WhatsAppMessage};
 use shared::ports::{Claim, Deliveries, ForwardedVia};
-use shared::testing::{
-    META_APP_SECRET, TestAws, attr_s, lookup, message_sid, signed_meta_notification, signed_twilio_form, test_env,
-    twilio_inbound_params,
-};
 use tower::ServiceExt;
 use whatsapp_webhook::{WhatsAppWebhook, router};
 
@@ -162,7 +162,7 @@ pub fn text_of(message: &WhatsAppMessage) -> String {
 
 /// The test line with some options set, e.g. `("quick_reply", json!({...}))`.
 pub fn lines_with_options(options: &[(&str, Value)]) -> String {
-    let mut lines: Value = serde_json::from_str(&shared::testing::lines_json()).unwrap();
+    let mut lines: Value = serde_json::from_str(&bridge_testkit::testing::lines_json()).unwrap();
     for (field, value) in options {
         lines[0][*field] = value.clone();
     }

@@ -1,4 +1,4 @@
-//! Test helpers (feature `test-util`): one moto server per test process, a fresh table and
+//! Test helpers: one moto server per test process, a fresh table and
 //! queue per test, and providers' signatures computed the documented way.
 
 pub mod logs;
@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore, create_table};
-use crate::adapters::sqs::{SqsQueue, create_queues};
 use bridge_emulator::MotoServer;
+use shared::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore, create_table};
+use shared::adapters::sqs::{SqsQueue, create_queues};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -40,8 +40,8 @@ pub fn lines_json() -> String {
     )
 }
 
-pub fn lines() -> crate::domain::Lines {
-    crate::domain::Lines::from_json("test", &lines_json()).expect("test lines are valid")
+pub fn lines() -> shared::domain::Lines {
+    shared::domain::Lines::from_json("test", &lines_json()).expect("test lines are valid")
 }
 
 /// The emulator endpoint: `AWS_ENDPOINT_URL` when the caller started one, else a moto
@@ -78,7 +78,7 @@ impl TestAws {
 
     /// Queues whose redrive moves a job to the DLQ after `max_receive_count` deliveries.
     pub async fn with_max_receive_count(max_receive_count: u32) -> Self {
-        let config = crate::aws::emulator_sdk_config(emulator_endpoint()).await;
+        let config = shared::aws::emulator_sdk_config(emulator_endpoint()).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
         let name = format!("t{}", uuid::Uuid::now_v7().simple());
@@ -136,7 +136,7 @@ impl TestAws {
     }
 
     /// Takes every visible job off the delivery queue, in queue order.
-    pub async fn take_jobs(&self) -> Vec<crate::domain::Job> {
+    pub async fn take_jobs(&self) -> Vec<shared::domain::Job> {
         let mut jobs = Vec::new();
         loop {
             let out = self
@@ -152,7 +152,7 @@ impl TestAws {
                 return jobs;
             }
             for m in messages {
-                jobs.push(crate::domain::Job::decode(m.body().unwrap_or_default()).expect("a job"));
+                jobs.push(shared::domain::Job::decode(m.body().unwrap_or_default()).expect("a job"));
                 let receipt = m.receipt_handle().unwrap_or_default();
                 self.sqs
                     .delete_message()
@@ -191,10 +191,10 @@ pub fn attr_s<'a>(item: &'a Item, name: &str) -> &'a str {
 /// A Twilio inbound-message form, as Twilio posts it, and its `X-Twilio-Signature`
 /// computed the documented way over `PUBLIC_BASE_URL` + `path`.
 pub fn signed_twilio_form(path: &str, params: &[(&str, &str)]) -> (String, String) {
-    let body = crate::adapters::twilio::encode_form(params);
+    let body = shared::adapters::twilio::encode_form(params);
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let signature =
-        crate::adapters::twilio::compute_signature(TWILIO_AUTH_TOKEN, &format!("{PUBLIC_BASE_URL}{path}"), &owned);
+        shared::adapters::twilio::compute_signature(TWILIO_AUTH_TOKEN, &format!("{PUBLIC_BASE_URL}{path}"), &owned);
     (body, signature)
 }
 
@@ -311,7 +311,7 @@ pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String
     env
 }
 
-/// `env` as a [`crate::config::Lookup`].
+/// `env` as a [`shared::config::Lookup`].
 pub fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| env.get(name).cloned()
 }
@@ -437,7 +437,7 @@ impl FakeProviders {
         requests
             .iter()
             .filter(|r| r.method == wiremock::http::Method::POST)
-            .map(|r| crate::adapters::twilio::parse_form(&r.body).expect("a form body").into_iter().collect())
+            .map(|r| shared::adapters::twilio::parse_form(&r.body).expect("a form body").into_iter().collect())
             .collect()
     }
 }
@@ -488,7 +488,7 @@ impl wiremock::Respond for TwilioAccepts {
     fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
         let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let form: HashMap<String, String> =
-            crate::adapters::twilio::parse_form(&request.body).unwrap_or_default().into_iter().collect();
+            shared::adapters::twilio::parse_form(&request.body).unwrap_or_default().into_iter().collect();
         let created = jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000").to_string();
         let message = serde_json::json!({
             "sid": format!("SM{n:032}"),
@@ -548,7 +548,7 @@ pub fn signed_meta_notification(messages: &[serde_json::Value], statuses: &[serd
         }}]}],
     })
     .to_string();
-    let signature = crate::adapters::whatsapp::signature::compute_signature(META_APP_SECRET, body.as_bytes());
+    let signature = shared::adapters::whatsapp::signature::compute_signature(META_APP_SECRET, body.as_bytes());
     (body, signature)
 }
 
@@ -593,8 +593,8 @@ pub fn signed_status_callback(
 
 /// Records `customer`'s `text` as the SMS webhook records it (nothing enqueued) and returns
 /// its jobs: one copy per agent of the test line (and an automated reply, where due).
-pub async fn record_customer_text(aws: &TestAws, customer: &str, text: &str) -> Vec<crate::domain::Job> {
-    use crate::domain::{E164, InboundSms, ProviderMessageId};
+pub async fn record_customer_text(aws: &TestAws, customer: &str, text: &str) -> Vec<shared::domain::Job> {
+    use shared::domain::{E164, InboundSms, ProviderMessageId};
     let line = lines().iter().next().expect("a test line").clone();
     let sid = message_sid();
     let sms = InboundSms {
@@ -605,22 +605,22 @@ pub async fn record_customer_text(aws: &TestAws, customer: &str, text: &str) -> 
         attachments: vec![],
         received_at: jiff::Timestamp::now(),
     };
-    let budget = crate::app::retry_budget::RetryBudget::none();
-    crate::app::receive_sms::receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &budget)
+    let budget = shared::app::retry_budget::RetryBudget::none();
+    shared::app::receive_sms::receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &budget)
         .await
         .expect("recorded");
     let seen = aws.items_with_prefix(&format!("SEEN#twilio#{sid}")).await;
     let jobs = seen.first().and_then(|item| item.get("jobs")).and_then(|jobs| jobs.as_l().ok()).expect("its jobs");
-    jobs.iter().map(|job| crate::domain::Job::decode(job.as_s().expect("a job")).expect("a job")).collect()
+    jobs.iter().map(|job| shared::domain::Job::decode(job.as_s().expect("a job")).expect("a job")).collect()
 }
 
 /// Records what the webhooks record for "the customer texted, then agent 0 replied `text`",
 /// and returns the reply's SMS job (not enqueued).
-pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> crate::domain::Job {
-    use crate::domain::{
+pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> shared::domain::Job {
+    use shared::domain::{
         ConversationKey, E164, InboundSms, Job, JobId, JobPayload, MessageId, ProviderMessageId, SendSms, WaId, Wamid,
     };
-    use crate::ports::{AgentEffect, AgentMessageRecord, Agents, Conversations, NewOutboundMessage};
+    use shared::ports::{AgentEffect, AgentMessageRecord, Agents, Conversations, NewOutboundMessage};
     let line = lines().iter().next().expect("a test line").clone();
     let sms = InboundSms {
         provider_message_id: ProviderMessageId::parse(&message_sid()).expect("sid"),
@@ -631,13 +631,13 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
         received_at: jiff::Timestamp::now(),
     };
     let store = aws.store();
-    crate::app::receive_sms::receive_sms(
+    shared::app::receive_sms::receive_sms(
         &store,
         &NoQueue,
         &line,
         sms,
         &mut fastrand::Rng::new(),
-        &crate::app::retry_budget::RetryBudget::none(),
+        &shared::app::retry_budget::RetryBudget::none(),
     )
     .await
     .expect("recorded");
@@ -685,8 +685,8 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> cr
 /// A queue that drops what it is given: for setting up state without jobs.
 pub struct NoQueue;
 
-impl crate::ports::DeliveryQueue for NoQueue {
-    async fn enqueue(&self, _jobs: &[crate::domain::Job]) -> Result<(), crate::ports::QueueError> {
+impl shared::ports::DeliveryQueue for NoQueue {
+    async fn enqueue(&self, _jobs: &[shared::domain::Job]) -> Result<(), shared::ports::QueueError> {
         Ok(())
     }
 
@@ -694,11 +694,11 @@ impl crate::ports::DeliveryQueue for NoQueue {
         &self,
         _receipt_handle: &str,
         _delay: std::time::Duration,
-    ) -> Result<(), crate::ports::QueueError> {
+    ) -> Result<(), shared::ports::QueueError> {
         Ok(())
     }
 
-    async fn dead_letter(&self, _body: &str, _group: Option<&str>, _id: &str) -> Result<(), crate::ports::QueueError> {
+    async fn dead_letter(&self, _body: &str, _group: Option<&str>, _id: &str) -> Result<(), shared::ports::QueueError> {
         Ok(())
     }
 }
