@@ -52,7 +52,7 @@ pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     rng: &mut fastrand::Rng,
     budget: &RetryBudget,
 ) -> Result<Received, ReceiveError> {
-    let mut message = new_message(line, sms);
+    let mut message = new_inbound_message(line, sms);
     let forwards = message.jobs.clone();
     // The automated reply depends on whether this message starts the conversation.
     let jobs_for = |new_conversation: bool| {
@@ -137,7 +137,9 @@ enum Step {
     Append,
 }
 
-fn new_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
+/// What a customer's text records: the message, with one copy job per agent of the line
+/// (automated replies are added by `receive_sms`).
+pub fn new_inbound_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
     let conversation = ConversationKey { line: line.id.clone(), customer: sms.from };
     let message_id = MessageId::new_v7();
     let keyword = CustomerKeyword::of(&sms.body);

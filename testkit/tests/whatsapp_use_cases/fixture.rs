@@ -5,11 +5,11 @@
 use bridge_testkit::memory::{MemoryQueue, MemoryStore};
 use jiff::{SignedDuration, Timestamp};
 use shared::app::apply_whatsapp_status::{StatusHandled, apply_whatsapp_status};
+use shared::app::receive_sms::new_inbound_message;
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
 use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
-use shared::domain::compliance::CustomerKeyword;
 use shared::domain::{
-    ConversationKey, E164, ForwardToAgent, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, LineId, MessageId,
+    ConversationKey, E164, Handle, InboundSms, InboundWhatsApp, Job, JobPayload, Line, LineId, ProviderMessageId,
     SendSms, WaId, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use shared::ports::{
@@ -199,37 +199,16 @@ pub async fn record_text<S: InboundLog + Conversations>(
     body: &str,
     at: Timestamp,
 ) -> NewInboundMessage {
-    let conversation = ConversationKey { line: line.id.clone(), customer: from.clone() };
-    let message_id = MessageId::new_v7();
-    let jobs = line
-        .agents
-        .iter()
-        .enumerate()
-        .map(|(leg, agent)| Job {
-            job_id: JobId::for_leg(&message_id, leg),
-            attempt: 0,
-            payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
-                line,
-                conversation.clone(),
-                message_id.clone(),
-                agent.clone(),
-                body,
-                &[],
-                at,
-            )),
-        })
-        .collect();
-    let message = NewInboundMessage {
-        conversation: conversation.clone(),
-        message_id,
-        provider: "twilio",
-        provider_message_id: format!("SM{}", uuid::Uuid::now_v7().simple()),
+    let sms = InboundSms {
+        provider_message_id: ProviderMessageId::parse(&format!("SM{}", uuid::Uuid::now_v7().simple())).unwrap(),
+        from: from.clone(),
+        to: line.sms_number.clone(),
         body: body.into(),
         attachments: vec![],
         received_at: at,
-        keyword: CustomerKeyword::of(body),
-        jobs,
     };
+    let message = new_inbound_message(line, sms);
+    let conversation = message.conversation.clone();
     if store.conversation(&conversation).await.unwrap().is_some() {
         assert_eq!(store.append_inbound(&message).await.unwrap(), AppendOutcome::Appended);
     } else {
