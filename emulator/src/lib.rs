@@ -91,6 +91,22 @@ def transact_write_items(self, transact_items):
 
 dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
+# A FIFO group stays "pending" in moto until its in-flight messages are met one by one in a
+# receive, so when a group's head and the message behind it are both visible again, the
+# head is skipped (the later message still counts as pending) and the later one handed out
+# first. SQS never does that: forget every message whose visibility ran out before looking.
+import moto.sqs.models as sqs_models
+
+_receive_message = sqs_models.SQSBackend.receive_message
+
+def receive_message(self, queue_name, *args, **kwargs):
+    queue = self.get_queue(queue_name)
+    for message in [m for m in queue.pending_messages if m.visible]:
+        queue.pending_messages.discard(message)
+    return _receive_message(self, queue_name, *args, **kwargs)
+
+sqs_models.SQSBackend.receive_message = receive_message
+
 # moto's backends are not thread-safe: a TransactWriteItems deep-copies a table another
 # request is changing (and answers 500), and two concurrent ReceiveMessage calls can both
 # take messages of one FIFO group. One request at a time; callers must not long-poll.

@@ -504,6 +504,7 @@ async fn report(world: &World, customers: &[String], per_customer: usize, elapse
                     behind_swept += 1;
                 } else {
                     reordered += 1;
+                    eprintln!("  reordered: {key}: {} before {}; arrived {seen:?}", want[pair[0]], want[pair[1]]);
                 }
             }
         }
