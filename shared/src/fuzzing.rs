@@ -160,7 +160,7 @@ pub fn meta_webhook(data: &[u8]) {
             let _ = message.content.kind();
         }
         for status in &batch.statuses {
-            let _ = DeliveryStatus::parse(&status.status);
+            let _ = status.status.tracked();
             let _ = status.error_code.and_then(ErrorClass::of_code);
         }
     }

@@ -35,7 +35,7 @@ use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
 use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
-use shared::domain::{DeliveryStatus, E164, JobId, Lines};
+use shared::domain::{E164, JobId, Lines, ReportedStatus};
 use shared::ports::{ConversationStore, DeliveryQueue};
 use shared::telemetry;
 
@@ -220,11 +220,11 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
             tracing::info!(
                 outcome = "unchanged",
                 sid,
-                reported = report.status,
+                reported = report.status.as_str(),
                 current = current.map(|c| c.as_str()),
                 "late, duplicate or backwards sms status: nothing changed"
             );
-            if current.is_some() && current == DeliveryStatus::parse(&report.status) {
+            if current.is_some() && current == report.status.tracked() {
                 telemetry::count("DuplicateWebhook", &[("source", "twilio_status")]);
             }
         }
@@ -233,7 +233,7 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
             tracing::info!(
                 outcome = "ignored",
                 sid,
-                reported = report.status,
+                reported = report.status.as_str(),
                 "sms status says nothing about delivery"
             );
             telemetry::count("WebhookItemSkipped", &[("source", "twilio_status")]);
@@ -241,7 +241,7 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
         StatusHandled::Unknown => tracing::warn!(
             outcome = "unknown_sid",
             sid,
-            reported = report.status,
+            reported = report.status.as_str(),
             "status for an sms the bridge has no record of"
         ),
     }
@@ -329,7 +329,7 @@ fn status_report(verified: &VerifiedTwilioRequest, query: Option<&str>) -> Resul
         .and_then(|job| JobId::parse(&job).ok());
     Ok(SmsStatusReport {
         sid: required("MessageSid")?,
-        status: required("MessageStatus")?,
+        status: ReportedStatus::parse(&required("MessageStatus")?),
         error_code,
         job,
         from: verified.get("From").and_then(|f| E164::parse(f).ok()),

@@ -170,7 +170,7 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
                     outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },
                     line = %line.id,
                     wamid,
-                    status = status.status,
+                    status = status.status.as_str(),
                     error_code = status.error_code,
                     change = handled.as_ref().map(|h| format!("{:?}", h.change)),
                     resent_as_template = handled.as_ref().map_or(0, |h| h.resent_as_template),

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use crate::app::deliver_job::template_fallback;
 use crate::app::receive_sms::enqueue_or_leave_to_outbox;
 use crate::app::retry_budget::RetryBudget;
-use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, notices};
+use crate::domain::{ConversationKey, DeliveryStatus, E164, Job, JobId, Lines, ReportedStatus, notices};
 use crate::ports::{DeliveryQueue, LegAddress, Routing, StatusChange, StatusLog, StoreError};
 
 /// What a status callback says, provider-neutral.
@@ -14,7 +14,7 @@ use crate::ports::{DeliveryQueue, LegAddress, Routing, StatusChange, StatusLog, 
 pub struct SmsStatusReport {
     /// The provider's id of the SMS.
     pub sid: String,
-    pub status: String,
+    pub status: ReportedStatus,
     pub error_code: Option<i64>,
     /// The leg, when the callback URL names it (the bridge's own `?job=`).
     pub job: Option<JobId>,
@@ -52,7 +52,7 @@ pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
     now: Timestamp,
     budget: &RetryBudget,
 ) -> Result<StatusHandled, StatusError> {
-    let Some(status) = DeliveryStatus::parse(&report.status) else {
+    let Some(status) = report.status.tracked() else {
         return Ok(StatusHandled::Ignored);
     };
     // Every store call is retried within the budget: Twilio doesn't send a status callback

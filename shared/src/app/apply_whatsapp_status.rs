@@ -49,7 +49,7 @@ where
     S: Routing + StatusLog + Agents + Conversations,
     Q: DeliveryQueue,
 {
-    let Some(status) = DeliveryStatus::parse(&report.status) else {
+    let Some(status) = report.status.tracked() else {
         return Ok(None);
     };
     let transient = |e: &HandleError| matches!(e, HandleError::Store(e) if e.is_transient());

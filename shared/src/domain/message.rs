@@ -94,8 +94,7 @@ impl WhatsAppContent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatsAppStatusReport {
     pub wamid: Wamid,
-    /// As Meta spells it; see [`super::DeliveryStatus::parse`].
-    pub status: String,
+    pub status: super::ReportedStatus,
     pub error_code: Option<i64>,
     /// The jobs the message delivered, echoed from the send (`biz_opaque_callback_data`).
     pub tracking: Option<super::SendTracking>,

@@ -55,5 +55,5 @@ pub use message::{
     Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, Wamid, WhatsAppContent, WhatsAppStatusReport,
 };
 pub use phone::{E164, WaId};
-pub use status::DeliveryStatus;
+pub use status::{DeliveryStatus, ReportedStatus};
 pub use whatsapp_message::WhatsAppMessage;

@@ -17,6 +17,41 @@ pub enum DeliveryStatus {
     Read,
 }
 
+/// A status as a provider reported it, read at the edge: one the bridge tracks, or another
+/// it acknowledges and ignores (kept as reported, for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportedStatus {
+    Tracked(DeliveryStatus),
+    Other(String),
+}
+
+impl ReportedStatus {
+    pub fn parse(reported: &str) -> Self {
+        DeliveryStatus::parse(reported).map_or_else(|| Self::Other(reported.to_owned()), Self::Tracked)
+    }
+
+    /// The status the bridge tracks, if it is one.
+    pub fn tracked(&self) -> Option<DeliveryStatus> {
+        match self {
+            Self::Tracked(status) => Some(*status),
+            Self::Other(_) => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Tracked(status) => status.as_str(),
+            Self::Other(reported) => reported,
+        }
+    }
+}
+
+impl From<&str> for ReportedStatus {
+    fn from(reported: &str) -> Self {
+        Self::parse(reported)
+    }
+}
+
 impl DeliveryStatus {
     /// Twilio's `MessageStatus` or WhatsApp's `statuses[].status`; `None` for statuses that
     /// say nothing about delivery (`receiving`, `scheduled`, unknown future values).
@@ -122,6 +157,15 @@ mod tests {
     use super::*;
     use DeliveryStatus::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_reported_status_is_tracked_or_kept_as_reported() {
+        assert_eq!(ReportedStatus::parse("delivered").tracked(), Some(Delivered));
+        assert_eq!(ReportedStatus::parse("accepted"), ReportedStatus::Tracked(Queued));
+        let other = ReportedStatus::parse("receiving");
+        assert_eq!((other.tracked(), other.as_str()), (None, "receiving"));
+        assert_eq!(ReportedStatus::from("read").as_str(), "read");
+    }
 
     #[test]
     fn forward_only() {

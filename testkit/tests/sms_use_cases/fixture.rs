@@ -272,7 +272,7 @@ pub fn report(job: &Job, sid: &str, status: &str, error_code: Option<i64>) -> Sm
 pub fn report_without_job(job: &Job, sid: &str, status: &str, error_code: Option<i64>) -> SmsStatusReport {
     SmsStatusReport {
         sid: sid.to_owned(),
-        status: status.to_owned(),
+        status: status.into(),
         error_code,
         job: None,
         from: Some(E164::parse(LINE_SMS_NUMBER).unwrap()),

@@ -13,7 +13,9 @@ use serde_json::value::RawValue as RawJson;
 
 use super::signature::VerifiedMetaPayload;
 use crate::domain::media::WhatsAppMedia;
-use crate::domain::{InboundWhatsApp, SendTracking, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport, scrub_numbers};
+use crate::domain::{
+    InboundWhatsApp, ReportedStatus, SendTracking, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport, scrub_numbers,
+};
 
 /// Everything one `entry[].changes[].value` carries for one business number.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -95,7 +97,7 @@ fn batch(value: &RawJson) -> ChangeBatch {
 fn status(raw: RawStatus) -> Result<WhatsAppStatusReport, String> {
     Ok(WhatsAppStatusReport {
         wamid: Wamid::parse(&raw.id).map_err(|_| "statuses[].id: not a message id".to_owned())?,
-        status: raw.status,
+        status: ReportedStatus::parse(&raw.status),
         error_code: raw.errors.first().and_then(|e| e.code),
         tracking: raw.biz_opaque_callback_data.as_deref().and_then(SendTracking::parse),
         recipient: raw.recipient_id.as_deref().and_then(|id| WaId::parse(id).ok()),
@@ -373,7 +375,7 @@ mod tests {
             statuses[0],
             WhatsAppStatusReport {
                 wamid: Wamid::parse("wamid.a").unwrap(),
-                status: "failed".into(),
+                status: ReportedStatus::Tracked(crate::domain::DeliveryStatus::Failed),
                 error_code: Some(131047),
                 tracking: None,
                 recipient: None,
