@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| shared::fuzzing::phone_numbers(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bridge_testkit::fuzzing::phone_numbers(data));

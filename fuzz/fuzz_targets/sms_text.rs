@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| shared::fuzzing::sms_text(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bridge_testkit::fuzzing::sms_text(data));

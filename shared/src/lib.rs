@@ -9,6 +9,3 @@ pub mod domain;
 pub mod ports;
 pub mod secrets;
 pub mod telemetry;
-
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;

@@ -3,6 +3,8 @@
 //! cases are tested on them in milliseconds; `tests/store_contract.rs` runs one contract
 //! suite on the twin and on DynamoDB (moto) so the two can't drift apart.
 
+/// The fuzz targets' bodies (`fuzz/`), replayed on stable by `tests/fuzz_corpus.rs`.
+pub mod fuzzing;
 pub mod memory;
 /// In-memory twins of the providers (`WhatsAppClient`, `SmsProvider`), scripted per call.
 pub mod providers;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use shared::fuzzing::TARGETS;
+use bridge_testkit::fuzzing::TARGETS;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -42,7 +42,7 @@ fn every_target_has_a_cargo_fuzz_binary() {
     binaries.sort();
     let mut targets: Vec<String> = TARGETS.iter().map(|(name, _)| (*name).to_owned()).collect();
     targets.sort();
-    assert_eq!(binaries, targets, "fuzz/fuzz_targets/*.rs and shared::fuzzing::TARGETS differ");
+    assert_eq!(binaries, targets, "fuzz/fuzz_targets/*.rs and bridge_testkit::fuzzing::TARGETS differ");
     let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap_or_else(|e| panic!("{e}"));
     for target in targets {
         assert!(manifest.contains(&format!("name = \"{target}\"")), "fuzz/Cargo.toml has no [[bin]] {target}");

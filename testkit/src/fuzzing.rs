@@ -10,24 +10,24 @@
 use jiff::{SignedDuration, Timestamp};
 use secrecy::SecretString;
 
-use crate::adapters::twilio::{TwilioSignatureVerifier, compute_signature, encode_form, inbound_sms, parse_form};
-use crate::adapters::whatsapp::signature::compute_signature as meta_signature;
-use crate::adapters::whatsapp::{MetaSignatureVerifier, parse_notification};
-use crate::domain::compliance::CustomerKeyword;
-use crate::domain::conversation::{ConversationKey, Handle};
-use crate::domain::line::MAX_AGENTS_PER_LINE;
-use crate::domain::media::{
+use shared::adapters::twilio::{TwilioSignatureVerifier, compute_signature, encode_form, inbound_sms, parse_form};
+use shared::adapters::whatsapp::signature::compute_signature as meta_signature;
+use shared::adapters::whatsapp::{MetaSignatureVerifier, parse_notification};
+use shared::domain::compliance::CustomerKeyword;
+use shared::domain::conversation::{ConversationKey, Handle};
+use shared::domain::line::MAX_AGENTS_PER_LINE;
+use shared::domain::media::{
     MEDIA_PATH_PREFIX, MediaSource, MediaUrlError, MediaUrlKey, WhatsAppMedia, WhatsAppMediaKind,
 };
-use crate::domain::routing::{
+use shared::domain::routing::{
     AgentCommand, AgentText, Focus, HandleLookup, LIST_MAX_PAGE, Route, RouteRule, RoutingFacts,
 };
-use crate::domain::sms_text::{
+use shared::domain::sms_text::{
     PROVIDER_MAX_UNITS, SmsEncoding, cost, decode_gsm7, encode_gsm7, is_gsm7, smart_encode, split_for_provider,
 };
-use crate::domain::whatsapp_message::{ButtonAction, picked_handle};
-use crate::domain::whatsapp_text::strip_formatting;
-use crate::domain::{
+use shared::domain::whatsapp_message::{ButtonAction, picked_handle};
+use shared::domain::whatsapp_text::strip_formatting;
+use shared::domain::{
     DeliveryStatus, E164, ErrorClass, Job, JobId, LineId, Lines, WaId, Wamid, WhatsAppContent, business_hours, notices,
 };
 
@@ -477,7 +477,7 @@ fn check_agent_text(text: &str) {
         handle: Handle::parse("F5").expect("a handle"),
         since: now() - SignedDuration::from_hours(hours_ago),
     };
-    let decide = |facts| crate::domain::routing::decide(&parsed, facts, 12, now());
+    let decide = |facts| shared::domain::routing::decide(&parsed, facts, 12, now());
     // 1. A swipe-reply wins over everything.
     let facts = RoutingFacts {
         replied_to: Some(conversation(1)),
@@ -566,7 +566,7 @@ pub fn media_link(data: &[u8]) {
     if let Some(media) = WhatsAppMedia::parse(&text, "image/jpeg") {
         assert!(media.id.bytes().all(|b| b.is_ascii_digit()) && !media.id.is_empty());
     }
-    if crate::domain::media::host_allowed(&text, &["api.twilio.com"], &["twiliocdn.com"]) {
+    if shared::domain::media::host_allowed(&text, &["api.twilio.com"], &["twiliocdn.com"]) {
         let host = text.trim_end_matches('.').to_ascii_lowercase();
         assert!(host == "api.twilio.com" || host.ends_with(".twiliocdn.com"), "{host:?} allowed");
     }
