@@ -52,25 +52,35 @@ impl Conversations for MemoryStore {
 impl State {
     /// The conversation and its handle, reserved together; no message yet.
     fn start_agent_conversation(&mut self, key: &ConversationKey, handle: &Handle, now: Timestamp) -> StartOutcome {
+        self.reserve_conversation(key, handle, sortable_ms(now), String::new(), false)
+    }
+
+    /// The conversation and its handle, put together only if both are new (the adapter's
+    /// conditions, in its order: the conversation, then the handle).
+    pub(super) fn reserve_conversation(
+        &mut self,
+        key: &ConversationKey,
+        handle: &Handle,
+        activity_ms: i64,
+        last_text: String,
+        opted_out: bool,
+    ) -> StartOutcome {
         let handle_key = (key.line.clone(), handle.clone());
-        // The adapter's conditions, in its order: the conversation, then the handle, are new.
         if self.conversations.contains_key(key) {
             return StartOutcome::ConversationExists;
         }
         if self.handles.contains_key(&handle_key) {
             return StartOutcome::HandleTaken;
         }
-        self.conversations.insert(
-            key.clone(),
-            ConversationRecord {
-                handle: handle.clone(),
-                status: ConversationStatus::Open,
-                activity_ms: sortable_ms(now),
-                last_text: String::new(),
-                opted_out: false,
-                claimed_by_name: None,
-            },
-        );
+        let record = ConversationRecord {
+            handle: handle.clone(),
+            status: ConversationStatus::Open,
+            activity_ms,
+            last_text,
+            opted_out,
+            claimed_by_name: None,
+        };
+        self.conversations.insert(key.clone(), record);
         self.handles.insert(handle_key, key.clone());
         StartOutcome::Started
     }

@@ -8,7 +8,7 @@ use shared::domain::whatsapp_message::truncate_chars;
 use shared::domain::{Handle, LegLocation};
 use shared::ports::{AppendOutcome, InboundLog, NewInboundMessage, StartOutcome, StoreError};
 
-use super::records::{Author, ConversationRecord, ConversationStatus, Leg, MessageRecord, SeenMarker, sortable_ms};
+use super::records::{Author, ConversationStatus, Leg, MessageRecord, SeenMarker, sortable_ms};
 use super::{MemoryStore, State, StoreOp};
 
 /// How much of the last text a conversation keeps for the agents' picker (as the adapter).
@@ -56,30 +56,17 @@ impl State {
     fn start_conversation(&mut self, message: &NewInboundMessage, handle: &Handle, now: Timestamp) -> StartOutcome {
         let key = &message.conversation;
         let seen_key = seen_key(message);
-        let handle_key = (key.line.clone(), handle.clone());
         // The adapter's transaction, its conditions in its order: dedupe marker, conversation,
         // handle, each put only if new.
         if let Some(seen) = self.seen.get(&seen_key) {
             return StartOutcome::Duplicate(seen.prior());
         }
-        if self.conversations.contains_key(key) {
-            return StartOutcome::ConversationExists;
+        let activity_ms = sortable_ms(message.received_at);
+        let opted_out = opt_out_change(message).unwrap_or(false);
+        let reserved = self.reserve_conversation(key, handle, activity_ms, last_text(message), opted_out);
+        if reserved != StartOutcome::Started {
+            return reserved;
         }
-        if self.handles.contains_key(&handle_key) {
-            return StartOutcome::HandleTaken;
-        }
-        self.conversations.insert(
-            key.clone(),
-            ConversationRecord {
-                handle: handle.clone(),
-                status: ConversationStatus::Open,
-                activity_ms: sortable_ms(message.received_at),
-                last_text: last_text(message),
-                opted_out: opt_out_change(message).unwrap_or(false),
-                claimed_by_name: None,
-            },
-        );
-        self.handles.insert(handle_key, key.clone());
         self.seen.insert(seen_key, seen_marker(message));
         self.put_message(key, &message.message_id, message_record(message));
         self.record_outbox(&message.jobs, now);
