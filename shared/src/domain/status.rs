@@ -18,7 +18,8 @@ pub enum DeliveryStatus {
 }
 
 /// A status as a provider reported it, read at the edge: one the bridge tracks, or another
-/// it acknowledges and ignores (kept as reported, for the log).
+/// it acknowledges and ignores (kept for the log: at most 32 characters, no digit runs that
+/// could be a number).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportedStatus {
     Tracked(DeliveryStatus),
@@ -27,7 +28,8 @@ pub enum ReportedStatus {
 
 impl ReportedStatus {
     pub fn parse(reported: &str) -> Self {
-        DeliveryStatus::parse(reported).map_or_else(|| Self::Other(reported.to_owned()), Self::Tracked)
+        let other = || Self::Other(super::scrub_numbers(&reported.chars().take(32).collect::<String>()));
+        DeliveryStatus::parse(reported).map_or_else(other, Self::Tracked)
     }
 
     /// The status the bridge tracks, if it is one.
@@ -165,6 +167,9 @@ mod tests {
         let other = ReportedStatus::parse("receiving");
         assert_eq!((other.tracked(), other.as_str()), (None, "receiving"));
         assert_eq!(ReportedStatus::from("read").as_str(), "read");
+        // Logged as it came, but never a phone number, and never long.
+        assert!(!ReportedStatus::parse("to +14155550134").as_str().contains("4155550134"));
+        assert_eq!(ReportedStatus::parse(&"x".repeat(100)).as_str().len(), 32);
     }
 
     #[test]
