@@ -95,6 +95,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
         .collect();
     let lines = sms_config.lines.clone();
+    // An entry is swept once it is older than the webhooks keep trying, so a webhook still
+    // trying never races the sweep.
+    let sweep_grace = sms_config.retry_budget.max(whatsapp_config.retry_budget) + Duration::from_secs(1);
     let sms = Arc::new(SmsWebhook::from_config(sms_config, &functions_sdk));
     let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &functions_sdk));
     let worker = Arc::new(DeliveryWorker::from_config(worker_config, &functions_sdk));
@@ -147,7 +150,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             tokio::select! {
                 _ = sweep_stop.changed() => break,
                 _ = tokio::time::sleep(SWEEP_EVERY) => {
-                    let _ = sweeper.sweep_outbox(SWEEP_GRACE, shared::app::deliver_job::Deadline::after(SWEEP_EVERY)).await;
+                    let _ = sweeper.sweep_outbox(sweep_grace, shared::app::deliver_job::Deadline::after(SWEEP_TIME)).await;
                 }
             }
         }
@@ -195,9 +198,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
     served.map_err(|e| e.to_string())
 }
 
-/// How often the local stack sweeps the outbox, and how old an entry must be.
-const SWEEP_EVERY: Duration = Duration::from_secs(10);
-const SWEEP_GRACE: Duration = Duration::from_secs(10);
+/// How often the local stack sweeps the outbox (AWS: every minute or two), and how long one
+/// sweep may run.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+const SWEEP_TIME: Duration = Duration::from_secs(10);
 
 /// The AWS failure modes as a fault plan for the functions' clients.
 fn aws_faults(settings: &simulator::failures::AwsFailureSettings) -> AwsFaults {

@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

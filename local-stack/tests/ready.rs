@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use bridge_testkit::testing::FakeProviders;
 use serde_json::{Value, json};

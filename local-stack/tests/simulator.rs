@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -122,8 +122,14 @@ async fn failure_modes_show_the_delivery_guarantees_at_work() {
 #[tokio::test]
 async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
     let mut stack = LocalStack::start(
-        &["--late-answer-rate", "1", "--aws-outage", "sqs=12"],
-        &[("PROVIDER_TIMEOUT_SECONDS", "2"), ("RECONCILE_WAIT_SECONDS", "5"), ("RETRY_BASE_SECONDS", "1")],
+        &["--late-answer-rate", "1", "--aws-outage", "sqs=3"],
+        &[
+            ("PROVIDER_TIMEOUT_SECONDS", "1"),
+            ("RECONCILE_WAIT_SECONDS", "5"),
+            ("RETRY_BASE_SECONDS", "1"),
+            // The webhook gives up on SQS after 2 s (6 s deployed), before the outage ends.
+            ("WEBHOOK_RETRY_SECONDS", "2"),
+        ],
     );
     let page = Page::new(&stack);
     // During the outage: the webhook keeps trying SQS, then answers 200 with the text recorded.
@@ -138,13 +144,14 @@ async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
         (!reactions.is_empty()).then_some(())
     })
     .await;
-    // Give any wrongly repeated send time to show up, then count.
-    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    // Give any wrongly repeated send time to show up (past the reconcile wait), then count.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     for agent in [ANA, BEN] {
         let copies = page.to_agent(agent, "Is my bike ready?").await;
         assert_eq!(copies.len(), 1, "{agent}: {copies:?}");
     }
     assert_eq!(page.sms_to(CUSTOMER, "Yes, ready at 9!").await.len(), 1);
+    assert_eq!(page.to_agent(ANA, "✅").await.len(), 1, "the ✅ too was answered late, and sent once");
     let injected = page.state().await["failures_injected"].as_u64().unwrap();
     assert!(injected >= 3, "every send was answered late: {injected}");
     stack.stop();

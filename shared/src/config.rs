@@ -53,6 +53,8 @@ pub struct SmsWebhookConfig {
     pub meta_access_token: Option<SecretString>,
     pub graph_api_base: String,
     pub graph_api_version: String,
+    /// How long a request keeps trying DynamoDB and SQS (`WEBHOOK_RETRY_SECONDS`).
+    pub retry_budget: Duration,
 }
 
 impl SmsWebhookConfig {
@@ -69,6 +71,7 @@ impl SmsWebhookConfig {
             meta_access_token: env("META_ACCESS_TOKEN").map(SecretString::from),
             graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
             graph_api_version: graph_api_version(env)?,
+            retry_budget: webhook_retry_budget(env)?,
         })
     }
 }
@@ -81,6 +84,8 @@ pub struct WhatsAppWebhookConfig {
     pub meta_app_secret: SecretString,
     pub meta_verify_token: SecretString,
     pub message_retention: Duration,
+    /// How long a request keeps trying DynamoDB and SQS (`WEBHOOK_RETRY_SECONDS`).
+    pub retry_budget: Duration,
 }
 
 impl WhatsAppWebhookConfig {
@@ -92,6 +97,7 @@ impl WhatsAppWebhookConfig {
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             message_retention: message_retention(env)?,
+            retry_budget: webhook_retry_budget(env)?,
         })
     }
 }
@@ -230,6 +236,20 @@ fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {
     }
 }
 
+/// `WEBHOOK_RETRY_SECONDS`: how long a webhook request keeps trying DynamoDB and SQS before
+/// it answers (default 6 s). At most 8 s: the functions' timeout is 10 s (`template.yaml`),
+/// and the answer needs the rest.
+fn webhook_retry_budget(env: Lookup) -> Result<Duration, ConfigError> {
+    let name = "WEBHOOK_RETRY_SECONDS";
+    match env(name) {
+        None => Ok(crate::app::retry_budget::WEBHOOK_RETRY_BUDGET),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(seconds) if (0.0..=8.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
+            _ => Err(ConfigError::new(name, "must be a number of seconds from 0 to 8")),
+        },
+    }
+}
+
 /// A positive number (rates, seconds), or `default` when unset.
 fn positive(env: Lookup, name: &str, default: f64) -> Result<f64, ConfigError> {
     match env(name) {
@@ -303,7 +323,10 @@ mod tests {
         let config = SmsWebhookConfig::from_lookup(&sms_env(&[])).unwrap();
         assert_eq!(config.public_base_url, "https://x.execute-api.us-east-1.amazonaws.com");
         assert_eq!(config.message_retention, DEFAULT_MESSAGE_RETENTION);
+        assert_eq!(config.retry_budget, crate::app::retry_budget::WEBHOOK_RETRY_BUDGET);
         assert!(config.twilio_account_sid.is_none());
+        let quick = SmsWebhookConfig::from_lookup(&sms_env(&[("WEBHOOK_RETRY_SECONDS", "1.5")])).unwrap();
+        assert_eq!(quick.retry_budget, Duration::from_millis(1500));
     }
 
     #[test]
@@ -314,6 +337,8 @@ mod tests {
             (&[("PUBLIC_BASE_URL", "ftp://x")], "PUBLIC_BASE_URL"),
             (&[("TWILIO_ACCOUNT_SID", "AC123")], "TWILIO_ACCOUNT_SID"),
             (&[("MESSAGE_RETENTION_DAYS", "0")], "MESSAGE_RETENTION_DAYS"),
+            (&[("WEBHOOK_RETRY_SECONDS", "9")], "WEBHOOK_RETRY_SECONDS"),
+            (&[("WEBHOOK_RETRY_SECONDS", "-1")], "WEBHOOK_RETRY_SECONDS"),
             (&[("BRIDGE_LINES", "")], "BRIDGE_LINES"),
             (&[("BRIDGE_LINES", "[{\"id\": 1}]")], "BRIDGE_LINES[0].id"),
         ];

@@ -293,6 +293,8 @@ pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String
         ("RETRY_BASE_SECONDS", "1"),
         ("RETRY_MAX_SECONDS", "2"),
         ("PROVIDER_TIMEOUT_SECONDS", "2"),
+        // Webhooks give up on DynamoDB and SQS after 2 s, not the deployed 6 s.
+        ("WEBHOOK_RETRY_SECONDS", "2"),
         ("WHATSAPP_MESSAGES_PER_SECOND", "1000"),
         ("SMS_MESSAGES_PER_SECOND", "1000"),
         ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),

@@ -76,13 +76,13 @@ mod backends {
 /// `<how it gets its store> <module>::<case>`, attributes (`#[ignore = "…"]`) in front.
 macro_rules! store_contract {
     (@run $backend:ident shared $case:path) => {
-        $case(&crate::backends::$backend::shared().await).await
+        $case(&crate::store_contract::backends::$backend::shared().await).await
     };
     (@run $backend:ident own $case:path) => {
-        $case(&crate::backends::$backend::own().await).await
+        $case(&crate::store_contract::backends::$backend::own().await).await
     };
     (@run $backend:ident handles $case:path) => {
-        $case(crate::backends::$backend::handles().await).await
+        $case(crate::store_contract::backends::$backend::handles().await).await
     };
     (@backend $backend:ident $($(#[$meta:meta])* $kind:ident $role:ident::$case:ident),*) => {
         mod $backend {
@@ -90,7 +90,7 @@ macro_rules! store_contract {
                 $(#[$meta])*
                 #[tokio::test]
                 async fn $case() {
-                    store_contract!(@run $backend $kind crate::$role::$case)
+                    store_contract!(@run $backend $kind crate::store_contract::$role::$case)
                 }
             )*
         }

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

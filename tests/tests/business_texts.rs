@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use bridge_testkit::testing::{AGENTS, CUSTOMER, message_sid, record_agent_reply, twilio_error, whatsapp_text};
 use common::{Bridge, copies, readable};

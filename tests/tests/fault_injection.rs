@@ -2,7 +2,7 @@
 //! with Retry-After), and every message still arrives exactly once, in order per
 //! conversation. DynamoDB and SQS FIFO on moto; the worker wired as deployed.
 //!
-//! `cargo test -p e2e-tests --test fault_injection -- --nocapture` prints the counts;
+//! `cargo test -p e2e-tests --test e2e fault_injection -- --nocapture` prints the counts;
 //! `FAULT_INJECTION_MESSAGES=20` runs BENCHMARKS.md's 200 texts and 200 replies.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
@@ -38,10 +38,10 @@ const NUMBERS_IN_LOGS: [&str; 6] = [
 ];
 
 const CUSTOMERS: usize = 10;
-/// Texts per customer (and replies): 6 in the suite; BENCHMARKS.md's figures use 20
+/// Texts per customer (and replies): 3 in the suite; BENCHMARKS.md's figures use 20
 /// (`FAULT_INJECTION_MESSAGES=20`). The soak (`tests/benches/soak.rs`) is the long run.
 fn messages_per_customer() -> usize {
-    std::env::var("FAULT_INJECTION_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(6)
+    std::env::var("FAULT_INJECTION_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(3)
 }
 const FAILURE_RATE: f64 = 0.3;
 /// Longer than the worker's provider timeout in this test (PROVIDER_TIMEOUT_SECONDS=0.3).

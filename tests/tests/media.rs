@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use bridge_testkit::testing::{
     AGENTS, CUSTOMER, META_ACCESS_TOKEN, PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, message_sid, twilio_basic_auth,

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use bridge_testkit::testing::{AGENTS, CUSTOMER, signed_meta_notification, whatsapp_text};
 use common::{Bridge, copies};

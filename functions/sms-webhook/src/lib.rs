@@ -32,7 +32,7 @@ use shared::adapters::twilio::{
 };
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
-use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
+use shared::app::retry_budget::RetryBudget;
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
 use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
 use shared::domain::{E164, JobId, Lines, ReportedStatus};
@@ -56,6 +56,7 @@ pub struct SmsWebhook<S, Q> {
     account_sid: Option<String>,
     media_key: MediaUrlKey,
     media: MediaFetcher,
+    retry_budget: std::time::Duration,
     store: S,
     queue: Q,
 }
@@ -100,6 +101,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
             verifier: TwilioSignatureVerifier::new(config.twilio_auth_token, &config.public_base_url),
             lines: config.lines,
             account_sid: config.twilio_account_sid,
+            retry_budget: config.retry_budget,
             store,
             queue,
         }
@@ -162,7 +164,7 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
     let (customer, message_sid) = (sms.from.masked(), sms.provider_message_id.as_str().to_owned());
 
     let mut rng = fastrand::Rng::new();
-    let budget = RetryBudget::new(WEBHOOK_RETRY_BUDGET);
+    let budget = RetryBudget::new(webhook.retry_budget);
     match receive_sms(&webhook.store, &webhook.queue, line, sms, &mut rng, &budget).await? {
         Received::Accepted { message_id, new_conversation, jobs, enqueued } => tracing::info!(
             outcome = "accepted",
@@ -202,7 +204,7 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
     let verified = verified_form(&webhook, &headers, &uri, body)?;
     let report = status_report(&verified, uri.query())?;
     let sid = report.sid.clone();
-    let budget = RetryBudget::new(WEBHOOK_RETRY_BUDGET);
+    let budget = RetryBudget::new(webhook.retry_budget);
     let handled =
         apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now(), &budget).await?;
     match handled {

@@ -25,7 +25,7 @@ use shared::adapters::whatsapp::{
 };
 use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
-use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
+use shared::app::retry_budget::RetryBudget;
 use shared::config::WhatsAppWebhookConfig;
 use shared::domain::{Lines, LogId};
 use shared::ports::{ConversationStore, DeliveryQueue, StoreError};
@@ -42,6 +42,7 @@ pub struct WhatsAppWebhook<S, Q> {
     lines: Lines,
     verifier: MetaSignatureVerifier,
     verify_token: secrecy::SecretString,
+    retry_budget: std::time::Duration,
     store: S,
     queue: Q,
 }
@@ -71,6 +72,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> WhatsAppWebhook<S, Q> {
             lines: config.lines,
             verifier: MetaSignatureVerifier::new(config.meta_app_secret),
             verify_token: config.meta_verify_token,
+            retry_budget: config.retry_budget,
             store,
             queue,
         }
@@ -126,7 +128,7 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
     let payload = webhook.verifier.verify(signature, &body)?;
     let batches = parse_notification(&payload)?;
     let now = Timestamp::now();
-    let budget = RetryBudget::new(WEBHOOK_RETRY_BUDGET);
+    let budget = RetryBudget::new(webhook.retry_budget);
     // Every item on its own: one that fails doesn't stop the others. A store or queue error
     // on any of them answers 500 at the end, and Meta delivers the notification again;
     // what was handled is deduplicated by wamid (messages) or changes nothing (statuses).

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-mod common;
+use crate::common;
 
 use bridge_testkit::testing::{AGENTS, attr_s, whatsapp_text};
 use common::*;

@@ -29,8 +29,9 @@ impl RetryBudget {
         Self::new(Duration::ZERO)
     }
 
-    /// Calls `call` until it succeeds, fails for good (`is_transient` says no), or the next
-    /// pause would run past the budget. Returns the last outcome.
+    /// Calls `call` until it succeeds, fails for good (`is_transient` says no), or the budget
+    /// is spent: a pause that would run past it is cut short for one last try at its end.
+    /// Returns the last outcome.
     pub async fn retry<T, E, F, Fut>(&self, mut call: F, is_transient: impl Fn(&E) -> bool) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -41,11 +42,12 @@ impl RetryBudget {
             match call().await {
                 Ok(value) => return Ok(value),
                 Err(e) if is_transient(&e) => {
-                    // Full jitter, at least a tenth of the ceiling.
-                    let pause = ceiling.mul_f64(0.1 + 0.9 * fastrand::f64());
-                    if Instant::now() + pause >= self.until {
+                    let left = self.until.saturating_duration_since(Instant::now());
+                    if left < FIRST_PAUSE / 2 {
                         return Err(e);
                     }
+                    // Full jitter, at least a tenth of the ceiling.
+                    let pause = ceiling.mul_f64(0.1 + 0.9 * fastrand::f64()).min(left);
                     tracing::warn!(pause_ms = pause.as_millis() as u64, "transient AWS error; trying again");
                     tokio::time::sleep(pause).await;
                     ceiling = (ceiling * 2).min(MAX_PAUSE);
@@ -94,7 +96,7 @@ mod tests {
         let spent: Result<(), &str> =
             RetryBudget::new(Duration::from_millis(700)).retry(|| async { Err("down") }, |_| true).await;
         assert_eq!(spent, Err("down"));
-        assert!(started.elapsed() < Duration::from_millis(700), "never sleeps past the budget");
-        assert!(started.elapsed() >= Duration::from_millis(10), "but does wait between tries");
+        assert!(started.elapsed() < Duration::from_millis(750), "never sleeps past the budget");
+        assert!(started.elapsed() >= Duration::from_millis(650), "but keeps trying until it is spent");
     }
 }

@@ -6,6 +6,7 @@
 //! last, with the numbers they used. Tests of one binary share the capture (tracing has one
 //! global subscriber per process); every one of them uses the same known numbers.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
@@ -78,18 +79,30 @@ pub fn number_forms(number: &str) -> Vec<String> {
 
 /// Fails if any captured line holds any of `numbers` in any form, or a `wamid` unhashed.
 /// Returns how many lines were searched (the caller checks there were some).
+///
+/// The tests of one binary share the capture, so each form remembers how far the lines were
+/// already found free of it: every line is searched for each form once, not once per test.
 pub fn assert_no_number_logged(numbers: &[&str]) -> usize {
-    let lines = logged_lines();
-    assert!(!lines.is_empty(), "no log line was captured: call capture_logs() first");
-    let forbidden: Vec<(String, &str)> =
-        numbers.iter().flat_map(|n| number_forms(n).into_iter().map(move |form| (form, *n))).collect();
-    for (n, line) in lines.iter().enumerate() {
-        assert!(!line.contains("wamid."), "log line {n} holds a wamid (a number in base64): {line}");
-        for (form, number) in &forbidden {
-            assert!(!line.contains(form.as_str()), "log line {n} holds {number} as {form:?}: {line}");
+    static CLEAN_UP_TO: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+    let bytes = CAPTURED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    // Only whole lines: a line being written now is searched by the next call.
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
+    let text = String::from_utf8_lossy(&bytes[..complete]);
+    assert!(!text.is_empty(), "no log line was captured: call capture_logs() first");
+    let forbidden: Vec<(String, String)> = numbers
+        .iter()
+        .flat_map(|n| number_forms(n).into_iter().map(move |form| (form, (*n).to_owned())))
+        .chain([("wamid.".to_owned(), "a wamid (a number in base64)".to_owned())])
+        .collect();
+    let mut clean_up_to = CLEAN_UP_TO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (form, what) in &forbidden {
+        let from = clean_up_to.get(form).copied().unwrap_or(0).min(text.len());
+        for line in text[from..].lines() {
+            assert!(!line.contains(form.as_str()), "a log line holds {what} as {form:?}: {line}");
         }
+        clean_up_to.insert(form.clone(), text.len());
     }
-    lines.len()
+    text.lines().count()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use shared::app::deliver_job::{DeliverError, Delivered};
 use shared::domain::{DeliveryStatus, LegState};
 use shared::ports::{Deliveries, ForwardedVia, Routing};
 
-use crate::world::{AFTER_THE_WAIT, RECONCILE_WAIT, World, shown_text};
+use super::world::{AFTER_THE_WAIT, RECONCILE_WAIT, World, shown_text};
 
 #[tokio::test]
 async fn a_forward_is_sent_once_and_recorded_with_its_reply_route() {

@@ -10,7 +10,7 @@ use shared::app::deliver_job::{Deadline, DeliverError, Delivered, SendRates};
 use shared::domain::LegState;
 use shared::ports::StatusLog;
 
-use crate::world::{World, shown_text};
+use super::world::{World, shown_text};
 
 #[tokio::test]
 async fn a_burst_of_texts_for_one_agent_goes_as_one_whatsapp_message() {

@@ -10,7 +10,7 @@ use shared::app::deliver_job::{DeliverError, Delivered, OPTED_OUT_CODE};
 use shared::domain::{ErrorClass, FailureClass, JobPayload, LegState, RetryPolicy, WhatsAppMessage};
 use shared::ports::{Agents, Conversations, ForwardedVia};
 
-use crate::world::{World, secs};
+use super::world::{World, secs};
 
 #[tokio::test]
 async fn connection_failures_5xx_and_429_are_retried_with_backoff_counting_attempts_and_respecting_retry_after() {

@@ -9,7 +9,7 @@ use shared::app::deliver_job::{Deadline, DeliverError, Delivered};
 use shared::domain::{FailureClass, LegState};
 use shared::ports::{Routing, StatusLog};
 
-use crate::world::{AFTER_THE_WAIT, TestDeliverer, World};
+use super::world::{AFTER_THE_WAIT, TestDeliverer, World};
 
 /// A process whose record after a send can't be retried before its deadline: its provider
 /// call may take 10 ms, and the deadline leaves time to start (10 ms + the deliverer's

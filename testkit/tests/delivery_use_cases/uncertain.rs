@@ -9,7 +9,7 @@ use shared::domain::{ErrorClass, FailureClass, LegState, ProviderFailure};
 use shared::ports::{Routing, StatusLog};
 use shared::telemetry::counted;
 
-use crate::world::{AFTER_THE_WAIT, RECONCILE_WAIT, World};
+use super::world::{AFTER_THE_WAIT, RECONCILE_WAIT, World};
 
 #[tokio::test]
 async fn a_whatsapp_send_whose_answer_was_lost_is_uncertain_and_not_resent_before_the_wait() {

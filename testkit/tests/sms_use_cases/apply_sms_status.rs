@@ -9,7 +9,7 @@ use shared::app::retry_budget::RetryBudget;
 use shared::domain::{DeliveryStatus, E164, Job, JobPayload, LegState, WhatsAppMessage};
 use shared::ports::{Deliveries, StoreError};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 const SID: &str = "SM11111111111111111111111111111111";
 

@@ -17,7 +17,7 @@ use shared::ports::{
     AppendOutcome, Claim, Conversations, Deliveries, Direction, InboundLog, NewInboundMessage, StartOutcome, StoreError,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 const FIRST_CONTACT: &str = r#""auto_replies": { "first_contact": "Thanks, we got your message." }"#;
 

@@ -11,7 +11,7 @@ use shared::app::sweep_outbox::{DEFAULT_OUTBOX_GRACE, SweepError, Swept, sweep_o
 use shared::domain::Job;
 use shared::ports::{DeliveryQueue, QueueError};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 /// The test line with one agent: one job per text, so counts read as texts.
 fn one_agent_line() -> shared::domain::Line {

@@ -8,7 +8,7 @@ use shared::ports::{
     RecordOutcome,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 pub async fn a_pending_text_waits_until_a_reply_clears_it<S: ConversationStore + Outbox>(store: &S) {
     let case = Case::new("pending");

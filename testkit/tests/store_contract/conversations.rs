@@ -8,7 +8,7 @@ use shared::ports::{
     ThreadLeg,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 pub async fn an_agent_can_start_a_conversation_before_the_customer_writes<S: ConversationStore + Outbox>(store: &S) {
     let case = Case::new("agent-start");

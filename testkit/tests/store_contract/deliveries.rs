@@ -6,7 +6,7 @@ use shared::ports::{
     AgentEffect, Claim, ConversationStore, ForwardedVia, LegFailureRecord, LegRef, Outbox, StoreError,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 pub async fn a_second_claimer_waits_for_the_lease_then_takes_the_job_over_uncertain<S: ConversationStore + Outbox>(
     handles: impl Fn() -> S,

@@ -7,7 +7,7 @@ use shared::ports::{
     AppendOutcome, ConversationStore, ConversationSummary, Direction, Outbox, PriorDelivery, StartOutcome, ThreadLeg,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 pub async fn a_first_text_starts_the_conversation_and_later_texts_append<S: ConversationStore + Outbox>(store: &S) {
     let case = Case::new("first-text");

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use shared::domain::{DeliveryStatus, Job};
 use shared::ports::{AgentEffect, ConversationStore, NonAgentOutcome, Outbox, OutboxEntry, StatusChange};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 /// Three entries recorded `base` + 10 s, 20 s and 30 s (in another order), one notice each.
 async fn three_entries<S: ConversationStore + Outbox>(store: &S, case: &Case, base: Timestamp) -> [Job; 3] {

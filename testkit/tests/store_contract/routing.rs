@@ -7,7 +7,7 @@ use shared::ports::{
     StatusChange,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 pub async fn nothing_is_found_for_what_was_never_recorded<S: ConversationStore + Outbox>(store: &S) {
     let case = Case::new("never-recorded");

@@ -8,7 +8,7 @@ use shared::ports::{
     AgentEffect, Claim, ConversationStore, ForwardedVia, LegAddress, LegRef, Outbox, StatusChange, ThreadLeg,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 pub async fn delivery_statuses_only_move_forward<S: ConversationStore + Outbox>(store: &S) {
     let case = Case::new("forward-only");

@@ -7,7 +7,7 @@ use shared::domain::notices;
 use shared::domain::routing::RouteRule;
 use shared::ports::Conversations;
 
-use crate::fixture::*;
+use super::fixture::*;
 
 fn quick_reply_line() -> shared::domain::Line {
     let mut line = test_line();

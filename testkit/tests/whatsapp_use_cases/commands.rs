@@ -8,7 +8,7 @@ use shared::domain::whatsapp_message::{ListedConversation, conversation_list};
 use shared::domain::{ConversationKey, E164, WhatsAppMessage, notices};
 use shared::ports::Conversations;
 
-use crate::fixture::*;
+use super::fixture::*;
 
 fn line_allowing_to() -> shared::domain::Line {
     let mut line = test_line();

@@ -8,7 +8,7 @@ use shared::domain::media::WhatsAppMedia;
 use shared::domain::routing::RouteRule;
 use shared::domain::{InboundWhatsApp, JobId, WhatsAppContent, WhatsAppMessage, notices};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 fn the_photo() -> WhatsAppMedia {
     WhatsAppMedia::parse("1234567890", "image/jpeg").unwrap()

@@ -17,7 +17,7 @@ use shared::ports::{
     StoreError, ThreadMessage,
 };
 
-use crate::fixture::*;
+use super::fixture::*;
 
 struct Erased {
     inner: MemoryStore,

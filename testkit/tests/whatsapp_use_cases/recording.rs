@@ -8,7 +8,7 @@ use shared::domain::routing::RouteRule;
 use shared::domain::{InboundWhatsApp, JobPayload, WaId, WhatsAppContent, notices};
 use shared::ports::{Deliveries, Outbox};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 #[tokio::test]
 async fn a_replayed_wamid_records_nothing_new_and_offers_the_first_deliverys_jobs_again() {

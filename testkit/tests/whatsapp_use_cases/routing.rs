@@ -10,7 +10,7 @@ use shared::domain::whatsapp_message::PickableConversation;
 use shared::domain::{JobKind, LegState, WhatsAppMessage};
 use shared::ports::{Conversations, Deliveries, ForwardedCopy, PendingText, Routing, StatusLog};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 #[tokio::test]
 async fn a_swipe_reply_to_a_forwarded_copy_goes_to_that_conversation_before_handle_or_focus() {

@@ -12,7 +12,7 @@ use shared::domain::{
 };
 use shared::ports::{Agents, Conversations, Deliveries, ForwardedVia, NewInboundMessage, Routing, StatusChange};
 
-use crate::fixture::*;
+use super::fixture::*;
 
 fn handled(change: StatusChange, resent_as_template: usize, noted: usize) -> Option<StatusHandled> {
     Some(StatusHandled { change, resent_as_template, noted })
@@ -40,7 +40,7 @@ fn tracked(
         error_code: None,
         tracking: Some(SendTracking {
             line: line.id.clone(),
-            handle: handle.map(crate::fixture::handle),
+            handle: handle.map(super::fixture::handle),
             jobs: jobs.iter().map(|job| job.job_id.clone()).collect(),
         }),
         recipient: Some(agent(0)),

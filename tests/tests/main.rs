@@ -1,0 +1,20 @@
+//! End-to-end tests: the handlers wired as deployed, DynamoDB and SQS on moto, the
+//! providers as HTTP fakes, every request signed.
+//!
+//! One test binary for the crate (one link, one emulator, tests in parallel); each
+//! module is one file of this directory.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
+mod bad_input;
+mod business_texts;
+mod common;
+mod delivery_under_faults;
+mod events;
+mod fault_injection;
+mod media;
+mod operator_tools;
+mod round_trip;
+mod sms_to_whatsapp;
+mod template;
+mod window_closed;
