@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::sqs::SqsQueue;
+
 /// Region, credentials and `AWS_ENDPOINT_URL` from the environment, as the SDK reads them.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
@@ -65,4 +68,24 @@ pub async fn warm_up(connections: impl Future<Output = Vec<(&'static str, Result
         }
         Err(_) => tracing::warn!(limit_ms = WARM_UP_LIMIT.as_millis() as u64, "warm-up took too long; going on"),
     }
+}
+
+/// A webhook's store and queue, on `sdk`'s clients.
+pub fn store_and_queue(
+    sdk: &SdkConfig,
+    table_name: &str,
+    queue_url: &str,
+    message_retention: Duration,
+) -> (DynamoStore, SqsQueue) {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table_name, message_retention);
+    (store, SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url))
+}
+
+/// Opens DynamoDB's and SQS's connections during a webhook's cold start (a request uses both).
+pub async fn warm_up_store_and_queue(store: &DynamoStore, queue: &SqsQueue) {
+    warm_up(async {
+        let (store, queue) = tokio::join!(store.warm_up(), queue.warm_up());
+        vec![("dynamodb", store.map_err(|e| e.to_string())), ("sqs", queue.map_err(|e| e.to_string()))]
+    })
+    .await;
 }

@@ -30,9 +30,18 @@ impl Environment<'_> {
     }
 }
 
-/// [`resolve`] with an SSM client of `sdk`: what each function's `main` calls.
-pub async fn resolve_with<'a>(sdk: &aws_config::SdkConfig, env: Lookup<'a>) -> Result<Environment<'a>, ConfigError> {
-    resolve(&aws_sdk_ssm::Client::new(sdk), env).await
+/// A function's configuration at cold start, what each `main` calls: the secrets named by
+/// `<NAME>_PARAM` read from SSM (once), then `parse` over the process environment. A
+/// failure is logged before it ends the start.
+pub async fn cold_start_config<C>(
+    sdk: &aws_config::SdkConfig,
+    parse: impl FnOnce(Lookup) -> Result<C, ConfigError>,
+) -> Result<C, ConfigError> {
+    let config = match resolve(&aws_sdk_ssm::Client::new(sdk), &crate::config::process_env).await {
+        Ok(env) => parse(&|name| env.get(name)),
+        Err(e) => Err(e),
+    };
+    config.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))
 }
 
 /// Reads every secret named by a `<NAME>_PARAM` in `env` from SSM (decrypted). Without any

@@ -9,18 +9,13 @@ use std::sync::Arc;
 use delivery_worker::{DeliveryWorker, WorkerEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::app::sweep_outbox::DEFAULT_OUTBOX_GRACE;
-use shared::config::{DeliveryWorkerConfig, process_env};
+use shared::config::DeliveryWorkerConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = shared::aws::sdk_config().await;
-    // Secrets given as SSM parameter names (`<NAME>_PARAM`) are read here, once.
-    let env = shared::secrets::resolve_with(&sdk, &process_env)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
-    let config = DeliveryWorkerConfig::from_lookup(&|name| env.get(name))
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let config = shared::secrets::cold_start_config(&sdk, DeliveryWorkerConfig::from_lookup).await?;
     let worker = Arc::new(DeliveryWorker::from_config(config, &sdk));
     worker.warm_up().await;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -64,19 +64,14 @@ pub struct SmsWebhook<S, Q> {
 impl SmsWebhook<DynamoStore, SqsQueue> {
     /// The deployed wiring: DynamoDB and SQS clients from `sdk`.
     pub fn from_config(config: SmsWebhookConfig, sdk: &SdkConfig) -> Self {
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.message_retention);
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.delivery_queue_url);
+        let (store, queue) =
+            shared::aws::store_and_queue(sdk, &config.table_name, &config.delivery_queue_url, config.message_retention);
         Self::new(config, store, queue)
     }
 
-    /// Opens DynamoDB's and SQS's connections during the cold start (both serve every
-    /// inbound SMS).
+    /// Opens DynamoDB's and SQS's connections during the cold start.
     pub async fn warm_up(&self) {
-        shared::aws::warm_up(async {
-            let (store, queue) = tokio::join!(self.store.warm_up(), self.queue.warm_up());
-            vec![("dynamodb", store.map_err(|e| e.to_string())), ("sqs", queue.map_err(|e| e.to_string()))]
-        })
-        .await;
+        shared::aws::warm_up_store_and_queue(&self.store, &self.queue).await;
     }
 }
 

@@ -2,19 +2,14 @@
 
 use std::sync::Arc;
 
-use shared::config::{SmsWebhookConfig, process_env};
+use shared::config::SmsWebhookConfig;
 use sms_webhook::{SmsWebhook, router};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let sdk = shared::aws::sdk_config().await;
-    // Secrets given as SSM parameter names (`<NAME>_PARAM`) are read here, once.
-    let env = shared::secrets::resolve_with(&sdk, &process_env)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
-    let config = SmsWebhookConfig::from_lookup(&|name| env.get(name))
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let config = shared::secrets::cold_start_config(&sdk, SmsWebhookConfig::from_lookup).await?;
     let webhook = Arc::new(SmsWebhook::from_config(config, &sdk));
     webhook.warm_up().await;
     lambda_http::run(router(webhook)).await

@@ -30,12 +30,12 @@ use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::Pacer;
 use crate::domain::{
-    AutoReply, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobPayload, Line, Lines,
-    NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
+    AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobPayload, Line,
+    Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
 };
 use crate::ports::{
-    Agents, Claim, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError, Routing,
-    SmsProvider, StoreError, WhatsAppClient,
+    Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError,
+    Routing, SmsProvider, StoreError, WhatsAppClient,
 };
 use crate::telemetry;
 
@@ -784,10 +784,9 @@ where
         deadline: Deadline,
     ) -> Result<Delivered, Halt> {
         let job = taken.job;
-        let Some(conversation) = self.store.conversation(&sms.conversation).await? else {
+        let Some(conversation) = self.texted_conversation(&sms.conversation).await? else {
             return Ok(Delivered::Dropped);
         };
-        tracing::Span::current().record("handle", conversation.handle.as_str());
         let handle = conversation.handle.to_string();
         // The agent sees a refused reply on their message, like a failed delivery.
         let tell_agent = |code: Option<i64>| -> Vec<Job> {
@@ -842,10 +841,9 @@ where
         deadline: Deadline,
     ) -> Result<Delivered, Halt> {
         let job = taken.job;
-        let Some(conversation) = self.store.conversation(&reply.conversation).await? else {
+        let Some(conversation) = self.texted_conversation(&reply.conversation).await? else {
             return Ok(Delivered::Dropped);
         };
-        tracing::Span::current().record("handle", conversation.handle.as_str());
         if conversation.opted_out && !reply.reason.allowed_when_opted_out() {
             return self.refuse_opted_out(job, Vec::new(), now).await;
         }
@@ -866,6 +864,16 @@ where
                 self.fail(&[taken], &failure, Vec::new(), started, now).await
             }
         }
+    }
+
+    /// The conversation an SMS is for (its handle named on the span), or `None` once it is gone
+    /// (erased): then nothing is sent.
+    async fn texted_conversation(&self, key: &ConversationKey) -> Result<Option<ConversationSummary>, Halt> {
+        let conversation = self.store.conversation(key).await?;
+        if let Some(found) = &conversation {
+            tracing::Span::current().record("handle", found.handle.as_str());
+        }
+        Ok(conversation)
     }
 
     /// The job would text an opted-out customer: it ends failed, with `notices` about it.
@@ -894,7 +902,7 @@ where
     /// business's numbers, or handled by the provider): remember it (docs/using.md).
     async fn note_carrier_opt_out(
         &self,
-        conversation: &crate::domain::ConversationKey,
+        conversation: &ConversationKey,
         code: Option<i64>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
