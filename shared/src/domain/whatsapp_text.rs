@@ -19,15 +19,15 @@ fn strip_marker(chars: &[char], marker: char) -> Vec<char> {
     let mut remove = vec![false; chars.len()];
     let mut i = 0;
     while i < chars.len() {
-        if chars[i] == marker && opens(chars, i) {
-            if let Some(j) =
+        if chars[i] == marker
+            && opens(chars, i)
+            && let Some(j) =
                 (i + 2..chars.len()).take_while(|&j| chars[j] != '\n').find(|&j| chars[j] == marker && closes(chars, j))
-            {
-                remove[i] = true;
-                remove[j] = true;
-                i = j + 1;
-                continue;
-            }
+        {
+            remove[i] = true;
+            remove[j] = true;
+            i = j + 1;
+            continue;
         }
         i += 1;
     }
