@@ -1,5 +1,5 @@
 //! The local AWS emulator: a pinned moto server (DynamoDB + SQS), installed on first use
-//! into `target/tools` and started on a free port. Used by the local stack and the tests,
+//! (see [`pinned_tools_dir`]) and started on a free port. Used by the local stack and the tests,
 //! never by a Lambda. Everything it needs comes from PyPI; no Docker, no AWS account.
 
 pub mod faults;
@@ -212,7 +212,7 @@ impl Drop for MotoServer {
     }
 }
 
-/// Where project tools are installed: `target/tools` of this workspace.
+/// Scratch space for tools' logs and files: `target/tools` of this workspace.
 pub fn tools_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -220,20 +220,38 @@ pub fn tools_dir() -> PathBuf {
     target.join("tools")
 }
 
-/// Installs a pinned set of PyPI requirements into its own folder under [`tools_dir`], once
-/// per distinct set, and returns that folder (to put on `PYTHONPATH`). Concurrent callers
-/// (parallel test binaries) each install into a staging folder and the first rename wins.
+/// Where pinned tools are installed, one folder per name and exact pin set, shared by every
+/// clone on the machine (as cargo shares its registry): `$BRIDGE_TOOLS_DIR`, else
+/// `$XDG_CACHE_HOME/sms-whatsapp-bridge/tools`, else `~/.cache/sms-whatsapp-bridge/tools`,
+/// else (no home) [`tools_dir`]. A folder is complete once it holds `.installed` and is
+/// never changed after: a changed pin is another folder.
+pub fn pinned_tools_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("BRIDGE_TOOLS_DIR") {
+        return dir;
+    }
+    match var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|home| home.join(".cache"))) {
+        Some(cache) => cache.join("sms-whatsapp-bridge").join("tools"),
+        None => tools_dir(),
+    }
+}
+
+/// Installs a pinned set of PyPI requirements into its own folder under
+/// [`pinned_tools_dir`], once per distinct set, and returns that folder (to put on
+/// `PYTHONPATH`). Concurrent callers (parallel test binaries, two clones) each install into
+/// a staging folder and the first rename wins.
 pub fn install_pinned(name: &str, requirements: &str) -> Result<PathBuf, EmulatorError> {
     let digest = hex::encode(&Sha256::digest(requirements.as_bytes())[..6]);
-    let dir = tools_dir().join(format!("{name}-{digest}"));
+    let tools = pinned_tools_dir();
+    let dir = tools.join(format!("{name}-{digest}"));
     if dir.join(".installed").exists() {
         return Ok(dir);
     }
     let install_error = |e: std::io::Error| EmulatorError::Install(format!("{name}: {e}"));
-    std::fs::create_dir_all(tools_dir()).map_err(install_error)?;
-    let staging = tools_dir().join(format!("{name}-{digest}.{}.partial", std::process::id()));
+    std::fs::create_dir_all(&tools).map_err(install_error)?;
+    let staging = tools.join(format!("{name}-{digest}.{}.partial", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let requirements_file = tools_dir().join(format!("{name}-requirements-{}.txt", std::process::id()));
+    let requirements_file = tools.join(format!("{name}-requirements-{}.txt", std::process::id()));
     std::fs::write(&requirements_file, requirements).map_err(install_error)?;
     eprintln!("installing pinned {name} into {} (first run only)", dir.display());
     let output = Command::new(python())

@@ -7,7 +7,7 @@
 //!
 //! What it needs, it installs: Debian's `chromium` and `fonts-noto-color-emoji` packages
 //! (apt, when missing; `$CHROMIUM` names another browser) and playwright-core (npm ci, into
-//! `target/tools`). Debian's security archive keeps only the newest Chromium, so the browser
+//! the pinned tools' folder). Debian's security archive keeps only the newest Chromium, so the browser
 //! can't be pinned to a version; the test prints the one it used.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
@@ -85,11 +85,12 @@ fn chromium() -> PathBuf {
 }
 
 /// playwright-core at the version its package-lock.json pins, installed once per lock file
-/// into `target/tools/browser-test-<hash>`; returns its `node_modules`.
+/// into `browser-test-<hash>` of the pinned tools' folder
+/// (`bridge_emulator::pinned_tools_dir`); returns its `node_modules`.
 fn playwright_core() -> PathBuf {
     let lock = std::fs::read(Path::new(BROWSER_TEST_DIR).join("package-lock.json")).unwrap();
     let digest = hex::encode(&Sha256::digest(&lock)[..6]);
-    let tools = bridge_emulator::tools_dir();
+    let tools = bridge_emulator::pinned_tools_dir();
     let dir = tools.join(format!("browser-test-{digest}"));
     if !dir.join(".installed").exists() {
         eprintln!("installing pinned playwright-core into {} (first run only)", dir.display());
