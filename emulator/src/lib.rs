@@ -148,8 +148,12 @@ impl MotoServer {
         let port = free_port().map_err(|e| EmulatorError::Start(format!("no free port: {e}")))?;
         let stdout = match log {
             Some(path) => {
-                let open =
-                    || std::fs::File::create(path).and_then(|_| std::fs::OpenOptions::new().append(true).open(path));
+                let open = || {
+                    if let Some(folder) = path.parent() {
+                        std::fs::create_dir_all(folder)?;
+                    }
+                    std::fs::File::create(path).and_then(|_| std::fs::OpenOptions::new().append(true).open(path))
+                };
                 Stdio::from(open().map_err(|e| EmulatorError::Start(format!("{}: {e}", path.display())))?)
             }
             None => Stdio::null(),

@@ -142,6 +142,7 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
     let site = bridge_emulator::install_pinned("python-baseline", PYTHON_REQUIREMENTS).unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python");
     let events_file = bridge_emulator::tools_dir().join(format!("inbound-events-{}.json", std::process::id()));
+    std::fs::create_dir_all(bridge_emulator::tools_dir()).unwrap();
     std::fs::write(&events_file, serde_json::to_string(events).unwrap()).unwrap();
     let env: HashMap<String, String> = test_env(aws, &[]);
     let output = std::process::Command::new(bridge_emulator::python())
