@@ -694,6 +694,12 @@ mod tests {
         fn text_within_the_limit_is_one_part_unchanged(text in "\\PC{0,800}") {
             prop_assert_eq!(split_for_provider(&text), [text]);
         }
+    }
+
+    proptest! {
+        // Texts of up to tens of thousands of characters: 64 of them (not 256) keep this law
+        // under a second in a debug build.
+        #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
         fn long_text_parts_are_numbered_bounded_and_lose_only_whitespace(text in long_text()) {
