@@ -46,6 +46,9 @@ pub struct SmsWebhookConfig {
     pub twilio_auth_token: SecretString,
     /// When set, inbound requests for another account are refused.
     pub twilio_account_sid: Option<String>,
+    /// `TWILIO_WEBHOOK_SHARED_KEY`: the secrets of a Webhook Setting's shared key (two,
+    /// comma-separated, while it is rotated); empty when Twilio signs with the auth token.
+    pub twilio_webhook_shared_keys: Vec<SecretString>,
     pub message_retention: Duration,
     /// Where `GET /media/...` fetches relayed media from (docs/media.md): customers' MMS
     /// parts at Twilio, and, when `META_ACCESS_TOKEN` is set, agents' media at the Graph API.
@@ -66,6 +69,7 @@ impl SmsWebhookConfig {
             public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
             twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
             twilio_account_sid: account_sid(env)?,
+            twilio_webhook_shared_keys: shared_keys(env)?,
             message_retention: message_retention(env)?,
             twilio_api_base: base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?,
             meta_access_token: env("META_ACCESS_TOKEN").map(SecretString::from),
@@ -236,6 +240,17 @@ fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {
     }
 }
 
+/// `TWILIO_WEBHOOK_SHARED_KEY`: one secret, or two comma-separated while a key is rotated.
+fn shared_keys(env: Lookup) -> Result<Vec<SecretString>, ConfigError> {
+    let name = "TWILIO_WEBHOOK_SHARED_KEY";
+    let Some(value) = env(name) else { return Ok(Vec::new()) };
+    let keys: Vec<&str> = value.split(',').map(str::trim).collect();
+    if keys.len() > 2 || keys.iter().any(|key| key.is_empty()) {
+        return Err(ConfigError::new(name, "one secret, or two separated by a comma while a key is rotated"));
+    }
+    Ok(keys.into_iter().map(|key| SecretString::from(key.to_owned())).collect())
+}
+
 /// `WEBHOOK_RETRY_SECONDS`: how long a webhook request keeps trying DynamoDB and SQS before
 /// it answers (default 6 s). At most 8 s: the functions' timeout is 10 s (`template.yaml`),
 /// and the answer needs the rest.
@@ -294,6 +309,7 @@ fn message_retention(env: Lookup) -> Result<Duration, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     const LINES: &str = r#"[{ "id": "main", "sms_number": "+14155550100", "sms_provider": "twilio",
@@ -327,6 +343,10 @@ mod tests {
         assert!(config.twilio_account_sid.is_none());
         let quick = SmsWebhookConfig::from_lookup(&sms_env(&[("WEBHOOK_RETRY_SECONDS", "1.5")])).unwrap();
         assert_eq!(quick.retry_budget, Duration::from_millis(1500));
+        assert!(config.twilio_webhook_shared_keys.is_empty());
+        let rotating = SmsWebhookConfig::from_lookup(&sms_env(&[("TWILIO_WEBHOOK_SHARED_KEY", "new, old")])).unwrap();
+        let keys: Vec<&str> = rotating.twilio_webhook_shared_keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(keys, ["new", "old"]);
     }
 
     #[test]
@@ -338,6 +358,8 @@ mod tests {
             (&[("TWILIO_ACCOUNT_SID", "AC123")], "TWILIO_ACCOUNT_SID"),
             (&[("MESSAGE_RETENTION_DAYS", "0")], "MESSAGE_RETENTION_DAYS"),
             (&[("WEBHOOK_RETRY_SECONDS", "9")], "WEBHOOK_RETRY_SECONDS"),
+            (&[("TWILIO_WEBHOOK_SHARED_KEY", "a,b,c")], "TWILIO_WEBHOOK_SHARED_KEY"),
+            (&[("TWILIO_WEBHOOK_SHARED_KEY", "a,")], "TWILIO_WEBHOOK_SHARED_KEY"),
             (&[("WEBHOOK_RETRY_SECONDS", "-1")], "WEBHOOK_RETRY_SECONDS"),
             (&[("BRIDGE_LINES", "")], "BRIDGE_LINES"),
             (&[("BRIDGE_LINES", "[{\"id\": 1}]")], "BRIDGE_LINES[0].id"),

@@ -10,10 +10,16 @@ use aws_sdk_ssm::error::DisplayErrorContext;
 
 use crate::config::{ConfigError, Lookup};
 
-/// The variables of the environment contract that may come from SSM: the four secrets, and
+/// The variables of the environment contract that may come from SSM: the secrets, and
 /// the lines (a deployment's `BRIDGE_LINES` JSON kept in a parameter of its own).
-pub const FROM_SSM: [&str; 5] =
-    ["TWILIO_AUTH_TOKEN", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN", "BRIDGE_LINES"];
+pub const FROM_SSM: [&str; 6] = [
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_WEBHOOK_SHARED_KEY",
+    "META_APP_SECRET",
+    "META_ACCESS_TOKEN",
+    "META_VERIFY_TOKEN",
+    "BRIDGE_LINES",
+];
 
 /// The environment with the secrets read from SSM in place of their `_PARAM` names.
 pub struct Environment<'a> {

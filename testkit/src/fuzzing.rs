@@ -10,7 +10,10 @@
 use jiff::{SignedDuration, Timestamp};
 use secrecy::SecretString;
 
-use shared::adapters::twilio::{TwilioSignatureVerifier, compute_signature, encode_form, inbound_sms, parse_form};
+use shared::adapters::twilio::{
+    SignatureAlgorithm, TwilioSignatureVerifier, compute_signature, compute_signature_with, encode_form, inbound_sms,
+    parse_form,
+};
 use shared::adapters::whatsapp::signature::compute_signature as meta_signature;
 use shared::adapters::whatsapp::{MetaSignatureVerifier, parse_notification};
 use shared::domain::compliance::CustomerKeyword;
@@ -73,7 +76,7 @@ pub fn twilio_webhook(data: &[u8]) {
     let signature = compute_signature(TWILIO_AUTH_TOKEN, &format!("{PUBLIC_BASE_URL}{path_and_query}"), &params);
     let verifier = TwilioSignatureVerifier::new(SecretString::from(TWILIO_AUTH_TOKEN), PUBLIC_BASE_URL);
     let verified = verifier
-        .verify(&path_and_query, Some(&signature), params.clone())
+        .verify(&path_and_query, Some(&signature), None, params.clone())
         .expect("parameters signed the way Twilio signs them verify");
     for (name, _) in &params {
         let first = params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
@@ -183,7 +186,7 @@ pub fn signatures(data: &[u8]) {
 
     let params = parse_form(form.as_bytes()).unwrap_or_default();
     let verifier = TwilioSignatureVerifier::new(SecretString::from(TWILIO_AUTH_TOKEN), &base_url);
-    if verifier.verify(&path_and_query, twilio_header.as_deref(), params.clone()).is_ok() {
+    if verifier.verify(&path_and_query, twilio_header.as_deref(), None, params.clone()).is_ok() {
         let header = twilio_header.as_deref().unwrap_or_default();
         let url = format!("{}{path_and_query}", base_url.trim_end_matches('/'));
         let genuine = twilio_url_forms(&url).iter().any(|candidate| {
@@ -194,9 +197,22 @@ pub fn signatures(data: &[u8]) {
     }
     let url = format!("{}{path_and_query}", base_url.trim_end_matches('/'));
     let right = compute_signature(TWILIO_AUTH_TOKEN, &url, &params);
-    assert!(verifier.verify(&path_and_query, Some(&right), params.clone()).is_ok(), "Twilio's signature verifies");
+    assert!(
+        verifier.verify(&path_and_query, Some(&right), None, params.clone()).is_ok(),
+        "Twilio's signature verifies"
+    );
     let other = compute_signature("another-token", &url, &params);
-    assert!(verifier.verify(&path_and_query, Some(&other), params).is_err(), "another account's signature verifies");
+    assert!(
+        verifier.verify(&path_and_query, Some(&other), None, params.clone()).is_err(),
+        "another account's signature verifies"
+    );
+    // A Webhook Setting's shared key: its HMAC-SHA256 verifies under the settings header, the
+    // auth token's signature doesn't.
+    let settings = Some("key=webhooks_sharedkey_fuzz,algorithm=HMAC_SHA256");
+    let shared = verifier.with_shared_keys(vec![SecretString::from("fuzz-shared-key")]);
+    let keyed = compute_signature_with(SignatureAlgorithm::HmacSha256, "fuzz-shared-key", &url, &params);
+    assert!(shared.verify(&path_and_query, Some(&keyed), settings, params.clone()).is_ok(), "the shared key verifies");
+    assert!(shared.verify(&path_and_query, Some(&right), settings, params).is_err(), "the token signs for the key");
 
     let meta = MetaSignatureVerifier::new(SecretString::from(META_APP_SECRET));
     if let Ok(verified) = meta.verify(meta_header.as_deref(), meta_body) {

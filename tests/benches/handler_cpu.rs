@@ -358,7 +358,7 @@ fn signature_micros() -> (f64, f64) {
         started.elapsed().as_secs_f64() * 1e6 / rounds as f64
     };
     let twilio_micros = time(&|| {
-        twilio.verify("/sms/inbound", Some(&signature), params.clone()).unwrap();
+        twilio.verify("/sms/inbound", Some(&signature), None, params.clone()).unwrap();
     });
     let meta_micros = time(&|| {
         meta.verify(Some(&meta_signature), meta_body.as_bytes()).unwrap();

@@ -41,11 +41,15 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
 /// The secrets each function reads (docs/configuration.md),
 /// each given in AWS as `<NAME>_PARAM`, the name of an SSM SecureString.
 const SECRETS: &[(&str, &[&str])] = &[
-    ("functions/sms-webhook", &["TWILIO_AUTH_TOKEN_PARAM", "META_ACCESS_TOKEN_PARAM"]),
+    (
+        "functions/sms-webhook",
+        &["TWILIO_AUTH_TOKEN_PARAM", "META_ACCESS_TOKEN_PARAM", "TWILIO_WEBHOOK_SHARED_KEY_PARAM"],
+    ),
     ("functions/whatsapp-webhook", &["META_APP_SECRET_PARAM", "META_VERIFY_TOKEN_PARAM"]),
     ("functions/delivery-worker", &["META_ACCESS_TOKEN_PARAM", "TWILIO_AUTH_TOKEN_PARAM"]),
 ];
-const PLAIN_SECRETS: &[&str] = &["TWILIO_AUTH_TOKEN", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
+const PLAIN_SECRETS: &[&str] =
+    &["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -186,21 +190,46 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
         let (_, reads) = SECRETS.iter().find(|(uri, _)| *uri == code_uri).unwrap();
         assert_eq!(given, reads.iter().copied().collect(), "{id}: the secrets its code reads");
 
-        // Each `_PARAM` names a template parameter holding an SSM parameter name ("/...").
+        // Each `_PARAM` names a template parameter holding an SSM parameter name ("/..."); an
+        // optional secret is set only under its condition (`!If [Has..., !Ref P, NoValue]`),
+        // and granted under the same condition.
         let mut arns = BTreeSet::new();
+        let mut optional_arns = BTreeSet::new();
         for variable in &given {
-            let parameter = variables[*variable]["Ref"].as_str().expect("a _PARAM is a !Ref to a template parameter");
+            let value = &variables[*variable];
+            let (parameter, condition) = match value.get("Fn::If") {
+                Some(when) => {
+                    assert_eq!(
+                        when[2],
+                        ref_to("AWS::NoValue"),
+                        "{id}: {variable} is unset, not empty, without its secret"
+                    );
+                    (when[1]["Ref"].as_str().expect("a !Ref to a template parameter"), when[0].as_str())
+                }
+                None => (value["Ref"].as_str().expect("a _PARAM is a !Ref to a template parameter"), None),
+            };
             let declared = &parameters[parameter];
-            assert!(declared["Default"].as_str().unwrap().starts_with('/'), "{parameter}: default must start with /");
+            let default = declared["Default"].as_str().unwrap();
             let pattern = declared["AllowedPattern"].as_str().unwrap_or_default();
             assert!(
-                pattern.starts_with("^/") || pattern.starts_with("^(/"),
+                pattern.starts_with("^/") || pattern.starts_with("^(/") || pattern.starts_with("^((/"),
                 "{parameter}: AllowedPattern must require /"
             );
             // The name keeps its leading slash: parameter/sms-whatsapp-bridge/...
-            arns.insert(format!(
-                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{parameter}}}"
-            ));
+            let arn =
+                format!("arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{parameter}}}");
+            match condition {
+                None => {
+                    assert!(default.starts_with('/'), "{parameter}: default must start with /");
+                    arns.insert(arn);
+                }
+                Some(condition) => {
+                    assert!(default.is_empty(), "{parameter}: an optional secret is off by default");
+                    let defined = &parsed()["Conditions"][condition];
+                    assert_eq!(defined["Fn::Not"][0]["Fn::Equals"][0], ref_to(parameter), "{condition}");
+                    optional_arns.insert((condition.to_owned(), arn));
+                }
+            }
         }
 
         let statements = role_statements(function);
@@ -214,22 +243,28 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
         // function reads BRIDGE_LINES_PARAM, set in Globals).
         let lines_arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${BridgeLinesParameter}";
         let mut granted = BTreeSet::new();
+        let mut optional_granted = BTreeSet::new();
         let mut lines_granted = false;
         for resource in as_list(&ssm[0]["Resource"]) {
             match (resource.get("Fn::Sub"), resource.get("Fn::If")) {
                 (Some(arn), _) => {
                     granted.insert(arn.as_str().unwrap().to_owned());
                 }
-                (None, Some(when)) => {
-                    assert_eq!(when[0], "HasBridgeLinesParameter", "{id}");
+                (None, Some(when)) if when[0] == "HasBridgeLinesParameter" => {
                     assert_eq!(when[1]["Fn::Sub"], lines_arn, "{id}");
                     assert_eq!(when[2], ref_to("AWS::NoValue"), "{id}");
                     lines_granted = true;
+                }
+                (None, Some(when)) => {
+                    assert_eq!(when[2], ref_to("AWS::NoValue"), "{id}");
+                    let condition = when[0].as_str().unwrap().to_owned();
+                    optional_granted.insert((condition, when[1]["Fn::Sub"].as_str().unwrap().to_owned()));
                 }
                 _ => panic!("{id}: {resource}"),
             }
         }
         assert_eq!(granted, arns, "{id}: exactly the parameters named in its environment");
+        assert_eq!(optional_granted, optional_arns, "{id}: each optional secret, under its own condition");
         assert!(lines_granted, "{id}: reads BRIDGE_LINES_PARAM but may not read it");
 
         // A customer managed key only through SSM; the AWS managed aws/ssm needs no grant.

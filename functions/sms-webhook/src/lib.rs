@@ -27,8 +27,8 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::media::{GraphMediaAccess, MediaFetchError, MediaFetcher, TwilioMediaAccess};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::{
-    FormError, InboundParamError, TwilioSignatureError, TwilioSignatureVerifier, VerifiedTwilioRequest, inbound_sms,
-    parse_form,
+    FormError, InboundParamError, SIGNATURE_SETTINGS_HEADER, TwilioSignatureError, TwilioSignatureVerifier,
+    VerifiedTwilioRequest, inbound_sms, parse_form,
 };
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
@@ -93,7 +93,8 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
         Self {
             media_key: MediaUrlKey::derive(&config.twilio_auth_token),
             media: MediaFetcher::new(http, twilio, graph),
-            verifier: TwilioSignatureVerifier::new(config.twilio_auth_token, &config.public_base_url),
+            verifier: TwilioSignatureVerifier::new(config.twilio_auth_token, &config.public_base_url)
+                .with_shared_keys(config.twilio_webhook_shared_keys),
             lines: config.lines,
             account_sid: config.twilio_account_sid,
             retry_budget: config.retry_budget,
@@ -137,8 +138,13 @@ fn verified_form<S, Q>(
     }
     let params = parse_form(&body)?;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
-    let verified = webhook.verifier.verify(path_and_query, signature, params)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let verified = webhook.verifier.verify(
+        path_and_query,
+        header("x-twilio-signature"),
+        header(SIGNATURE_SETTINGS_HEADER),
+        params,
+    )?;
     if let Some(expected) = &webhook.account_sid
         && verified.get("AccountSid") != Some(expected.as_str())
     {

@@ -283,3 +283,41 @@ async fn bad_requests_are_refused_and_leave_no_trace() {
     // The genuine request still works afterwards.
     assert_eq!(call(&app, signed(&good)).await.0, 200);
 }
+
+/// Twilio's Webhook Settings can sign with a shared key instead of the auth token
+/// (HMAC-SHA256, named in `X-Twilio-Webhooks-Signature-Settings`): verified with
+/// `TWILIO_WEBHOOK_SHARED_KEY`, or refused with a 403 and a log line naming that variable,
+/// never silently.
+#[tokio::test]
+async fn a_shared_key_signature_is_verified_or_refused_naming_the_setting() {
+    use shared::adapters::twilio::{SignatureAlgorithm, compute_signature_with, encode_form};
+    bridge_testkit::testing::logs::capture_logs();
+    let aws = TestAws::new().await;
+    let sid = message_sid();
+    let params = twilio_inbound_params(&sid, CUSTOMER, "Signed with a shared key");
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let url = format!("{}{PATH}", bridge_testkit::testing::PUBLIC_BASE_URL);
+    let signature = compute_signature_with(SignatureAlgorithm::HmacSha256, "shared-key-secret", &url, &owned);
+    let request = || {
+        let mut request = post(encode_form(&params), Some(&signature), Some("application/x-www-form-urlencoded"));
+        let settings = http::HeaderValue::from_static("key=webhooks_sharedkey_01example,algorithm=HMAC_SHA256");
+        request.headers_mut().insert("x-twilio-webhooks-signature-settings", settings);
+        request
+    };
+
+    let (status, _, body) = call(&app(&aws, &[]), request()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("TWILIO_WEBHOOK_SHARED_KEY"), "{body}");
+    let logged = bridge_testkit::testing::logs::logged_lines();
+    assert!(
+        logged.iter().any(|line| line.contains("signature_rejected") && line.contains("TWILIO_WEBHOOK_SHARED_KEY")),
+        "the refusal is logged with the setting to change"
+    );
+    assert!(aws.items().await.is_empty(), "nothing recorded");
+
+    let keyed = app(&aws, &[("TWILIO_WEBHOOK_SHARED_KEY", "shared-key-secret")]);
+    let (status, _, body) = call(&keyed, request()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(aws.queue_depth().await, bridge_testkit::testing::AGENTS.len(), "one copy per agent");
+    bridge_testkit::testing::logs::assert_no_number_logged(&[CUSTOMER]);
+}

@@ -62,7 +62,7 @@ mod tests {
         let signature = twilio_signature("token", "http://127.0.0.1:8080/sms/inbound", &params);
         let owned = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let verifier = TwilioSignatureVerifier::new(SecretString::from("token"), "http://127.0.0.1:8080");
-        assert!(verifier.verify("/sms/inbound", Some(&signature), owned).is_ok());
+        assert!(verifier.verify("/sms/inbound", Some(&signature), None, owned).is_ok());
 
         let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
         let verifier = MetaSignatureVerifier::new(SecretString::from("secret"));
