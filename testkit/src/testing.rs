@@ -44,11 +44,23 @@ pub fn lines() -> shared::domain::Lines {
     shared::domain::Lines::from_json("test", &lines_json()).expect("test lines are valid")
 }
 
-/// The emulator endpoint: `AWS_ENDPOINT_URL` when the caller started one, else a moto
-/// server this process starts once (it exits with the process).
+/// The emulator endpoint for what isn't a [`TestAws`]'s (SSM, a child process's
+/// environment): `AWS_ENDPOINT_URL` when the caller started one, else the first moto server
+/// this process starts (it exits with the process).
 pub fn emulator_endpoint() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL") {
+    emulator(0)
+}
+
+/// How many moto servers a test process runs. moto answers one request at a time (one
+/// lock, one Python interpreter), so with tests running in parallel a second server lets
+/// two tests' AWS calls run at once. Each [`TestAws`] lives on one of them.
+const EMULATORS: usize = 2;
+
+/// The `n`th emulator of this process, started on first use; all of them are
+/// `AWS_ENDPOINT_URL` when the caller started one.
+fn emulator(n: usize) -> &'static str {
+    static STARTED: [OnceLock<String>; EMULATORS] = [const { OnceLock::new() }; EMULATORS];
+    STARTED[n % EMULATORS].get_or_init(|| match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
             let server = MotoServer::start(None).expect("moto emulator starts");
@@ -60,13 +72,15 @@ pub fn emulator_endpoint() -> &'static str {
     })
 }
 
-/// A table and queues of its own for one test, on the shared emulator.
+/// A table and queues of its own for one test, on one of the process's emulators.
 pub struct TestAws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
     pub queue_url: String,
     pub dlq_url: String,
+    /// The emulator its table and queues are on: every client of the test must use it.
+    pub endpoint: &'static str,
 }
 
 impl TestAws {
@@ -78,13 +92,22 @@ impl TestAws {
 
     /// Queues whose redrive moves a job to the DLQ after `max_receive_count` deliveries.
     pub async fn with_max_receive_count(max_receive_count: u32) -> Self {
-        let config = shared::aws::emulator_sdk_config(emulator_endpoint()).await;
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Starting moto blocks; a fresh server is started off the async runtime's thread.
+        let endpoint = tokio::task::spawn_blocking(move || emulator(n)).await.expect("the emulator starts");
+        let config = shared::aws::emulator_sdk_config(endpoint).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
         let name = format!("t{}", uuid::Uuid::now_v7().simple());
         create_table(&dynamodb, &name).await.expect("table created");
         let (queue_url, dlq_url) = create_queues(&sqs, &name, max_receive_count).await.expect("queues created");
-        Self { dynamodb, sqs, table: name, queue_url, dlq_url }
+        Self { dynamodb, sqs, table: name, queue_url, dlq_url, endpoint }
+    }
+
+    /// SDK settings for more clients on this test's emulator (the functions' own).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        shared::aws::emulator_sdk_config(self.endpoint).await
     }
 
     pub fn store(&self) -> DynamoStore {

@@ -151,7 +151,7 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
         .arg(WARMUP.to_string())
         .envs(&env)
         .env("PYTHONPATH", format!("{}:{}", dir.display(), site.display()))
-        .env("AWS_ENDPOINT_URL", bridge_testkit::testing::emulator_endpoint())
+        .env("AWS_ENDPOINT_URL", aws.endpoint)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -297,9 +297,9 @@ async fn main() {
         "delivery-worker, {n} jobs in batches of {WORKER_BATCH} at each concurrency (per job; p = the batch's duration)"
     ));
     let providers = FakeProviders::start().await;
-    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
     for concurrency in [1, 8, 32] {
         let aws = TestAws::new().await;
+        let sdk = aws.sdk_config().await;
         let config = DeliveryWorkerConfig::from_lookup(&lookup(&providers.test_env(&aws))).unwrap();
         let worker = Arc::new(DeployedWorker::from_config(config, &sdk));
         let mut batches = Vec::new();

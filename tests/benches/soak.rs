@@ -304,7 +304,7 @@ async fn soak(per_customer: usize) -> bool {
     let faults = AwsFaults::seeded(5);
     faults.inject("", FaultWhen::Rate(AWS_LOST_ANSWER_RATE), FaultKind::LoseAnswer);
     faults.inject("", FaultWhen::Rate(AWS_REFUSE_RATE), FaultKind::Refuse);
-    let sdk = faults.sdk_config(&shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await);
+    let sdk = faults.sdk_config(&aws.sdk_config().await);
     let webhooks = sms_webhook::router(Arc::new(SmsWebhook::from_config(
         SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
         &sdk,

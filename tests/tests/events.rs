@@ -104,7 +104,7 @@ async fn delivery_worker_events() {
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let env = providers.test_env(&aws);
-    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+    let sdk = aws.sdk_config().await;
     let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
     let worker = DeliveryWorker::from_config(config, &sdk);
 

@@ -219,7 +219,7 @@ async fn with_thirty_percent_of_sends_failing_every_message_arrives_once_and_in_
             ("RECONCILE_WAIT_SECONDS", "1"),
         ],
     );
-    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+    let sdk = aws.sdk_config().await;
     let webhooks = sms_webhook::router(Arc::new(SmsWebhook::from_config(
         SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
         &sdk,

@@ -25,7 +25,7 @@ async fn a_revoked_token_parks_jobs_and_a_redrive_after_the_fix_delivers_each_on
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let env = providers.test_env(&aws);
-    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+    let sdk = aws.sdk_config().await;
     let webhook = sms_webhook::router(Arc::new(SmsWebhook::from_config(
         SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
         &sdk,

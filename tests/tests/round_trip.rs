@@ -35,7 +35,7 @@ impl Bridge {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
         let env = providers.test_env(&aws);
-        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+        let sdk = aws.sdk_config().await;
         let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));

@@ -42,7 +42,7 @@ impl Bridge {
             .mount(&graph)
             .await;
         let env = test_env(&aws, &[("GRAPH_API_BASE", &graph.uri())]);
-        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+        let sdk = aws.sdk_config().await;
         let sms = SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap();
         let webhook = sms_webhook::router(Arc::new(SmsWebhook::from_config(sms, &sdk)));
         let worker_config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();

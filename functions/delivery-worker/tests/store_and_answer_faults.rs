@@ -47,7 +47,7 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A deliverer whose DynamoDB and SQS calls pass through `faults`.
 async fn deliverer(aws: &TestAws, providers: &FakeProviders, faults: &AwsFaults) -> TestDeliverer {
-    let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+    let sdk = aws.sdk_config().await;
     let sdk = faults.sdk_config(&sdk);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &aws.table, Duration::from_secs(3600));
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &aws.queue_url);

@@ -33,7 +33,7 @@ impl Harness {
         let providers = FakeProviders::start().await;
         let env = providers.test_env(&aws);
         let config = DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap();
-        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+        let sdk = aws.sdk_config().await;
         let worker = DeliveryWorker::from_config(config, &sdk);
         Self { aws, providers, worker }
     }

@@ -173,7 +173,7 @@ pub fn release_binary(name: &str) -> PathBuf {
 pub fn lambda_env(aws: &TestAws, providers: &FakeProviders) -> HashMap<String, String> {
     let mut env = providers.test_env(aws);
     for (k, v) in [
-        ("AWS_ENDPOINT_URL", bridge_testkit::testing::emulator_endpoint()),
+        ("AWS_ENDPOINT_URL", aws.endpoint),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),

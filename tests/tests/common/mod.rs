@@ -64,7 +64,7 @@ impl Bridge {
         let mut env = providers.test_env(&aws);
         env.insert("BRIDGE_LINES".into(), lines);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let sdk = shared::aws::emulator_sdk_config(bridge_testkit::testing::emulator_endpoint()).await;
+        let sdk = aws.sdk_config().await;
         let sdk = match faults {
             Some(faults) => faults.sdk_config(&sdk),
             None => sdk,
