@@ -77,7 +77,15 @@ async fn a_full_run_logs_no_phone_number_or_secret_and_only_valid_emf() {
         let name = check_emf(line).unwrap_or_else(|e| panic!("line {n} is not valid EMF ({e}): {line}"));
         seen.insert(name);
     }
-    for expected in ["MessagesRelayed", "RelayLatencyMs", "DeliveryFailed", "DuplicateWebhook", "SignatureRejected"] {
+    // WhatsAppMessagesBilled: the simulator's status reports carry Meta's pricing block.
+    for expected in [
+        "MessagesRelayed",
+        "RelayLatencyMs",
+        "DeliveryFailed",
+        "DuplicateWebhook",
+        "SignatureRejected",
+        "WhatsAppMessagesBilled",
+    ] {
         assert!(seen.contains(expected), "{expected} was never emitted; seen {seen:?}");
     }
 

@@ -20,6 +20,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ("MediaNotForwarded", "kind"),
     ("AutoReplySent", "reason"),
     ("OptedOutRefused", "kind"),
+    // WhatsApp messages Meta bills, by category, counted on their `sent` report.
+    ("WhatsAppMessagesBilled", "category"),
     // A send whose answer was lost, and how it was settled (docs/guarantees.md).
     ("AmbiguousSend", "provider"),
     ("AmbiguousResolved", "outcome"),

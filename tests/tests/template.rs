@@ -31,6 +31,7 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("MediaNotForwarded", "kind", None),
     ("AutoReplySent", "reason", None),
     ("OptedOutRefused", "kind", Some(JOB_KINDS)),
+    ("WhatsAppMessagesBilled", "category", Some(&["service", "utility", "marketing", "authentication", "other"])),
     ("AmbiguousSend", "provider", Some(&["whatsapp", "sms"])),
     ("AmbiguousResolved", "outcome", Some(&["found", "not_found", "resent_unverified"])),
     ("WebhookItemSkipped", "source", Some(&["meta", "twilio_status"])),

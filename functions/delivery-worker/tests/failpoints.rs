@@ -79,6 +79,7 @@ async fn meta_reports_sent(aws: &TestAws, providers: &FakeProviders) {
             error_code: None,
             tracking: body["biz_opaque_callback_data"].as_str().and_then(SendTracking::parse),
             recipient: body["to"].as_str().and_then(|to| shared::domain::WaId::parse(to).ok()),
+            pricing: None,
         };
         assert!(report.tracking.is_some(), "every send carries its tracking: {body}");
         apply_whatsapp_status(&aws.store(), &NoQueue, &line, &report, Timestamp::now(), &RetryBudget::none())

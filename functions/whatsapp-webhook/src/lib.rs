@@ -162,6 +162,11 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
         }
         for status in &batch.statuses {
             let wamid = LogId(status.wamid.as_str()).to_string();
+            // Every message the line sends may be billed, tracked or not (notices, reactions).
+            // A notification Meta delivers again counts again: this is a cost gauge, not a bill.
+            if let Some(category) = status.billed_category() {
+                telemetry::count("WhatsAppMessagesBilled", &[("category", category.as_str())]);
+            }
             match apply_whatsapp_status(&webhook.store, &webhook.queue, line, status, now, &budget).await {
                 Ok(handled) => tracing::info!(
                     outcome = if handled.is_some() { "status_recorded" } else { "status_untracked" },

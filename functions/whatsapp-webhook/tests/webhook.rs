@@ -413,3 +413,35 @@ async fn aws_calls_per_agent_reply() {
     assert_eq!(calls[2], relay, "agent focus, conversation, record, enqueue");
     assert_eq!(sms_jobs(&h.take_jobs().await).len(), 3);
 }
+
+// ---- what WhatsApp bills ----------------------------------------------------------------
+
+/// Each message Meta bills is counted once, by category, from its `sent` report's `pricing`
+/// block, tracked or not (a notice to an agent costs the same as a copy); free messages,
+/// later reports of the same message and reports without pricing count nothing.
+#[tokio::test]
+async fn billed_messages_are_counted_by_category_from_their_sent_report() {
+    let h = Harness::new().await;
+    let billed = || {
+        ["service", "utility", "marketing", "other"]
+            .map(|category| shared::telemetry::counted("WhatsAppMessagesBilled", category))
+    };
+    let before = billed();
+    let status = |id: &str, status: &str, pricing: serde_json::Value| json!({ "id": id, "status": status, "timestamp": "1764072000", "recipient_id": AGENTS[0], "pricing": pricing });
+    let service = json!({ "billable": true, "pricing_model": "PMP", "category": "service", "type": "regular" });
+    let utility = json!({ "billable": true, "pricing_model": "PMP", "category": "utility", "type": "regular" });
+    let free =
+        json!({ "billable": false, "pricing_model": "PMP", "category": "service", "type": "free_customer_service" });
+    let statuses = [
+        status("wamid.billed1", "sent", service.clone()),
+        status("wamid.billed1", "delivered", service),
+        status("wamid.billed2", "sent", utility),
+        status("wamid.free3", "sent", free),
+        json!({ "id": "wamid.unpriced4", "status": "sent", "timestamp": "1764072000", "recipient_id": AGENTS[0] }),
+    ];
+    let (body, signature) = signed_meta_notification(&[], &statuses);
+    assert_eq!(h.call(post(body, Some(signature))).await.0, 200);
+    let after = billed();
+    let counted: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(counted, [1.0, 1.0, 0.0, 0.0], "service, utility, marketing, other");
+}

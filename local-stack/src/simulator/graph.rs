@@ -280,15 +280,17 @@ async fn deliver(sim: Simulator, line: Line, wamid: String, send: GraphSend) {
 impl Simulator {
     /// Records a status on the agent's phone and posts it to the bridge's webhook.
     async fn report_whatsapp(&self, line: &Line, wamid: &str, recipient: &str, status: &str, error: Option<Value>) {
-        let tracking = self.update(|world| {
-            let record = world.whatsapp_mut(wamid)?;
-            // Statuses only move forward, as WhatsApp reports them.
-            if record.status.as_deref() != Some("read") {
-                record.status = Some(status.to_owned());
-            }
-            record.error.clone_from(&error);
-            record.tracking.clone()
-        });
+        let (tracking, kind) = self
+            .update(|world| {
+                let record = world.whatsapp_mut(wamid)?;
+                // Statuses only move forward, as WhatsApp reports them.
+                if record.status.as_deref() != Some("read") {
+                    record.status = Some(status.to_owned());
+                }
+                record.error.clone_from(&error);
+                Some((record.tracking.clone(), record.kind))
+            })
+            .unwrap_or((None, ""));
         let mut report = json!({
             "id": wamid, "status": status, "timestamp": jiff::Timestamp::now().as_second().to_string(),
             "recipient_id": recipient,
@@ -299,7 +301,11 @@ impl Simulator {
         }
         if status != "failed" {
             report["conversation"] = json!({ "id": format!("conv{}", &wamid[wamid.len().saturating_sub(12)..]), "origin": { "type": "service" } });
-            report["pricing"] = json!({ "billable": true, "pricing_model": "PMP", "category": "service" });
+            // Per-message pricing: a template is a utility message, anything else the
+            // agent's window allowed is a service message; both billed (`type: regular`).
+            let category = if kind == "template" { "utility" } else { "service" };
+            report["pricing"] =
+                json!({ "billable": true, "pricing_model": "PMP", "category": category, "type": "regular" });
         }
         if let Some(error) = error {
             report["errors"] = json!([error]);

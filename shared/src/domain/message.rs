@@ -100,6 +100,17 @@ pub struct WhatsAppStatusReport {
     pub tracking: Option<super::SendTracking>,
     /// Who it was sent to (`recipient_id`), when it is a WhatsApp id.
     pub recipient: Option<super::WaId>,
+    /// What Meta bills for the message, when the report says (`pricing`).
+    pub pricing: Option<super::pricing::Pricing>,
+}
+
+impl WhatsAppStatusReport {
+    /// The category a billed message is counted under: once per message, on its `sent`
+    /// report (which comes first and carries the pricing Meta will apply on delivery).
+    pub fn billed_category(&self) -> Option<super::pricing::PricingCategory> {
+        let pricing = self.pricing.filter(|p| p.billable)?;
+        (self.status.tracked() == Some(super::DeliveryStatus::Sent)).then_some(pricing.category)
+    }
 }
 
 /// A WhatsApp message id (`wamid.…`), as the Cloud API returns it.

@@ -38,6 +38,7 @@ pub mod message;
 pub mod notices;
 pub mod pacing;
 pub mod phone;
+pub mod pricing;
 pub mod routing;
 pub mod sms_text;
 pub mod status;

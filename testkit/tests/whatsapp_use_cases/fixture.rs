@@ -94,7 +94,14 @@ pub fn media(n: usize, kind: &str, caption: Option<&str>) -> InboundWhatsApp {
 
 /// A status report as Meta sends it for a message the line sent.
 pub fn status(wamid: &Wamid, status: &str, error_code: Option<i64>) -> WhatsAppStatusReport {
-    WhatsAppStatusReport { wamid: wamid.clone(), status: status.into(), error_code, tracking: None, recipient: None }
+    WhatsAppStatusReport {
+        wamid: wamid.clone(),
+        status: status.into(),
+        error_code,
+        tracking: None,
+        recipient: None,
+        pricing: None,
+    }
 }
 
 /// The store, the queue and the line a case runs on.

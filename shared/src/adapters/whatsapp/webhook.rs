@@ -13,6 +13,7 @@ use serde_json::value::RawValue as RawJson;
 
 use super::signature::VerifiedMetaPayload;
 use crate::domain::media::WhatsAppMedia;
+use crate::domain::pricing::Pricing;
 use crate::domain::{
     InboundWhatsApp, ReportedStatus, SendTracking, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport, scrub_numbers,
 };
@@ -101,6 +102,7 @@ fn status(raw: RawStatus) -> Result<WhatsAppStatusReport, String> {
         error_code: raw.errors.first().and_then(|e| e.code),
         tracking: raw.biz_opaque_callback_data.as_deref().and_then(SendTracking::parse),
         recipient: raw.recipient_id.as_deref().and_then(|id| WaId::parse(id).ok()),
+        pricing: raw.pricing.and_then(|p| Pricing::from_fields(p.billable, p.category.as_deref(), p.kind.as_deref())),
     })
 }
 
@@ -253,6 +255,16 @@ struct RawStatus {
     biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     recipient_id: Option<String>,
+    #[serde(default)]
+    pricing: Option<RawPricing>,
+}
+
+#[derive(Deserialize)]
+struct RawPricing {
+    billable: Option<bool>,
+    category: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -379,9 +391,30 @@ mod tests {
                 error_code: Some(131047),
                 tracking: None,
                 recipient: None,
+                pricing: None,
             }
         );
         assert_eq!(statuses[1].error_code, None);
+    }
+
+    #[test]
+    fn reads_the_pricing_block_and_bills_a_message_on_its_sent_report_only() {
+        use crate::domain::pricing::{Pricing, PricingCategory};
+        let json = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"1"},
+            "statuses":[{"id":"wamid.a","status":"sent","timestamp":"1","recipient_id":"1",
+                         "pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular"}},
+                        {"id":"wamid.a","status":"delivered","timestamp":"2","recipient_id":"1",
+                         "pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular"}},
+                        {"id":"wamid.b","status":"sent","timestamp":"3","recipient_id":"1",
+                         "pricing":{"pricing_model":"PMP","category":"service","type":"free_customer_service"}},
+                        {"id":"wamid.c","status":"sent","timestamp":"4","recipient_id":"1","pricing":"not an object"}]}}]}]}"#;
+        let batch = &parse(json).unwrap()[0];
+        let utility = Some(Pricing { billable: true, category: PricingCategory::Utility });
+        assert_eq!(batch.statuses[0].pricing, utility);
+        assert_eq!(batch.statuses[0].billed_category(), Some(PricingCategory::Utility));
+        assert_eq!(batch.statuses[1].billed_category(), None, "delivered: counted on sent already");
+        assert_eq!(batch.statuses[2].billed_category(), None, "free");
+        assert_eq!(batch.skipped.len(), 1, "an unreadable pricing block skips that status only");
     }
 
     #[test]
