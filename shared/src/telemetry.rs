@@ -22,6 +22,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ("OptedOutRefused", "kind"),
     // WhatsApp messages Meta bills, by category, counted on their `sent` report.
     ("WhatsAppMessagesBilled", "category"),
+    // A line's template paused, disabled, re-categorised or restored (Meta's template webhooks).
+    ("LineTemplateChanged", "concern"),
     // A send whose answer was lost, and how it was settled (docs/guarantees.md).
     ("AmbiguousSend", "provider"),
     ("AmbiguousResolved", "outcome"),

@@ -32,6 +32,7 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("AutoReplySent", "reason", None),
     ("OptedOutRefused", "kind", Some(JOB_KINDS)),
     ("WhatsAppMessagesBilled", "category", Some(&["service", "utility", "marketing", "authentication", "other"])),
+    ("LineTemplateChanged", "concern", Some(&["stopped", "recategorized", "restored", "other"])),
     ("AmbiguousSend", "provider", Some(&["whatsapp", "sms"])),
     ("AmbiguousResolved", "outcome", Some(&["found", "not_found", "resent_unverified"])),
     ("WebhookItemSkipped", "source", Some(&["meta", "twilio_status"])),

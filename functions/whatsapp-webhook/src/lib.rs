@@ -27,6 +27,7 @@ use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
 use shared::app::retry_budget::RetryBudget;
 use shared::config::WhatsAppWebhookConfig;
+use shared::domain::template_event::{TemplateChange, TemplateConcern, TemplateEvent};
 use shared::domain::{Lines, LogId};
 use shared::ports::{ConversationStore, DeliveryQueue, StoreError};
 use shared::telemetry;
@@ -133,6 +134,12 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
             tracing::warn!(outcome = "item_skipped", why, "an item of a notification couldn't be read; skipped");
             telemetry::count("WebhookItemSkipped", &[("source", "meta")]);
         }
+        for event in &batch.template_events {
+            note_template_event(&webhook.lines, event);
+        }
+        if !batch.template_events.is_empty() {
+            continue;
+        }
         let Some(line) = batch.phone_number_id.as_deref().and_then(|id| webhook.lines.by_phone_number_id(id)) else {
             tracing::warn!(
                 outcome = "unknown_number",
@@ -189,6 +196,47 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
     match failed {
         Some(e) => Err(NotificationError::Handle(e)),
         None => Ok(StatusCode::OK.into_response()),
+    }
+}
+
+/// A template's news (docs/operating.md): counted and logged when a line uses that template,
+/// because its copies outside an agent's window then fail or cost more. Nothing is stored.
+fn note_template_event(lines: &Lines, event: &TemplateEvent) {
+    let users: Vec<String> =
+        lines.iter().filter(|line| event.is_about(&line.template)).map(|l| l.id.to_string()).collect();
+    let (change, category) = match &event.change {
+        TemplateChange::Status { event } => (event.as_str(), None),
+        TemplateChange::Category { new, impending } => {
+            (if *impending { "category_change_impending" } else { "category_changed" }, Some(new.as_str()))
+        }
+    };
+    if users.is_empty() {
+        tracing::info!(outcome = "template_event", template = event.name, change, "about a template no line uses");
+        return;
+    }
+    let concern = event.concern();
+    telemetry::count("LineTemplateChanged", &[("concern", concern.as_str())]);
+    let lines = users.join(",");
+    match concern {
+        TemplateConcern::Stopped | TemplateConcern::Recategorized => tracing::warn!(
+            outcome = "template_event",
+            template = event.name,
+            language = event.language,
+            change,
+            category,
+            lines,
+            concern = concern.as_str(),
+            "a line's template changed: copies outside an agent's window may fail or cost more"
+        ),
+        TemplateConcern::Restored | TemplateConcern::Other => tracing::info!(
+            outcome = "template_event",
+            template = event.name,
+            language = event.language,
+            change,
+            lines,
+            concern = concern.as_str(),
+            "a line's template changed"
+        ),
     }
 }
 

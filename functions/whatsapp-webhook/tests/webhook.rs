@@ -445,3 +445,37 @@ async fn billed_messages_are_counted_by_category_from_their_sent_report() {
     let counted: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
     assert_eq!(counted, [1.0, 1.0, 0.0, 0.0], "service, utility, marketing, other");
 }
+
+/// Meta's template news (`message_template_status_update`, `template_category_update`): about
+/// a line's template it is counted by concern (the alarms watch `stopped` and
+/// `recategorized`); about another template, or unreadable, it changes nothing; 200 either way.
+#[tokio::test]
+async fn template_news_about_a_lines_template_is_counted_for_the_alarms() {
+    let h = Harness::new().await;
+    let concerns = || {
+        ["stopped", "recategorized", "restored", "other"]
+            .map(|concern| shared::telemetry::counted("LineTemplateChanged", concern))
+    };
+    let before = concerns();
+    let change = |field: &str, value: serde_json::Value| json!({ "field": field, "value": value });
+    let ours = |extra: serde_json::Value| {
+        let mut value = json!({ "message_template_id": 1_234_567, "message_template_name": "new_customer_message",
+            "message_template_language": "en" });
+        value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        value
+    };
+    let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "102290129340398", "time": 1_764_072_000,
+        "changes": [
+            change("message_template_status_update", ours(json!({ "event": "PAUSED", "reason": "LOW_QUALITY" }))),
+            change("template_category_update", ours(json!({ "previous_category": "UTILITY", "new_category": "MARKETING" }))),
+            change("message_template_status_update", ours(json!({ "event": "APPROVED", "reason": "NONE" }))),
+            change("message_template_status_update", json!({ "event": "PAUSED", "message_template_name": "someone_elses",
+                "message_template_language": "en" })),
+            change("message_template_status_update", json!({ "message_template_name": "new_customer_message" })),
+        ] }] })
+    .to_string();
+    let signature = compute_signature(META_APP_SECRET, body.as_bytes());
+    assert_eq!(h.call(post(body, Some(signature))).await.0, 200);
+    let counted: Vec<f64> = concerns().iter().zip(before).map(|(after, before)| after - before).collect();
+    assert_eq!(counted, [1.0, 1.0, 1.0, 0.0], "stopped, recategorized, restored, other");
+}

@@ -42,6 +42,7 @@ pub mod pricing;
 pub mod routing;
 pub mod sms_text;
 pub mod status;
+pub mod template_event;
 pub mod whatsapp_message;
 pub mod whatsapp_text;
 

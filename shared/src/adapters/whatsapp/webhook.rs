@@ -14,6 +14,7 @@ use serde_json::value::RawValue as RawJson;
 use super::signature::VerifiedMetaPayload;
 use crate::domain::media::WhatsAppMedia;
 use crate::domain::pricing::Pricing;
+use crate::domain::template_event::{TemplateChange, TemplateEvent};
 use crate::domain::{
     InboundWhatsApp, ReportedStatus, SendTracking, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport, scrub_numbers,
 };
@@ -31,6 +32,9 @@ pub struct ChangeBatch {
     pub errors: Vec<String>,
     /// Items that couldn't be read, each with why (no number in it): logged, counted, skipped.
     pub skipped: Vec<String>,
+    /// News about a message template (`message_template_status_update`,
+    /// `template_category_update`): per business account, not per number.
+    pub template_events: Vec<TemplateEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +49,42 @@ pub fn parse_notification(payload: &VerifiedMetaPayload) -> Result<Vec<ChangeBat
     if raw.object != "whatsapp_business_account" {
         return Err(MalformedNotification(format!("unexpected object `{}`", scrub_numbers(&raw.object))));
     }
-    Ok(raw.entry.into_iter().flat_map(|e| e.changes).map(|change| batch(&change.value)).collect())
+    Ok(raw
+        .entry
+        .into_iter()
+        .flat_map(|e| e.changes)
+        .map(|change| match change.field.as_deref() {
+            Some(field @ (TEMPLATE_STATUS_FIELD | TEMPLATE_CATEGORY_FIELD)) => {
+                match template_event(field, &change.value) {
+                    Ok(event) => ChangeBatch { template_events: vec![event], ..ChangeBatch::default() },
+                    Err(why) => ChangeBatch { skipped: vec![why], ..ChangeBatch::default() },
+                }
+            }
+            _ => batch(&change.value),
+        })
+        .collect())
+}
+
+const TEMPLATE_STATUS_FIELD: &str = "message_template_status_update";
+const TEMPLATE_CATEGORY_FIELD: &str = "template_category_update";
+
+/// A template's news (domain::template_event). Meta's words are kept short and scrubbed:
+/// they are logged.
+fn template_event(field: &str, value: &RawJson) -> Result<TemplateEvent, String> {
+    let raw: RawTemplateValue = serde_json::from_str(value.get()).map_err(|e| unreadable(field, e))?;
+    let word = |text: &str| scrub_numbers(&text.chars().take(64).collect::<String>());
+    let (Some(name), Some(language)) = (raw.message_template_name, raw.message_template_language) else {
+        return Err(format!("{field}: no message_template_name or message_template_language"));
+    };
+    let change = if field == TEMPLATE_STATUS_FIELD {
+        let event = raw.event.ok_or_else(|| format!("{field}: no event"))?;
+        TemplateChange::Status { event: word(&event).to_ascii_uppercase() }
+    } else {
+        let new = raw.new_category.ok_or_else(|| format!("{field}: no new_category"))?;
+        // An impending change names the category it will correct to; a done one, the previous.
+        TemplateChange::Category { new: word(&new), impending: raw.previous_category.is_none() }
+    };
+    Ok(TemplateEvent { name: word(&name), language: word(&language), change })
 }
 
 /// One item's parse error, with nothing in it that could be a number.
@@ -92,6 +131,7 @@ fn batch(value: &RawJson) -> ChangeBatch {
         statuses,
         errors,
         skipped,
+        template_events: Vec::new(),
     }
 }
 
@@ -158,8 +198,20 @@ struct RawEntry {
 
 #[derive(Deserialize)]
 struct RawChange {
+    /// `messages`, or a template field; absent in some of Meta's samples (then `messages`).
+    #[serde(default)]
+    field: Option<String>,
     /// Read on its own, after the envelope: a change that can't be read is skipped.
     value: Box<RawJson>,
+}
+
+#[derive(Deserialize)]
+struct RawTemplateValue {
+    message_template_name: Option<String>,
+    message_template_language: Option<String>,
+    event: Option<String>,
+    previous_category: Option<String>,
+    new_category: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -395,6 +447,32 @@ mod tests {
             }
         );
         assert_eq!(statuses[1].error_code, None);
+    }
+
+    #[test]
+    fn reads_template_news_done_and_impending_and_skips_what_it_cannot_read() {
+        use crate::domain::template_event::TemplateChange;
+        let json = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+            {"field":"template_category_update","value":{"message_template_id":9,"message_template_name":"t","message_template_language":"en",
+                "previous_category":"UTILITY","new_category":"MARKETING"}},
+            {"field":"template_category_update","value":{"message_template_id":9,"message_template_name":"t","message_template_language":"en",
+                "correct_category":"MARKETING","new_category":"MARKETING","category_update_timestamp":1764072000}},
+            {"field":"message_template_status_update","value":{"event":"disabled","message_template_name":"t","message_template_language":"en",
+                "reason":"Policy 14155550134"}},
+            {"field":"message_template_status_update","value":{"message_template_name":"t","message_template_language":"en"}}]}]}"#;
+        let batches = parse(json).unwrap();
+        let events: Vec<TemplateChange> =
+            batches.iter().flat_map(|b| b.template_events.iter().map(|e| e.change.clone())).collect();
+        assert_eq!(
+            events,
+            [
+                TemplateChange::Category { new: "MARKETING".into(), impending: false },
+                TemplateChange::Category { new: "MARKETING".into(), impending: true },
+                TemplateChange::Status { event: "DISABLED".into() },
+            ]
+        );
+        assert_eq!(batches[3].skipped, ["message_template_status_update: no event"]);
+        assert!(batches.iter().all(|b| b.phone_number_id.is_none() && b.messages.is_empty()));
     }
 
     #[test]
