@@ -165,7 +165,7 @@ async fn the_provider_apis_refuse_what_the_real_ones_refuse() {
     let page = Page::new(&stack);
     let http = reqwest::Client::new();
     let twilio = format!("{}/_sim/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", stack.base());
-    let graph = format!("{}/_sim/graph/v23.0/106540352242922/messages", stack.base());
+    let graph = format!("{}/_sim/graph/v26.0/106540352242922/messages", stack.base());
     let sms = async |auth: Option<(&str, &str)>, form: &[(&str, &str)]| -> (u16, Value) {
         let mut request = http.post(&twilio).form(form);
         if let Some((user, password)) = auth {

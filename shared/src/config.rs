@@ -35,7 +35,7 @@ pub const SMS_STATUS_PATH: &str = "/sms/status";
 
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
 pub const DEFAULT_GRAPH_API_BASE: &str = "https://graph.facebook.com";
-pub const DEFAULT_GRAPH_API_VERSION: &str = "v23.0";
+pub const DEFAULT_GRAPH_API_VERSION: &str = "v26.0";
 
 /// What the SMS webhook function reads.
 pub struct SmsWebhookConfig {
@@ -221,13 +221,14 @@ pub fn base_url(env: Lookup, name: &str, default: Option<&str>) -> Result<String
     Ok(raw.trim().trim_end_matches('/').to_owned())
 }
 
-/// `GRAPH_API_VERSION` (default `v23.0`).
+/// `GRAPH_API_VERSION` (default `v26.0`: the newest version Meta names in its Graph API
+/// changelog, introduced 2026-07-29, checked 2026-12-05; docs/deploying.md says how to move).
 fn graph_api_version(env: Lookup) -> Result<String, ConfigError> {
     let version = env("GRAPH_API_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned());
     let version_ok = version.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(major, minor)| {
         !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
     });
-    if version_ok { Ok(version) } else { Err(ConfigError::new("GRAPH_API_VERSION", "must look like v23.0")) }
+    if version_ok { Ok(version) } else { Err(ConfigError::new("GRAPH_API_VERSION", "must look like v26.0")) }
 }
 
 fn account_sid(env: Lookup) -> Result<Option<String>, ConfigError> {
@@ -395,7 +396,7 @@ mod tests {
     fn worker_defaults_to_the_public_provider_apis() {
         let config = DeliveryWorkerConfig::from_lookup(&env(WORKER)).unwrap();
         assert_eq!(config.graph_api_base, DEFAULT_GRAPH_API_BASE);
-        assert_eq!(config.graph_api_version, "v23.0");
+        assert_eq!(config.graph_api_version, "v26.0");
         assert_eq!(config.twilio_api_base, DEFAULT_TWILIO_API_BASE);
         let mut bad = WORKER.to_vec();
         bad.push(("GRAPH_API_VERSION", "23"));

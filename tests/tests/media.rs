@@ -245,12 +245,12 @@ async fn with_media_relay_off_the_copy_names_each_part() {
 // ---------------------------------------------------------------------------------------------
 // agent → customer (docs/media.md)
 
-/// The Graph API holds the agent's picture: `GET /v23.0/<id>` names its URL (here on the
+/// The Graph API holds the agent's picture: `GET /v26.0/<id>` names its URL (here on the
 /// fake itself, as Meta's names lookaside.fbsbx.com), and that URL serves it; both need the token.
 async fn graph_holds(bridge: &Bridge, media_id: &str, download_url: &str) {
     let bearer = format!("Bearer {META_ACCESS_TOKEN}");
     Mock::given(method("GET"))
-        .and(path(format!("/v23.0/{media_id}")))
+        .and(path(format!("/v26.0/{media_id}")))
         .and(header("authorization", bearer.as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "messaging_product": "whatsapp", "url": download_url, "mime_type": "image/png",

@@ -32,7 +32,7 @@ impl Bridge {
         let aws = TestAws::new().await;
         let graph = MockServer::start().await;
         Mock::given(method("POST"))
-            .and(path("/v23.0/106540352242922/messages"))
+            .and(path("/v26.0/106540352242922/messages"))
             .and(header("authorization", "Bearer test-meta-access-token"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "messaging_product": "whatsapp",

@@ -41,7 +41,12 @@ type TestDeliverer = Deliverer<shared::adapters::dynamodb::DynamoStore, GraphCli
 
 fn deliverer(aws: &TestAws, providers: &FakeProviders, failpoint: Option<Failpoint>) -> TestDeliverer {
     let http = shared::aws::provider_http_client(std::time::Duration::from_secs(2));
-    let whatsapp = GraphClient::new(http.clone(), &providers.graph.uri(), "v23.0", META_ACCESS_TOKEN.to_owned().into());
+    let whatsapp = GraphClient::new(
+        http.clone(),
+        &providers.graph.uri(),
+        shared::config::DEFAULT_GRAPH_API_VERSION,
+        META_ACCESS_TOKEN.to_owned().into(),
+    );
     let sms = TwilioClient::new(http, &providers.twilio.uri(), TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN.to_owned().into());
     let rates = SendRates { whatsapp_per_second: 1000.0, sms_per_second: 1000.0 };
     let d = Deliverer::new(

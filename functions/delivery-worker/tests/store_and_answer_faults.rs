@@ -52,7 +52,12 @@ async fn deliverer(aws: &TestAws, providers: &FakeProviders, faults: &AwsFaults)
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &aws.table, Duration::from_secs(3600));
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &aws.queue_url);
     let http = shared::aws::provider_http_client(SEND_TIMEOUT);
-    let whatsapp = GraphClient::new(http.clone(), &providers.graph.uri(), "v23.0", META_ACCESS_TOKEN.to_owned().into());
+    let whatsapp = GraphClient::new(
+        http.clone(),
+        &providers.graph.uri(),
+        shared::config::DEFAULT_GRAPH_API_VERSION,
+        META_ACCESS_TOKEN.to_owned().into(),
+    );
     let sms = TwilioClient::new(http, &providers.twilio.uri(), TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN.to_owned().into());
     let rates = SendRates { whatsapp_per_second: 1000.0, sms_per_second: 1000.0 };
     Deliverer::new(lines(), store, whatsapp, sms, queue, "https://bridge.example.com/sms/status".into(), rates)
