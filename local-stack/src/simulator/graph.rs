@@ -310,8 +310,18 @@ impl Simulator {
         if let Some(error) = error {
             report["errors"] = json!([error]);
         }
-        if let Err(e) = self.post_notification(line, json!({ "statuses": [report] })).await {
-            println!("status notification for {wamid} failed: {e}");
+        // Meta delivers a notification again, with growing pauses, until the webhook answers
+        // 2xx (for days; here a few tries over half a minute).
+        let notification = json!({ "statuses": [report] });
+        let mut pause = std::time::Duration::from_secs(1);
+        for attempt in 1..=5 {
+            match self.post_notification(line, notification.clone()).await {
+                Ok(status) if (200..300).contains(&status) => return,
+                Ok(status) => println!("status notification for {wamid} answered {status} (try {attempt})"),
+                Err(e) => println!("status notification for {wamid} failed: {e} (try {attempt})"),
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
     }
 

@@ -6,10 +6,38 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+/// At most three local stacks at a time: each runs its own emulator, worker and simulator,
+/// and four at once on two cores once slowed a run past a 60 s wait. The other tests'
+/// threads wait for a slot.
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+const AT_ONCE: usize = 3;
+
+struct Slot;
+
+impl Slot {
+    fn take() -> Self {
+        let (running, freed) = &RUNNING;
+        let mut running = running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *running >= AT_ONCE {
+            running = freed.wait(running).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (running, freed) = &RUNNING;
+        *running.lock().unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
+        freed.notify_one();
+    }
+}
 
 pub struct LocalStack {
     child: Child,
@@ -19,11 +47,13 @@ pub struct LocalStack {
     /// Every line it printed, stdout and stderr (the functions' logs and metrics included).
     printed: Arc<Mutex<Vec<String>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
+    _slot: Slot,
 }
 
 impl LocalStack {
     /// Starts `local-stack --port <free> <args>` with `env` added to a clean environment.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let slot = Slot::take();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_local-stack"));
         command.args(["--port", &port.to_string()]).args(args);
@@ -63,7 +93,7 @@ impl LocalStack {
             kept.lock().unwrap().extend(all.lines().map(str::to_owned));
         });
         let ready_line = ready_rx.recv_timeout(Duration::from_secs(120)).expect("the local stack prints ready");
-        Self { child, port, ready_line, printed, readers: vec![stdout_reader, stderr_reader] }
+        Self { child, port, ready_line, printed, readers: vec![stdout_reader, stderr_reader], _slot: slot }
     }
 
     pub fn base(&self) -> String {

@@ -13,12 +13,16 @@ use std::sync::{Mutex, OnceLock};
 use base64::Engine;
 
 static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// Lines captured so far.
+static LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 struct Captured;
 
 impl Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         CAPTURED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        LINES.fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
         Ok(bytes.len())
     }
 
@@ -84,25 +88,32 @@ pub fn number_forms(number: &str) -> Vec<String> {
 /// already found free of it: every line is searched for each form once, not once per test.
 pub fn assert_no_number_logged(numbers: &[&str]) -> usize {
     static CLEAN_UP_TO: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
-    let bytes = CAPTURED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    // Only whole lines: a line being written now is searched by the next call.
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
-    let text = String::from_utf8_lossy(&bytes[..complete]);
-    assert!(!text.is_empty(), "no log line was captured: call capture_logs() first");
     let forbidden: Vec<(String, String)> = numbers
         .iter()
         .flat_map(|n| number_forms(n).into_iter().map(move |form| (form, (*n).to_owned())))
         .chain([("wamid.".to_owned(), "a wamid (a number in base64)".to_owned())])
         .collect();
     let mut clean_up_to = CLEAN_UP_TO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let searched = |clean_up_to: &BTreeMap<String, usize>, form: &str| clean_up_to.get(form).copied().unwrap_or(0);
+    let start = forbidden.iter().map(|(form, _)| searched(&clean_up_to, form)).min().unwrap_or(0);
+    // Only whole lines, and only those some form hasn't been searched for yet: a line being
+    // written now is searched by the next call.
+    let (unsearched, complete) = {
+        let bytes = CAPTURED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
+        (bytes[start.min(complete)..complete].to_vec(), complete)
+    };
+    assert!(complete > 0, "no log line was captured: call capture_logs() first");
+    // The capture is tracing's JSON, valid UTF-8: offsets in it are offsets in the text.
+    let text = String::from_utf8_lossy(&unsearched);
     for (form, what) in &forbidden {
-        let from = clean_up_to.get(form).copied().unwrap_or(0).min(text.len());
+        let from = searched(&clean_up_to, form).saturating_sub(start).min(text.len());
         for line in text[from..].lines() {
             assert!(!line.contains(form.as_str()), "a log line holds {what} as {form:?}: {line}");
         }
-        clean_up_to.insert(form.clone(), text.len());
+        clean_up_to.insert(form.clone(), complete);
     }
-    text.lines().count()
+    LINES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]
