@@ -216,28 +216,19 @@ fn note_template_event(lines: &Lines, event: &TemplateEvent) {
     }
     let concern = event.concern();
     telemetry::count("LineTemplateChanged", &[("concern", concern.as_str())]);
-    let lines = users.join(",");
-    match concern {
-        TemplateConcern::Stopped | TemplateConcern::Recategorized => tracing::warn!(
-            outcome = "template_event",
-            template = event.name,
-            language = event.language,
-            change,
-            category,
-            lines,
-            concern = concern.as_str(),
-            "a line's template changed: copies outside an agent's window may fail or cost more"
-        ),
-        TemplateConcern::Restored | TemplateConcern::Other => tracing::info!(
-            outcome = "template_event",
-            template = event.name,
-            language = event.language,
-            change,
-            lines,
-            concern = concern.as_str(),
-            "a line's template changed"
-        ),
-    }
+    // Rare, and each one matters to the copies outside agents' windows: a warning whatever
+    // the concern (`stopped` and `recategorized` also raise their alarms).
+    tracing::warn!(
+        outcome = "template_event",
+        template = event.name,
+        language = event.language,
+        change,
+        category,
+        lines = users.join(","),
+        concern = concern.as_str(),
+        copies_at_risk = matches!(concern, TemplateConcern::Stopped | TemplateConcern::Recategorized),
+        "a line's template changed"
+    );
 }
 
 fn log_message(line: &shared::domain::LineId, wamid: &str, from: &str, kind: &str, handled: &MessageHandled) {

@@ -414,7 +414,16 @@ async fn aws_calls_per_agent_reply() {
     assert_eq!(sms_jobs(&h.take_jobs().await).len(), 3);
 }
 
-// ---- what WhatsApp bills ----------------------------------------------------------------
+// ---- what WhatsApp bills, and the line's template ----------------------------------------
+
+/// How often `metric` was counted with each of `values` while `call` ran (the process's
+/// totals; no other test counts these metrics).
+async fn counted_during(metric: &str, values: &[&str], call: impl Future<Output = u16>) -> (u16, Vec<f64>) {
+    let totals = || values.iter().map(|value| shared::telemetry::counted(metric, value)).collect::<Vec<f64>>();
+    let before = totals();
+    let status = call.await;
+    (status, totals().iter().zip(before).map(|(after, before)| after - before).collect())
+}
 
 /// Each message Meta bills is counted once, by category, from its `sent` report's `pricing`
 /// block, tracked or not (a notice to an agent costs the same as a copy); free messages,
@@ -422,11 +431,6 @@ async fn aws_calls_per_agent_reply() {
 #[tokio::test]
 async fn billed_messages_are_counted_by_category_from_their_sent_report() {
     let h = Harness::new().await;
-    let billed = || {
-        ["service", "utility", "marketing", "other"]
-            .map(|category| shared::telemetry::counted("WhatsAppMessagesBilled", category))
-    };
-    let before = billed();
     let status = |id: &str, status: &str, pricing: serde_json::Value| json!({ "id": id, "status": status, "timestamp": "1764072000", "recipient_id": AGENTS[0], "pricing": pricing });
     let service = json!({ "billable": true, "pricing_model": "PMP", "category": "service", "type": "regular" });
     let utility = json!({ "billable": true, "pricing_model": "PMP", "category": "utility", "type": "regular" });
@@ -440,10 +444,10 @@ async fn billed_messages_are_counted_by_category_from_their_sent_report() {
         json!({ "id": "wamid.unpriced4", "status": "sent", "timestamp": "1764072000", "recipient_id": AGENTS[0] }),
     ];
     let (body, signature) = signed_meta_notification(&[], &statuses);
-    assert_eq!(h.call(post(body, Some(signature))).await.0, 200);
-    let after = billed();
-    let counted: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
-    assert_eq!(counted, [1.0, 1.0, 0.0, 0.0], "service, utility, marketing, other");
+    let categories = ["service", "utility", "marketing", "other"];
+    let call = async { h.call(post(body, Some(signature))).await.0 };
+    let (status, counted) = counted_during("WhatsAppMessagesBilled", &categories, call).await;
+    assert_eq!((status, counted), (200, vec![1.0, 1.0, 0.0, 0.0]), "service, utility, marketing, other");
 }
 
 /// Meta's template news (`message_template_status_update`, `template_category_update`): about
@@ -452,11 +456,6 @@ async fn billed_messages_are_counted_by_category_from_their_sent_report() {
 #[tokio::test]
 async fn template_news_about_a_lines_template_is_counted_for_the_alarms() {
     let h = Harness::new().await;
-    let concerns = || {
-        ["stopped", "recategorized", "restored", "other"]
-            .map(|concern| shared::telemetry::counted("LineTemplateChanged", concern))
-    };
-    let before = concerns();
     let change = |field: &str, value: serde_json::Value| json!({ "field": field, "value": value });
     let ours = |extra: serde_json::Value| {
         let mut value = json!({ "message_template_id": 1_234_567, "message_template_name": "new_customer_message",
@@ -475,7 +474,8 @@ async fn template_news_about_a_lines_template_is_counted_for_the_alarms() {
         ] }] })
     .to_string();
     let signature = compute_signature(META_APP_SECRET, body.as_bytes());
-    assert_eq!(h.call(post(body, Some(signature))).await.0, 200);
-    let counted: Vec<f64> = concerns().iter().zip(before).map(|(after, before)| after - before).collect();
-    assert_eq!(counted, [1.0, 1.0, 1.0, 0.0], "stopped, recategorized, restored, other");
+    let concerns = ["stopped", "recategorized", "restored", "other"];
+    let call = async { h.call(post(body, Some(signature))).await.0 };
+    let (status, counted) = counted_during("LineTemplateChanged", &concerns, call).await;
+    assert_eq!((status, counted), (200, vec![1.0, 1.0, 1.0, 0.0]), "stopped, recategorized, restored, other");
 }
