@@ -106,10 +106,16 @@ async fn dynamodb_refusing_the_claim_sends_nothing_until_it_recovers_then_once()
 }
 
 #[tokio::test]
-async fn dynamodb_failing_after_the_claim_gives_the_job_back_and_it_goes_once() {
+async fn dynamodb_failing_at_the_context_read_gives_the_job_back_and_it_goes_once() {
     bridge_testkit::testing::logs::capture_logs();
     // The copy's context can't be read: nothing was sent, the claim is given back.
     store_fails_at("the context read", "DynamoDB_20120810.BatchGetItem", 0).await;
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+}
+
+#[tokio::test]
+async fn dynamodb_failing_every_call_after_the_claim_leaves_the_lease_to_its_owner_and_it_goes_once() {
+    bridge_testkit::testing::logs::capture_logs();
     // Everything after the claim fails, the give-back included: the claim stays, this
     // process remembers nothing went out, and its own retry resumes its own lease.
     store_fails_at("every call after the claim", "DynamoDB", 1).await;
@@ -117,10 +123,17 @@ async fn dynamodb_failing_after_the_claim_gives_the_job_back_and_it_goes_once() 
 }
 
 #[tokio::test]
-async fn dynamodb_failing_after_the_provider_accepted_records_the_send_later_and_never_resends() {
+async fn dynamodb_refusing_the_routing_record_after_the_provider_accepted_records_it_later_and_never_resends() {
     bridge_testkit::testing::logs::capture_logs();
-    // The reply-routing record, then the leg: either refused, the send is remembered.
+    // The reply-routing record refused: the send is remembered, and recorded later.
     store_fails_at("the copy's routing record", "DynamoDB_20120810.PutItem", 0).await;
+    bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
+}
+
+#[tokio::test]
+async fn dynamodb_refusing_the_legs_record_after_the_provider_accepted_records_it_later_and_never_resends() {
+    bridge_testkit::testing::logs::capture_logs();
+    // The leg's record refused: the send is remembered, and recorded later.
     store_fails_at("the leg's record", "DynamoDB_20120810.UpdateItem", 1).await;
     bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
