@@ -53,8 +53,11 @@ impl SignatureAlgorithm {
         match algorithm {
             "HMAC_SHA256" => Ok(Self::HmacSha256),
             "HMAC_SHA1" => Ok(Self::HmacSha1),
-            // Only what the header says, cut short: it is the caller's text.
-            other => Err(TwilioSignatureError::UnsupportedAlgorithm(other.chars().take(32).collect())),
+            // Only what the header says, cut short and scrubbed of digit runs: it is the
+            // caller's text, and it is logged.
+            other => Err(TwilioSignatureError::UnsupportedAlgorithm(crate::domain::scrub_numbers(
+                &other.chars().take(32).collect::<String>(),
+            ))),
         }
     }
 }
@@ -312,7 +315,13 @@ mod tests {
         assert_eq!(refused, TwilioSignatureError::SharedKeyNotConfigured);
         assert!(refused.to_string().contains("TWILIO_WEBHOOK_SHARED_KEY"), "{refused}");
         let with = verifier("https://mycompany.com").with_shared_keys(vec![SecretString::from(SHARED_KEY)]);
-        for (settings, named) in [("key=k,algorithm=HMAC_SHA512", "HMAC_SHA512"), ("key=k", "")] {
+        let scrubbed = crate::domain::scrub_numbers("+14155550134");
+        assert!(!scrubbed.contains("4155550134"), "{scrubbed}");
+        for (settings, named) in [
+            ("key=k,algorithm=HMAC_SHA512", "HMAC_SHA512"),
+            ("key=k", ""),
+            ("algorithm=+14155550134", scrubbed.as_str()),
+        ] {
             assert_eq!(
                 with.verify(path, Some(SHA256_VECTOR), Some(settings), example_params()).unwrap_err(),
                 TwilioSignatureError::UnsupportedAlgorithm(named.into())
