@@ -642,11 +642,22 @@ pub async fn record_customer_text(aws: &TestAws, customer: &str, text: &str) -> 
 /// Records what the webhooks record for "the customer texted, then agent 0 replied `text`",
 /// and returns the reply's SMS job (not enqueued).
 pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> shared::domain::Job {
+    let line = lines().iter().next().expect("a test line").clone();
+    record_agent_reply_in(&aws.store(), &line, customer, text).await
+}
+
+/// [`record_agent_reply`] on any store (the in-memory twin's use-case tests use it too).
+pub async fn record_agent_reply_in<S: shared::ports::ConversationStore>(
+    store: &S,
+    line: &shared::domain::Line,
+    customer: &str,
+    text: &str,
+) -> shared::domain::Job {
+    use shared::app::receive_sms::Received;
     use shared::domain::{
         ConversationKey, E164, InboundSms, Job, JobId, JobPayload, MessageId, ProviderMessageId, SendSms, WaId, Wamid,
     };
-    use shared::ports::{AgentEffect, AgentMessageRecord, Agents, Conversations, NewOutboundMessage};
-    let line = lines().iter().next().expect("a test line").clone();
+    use shared::ports::{AgentEffect, AgentMessageRecord, NewOutboundMessage};
     let sms = InboundSms {
         provider_message_id: ProviderMessageId::parse(&message_sid()).expect("sid"),
         from: E164::parse(customer).expect("customer number"),
@@ -655,17 +666,17 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> sh
         attachments: vec![],
         received_at: jiff::Timestamp::now(),
     };
-    let store = aws.store();
-    shared::app::receive_sms::receive_sms(
-        &store,
+    let received = shared::app::receive_sms::receive_sms(
+        store,
         &NoQueue,
-        &line,
+        line,
         sms,
         &mut fastrand::Rng::new(),
         &shared::app::retry_budget::RetryBudget::none(),
     )
     .await
     .expect("recorded");
+    assert!(matches!(received, Received::Accepted { .. }), "{received:?}");
     let conversation =
         ConversationKey { line: line.id.clone(), customer: E164::parse(customer).expect("customer number") };
     let handle = store.conversation(&conversation).await.expect("read").expect("conversation").handle;
@@ -695,7 +706,7 @@ pub async fn record_agent_reply(aws: &TestAws, customer: &str, text: &str) -> sh
         jobs: vec![job.clone()],
     };
     let record = AgentMessageRecord {
-        line: line.id,
+        line: line.id.clone(),
         agent,
         wamid: agent_wamid,
         received_at: jiff::Timestamp::now(),

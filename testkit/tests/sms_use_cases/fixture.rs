@@ -11,12 +11,10 @@ use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
 use shared::app::sweep_outbox::{DEFAULT_OUTBOX_GRACE, SweepError, Swept, sweep_outbox};
 use shared::domain::compliance::AutoReplyReason;
 use shared::domain::{
-    Attachment, AutoReply, ConversationKey, DeliveryStatus, E164, ForwardToAgent, InboundSms, Job, JobId, JobPayload,
-    Line, LineId, Lines, MessageId, ProviderMessageId, SendSms, WaId, Wamid, WhatsAppMessage,
+    Attachment, AutoReply, ConversationKey, DeliveryStatus, E164, ForwardToAgent, InboundSms, Job, JobPayload, Line,
+    LineId, Lines, ProviderMessageId, SendSms, WaId, Wamid, WhatsAppMessage,
 };
-use shared::ports::{
-    AgentEffect, AgentMessageRecord, Agents, Conversations, Deliveries, DeliveryQueue, NewOutboundMessage,
-};
+use shared::ports::{AgentEffect, AgentMessageRecord, Agents, Deliveries, DeliveryQueue};
 
 pub use bridge_testkit::testing::CUSTOMER;
 
@@ -179,51 +177,9 @@ pub fn outbox_jobs(store: &MemoryStore) -> Vec<Job> {
 }
 
 /// Records "the customer texted, then agent 0 replied `text`" as the webhooks record it and
-/// returns the reply's SMS job (not enqueued), as `bridge_testkit::testing::record_agent_reply` does
-/// on DynamoDB.
+/// returns the reply's SMS job (not enqueued): the helper the wire tests use on DynamoDB.
 pub async fn agent_reply(store: &MemoryStore, line: &Line, customer: &str, text: &str) -> Job {
-    let received =
-        receive(store, &MemoryQueue::new(), line, sms(&sid(), customer, "Hello?", Timestamp::now()), &budget())
-            .await
-            .unwrap();
-    assert!(matches!(received, Received::Accepted { .. }), "{received:?}");
-    let conversation = key(customer);
-    let handle = store.conversation(&conversation).await.unwrap().unwrap().handle;
-    let message_id = MessageId::new_v7();
-    let agent_wamid = Wamid::parse(&format!("wamid.agent.{}", uuid::Uuid::new_v4().simple())).unwrap();
-    let job = Job {
-        job_id: JobId::for_leg(&message_id, 0),
-        attempt: 0,
-        payload: JobPayload::SendSms(SendSms {
-            conversation: conversation.clone(),
-            message_id: message_id.clone(),
-            agent: agent(0),
-            agent_wamid: agent_wamid.clone(),
-            text: text.into(),
-            media: vec![],
-        }),
-    };
-    let message = NewOutboundMessage {
-        conversation,
-        handle,
-        message_id,
-        agent: agent(0),
-        agent_wamid: agent_wamid.clone(),
-        body: text.into(),
-        sent_at: Timestamp::now(),
-        jobs: vec![job.clone()],
-    };
-    let record = AgentMessageRecord {
-        line: line.id.clone(),
-        agent: agent(0),
-        wamid: agent_wamid,
-        received_at: Timestamp::now(),
-        profile_name: None,
-        effect: AgentEffect::Reply { message: Box::new(message), clear_pending: false },
-        notices: vec![],
-    };
-    store.record_agent_message(&record).await.unwrap();
-    job
+    bridge_testkit::testing::record_agent_reply_in(store, line, customer, text).await
 }
 
 /// The agent closes the customer's conversation (the Close button).
