@@ -10,7 +10,7 @@ use crate::domain::compliance::CustomerKeyword;
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
-    MessageId, PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage,
+    MessageId, PhoneNumberId, ProviderFailure, UserId, WaId, Wamid, WhatsAppMessage, WhatsAppRecipient,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -430,12 +430,36 @@ pub trait Agents: Send + Sync {
         record: &AgentMessageRecord,
     ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
 
+    /// The agent of the line a WhatsApp user id was learnt for, if any.
+    fn agent_by_user_id(
+        &self,
+        line: &LineId,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<Option<WaId>, StoreError>> + Send;
+
+    /// Remembers that `user_id` is `agent`'s, so a message without their phone number is
+    /// still theirs. Safe to repeat; the latest learning wins.
+    fn learn_agent_user_id(
+        &self,
+        line: &LineId,
+        user_id: &UserId,
+        agent: &WaId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets a user id (its owner changed it, or changed number). Safe to repeat.
+    fn forget_agent_user_id(
+        &self,
+        line: &LineId,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Records a message from someone who is not an agent of the line; `reply` is recorded
-    /// only for their first message of `day`.
+    /// only for their first message of `day`. `from` is whichever id they have.
     fn record_non_agent(
         &self,
         line: &LineId,
-        from: &WaId,
+        from: &WhatsAppRecipient,
         wamid: &Wamid,
         day: &str,
         reply: &Job,
@@ -635,7 +659,7 @@ pub trait WhatsAppClient: Send + Sync {
     fn send(
         &self,
         from: &PhoneNumberId,
-        to: &WaId,
+        to: &WhatsAppRecipient,
         message: &WhatsAppMessage,
         tracking: Option<&str>,
     ) -> impl Future<Output = Result<Wamid, ProviderFailure>> + Send;

@@ -31,7 +31,8 @@ use shared::domain::sms_text::{
 use shared::domain::whatsapp_message::{ButtonAction, picked_handle};
 use shared::domain::whatsapp_text::strip_formatting;
 use shared::domain::{
-    DeliveryStatus, E164, ErrorClass, Job, JobId, LineId, Lines, WaId, Wamid, WhatsAppContent, business_hours, notices,
+    DeliveryStatus, E164, ErrorClass, IdentityChange, Job, JobId, LineId, Lines, UserId, WaId, Wamid, WhatsAppContent,
+    business_hours, notices,
 };
 
 /// A target's body: libFuzzer's input in, a panic out if an invariant breaks.
@@ -141,7 +142,13 @@ pub fn meta_webhook(data: &[u8]) {
     assert!(std::str::from_utf8(data).is_ok(), "only UTF-8 parses");
     for batch in batches {
         for message in &batch.messages {
-            check_wa_id(&message.from);
+            if let Some(phone) = message.sender.phone() {
+                check_wa_id(phone);
+            }
+            if let Some(id) = message.sender.user_id() {
+                assert_eq!(UserId::parse(id.as_str()).as_ref(), Ok(id));
+                assert!(!message.sender.masked().contains(&id.as_str()[3..]) || id.as_str().len() <= 5);
+            }
             assert_eq!(Wamid::parse(message.wamid.as_str()).as_ref(), Ok(&message.wamid));
             match &message.content {
                 WhatsAppContent::Text(text) => check_agent_text(text),
@@ -157,6 +164,10 @@ pub fn meta_webhook(data: &[u8]) {
                     if let Some(caption) = caption {
                         check_agent_text(caption);
                     }
+                }
+                WhatsAppContent::IdentityChanged(IdentityChange::Number { new_phone }) => check_wa_id(new_phone),
+                WhatsAppContent::IdentityChanged(IdentityChange::UserId { new_user_id }) => {
+                    assert_eq!(UserId::parse(new_user_id.as_str()).as_ref(), Ok(new_user_id));
                 }
                 WhatsAppContent::Reaction { .. } | WhatsAppContent::Unsupported { .. } => {}
             }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use shared::domain::WhatsAppMessage;
-use shared::domain::{DeliveryStatus, E164, JobId, PhoneNumberId, ProviderFailure, SendTracking, WaId, Wamid};
+use shared::domain::{
+    DeliveryStatus, E164, JobId, PhoneNumberId, ProviderFailure, SendTracking, Wamid, WhatsAppRecipient,
+};
 use shared::ports::{AcceptedSms, SmsProvider, WhatsAppClient};
 
 /// What the provider does with one call.
@@ -93,7 +95,7 @@ fn lost_answer() -> ProviderFailure {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WhatsAppCall {
     pub from: PhoneNumberId,
-    pub to: WaId,
+    pub to: WhatsAppRecipient,
     pub message: WhatsAppMessage,
     /// `biz_opaque_callback_data`, echoed on the message's status webhooks.
     pub tracking: Option<String>,
@@ -108,7 +110,7 @@ pub struct WhatsAppCall {
 pub struct SentWhatsApp {
     pub wamid: Wamid,
     pub from: PhoneNumberId,
-    pub to: WaId,
+    pub to: WhatsAppRecipient,
     pub message: WhatsAppMessage,
     pub tracking: Option<String>,
     /// Whether the caller got the answer (`false`: lost, or never given).
@@ -172,8 +174,9 @@ impl FakeWhatsApp {
     }
 
     /// The messages accepted for `to`.
-    pub fn sent_to(&self, to: &WaId) -> Vec<SentWhatsApp> {
-        self.lock().sent.iter().filter(|m| &m.to == to).cloned().collect()
+    pub fn sent_to(&self, to: impl Into<WhatsAppRecipient>) -> Vec<SentWhatsApp> {
+        let to = to.into();
+        self.lock().sent.iter().filter(|m| m.to == to).cloned().collect()
     }
 
     /// How many accepted messages carry `job` in their tracking: more than one is a
@@ -196,7 +199,7 @@ impl WhatsAppClient for FakeWhatsApp {
     async fn send(
         &self,
         from: &PhoneNumberId,
-        to: &WaId,
+        to: &WhatsAppRecipient,
         message: &WhatsAppMessage,
         tracking: Option<&str>,
     ) -> Result<Wamid, ProviderFailure> {
@@ -467,7 +470,9 @@ mod tests {
     use std::time::Duration;
 
     use jiff::{SignedDuration, Timestamp};
-    use shared::domain::{E164, JobId, LineId, PhoneNumberId, ProviderFailure, SendTracking, WaId, WhatsAppMessage};
+    use shared::domain::{
+        E164, JobId, LineId, PhoneNumberId, ProviderFailure, SendTracking, WhatsAppMessage, WhatsAppRecipient,
+    };
     use shared::ports::{SmsProvider, WhatsAppClient};
 
     use super::{FakeSms, FakeWhatsApp, Outcome};
@@ -476,8 +481,8 @@ mod tests {
         PhoneNumberId::parse("106540352242922").unwrap()
     }
 
-    fn agent() -> WaId {
-        WaId::parse("14155550111").unwrap()
+    fn agent() -> WhatsAppRecipient {
+        WhatsAppRecipient::parse("14155550111").unwrap()
     }
 
     fn number(n: &str) -> E164 {
@@ -505,7 +510,7 @@ mod tests {
         assert_eq!(wa.sent().len(), 2, "only accepted messages are sent");
         assert_eq!(wa.sends_of(&job), 1, "refused calls don't count as sends");
         assert_eq!(wa.find(&first).unwrap().jobs(), vec![job]);
-        assert_eq!(wa.sent_to(&agent()).len(), 2);
+        assert_eq!(wa.sent_to(agent()).len(), 2);
     }
 
     #[tokio::test]

@@ -567,7 +567,17 @@ pub fn signed_meta_notification(messages: &[serde_json::Value], statuses: &[serd
         "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": { "display_phone_number": "14155550100", "phone_number_id": PHONE_NUMBER_ID },
-            "contacts": messages.iter().map(|m| serde_json::json!({ "profile": { "name": "Agent" }, "wa_id": m["from"] })).collect::<Vec<_>>(),
+            // One contact per sender, with the ids its message has (Meta leaves out the
+            // phone number of some users with a username, never the user id).
+            "contacts": messages.iter().map(|m| {
+                let mut contact = serde_json::json!({ "profile": { "name": "Agent" } });
+                for (field, id) in [("wa_id", &m["from"]), ("user_id", &m["from_user_id"])] {
+                    if !id.is_null() {
+                        contact[field] = id.clone();
+                    }
+                }
+                contact
+            }).collect::<Vec<_>>(),
             "messages": messages,
             "statuses": statuses,
         }}]}],

@@ -18,6 +18,8 @@ mod content;
 mod erased;
 #[path = "whatsapp_use_cases/fixture.rs"]
 mod fixture;
+#[path = "whatsapp_use_cases/identity.rs"]
+mod identity;
 #[path = "whatsapp_use_cases/recording.rs"]
 mod recording;
 #[path = "whatsapp_use_cases/routing.rs"]

@@ -36,7 +36,7 @@ use shared::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore};
 use shared::adapters::sqs::SqsQueue;
 use shared::app::deliver_job::Deliverer;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::domain::{E164, PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage};
+use shared::domain::{E164, PhoneNumberId, ProviderFailure, Wamid, WhatsAppMessage, WhatsAppRecipient};
 use shared::ports::{AcceptedSms, SmsProvider, WhatsAppClient};
 use sms_webhook::SmsWebhook;
 use support::{customer, forward_event, http_event, inbound_sms_event, uuid_like};
@@ -76,7 +76,7 @@ impl WhatsAppClient for InMemoryWhatsApp {
     async fn send(
         &self,
         _: &PhoneNumberId,
-        _: &WaId,
+        _: &WhatsAppRecipient,
         _: &WhatsAppMessage,
         _: Option<&str>,
     ) -> Result<Wamid, ProviderFailure> {

@@ -84,6 +84,7 @@ async fn meta_reports_sent(aws: &TestAws, providers: &FakeProviders) {
             error_code: None,
             tracking: body["biz_opaque_callback_data"].as_str().and_then(SendTracking::parse),
             recipient: body["to"].as_str().and_then(|to| shared::domain::WaId::parse(to).ok()),
+            recipient_user_id: None,
             pricing: None,
         };
         assert!(report.tracking.is_some(), "every send carries its tracking: {body}");

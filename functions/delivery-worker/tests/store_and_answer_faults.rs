@@ -161,6 +161,7 @@ async fn a_send_recorded_by_nobody_is_found_by_another_process_from_metas_status
         error_code: None,
         tracking: sent[0]["biz_opaque_callback_data"].as_str().and_then(SendTracking::parse),
         recipient: None,
+        recipient_user_id: None,
         pricing: None,
     };
     let line = lines().iter().next().unwrap().clone();
@@ -247,6 +248,7 @@ async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_c
                 error_code: None,
                 tracking: sent[0]["biz_opaque_callback_data"].as_str().and_then(SendTracking::parse),
                 recipient: None,
+                recipient_user_id: None,
                 pricing: None,
             };
             let line = lines().iter().next().unwrap().clone();

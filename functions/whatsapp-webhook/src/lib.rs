@@ -23,6 +23,7 @@ use shared::adapters::sqs::SqsQueue;
 use shared::adapters::whatsapp::{
     MalformedNotification, MetaSignatureError, MetaSignatureVerifier, parse_notification,
 };
+use shared::app::agent_identity::{LearntUserIds, learn_from_status};
 use shared::app::apply_whatsapp_status::apply_whatsapp_status;
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
 use shared::app::retry_budget::RetryBudget;
@@ -44,6 +45,8 @@ pub struct WhatsAppWebhook<S, Q> {
     verifier: MetaSignatureVerifier,
     verify_token: secrecy::SecretString,
     retry_budget: std::time::Duration,
+    /// Agents' user ids this instance already stored (`agent_identity`).
+    learnt: LearntUserIds,
     store: S,
     queue: Q,
 }
@@ -69,6 +72,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> WhatsAppWebhook<S, Q> {
             verifier: MetaSignatureVerifier::new(config.meta_app_secret),
             verify_token: config.meta_verify_token,
             retry_budget: config.retry_budget,
+            learnt: LearntUserIds::new(),
             store,
             queue,
         }
@@ -155,11 +159,23 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
         }
         for message in batch.messages {
             let (wamid, from, kind) =
-                (LogId(message.wamid.as_str()).to_string(), message.from.masked(), message.content.kind().to_owned());
-            let profile_name = batch.profile_names.get(message.from.as_str()).cloned();
-            match receive_whatsapp_message(&webhook.store, &webhook.queue, line, profile_name, message, now, &budget)
-                .await
-            {
+                (LogId(message.wamid.as_str()).to_string(), message.sender.masked(), message.content.kind().to_owned());
+            let sender = &message.sender;
+            let profile_name = [sender.phone().map(|p| p.as_str()), sender.user_id().map(|id| id.as_str())]
+                .into_iter()
+                .flatten()
+                .find_map(|id| batch.profile_names.get(id).cloned());
+            let handled = receive_whatsapp_message(
+                &webhook.store,
+                &webhook.queue,
+                line,
+                profile_name,
+                message,
+                now,
+                &budget,
+                &webhook.learnt,
+            );
+            match handled.await {
                 Ok(handled) => log_message(&line.id, &wamid, &from, &kind, &handled),
                 Err(e) => {
                     tracing::error!(outcome = "error", line = %line.id, wamid, error = %e, "agent message not recorded; Meta will deliver it again");
@@ -173,6 +189,13 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
             // A notification Meta delivers again counts again: this is a cost gauge, not a bill.
             if let Some(category) = status.billed_category() {
                 telemetry::count("WhatsAppMessagesBilled", &[("category", category.as_str())]);
+            }
+            // A send to an agent's number tells their user id (`agent_identity`); learning it
+            // is worth a retry of the notification, as the status itself is.
+            let learn = || learn_from_status(&webhook.store, line, status, now, &webhook.learnt);
+            if let Err(e) = budget.retry(learn, StoreError::is_transient).await {
+                tracing::error!(outcome = "error", line = %line.id, wamid, error = %e, "agent's user id not stored; Meta will deliver the status again");
+                failed = Some(HandleError::Store(e));
             }
             match apply_whatsapp_status(&webhook.store, &webhook.queue, line, status, now, &budget).await {
                 Ok(handled) => tracing::info!(

@@ -115,21 +115,104 @@ async fn one_unreadable_message_doesnt_take_its_neighbours_down() {
     let h = Harness::new().await;
     h.customer_texts(CUSTOMER_A, "Hi from A").await;
     let copies = h.forward().await;
-    // Four messages in one notification: a swipe-reply, then three Meta could send that the
-    // bridge can't read (no sender, a sender with a username only, a number as the id), then
-    // a status on a copy. The reply and the status are handled; the rest skipped and counted.
+    // Four messages in one notification: a swipe-reply, two Meta could send that the bridge
+    // can't read (no sender at all, a number as the id), a stranger with a username and no
+    // phone number; then a status on a copy. The reply and the status are handled, the
+    // stranger answered at their user id, the rest skipped and counted.
     let reply = whatsapp_text(AGENTS[0], "Yes, open till 6", Some(&copies[AGENTS[0]]));
     let no_sender = serde_json::json!({ "id": "wamid.nosender", "type": "text", "text": { "body": "hi" } });
-    let username_only = serde_json::json!({ "from_user_id": "US.13491208655302741918", "id": "wamid.user", "type": "text", "text": { "body": "hi" } });
+    let username_only = serde_json::json!({ "from_user_id": STRANGER_USER_ID, "id": "wamid.user", "type": "text", "text": { "body": "hi" } });
     let numeric_id = serde_json::json!({ "from": AGENTS[1], "id": 7, "type": "text", "text": { "body": "hi" } });
     let status =
         serde_json::json!({ "id": copies[AGENTS[1]], "status": "read", "timestamp": "1", "recipient_id": AGENTS[1] });
     assert_eq!(h.notify(&[no_sender, reply, username_only, numeric_id], &[status]).await, 200);
     let jobs = h.take_jobs().await;
     assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), "Yes, open till 6".to_owned())]);
+    let answered: Vec<_> = jobs
+        .iter()
+        .filter_map(|job| match &job.payload {
+            JobPayload::NotifyAgent(n) => Some(n.agent.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [STRANGER_USER_ID], "the stranger gets the daily reply at their user id");
     let thread = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
     let read = thread[0].legs.iter().find(|l| l.to == AGENTS[1]).unwrap();
     assert_eq!(read.status, Some(shared::domain::DeliveryStatus::Read), "the status beside them applied");
+}
+
+// ---- users with a WhatsApp username (business-scoped user ids) ---------------------------
+
+const STRANGER_USER_ID: &str = "BR.1A2B3C4D5E6F";
+const AGENT_USER_ID: &str = "US.13491208655302741918";
+
+/// Agent 0's message as Meta sends it once usernames exist: their phone and their user id.
+fn agent_text_with_user_id(text: &str) -> serde_json::Value {
+    let mut message = whatsapp_text(AGENTS[0], text, None);
+    message["from_user_id"] = json!(AGENT_USER_ID);
+    message
+}
+
+/// Agent 0's message with their user id only (they adopted a username).
+fn agent_text_by_user_id(text: &str) -> serde_json::Value {
+    let mut message = whatsapp_text(AGENTS[0], text, None);
+    message.as_object_mut().unwrap().remove("from");
+    message["from_user_id"] = json!(AGENT_USER_ID);
+    message
+}
+
+#[tokio::test]
+async fn an_agent_whose_messages_lose_their_phone_number_is_recognised_by_user_id() {
+    let h = Harness::new().await;
+    let handle = h.customer_texts(CUSTOMER_A, "Is my bike ready?").await;
+    h.take_jobs().await;
+    // Meta's notifications carry both ids while the number is shown: the bridge learns it.
+    assert_eq!(h.notify(&[agent_text_with_user_id("/help")], &[]).await, 200);
+    h.take_jobs().await;
+
+    assert_eq!(h.notify(&[agent_text_by_user_id(&format!("{handle} Ready at 5"))], &[]).await, 200);
+
+    let jobs = h.take_jobs().await;
+    assert_eq!(sms_jobs(&jobs), [(CUSTOMER_A.to_owned(), "Ready at 5".to_owned())]);
+    let replies = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
+    assert_eq!(replies.len(), 2, "the customer's text and the agent's reply");
+}
+
+#[tokio::test]
+async fn a_status_naming_the_recipient_by_user_id_only_applies_and_a_send_to_an_agent_teaches_it() {
+    let h = Harness::new().await;
+    h.customer_texts(CUSTOMER_A, "Hi from A").await;
+    let copies = h.forward().await;
+    let by_user_id =
+        json!({ "id": copies[AGENTS[1]], "status": "delivered", "timestamp": "1", "recipient_user_id": "US.55" });
+    let both = json!({ "id": copies[AGENTS[0]], "status": "read", "timestamp": "1", "recipient_id": AGENTS[0], "recipient_user_id": AGENT_USER_ID });
+
+    assert_eq!(h.notify(&[], &[by_user_id, both]).await, 200);
+
+    let thread = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
+    let status_of = |agent: &str| thread[0].legs.iter().find(|l| l.to == agent).unwrap().status;
+    assert_eq!(status_of(AGENTS[1]), Some(shared::domain::DeliveryStatus::Delivered));
+    assert_eq!(status_of(AGENTS[0]), Some(shared::domain::DeliveryStatus::Read));
+    // The report on agent 0's copy taught their user id: a message with it alone is theirs.
+    assert_eq!(h.notify(&[agent_text_by_user_id("/help")], &[]).await, 200);
+    let jobs = h.take_jobs().await;
+    assert_eq!(notices_to(&jobs, AGENTS[0]).len(), 1, "{jobs:?}");
+}
+
+#[tokio::test]
+async fn an_agents_new_number_is_told_to_the_other_agents() {
+    let h = Harness::new().await;
+    let change = json!({ "from": AGENTS[0], "id": "wamid.sys1", "timestamp": "1", "type": "system",
+        "system": { "body": "User A changed from one number to another", "wa_id": "12195555358", "type": "user_changed_number" } });
+
+    assert_eq!(h.notify(std::slice::from_ref(&change), &[]).await, 200);
+    assert_eq!(h.notify(&[change], &[]).await, 200, "a replay");
+
+    let jobs = h.take_jobs().await;
+    let told = notices_to(&jobs, AGENTS[1]);
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert!(told[0].contains("+1 219-555-5358"), "{told:?}");
+    assert!(notices_to(&jobs, AGENTS[0]).is_empty());
 }
 
 // ---- routing ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::Pacer;
 use crate::domain::{
     AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobPayload, Line,
-    Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, notices,
+    Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, WhatsAppRecipient, notices,
 };
 use crate::ports::{
     Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError,
@@ -684,6 +684,7 @@ where
             })
             .collect();
         let first = forwards[0];
+        let agent = WhatsAppRecipient::from(&first.agent);
         let Some(context) = self.store.forward_context(&first.conversation, &first.agent).await? else {
             return Ok(Delivered::Dropped);
         };
@@ -700,7 +701,7 @@ where
             agent_copy(line, &context.handle, &combined, CopyFacts { window_open, opted_out: context.opted_out });
         self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
         let started = Timestamp::now();
-        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &copy, Some(&tracking));
+        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &copy, Some(&tracking));
         let mut result = self.call(deadline, send).await;
         let mut via = if window_open { ForwardedVia::Text } else { ForwardedVia::Template };
 
@@ -717,7 +718,7 @@ where
                 CopyFacts { window_open: false, opted_out: context.opted_out },
             );
             self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
-            let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &first.agent, &template, Some(&tracking));
+            let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &template, Some(&tracking));
             result = self.call(deadline, send).await;
             via = ForwardedVia::Template;
         }
@@ -762,7 +763,8 @@ where
                     .await
                 {
                     Ok(()) => {
-                        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &forward.agent, &message, None);
+                        let agent = WhatsAppRecipient::from(&forward.agent);
+                        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &message, None);
                         self.call(deadline, send).await.map(|_| ())
                     }
                     Err(_) => Err(ProviderFailure::NotSent("no time left before the deadline".into())),
@@ -928,10 +930,10 @@ where
         let mut result = self.call(deadline, send).await;
         // Outside the agent's window, a notice about a conversation goes as the template
         // rather than failing silently (docs/using.md; issue 4).
-        if let (Err(failure), Some(parameters)) = (&result, &notice.fallback)
+        if let (Err(failure), Some(parameters), Some(agent)) = (&result, &notice.fallback, notice.agent.phone())
             && ErrorClass::of(failure) == ErrorClass::Fallback
         {
-            self.store.mark_window_closed(&line.id, &notice.agent, now).await?;
+            self.store.mark_window_closed(&line.id, agent, now).await?;
             let template = WhatsAppMessage::Template {
                 name: line.template.name.clone(),
                 language: line.template.language.clone(),

@@ -1,5 +1,6 @@
 //! Use cases: what the bridge does, written against the ports.
 
+pub mod agent_identity;
 pub mod apply_sms_status;
 pub mod apply_whatsapp_status;
 pub mod deliver_job;

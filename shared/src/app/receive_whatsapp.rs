@@ -7,6 +7,7 @@
 
 use jiff::Timestamp;
 
+use crate::app::agent_identity::{self, LearntUserIds};
 use crate::app::receive_sms::enqueue_or_leave_to_outbox;
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::media::WhatsAppMedia;
@@ -18,8 +19,8 @@ use crate::domain::whatsapp_message::{
 };
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
-    ConversationKey, Handle, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId, SendSms, Wamid, WhatsAppContent,
-    WhatsAppMessage,
+    ConversationKey, Handle, IdentityChange, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId,
+    ReceivedWhatsApp, SendSms, Wamid, WhatsAppContent, WhatsAppMessage,
 };
 use crate::ports::{
     AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, NewOutboundMessage,
@@ -148,17 +149,41 @@ pub enum HandleError {
     Queue(#[from] QueueError),
 }
 
+/// A message to the line's number: an agent's (recognised by phone or by a user id learnt
+/// for them, `agent_identity`) is routed; anyone else's gets the daily reply.
+#[allow(clippy::too_many_arguments)]
 pub async fn receive_whatsapp_message<S: ConversationStore, Q: DeliveryQueue>(
     store: &S,
     queue: &Q,
     line: &Line,
     profile_name: Option<String>,
-    message: InboundWhatsApp,
+    message: impl Into<ReceivedWhatsApp>,
     now: Timestamp,
     budget: &RetryBudget,
+    learnt: &LearntUserIds,
 ) -> Result<MessageHandled, HandleError> {
-    if !line.agents.contains(&message.from) {
+    let message = message.into();
+    let recognise = || agent_identity::recognise(store, line, &message.sender, now, learnt);
+    let Some(agent) = budget.retry(recognise, StoreError::is_transient).await? else {
         return non_agent(store, queue, line, &message, now, budget).await;
+    };
+    let old_user_id = message.sender.user_id().cloned();
+    let message = message.from_agent(agent);
+    if let WhatsAppContent::IdentityChanged(change) = &message.content {
+        // What the bridge knows changes before the message is recorded: both are safe to
+        // repeat, so a replay (or a failed record) does it again harmlessly.
+        let update = || async {
+            match change {
+                IdentityChange::UserId { new_user_id } => {
+                    let old = old_user_id.as_ref();
+                    agent_identity::user_id_changed(store, line, &message.from, old, new_user_id, now, learnt).await
+                }
+                IdentityChange::Number { .. } => {
+                    agent_identity::number_changed(store, line, old_user_id.as_ref(), learnt).await
+                }
+            }
+        };
+        budget.retry(update, StoreError::is_transient).await?;
     }
     // Planning only reads: a read the store refuses is tried again within the budget.
     let plan =
@@ -238,7 +263,20 @@ async fn plan<S: ConversationStore>(
             }
             _ => Ok(Plan::told(line, message, NotRelayed::Media, notices::media_not_sent(kind, line.media_relay))),
         },
-        // WhatsApp's own notices (a number changed) aren't the agent's to answer.
+        // An agent's number or user id changed: the other agents are told (a new number
+        // needs the line's configuration changed to get copies).
+        WhatsAppContent::IdentityChanged(change) => {
+            let text = match change {
+                IdentityChange::Number { new_phone } => notices::agent_changed_number(&agent_name, new_phone),
+                IdentityChange::UserId { .. } => notices::agent_changed_user_id(&agent_name),
+            };
+            Ok(Plan {
+                effect: AgentEffect::Nothing,
+                notices: tell_the_others(line, message, "identity", text),
+                outcome: MessageHandled::NotRelayed { why: NotRelayed::System },
+            })
+        }
+        // WhatsApp's other notices aren't the agent's to answer.
         WhatsAppContent::Unsupported { kind } if kind == "system" => Ok(Plan::silent(NotRelayed::System)),
         // The agent sent something that can't go by SMS: say so rather than drop it silently.
         WhatsAppContent::Unsupported { kind } => {
@@ -456,6 +494,19 @@ async fn close<S: ConversationStore>(
         notices: told,
         outcome: MessageHandled::Acted { action: AgentAction::Close },
     })
+}
+
+/// The same notice to every agent of the line but the message's author, with no template
+/// to fall back on: for news that is about no conversation.
+fn tell_the_others(line: &Line, message: &InboundWhatsApp, purpose: &str, text: WhatsAppMessage) -> Vec<Job> {
+    line.agents
+        .iter()
+        .filter(|agent| **agent != message.from)
+        .map(|agent| {
+            let key = format!("{}:{purpose}:{}", message.wamid.as_str(), agent.as_str());
+            Job::notice(key, line.id.clone(), agent.clone(), text.clone())
+        })
+        .collect()
 }
 
 /// The same notice to every agent of the line but the one who acted, as the line's
@@ -750,19 +801,25 @@ async fn non_agent<S: ConversationStore, Q: DeliveryQueue>(
     store: &S,
     queue: &Q,
     line: &Line,
-    message: &InboundWhatsApp,
+    message: &ReceivedWhatsApp,
     now: Timestamp,
     budget: &RetryBudget,
 ) -> Result<MessageHandled, HandleError> {
+    // WhatsApp's own notice about someone's number is no message from them: no answer.
+    if message.content.kind() == "system" {
+        return Ok(MessageHandled::NonAgent { replied: false });
+    }
     let day = now.strftime("%Y-%m-%d").to_string();
+    // Answered at whichever id they have: a user with a username may have no phone number.
+    let from = message.sender.recipient();
     // Keyed by the day, not the message: a second message today finds the same job.
     let reply = Job::notice(
-        format!("nonagent:{}:{}:{day}", line.id, message.from.as_str()),
+        format!("nonagent:{}:{}:{day}", line.id, from.as_str()),
         line.id.clone(),
-        message.from.clone(),
+        from.clone(),
         notices::not_an_agent(line),
     );
-    let record = || store.record_non_agent(&line.id, &message.from, &message.wamid, &day, &reply);
+    let record = || store.record_non_agent(&line.id, &from, &message.wamid, &day, &reply);
     match budget.retry(record, StoreError::is_transient).await? {
         NonAgentOutcome::Replied => {
             enqueue_or_leave_to_outbox(queue, std::slice::from_ref(&reply), budget).await;

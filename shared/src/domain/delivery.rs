@@ -18,6 +18,7 @@ use super::message::Attachment;
 use super::message::Wamid;
 use super::phone::{E164, WaId};
 use super::whatsapp_message::WhatsAppMessage;
+use super::whatsapp_user::WhatsAppRecipient;
 
 /// How long after an agent's last message the business may send them free-form text.
 pub const AGENT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -156,7 +157,9 @@ pub struct SendSms {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotifyAgent {
     pub line: LineId,
-    pub agent: WaId,
+    /// An agent, by phone; or someone who is not one (the daily reply), by whichever id
+    /// they have.
+    pub agent: WhatsAppRecipient,
     pub message: WhatsAppMessage,
     /// The line template's parameters (handle, customer, text) to use instead when the
     /// agent's 24 h window has closed (131047), so the notice never fails silently.
@@ -245,7 +248,8 @@ impl Job {
     }
 
     /// A notice to `agent`; `key` makes the id stable (a replay re-offers the same job).
-    pub fn notice(key: String, line: LineId, agent: WaId, message: WhatsAppMessage) -> Self {
+    pub fn notice(key: String, line: LineId, agent: impl Into<WhatsAppRecipient>, message: WhatsAppMessage) -> Self {
+        let agent = agent.into();
         Self {
             job_id: JobId::derived("n", &key),
             attempt: 0,
@@ -569,7 +573,11 @@ impl ErrorClass {
     pub fn of_code(code: i64) -> Option<Self> {
         Some(match code {
             20429 | 30001 | 131000 | 131016 | 131057 | 130429 | 131056 | 4 | 80007 => Self::Retry,
-            21211 | 21610 | 21612 | 21614 | 30005 | 30006 | 131026 | 131051 | 100 | 131008 | 131009 => Self::Permanent,
+            // 131062: a send by business-scoped user id refused (Meta's error codes page,
+            // 2026): sending again to the same id won't help.
+            21211 | 21610 | 21612 | 21614 | 30005 | 30006 | 131026 | 131051 | 131062 | 100 | 131008 | 131009 => {
+                Self::Permanent
+            }
             132000..=132999 => Self::Permanent,
             131047 => Self::Fallback,
             190 | 0 | 3 | 10 | 200..=299 | 20003 | 368 | 131031 => Self::Escalate,
@@ -848,8 +856,8 @@ mod tests {
             (&[20429, 30001, 131000, 131016, 131057, 130429, 131056, 4, 80007], Retry),
             (
                 &[
-                    21211, 21610, 21612, 21614, 30005, 30006, 131026, 131051, 100, 131008, 131009, 132000, 132001,
-                    132018, 132999,
+                    21211, 21610, 21612, 21614, 30005, 30006, 131026, 131051, 131062, 100, 131008, 131009, 132000,
+                    132001, 132018, 132999,
                 ],
                 Permanent,
             ),

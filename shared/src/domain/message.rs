@@ -4,6 +4,7 @@ use jiff::Timestamp;
 
 use super::media::WhatsAppMedia;
 use super::phone::{E164, WaId};
+use super::whatsapp_user::{IdentityChange, UserId, WhatsAppUser};
 
 /// A customer's text as received from the SMS provider, already verified and parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +40,36 @@ pub struct Attachment {
     pub content_type: String,
 }
 
-/// A message someone sent to a line's WhatsApp number, as the webhook reports it.
+/// A message someone sent to a line's WhatsApp number, as the webhook reports it: from an
+/// agent or anyone else, known by phone number, user id or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedWhatsApp {
+    pub wamid: Wamid,
+    pub sender: WhatsAppUser,
+    pub context: Option<Wamid>,
+    pub content: WhatsAppContent,
+}
+
+impl ReceivedWhatsApp {
+    /// The same message, known to be from the agent configured as `agent`.
+    pub fn from_agent(self, agent: WaId) -> InboundWhatsApp {
+        InboundWhatsApp { wamid: self.wamid, from: agent, context: self.context, content: self.content }
+    }
+}
+
+impl From<InboundWhatsApp> for ReceivedWhatsApp {
+    fn from(message: InboundWhatsApp) -> Self {
+        Self {
+            wamid: message.wamid,
+            sender: WhatsAppUser::by_phone(message.from),
+            context: message.context,
+            content: message.content,
+        }
+    }
+}
+
+/// An agent's message: [`ReceivedWhatsApp`] once its sender is recognised as one of the
+/// line's agents, by the phone number the line configures for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundWhatsApp {
     pub wamid: Wamid,
@@ -72,6 +102,8 @@ pub enum WhatsAppContent {
         caption: Option<String>,
         media: Option<WhatsAppMedia>,
     },
+    /// WhatsApp's own notice that the sender's number or user id changed (`system`).
+    IdentityChanged(IdentityChange),
     /// A type the bridge does not handle; recorded and acknowledged.
     Unsupported {
         kind: String,
@@ -85,6 +117,7 @@ impl WhatsAppContent {
             Self::ListReply { .. } => "list_reply",
             Self::ButtonReply { .. } => "button_reply",
             Self::Reaction { .. } => "reaction",
+            Self::IdentityChanged(_) => "system",
             Self::Media { kind, .. } | Self::Unsupported { kind } => kind,
         }
     }
@@ -98,8 +131,10 @@ pub struct WhatsAppStatusReport {
     pub error_code: Option<i64>,
     /// The jobs the message delivered, echoed from the send (`biz_opaque_callback_data`).
     pub tracking: Option<super::SendTracking>,
-    /// Who it was sent to (`recipient_id`), when it is a WhatsApp id.
+    /// Who it was sent to (`recipient_id`), when it is a phone number.
     pub recipient: Option<super::WaId>,
+    /// Their business-scoped user id (`recipient_user_id`), when the report carries it.
+    pub recipient_user_id: Option<UserId>,
     /// What Meta bills for the message, when the report says (`pricing`).
     pub pricing: Option<super::pricing::Pricing>,
 }

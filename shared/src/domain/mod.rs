@@ -45,6 +45,7 @@ pub mod status;
 pub mod template_event;
 pub mod whatsapp_message;
 pub mod whatsapp_text;
+pub mod whatsapp_user;
 
 pub use conversation::{ConversationKey, Handle, MessageId};
 pub use delivery::{
@@ -54,8 +55,10 @@ pub use delivery::{
 pub use line::{Line, LineId, Lines, PhoneNumberId};
 pub use log_safe::{LogId, scrub_numbers};
 pub use message::{
-    Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, Wamid, WhatsAppContent, WhatsAppStatusReport,
+    Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, ReceivedWhatsApp, Wamid, WhatsAppContent,
+    WhatsAppStatusReport,
 };
 pub use phone::{E164, WaId};
 pub use status::{DeliveryStatus, ReportedStatus};
 pub use whatsapp_message::WhatsAppMessage;
+pub use whatsapp_user::{IdentityChange, UserId, WhatsAppRecipient, WhatsAppUser};

@@ -161,6 +161,26 @@ pub fn agent_name(profile_name: Option<&str>, agent: &super::phone::WaId) -> Str
     }
 }
 
+/// To the line's other agents: one of them has a new WhatsApp number, which gets no copies
+/// until the line's configuration lists it (agents are configured by phone).
+pub fn agent_changed_number(agent_name: &str, new_phone: &super::phone::WaId) -> WhatsAppMessage {
+    let new = super::phone::E164::parse(&format!("+{}", new_phone.as_str()))
+        .map(|n| n.pretty())
+        .unwrap_or_else(|_| format!("+{}", new_phone.as_str()));
+    WhatsAppMessage::text(&format!(
+        "ℹ️ {agent_name} changed their WhatsApp number to {new}. Until the bridge's configuration lists the \
+         new number, customers' texts are not copied to it."
+    ))
+}
+
+/// To the line's other agents: one of them has a new WhatsApp user id, which the bridge now
+/// recognises; nothing to do.
+pub fn agent_changed_user_id(agent_name: &str) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "ℹ️ {agent_name}'s WhatsApp account id changed. The bridge recognises the new one; nothing to do."
+    ))
+}
+
 pub fn you_claimed(handle: &Handle, customer: &E164) -> WhatsAppMessage {
     WhatsAppMessage::text(&format!(
         "You claimed {handle} · {}. The other agents were told; your next messages go to them.",

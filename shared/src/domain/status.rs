@@ -142,6 +142,7 @@ pub fn reason_in_words(code: Option<i64>) -> &'static str {
         Some(131026) => "the WhatsApp user can't receive this message",
         Some(131047) => "more than 24 hours since they last wrote",
         Some(131051) => "unsupported message type",
+        Some(131062) => "WhatsApp refused the user id as the recipient",
         _ => "the provider gave no reason",
     }
 }

@@ -2,7 +2,7 @@
 //! (`dynamodb/agents.rs`).
 
 use jiff::Timestamp;
-use shared::domain::{ConversationKey, Job, LineId, WaId, Wamid};
+use shared::domain::{ConversationKey, Job, LineId, UserId, WaId, Wamid, WhatsAppRecipient};
 use shared::ports::{
     AgentEffect, AgentMessageRecord, AgentState, Agents, ForwardContext, NewOutboundMessage, NonAgentOutcome,
     RecordOutcome, StoreError,
@@ -61,10 +61,36 @@ impl Agents for MemoryStore {
         self.run(StoreOp::RecordAgentMessage, |state| state.record_agent_message(record))
     }
 
+    async fn agent_by_user_id(&self, line: &LineId, user_id: &UserId) -> Result<Option<WaId>, StoreError> {
+        self.run(StoreOp::AgentByUserId, |state| {
+            Ok(state.agent_user_ids.get(&(line.clone(), user_id.clone())).cloned())
+        })
+    }
+
+    async fn learn_agent_user_id(
+        &self,
+        line: &LineId,
+        user_id: &UserId,
+        agent: &WaId,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.run(StoreOp::LearnAgentUserId, |state| {
+            state.agent_user_ids.insert((line.clone(), user_id.clone()), agent.clone());
+            Ok(())
+        })
+    }
+
+    async fn forget_agent_user_id(&self, line: &LineId, user_id: &UserId) -> Result<(), StoreError> {
+        self.run(StoreOp::ForgetAgentUserId, |state| {
+            state.agent_user_ids.remove(&(line.clone(), user_id.clone()));
+            Ok(())
+        })
+    }
+
     async fn record_non_agent(
         &self,
         line: &LineId,
-        from: &WaId,
+        from: &WhatsAppRecipient,
         wamid: &Wamid,
         day: &str,
         reply: &Job,
@@ -183,7 +209,7 @@ impl State {
     fn record_non_agent(
         &mut self,
         line: &LineId,
-        from: &WaId,
+        from: &WhatsAppRecipient,
         wamid: &Wamid,
         day: &str,
         reply: &Job,

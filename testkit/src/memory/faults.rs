@@ -23,6 +23,9 @@ pub enum StoreOp {
     MarkWindowClosed,
     RecordAgentMessage,
     RecordNonAgent,
+    AgentByUserId,
+    LearnAgentUserId,
+    ForgetAgentUserId,
     // Routing
     FindForwardedCopy,
     FindHandle,

@@ -35,7 +35,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
-use shared::domain::{ConversationKey, Handle, Job, JobId, LegLocation, LineId, MessageId, WaId, Wamid};
+use shared::domain::{
+    ConversationKey, Handle, Job, JobId, LegLocation, LineId, MessageId, UserId, WaId, Wamid, WhatsAppRecipient,
+};
 use shared::ports::{ForwardedCopy, OutboxEntry, SentSmsRecord, StoreError, ThreadLeg};
 
 pub use faults::StoreOp;
@@ -73,8 +75,10 @@ struct State {
     standalone_legs: HashMap<JobId, Leg>,
     /// `OUTBOX#<id>`.
     outbox: Vec<OutboxRecord>,
-    /// `NONAGENT#<line>#<wa_id>#<day>`.
-    non_agent_replies: HashSet<(LineId, WaId, String)>,
+    /// `AGENTID#<line>#<user_id>`: agents' learnt user ids.
+    agent_user_ids: HashMap<(LineId, UserId), WaId>,
+    /// `NONAGENT#<line>#<id>#<day>`.
+    non_agent_replies: HashSet<(LineId, WhatsAppRecipient, String)>,
     faults: Faults,
 }
 
@@ -147,6 +151,7 @@ impl MemoryStore {
             + state.agents.len()
             + state.standalone_legs.len()
             + state.outbox.len()
+            + state.agent_user_ids.len()
             + state.non_agent_replies.len()
     }
 

@@ -2,7 +2,7 @@
 //! once-a-day answer to people who aren't agents.
 
 use shared::domain::routing::Focus;
-use shared::domain::{ConversationKey, WaId};
+use shared::domain::{ConversationKey, UserId, WaId, WhatsAppRecipient};
 use shared::ports::{
     AgentEffect, AgentState, ConversationStore, ForwardContext, NonAgentOutcome, Outbox, PendingText, PriorDelivery,
     RecordOutcome,
@@ -123,7 +123,7 @@ pub async fn an_agents_message_is_recorded_once<S: ConversationStore + Outbox>(s
     // One dedupe per WhatsApp message, whoever sent it.
     let polite = case.notice(&ana, "this number is for agents");
     assert_eq!(
-        store.record_non_agent(&case.line, &ana, &focus.wamid, "2026-12-05", &polite).await.unwrap(),
+        store.record_non_agent(&case.line, &ana.clone().into(), &focus.wamid, "2026-12-05", &polite).await.unwrap(),
         NonAgentOutcome::Duplicate
     );
 }
@@ -208,21 +208,21 @@ pub async fn someone_who_is_not_an_agent_gets_one_reply_a_day<S: ConversationSto
     let (w1, w2) = (wamid(), wamid());
 
     assert_eq!(
-        store.record_non_agent(&case.line, &stranger, &w1, today, &first).await.unwrap(),
+        store.record_non_agent(&case.line, &stranger.clone().into(), &w1, today, &first).await.unwrap(),
         NonAgentOutcome::Replied
     );
     assert_eq!(store.unsent_jobs(std::slice::from_ref(&first)).await.unwrap(), vec![first.clone()]);
     assert_eq!(
-        store.record_non_agent(&case.line, &stranger, &w2, today, &second).await.unwrap(),
+        store.record_non_agent(&case.line, &stranger.clone().into(), &w2, today, &second).await.unwrap(),
         NonAgentOutcome::AlreadyRepliedToday
     );
     assert_eq!(store.unsent_jobs(std::slice::from_ref(&second)).await.unwrap(), vec![], "no second reply");
     assert_eq!(
-        store.record_non_agent(&case.line, &stranger, &w1, today, &first).await.unwrap(),
+        store.record_non_agent(&case.line, &stranger.clone().into(), &w1, today, &first).await.unwrap(),
         NonAgentOutcome::Duplicate
     );
     assert_eq!(
-        store.record_non_agent(&case.line, &stranger, &w2, today, &second).await.unwrap(),
+        store.record_non_agent(&case.line, &stranger.clone().into(), &w2, today, &second).await.unwrap(),
         NonAgentOutcome::Duplicate
     );
 
@@ -231,9 +231,51 @@ pub async fn someone_who_is_not_an_agent_gets_one_reply_a_day<S: ConversationSto
     {
         let answer = polite(&case, from);
         assert_eq!(
-            store.record_non_agent(line, from, &wamid(), day, &answer).await.unwrap(),
+            store.record_non_agent(line, &from.clone().into(), &wamid(), day, &answer).await.unwrap(),
             NonAgentOutcome::Replied,
             "{from:?} on {day}"
         );
     }
+}
+
+pub async fn an_agents_user_id_is_learnt_relearnt_and_forgotten<S: ConversationStore>(store: &S) {
+    let case = Case::new("userid");
+    let other = Case::new("userid-other");
+    let id = UserId::parse("US.13491208655302741918").unwrap();
+    let (ana, ben, t) = (agent(0), agent(1), t0());
+    assert_eq!(store.agent_by_user_id(&case.line, &id).await.unwrap(), None);
+
+    store.learn_agent_user_id(&case.line, &id, &ana, t).await.unwrap();
+    store.learn_agent_user_id(&case.line, &id, &ana, t + secs(1)).await.unwrap();
+    assert_eq!(store.agent_by_user_id(&case.line, &id).await.unwrap(), Some(ana.clone()), "learning twice is once");
+    assert_eq!(store.agent_by_user_id(&other.line, &id).await.unwrap(), None, "per line");
+
+    store.learn_agent_user_id(&case.line, &id, &ben, t + secs(2)).await.unwrap();
+    assert_eq!(store.agent_by_user_id(&case.line, &id).await.unwrap(), Some(ben), "the latest learning wins");
+
+    store.forget_agent_user_id(&case.line, &id).await.unwrap();
+    store.forget_agent_user_id(&case.line, &id).await.unwrap();
+    assert_eq!(store.agent_by_user_id(&case.line, &id).await.unwrap(), None, "forgetting twice is once");
+}
+
+pub async fn a_stranger_known_by_user_id_gets_one_reply_a_day_apart_from_one_known_by_phone<S: ConversationStore>(
+    store: &S,
+) {
+    let case = Case::new("nonagent-userid");
+    let today = "2026-12-05";
+    let by_id = WhatsAppRecipient::parse("BR.1A2B3C4D5E6F").unwrap();
+    let by_phone = WhatsAppRecipient::parse("12195550000").unwrap();
+    let answer = |n: &str| case.notice(&agent(0), &format!("polite-{n}"));
+    assert_eq!(
+        store.record_non_agent(&case.line, &by_id, &wamid(), today, &answer("a")).await.unwrap(),
+        NonAgentOutcome::Replied
+    );
+    assert_eq!(
+        store.record_non_agent(&case.line, &by_id, &wamid(), today, &answer("b")).await.unwrap(),
+        NonAgentOutcome::AlreadyRepliedToday
+    );
+    assert_eq!(
+        store.record_non_agent(&case.line, &by_phone, &wamid(), today, &answer("c")).await.unwrap(),
+        NonAgentOutcome::Replied
+    );
 }

@@ -97,7 +97,8 @@ pub async fn every_write_that_records_jobs_puts_them_in_the_outbox<S: Conversati
     expected.push(vec![reaction]);
     let stranger = shared::domain::WaId::parse("14155550177").unwrap();
     let polite = case.notice(&stranger, "This number is for our team");
-    let replied = store.record_non_agent(&case.line, &stranger, &wamid(), "2026-12-05", &polite).await.unwrap();
+    let replied =
+        store.record_non_agent(&case.line, &stranger.clone().into(), &wamid(), "2026-12-05", &polite).await.unwrap();
     assert_eq!(replied, NonAgentOutcome::Replied);
     expected.push(vec![polite]);
 
@@ -113,7 +114,10 @@ pub async fn every_write_that_records_jobs_puts_them_in_the_outbox<S: Conversati
         .advance_leg_status(&address(&first.jobs[1]), DeliveryStatus::Sent, None, None, &[notice("late")], t + secs(7))
         .await;
     assert!(matches!(late.unwrap(), StatusChange::Unchanged { .. }));
-    let again = store.record_non_agent(&case.line, &stranger, &wamid(), "2026-12-05", &notice("again")).await.unwrap();
+    let again = store
+        .record_non_agent(&case.line, &stranger.clone().into(), &wamid(), "2026-12-05", &notice("again"))
+        .await
+        .unwrap();
     assert_eq!(again, NonAgentOutcome::AlreadyRepliedToday);
 
     let mut due = jobs(&store.due_outbox(Timestamp::now() + secs(3600), 100).await.unwrap());

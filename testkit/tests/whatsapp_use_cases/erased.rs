@@ -7,9 +7,13 @@
 
 use bridge_testkit::memory::{MemoryStore, StoreOp};
 use jiff::Timestamp;
+use shared::app::agent_identity::LearntUserIds;
 use shared::app::receive_whatsapp::{MessageHandled, NotRelayed, receive_whatsapp_message};
 use shared::app::retry_budget::RetryBudget;
-use shared::domain::{ConversationKey, DeliveryStatus, Handle, Job, JobId, LineId, MessageId, WaId, Wamid, notices};
+use shared::domain::{
+    ConversationKey, DeliveryStatus, Handle, Job, JobId, LineId, MessageId, UserId, WaId, Wamid, WhatsAppRecipient,
+    notices,
+};
 use shared::ports::{
     AgentMessageRecord, AgentState, Agents, AppendOutcome, Claim, ConversationSummary, Conversations, Deliveries,
     ForwardContext, ForwardedCopy, ForwardedVia, InboundLog, LegAddress, LegFailure, LegRef, NewInboundMessage,
@@ -80,10 +84,25 @@ impl Agents for Erased {
     async fn record_agent_message(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
         self.inner.record_agent_message(record).await
     }
+    async fn agent_by_user_id(&self, line: &LineId, user_id: &UserId) -> Result<Option<WaId>, StoreError> {
+        self.inner.agent_by_user_id(line, user_id).await
+    }
+    async fn learn_agent_user_id(
+        &self,
+        line: &LineId,
+        user_id: &UserId,
+        agent: &WaId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.learn_agent_user_id(line, user_id, agent, at).await
+    }
+    async fn forget_agent_user_id(&self, line: &LineId, user_id: &UserId) -> Result<(), StoreError> {
+        self.inner.forget_agent_user_id(line, user_id).await
+    }
     async fn record_non_agent(
         &self,
         line: &LineId,
-        from: &WaId,
+        from: &WhatsAppRecipient,
         wamid: &Wamid,
         day: &str,
         reply: &Job,
@@ -204,8 +223,18 @@ async fn a_conversation_erased_between_the_routing_and_the_record_is_answered_wi
     let message = text(0, "#P9 Ready at 5");
     let replay = message.clone();
 
-    let handled =
-        receive_whatsapp_message(&store, &w.queue, &w.line, None, message, t0(), &RetryBudget::none()).await.unwrap();
+    let handled = receive_whatsapp_message(
+        &store,
+        &w.queue,
+        &w.line,
+        None,
+        message,
+        t0(),
+        &RetryBudget::none(),
+        &LearntUserIds::new(),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(handled, MessageHandled::NotRelayed { why: NotRelayed::ConversationGone });
     assert_eq!(w.store.calls(StoreOp::RecordAgentMessage), 2, "refused as gone, then recorded with the notice");
@@ -217,10 +246,18 @@ async fn a_conversation_erased_between_the_routing_and_the_record_is_answered_wi
     assert_eq!(w.agents_outbox(), std::slice::from_ref(&jobs), "the notice is recorded, in the outbox");
 
     // Meta delivers the message again: the notice is offered again, nothing else.
-    let replayed =
-        receive_whatsapp_message(&store, &w.queue, &w.line, None, replay, t0() + secs(5), &RetryBudget::none())
-            .await
-            .unwrap();
+    let replayed = receive_whatsapp_message(
+        &store,
+        &w.queue,
+        &w.line,
+        None,
+        replay,
+        t0() + secs(5),
+        &RetryBudget::none(),
+        &LearntUserIds::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(replayed, MessageHandled::Duplicate);
     assert_eq!(w.take(), jobs);
 }

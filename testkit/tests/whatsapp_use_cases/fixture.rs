@@ -4,13 +4,14 @@
 
 use bridge_testkit::memory::{MemoryQueue, MemoryStore};
 use jiff::{SignedDuration, Timestamp};
+use shared::app::agent_identity::LearntUserIds;
 use shared::app::apply_whatsapp_status::{StatusHandled, apply_whatsapp_status};
 use shared::app::receive_sms::new_inbound_message;
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
 use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
 use shared::domain::{
     ConversationKey, E164, Handle, InboundSms, InboundWhatsApp, Job, JobPayload, Line, LineId, ProviderMessageId,
-    SendSms, WaId, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
+    ReceivedWhatsApp, SendSms, WaId, Wamid, WhatsAppContent, WhatsAppMessage, WhatsAppStatusReport,
 };
 use shared::ports::{
     AgentState, Agents, AppendOutcome, Conversations, Deliveries, Direction, ForwardedVia, InboundLog,
@@ -100,6 +101,7 @@ pub fn status(wamid: &Wamid, status: &str, error_code: Option<i64>) -> WhatsAppS
         error_code,
         tracking: None,
         recipient: None,
+        recipient_user_id: None,
         pricing: None,
     }
 }
@@ -109,6 +111,8 @@ pub struct World {
     pub store: MemoryStore,
     pub queue: MemoryQueue,
     pub line: Line,
+    /// The webhook instance's memory of agents' user ids it stored.
+    pub learnt: LearntUserIds,
 }
 
 impl World {
@@ -117,7 +121,7 @@ impl World {
     }
 
     pub fn with_line(line: Line) -> Self {
-        Self { store: MemoryStore::new(), queue: MemoryQueue::new(), line }
+        Self { store: MemoryStore::new(), queue: MemoryQueue::new(), line, learnt: LearntUserIds::new() }
     }
 
     pub fn conversation(&self, n: usize) -> ConversationKey {
@@ -145,13 +149,21 @@ impl World {
     }
 
     /// The webhook's call with no retry budget: a refusal answers at once.
-    pub async fn try_receive(&self, message: InboundWhatsApp, at: Timestamp) -> Result<MessageHandled, HandleError> {
-        let profile = NAMES.iter().zip(bridge_testkit::testing::AGENTS).find(|(_, id)| *id == message.from.as_str());
+    pub async fn try_receive(
+        &self,
+        message: impl Into<ReceivedWhatsApp>,
+        at: Timestamp,
+    ) -> Result<MessageHandled, HandleError> {
+        let message = message.into();
+        let phone = message.sender.phone().map(WaId::as_str);
+        let profile = NAMES.iter().zip(bridge_testkit::testing::AGENTS).find(|(_, id)| Some(*id) == phone);
         let profile = profile.map(|(name, _)| (*name).to_owned());
-        receive_whatsapp_message(&self.store, &self.queue, &self.line, profile, message, at, &RetryBudget::none()).await
+        let budget = RetryBudget::none();
+        receive_whatsapp_message(&self.store, &self.queue, &self.line, profile, message, at, &budget, &self.learnt)
+            .await
     }
 
-    pub async fn receive(&self, message: InboundWhatsApp, at: Timestamp) -> MessageHandled {
+    pub async fn receive(&self, message: impl Into<ReceivedWhatsApp>, at: Timestamp) -> MessageHandled {
         self.try_receive(message, at).await.unwrap()
     }
 

@@ -66,6 +66,7 @@ async fn a_store_refusing_the_record_for_a_moment_is_tried_again_within_the_budg
         text(0, "#K7 Ready at 5"),
         t0(),
         &webhook_budget(),
+        &w.learnt,
     )
     .await
     .unwrap();
@@ -82,10 +83,18 @@ async fn a_record_whose_answer_was_lost_is_found_by_the_retry_and_its_jobs_enque
     w.customer_texts(0, "Is my bike ready?", t0()).await;
     w.store.lose_next_answer(StoreOp::RecordAgentMessage, 1);
 
-    let handled =
-        receive_whatsapp_message(&w.store, &w.queue, &w.line, None, text(0, "#K7 Ready at 5"), t0(), &webhook_budget())
-            .await
-            .unwrap();
+    let handled = receive_whatsapp_message(
+        &w.store,
+        &w.queue,
+        &w.line,
+        None,
+        text(0, "#K7 Ready at 5"),
+        t0(),
+        &webhook_budget(),
+        &w.learnt,
+    )
+    .await
+    .unwrap();
 
     // The retry finds its own first write.
     assert_eq!(handled, MessageHandled::Duplicate);
@@ -158,9 +167,17 @@ async fn a_routing_read_the_store_refuses_for_a_moment_is_tried_again_within_the
     w.customer_texts(0, "Is my bike ready?", t0()).await;
     w.store.fail_next(StoreOp::FindHandle, 1);
 
-    let handled =
-        receive_whatsapp_message(&w.store, &w.queue, &w.line, None, text(0, "#K7 Ready at 5"), t0(), &webhook_budget())
-            .await;
+    let handled = receive_whatsapp_message(
+        &w.store,
+        &w.queue,
+        &w.line,
+        None,
+        text(0, "#K7 Ready at 5"),
+        t0(),
+        &webhook_budget(),
+        &w.learnt,
+    )
+    .await;
 
     assert!(matches!(handled, Ok(MessageHandled::Relayed { .. })), "{handled:?}");
     assert_eq!(texted(&w.take()), [(customer(0), "Ready at 5".to_owned())]);

@@ -44,6 +44,7 @@ fn tracked(
             jobs: jobs.iter().map(|job| job.job_id.clone()).collect(),
         }),
         recipient: Some(agent(0)),
+        recipient_user_id: None,
         pricing: None,
     }
 }

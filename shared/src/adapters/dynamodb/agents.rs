@@ -11,7 +11,7 @@ use super::attrs::*;
 use super::inbound::prior_from_seen;
 use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
 use crate::domain::routing::Focus;
-use crate::domain::{ConversationKey, E164, Handle, Job, LineId, WaId, Wamid};
+use crate::domain::{ConversationKey, E164, Handle, Job, LineId, UserId, WaId, Wamid, WhatsAppRecipient};
 use crate::ports::{
     AgentEffect, AgentMessageRecord, AgentState, Agents, ForwardContext, NewOutboundMessage, NonAgentOutcome,
     PendingText, RecordOutcome, StoreError,
@@ -19,6 +19,14 @@ use crate::ports::{
 
 /// A non-agent's daily marker only needs to outlive its day.
 const NON_AGENT_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+
+/// A learnt user id is learnt again from the agent's next message after a cold start, so it
+/// can expire once nobody has used it for long.
+const AGENT_USER_ID_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
+
+fn agent_user_id_pk(line: &LineId, user_id: &UserId) -> String {
+    format!("AGENTID#{}#{}", line.as_str(), user_id.as_str())
+}
 
 impl Agents for DynamoStore {
     async fn agent_state(&self, line: &LineId, agent: &WaId) -> Result<AgentState, StoreError> {
@@ -168,10 +176,56 @@ impl Agents for DynamoStore {
         }
     }
 
+    async fn agent_by_user_id(&self, line: &LineId, user_id: &UserId) -> Result<Option<WaId>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_user_id_pk(line, user_id), "AGENTID")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        item.as_ref()
+            .and_then(|item| opt_s(item, "agent"))
+            .map(|agent| WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn learn_agent_user_id(
+        &self,
+        line: &LineId,
+        user_id: &UserId,
+        agent: &WaId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            pk(agent_user_id_pk(line, user_id)),
+            sk("AGENTID"),
+            ("agent".into(), s(agent.as_str())),
+            ("learnt_at".into(), s(at.to_string())),
+            ("expires_at".into(), expires(at, AGENT_USER_ID_TTL)),
+        ]);
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn forget_agent_user_id(&self, line: &LineId, user_id: &UserId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(agent_user_id_pk(line, user_id), "AGENTID")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn record_non_agent(
         &self,
         line: &LineId,
-        from: &WaId,
+        from: &WhatsAppRecipient,
         wamid: &Wamid,
         day: &str,
         reply: &Job,

@@ -11,9 +11,10 @@
 //! | SMS sent             | `SMS#<provider id>`            | `SMS`      |
 //! | dedupe marker        | `SEEN#<provider>#<id>`         | `SEEN`     |
 //! | agent                | `AGENT#<line>#<wa_id>`         | `AGENT`    |
+//! | agent's user id      | `AGENTID#<line>#<user_id>`     | `AGENTID`  |
 //! | notice to an agent   | `JOB#<job_id>`                 | `JOB`      |
 //! | outbox entry         | `OUTBOX#<id>`                  | `OUTBOX`   |
-//! | non-agent, per day   | `NONAGENT#<line>#<wa_id>#<day>`| `NONAGENT` |
+//! | non-agent, per day   | `NONAGENT#<line>#<id>#<day>`   | `NONAGENT` |
 //!
 //! Open conversations carry `GSI1PK = OPEN#<line>` and `GSI1SK` = their last customer
 //! activity, so the "which conversation?" list is one query on `GSI1`. Outbox entries carry

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::adapters::{request_failure, retry_after};
 use crate::domain::media::WhatsAppMediaKind;
-use crate::domain::{PhoneNumberId, ProviderFailure, WaId, Wamid, WhatsAppMessage};
+use crate::domain::{PhoneNumberId, ProviderFailure, Wamid, WhatsAppMessage, WhatsAppRecipient};
 use crate::ports::WhatsAppClient;
 
 pub struct GraphClient {
@@ -29,9 +29,15 @@ impl GraphClient {
     }
 }
 
-/// The `/messages` request body for `message` (Cloud API reference, "Messages").
-pub fn message_body(to: &WaId, message: &WhatsAppMessage) -> Value {
-    let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to.as_str() });
+/// The `/messages` request body for `message` (Cloud API reference, "Messages"): `to` a
+/// phone number, or `recipient` a business-scoped user id (Meta, "Business-scoped user IDs",
+/// read 2026-12-05).
+pub fn message_body(to: &WhatsAppRecipient, message: &WhatsAppMessage) -> Value {
+    let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual" });
+    match to {
+        WhatsAppRecipient::Phone(phone) => body["to"] = json!(phone.as_str()),
+        WhatsAppRecipient::User(id) => body["recipient"] = json!(id.as_str()),
+    }
     let fields = match message {
         WhatsAppMessage::Text { body, reply_to } => {
             let mut fields = json!({ "type": "text", "text": { "preview_url": false, "body": body } });
@@ -121,7 +127,7 @@ impl WhatsAppClient for GraphClient {
     async fn send(
         &self,
         from: &PhoneNumberId,
-        to: &WaId,
+        to: &WhatsAppRecipient,
         message: &WhatsAppMessage,
         tracking: Option<&str>,
     ) -> Result<Wamid, ProviderFailure> {
@@ -187,7 +193,7 @@ mod tests {
 
     #[test]
     fn bodies_have_the_cloud_api_shapes() {
-        let to = WaId::parse("14155550111").unwrap();
+        let to = WhatsAppRecipient::parse("14155550111").unwrap();
         let quoted = Wamid::parse("wamid.Q").unwrap();
         let text = message_body(&to, &WhatsAppMessage::reply("not delivered", &quoted));
         assert_eq!(text["type"], "text");
@@ -220,5 +226,13 @@ mod tests {
         assert_eq!(buttons["interactive"]["body"]["text"], "#K7 · hi");
         assert_eq!(buttons["interactive"]["action"]["buttons"][0]["type"], "reply");
         assert_eq!(buttons["interactive"]["action"]["buttons"][0]["reply"]["id"], "act:claim:K7");
+    }
+
+    #[test]
+    fn a_user_known_only_by_user_id_is_addressed_as_recipient() {
+        let to = WhatsAppRecipient::parse("US.13491208655302741918").unwrap();
+        let body = message_body(&to, &WhatsAppMessage::text("hi"));
+        assert_eq!(body["recipient"], "US.13491208655302741918");
+        assert!(body.get("to").is_none(), "{body}");
     }
 }

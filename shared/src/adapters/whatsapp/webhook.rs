@@ -16,7 +16,8 @@ use crate::domain::media::WhatsAppMedia;
 use crate::domain::pricing::Pricing;
 use crate::domain::template_event::{TemplateChange, TemplateEvent};
 use crate::domain::{
-    InboundWhatsApp, ReportedStatus, SendTracking, WaId, Wamid, WhatsAppContent, WhatsAppStatusReport, scrub_numbers,
+    IdentityChange, ReceivedWhatsApp, ReportedStatus, SendTracking, UserId, WaId, Wamid, WhatsAppContent,
+    WhatsAppStatusReport, WhatsAppUser, scrub_numbers,
 };
 
 /// Everything one `entry[].changes[].value` carries for one business number.
@@ -24,9 +25,9 @@ use crate::domain::{
 pub struct ChangeBatch {
     /// `metadata.phone_number_id`: which line it is about.
     pub phone_number_id: Option<String>,
-    /// Profile names by `wa_id`, from `contacts[]`.
+    /// Profile names by `wa_id` and by `user_id`, from `contacts[]`.
     pub profile_names: HashMap<String, String>,
-    pub messages: Vec<InboundWhatsApp>,
+    pub messages: Vec<ReceivedWhatsApp>,
     pub statuses: Vec<WhatsAppStatusReport>,
     /// `errors[]` at the value level: Meta reporting a problem with the number or app.
     pub errors: Vec<String>,
@@ -98,15 +99,19 @@ fn batch(value: &RawJson) -> ChangeBatch {
         Err(e) => return ChangeBatch { skipped: vec![unreadable("changes[].value", e)], ..ChangeBatch::default() },
     };
     let mut skipped = Vec::new();
-    let profile_names = value
-        .contacts
-        .iter()
-        .filter_map(|c| serde_json::from_str::<RawContact>(c.get()).ok())
-        .filter_map(|c| Some((c.wa_id?, c.profile?.name?)))
-        .collect();
+    let contacts: Vec<RawContact> =
+        value.contacts.iter().filter_map(|c| serde_json::from_str::<RawContact>(c.get()).ok()).collect();
+    let mut profile_names = HashMap::new();
+    for contact in &contacts {
+        let Some(name) = contact.profile.as_ref().and_then(|p| p.name.clone()) else { continue };
+        for id in [&contact.wa_id, &contact.user_id].into_iter().flatten() {
+            profile_names.insert(id.clone(), name.clone());
+        }
+    }
     let mut messages = Vec::new();
     for raw in &value.messages {
-        match serde_json::from_str::<RawMessage>(raw.get()).map_err(|e| unreadable("messages[]", e)).and_then(message) {
+        let parsed = serde_json::from_str::<RawMessage>(raw.get()).map_err(|e| unreadable("messages[]", e));
+        match parsed.and_then(|raw| message(raw, &contacts)) {
             Ok(message) => messages.push(message),
             Err(why) => skipped.push(why),
         }
@@ -142,13 +147,62 @@ fn status(raw: RawStatus) -> Result<WhatsAppStatusReport, String> {
         error_code: raw.errors.first().and_then(|e| e.code),
         tracking: raw.biz_opaque_callback_data.as_deref().and_then(SendTracking::parse),
         recipient: raw.recipient_id.as_deref().and_then(|id| WaId::parse(id).ok()),
+        // A username user's report may carry the user id in `recipient_id` itself.
+        recipient_user_id: raw
+            .recipient_user_id
+            .as_deref()
+            .or(raw.recipient_id.as_deref())
+            .and_then(|id| UserId::parse(id).ok()),
         pricing: raw.pricing.and_then(|p| Pricing::from_fields(p.billable, p.category.as_deref(), p.kind.as_deref())),
     })
 }
 
-fn message(raw: RawMessage) -> Result<InboundWhatsApp, String> {
+/// Who sent it: `from` is the phone number, or (for a user with a username) may be their
+/// user id or missing; `from_user_id` and the contact's `user_id` carry the user id.
+fn sender(raw: &RawMessage, contacts: &[RawContact]) -> Result<WhatsAppUser, String> {
+    let (mut phone, mut user_id) = (None, None);
+    if let Some(from) = raw.from.as_deref() {
+        match (WaId::parse(from), UserId::parse(from)) {
+            (Ok(id), _) => phone = Some(id),
+            (_, Ok(id)) => user_id = Some(id),
+            _ => return Err("messages[].from: not a phone number or a user id".to_owned()),
+        }
+    }
+    if let Some(id) = raw.from_user_id.as_deref() {
+        user_id = Some(UserId::parse(id).map_err(|e| format!("messages[].from_user_id: {e}"))?);
+    }
+    if user_id.is_none() {
+        // The contact that is this sender (by phone), or the only one.
+        let contact = match &phone {
+            Some(phone) => contacts.iter().find(|c| c.wa_id.as_deref() == Some(phone.as_str())),
+            None => None,
+        }
+        .or(if contacts.len() == 1 { contacts.first() } else { None });
+        user_id = contact.and_then(|c| c.user_id.as_deref()).and_then(|id| UserId::parse(id).ok());
+    }
+    WhatsAppUser::new(phone, user_id).ok_or_else(|| "messages[]: no sender (neither from nor from_user_id)".to_owned())
+}
+
+/// A `system` message: a user's number or user id changed (Meta's system messages reference).
+fn system(raw: Option<&RawSystem>) -> WhatsAppContent {
+    let unsupported = || WhatsAppContent::Unsupported { kind: "system".into() };
+    let Some(system) = raw else { return unsupported() };
+    match system.kind.as_deref() {
+        Some("user_changed_number") => match system.wa_id.as_deref().map(WaId::parse) {
+            Some(Ok(new_phone)) => WhatsAppContent::IdentityChanged(IdentityChange::Number { new_phone }),
+            _ => unsupported(),
+        },
+        Some("user_changed_user_id") => match system.user_id.as_deref().map(UserId::parse) {
+            Some(Ok(new_user_id)) => WhatsAppContent::IdentityChanged(IdentityChange::UserId { new_user_id }),
+            _ => unsupported(),
+        },
+        _ => unsupported(),
+    }
+}
+
+fn message(raw: RawMessage, contacts: &[RawContact]) -> Result<ReceivedWhatsApp, String> {
     let wamid = Wamid::parse(&raw.id).map_err(|_| "messages[].id: not a message id".to_owned())?;
-    let from = WaId::parse(&raw.from).map_err(|e| format!("messages[].from: {e}"))?;
+    let sender = sender(&raw, contacts)?;
     let context = raw
         .context
         .and_then(|c| c.id)
@@ -171,6 +225,7 @@ fn message(raw: RawMessage) -> Result<InboundWhatsApp, String> {
             Some(button) => WhatsAppContent::ButtonReply { id: button.payload.unwrap_or_default(), title: button.text },
             None => WhatsAppContent::Unsupported { kind: "button".into() },
         },
+        "system" => system(raw.system.as_ref()),
         "reaction" => WhatsAppContent::Reaction { emoji: raw.reaction.and_then(|r| r.emoji).unwrap_or_default() },
         kind @ ("image" | "audio" | "video" | "document" | "sticker") => {
             let object = raw.media.get(kind);
@@ -181,7 +236,7 @@ fn message(raw: RawMessage) -> Result<InboundWhatsApp, String> {
         }
         other => WhatsAppContent::Unsupported { kind: other.to_owned() },
     };
-    Ok(InboundWhatsApp { wamid, from, context, content })
+    Ok(ReceivedWhatsApp { wamid, sender, context, content })
 }
 
 #[derive(Deserialize)]
@@ -235,6 +290,8 @@ struct RawMetadata {
 #[derive(Deserialize)]
 struct RawContact {
     wa_id: Option<String>,
+    /// The business-scoped user id (always there since 2026; Meta's BSUID page).
+    user_id: Option<String>,
     profile: Option<RawProfile>,
 }
 
@@ -246,7 +303,10 @@ struct RawProfile {
 #[derive(Deserialize)]
 struct RawMessage {
     id: String,
-    from: String,
+    /// The sender's phone number; missing, or their user id, for a user with a username.
+    from: Option<String>,
+    from_user_id: Option<String>,
+    system: Option<RawSystem>,
     #[serde(rename = "type")]
     kind: String,
     text: Option<RawText>,
@@ -257,6 +317,16 @@ struct RawMessage {
     /// `image`, `audio`... keyed by type: kept loosely, only the caption is read.
     #[serde(flatten)]
     media: HashMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct RawSystem {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// `user_changed_number`: the new phone number.
+    wa_id: Option<String>,
+    /// `user_changed_user_id`: the new user id.
+    user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +377,8 @@ struct RawStatus {
     biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     recipient_id: Option<String>,
+    #[serde(default)]
+    recipient_user_id: Option<String>,
     #[serde(default)]
     pricing: Option<RawPricing>,
 }
@@ -392,6 +464,7 @@ mod tests {
             assert_eq!(batches[0].messages[0].content, content, "{message}");
             assert_eq!(batches[0].phone_number_id.as_deref(), Some("106540352242922"));
             assert_eq!(batches[0].profile_names["14155550111"], "Sheena");
+            assert_eq!(batches[0].messages[0].sender.phone().map(WaId::as_str), Some("14155550111"));
         }
         let batches = parse(&with_message(cases[0].0)).unwrap();
         assert_eq!(batches[0].messages[0].context.as_ref().map(|c| c.as_str()), Some("wamid.ctx"));
@@ -443,10 +516,82 @@ mod tests {
                 error_code: Some(131047),
                 tracking: None,
                 recipient: None,
+                recipient_user_id: None,
                 pricing: None,
             }
         );
         assert_eq!(statuses[1].error_code, None);
+    }
+
+    /// Meta's 2026 shapes: a username user has no phone in `from`; the user id is in
+    /// `from_user_id`, in `from` itself, or only in the contact; statuses carry
+    /// `recipient_user_id`.
+    #[test]
+    fn reads_senders_known_by_user_id_with_or_without_a_phone() {
+        let id = "US.13491208655302741918";
+        let batch = |contacts: &str, message: &str| {
+            let json = format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{
+                    "metadata":{{"phone_number_id":"1"}},"contacts":[{contacts}],"messages":[{message}]}}}}]}}]}}"#
+            );
+            parse(&json).unwrap().remove(0)
+        };
+        let contact = format!(r#"{{"profile":{{"name":"Sam","username":"@sam"}},"user_id":"{id}"}}"#);
+        for message in [
+            format!(r#"{{"from_user_id":"{id}","id":"wamid.1","type":"text","text":{{"body":"hi"}}}}"#),
+            format!(r#"{{"from":"{id}","id":"wamid.1","type":"text","text":{{"body":"hi"}}}}"#),
+            r#"{"id":"wamid.1","type":"text","text":{"body":"hi"}}"#.to_owned(),
+        ] {
+            let b = batch(&contact, &message);
+            assert_eq!(b.skipped, Vec::<String>::new(), "{message}");
+            let sender = &b.messages[0].sender;
+            assert_eq!((sender.phone(), sender.user_id().map(UserId::as_str)), (None, Some(id)), "{message}");
+            assert_eq!(b.profile_names[id], "Sam");
+        }
+        // Both: the phone is kept, the user id comes from the matching contact.
+        let both = batch(
+            &format!(r#"{{"profile":{{"name":"Ann"}},"wa_id":"14155550111","user_id":"{id}"}}"#),
+            r#"{"from":"14155550111","id":"wamid.2","type":"text","text":{"body":"hi"}}"#,
+        );
+        let sender = &both.messages[0].sender;
+        assert_eq!(sender.phone().map(WaId::as_str), Some("14155550111"));
+        assert_eq!(sender.user_id().map(UserId::as_str), Some(id));
+        // A `from` that is neither is skipped, its text scrubbed.
+        let bad = batch("", r#"{"from":"+14155550111x","id":"wamid.3","type":"text"}"#);
+        assert_eq!(bad.messages.len(), 0);
+        assert!(!bad.skipped[0].contains("4155550111"), "{:?}", bad.skipped);
+
+        let json = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"value":{{"metadata":{{"phone_number_id":"1"}},
+            "statuses":[{{"id":"wamid.a","status":"sent","recipient_user_id":"{id}"}},
+                        {{"id":"wamid.b","status":"sent","recipient_id":"14155550111","recipient_user_id":"{id}"}}]}}}}]}}]}}"#
+        );
+        let statuses = &parse(&json).unwrap()[0].statuses;
+        assert_eq!(
+            (statuses[0].recipient.as_ref(), statuses[0].recipient_user_id.as_ref().map(UserId::as_str)),
+            (None, Some(id))
+        );
+        assert_eq!(statuses[1].recipient.as_ref().map(WaId::as_str), Some("14155550111"));
+        assert_eq!(statuses[1].recipient_user_id.as_ref().map(UserId::as_str), Some(id));
+    }
+
+    #[test]
+    fn reads_identity_changes_from_system_messages() {
+        let system = |body: &str| {
+            let message = format!(r#"{{"from":"14155550111","id":"wamid.s","type":"system","system":{body}}}"#);
+            parse(&with_message(&message)).unwrap().remove(0).messages.remove(0).content
+        };
+        assert_eq!(
+            system(r#"{"body":"User A changed from 1 to 2","wa_id":"12195555358","type":"user_changed_number"}"#),
+            WhatsAppContent::IdentityChanged(IdentityChange::Number { new_phone: WaId::parse("12195555358").unwrap() })
+        );
+        assert_eq!(
+            system(r#"{"type":"user_changed_user_id","user_id":"US.99"}"#),
+            WhatsAppContent::IdentityChanged(IdentityChange::UserId { new_user_id: UserId::parse("US.99").unwrap() })
+        );
+        for unknown in [r#"{"type":"customer_identity_changed"}"#, r#"{"type":"user_changed_number","wa_id":"+1"}"#] {
+            assert_eq!(system(unknown), WhatsAppContent::Unsupported { kind: "system".into() }, "{unknown}");
+        }
     }
 
     #[test]
