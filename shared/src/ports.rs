@@ -1,12 +1,14 @@
 //! The bridge's ports: what the use cases need from the outside world, one method per need.
 //! Adapters implement them over DynamoDB, SQS and the providers' HTTP APIs.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use crate::domain::compliance::CustomerKeyword;
+use crate::domain::copies::CopyFacts;
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
@@ -199,6 +201,8 @@ pub struct ConversationSummary {
     pub opted_out: bool,
     /// Who claimed it, as the other agents read it.
     pub claimed_by: Option<String>,
+    /// The agent who claimed it.
+    pub claimer: Option<WaId>,
 }
 
 /// What the bridge remembers about an agent of a line.
@@ -257,6 +261,18 @@ pub enum AgentEffect {
     Close {
         conversation: ConversationKey,
         unfocus: bool,
+    },
+    /// Nobody holds the conversation any more: its copies go to everyone on duty again.
+    Unclaim {
+        conversation: ConversationKey,
+    },
+    /// The customer is opted out, as their STOP would (an agent pressed Opt out).
+    OptOut {
+        conversation: ConversationKey,
+    },
+    /// The agent is on duty again (`/back`) or away (`/away`).
+    Duty {
+        on_duty: bool,
     },
     Nothing,
 }
@@ -362,6 +378,10 @@ pub trait InboundLog: Send + Sync {
         message: &NewInboundMessage,
         handle: &Handle,
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
+
+    /// What decides who gets the copies of the customer's next text (`domain::copies`): the
+    /// conversation's claimer (none if there is no conversation yet) and who is away.
+    fn copy_facts(&self, conversation: &ConversationKey) -> impl Future<Output = Result<CopyFacts, StoreError>> + Send;
 }
 
 /// Conversations as agents see them: started, listed, read, and the customer's opt-out.
@@ -429,6 +449,9 @@ pub trait Agents: Send + Sync {
         &self,
         record: &AgentMessageRecord,
     ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// The line's agents who are away (`/away`, until `/back`).
+    fn away_agents(&self, line: &LineId) -> impl Future<Output = Result<BTreeSet<WaId>, StoreError>> + Send;
 
     /// The agent of the line a WhatsApp user id was learnt for, if any.
     fn agent_by_user_id(

@@ -125,6 +125,7 @@ store_contract! {
     shared agents::forward_context_has_the_handle_the_agents_window_and_the_opt_out,
     shared agents::someone_who_is_not_an_agent_gets_one_reply_a_day,
     shared agents::an_agents_user_id_is_learnt_relearnt_and_forgotten,
+    shared agents::claims_and_duty_are_the_copy_facts,
     shared agents::a_stranger_known_by_user_id_gets_one_reply_a_day_apart_from_one_known_by_phone,
 
     shared routing::nothing_is_found_for_what_was_never_recorded,

@@ -14,12 +14,16 @@ mod buttons;
 mod commands;
 #[path = "whatsapp_use_cases/content.rs"]
 mod content;
+#[path = "whatsapp_use_cases/copies.rs"]
+mod copies;
 #[path = "whatsapp_use_cases/erased.rs"]
 mod erased;
 #[path = "whatsapp_use_cases/fixture.rs"]
 mod fixture;
 #[path = "whatsapp_use_cases/identity.rs"]
 mod identity;
+#[path = "whatsapp_use_cases/opt_out.rs"]
+mod opt_out;
 #[path = "whatsapp_use_cases/recording.rs"]
 mod recording;
 #[path = "whatsapp_use_cases/routing.rs"]

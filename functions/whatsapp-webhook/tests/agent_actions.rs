@@ -31,7 +31,10 @@ async fn claim_assigns_the_conversation_and_tells_the_other_agents() {
     let jobs = h.take_jobs().await;
     assert_eq!(
         notices_to(&jobs, AGENTS[0]),
-        [format!("You claimed {handle} · +1 415-555-0134. The other agents were told; your next messages go to them.")]
+        [format!(
+            "You claimed {handle} · +1 415-555-0134. The other agents were told; your next messages go to them. \
+             Their texts now come to you only; /unclaim gives them back."
+        )]
     );
     assert_eq!(notices_to(&jobs, AGENTS[1]), [format!("{handle} · +1 415-555-0134 claimed by Agent.")]);
     let to_other = jobs.iter().find_map(|j| match &j.payload {

@@ -1,6 +1,7 @@
 //! A customer's SMS arrives (docs/using.md): record it once, create the conversation on
-//! first contact, and enqueue one delivery job per agent, plus the bridge's automated
-//! reply if one is due. Never calls WhatsApp.
+//! first contact, and enqueue one delivery job per agent who gets a copy (`domain::copies`:
+//! the claimer, or the agents on duty, or everyone), plus the bridge's automated reply if
+//! one is due. Never calls WhatsApp.
 //!
 //! STOP and the other compliance keywords (`domain::compliance`) are recorded with the
 //! message: the conversation's opt-out changes in the same transaction, the agents' copies
@@ -12,7 +13,10 @@
 
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::compliance::{CustomerKeyword, auto_reply_for};
-use crate::domain::{ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId};
+use crate::domain::copies::{CopiedTo, Copies, copies_for};
+use crate::domain::{
+    ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId, WaId,
+};
 use crate::ports::{AppendOutcome, DeliveryQueue, InboundLog, NewInboundMessage, StartOutcome, StoreError};
 
 /// Bound on store round trips for one SMS: conflicts and handle collisions are rare, and
@@ -52,13 +56,16 @@ pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     rng: &mut fastrand::Rng,
     budget: &RetryBudget,
 ) -> Result<Received, ReceiveError> {
-    let mut message = new_inbound_message(line, sms);
+    let conversation = ConversationKey { line: line.id.clone(), customer: sms.from.clone() };
+    let copies = who_gets_copies(store, line, &conversation, budget).await;
+    let mut message = new_inbound_message(line, sms, &copies.agents);
     let forwards = message.jobs.clone();
+    let nobody_on_duty = copies.to == CopiedTo::NobodyOnDuty;
     // The automated reply depends on whether this message starts the conversation.
     let jobs_for = |new_conversation: bool| {
         let mut jobs = forwards.clone();
-        let due =
-            auto_reply_for(line, message.keyword, new_conversation, &message.provider_message_id, message.received_at);
+        let (keyword, at) = (message.keyword, message.received_at);
+        let due = auto_reply_for(line, keyword, new_conversation, nobody_on_duty, &message.provider_message_id, at);
         if let Some(due) = due {
             jobs.push(Job::auto_reply(message.conversation.clone(), due.reason, due.text, &due.once_key));
         }
@@ -114,6 +121,23 @@ pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     Err(ReceiveError::TooManyAttempts)
 }
 
+/// Who gets a copy (`domain::copies`). A store that can't say within the budget costs no
+/// message: then every agent gets one, as before claims and duty existed.
+async fn who_gets_copies<S: InboundLog>(
+    store: &S,
+    line: &Line,
+    conversation: &ConversationKey,
+    budget: &RetryBudget,
+) -> Copies {
+    match budget.retry(|| store.copy_facts(conversation), StoreError::is_transient).await {
+        Ok(facts) => copies_for(line, &facts),
+        Err(e) => {
+            tracing::warn!(error = %e, "claim and duty unknown: every agent gets a copy");
+            Copies { agents: line.agents.clone(), to: CopiedTo::Everyone }
+        }
+    }
+}
+
 /// Offers recorded jobs to the queue within the budget; `false` if it kept refusing. They
 /// are in the outbox either way, so the sweep enqueues what this couldn't.
 pub async fn enqueue_or_leave_to_outbox<Q: DeliveryQueue>(queue: &Q, jobs: &[Job], budget: &RetryBudget) -> bool {
@@ -137,9 +161,10 @@ enum Step {
     Append,
 }
 
-/// What a customer's text records: the message, with one copy job per agent of the line
-/// (automated replies are added by `receive_sms`).
-pub fn new_inbound_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
+/// What a customer's text records: the message, with one copy job for each of `copied`
+/// (automated replies are added by `receive_sms`). A copy's job id is numbered by the agent's
+/// place in the line, whoever else gets one.
+pub fn new_inbound_message(line: &Line, sms: InboundSms, copied: &[WaId]) -> NewInboundMessage {
     let conversation = ConversationKey { line: line.id.clone(), customer: sms.from };
     let message_id = MessageId::new_v7();
     let keyword = CustomerKeyword::of(&sms.body);
@@ -147,6 +172,7 @@ pub fn new_inbound_message(line: &Line, sms: InboundSms) -> NewInboundMessage {
         .agents
         .iter()
         .enumerate()
+        .filter(|(_, agent)| copied.contains(agent))
         .map(|(leg, agent)| Job {
             job_id: JobId::for_leg(&message_id, leg),
             attempt: 0,

@@ -5,11 +5,14 @@
 //! else: at most one polite reply a day, nothing relayed. Everything is recorded once per
 //! `wamid`, atomically with its effects; the webhook only stores and enqueues.
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 
 use crate::app::agent_identity::{self, LearntUserIds};
 use crate::app::receive_sms::enqueue_or_leave_to_outbox;
 use crate::app::retry_budget::RetryBudget;
+use crate::domain::copies::ClaimedCopies;
 use crate::domain::media::WhatsAppMedia;
 use crate::domain::notices;
 use crate::domain::routing::{AgentCommand, AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
@@ -20,7 +23,7 @@ use crate::domain::whatsapp_message::{
 use crate::domain::whatsapp_text::strip_formatting;
 use crate::domain::{
     ConversationKey, Handle, IdentityChange, InboundWhatsApp, Job, JobId, JobPayload, Line, MessageId,
-    ReceivedWhatsApp, SendSms, Wamid, WhatsAppContent, WhatsAppMessage,
+    ReceivedWhatsApp, SendSms, WaId, Wamid, WhatsAppContent, WhatsAppMessage,
 };
 use crate::ports::{
     AgentEffect, AgentMessageRecord, ConversationStore, ConversationSummary, DeliveryQueue, NewOutboundMessage,
@@ -89,6 +92,8 @@ pub enum NotRelayed {
     List,
     /// `/close` with nothing to close
     CloseWhich,
+    /// `/unclaim` with nothing to give back, or a conversation nobody claimed
+    NotClaimed,
     /// `/to` on a line that doesn't allow it
     ToNotAllowed,
     /// `/to` a number that isn't a customer's
@@ -117,6 +122,7 @@ impl NotRelayed {
             Self::Usage => "usage",
             Self::List => "list",
             Self::CloseWhich => "close_which",
+            Self::NotClaimed => "not_claimed",
             Self::ToNotAllowed => "to_not_allowed",
             Self::ToOwnNumber => "to_own_number",
             Self::UnknownListReply => "unknown_list_reply",
@@ -130,6 +136,13 @@ impl NotRelayed {
 pub enum AgentAction {
     Claim,
     Close,
+    Unclaim,
+    /// The agent went off duty (`/away`).
+    Away,
+    /// The agent is on duty again (`/back`).
+    Back,
+    /// The agent opted the customer out (Opt out button, `/optout`).
+    OptOut,
 }
 
 impl AgentAction {
@@ -137,6 +150,10 @@ impl AgentAction {
         match self {
             Self::Claim => "claim",
             Self::Close => "close",
+            Self::Unclaim => "unclaim",
+            Self::Away => "away",
+            Self::Back => "back",
+            Self::OptOut => "opt_out",
         }
     }
 }
@@ -426,11 +443,19 @@ async fn pressed<S: ConversationStore>(
     let Some(summary) = store.conversation(&conversation).await? else {
         return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(Some(&handle))));
     };
+    if action == ButtonAction::OptOut {
+        let away = store.away_agents(&line.id).await?;
+        return Ok(opt_out(line, message, agent_name, summary, &away));
+    }
     if !summary.open {
         return Ok(Plan::told(line, message, NotRelayed::Closed, notices::already_closed(&handle)));
     }
     match action {
-        ButtonAction::Claim => Ok(claim(line, message, agent_name, summary)),
+        ButtonAction::OptOut => unreachable!("handled above"),
+        ButtonAction::Claim => {
+            let away = store.away_agents(&line.id).await?;
+            Ok(claim(line, message, agent_name, summary, &away))
+        }
         ButtonAction::Close => close(store, line, message, agent_name, summary).await,
         ButtonAction::QuickReply => {
             let Some(quick) = &line.quick_reply else {
@@ -446,13 +471,50 @@ async fn pressed<S: ConversationStore>(
     }
 }
 
-/// The conversation is the agent's; every other agent of the line is told who has it.
-fn claim(line: &Line, message: &InboundWhatsApp, agent_name: &str, summary: ConversationSummary) -> Plan {
+/// An agent opts the customer out (the Opt out button, `/optout`), exactly as the customer's
+/// STOP would: nothing is texted to them until they text START; the line's opt-out
+/// confirmation, if set, is their last text. The other agents on duty are told.
+fn opt_out(
+    line: &Line,
+    message: &InboundWhatsApp,
+    agent_name: &str,
+    summary: ConversationSummary,
+    away: &BTreeSet<WaId>,
+) -> Plan {
     let (handle, customer) = (&summary.handle, &summary.key.customer);
-    let mut told = vec![notice(line, message, "claim", notices::you_claimed(handle, customer))];
+    if summary.opted_out {
+        return Plan::told(line, message, NotRelayed::OptedOut, notices::already_opted_out(handle));
+    }
+    let mut told = vec![notice(line, message, "optout", notices::you_opted_out(handle, customer))];
+    let others = notices::opted_out_by(handle, customer, agent_name);
+    told.extend(tell_others(line, message, away, "opted_out", handle, customer, others));
+    if let Some(text) = &line.auto_replies.opt_out {
+        let reason = crate::domain::compliance::AutoReplyReason::OptOutConfirmation;
+        told.push(Job::auto_reply(summary.key.clone(), reason, text.clone(), message.wamid.as_str()));
+    }
+    Plan {
+        effect: AgentEffect::OptOut { conversation: summary.key.clone() },
+        notices: told,
+        outcome: MessageHandled::Acted { action: AgentAction::OptOut },
+    }
+}
+
+/// The conversation is the agent's (taken from whoever held it); the other agents on duty
+/// are told who has it.
+fn claim(
+    line: &Line,
+    message: &InboundWhatsApp,
+    agent_name: &str,
+    summary: ConversationSummary,
+    away: &BTreeSet<WaId>,
+) -> Plan {
+    let (handle, customer) = (&summary.handle, &summary.key.customer);
+    let only_you = line.claimed_copies == ClaimedCopies::Claimer;
+    let mut told = vec![notice(line, message, "claim", notices::you_claimed(handle, customer, only_you))];
     told.extend(tell_others(
         line,
         message,
+        away,
         "claimed",
         handle,
         customer,
@@ -479,11 +541,13 @@ async fn close<S: ConversationStore>(
 ) -> Result<Plan, StoreError> {
     let focus = store.agent_state(&line.id, &message.from).await?.focus;
     let unfocus = focus.is_some_and(|f| f.conversation == summary.key);
+    let away = store.away_agents(&line.id).await?;
     let (handle, customer) = (&summary.handle, &summary.key.customer);
     let mut told = vec![notice(line, message, "close", notices::you_closed(handle))];
     told.extend(tell_others(
         line,
         message,
+        &away,
         "closed",
         handle,
         customer,
@@ -509,11 +573,12 @@ fn tell_the_others(line: &Line, message: &InboundWhatsApp, purpose: &str, text: 
         .collect()
 }
 
-/// The same notice to every agent of the line but the one who acted, as the line's
-/// template if their window has closed.
+/// The same notice to every agent on duty but the one who acted, as the line's template if
+/// their window has closed. Agents away get none: each notice is a message WhatsApp bills.
 fn tell_others(
     line: &Line,
     message: &InboundWhatsApp,
+    away: &BTreeSet<WaId>,
     purpose: &str,
     handle: &Handle,
     customer: &crate::domain::E164,
@@ -525,7 +590,7 @@ fn tell_others(
     };
     line.agents
         .iter()
-        .filter(|agent| **agent != message.from)
+        .filter(|agent| **agent != message.from && !away.contains(*agent))
         .map(|agent| {
             Job::notice(
                 format!("{}:{purpose}:{}", message.wamid.as_str(), agent.as_str()),
@@ -538,7 +603,8 @@ fn tell_others(
         .collect()
 }
 
-/// docs/using.md: `/help`, `/list`, `/close`, `/to`; anything else gets the help.
+/// docs/using.md: `/help`, `/list`, `/close`, `/unclaim`, `/away`, `/back`, `/to`; anything
+/// else gets the help.
 async fn run_command<S: ConversationStore>(
     store: &S,
     line: &Line,
@@ -576,36 +642,87 @@ async fn run_command<S: ConversationStore>(
             Ok(Plan::told(line, message, NotRelayed::List, conversation_list(page, &rows, more)))
         }
         AgentCommand::Close { handle } => {
-            let conversation = match &handle {
-                Some(handle) => store.find_handle(&line.id, handle).await?,
-                None => store.agent_state(&line.id, &message.from).await?.focus.map(|f| f.conversation),
-            };
-            let Some(conversation) = conversation else {
-                return Ok(match handle {
-                    Some(handle) => Plan::told(
-                        line,
-                        message,
-                        NotRelayed::ConversationGone,
-                        notices::conversation_gone(Some(&handle)),
-                    ),
-                    None => Plan::told(line, message, NotRelayed::CloseWhich, notices::close_which()),
-                });
-            };
-            let Some(summary) = store.conversation(&conversation).await? else {
-                return Ok(Plan::told(
-                    line,
-                    message,
-                    NotRelayed::ConversationGone,
-                    notices::conversation_gone(handle.as_ref()),
-                ));
+            let summary = match named_or_focused(store, line, message, handle, Which::Close).await? {
+                Ok(summary) => summary,
+                Err(told) => return Ok(told),
             };
             if !summary.open {
                 return Ok(Plan::told(line, message, NotRelayed::Closed, notices::already_closed(&summary.handle)));
             }
             close(store, line, message, agent_name, summary).await
         }
+        AgentCommand::Unclaim { handle } => {
+            let summary = match named_or_focused(store, line, message, handle, Which::Unclaim).await? {
+                Ok(summary) => summary,
+                Err(told) => return Ok(told),
+            };
+            if summary.claimer.is_none() {
+                return Ok(Plan::told(line, message, NotRelayed::NotClaimed, notices::not_claimed(&summary.handle)));
+            }
+            let away = store.away_agents(&line.id).await?;
+            let (handle, customer) = (&summary.handle, &summary.key.customer);
+            let mut told = vec![notice(line, message, "unclaim", notices::you_unclaimed(handle, customer))];
+            let others = notices::unclaimed_by(handle, customer, agent_name);
+            told.extend(tell_others(line, message, &away, "unclaimed", handle, customer, others));
+            Ok(Plan {
+                effect: AgentEffect::Unclaim { conversation: summary.key.clone() },
+                notices: told,
+                outcome: MessageHandled::Acted { action: AgentAction::Unclaim },
+            })
+        }
+        AgentCommand::OptOut { handle } => {
+            let summary = match named_or_focused(store, line, message, Some(handle), Which::Close).await? {
+                Ok(summary) => summary,
+                Err(told) => return Ok(told),
+            };
+            let away = store.away_agents(&line.id).await?;
+            Ok(opt_out(line, message, agent_name, summary, &away))
+        }
+        AgentCommand::Away => Ok(Plan {
+            effect: AgentEffect::Duty { on_duty: false },
+            notices: vec![notice(line, message, "away", notices::you_are_away())],
+            outcome: MessageHandled::Acted { action: AgentAction::Away },
+        }),
+        AgentCommand::Back => Ok(Plan {
+            effect: AgentEffect::Duty { on_duty: true },
+            notices: vec![notice(line, message, "back", notices::you_are_back())],
+            outcome: MessageHandled::Acted { action: AgentAction::Back },
+        }),
         AgentCommand::To { customer, text } => start_with(store, line, message, customer, &text, now).await,
     }
+}
+
+/// Which command asked for a conversation by handle or focus, for its "which?" answer.
+#[derive(Clone, Copy)]
+enum Which {
+    Close,
+    Unclaim,
+}
+
+/// The conversation a command names (`#K7`), or the agent's focus; `Err` is what to tell
+/// the agent when there is none.
+async fn named_or_focused<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    message: &InboundWhatsApp,
+    handle: Option<Handle>,
+    which: Which,
+) -> Result<Result<ConversationSummary, Plan>, StoreError> {
+    let conversation = match &handle {
+        Some(handle) => store.find_handle(&line.id, handle).await?,
+        None => store.agent_state(&line.id, &message.from).await?.focus.map(|f| f.conversation),
+    };
+    let gone = |handle: Option<&Handle>| {
+        Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(handle))
+    };
+    let Some(conversation) = conversation else {
+        return Ok(Err(match (handle, which) {
+            (Some(handle), _) => gone(Some(&handle)),
+            (None, Which::Close) => Plan::told(line, message, NotRelayed::CloseWhich, notices::close_which()),
+            (None, Which::Unclaim) => Plan::told(line, message, NotRelayed::NotClaimed, notices::unclaim_which()),
+        }));
+    };
+    Ok(store.conversation(&conversation).await?.ok_or_else(|| gone(handle.as_ref())))
 }
 
 /// `/to +E164 text`: only where the line allows agents to text first (an open relay

@@ -2,7 +2,7 @@
 //! agent's 24 h window, the line's template outside it (docs/using.md). Built from a
 //! `ForwardToAgent` job into a `WhatsAppMessage`, so it sits above both.
 
-use super::compliance::CustomerKeyword;
+use super::compliance::{CustomerKeyword, reads_like_opt_out};
 use super::conversation::Handle;
 use super::delivery::ForwardToAgent;
 use super::line::Line;
@@ -31,6 +31,16 @@ pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, facts: Cop
         text.push_str("\n\n");
         text.push_str(OPTED_OUT_NOTE);
     }
+    // Plain words asking to stop (domain::compliance): the agents decide, one tap away.
+    let asks_to_stop = !facts.opted_out && reads_like_opt_out(&job.text);
+    if asks_to_stop {
+        text.push_str("\n\n");
+        text.push_str(&if facts.window_open {
+            format!("ℹ️ This reads like a request to stop texts. Tap Opt out (or send /optout {handle}) to stop all texts to them, as STOP does.")
+        } else {
+            format!("ℹ️ This reads like a request to stop texts. Send /optout {handle} to stop all texts to them, as STOP does.")
+        });
+    }
     if !facts.window_open {
         return WhatsAppMessage::Template {
             name: line.template.name.clone(),
@@ -50,7 +60,10 @@ pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, facts: Cop
         ReplyButton { id: ButtonAction::Claim.button_id(handle), title: "Claim".to_owned() },
         ReplyButton { id: ButtonAction::Close.button_id(handle), title: "Close".to_owned() },
     ];
-    if let Some(quick) = &line.quick_reply
+    if asks_to_stop {
+        // In the quick reply's place: a canned answer is no answer to "stop texting me".
+        buttons.insert(0, ReplyButton { id: ButtonAction::OptOut.button_id(handle), title: "Opt out".to_owned() });
+    } else if let Some(quick) = &line.quick_reply
         && !facts.opted_out
     {
         let title = truncate_chars(quick.title.trim(), BUTTON_TITLE_MAX_CHARS);
@@ -171,6 +184,30 @@ mod tests {
         for bad in ["claim:K7", "act:claim", "act:claim:", "act:fly:K7", "act:claim:K0", "act:close:#K7 x", ""] {
             assert_eq!(ButtonAction::parse_button_id(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_text_asking_to_stop_in_words_gets_an_opt_out_button_and_a_hint() {
+        let mut with_quick = line();
+        with_quick.quick_reply =
+            Some(crate::domain::line::QuickReply { title: "On our way!".into(), text: "x".into() });
+        let asks = job("please stop texting me");
+        let WhatsAppMessage::Buttons { body, buttons } = agent_copy(&with_quick, &k7(), &asks, OPEN) else { panic!() };
+        let actions: Vec<_> =
+            buttons.iter().filter_map(|b| ButtonAction::parse_button_id(&b.id)).map(|(a, _)| a).collect();
+        assert_eq!(actions, [ButtonAction::OptOut, ButtonAction::Claim, ButtonAction::Close], "no quick reply to that");
+        assert_eq!(buttons[0].title, "Opt out");
+        assert!(body.contains("reads like a request to stop texts. Tap Opt out (or send /optout #K7)"), "{body}");
+        // Outside the window the template can't carry buttons: the command is named instead.
+        let WhatsAppMessage::Template { parameters, .. } = agent_copy(&with_quick, &k7(), &asks, CLOSED) else {
+            panic!()
+        };
+        assert!(parameters[2].contains("Send /optout #K7"), "{parameters:?}");
+        // Already opted out: nothing to offer.
+        let done = CopyFacts { window_open: true, opted_out: true };
+        let WhatsAppMessage::Buttons { body, buttons } = agent_copy(&with_quick, &k7(), &asks, done) else { panic!() };
+        assert_eq!(buttons.len(), 2);
+        assert!(!body.contains("/optout"), "{body}");
     }
 
     #[test]

@@ -41,6 +41,54 @@ impl CustomerKeyword {
     }
 }
 
+/// Phrases that ask to stop texts in plain words. US rules since April 2025 (FCC, revocation
+/// of consent "by any reasonable means") make these count; the bridge doesn't act on them by
+/// itself (a customer writing "don't stop texting me!" exists) but puts an Opt out button in
+/// front of the agents (docs/using.md, "Opt-out in plain words").
+const OPT_OUT_PHRASES: [&str; 20] = [
+    "stop texting",
+    "stop text",
+    "stop messaging",
+    "stop sending",
+    "stop contacting",
+    "stop all",
+    "unsubscribe",
+    "opt out",
+    "opt me out",
+    "optout",
+    "remove me",
+    "take me off",
+    "do not text",
+    "don't text",
+    "dont text",
+    "do not contact",
+    "don't contact",
+    "no more texts",
+    "no more messages",
+    "leave me alone",
+];
+
+/// A text that isn't a keyword but reads like a request to stop texts ("stop texting me",
+/// "unsubscribe me please"): its copies carry an Opt out button and a hint.
+pub fn reads_like_opt_out(text: &str) -> bool {
+    if CustomerKeyword::of(text).is_some() {
+        return false;
+    }
+    // Lowercase words separated by single spaces, apostrophes kept (curly ones made straight).
+    let words: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{2019}' | '\u{2018}' => '\'',
+            c if c.is_alphanumeric() || c == '\'' => c.to_ascii_lowercase(),
+            _ => ' ',
+        })
+        .collect();
+    let padded = format!(" {} ", words.split_whitespace().collect::<Vec<_>>().join(" "));
+    OPT_OUT_PHRASES.iter().any(|phrase| {
+        padded.contains(&format!(" {phrase} ")) || padded.contains(&format!(" {phrase}")) && phrase.ends_with("text")
+    })
+}
+
 /// Why the bridge itself texts a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,6 +137,7 @@ pub fn auto_reply_for(
     line: &Line,
     keyword: Option<CustomerKeyword>,
     new_conversation: bool,
+    nobody_on_duty: bool,
     provider_message_id: &str,
     now: Timestamp,
 ) -> Option<DueAutoReply> {
@@ -113,7 +162,8 @@ pub fn auto_reply_for(
     }
     let window = i64::from(replies.window_hours.max(1)) * 3600;
     let window_key = format!("w{}", now.as_second().div_euclid(window));
-    if line.agents.is_empty() {
+    // No agent, or every agent away (`/away`, domain::copies): the same answer.
+    if line.agents.is_empty() || nobody_on_duty {
         return due(AutoReplyReason::NoAgent, &replies.no_agent, window_key);
     }
     if let Some(hours) = &line.business_hours
@@ -138,6 +188,27 @@ pub fn auto_reply_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_words_that_ask_to_stop_read_like_an_opt_out_and_keywords_stay_keywords() {
+        for asks in [
+            "stop texting me",
+            "Please STOP sending these",
+            "unsubscribe me please",
+            "Can you opt me out?",
+            "Don\u{2019}t text me again!!",
+            "do not text this number",
+            "remove me from your list",
+            "No more texts, thanks",
+            "leave me alone",
+        ] {
+            assert!(reads_like_opt_out(asks), "{asks}");
+        }
+        for not_asking in ["STOP", " unsubscribe. ", "Is my bike ready?", "stopping by at 5", "optometrist", "removed"]
+        {
+            assert!(!reads_like_opt_out(not_asking), "{not_asking}");
+        }
+    }
     use crate::domain::Lines;
 
     fn line(extra: &str) -> Line {
@@ -182,26 +253,26 @@ mod tests {
     fn keyword_answers_only_when_configured() {
         let plain = line("");
         let now = Timestamp::UNIX_EPOCH;
-        assert_eq!(auto_reply_for(&plain, Some(CustomerKeyword::OptOut), false, "SM1", now), None);
-        assert_eq!(auto_reply_for(&plain, Some(CustomerKeyword::Help), false, "SM1", now), None);
+        assert_eq!(auto_reply_for(&plain, Some(CustomerKeyword::OptOut), false, false, "SM1", now), None);
+        assert_eq!(auto_reply_for(&plain, Some(CustomerKeyword::Help), false, false, "SM1", now), None);
         // Unanswered HELP on first contact still gets the acknowledgement; STOP never does.
         let ack = line(r#", "auto_replies": { "first_contact": "Thanks!" }"#);
-        let first = auto_reply_for(&ack, Some(CustomerKeyword::Help), true, "SM1", now).unwrap();
+        let first = auto_reply_for(&ack, Some(CustomerKeyword::Help), true, false, "SM1", now).unwrap();
         assert_eq!(first.reason, AutoReplyReason::FirstContact);
-        assert_eq!(auto_reply_for(&ack, Some(CustomerKeyword::OptOut), true, "SM1", now), None);
+        assert_eq!(auto_reply_for(&ack, Some(CustomerKeyword::OptOut), true, false, "SM1", now), None);
         let configured = line(
             r#", "help_text": "Acme support. Reply STOP to opt out.",
                "auto_replies": { "opt_out": "You're unsubscribed.", "opt_in": "Welcome back." }"#,
         );
-        let help = auto_reply_for(&configured, Some(CustomerKeyword::Help), true, "SM1", now).unwrap();
+        let help = auto_reply_for(&configured, Some(CustomerKeyword::Help), true, false, "SM1", now).unwrap();
         assert_eq!(
             (help.reason, help.text.as_str(), help.once_key.as_str()),
             (AutoReplyReason::Help, "Acme support. Reply STOP to opt out.", "SM1")
         );
-        let stop = auto_reply_for(&configured, Some(CustomerKeyword::OptOut), true, "SM2", now).unwrap();
+        let stop = auto_reply_for(&configured, Some(CustomerKeyword::OptOut), true, false, "SM2", now).unwrap();
         assert_eq!(stop.reason, AutoReplyReason::OptOutConfirmation);
         assert!(stop.reason.allowed_when_opted_out());
-        let start = auto_reply_for(&configured, Some(CustomerKeyword::OptIn), false, "SM3", now).unwrap();
+        let start = auto_reply_for(&configured, Some(CustomerKeyword::OptIn), false, false, "SM3", now).unwrap();
         assert_eq!(start.text, "Welcome back.");
         assert!(!AutoReplyReason::FirstContact.allowed_when_opted_out());
     }
@@ -216,18 +287,19 @@ mod tests {
         let hours = r#", "business_hours": { "time_zone": "America/New_York",
             "weekly": [{ "days": ["mon", "tue", "wed", "thu", "fri"], "open": "09:00", "close": "17:00" }] }"#;
         let open_line = line(&format!("{texts}{hours}"));
-        let first = auto_reply_for(&open_line, None, true, "SM1", noon).unwrap();
+        let first = auto_reply_for(&open_line, None, true, false, "SM1", noon).unwrap();
         assert_eq!((first.reason, first.once_key.as_str()), (AutoReplyReason::FirstContact, "first"));
-        assert_eq!(auto_reply_for(&open_line, None, false, "SM1", noon), None);
+        assert_eq!(auto_reply_for(&open_line, None, false, false, "SM1", noon), None);
 
-        let closed = auto_reply_for(&open_line, None, true, "SM1", evening).unwrap();
+        let closed = auto_reply_for(&open_line, None, true, false, "SM1", evening).unwrap();
         assert_eq!(closed.reason, AutoReplyReason::AfterHours);
         assert_eq!(closed.text, "Closed; back Tuesday 09:00.");
         // Two texts in the same closed period share the key; the next evening's doesn't.
-        let later = auto_reply_for(&open_line, None, false, "SM2", evening + jiff::SignedDuration::from_hours(3));
+        let later =
+            auto_reply_for(&open_line, None, false, false, "SM2", evening + jiff::SignedDuration::from_hours(3));
         assert_eq!(later.unwrap().once_key, closed.once_key);
         let next_evening =
-            auto_reply_for(&open_line, None, false, "SM3", evening + jiff::SignedDuration::from_hours(24));
+            auto_reply_for(&open_line, None, false, false, "SM3", evening + jiff::SignedDuration::from_hours(24));
         assert_ne!(next_evening.unwrap().once_key, closed.once_key);
 
         let json = format!(
@@ -236,8 +308,12 @@ mod tests {
                 "template": {{ "name": "new_customer_message", "language": "en" }} {texts}{hours} }}]"#
         );
         let nobody = Lines::from_json("t", &json).unwrap().iter().next().unwrap().clone();
-        let reply = auto_reply_for(&nobody, None, true, "SM1", noon).unwrap();
+        let reply = auto_reply_for(&nobody, None, true, false, "SM1", noon).unwrap();
         assert_eq!(reply.reason, AutoReplyReason::NoAgent);
         assert!(reply.once_key.starts_with('w'));
+        // Agents, all of them away: the same answer, before the business hours' one.
+        let all_away = Line { agents: vec![crate::domain::WaId::parse("14155550111").unwrap()], ..nobody };
+        assert_eq!(auto_reply_for(&all_away, None, false, true, "SM2", noon).unwrap().reason, AutoReplyReason::NoAgent);
+        assert_eq!(auto_reply_for(&all_away, None, false, false, "SM2", noon), None);
     }
 }

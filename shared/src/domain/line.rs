@@ -107,6 +107,9 @@ pub struct Line {
     /// Tell the agent when one reply costs more than this many SMS segments.
     #[serde(default = "default_segment_warning")]
     pub segment_warning: u32,
+    /// Where a claimed conversation's texts are copied (`domain::copies`).
+    #[serde(default)]
+    pub claimed_copies: super::copies::ClaimedCopies,
 }
 
 fn default_focus_hours() -> u32 {

@@ -30,6 +30,7 @@ pub mod agent_copy;
 pub mod business_hours;
 pub mod compliance;
 pub mod conversation;
+pub mod copies;
 pub mod delivery;
 pub mod line;
 pub mod log_safe;

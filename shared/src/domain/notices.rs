@@ -128,7 +128,11 @@ pub fn help(line: &Line, unknown: Option<&str>) -> WhatsAppMessage {
          \"#K7 Thanks, see you at 9!\". \"#K7\" alone makes your next messages go to them.\n\n\
          Commands:\n\
          /list – open conversations (/list 2 for more)\n\
-         /close – close the conversation you're answering (/close #K7 for another)\n",
+         /close – close the conversation you're answering (/close #K7 for another)\n\
+         /unclaim – give back the conversation you claimed (/unclaim #K7 for another)\n\
+         /optout #K7 – stop all texts to a customer who asked in words, as their STOP would\n\
+         /away – no customer texts until /back (unless nobody else is on duty)\n\
+         /back – customer texts come to you again\n",
     );
     if line.allow_agent_initiated {
         text.push_str("/to +14155550134 text – text a customer who hasn't written\n");
@@ -181,11 +185,64 @@ pub fn agent_changed_user_id(agent_name: &str) -> WhatsAppMessage {
     ))
 }
 
-pub fn you_claimed(handle: &Handle, customer: &E164) -> WhatsAppMessage {
+/// `only_you`: the line copies a claimed conversation's texts to its claimer only.
+pub fn you_claimed(handle: &Handle, customer: &E164, only_you: bool) -> WhatsAppMessage {
+    let copies = if only_you { " Their texts now come to you only; /unclaim gives them back." } else { "" };
     WhatsAppMessage::text(&format!(
-        "You claimed {handle} · {}. The other agents were told; your next messages go to them.",
+        "You claimed {handle} · {}. The other agents were told; your next messages go to them.{copies}",
         customer.pretty()
     ))
+}
+
+pub fn you_opted_out(handle: &Handle, customer: &E164) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "You opted {handle} · {} out of SMS: nothing is texted to them until they text START.",
+        customer.pretty()
+    ))
+}
+
+pub fn opted_out_by(handle: &Handle, customer: &E164, name: &str) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "{handle} · {} opted out of SMS by {name}: nothing is texted to them until they text START.",
+        customer.pretty()
+    ))
+}
+
+pub fn already_opted_out(handle: &Handle) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("{handle} is already opted out of SMS, so nothing changed."))
+}
+
+pub fn you_unclaimed(handle: &Handle, customer: &E164) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "You gave back {handle} · {}. Their texts go to every agent on duty again.",
+        customer.pretty()
+    ))
+}
+
+pub fn unclaimed_by(handle: &Handle, customer: &E164, name: &str) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!(
+        "{name} gave back {handle} · {}: their texts come to every agent on duty again.",
+        customer.pretty()
+    ))
+}
+
+pub fn not_claimed(handle: &Handle) -> WhatsAppMessage {
+    WhatsAppMessage::text(&format!("{handle} isn't claimed, so nothing changed."))
+}
+
+pub fn unclaim_which() -> WhatsAppMessage {
+    WhatsAppMessage::text("Which conversation? You aren't answering one right now. Type it like this: /unclaim #K7")
+}
+
+pub fn you_are_away() -> WhatsAppMessage {
+    WhatsAppMessage::text(
+        "You're away: customers' texts go to the agents on duty (to you too if nobody is). \
+         Send /back when you're back.",
+    )
+}
+
+pub fn you_are_back() -> WhatsAppMessage {
+    WhatsAppMessage::text("You're back on duty: customers' texts come to you again.")
 }
 
 pub fn claimed_by(handle: &Handle, customer: &E164, name: &str) -> WhatsAppMessage {

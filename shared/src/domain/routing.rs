@@ -50,6 +50,19 @@ pub enum AgentCommand {
     Close {
         handle: Option<Handle>,
     },
+    /// Give back a claimed conversation (the named one, or the agent's focus): its texts go
+    /// to everyone on duty again.
+    Unclaim {
+        handle: Option<Handle>,
+    },
+    /// Opt the named customer out, as their STOP would.
+    OptOut {
+        handle: Handle,
+    },
+    /// Off duty: no copies until `/back` (unless nobody else is on duty).
+    Away,
+    /// On duty again.
+    Back,
     /// Text a customer, starting the conversation if there is none.
     To {
         customer: E164,
@@ -66,6 +79,8 @@ pub enum AgentCommand {
 
 pub const USAGE_LIST: &str = "/list or /list 2";
 pub const USAGE_CLOSE: &str = "/close or /close #K7";
+pub const USAGE_UNCLAIM: &str = "/unclaim or /unclaim #K7";
+pub const USAGE_OPT_OUT: &str = "/optout #K7";
 pub const USAGE_TO: &str = "/to +14155550134 Hello from Acme!";
 
 impl Command {
@@ -79,12 +94,21 @@ impl Command {
                 _ => AgentCommand::Invalid { usage: USAGE_LIST },
             },
             "close" if args.is_empty() => AgentCommand::Close { handle: None },
-            "close" => match Handle::parse(args) {
-                Ok(handle) if args.starts_with('#') || !args.contains(' ') => {
-                    AgentCommand::Close { handle: Some(handle) }
-                }
-                _ => AgentCommand::Invalid { usage: USAGE_CLOSE },
+            "close" => match handle_argument(args) {
+                Some(handle) => AgentCommand::Close { handle: Some(handle) },
+                None => AgentCommand::Invalid { usage: USAGE_CLOSE },
             },
+            "unclaim" if args.is_empty() => AgentCommand::Unclaim { handle: None },
+            "unclaim" => match handle_argument(args) {
+                Some(handle) => AgentCommand::Unclaim { handle: Some(handle) },
+                None => AgentCommand::Invalid { usage: USAGE_UNCLAIM },
+            },
+            "optout" => match handle_argument(args) {
+                Some(handle) => AgentCommand::OptOut { handle },
+                None => AgentCommand::Invalid { usage: USAGE_OPT_OUT },
+            },
+            "away" => AgentCommand::Away,
+            "back" => AgentCommand::Back,
             "to" => {
                 let (number, text) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
                 match E164::parse(number) {
@@ -97,6 +121,11 @@ impl Command {
             other => AgentCommand::Unknown { name: other.to_owned() },
         }
     }
+}
+
+/// `#K7` or `K7` as a command's argument; anything longer is not a handle.
+fn handle_argument(args: &str) -> Option<Handle> {
+    Handle::parse(args).ok().filter(|_| args.starts_with('#') || !args.contains(' '))
 }
 
 impl AgentText {
@@ -285,6 +314,12 @@ mod tests {
             assert_eq!(cmd(bad), AgentCommand::Invalid { usage: USAGE_TO }, "{bad}");
         }
         assert_eq!(cmd("/claim"), AgentCommand::Unknown { name: "claim".into() });
+        assert_eq!(cmd("/unclaim"), AgentCommand::Unclaim { handle: None });
+        assert_eq!(cmd("/unclaim #k7"), AgentCommand::Unclaim { handle: Some(Handle::parse("K7").unwrap()) });
+        assert_eq!(cmd("/unclaim it please"), AgentCommand::Invalid { usage: USAGE_UNCLAIM });
+        assert_eq!((cmd("/away"), cmd("/Back")), (AgentCommand::Away, AgentCommand::Back));
+        assert_eq!(cmd("/optout #K7"), AgentCommand::OptOut { handle: Handle::parse("K7").unwrap() });
+        assert_eq!(cmd("/optout"), AgentCommand::Invalid { usage: USAGE_OPT_OUT });
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub enum ButtonAction {
     Close,
     /// Send the line's quick reply to the customer.
     QuickReply,
+    /// Opt the customer out, as if they had texted STOP (their text read like a request).
+    OptOut,
 }
 
 impl ButtonAction {
@@ -86,6 +88,7 @@ impl ButtonAction {
             Self::Claim => "claim",
             Self::Close => "close",
             Self::QuickReply => "quick",
+            Self::OptOut => "optout",
         }
     }
 
@@ -100,6 +103,7 @@ impl ButtonAction {
             "claim" => Self::Claim,
             "close" => Self::Close,
             "quick" => Self::QuickReply,
+            "optout" => Self::OptOut,
             _ => return None,
         };
         Some((action, Handle::parse(handle).ok()?))

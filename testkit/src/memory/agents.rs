@@ -1,6 +1,8 @@
 //! Agents: their 24 h window, focus and pending text, and their messages recorded once
 //! (`dynamodb/agents.rs`).
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 use shared::domain::{ConversationKey, Job, LineId, UserId, WaId, Wamid, WhatsAppRecipient};
 use shared::ports::{
@@ -59,6 +61,10 @@ impl Agents for MemoryStore {
 
     async fn record_agent_message(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
         self.run(StoreOp::RecordAgentMessage, |state| state.record_agent_message(record))
+    }
+
+    async fn away_agents(&self, line: &LineId) -> Result<BTreeSet<WaId>, StoreError> {
+        self.run(StoreOp::AwayAgents, |state| Ok(state.away.get(line).cloned().unwrap_or_default()))
     }
 
     async fn agent_by_user_id(&self, line: &LineId, user_id: &UserId) -> Result<Option<WaId>, StoreError> {
@@ -122,9 +128,14 @@ impl State {
             AgentEffect::Reply { message, .. } => {
                 conditions.push(!self.conversations.contains_key(&message.conversation)).push(false);
             }
-            AgentEffect::Claim { conversation, .. } | AgentEffect::Close { conversation, .. } => {
+            AgentEffect::Claim { conversation, .. }
+            | AgentEffect::Close { conversation, .. }
+            | AgentEffect::Unclaim { conversation }
+            | AgentEffect::OptOut { conversation } => {
                 conditions.push(!self.conversations.contains_key(conversation));
             }
+            // The roster's update has no condition.
+            AgentEffect::Duty { .. } => _ = conditions.push(false),
             AgentEffect::Pending(_) | AgentEffect::Focus { .. } | AgentEffect::Nothing => {}
         }
         for notice in &record.notices {
@@ -135,8 +146,13 @@ impl State {
         }
         // same rule as dynamodb/agents.rs: the conversation's write (the third item, when the
         // effect has one) failing means "gone".
-        let writes_conversation =
-            matches!(record.effect, AgentEffect::Reply { .. } | AgentEffect::Claim { .. } | AgentEffect::Close { .. });
+        let writes_conversation = matches!(
+            record.effect,
+            AgentEffect::Reply { .. }
+                | AgentEffect::Claim { .. }
+                | AgentEffect::Close { .. }
+                | AgentEffect::Unclaim { .. }
+        );
         if writes_conversation && conditions.failed(2) {
             return Ok(RecordOutcome::ConversationGone);
         }
@@ -151,6 +167,26 @@ impl State {
             AgentEffect::Claim { conversation, name, .. } => {
                 if let Some(conversation) = self.conversations.get_mut(conversation) {
                     conversation.claimed_by_name = Some(name.clone());
+                    conversation.claimed_by = Some(record.agent.clone());
+                }
+            }
+            AgentEffect::Unclaim { conversation } => {
+                if let Some(conversation) = self.conversations.get_mut(conversation) {
+                    conversation.claimed_by_name = None;
+                    conversation.claimed_by = None;
+                }
+            }
+            AgentEffect::OptOut { conversation } => {
+                if let Some(conversation) = self.conversations.get_mut(conversation) {
+                    conversation.opted_out = true;
+                }
+            }
+            AgentEffect::Duty { on_duty } => {
+                let away = self.away.entry(record.line.clone()).or_default();
+                if *on_duty {
+                    away.remove(&record.agent);
+                } else {
+                    away.insert(record.agent.clone());
                 }
             }
             AgentEffect::Close { conversation, .. } => {
@@ -177,7 +213,12 @@ impl State {
             AgentEffect::Focus { conversation, handle } | AgentEffect::Claim { conversation, handle, .. } => {
                 Some((&conversation.customer, handle))
             }
-            AgentEffect::Pending(_) | AgentEffect::Close { .. } | AgentEffect::Nothing => None,
+            AgentEffect::Pending(_)
+            | AgentEffect::Close { .. }
+            | AgentEffect::Unclaim { .. }
+            | AgentEffect::OptOut { .. }
+            | AgentEffect::Duty { .. }
+            | AgentEffect::Nothing => None,
         };
         if let Some((customer, handle)) = focus {
             agent.focus = Some(FocusRecord { customer: customer.clone(), handle: handle.clone(), since_ms: at_ms });

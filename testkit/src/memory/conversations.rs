@@ -79,6 +79,7 @@ impl State {
             last_text,
             opted_out,
             claimed_by_name: None,
+            claimed_by: None,
         };
         self.conversations.insert(key.clone(), record);
         self.handles.insert(handle_key, key.clone());

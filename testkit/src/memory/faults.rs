@@ -11,6 +11,7 @@ pub enum StoreOp {
     // InboundLog
     AppendInbound,
     StartConversation,
+    CopyFacts,
     // Conversations
     StartAgentConversation,
     Conversation,
@@ -23,6 +24,7 @@ pub enum StoreOp {
     MarkWindowClosed,
     RecordAgentMessage,
     RecordNonAgent,
+    AwayAgents,
     AgentByUserId,
     LearnAgentUserId,
     ForgetAgentUserId,

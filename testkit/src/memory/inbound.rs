@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use shared::domain::compliance::CustomerKeyword;
+use shared::domain::copies::CopyFacts;
 use shared::domain::whatsapp_message::truncate_chars;
-use shared::domain::{Handle, LegLocation};
+use shared::domain::{ConversationKey, Handle, LegLocation};
 use shared::ports::{AppendOutcome, InboundLog, NewInboundMessage, StartOutcome, StoreError};
 
 use super::records::{Author, ConversationStatus, Leg, MessageRecord, SeenMarker, sortable_ms};
@@ -17,6 +18,15 @@ const LAST_TEXT_CHARS: usize = 80;
 impl InboundLog for MemoryStore {
     async fn append_inbound(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
         self.run(StoreOp::AppendInbound, |state| Ok(state.append_inbound(message, Timestamp::now())))
+    }
+
+    async fn copy_facts(&self, conversation: &ConversationKey) -> Result<CopyFacts, StoreError> {
+        self.run(StoreOp::CopyFacts, |state| {
+            Ok(CopyFacts {
+                claimed_by: state.conversations.get(conversation).and_then(|c| c.claimed_by.clone()),
+                away: state.away.get(&conversation.line).cloned().unwrap_or_default(),
+            })
+        })
     }
 
     async fn start_conversation(

@@ -31,7 +31,7 @@ mod routing;
 mod statuses;
 mod transaction;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
@@ -75,6 +75,8 @@ struct State {
     standalone_legs: HashMap<JobId, Leg>,
     /// `OUTBOX#<id>`.
     outbox: Vec<OutboxRecord>,
+    /// `DUTY#<line>`: the agents away.
+    away: HashMap<LineId, BTreeSet<WaId>>,
     /// `AGENTID#<line>#<user_id>`: agents' learnt user ids.
     agent_user_ids: HashMap<(LineId, UserId), WaId>,
     /// `NONAGENT#<line>#<id>#<day>`.
@@ -151,6 +153,7 @@ impl MemoryStore {
             + state.agents.len()
             + state.standalone_legs.len()
             + state.outbox.len()
+            + state.away.len()
             + state.agent_user_ids.len()
             + state.non_agent_replies.len()
     }

@@ -30,6 +30,7 @@ pub(super) struct ConversationRecord {
     pub(super) last_text: String,
     pub(super) opted_out: bool,
     pub(super) claimed_by_name: Option<String>,
+    pub(super) claimed_by: Option<WaId>,
 }
 
 impl ConversationRecord {
@@ -41,6 +42,7 @@ impl ConversationRecord {
             last_text: self.last_text.clone(),
             opted_out: self.opted_out,
             claimed_by: self.claimed_by_name.clone(),
+            claimer: self.claimed_by.clone(),
         }
     }
 }

@@ -12,7 +12,8 @@ use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::app::retry_budget::RetryBudget;
 use shared::domain::agent_copy::annotated_text;
 use shared::domain::compliance::{AutoReplyReason, CustomerKeyword};
-use shared::domain::{Attachment, Handle, Job, JobKind, LegState};
+use shared::domain::copies::CopyFacts;
+use shared::domain::{Attachment, ConversationKey, Handle, Job, JobKind, LegState};
 use shared::ports::{
     AppendOutcome, Claim, Conversations, Deliveries, Direction, InboundLog, NewInboundMessage, StartOutcome, StoreError,
 };
@@ -289,6 +290,10 @@ struct StartedMeanwhile {
 }
 
 impl InboundLog for StartedMeanwhile {
+    async fn copy_facts(&self, conversation: &ConversationKey) -> Result<CopyFacts, StoreError> {
+        self.store.copy_facts(conversation).await
+    }
+
     async fn append_inbound(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
         let outcome = self.store.append_inbound(message).await?;
         if outcome == AppendOutcome::NoConversation && !self.raced.swap(true, Ordering::SeqCst) {
@@ -652,6 +657,11 @@ struct RejectingStore {
 }
 
 impl InboundLog for RejectingStore {
+    /// Refused as well (not counted): the copies then go to every agent.
+    async fn copy_facts(&self, _conversation: &ConversationKey) -> Result<CopyFacts, StoreError> {
+        Err(StoreError::Rejected("AccessDeniedException".into()))
+    }
+
     async fn append_inbound(&self, _message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Err(StoreError::Rejected("AccessDeniedException".into()))

@@ -1,6 +1,9 @@
 //! `Agents`: their window, focus and pending text, their messages recorded once, and the
 //! once-a-day answer to people who aren't agents.
 
+use std::collections::BTreeSet;
+
+use shared::domain::copies::CopyFacts;
 use shared::domain::routing::Focus;
 use shared::domain::{ConversationKey, UserId, WaId, WhatsAppRecipient};
 use shared::ports::{
@@ -278,4 +281,48 @@ pub async fn a_stranger_known_by_user_id_gets_one_reply_a_day_apart_from_one_kno
         store.record_non_agent(&case.line, &by_phone, &wamid(), today, &answer("c")).await.unwrap(),
         NonAgentOutcome::Replied
     );
+}
+
+pub async fn claims_and_duty_are_the_copy_facts<S: ConversationStore>(store: &S) {
+    let case = Case::new("copyfacts");
+    let (k7, gone) = (case.conversation(0), case.conversation(1));
+    let (ana, ben, t) = (agent(0), agent(1), t0());
+    assert_eq!(store.copy_facts(&k7).await.unwrap(), CopyFacts::default(), "no conversation yet");
+    started(store, &k7, &handle("K7"), t).await;
+    let record = |who: &WaId, n: i64, effect: AgentEffect| case.agent_message(who, t + secs(n), effect, vec![]);
+
+    let claim = AgentEffect::Claim { conversation: k7.clone(), handle: handle("K7"), name: "Ana".into() };
+    assert_eq!(store.record_agent_message(&record(&ana, 1, claim)).await.unwrap(), RecordOutcome::Recorded);
+    assert_eq!(store.copy_facts(&k7).await.unwrap().claimed_by, Some(ana.clone()));
+    assert_eq!(store.conversation(&k7).await.unwrap().unwrap().claimer, Some(ana.clone()));
+    let taken = AgentEffect::Claim { conversation: k7.clone(), handle: handle("K7"), name: "Ben".into() };
+    store.record_agent_message(&record(&ben, 2, taken)).await.unwrap();
+    assert_eq!(store.copy_facts(&k7).await.unwrap().claimed_by, Some(ben.clone()), "a claim moves it");
+
+    let unclaim = || AgentEffect::Unclaim { conversation: k7.clone() };
+    assert_eq!(store.record_agent_message(&record(&ben, 3, unclaim())).await.unwrap(), RecordOutcome::Recorded);
+    let summary = store.conversation(&k7).await.unwrap().unwrap();
+    assert_eq!((summary.claimer, summary.claimed_by), (None, None));
+    assert_eq!(store.record_agent_message(&record(&ben, 4, unclaim())).await.unwrap(), RecordOutcome::Recorded);
+    let unclaim_gone = AgentEffect::Unclaim { conversation: gone.clone() };
+    assert_eq!(
+        store.record_agent_message(&record(&ben, 5, unclaim_gone)).await.unwrap(),
+        RecordOutcome::ConversationGone
+    );
+
+    let duty = |on_duty| AgentEffect::Duty { on_duty };
+    for (n, (who, on_duty)) in [(&ben, false), (&ben, false), (&ana, false), (&ana, true)].into_iter().enumerate() {
+        let n = 6 + i64::try_from(n).unwrap();
+        assert_eq!(store.record_agent_message(&record(who, n, duty(on_duty))).await.unwrap(), RecordOutcome::Recorded);
+    }
+    assert_eq!(store.away_agents(&case.line).await.unwrap(), BTreeSet::from([ben.clone()]));
+    assert_eq!(
+        store.copy_facts(&k7).await.unwrap(),
+        CopyFacts { claimed_by: None, away: BTreeSet::from([ben.clone()]) }
+    );
+    assert!(store.away_agents(&Case::new("copyfacts-other").line).await.unwrap().is_empty(), "per line");
+    for n in 10..12 {
+        store.record_agent_message(&record(&ben, n, duty(true))).await.unwrap();
+    }
+    assert!(store.away_agents(&case.line).await.unwrap().is_empty(), "back, twice");
 }

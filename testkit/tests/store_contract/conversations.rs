@@ -23,6 +23,7 @@ pub async fn an_agent_can_start_a_conversation_before_the_customer_writes<S: Con
         last_text: String::new(),
         opted_out: false,
         claimed_by: None,
+        claimer: None,
     };
     assert_eq!(store.conversation(&conversation).await.unwrap(), Some(summary.clone()));
     assert_eq!(store.open_conversations(&case.line, 10).await.unwrap(), vec![summary]);

@@ -29,6 +29,7 @@ pub async fn a_first_text_starts_the_conversation_and_later_texts_append<S: Conv
             last_text: "hello".into(),
             opted_out: false,
             claimed_by: None,
+            claimer: None,
         })
     );
 

@@ -28,7 +28,7 @@ async fn claim_assigns_the_conversation_to_the_presser_focuses_them_and_tells_th
     assert_eq!(summary.claimed_by.as_deref(), Some("Ana"), "named by their WhatsApp profile");
     assert!(summary.open);
     let jobs = w.take();
-    assert_eq!(notices_to(&jobs, 0), [notices::you_claimed(&handle("K7"), &customer(0))]);
+    assert_eq!(notices_to(&jobs, 0), [notices::you_claimed(&handle("K7"), &customer(0), true)]);
     let told = notices::claimed_by(&handle("K7"), &customer(0), "Ana");
     assert_eq!(notices_to(&jobs, 1), std::slice::from_ref(&told));
     assert_eq!(

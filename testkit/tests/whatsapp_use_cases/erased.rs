@@ -6,10 +6,13 @@
 //! the twin never held, as reads made just before the erasure would.
 
 use bridge_testkit::memory::{MemoryStore, StoreOp};
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 use shared::app::agent_identity::LearntUserIds;
 use shared::app::receive_whatsapp::{MessageHandled, NotRelayed, receive_whatsapp_message};
 use shared::app::retry_budget::RetryBudget;
+use shared::domain::copies::CopyFacts;
 use shared::domain::{
     ConversationKey, DeliveryStatus, Handle, Job, JobId, LineId, MessageId, UserId, WaId, Wamid, WhatsAppRecipient,
     notices,
@@ -29,6 +32,9 @@ struct Erased {
 }
 
 impl InboundLog for Erased {
+    async fn copy_facts(&self, conversation: &ConversationKey) -> Result<CopyFacts, StoreError> {
+        self.inner.copy_facts(conversation).await
+    }
     async fn append_inbound(&self, message: &NewInboundMessage) -> Result<AppendOutcome, StoreError> {
         self.inner.append_inbound(message).await
     }
@@ -83,6 +89,9 @@ impl Agents for Erased {
     }
     async fn record_agent_message(&self, record: &AgentMessageRecord) -> Result<RecordOutcome, StoreError> {
         self.inner.record_agent_message(record).await
+    }
+    async fn away_agents(&self, line: &LineId) -> Result<BTreeSet<WaId>, StoreError> {
+        self.inner.away_agents(line).await
     }
     async fn agent_by_user_id(&self, line: &LineId, user_id: &UserId) -> Result<Option<WaId>, StoreError> {
         self.inner.agent_by_user_id(line, user_id).await
@@ -218,6 +227,7 @@ async fn a_conversation_erased_between_the_routing_and_the_record_is_answered_wi
         last_text: "Hello?".into(),
         opted_out: false,
         claimed_by: None,
+        claimer: None,
     };
     let store = Erased { inner: w.store.clone(), ghost };
     let message = text(0, "#P9 Ready at 5");

@@ -226,7 +226,7 @@ pub async fn record_text<S: InboundLog + Conversations>(
         attachments: vec![],
         received_at: at,
     };
-    let message = new_inbound_message(line, sms);
+    let message = new_inbound_message(line, sms, &line.agents);
     let conversation = message.conversation.clone();
     if store.conversation(&conversation).await.unwrap().is_some() {
         assert_eq!(store.append_inbound(&message).await.unwrap(), AppendOutcome::Appended);

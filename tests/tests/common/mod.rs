@@ -239,6 +239,16 @@ pub fn readable(message: &Value) -> String {
 }
 
 /// The copies of customer messages an agent received: everything but the bridge's notices.
+/// `agent` presses a reply button of a copy (Meta's `interactive.button_reply`).
+pub fn pressed(agent: &str, id: &str) -> Value {
+    let mut message = bridge_testkit::testing::whatsapp_text(agent, "", None);
+    message.as_object_mut().unwrap().remove("text");
+    message["type"] = serde_json::json!("interactive");
+    message["interactive"] =
+        serde_json::json!({ "type": "button_reply", "button_reply": { "id": id, "title": "Button" } });
+    message
+}
+
 pub fn copies(messages: &[Value]) -> Vec<String> {
     messages.iter().filter(|m| m["type"] == "template" || m["type"] == "interactive").map(readable).collect()
 }

@@ -1,10 +1,10 @@
 //! Agents: their 24 h window, focus and pending text, and their messages recorded once
 //! (docs/using.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use jiff::Timestamp;
 
 use super::attrs::*;
@@ -23,6 +23,20 @@ const NON_AGENT_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 /// A learnt user id is learnt again from the agent's next message after a cold start, so it
 /// can expire once nobody has used it for long.
 const AGENT_USER_ID_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
+
+pub(super) fn duty_pk(line: &LineId) -> String {
+    format!("DUTY#{}", line.as_str())
+}
+
+/// The agents a duty roster item lists as away.
+pub(super) fn away_of(item: &Item) -> Result<BTreeSet<WaId>, StoreError> {
+    match item.get("away") {
+        Some(AttributeValue::Ss(agents)) => {
+            agents.iter().map(|a| WaId::parse(a).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+        }
+        _ => Ok(BTreeSet::new()),
+    }
+}
 
 fn agent_user_id_pk(line: &LineId, user_id: &UserId) -> String {
     format!("AGENTID#{}#{}", line.as_str(), user_id.as_str())
@@ -69,26 +83,12 @@ impl Agents for DynamoStore {
         conversation: &ConversationKey,
         agent: &WaId,
     ) -> Result<Option<ForwardContext>, StoreError> {
-        let mut keys = KeysAndAttributes::builder()
-            .keys(key(conv_pk(conversation), "META"))
-            .keys(key(agent_pk(&conversation.line, agent), "AGENT"))
-            .consistent_read(true)
-            .build()
-            .map_err(build_error)?;
-        let mut found: Vec<Item> = Vec::new();
-        // BatchGetItem may hand back unprocessed keys under load: ask again, briefly.
-        for attempt in 0..5u32 {
-            let out =
-                self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys.is_empty() => {
-                    keys = rest;
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-                _ => break,
-            }
-        }
+        let found = self
+            .batch_get(
+                vec![key(conv_pk(conversation), "META"), key(agent_pk(&conversation.line, agent), "AGENT")],
+                true,
+            )
+            .await?;
         let Some(meta) = found.iter().find(|i| opt_s(i, "SK") == Some("META")) else {
             return Ok(None);
         };
@@ -142,8 +142,13 @@ impl Agents for DynamoStore {
         }
         let mut items = vec![self.put(seen, Some("attribute_not_exists(PK)"))?, self.agent_update(record)?];
         // The conversation's write, if any, comes third: its failed condition means "gone".
-        let writes_conversation =
-            matches!(record.effect, AgentEffect::Reply { .. } | AgentEffect::Claim { .. } | AgentEffect::Close { .. });
+        let writes_conversation = matches!(
+            record.effect,
+            AgentEffect::Reply { .. }
+                | AgentEffect::Claim { .. }
+                | AgentEffect::Close { .. }
+                | AgentEffect::Unclaim { .. }
+        );
         match &record.effect {
             AgentEffect::Reply { message, .. } => {
                 items.push(self.conversation_touch(message)?);
@@ -153,6 +158,9 @@ impl Agents for DynamoStore {
                 items.push(self.conversation_claim(conversation, &record.agent, name, now)?);
             }
             AgentEffect::Close { conversation, .. } => items.push(self.conversation_close(conversation, now)?),
+            AgentEffect::Unclaim { conversation } => items.push(self.conversation_unclaim(conversation, now)?),
+            AgentEffect::OptOut { conversation } => items.push(self.conversation_opt_out(conversation, now)?),
+            AgentEffect::Duty { on_duty } => items.push(self.duty_update(&record.line, &record.agent, *on_duty)?),
             _ => {}
         }
         for notice in &record.notices {
@@ -174,6 +182,20 @@ impl Agents for DynamoStore {
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
         }
+    }
+
+    async fn away_agents(&self, line: &LineId) -> Result<BTreeSet<WaId>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(duty_pk(line), "DUTY")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        item.as_ref().map_or(Ok(BTreeSet::new()), away_of)
     }
 
     async fn agent_by_user_id(&self, line: &LineId, user_id: &UserId) -> Result<Option<WaId>, StoreError> {
@@ -324,7 +346,12 @@ impl DynamoStore {
             AgentEffect::Focus { conversation, handle } | AgentEffect::Claim { conversation, handle, .. } => {
                 Some((&conversation.customer, handle))
             }
-            AgentEffect::Pending(_) | AgentEffect::Close { .. } | AgentEffect::Nothing => None,
+            AgentEffect::Pending(_)
+            | AgentEffect::Close { .. }
+            | AgentEffect::Unclaim { .. }
+            | AgentEffect::OptOut { .. }
+            | AgentEffect::Duty { .. }
+            | AgentEffect::Nothing => None,
         };
         if let Some((customer, handle)) = focus {
             set.extend(["focus_customer = :focus_customer", "focus_handle = :focus_handle", "focus_at_ms = :at_ms"]);
@@ -388,6 +415,54 @@ impl DynamoStore {
             .expression_attribute_values(":agent", s(agent.as_str()))
             .expression_attribute_values(":name", s(name))
             .expression_attribute_values(":at", s(now.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// docs/using.md: nobody holds the conversation; its copies go to everyone on duty.
+    fn conversation_unclaim(
+        &self,
+        conversation: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET updated_at = :at REMOVE claimed_by, claimed_by_name, claimed_at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", s(now.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// docs/using.md: opted out as the customer's STOP would (the same attributes).
+    fn conversation_opt_out(
+        &self,
+        conversation: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET opted_out = :yes, opt_out_changed_at = :at, updated_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The line's duty roster: the set of agents away (a set with no members is no attribute).
+    fn duty_update(&self, line: &LineId, agent: &WaId, on_duty: bool) -> Result<TransactWriteItem, StoreError> {
+        let expression = if on_duty { "DELETE away :agent" } else { "ADD away :agent" };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(duty_pk(line), "DUTY")))
+            .update_expression(expression)
+            .expression_attribute_values(":agent", AttributeValue::Ss(vec![agent.as_str().to_owned()]))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())

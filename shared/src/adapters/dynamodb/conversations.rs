@@ -144,6 +144,10 @@ fn summary(item: &Item) -> Result<ConversationSummary, StoreError> {
         last_text: opt_s(item, "last_text").unwrap_or_default().to_owned(),
         opted_out: opted_out(item),
         claimed_by: opt_s(item, "claimed_by_name").map(str::to_owned),
+        claimer: opt_s(item, "claimed_by")
+            .map(WaId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 

@@ -8,8 +8,9 @@ use jiff::Timestamp;
 use super::attrs::*;
 use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
 use crate::domain::compliance::CustomerKeyword;
+use crate::domain::copies::CopyFacts;
 use crate::domain::whatsapp_message::truncate_chars;
-use crate::domain::{Handle, LegLocation, MessageId};
+use crate::domain::{ConversationKey, Handle, LegLocation, MessageId, WaId};
 use crate::ports::{AppendOutcome, InboundLog, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
 
 /// How much of the last text a conversation keeps for the agents' picker.
@@ -62,6 +63,24 @@ impl InboundLog for DynamoStore {
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
         }
+    }
+
+    async fn copy_facts(&self, conversation: &ConversationKey) -> Result<CopyFacts, StoreError> {
+        let duty = super::agents::duty_pk(&conversation.line);
+        // Eventually consistent (half the read units): a claim or `/away` a moment old may be
+        // missed by one text, which then reaches one agent more.
+        let found = self.batch_get(vec![key(conv_pk(conversation), "META"), key(duty, "DUTY")], false).await?;
+        let claimed_by = found
+            .iter()
+            .find(|i| opt_s(i, "SK") == Some("META"))
+            .and_then(|meta| opt_s(meta, "claimed_by"))
+            .map(|agent| WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?;
+        let away = match found.iter().find(|i| opt_s(i, "SK") == Some("DUTY")) {
+            Some(roster) => super::agents::away_of(roster)?,
+            None => Default::default(),
+        };
+        Ok(CopyFacts { claimed_by, away })
     }
 
     async fn start_conversation(

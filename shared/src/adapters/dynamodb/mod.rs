@@ -12,6 +12,7 @@
 //! | dedupe marker        | `SEEN#<provider>#<id>`         | `SEEN`     |
 //! | agent                | `AGENT#<line>#<wa_id>`         | `AGENT`    |
 //! | agent's user id      | `AGENTID#<line>#<user_id>`     | `AGENTID`  |
+//! | duty roster          | `DUTY#<line>`                  | `DUTY`     |
 //! | notice to an agent   | `JOB#<job_id>`                 | `JOB`      |
 //! | outbox entry         | `OUTBOX#<id>`                  | `OUTBOX`   |
 //! | non-agent, per day   | `NONAGENT#<line>#<id>#<day>`   | `NONAGENT` |
@@ -42,7 +43,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 pub use outbox::OUTBOX_INDEX;
@@ -64,6 +65,31 @@ pub struct DynamoStore {
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, message_retention: Duration) -> Self {
         Self { client, table: table.into(), message_retention }
+    }
+
+    /// The items of `keys` that exist, in one `BatchGetItem` (asked again, briefly, for keys
+    /// DynamoDB hands back unprocessed under load). `consistent`: a strongly consistent
+    /// read, at twice the read units.
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut keys = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(consistent)
+            .build()
+            .map_err(build_error)?;
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..5u32 {
+            let out =
+                self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => {
+                    keys = rest;
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 
     /// Opens the connection to DynamoDB during a cold start (a read of a key that never
