@@ -124,7 +124,7 @@ pub fn twilio_webhook(data: &[u8]) {
         assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
         let agent_message = Wamid::parse("wamid.fuzz").expect("a wamid");
         for previous in [None, Some(DeliveryStatus::Sent), Some(DeliveryStatus::Failed), Some(DeliveryStatus::Read)] {
-            let _ = notices::delivery_result(status, previous, error_code, &agent_message);
+            let _ = notices::delivery_result(status, previous, error_code, &agent_message, Default::default());
         }
     }
 }

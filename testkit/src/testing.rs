@@ -35,7 +35,8 @@ pub fn lines_json() -> String {
     format!(
         r#"[{{ "id": "main", "sms_number": "{LINE_SMS_NUMBER}", "sms_provider": "twilio",
             "whatsapp_phone_number_id": "{PHONE_NUMBER_ID}", "agents": ["{}", "{}"],
-            "template": {{ "name": "new_customer_message", "language": "en" }} }}]"#,
+            "template": {{ "name": "new_customer_message", "language": "en" }},
+            "delivery_receipts": "reaction" }}]"#,
         AGENTS[0], AGENTS[1]
     )
 }
@@ -484,15 +485,19 @@ impl<R: wiremock::Respond> wiremock::Respond for Delayed<R> {
     }
 }
 
-/// The Cloud API's answer to a send: a new wamid each time.
+/// The Cloud API's answer to a send: a new wamid each time; to a read mark
+/// (`"status": "read"`), `{"success": true}` as Meta answers it.
 #[derive(Default)]
 pub struct GraphAccepts(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl wiremock::Respond for GraphAccepts {
     fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body = serde_json::from_slice::<serde_json::Value>(&request.body).unwrap_or_default();
+        if body["status"] == "read" {
+            return wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "success": true }));
+        }
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let to =
-            serde_json::from_slice::<serde_json::Value>(&request.body).map(|b| b["to"].clone()).unwrap_or_default();
+        let to = body["to"].clone();
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": to, "wa_id": to }],

@@ -32,9 +32,17 @@ struct Bridge {
 impl Bridge {
     /// Wired as the Lambdas' `main` functions wire it, from the docs/configuration.md environment.
     async fn start() -> Self {
+        Self::with_lines(None).await
+    }
+
+    /// The same, with another `BRIDGE_LINES` document.
+    async fn with_lines(lines: Option<String>) -> Self {
         let aws = TestAws::new().await;
         let providers = FakeProviders::start().await;
-        let env = providers.test_env(&aws);
+        let mut env = providers.test_env(&aws);
+        if let Some(lines) = lines {
+            env.insert("BRIDGE_LINES".into(), lines);
+        }
         let sdk = aws.sdk_config().await;
         let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
@@ -167,4 +175,32 @@ async fn an_undelivered_reply_shows_the_agent_a_cross_and_why() {
     assert_eq!(thread[0].legs.len(), 2);
     assert!(thread[0].legs.iter().all(|l| l.state == shared::domain::LegState::Sent && l.provider_id.is_some()));
     assert_eq!(thread[1].legs[0].status, Some(shared::domain::DeliveryStatus::Undelivered));
+}
+
+#[tokio::test]
+async fn on_a_line_with_read_marks_a_delivered_reply_is_marked_read_and_no_message_is_sent() {
+    // The line's default receipts (no `delivery_receipts`): the reaction option removed.
+    let mut lines: Value = serde_json::from_str(&bridge_testkit::testing::lines_json()).unwrap();
+    lines[0].as_object_mut().unwrap().remove("delivery_receipts");
+    let bridge = Bridge::with_lines(Some(lines.to_string())).await;
+    bridge.customer_texts("Do you have the blue one in M?").await;
+    bridge.run_worker().await;
+    let reply = whatsapp_text(AGENTS[0], "Yes, one left", Some(&bridge.copy_for(AGENTS[0]).await));
+    let agent_wamid = reply["id"].as_str().unwrap().to_owned();
+    bridge.agent_writes(reply).await;
+    bridge.run_worker().await;
+    let sms = bridge.providers.sms_sent().await;
+
+    let before = bridge.providers.whatsapp_sent().await.len();
+    bridge.twilio_reports(&sms[0], "delivered", None).await;
+    bridge.run_worker().await;
+
+    let to_agent: Vec<Value> = bridge.providers.whatsapp_sent().await.into_iter().skip(before).collect();
+    assert_eq!(
+        to_agent,
+        [serde_json::json!({ "messaging_product": "whatsapp", "status": "read", "message_id": agent_wamid })]
+    );
+    // The read mark's job is done: it isn't tried again.
+    bridge.run_worker().await;
+    assert_eq!(bridge.providers.whatsapp_sent().await.len(), before + 1);
 }

@@ -64,8 +64,10 @@ pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
     let Some(leg) = budget.retry(read_leg, StoreError::is_transient).await? else {
         return Ok(StatusHandled::Unknown);
     };
+    // A line gone from the configuration since: the default receipt.
+    let receipts = lines.by_id(&address.conversation.line).map(|line| line.delivery_receipts).unwrap_or_default();
     let notices_after = |previous| -> Vec<Job> {
-        notices::delivery_result(status, previous, report.error_code, &leg.agent_wamid)
+        notices::delivery_result(status, previous, report.error_code, &leg.agent_wamid, receipts)
             .into_iter()
             .enumerate()
             .map(|(i, text)| {

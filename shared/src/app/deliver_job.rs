@@ -792,7 +792,7 @@ where
         let handle = conversation.handle.to_string();
         // The agent sees a refused reply on their message, like a failed delivery.
         let tell_agent = |code: Option<i64>| -> Vec<Job> {
-            notices::delivery_result(DeliveryStatus::Failed, None, code, &sms.agent_wamid)
+            notices::delivery_result(DeliveryStatus::Failed, None, code, &sms.agent_wamid, line.delivery_receipts)
                 .into_iter()
                 .enumerate()
                 .map(|(i, text)| {

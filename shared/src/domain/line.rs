@@ -110,6 +110,21 @@ pub struct Line {
     /// Where a claimed conversation's texts are copied (`domain::copies`).
     #[serde(default)]
     pub claimed_copies: super::copies::ClaimedCopies,
+    /// How an agent learns their reply was delivered (`domain::notices::delivery_result`).
+    #[serde(default)]
+    pub delivery_receipts: DeliveryReceipts,
+}
+
+/// Line option: how "delivered" shows on the agent's reply. A reaction is a message WhatsApp
+/// may bill; marking the agent's message read is not a message at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryReceipts {
+    /// The agent's message turns blue-ticked (read) when the SMS is delivered.
+    #[default]
+    ReadMark,
+    /// A ✅ reaction on the agent's message.
+    Reaction,
 }
 
 fn default_focus_hours() -> u32 {

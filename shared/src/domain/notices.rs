@@ -1,7 +1,7 @@
 //! What the bridge itself says to agents and strangers, in one place.
 
 use super::conversation::Handle;
-use super::line::Line;
+use super::line::{DeliveryReceipts, Line};
 use super::message::Wamid;
 use super::phone::E164;
 use super::sms_text::is_gsm7;
@@ -17,21 +17,28 @@ pub fn not_an_agent(line: &Line) -> WhatsAppMessage {
     ))
 }
 
-/// The delivery result of an agent's reply, shown on their message (docs/using.md).
+/// The delivery result of an agent's reply, shown on their message (docs/using.md): when
+/// delivered, the message marked read or a ✅ (the line's `delivery_receipts`); when it
+/// failed, ❌ and the reason quoted, whatever the option.
 pub fn delivery_result(
     status: DeliveryStatus,
     previous: Option<DeliveryStatus>,
     error_code: Option<i64>,
     agent_message: &Wamid,
+    receipts: DeliveryReceipts,
 ) -> Vec<WhatsAppMessage> {
     let Some(emoji) = status.agent_reaction(previous) else {
         return Vec::new();
     };
-    let reaction = WhatsAppMessage::Reaction { message: agent_message.clone(), emoji: emoji.to_owned() };
     if status.is_failure() {
-        vec![reaction, WhatsAppMessage::reply(&failure_notice(error_code), agent_message)]
-    } else {
-        vec![reaction]
+        let reaction = WhatsAppMessage::Reaction { message: agent_message.clone(), emoji: emoji.to_owned() };
+        return vec![reaction, WhatsAppMessage::reply(&failure_notice(error_code), agent_message)];
+    }
+    match receipts {
+        DeliveryReceipts::ReadMark => vec![WhatsAppMessage::ReadMark { message: agent_message.clone() }],
+        DeliveryReceipts::Reaction => {
+            vec![WhatsAppMessage::Reaction { message: agent_message.clone(), emoji: emoji.to_owned() }]
+        }
     }
 }
 
@@ -349,19 +356,37 @@ mod tests {
     fn delivered_gets_a_tick_and_failed_gets_a_cross_and_the_reason() {
         let wamid = Wamid::parse("wamid.A").unwrap();
         assert_eq!(
-            delivery_result(DeliveryStatus::Delivered, Some(DeliveryStatus::Sent), None, &wamid),
+            delivery_result(
+                DeliveryStatus::Delivered,
+                Some(DeliveryStatus::Sent),
+                None,
+                &wamid,
+                DeliveryReceipts::Reaction
+            ),
             vec![WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "✅".into() }]
         );
         assert_eq!(
-            delivery_result(DeliveryStatus::Undelivered, None, Some(30006), &wamid),
+            delivery_result(DeliveryStatus::Undelivered, None, Some(30006), &wamid, DeliveryReceipts::ReadMark),
             vec![
                 WhatsAppMessage::Reaction { message: wamid.clone(), emoji: "❌".into() },
                 WhatsAppMessage::reply("not delivered: landline or unreachable carrier (30006)", &wamid),
             ]
         );
         for quiet in [DeliveryStatus::Queued, DeliveryStatus::Sending, DeliveryStatus::Sent] {
-            assert!(delivery_result(quiet, None, None, &wamid).is_empty(), "{quiet}");
+            assert!(delivery_result(quiet, None, None, &wamid, DeliveryReceipts::ReadMark).is_empty(), "{quiet}");
         }
-        assert!(delivery_result(DeliveryStatus::Read, Some(DeliveryStatus::Delivered), None, &wamid).is_empty());
+        let again = delivery_result(
+            DeliveryStatus::Read,
+            Some(DeliveryStatus::Delivered),
+            None,
+            &wamid,
+            DeliveryReceipts::ReadMark,
+        );
+        assert!(again.is_empty());
+        // The default: the agent's message marked read, no message sent.
+        assert_eq!(
+            delivery_result(DeliveryStatus::Delivered, None, None, &wamid, DeliveryReceipts::ReadMark),
+            vec![WhatsAppMessage::ReadMark { message: wamid.clone() }]
+        );
     }
 }

@@ -44,6 +44,11 @@ pub enum WhatsAppMessage {
         message: Wamid,
         emoji: String,
     },
+    /// The recipient's own message marked read (blue ticks): no message, nothing billed
+    /// (Cloud API, "Mark messages as read").
+    ReadMark {
+        message: Wamid,
+    },
     /// An image, video, audio or document the Cloud API fetches from `link`.
     Media {
         kind: WhatsAppMediaKind,
@@ -132,6 +137,7 @@ impl WhatsAppMessage {
         match self {
             Self::Text { body, .. } | Self::Buttons { body, .. } | Self::List { body, .. } => body.clone(),
             Self::Reaction { emoji, .. } => emoji.clone(),
+            Self::ReadMark { .. } => "✅".to_owned(),
             Self::Template { parameters, .. } => parameters.join(" · "),
             Self::Media { kind, caption, .. } => caption.clone().unwrap_or_else(|| format!("[{}]", kind.as_str())),
         }

@@ -221,6 +221,7 @@ pub fn shown_text(message: &WhatsAppMessage) -> String {
         | WhatsAppMessage::List { body, .. } => body.clone(),
         WhatsAppMessage::Template { parameters, .. } => parameters.join(" | "),
         WhatsAppMessage::Reaction { emoji, .. } => emoji.clone(),
+        WhatsAppMessage::ReadMark { .. } => "(marked read)".to_owned(),
         WhatsAppMessage::Media { caption, .. } => caption.clone().unwrap_or_default(),
     }
 }

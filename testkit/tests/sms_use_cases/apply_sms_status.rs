@@ -1,5 +1,6 @@
 //! `apply_sms_status`: Twilio's callbacks on an agent's reply move its leg's status forward
-//! only, and the agent sees ✅ or ❌ (with the reason) on their message, once.
+//! only, and the agent sees their message marked read (or ✅, a line option) or ❌ (with the
+//! reason) on it, once.
 
 use bridge_testkit::memory::{MemoryQueue, MemoryStore, StoreOp};
 use bridge_testkit::testing::AGENTS;
@@ -20,8 +21,9 @@ async fn sent_reply(store: &MemoryStore) -> Job {
     job
 }
 
+/// "Delivered", as the default line shows it: the agent's message marked read.
 fn tick(job: &Job) -> (String, WhatsAppMessage) {
-    (AGENTS[0].to_owned(), WhatsAppMessage::Reaction { message: send_sms(job).agent_wamid.clone(), emoji: "✅".into() })
+    (AGENTS[0].to_owned(), WhatsAppMessage::ReadMark { message: send_sms(job).agent_wamid.clone() })
 }
 
 fn cross_and_reason(job: &Job, reason: &str) -> [(String, WhatsAppMessage); 2] {
@@ -50,6 +52,18 @@ async fn delivered_moves_the_leg_forward_and_shows_the_agent_a_tick_on_their_mes
     assert_eq!(leg.state, LegState::Queued, "the notice's own leg, recorded with the status");
     assert_eq!(store.outbox_len(), outbox + 1, "and its outbox entry");
     assert_eq!(outbox_jobs(&store).last(), enqueued.last());
+}
+
+#[tokio::test]
+async fn a_line_that_chose_reactions_shows_a_tick_reaction_instead_of_the_read_mark() {
+    let (store, queue) = (MemoryStore::new(), MemoryQueue::new());
+    let lines = lines(r#""delivery_receipts": "reaction""#);
+    let job = sent_reply(&store).await;
+
+    apply(&store, &queue, &lines, &report_without_job(&job, SID, "delivered", None), &budget()).await.unwrap();
+
+    let reaction = WhatsAppMessage::Reaction { message: send_sms(&job).agent_wamid.clone(), emoji: "✅".into() };
+    assert_eq!(notices(&queue.jobs()), [(AGENTS[0].to_owned(), reaction)]);
 }
 
 #[tokio::test]

@@ -33,6 +33,10 @@ impl GraphClient {
 /// phone number, or `recipient` a business-scoped user id (Meta, "Business-scoped user IDs",
 /// read 2026-12-05).
 pub fn message_body(to: &WhatsAppRecipient, message: &WhatsAppMessage) -> Value {
+    // A read mark names the message, not the person (Cloud API, "Mark messages as read").
+    if let WhatsAppMessage::ReadMark { message } = message {
+        return json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message.as_str() });
+    }
     let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual" });
     match to {
         WhatsAppRecipient::Phone(phone) => body["to"] = json!(phone.as_str()),
@@ -60,6 +64,7 @@ pub fn message_body(to: &WhatsAppRecipient, message: &WhatsAppMessage) -> Value 
         WhatsAppMessage::Reaction { message, emoji } => {
             json!({ "type": "reaction", "reaction": { "message_id": message.as_str(), "emoji": emoji } })
         }
+        WhatsAppMessage::ReadMark { .. } => unreachable!("answered above"),
         WhatsAppMessage::Media { kind, link, caption } => {
             let mut object = json!({ "link": link });
             // Audio takes no caption.
@@ -115,6 +120,12 @@ struct ErrorResponse {
 }
 
 #[derive(Deserialize)]
+struct ReadMarkResponse {
+    #[serde(default)]
+    success: bool,
+}
+
+#[derive(Deserialize)]
 struct GraphError {
     #[serde(default)]
     message: String,
@@ -133,7 +144,8 @@ impl WhatsAppClient for GraphClient {
     ) -> Result<Wamid, ProviderFailure> {
         let url = format!("{}/{}/messages", self.versioned_base, from.as_str());
         let mut body = message_body(to, message);
-        if let Some(tracking) = tracking {
+        // A read mark has no status webhooks to echo anything on.
+        if let Some(tracking) = tracking.filter(|_| !matches!(message, WhatsAppMessage::ReadMark { .. })) {
             // Echoed on the message's status webhooks (Cloud API "Messages" reference).
             body["biz_opaque_callback_data"] = json!(tracking);
         }
@@ -154,6 +166,12 @@ impl WhatsAppClient for GraphClient {
             Err(e) => return Err(request_failure(e)),
         };
         if status.is_success() {
+            // A read mark answers `{"success": true}`: the marked message is its id.
+            if let WhatsAppMessage::ReadMark { message } = message {
+                let marked: ReadMarkResponse =
+                    serde_json::from_slice(&bytes).map_err(|e| unexpected(status, e.to_string()))?;
+                return if marked.success { Ok(message.clone()) } else { Err(unexpected(status, "not marked".into())) };
+            }
             let sent: SendResponse = serde_json::from_slice(&bytes).map_err(|e| unexpected(status, e.to_string()))?;
             let id = sent
                 .messages
@@ -226,6 +244,13 @@ mod tests {
         assert_eq!(buttons["interactive"]["body"]["text"], "#K7 · hi");
         assert_eq!(buttons["interactive"]["action"]["buttons"][0]["type"], "reply");
         assert_eq!(buttons["interactive"]["action"]["buttons"][0]["reply"]["id"], "act:claim:K7");
+    }
+
+    #[test]
+    fn a_read_mark_names_the_message_only() {
+        let to = WhatsAppRecipient::parse("14155550111").unwrap();
+        let body = message_body(&to, &WhatsAppMessage::ReadMark { message: Wamid::parse("wamid.A").unwrap() });
+        assert_eq!(body, json!({ "messaging_product": "whatsapp", "status": "read", "message_id": "wamid.A" }));
     }
 
     #[test]
