@@ -57,7 +57,7 @@ pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     budget: &RetryBudget,
 ) -> Result<Received, ReceiveError> {
     let conversation = ConversationKey { line: line.id.clone(), customer: sms.from.clone() };
-    let copies = who_gets_copies(store, line, &conversation, budget).await;
+    let copies = who_gets_copies(store, line, &conversation, sms.received_at, budget).await;
     let mut message = new_inbound_message(line, sms, &copies.agents);
     let forwards = message.jobs.clone();
     let nobody_on_duty = copies.to == CopiedTo::NobodyOnDuty;
@@ -127,10 +127,11 @@ async fn who_gets_copies<S: InboundLog>(
     store: &S,
     line: &Line,
     conversation: &ConversationKey,
+    now: jiff::Timestamp,
     budget: &RetryBudget,
 ) -> Copies {
     match budget.retry(|| store.copy_facts(conversation), StoreError::is_transient).await {
-        Ok(facts) => copies_for(line, &facts),
+        Ok(facts) => copies_for(line, &facts, now),
         Err(e) => {
             tracing::warn!(error = %e, "claim and duty unknown: every agent gets a copy");
             Copies { agents: line.agents.clone(), to: CopiedTo::Everyone }

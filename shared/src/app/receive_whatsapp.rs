@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use crate::app::agent_identity::{self, LearntUserIds};
 use crate::app::receive_sms::enqueue_or_leave_to_outbox;
 use crate::app::retry_budget::RetryBudget;
-use crate::domain::copies::ClaimedCopies;
+use crate::domain::copies::{self, ClaimedCopies};
 use crate::domain::media::WhatsAppMedia;
 use crate::domain::notices;
 use crate::domain::routing::{AgentCommand, AgentText, HandleLookup, Route, RouteRule, RoutingFacts, decide};
@@ -444,7 +444,7 @@ async fn pressed<S: ConversationStore>(
         return Ok(Plan::told(line, message, NotRelayed::ConversationGone, notices::conversation_gone(Some(&handle))));
     };
     if action == ButtonAction::OptOut {
-        let away = store.away_agents(&line.id).await?;
+        let away = off_duty_agents(store, line, now).await?;
         return Ok(opt_out(line, message, agent_name, summary, &away));
     }
     if !summary.open {
@@ -453,10 +453,10 @@ async fn pressed<S: ConversationStore>(
     match action {
         ButtonAction::OptOut => unreachable!("handled above"),
         ButtonAction::Claim => {
-            let away = store.away_agents(&line.id).await?;
+            let away = off_duty_agents(store, line, now).await?;
             Ok(claim(line, message, agent_name, summary, &away))
         }
-        ButtonAction::Close => close(store, line, message, agent_name, summary).await,
+        ButtonAction::Close => close(store, line, message, agent_name, summary, now).await,
         ButtonAction::QuickReply => {
             let Some(quick) = &line.quick_reply else {
                 return Ok(Plan::told(line, message, NotRelayed::NoQuickReply, notices::no_quick_reply()));
@@ -469,6 +469,16 @@ async fn pressed<S: ConversationStore>(
             Ok(reply(line, message, draft, now))
         }
     }
+}
+
+/// The line's agents off duty at `now`: away (`/away`), or outside their own hours.
+async fn off_duty_agents<S: ConversationStore>(
+    store: &S,
+    line: &Line,
+    now: Timestamp,
+) -> Result<BTreeSet<WaId>, StoreError> {
+    let away = store.away_agents(&line.id).await?;
+    Ok(line.agents.iter().filter(|agent| copies::off_duty(line, &away, agent, now)).cloned().collect())
 }
 
 /// An agent opts the customer out (the Opt out button, `/optout`), exactly as the customer's
@@ -538,10 +548,11 @@ async fn close<S: ConversationStore>(
     message: &InboundWhatsApp,
     agent_name: &str,
     summary: ConversationSummary,
+    now: Timestamp,
 ) -> Result<Plan, StoreError> {
     let focus = store.agent_state(&line.id, &message.from).await?.focus;
     let unfocus = focus.is_some_and(|f| f.conversation == summary.key);
-    let away = store.away_agents(&line.id).await?;
+    let away = off_duty_agents(store, line, now).await?;
     let (handle, customer) = (&summary.handle, &summary.key.customer);
     let mut told = vec![notice(line, message, "close", notices::you_closed(handle))];
     told.extend(tell_others(
@@ -649,7 +660,7 @@ async fn run_command<S: ConversationStore>(
             if !summary.open {
                 return Ok(Plan::told(line, message, NotRelayed::Closed, notices::already_closed(&summary.handle)));
             }
-            close(store, line, message, agent_name, summary).await
+            close(store, line, message, agent_name, summary, now).await
         }
         AgentCommand::Unclaim { handle } => {
             let summary = match named_or_focused(store, line, message, handle, Which::Unclaim).await? {
@@ -659,7 +670,7 @@ async fn run_command<S: ConversationStore>(
             if summary.claimer.is_none() {
                 return Ok(Plan::told(line, message, NotRelayed::NotClaimed, notices::not_claimed(&summary.handle)));
             }
-            let away = store.away_agents(&line.id).await?;
+            let away = off_duty_agents(store, line, now).await?;
             let (handle, customer) = (&summary.handle, &summary.key.customer);
             let mut told = vec![notice(line, message, "unclaim", notices::you_unclaimed(handle, customer))];
             let others = notices::unclaimed_by(handle, customer, agent_name);
@@ -675,7 +686,7 @@ async fn run_command<S: ConversationStore>(
                 Ok(summary) => summary,
                 Err(told) => return Ok(told),
             };
-            let away = store.away_agents(&line.id).await?;
+            let away = off_duty_agents(store, line, now).await?;
             Ok(opt_out(line, message, agent_name, summary, &away))
         }
         AgentCommand::Away => Ok(Plan {

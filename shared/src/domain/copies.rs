@@ -4,12 +4,14 @@
 //!
 //! 1. a claimed conversation's texts go to the agent who claimed it (line option
 //!    `claimed_copies`, default `claimer`), while that agent is on duty;
-//! 2. otherwise to the agents on duty (everyone but those who sent `/away`);
+//! 2. otherwise to the agents on duty (everyone but those who sent `/away`, or are outside
+//!    their own `agent_hours`);
 //! 3. when nobody is on duty, to every agent, and the customer gets the line's `no_agent`
 //!    reply: nothing is missed.
 
 use std::collections::BTreeSet;
 
+use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::line::Line;
@@ -65,8 +67,8 @@ pub struct Copies {
     pub to: CopiedTo,
 }
 
-pub fn copies_for(line: &Line, facts: &CopyFacts) -> Copies {
-    let on_duty = on_duty(line, &facts.away);
+pub fn copies_for(line: &Line, facts: &CopyFacts, now: Timestamp) -> Copies {
+    let on_duty = on_duty(line, &facts.away, now);
     if let Some(claimer) = &facts.claimed_by
         && line.claimed_copies == ClaimedCopies::Claimer
         && on_duty.contains(claimer)
@@ -80,9 +82,15 @@ pub fn copies_for(line: &Line, facts: &CopyFacts) -> Copies {
     }
 }
 
-/// The line's agents who haven't sent `/away`, in the line's order.
-pub fn on_duty(line: &Line, away: &BTreeSet<WaId>) -> Vec<WaId> {
-    line.agents.iter().filter(|agent| !away.contains(*agent)).cloned().collect()
+/// The line's agents who haven't sent `/away` and are inside their own hours (if they have
+/// any) at `now`, in the line's order.
+pub fn on_duty(line: &Line, away: &BTreeSet<WaId>, now: Timestamp) -> Vec<WaId> {
+    line.agents.iter().filter(|agent| !off_duty(line, away, agent, now)).cloned().collect()
+}
+
+/// `agent` is away, or outside their hours.
+pub fn off_duty(line: &Line, away: &BTreeSet<WaId>, agent: &WaId, now: Timestamp) -> bool {
+    away.contains(agent) || line.agent_hours.get(agent).is_some_and(|hours| !hours.is_open(now))
 }
 
 #[cfg(test)]
@@ -105,35 +113,59 @@ mod tests {
         WaId::parse(&format!("1415555010{n}")).unwrap()
     }
 
+    /// A Monday, 12:00 UTC.
+    fn noon() -> Timestamp {
+        "2026-12-07T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn an_agent_outside_their_own_hours_is_off_duty() {
+        let json = r#"{ "time_zone": "Etc/UTC", "weekly": [{ "days": ["mon"], "open": "09:00", "close": "11:00" }] }"#;
+        let mut line = line(2);
+        line.agent_hours.insert(agent(1), serde_json::from_str(json).unwrap());
+        let at_ten = noon() - jiff::SignedDuration::from_hours(2);
+        assert_eq!(copies_for(&line, &CopyFacts::default(), at_ten).agents, [agent(0), agent(1)]);
+        assert_eq!(copies_for(&line, &CopyFacts::default(), noon()).agents, [agent(0)]);
+        // Their claim holds only inside their hours.
+        let claimed = CopyFacts { claimed_by: Some(agent(1)), away: BTreeSet::new() };
+        assert_eq!(copies_for(&line, &claimed, noon()), Copies { agents: vec![agent(0)], to: CopiedTo::OnDuty });
+    }
+
     #[test]
     fn a_claimed_conversation_is_copied_to_its_claimer_only() {
         let line = line(3);
         let facts = CopyFacts { claimed_by: Some(agent(1)), away: BTreeSet::new() };
-        assert_eq!(copies_for(&line, &facts), Copies { agents: vec![agent(1)], to: CopiedTo::Claimer });
+        assert_eq!(copies_for(&line, &facts, noon()), Copies { agents: vec![agent(1)], to: CopiedTo::Claimer });
         let everyone = Line { claimed_copies: ClaimedCopies::Everyone, ..line.clone() };
-        assert_eq!(copies_for(&everyone, &facts).agents.len(), 3, "the line's option");
+        assert_eq!(copies_for(&everyone, &facts, noon()).agents.len(), 3, "the line's option");
     }
 
     #[test]
     fn a_claimer_who_went_away_no_longer_holds_the_copies() {
         let line = line(3);
         let facts = CopyFacts { claimed_by: Some(agent(1)), away: BTreeSet::from([agent(1)]) };
-        assert_eq!(copies_for(&line, &facts), Copies { agents: vec![agent(0), agent(2)], to: CopiedTo::OnDuty });
+        assert_eq!(
+            copies_for(&line, &facts, noon()),
+            Copies { agents: vec![agent(0), agent(2)], to: CopiedTo::OnDuty }
+        );
     }
 
     #[test]
     fn a_claimer_no_longer_on_the_line_holds_nothing() {
         let facts = CopyFacts { claimed_by: Some(agent(7)), away: BTreeSet::new() };
-        assert_eq!(copies_for(&line(2), &facts).to, CopiedTo::OnDuty);
+        assert_eq!(copies_for(&line(2), &facts, noon()).to, CopiedTo::OnDuty);
     }
 
     #[test]
     fn when_nobody_is_on_duty_everyone_gets_it() {
         let line = line(2);
         let facts = CopyFacts { claimed_by: None, away: BTreeSet::from([agent(0), agent(1)]) };
-        assert_eq!(copies_for(&line, &facts), Copies { agents: line.agents.clone(), to: CopiedTo::NobodyOnDuty });
         assert_eq!(
-            copies_for(&super::super::line::Line { agents: vec![], ..line }, &CopyFacts::default()).to,
+            copies_for(&line, &facts, noon()),
+            Copies { agents: line.agents.clone(), to: CopiedTo::NobodyOnDuty }
+        );
+        assert_eq!(
+            copies_for(&super::super::line::Line { agents: vec![], ..line }, &CopyFacts::default(), noon()).to,
             CopiedTo::NobodyOnDuty
         );
     }
@@ -149,7 +181,7 @@ mod tests {
         ) {
             let line = line(agents);
             let facts = CopyFacts { claimed_by: claimer.map(agent), away: away.iter().copied().map(agent).collect() };
-            let copies = copies_for(&line, &facts);
+            let copies = copies_for(&line, &facts, noon());
             prop_assert!(!copies.agents.is_empty());
             prop_assert!(copies.agents.iter().all(|a| line.agents.contains(a)));
             let positions: Vec<usize> = copies.agents.iter().map(|a| line.agents.iter().position(|b| b == a).unwrap()).collect();

@@ -113,6 +113,10 @@ pub struct Line {
     /// How an agent learns their reply was delivered (`domain::notices::delivery_result`).
     #[serde(default)]
     pub delivery_receipts: DeliveryReceipts,
+    /// Agents' own working hours: outside them an agent is off duty as if `/away`
+    /// (`domain::copies`). Agents not listed are on duty until they say `/away`.
+    #[serde(default)]
+    pub agent_hours: std::collections::BTreeMap<WaId, BusinessHours>,
 }
 
 /// Line option: how "delivered" shows on the agent's reply. A reaction is a message WhatsApp
@@ -252,6 +256,12 @@ impl Lines {
                     return Err(err(format!("[{i}].agents[{a}]"), "listed twice".into()));
                 }
             }
+            if let Some(stranger) = line.agent_hours.keys().find(|agent| !agents.contains(agent)) {
+                return Err(err(
+                    format!("[{i}].agent_hours.{}", stranger.as_str()),
+                    "not one of the line's agents".into(),
+                ));
+            }
             let name_ok = !line.template.name.is_empty()
                 && line.template.name.len() <= 512
                 && line.template.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
@@ -367,6 +377,15 @@ mod tests {
             (MAIN.replace("\"14155550112\"", "\"+14155550112\""), "BRIDGE_LINES[0].agents[1]"),
             (MAIN.replace("\"twilio\"", "\"vonage\""), "BRIDGE_LINES[0].sms_provider"),
             (MAIN.replace("\"agents\"", "\"agnets\""), "BRIDGE_LINES[0].agnets"),
+            (
+                MAIN.replace(
+                    "\"template\"",
+                    r#""agent_hours": { "14155550199": { "time_zone": "Etc/UTC", "weekly": [{ "days": ["mon"], "open": "09:00", "close": "17:00" }] } }, "template""#,
+                ),
+                "BRIDGE_LINES[0].agent_hours.14155550199",
+            ),
+            (MAIN.replace("\"template\"", r#""claimed_copies": "nobody", "template""#), "BRIDGE_LINES[0].claimed_copies"),
+            (MAIN.replace("\"template\"", r#""delivery_receipts": "sms", "template""#), "BRIDGE_LINES[0].delivery_receipts"),
             (MAIN.replace("new_customer_message", "New Message"), "BRIDGE_LINES[0].template.name"),
             (MAIN.replace("\"main\"", "\"Main Line\""), "BRIDGE_LINES[0].id"),
             (MAIN.replace("\"14155550112\"", "\"14155550111\""), "BRIDGE_LINES[0].agents[1]"),

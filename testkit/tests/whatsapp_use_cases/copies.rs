@@ -190,3 +190,16 @@ async fn a_copys_job_id_is_the_agents_place_in_the_line_whoever_else_gets_one() 
     assert_eq!(first.agent, agent(1));
     assert_eq!(suffix(&one[0]), suffix(&both[1]), "agent 1's leg keeps its number");
 }
+
+#[tokio::test]
+async fn an_agent_outside_their_own_hours_gets_no_copy_and_no_claim_notice() {
+    let mut line = test_line();
+    // Agent 1 works one hour a week, never at t0 (a Wednesday noon, UTC).
+    let hours = r#"{ "time_zone": "Etc/UTC", "weekly": [{ "days": ["mon"], "open": "03:00", "close": "04:00" }] }"#;
+    line.agent_hours.insert(agent(1), serde_json::from_str(hours).unwrap());
+    let w = World::with_line(line);
+
+    assert_eq!(copied_to(&customer_sends(&w, 0, "Is my bike ready?", t0()).await), [agent(0)]);
+    let told = claims(&w, 0, 0, t0() + secs(1)).await;
+    assert!(notices_to(&told, 1).is_empty(), "{told:?}");
+}
