@@ -200,6 +200,25 @@ async fn a_status_naming_the_recipient_by_user_id_only_applies_and_a_send_to_an_
 }
 
 #[tokio::test]
+async fn an_agents_new_user_id_is_followed() {
+    let h = Harness::new().await;
+    let handle = h.customer_texts(CUSTOMER_A, "Is my bike ready?").await;
+    assert_eq!(h.notify(&[agent_text_with_user_id("/help")], &[]).await, 200);
+    let change = json!({ "from": AGENTS[0], "from_user_id": AGENT_USER_ID, "id": "wamid.sys2", "timestamp": "1",
+        "type": "system", "system": { "type": "user_changed_user_id", "user_id": "US.77" } });
+    assert_eq!(h.notify(&[change], &[]).await, 200);
+    h.take_jobs().await;
+
+    let mut by_new_id = agent_text_by_user_id(&format!("{handle} Ready at 5"));
+    by_new_id["from_user_id"] = json!("US.77");
+    assert_eq!(h.notify(&[by_new_id], &[]).await, 200);
+    assert_eq!(sms_jobs(&h.take_jobs().await), [(CUSTOMER_A.to_owned(), "Ready at 5".to_owned())]);
+    // The old id names nobody now: a message with it alone is a stranger's.
+    assert_eq!(h.notify(&[agent_text_by_user_id(&format!("{handle} Hello?"))], &[]).await, 200);
+    assert!(sms_jobs(&h.take_jobs().await).is_empty());
+}
+
+#[tokio::test]
 async fn an_agents_new_number_is_told_to_the_other_agents() {
     let h = Harness::new().await;
     let change = json!({ "from": AGENTS[0], "id": "wamid.sys1", "timestamp": "1", "type": "system",

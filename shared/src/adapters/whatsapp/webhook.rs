@@ -103,7 +103,9 @@ fn batch(value: &RawJson) -> ChangeBatch {
         value.contacts.iter().filter_map(|c| serde_json::from_str::<RawContact>(c.get()).ok()).collect();
     let mut profile_names = HashMap::new();
     for contact in &contacts {
-        let Some(name) = contact.profile.as_ref().and_then(|p| p.name.clone()) else { continue };
+        // A username stands in for a missing profile name.
+        let profile = contact.profile.as_ref();
+        let Some(name) = profile.and_then(|p| p.name.clone().or_else(|| p.username.clone())) else { continue };
         for id in [&contact.wa_id, &contact.user_id].into_iter().flatten() {
             profile_names.insert(id.clone(), name.clone());
         }
@@ -298,6 +300,8 @@ struct RawContact {
 #[derive(Deserialize)]
 struct RawProfile {
     name: Option<String>,
+    /// `@name`, for a user who adopted a username.
+    username: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -537,6 +541,9 @@ mod tests {
             parse(&json).unwrap().remove(0)
         };
         let contact = format!(r#"{{"profile":{{"name":"Sam","username":"@sam"}},"user_id":"{id}"}}"#);
+        let nameless = format!(r#"{{"profile":{{"username":"@sam"}},"user_id":"{id}"}}"#);
+        let b = batch(&nameless, r#"{"id":"wamid.9","type":"text","text":{"body":"hi"}}"#);
+        assert_eq!(b.profile_names[id], "@sam", "a username stands in for the name");
         for message in [
             format!(r#"{{"from_user_id":"{id}","id":"wamid.1","type":"text","text":{{"body":"hi"}}}}"#),
             format!(r#"{{"from":"{id}","id":"wamid.1","type":"text","text":{{"body":"hi"}}}}"#),
