@@ -1,7 +1,9 @@
 //! The two-phone page in a real browser (issue 6): the local stack starts as a newcomer starts
 //! it (its own emulator and provider simulator), headless Chromium opens the page, the
-//! customer texts, the agent swipe-replies, the SMS and the ✅ arrive, the stored thread shows
-//! the leg delivered, Claim works, a `/list` pick focuses the agent, and a reaction shows.
+//! customer texts, the agent swipe-replies, the SMS arrives and the agent's message turns
+//! blue-ticked (read by the bridge), the stored thread shows the leg delivered, Claim works, a
+//! `/list` pick focuses the agent, a reaction shows, the agent hides their number behind a
+//! username and is still relayed, and an opt-out request's Opt out button opts the customer out.
 //! `tests/browser/two_phones.mjs` drives the browser (playwright-core, pinned by its
 //! package-lock.json) and saves `target/two-phones.png`.
 //!

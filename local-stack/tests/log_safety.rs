@@ -1,9 +1,10 @@
 //! What the functions print, over a whole run (issue 7): the local stack runs the deployed
 //! handler code with its logs in CloudWatch's JSON form and its metrics as EMF lines, so a
 //! run that touches every path (first contact, replies, retries, a landline's failure, a closed
-//! window, media, STOP, a stranger, commands, a forged and a replayed webhook) shows what
-//! CloudWatch would receive. No line may hold a phone number unmasked or a secret, and every
-//! metric line must be valid Embedded Metric Format naming a metric the bridge declares.
+//! window, media, STOP, a stranger, commands, an agent known by user id only, a forged and a
+//! replayed webhook) shows what CloudWatch would receive. No line may hold a phone number
+//! unmasked or a secret, and every metric line must be valid Embedded Metric Format naming a
+//! metric the bridge declares.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
@@ -149,7 +150,7 @@ fn check_emf(line: &Value) -> Result<String, String> {
 }
 
 async fn run_every_path(stack: &LocalStack, page: &Page) {
-    // First contact, a swipe-reply, a retry or two (--fail-rate), ✅.
+    // First contact, a swipe-reply, a retry or two (--fail-rate), the reply marked read.
     page.customer_texts(CUSTOMER, "Is my bike ready?").await;
     let (copy, _) = page.delivered_copy(ANA, "Is my bike ready?").await;
     page.agent_sends(ANA, "Yes, ready at 9!", copy["id"].as_str()).await;
@@ -185,6 +186,11 @@ async fn run_every_path(stack: &LocalStack, page: &Page) {
         .await;
     assert_eq!(status, 200);
     page.agent_sends(STRANGER, "hello?", None).await;
+    // Ana hides her number (a WhatsApp username): recognised by her user id alone.
+    page.hide_number(ANA, true).await;
+    page.agent_sends(ANA, &format!("{handle} Ready when you are"), None).await;
+    page.sms_to(CUSTOMER, "Ready when you are").await;
+    page.hide_number(ANA, false).await;
     // STOP, then a reply the bridge refuses.
     page.customer_texts(CUSTOMER, "STOP").await;
     page.agent_sends(ANA, &format!("{handle} one more thing"), None).await;

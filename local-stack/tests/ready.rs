@@ -2,7 +2,7 @@
 //! prints `ready`, and serves the whole round trip against the providers named by
 //! `GRAPH_API_BASE` and `TWILIO_API_BASE` (here HTTP fakes): a Twilio-signed SMS reaches
 //! both agents, an agent's Meta-signed swipe-reply goes out as one SMS, Twilio's signed
-//! `delivered` callback puts a ✅ on the agent's message. Ctrl-C stops everything.
+//! `delivered` callback has the agent's message marked read. Ctrl-C stops everything.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
@@ -119,12 +119,17 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
         ("To", "+14155550134"),
     ];
     assert_eq!(post_form(&callback, bridge_testkit::testing::TWILIO_AUTH_TOKEN, &report).await, 200);
-    let reaction: Value = until("the ✅ on the agent's message", 30, async || {
-        providers.whatsapp_sent().await.into_iter().find(|m| m["type"] == "reaction")
+    // The line's default receipt: the agent's message marked read (Cloud API, "Mark messages
+    // as read"), no ✅ message.
+    let read_mark: Value = until("the agent's message marked read", 30, async || {
+        providers.whatsapp_sent().await.into_iter().find(|m| m["status"] == "read")
     })
     .await;
-    assert_eq!(reaction["reaction"]["emoji"], "✅");
-    assert_eq!(reaction["reaction"]["message_id"], "wamid.agent-reply");
+    assert_eq!(
+        read_mark,
+        json!({ "messaging_product": "whatsapp", "status": "read", "message_id": "wamid.agent-reply" })
+    );
+    assert!(!providers.whatsapp_sent().await.iter().any(|m| m["type"] == "reaction"), "no ✅ as well");
 
     // Ctrl-C: the stack (and the emulator it started) stop.
     stack.stop();

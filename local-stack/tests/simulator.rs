@@ -50,16 +50,13 @@ async fn failure_modes_show_the_delivery_guarantees_at_work() {
     let (ben_copy, _) = page.delivered_copy(BEN, "Is my bike ready?").await;
     assert_eq!((ana_copy["kind"].as_str(), ben_copy["kind"].as_str()), (Some("template"), Some("template")));
 
-    // Ana swipe-replies: one SMS reaches the customer, however often Twilio answered 503/429.
-    page.agent_sends(ANA, "Yes, ready at 9!", ana_copy["id"].as_str()).await;
+    // Ana swipe-replies: one SMS reaches the customer, however often Twilio answered 503/429,
+    // and the bridge marks her reply read (blue ticks) once it is delivered.
+    let reply = page.agent_sends(ANA, "Yes, ready at 9!", ana_copy["id"].as_str()).await;
     let sms = page.sms_to(CUSTOMER, "Yes, ready at 9!").await;
     assert_eq!(sms.len(), 1, "sent once: {sms:?}");
     assert_eq!(sms[0]["status"], "delivered");
-    until("the ✅ on Ana's reply", 60, async || {
-        let reactions = page.to_agent(ANA, "✅").await;
-        (!reactions.is_empty()).then_some(())
-    })
-    .await;
+    page.marked_read(ANA, &reply).await;
 
     // Ben writes: the bridge thinks his window is open, WhatsApp says it is not (131047).
     let handle = page.handle_of(CUSTOMER).await;
@@ -136,14 +133,10 @@ async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
     page.customer_texts(CUSTOMER, "Is my bike ready?").await;
     let (copy, _) = page.delivered_copy(ANA, "Is my bike ready?").await;
     page.delivered_copy(BEN, "Is my bike ready?").await;
-    page.agent_sends(ANA, "Yes, ready at 9!", copy["id"].as_str()).await;
+    let reply = page.agent_sends(ANA, "Yes, ready at 9!", copy["id"].as_str()).await;
     let sms = page.sms_to(CUSTOMER, "Yes, ready at 9!").await;
     assert_eq!(sms.len(), 1, "sent once: {sms:?}");
-    until("the ✅ on Ana's reply", 90, async || {
-        let reactions = page.to_agent(ANA, "✅").await;
-        (!reactions.is_empty()).then_some(())
-    })
-    .await;
+    page.marked_read(ANA, &reply).await;
     // Give any wrongly repeated send time to show up (past the reconcile wait), then count.
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     for agent in [ANA, BEN] {
@@ -151,7 +144,8 @@ async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
         assert_eq!(copies.len(), 1, "{agent}: {copies:?}");
     }
     assert_eq!(page.sms_to(CUSTOMER, "Yes, ready at 9!").await.len(), 1);
-    assert_eq!(page.to_agent(ANA, "✅").await.len(), 1, "the ✅ too was answered late, and sent once");
+    // The receipt is a read mark (answered late too), never a ✅ message in its place.
+    assert!(page.to_agent(ANA, "✅").await.is_empty());
     let injected = page.state().await["failures_injected"].as_u64().unwrap();
     assert!(injected >= 3, "every send was answered late: {injected}");
     stack.stop();
@@ -296,5 +290,90 @@ async fn the_provider_apis_refuse_what_the_real_ones_refuse() {
     assert_eq!((status, &body["code"]), (400, &json!(21610)));
     let thread = page.get(&format!("/_sim/thread?customer={}", CUSTOMER.replace('+', "%2B"))).await;
     assert_eq!(thread["opted_out"], true, "{thread}");
+    stack.stop();
+}
+
+/// An agent who adopts a WhatsApp username (2026): every webhook names them by their
+/// business-scoped user id, and with the switch on, not by number at all. Having written once
+/// with both, Ana is still recognised by her user id alone: her `#handle` reply reaches the
+/// customer, and the statuses of the bridge's sends to her, which name her by user id only,
+/// are still applied to the stored thread.
+#[tokio::test]
+async fn an_agent_who_hides_their_number_is_recognised_by_their_user_id() {
+    let mut stack = LocalStack::start(&[], &[]);
+    let page = Page::new(&stack);
+    let ana = page.agent(ANA).await;
+    let user_id = ana["user_id"].as_str().unwrap();
+    assert!(user_id.starts_with("US.") && !user_id.contains(&ANA[1..]), "{ana}");
+    assert_eq!((&ana["username"], &ana["number_hidden"]), (&json!("@ana"), &json!(false)));
+
+    // Ana answers once with her number shown: her message carries her number and user id.
+    page.customer_texts(CUSTOMER, "Is my bike ready?").await;
+    let (copy, _) = page.delivered_copy(ANA, "Is my bike ready?").await;
+    page.agent_sends(ANA, "Yes, ready at 9!", copy["id"].as_str()).await;
+    page.sms_to(CUSTOMER, "Yes, ready at 9!").await;
+
+    page.hide_number(ANA, true).await;
+    assert_eq!(page.agent(ANA).await["number_hidden"], true);
+    let handle = page.handle_of(CUSTOMER).await;
+    page.agent_sends(ANA, &format!("{handle} See you then"), None).await;
+    let sms = page.sms_to(CUSTOMER, "See you then").await;
+    assert_eq!((sms.len(), &sms[0]["status"]), (1, &json!("delivered")), "{sms:?}");
+
+    // A copy to Ana now: its statuses name her by user id only, and the bridge applies them.
+    page.customer_texts(CUSTOMER, "Great, thanks").await;
+    let (copy, _) = page.delivered_copy(ANA, "Great, thanks").await;
+    let path = format!("/_sim/thread?customer={}", CUSTOMER.replace('+', "%2B"));
+    until("the copy's leg delivered in the stored thread", 30, async || {
+        let thread = page.get(&path).await;
+        let legs =
+            thread["messages"].as_array()?.iter().flat_map(|m| m["legs"].as_array().cloned().unwrap_or_default());
+        legs.into_iter().find(|leg| leg["provider_id"] == copy["id"] && leg["status"] == "delivered")
+    })
+    .await;
+
+    page.hide_number(ANA, false).await;
+    assert_eq!(page.agent(ANA).await["number_hidden"], false);
+    let (status, answer) =
+        page.post("/_sim/agent/username", json!({ "agent": "14155550199", "number_hidden": true })).await;
+    assert!(status == 400 && answer["error"].as_str().unwrap().contains("not an agent"), "{answer}");
+    stack.stop();
+}
+
+/// Meta's "Mark messages as read" on the simulated Cloud API: the business marks an agent's
+/// message read, which marks her earlier messages read too; Graph answers `{"success": true}`
+/// and nothing is sent (no wamid). An id that is not a message the number received is refused
+/// with 131009, as Meta documents.
+#[tokio::test]
+async fn the_business_marks_an_agents_message_read_without_sending_anything() {
+    let mut stack = LocalStack::start(&[], &[]);
+    let page = Page::new(&stack);
+    let http = reqwest::Client::new();
+    let graph = format!("{}/_sim/graph/v26.0/106540352242922/messages", stack.base());
+    let mark = async |token: &str, message_id: &str| -> (u16, Value) {
+        let body = json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id });
+        let response = http.post(&graph).bearer_auth(token).json(&body).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    };
+    let token = "local-meta-access-token";
+
+    let first = page.agent_sends(BEN, "/help", None).await;
+    let second = page.agent_sends(BEN, "/list", None).await;
+    let (status, answer) = mark(token, &second).await;
+    assert_eq!((status, &answer), (200, &json!({ "success": true })));
+    assert_eq!(page.agents_message(BEN, &second).await["read_by_business"], "marked");
+    assert_eq!(page.agents_message(BEN, &first).await["read_by_business"], "earlier", "earlier messages are read too");
+
+    let (status, answer) = mark(token, "wamid.HBgLnot-a-message").await;
+    assert_eq!((status, &answer["error"]["code"]), (400, &json!(131009)), "{answer}");
+    let bridge_answer = until("the bridge's answer to /help", 30, async || {
+        let state = page.state().await;
+        let messages = state["whatsapp"].as_array()?.clone();
+        messages.into_iter().find(|m| m["agent"] == BEN && m["direction"] == "to_agent")
+    })
+    .await;
+    let (status, answer) = mark(token, bridge_answer["id"].as_str().unwrap()).await;
+    assert_eq!((status, &answer["error"]["code"]), (400, &json!(131009)), "the business's own message: {answer}");
+    assert_eq!(mark("wrong-token", &second).await.1["error"]["code"], 190);
     stack.stop();
 }

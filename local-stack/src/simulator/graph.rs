@@ -1,8 +1,9 @@
 //! The WhatsApp Cloud API, simulated: `/messages` checked like Meta checks it (token,
 //! phone number id, Meta's limits, the line's template, the 24-hour window), answered with
 //! real-shaped bodies; `sent`/`delivered`/`read` or `failed` statuses posted to the bridge's
-//! webhook; the media endpoints; and the agents' phones, whose messages reach the bridge
-//! as Meta-signed notifications.
+//! webhook; the business marking an agent's message read; the media endpoints; and the
+//! agents' phones, whose messages reach the bridge as Meta-signed notifications naming the
+//! agent by business-scoped user id, and by number unless they hide it behind a username.
 
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use shared::domain::Line;
 
-use super::graph_rules::{GraphContent, GraphError, GraphSend, validate_send};
+use super::graph_rules::{
+    GraphContent, GraphError, GraphRequest, GraphSend, MarkRead, not_a_received_message, validate_request,
+};
+use super::user_id::{business_scoped_user_id, username};
 use super::world::{Blob, MediaRef, WaRecord, now_string};
 use super::{Simulator, signing};
 
@@ -68,11 +72,8 @@ async fn send_message(
         Ok(answer) => {
             // --late-answer-rate: accepted and delivered, but answered past the bridge's timeout.
             if sim.answers_late() {
-                println!(
-                    "WhatsApp {}: accepted, answering after {:?}",
-                    answer["messages"][0]["id"],
-                    super::failures::LATE_ANSWER
-                );
+                let accepted = answer["messages"][0]["id"].as_str().unwrap_or("a read mark");
+                println!("WhatsApp {accepted}: accepted, answering after {:?}", super::failures::LATE_ANSWER);
                 tokio::time::sleep(super::failures::LATE_ANSWER).await;
             }
             axum::Json(answer).into_response()
@@ -105,7 +106,10 @@ fn accept_message(
     })?;
     let json: Value = serde_json::from_slice(body)
         .map_err(|e| graph_error(400, 100, "Invalid parameter", format!("the request body is not JSON: {e}")))?;
-    let send = validate_send(&json)?;
+    let send = match validate_request(&json)? {
+        GraphRequest::Send(send) => send,
+        GraphRequest::MarkRead(mark) => return mark_read(sim, line, &mark),
+    };
     if let GraphContent::Template { name, language, parameters } = &send.content {
         if *name != line.template.name || *language != line.template.language {
             return Err(graph_error(
@@ -127,13 +131,7 @@ fn accept_message(
             ));
         }
     }
-    if sim.fails_at_random() {
-        return Err(if sim.coin() {
-            graph_error(500, 131000, "Something went wrong", "simulated --fail-rate")
-        } else {
-            graph_error(429, 130429, "Rate limit hit", "simulated --fail-rate")
-        });
-    }
+    fail_at_random(sim)?;
 
     let wamid = new_wamid();
     let mut record = to_agent_record(&wamid, &send);
@@ -146,6 +144,33 @@ fn accept_message(
         "contacts": [{ "input": send.to, "wa_id": send.to.trim_start_matches('+') }],
         "messages": [{ "id": wamid }],
     }))
+}
+
+/// `--fail-rate`: this request fails, as Graph sometimes does (a 500 or a 429).
+fn fail_at_random(sim: &Simulator) -> Result<(), GraphError> {
+    if !sim.fails_at_random() {
+        return Ok(());
+    }
+    Err(if sim.coin() {
+        graph_error(500, 131000, "Something went wrong", "simulated --fail-rate")
+    } else {
+        graph_error(429, 130429, "Rate limit hit", "simulated --fail-rate")
+    })
+}
+
+/// The business marks an agent's message read (Cloud API, "Mark messages as read"): the
+/// agent's phone shows blue ticks on it and on their earlier messages. Not a message: no
+/// wamid, no status notifications; Graph answers `{"success": true}`.
+fn mark_read(sim: &Simulator, line: &Line, mark: &MarkRead) -> Result<Value, GraphError> {
+    let agent = sim.world().agents_message(&mark.message_id).map(|m| m.agent.clone());
+    // Only a message this business number received can be marked: agents write to their
+    // line's number (a stranger, to the first line's).
+    let received_here = agent.filter(|agent| sim.line_of_agent(agent).is_some_and(|l| l.id == line.id));
+    let Some(agent) = received_here else { return Err(not_a_received_message(&mark.message_id)) };
+    fail_at_random(sim)?;
+    sim.update(|world| world.mark_read_by_business(&mark.message_id));
+    println!("WhatsApp {} → {agent}: [read mark on {}]", line.whatsapp_phone_number_id.as_str(), mark.message_id);
+    Ok(json!({ "success": true }))
 }
 
 /// What the agent's phone shows for a message the business sent.
@@ -293,8 +318,8 @@ impl Simulator {
             .unwrap_or((None, ""));
         let mut report = json!({
             "id": wamid, "status": status, "timestamp": jiff::Timestamp::now().as_second().to_string(),
-            "recipient_id": recipient,
         });
+        name_the_recipient(&mut report, recipient, self.world().number_hidden(recipient));
         // Meta echoes the send's `biz_opaque_callback_data` on its statuses.
         if let Some(tracking) = tracking {
             report["biz_opaque_callback_data"] = json!(tracking);
@@ -354,6 +379,32 @@ impl Simulator {
     }
 }
 
+/// Names the sender of `message` as Meta does since 2026 ("Business-scoped user IDs", updated
+/// 2026-11-05): always by user id (`from_user_id`, the contact's `user_id`); by phone too
+/// (`from`, the contact's `wa_id`) unless they hide their number behind a username, which
+/// their contact then shows. Returns the `contacts[]` entry.
+fn name_the_sender(message: &mut Value, wa_id: &str, name: &str, number_hidden: bool) -> Value {
+    let user_id = business_scoped_user_id(wa_id);
+    message["from_user_id"] = json!(user_id);
+    let mut contact = json!({ "profile": { "name": name }, "user_id": user_id });
+    if number_hidden {
+        contact["profile"]["username"] = json!(username(name));
+    } else {
+        message["from"] = json!(wa_id);
+        contact["wa_id"] = json!(wa_id);
+    }
+    contact
+}
+
+/// Names the recipient of a status report likewise: always `recipient_user_id`, and
+/// `recipient_id` (the phone) unless they hide their number.
+fn name_the_recipient(report: &mut Value, wa_id: &str, number_hidden: bool) {
+    report["recipient_user_id"] = json!(business_scoped_user_id(wa_id));
+    if !number_hidden {
+        report["recipient_id"] = json!(wa_id);
+    }
+}
+
 /// The agent's phone sends a message to the business number: `fields` is the message's
 /// type-specific part (`{"type": "text", "text": {...}}`), `record` what the phone shows.
 /// Returns the new wamid and what the bridge's webhook answered.
@@ -366,8 +417,9 @@ pub async fn agent_sends(
 ) -> Result<(String, u16), String> {
     let line = sim.line_of_agent(agent).ok_or_else(|| format!("{agent} is not an agent of any line"))?;
     let wamid = new_wamid();
+    let number_hidden = sim.world().number_hidden(agent);
     let mut message = fields;
-    message["from"] = json!(agent);
+    let contact = name_the_sender(&mut message, agent, &sim.agent_name(agent), number_hidden);
     message["id"] = json!(wamid);
     message["timestamp"] = json!(jiff::Timestamp::now().as_second().to_string());
     if let Some(quoted) = context {
@@ -382,10 +434,7 @@ pub async fn agent_sends(
         world.agent_wrote(agent, jiff::Timestamp::now());
         world.add_whatsapp(record);
     });
-    let value = json!({
-        "contacts": [{ "profile": { "name": sim.agent_name(agent) }, "wa_id": agent }],
-        "messages": [message],
-    });
+    let value = json!({ "contacts": [contact], "messages": [message] });
     let outcome = sim.post_notification(&line, value).await;
     let status = outcome.as_ref().copied().unwrap_or(502);
     sim.update(|world| {
@@ -393,7 +442,8 @@ pub async fn agent_sends(
             record.webhook_status = Some(status);
         }
     });
-    println!("agent {agent} → business: {}  ({wamid}, webhook {status})", message["type"]);
+    let by_user_id = if number_hidden { ", by user id only" } else { "" };
+    println!("agent {agent} → business: {}  ({wamid}{by_user_id}, webhook {status})", message["type"]);
     outcome.map(|status| (wamid, status)).map_err(|e| format!("the bridge's WhatsApp webhook did not answer: {e}"))
 }
 
@@ -487,5 +537,42 @@ impl GraphContent {
             GraphContent::Media { caption, .. } => caption.clone(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANA: &str = "14155550111";
+
+    #[test]
+    fn a_sender_is_named_by_user_id_and_by_phone_while_the_number_shows() {
+        let mut message = json!({ "type": "text", "text": { "body": "hi" } });
+        let contact = name_the_sender(&mut message, ANA, "Ana", false);
+        let user_id = business_scoped_user_id(ANA);
+        assert_eq!((&message["from"], &message["from_user_id"]), (&json!(ANA), &json!(user_id)));
+        assert_eq!(contact, json!({ "profile": { "name": "Ana" }, "wa_id": ANA, "user_id": user_id }));
+    }
+
+    #[test]
+    fn a_sender_with_a_username_is_named_by_user_id_only() {
+        let mut message = json!({ "type": "text", "text": { "body": "hi" } });
+        let contact = name_the_sender(&mut message, ANA, "Ana", true);
+        let user_id = business_scoped_user_id(ANA);
+        assert_eq!(message, json!({ "type": "text", "text": { "body": "hi" }, "from_user_id": user_id }));
+        assert_eq!(contact, json!({ "profile": { "name": "Ana", "username": "@ana" }, "user_id": user_id }));
+        assert!(!format!("{message}{contact}").contains(&ANA[1..]), "no trace of the number");
+    }
+
+    #[test]
+    fn a_status_names_its_recipient_by_user_id_and_by_phone_unless_hidden() {
+        let user_id = business_scoped_user_id(ANA);
+        let mut shown = json!({ "id": "wamid.A", "status": "sent" });
+        name_the_recipient(&mut shown, ANA, false);
+        assert_eq!((&shown["recipient_id"], &shown["recipient_user_id"]), (&json!(ANA), &json!(user_id)));
+        let mut hidden = json!({ "id": "wamid.A", "status": "sent" });
+        name_the_recipient(&mut hidden, ANA, true);
+        assert_eq!(hidden, json!({ "id": "wamid.A", "status": "sent", "recipient_user_id": user_id }));
     }
 }

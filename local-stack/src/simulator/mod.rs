@@ -1,7 +1,9 @@
 //! The provider simulator and the two-phone page (docs/local-stack.md).
 //!
 //! - `twilio`: Twilio's Messages API, status callbacks, MMS media, and the customer's phone.
-//! - `graph`: the WhatsApp Cloud API, status notifications, media, and the agents' phones.
+//! - `graph`: the WhatsApp Cloud API, status notifications, read marks, media, and the agents'
+//!   phones, which name their users by business-scoped user id (`user_id`) and may hide their
+//!   number behind a username.
 //! - `page`: the page itself and its JSON API (`/_sim/...`), with live updates over SSE.
 //!
 //! Requests are checked like the real APIs check them (`twilio_rules`, `graph_rules`,
@@ -18,6 +20,7 @@ mod signing;
 mod twilio;
 mod twilio_rules;
 mod url;
+mod user_id;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -18,6 +18,7 @@ use shared::domain::{ConversationKey, E164};
 use shared::ports::{Conversations, Direction};
 
 use super::twilio::{MAX_INBOUND_MEDIA_BYTES, UploadedMedia};
+use super::user_id::{business_scoped_user_id, username};
 use super::world::{Blob, MediaRef, WaRecord};
 use super::{Simulator, graph, twilio};
 
@@ -51,6 +52,7 @@ pub fn routes() -> Router<Simulator> {
         .route("/_sim/agent/list", post(agent_list))
         .route("/_sim/agent/react", post(agent_react))
         .route("/_sim/agent/read", post(agent_read))
+        .route("/_sim/agent/username", post(agent_username))
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
 }
 
@@ -83,7 +85,14 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
             let agents: Vec<Value> = line
                 .agents
                 .iter()
-                .map(|a| json!({ "wa_id": a.as_str(), "name": sim.agent_name(a.as_str()) }))
+                .map(|a| {
+                    let name = sim.agent_name(a.as_str());
+                    json!({
+                        "wa_id": a.as_str(), "name": name,
+                        "user_id": business_scoped_user_id(a.as_str()), "username": username(&name),
+                        "number_hidden": sim.world().number_hidden(a.as_str()),
+                    })
+                })
                 .collect();
             json!({
                 "id": line.id.as_str(), "sms_number": line.sms_number.as_str(),
@@ -422,4 +431,29 @@ async fn agent_read(State(sim): State<Simulator>, request: Result<Json<AgentRead
     let agent = checked_agent(&sim, &request.agent)?;
     let read = graph::agent_reads(&sim, &agent).await.map_err(Refused)?;
     Ok(Json(json!({ "ok": true, "read": read })))
+}
+
+#[derive(Deserialize)]
+struct AgentUsername {
+    agent: String,
+    number_hidden: bool,
+}
+
+/// The agent adopts a username and hides their number, or shows it again: while hidden, their
+/// messages reach the bridge with their business-scoped user id only, and the statuses of
+/// sends to them name them by user id only. Only a line's agents have the switch (the page
+/// offers no other phone).
+async fn agent_username(State(sim): State<Simulator>, request: Result<Json<AgentUsername>, JsonRejection>) -> Action {
+    let Json(request) = request?;
+    let agent = request.agent.trim();
+    if !sim.lines().any(|l| l.agents.iter().any(|a| a.as_str() == agent)) {
+        return Err(Refused(format!("`{agent}` is not an agent of a line")));
+    }
+    sim.update(|world| world.set_number_hidden(agent, request.number_hidden));
+    let shown = if request.number_hidden { "hidden (username)" } else { "shown" };
+    println!("agent {agent}: number {shown}");
+    Ok(Json(json!({
+        "ok": true, "agent": agent, "number_hidden": request.number_hidden,
+        "user_id": business_scoped_user_id(agent), "username": username(&sim.agent_name(agent)),
+    })))
 }

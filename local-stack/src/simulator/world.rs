@@ -1,6 +1,7 @@
 //! What the simulated phones and provider accounts hold: every SMS to and from customers,
-//! every WhatsApp message to and from agents, the media files, the agents' 24-hour windows
-//! and Twilio's opt-out list. In memory, bounded, for one local session.
+//! every WhatsApp message to and from agents, the media files, the agents' 24-hour windows,
+//! which agents hide their number behind a username, and Twilio's opt-out list. In memory,
+//! bounded, for one local session.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -82,6 +83,11 @@ pub struct WaRecord {
     pub error: Option<serde_json::Value>,
     /// From the agent: what the bridge's webhook answered.
     pub webhook_status: Option<u16>,
+    /// From the agent: read by the business (blue ticks). `marked` when the business marked
+    /// this message read, `earlier` when it marked a later one: WhatsApp marks the earlier
+    /// messages of the chat read with it (Cloud API, "Mark messages as read").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_by_business: Option<&'static str>,
     /// To the agent: the send's `biz_opaque_callback_data`, echoed on its statuses.
     #[serde(skip)]
     pub tracking: Option<String>,
@@ -105,6 +111,9 @@ pub struct World {
     agent_last_message: HashMap<String, Timestamp>,
     /// (business number, customer) pairs Twilio won't deliver to: the customer texted STOP.
     opted_out: BTreeSet<(String, String)>,
+    /// Agents who adopted a username and hide their number: their webhooks carry only their
+    /// business-scoped user id.
+    number_hidden: BTreeSet<String>,
     /// Customers the page offers, in the order they first appeared.
     pub customers: Vec<String>,
     /// Sends answered with a simulated error (`--fail-rate`).
@@ -133,6 +142,39 @@ impl World {
 
     pub fn whatsapp_mut(&mut self, id: &str) -> Option<&mut WaRecord> {
         self.whatsapp.iter_mut().rev().find(|m| m.id == id)
+    }
+
+    /// The business marked the agent's message `id` read, and with it the earlier messages of
+    /// that agent's chat. `false` when no agent sent a message with that id.
+    pub fn mark_read_by_business(&mut self, id: &str) -> bool {
+        let Some(position) = self.whatsapp.iter().rposition(|m| m.id == id && m.direction == "from_agent") else {
+            return false;
+        };
+        let agent = self.whatsapp[position].agent.clone();
+        self.whatsapp[position].read_by_business = Some("marked");
+        for earlier in self.whatsapp.range_mut(..position) {
+            if earlier.agent == agent && earlier.direction == "from_agent" && earlier.read_by_business.is_none() {
+                earlier.read_by_business = Some("earlier");
+            }
+        }
+        true
+    }
+
+    /// The message an agent sent with this id.
+    pub fn agents_message(&self, id: &str) -> Option<&WaRecord> {
+        self.whatsapp.iter().rev().find(|m| m.id == id && m.direction == "from_agent")
+    }
+
+    pub fn set_number_hidden(&mut self, agent: &str, hidden: bool) {
+        if hidden {
+            self.number_hidden.insert(agent.to_owned());
+        } else {
+            self.number_hidden.remove(agent);
+        }
+    }
+
+    pub fn number_hidden(&self, agent: &str) -> bool {
+        self.number_hidden.contains(agent)
     }
 
     pub fn note_customer(&mut self, customer: &str) {
@@ -224,6 +266,48 @@ mod tests {
         world.agent_wrote("14155550111", now - jiff::SignedDuration::from_hours(23));
         assert!(world.window_open("14155550111", now));
         assert!(!world.window_open("14155550111", now + jiff::SignedDuration::from_hours(2)));
+    }
+
+    fn from(agent: &str, id: &str) -> WaRecord {
+        WaRecord { id: id.into(), agent: agent.into(), direction: "from_agent", ..WaRecord::default() }
+    }
+
+    #[test]
+    fn a_read_mark_reads_the_agents_earlier_messages_too() {
+        let mut world = World::default();
+        world.add_whatsapp(from("14155550111", "wamid.a1"));
+        world.add_whatsapp(from("14155550112", "wamid.b1"));
+        world.add_whatsapp(WaRecord {
+            id: "wamid.to".into(),
+            agent: "14155550111".into(),
+            direction: "to_agent",
+            ..WaRecord::default()
+        });
+        world.add_whatsapp(from("14155550111", "wamid.a2"));
+        world.add_whatsapp(from("14155550111", "wamid.a3"));
+        assert!(world.mark_read_by_business("wamid.a2"));
+        let read =
+            |world: &World, id: &str| world.whatsapp.iter().find(|m| m.id == id).and_then(|m| m.read_by_business);
+        assert_eq!(read(&world, "wamid.a2"), Some("marked"));
+        assert_eq!(read(&world, "wamid.a1"), Some("earlier"));
+        assert_eq!(read(&world, "wamid.a3"), None, "a later message stays unread");
+        assert_eq!(read(&world, "wamid.b1"), None, "another agent's chat is not touched");
+        assert_eq!(read(&world, "wamid.to"), None, "the business's own messages are not the agent's");
+        // Marking the later one explicitly; the first stays `earlier`, the marked one `marked`.
+        assert!(world.mark_read_by_business("wamid.a3"));
+        assert_eq!((read(&world, "wamid.a2"), read(&world, "wamid.a1")), (Some("marked"), Some("earlier")));
+        assert!(!world.mark_read_by_business("wamid.to"), "not a message the business received");
+        assert!(!world.mark_read_by_business("wamid.unknown"));
+    }
+
+    #[test]
+    fn an_agent_hides_their_number_until_they_show_it_again() {
+        let mut world = World::default();
+        assert!(!world.number_hidden("14155550111"));
+        world.set_number_hidden("14155550111", true);
+        assert!(world.number_hidden("14155550111") && !world.number_hidden("14155550112"));
+        world.set_number_hidden("14155550111", false);
+        assert!(!world.number_hidden("14155550111"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Browser test of the local stack's "two phones" page: a customer texts, the agent swipe-replies
-// in WhatsApp, the customer gets the SMS, the agent sees ✅, the stored thread shows the leg
-// delivered, the Claim button works, a /list pick sets the agent's focus, and a reaction shows.
+// in WhatsApp, the customer gets the SMS, the agent's message turns blue-ticked (read by the
+// bridge: delivered), the stored thread shows the leg delivered, the Claim button works, a /list
+// pick sets the agent's focus, a reaction shows, the agent hides their number behind a username
+// and is still relayed, and an opt-out request's "Opt out" button opts the customer out.
 //
 //   node two_phones.mjs --url http://127.0.0.1:8080/ --chromium /usr/bin/chromium \
 //                       --screenshot /abs/path/two-phones.png
@@ -19,6 +21,8 @@ const AGENT = '14155550111';
 const FIRST_SMS = 'Is my bike ready?';
 const REPLY = "Yes, it's ready, see you at 9!";
 const SECOND_SMS = 'Great, thanks!';
+const UNDER_USERNAME = 'See you at 9 then';
+const OPT_OUT_SMS = 'unsubscribe me please';
 const CHROME_ARGS = [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -237,12 +241,15 @@ async function main() {
     await smsThread.locator('[data-role="sms-message"][data-direction="out"]', { hasText: REPLY }).last().waitFor();
   });
 
-  await step('7. the agent sees ✅ on their own message', async () => {
+  await step('7. the agent sees blue ticks on their own message: read by the bridge, delivered', async () => {
     const own = agentChat.locator(byTestId('wa-' + ownId));
     await own.waitFor();
     await own.locator('[data-role="quote"]').waitFor();
-    await own.locator('[data-role="ticks"][data-state="ok"]').waitFor();
-    await agentChat.locator(byTestId('reaction-' + ownId), { hasText: '✅' }).waitFor();
+    const ticks = own.locator('[data-role="ticks"][data-state="read"]');
+    await ticks.waitFor();
+    const title = await ticks.getAttribute('title');
+    if (!/read by the bridge: delivered to the customer/i.test(title ?? '')) throw new Error(`the blue ticks say "${title}"`);
+    if (await agentChat.locator(byTestId('reaction-' + ownId)).count()) throw new Error('a reaction shows as well as the read mark');
   });
 
   await step('8. the stored thread shows the outbound message with a delivered leg', async () => {
@@ -303,6 +310,39 @@ async function main() {
     await agentChat.locator(byTestId('reaction-' + id), { hasText: '👍' }).waitFor();
   });
 
+  await step(`13. the agent hides their number (username) and "#handle ${UNDER_USERNAME}" still reaches the customer`, async () => {
+    const handle = (await page.locator(byTestId('thread-handle')).innerText()).trim();
+    const toggle = page.locator(byTestId('agent-username'));
+    const switched = page.waitForResponse((r) => r.url().includes('/_sim/agent/username'));
+    await toggle.check();
+    const resp = await switched;
+    if (!resp.ok()) throw new Error(`agent/username answered ${resp.status()}`);
+    await page.locator(byTestId('wa-business-sub'), { hasText: '(number hidden)' }).waitFor();
+    await page.locator(byTestId('agent-input')).fill(`${handle} ${UNDER_USERNAME}`);
+    await page.locator(byTestId('agent-send')).click();
+    await smsThread.locator('[data-role="sms-message"][data-direction="out"]', { hasText: UNDER_USERNAME }).last().waitFor();
+    await toggle.uncheck();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="wa-business-sub"]').textContent.includes('number hidden'));
+  });
+
+  await step(`14. the customer texts "${OPT_OUT_SMS}"; the copy's first button is Opt out, and tapping it opts them out`, async () => {
+    const buttonsMsgs = agentChat.locator('[data-role="wa-message"][data-kind="buttons"]', { hasText: OPT_OUT_SMS });
+    const nButtons = await buttonsMsgs.count();
+    await page.locator(byTestId('customer-input')).fill(OPT_OUT_SMS);
+    await page.locator(byTestId('customer-send')).click();
+    const msg = await newMatch(buttonsMsgs, nButtons, `a buttons message containing "${OPT_OUT_SMS}"`);
+    const first = msg.locator('[data-testid^="wa-button-"]').first();
+    await first.waitFor();
+    const id = await first.getAttribute('data-button-id');
+    if (!/^act:optout:/.test(id ?? '') || (await first.innerText()).trim() !== 'Opt out') {
+      throw new Error(`the first button is ${id} "${await first.innerText()}", not Opt out`);
+    }
+    const pressed = page.waitForResponse((r) => r.url().includes('/_sim/agent/button'));
+    await first.click();
+    const body = JSON.parse((await pressed).request().postData() || '{}');
+    if (body.id !== id) throw new Error(`agent/button carried ${body.id}, not ${id}`);
+    await page.locator(byTestId('thread-opted-out')).waitFor();
+  });
 }
 
 let failed = false;

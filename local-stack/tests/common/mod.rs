@@ -237,6 +237,39 @@ impl Page {
         response.bytes().await.unwrap().to_vec()
     }
 
+    /// The agent as the page lists them: `wa_id`, `name`, `user_id`, `username`, `number_hidden`.
+    pub async fn agent(&self, agent: &str) -> Value {
+        let state = self.state().await;
+        let agents = state["lines"][0]["agents"].as_array().unwrap().clone();
+        agents.into_iter().find(|a| a["wa_id"] == agent).unwrap_or_else(|| panic!("no agent {agent}"))
+    }
+
+    /// Flips the agent's username switch: while on, WhatsApp hides their number from the bridge.
+    pub async fn hide_number(&self, agent: &str, hidden: bool) {
+        let (status, answer) =
+            self.post("/_sim/agent/username", json!({ "agent": agent, "number_hidden": hidden })).await;
+        assert_eq!((status, &answer["number_hidden"]), (200, &json!(hidden)), "{answer}");
+    }
+
+    /// The agent's own message `wamid` as their phone shows it.
+    pub async fn agents_message(&self, agent: &str, wamid: &str) -> Value {
+        let state = self.state().await;
+        let messages = state["whatsapp"].as_array().unwrap().clone();
+        messages
+            .into_iter()
+            .find(|m| m["agent"] == agent && m["direction"] == "from_agent" && m["id"] == wamid)
+            .unwrap_or_else(|| panic!("{agent} sent no {wamid}"))
+    }
+
+    /// Waits until the business marked the agent's message read (the bridge's receipt that the
+    /// customer's SMS was delivered: blue ticks, not a ✅ message).
+    pub async fn marked_read(&self, agent: &str, wamid: &str) {
+        until(&format!("{agent}'s {wamid} marked read"), 60, async || {
+            (self.agents_message(agent, wamid).await["read_by_business"] == "marked").then_some(())
+        })
+        .await;
+    }
+
     pub async fn handle_of(&self, customer: &str) -> String {
         let thread = self.get(&format!("/_sim/thread?customer={}", customer.replace('+', "%2B"))).await;
         format!("#{}", thread["handle"].as_str().unwrap())

@@ -7,7 +7,8 @@
 //! Every limit (here and in the submodules) is taken from Meta's documentation, not from the bridge:
 //! * Messages API / message-type pages under
 //!   `developers.facebook.com/documentation/business-messaging/whatsapp/messages/` (text, image and other
-//!   media messages, interactive reply buttons messages, interactive list messages, reaction messages);
+//!   media messages, interactive reply buttons messages, interactive list messages, reaction messages,
+//!   and "Mark messages as read", updated 2026-10-15);
 //! * the template "parameter object" of the Messages API reference;
 //! * the error-code page `developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes`.
 //!
@@ -18,16 +19,21 @@
 //!
 //! Lengths are counted in Unicode scalar values (`char`s), not bytes.
 //!
-//! This module holds the entry point, the envelope checks (`messaging_product`, `recipient_type`, `to`,
+//! The same endpoint also marks a received message as read (a body with `status` instead of a message):
+//! [`validate_request`] tells the two apart, `mark_read` checks that request.
+//!
+//! This module holds the entry points, the envelope checks (`messaging_product`, `recipient_type`, `to`,
 //! `context`, `biz_opaque_callback_data`, `type`) and the records it returns. Each message type has its own
-//! module: `text`, `template`, `interactive` (with `buttons` and `list`), `reaction` and `media`; `error`
-//! builds the Graph errors, `json` reads the fields of the decoded body and `path` names them.
+//! module: `text`, `template`, `interactive` (with `buttons` and `list`), `reaction` and `media`, and
+//! `mark_read` for read marks; `error` builds the Graph errors, `json` reads the fields of the decoded body
+//! and `path` names them.
 
 mod buttons;
 mod error;
 mod interactive;
 mod json;
 mod list;
+mod mark_read;
 mod media;
 mod path;
 mod reaction;
@@ -45,10 +51,12 @@ use serde_json::Value;
 pub use buttons::ReplyButton;
 pub use error::GraphError;
 pub use list::ListSection;
+pub use mark_read::{MarkRead, not_a_received_message};
 pub use media::MediaKind;
 
 use interactive::validate_interactive;
 use json::{Obj, check_not_empty, opt_obj, opt_str, req_str};
+use mark_read::validate_mark_read;
 use media::validate_media;
 use path::Path;
 use reaction::validate_reaction;
@@ -131,25 +139,37 @@ pub enum GraphContent {
     },
 }
 
+/// What a `POST /{version}/{phone_number_id}/messages` body asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GraphRequest {
+    /// A message to send.
+    Send(GraphSend),
+    /// A received message to mark read (blue ticks): not a message.
+    MarkRead(MarkRead),
+}
+
 // ---------------------------------------------------------------------------------------------------------
-// Entry point
+// Entry points
 // ---------------------------------------------------------------------------------------------------------
 
-/// Validates a `POST /{version}/{phone_number_id}/messages` body the way the Cloud API does.
+/// Validates a `POST /{version}/{phone_number_id}/messages` body: a body with a `status` is a status
+/// update (a read mark, Cloud API "Mark messages as read"), anything else a message ([`validate_send`]).
+pub fn validate_request(body: &Value) -> Result<GraphRequest, GraphError> {
+    let updates_status = body.get("status").is_some_and(|status| !status.is_null());
+    if updates_status {
+        validate_mark_read(body).map(GraphRequest::MarkRead)
+    } else {
+        validate_send(body).map(GraphRequest::Send)
+    }
+}
+
+/// Validates a message send the way the Cloud API does.
 ///
 /// Checks run in this order and the first failure is answered: `messaging_product`, `recipient_type`,
 /// `to`, `context`, `type`, then the object named by `type`. A missing `type` means `text`, as in the API.
 /// JSON `null` is treated like an absent field. Unknown fields are ignored.
 pub fn validate_send(body: &Value) -> Result<GraphSend, GraphError> {
-    let Some(root) = body.as_object() else {
-        return Err(GraphError::missing(&Path::root("messaging_product")));
-    };
-
-    let product_path = Path::root("messaging_product");
-    let product = req_str(root, &product_path)?;
-    if product != "whatsapp" {
-        return Err(GraphError::not_one_of(&product_path, &["whatsapp"], product));
-    }
+    let root = messaging_product(body)?;
 
     let recipient_type_path = Path::root("recipient_type");
     if let Some(recipient_type) = opt_str(root, &recipient_type_path)?
@@ -202,6 +222,17 @@ pub fn validate_send(body: &Value) -> Result<GraphSend, GraphError> {
 // ---------------------------------------------------------------------------------------------------------
 // Envelope
 // ---------------------------------------------------------------------------------------------------------
+
+/// The body is a JSON object whose `messaging_product` is `whatsapp` (every request to `/messages`).
+fn messaging_product(body: &Value) -> Result<&Obj, GraphError> {
+    let path = Path::root("messaging_product");
+    let root = body.as_object().ok_or_else(|| GraphError::missing(&path))?;
+    let product = req_str(root, &path)?;
+    if product != "whatsapp" {
+        return Err(GraphError::not_one_of(&path, &["whatsapp"], product));
+    }
+    Ok(root)
+}
 
 /// `to` is a phone number or wa_id: ASCII digits with an optional leading `+`, 5 to 15 digits.
 fn check_recipient(path: &Path, to: &str) -> Result<(), GraphError> {

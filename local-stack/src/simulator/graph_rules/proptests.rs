@@ -1,11 +1,11 @@
-//! Property tests of [`validate_send`]: random and mutated bodies never panic, and every answer is
-//! well formed.
+//! Property tests of [`validate_send`] and [`validate_request`]: random and mutated bodies never panic,
+//! and every answer is well formed.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::test_support::*;
-use super::validate_send;
+use super::{GraphError, GraphRequest, validate_request, validate_send};
 
 const KEYS: &[&str] = &[
     "messaging_product",
@@ -49,6 +49,7 @@ const KEYS: &[&str] = &[
     "currency",
     "date_time",
     "fallback_value",
+    "status",
 ];
 
 const WORDS: &[&str] = &[
@@ -82,6 +83,7 @@ const WORDS: &[&str] = &[
     "😀",
     "é",
     "cta_url",
+    "read",
 ];
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -113,6 +115,7 @@ fn arb_mutated() -> impl Strategy<Value = Value> {
         template_send(body_params(&["a", "b"])),
         send("reaction", json!({ "message_id": "m", "emoji": "👍" })),
         send("document", json!({ "link": "https://e.com/f.pdf", "caption": "c", "filename": "f.pdf" })),
+        json!({ "messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X" }),
     ];
     (prop::sample::select(bases), any::<prop::sample::Index>(), arb_json()).prop_map(|(mut base, index, value)| {
         let pointers = all_pointers(&base);
@@ -155,16 +158,27 @@ fn check_invariants(body: &Value) {
             // Accepted sends are stable: validating again gives the same record.
             assert_eq!(validate_send(body), Ok(send));
         }
-        Err(error) => {
-            assert_eq!(error.http_status, 400);
-            assert!([INVALID, MISSING, VALUE, TEMPLATE].contains(&error.code), "{error:?}");
-            assert!(error.message.starts_with(&format!("(#{})", error.code)), "{error:?}");
-            assert!(!error.details.is_empty());
-            let rendered = error.body("trace");
-            assert_eq!(rendered["error"]["code"], json!(error.code));
-            assert_eq!(rendered["error"]["error_data"]["details"], json!(error.details));
-        }
+        Err(error) => check_error(&error),
     }
+    // The same body through the endpoint's dispatch: a read mark, a send, or a well-formed error.
+    match validate_request(body) {
+        Ok(GraphRequest::Send(send)) => assert_eq!(validate_send(body), Ok(send)),
+        Ok(GraphRequest::MarkRead(mark)) => {
+            assert_eq!(body["status"], "read");
+            assert!(!mark.message_id.is_empty());
+        }
+        Err(error) => check_error(&error),
+    }
+}
+
+fn check_error(error: &GraphError) {
+    assert_eq!(error.http_status, 400);
+    assert!([INVALID, MISSING, VALUE, TEMPLATE].contains(&error.code), "{error:?}");
+    assert!(error.message.starts_with(&format!("(#{})", error.code)), "{error:?}");
+    assert!(!error.details.is_empty());
+    let rendered = error.body("trace");
+    assert_eq!(rendered["error"]["code"], json!(error.code));
+    assert_eq!(rendered["error"]["error_data"]["details"], json!(error.details));
 }
 
 proptest! {

@@ -141,8 +141,11 @@
     st = st && typeof st === 'object' ? st : {};
     const line = arr(st.lines)[0] || {};
     const agents = arr(line.agents).map((a) => (typeof a === 'string' || typeof a === 'number'
-      ? { wa_id: String(a), name: null }
-      : { wa_id: String(a.wa_id ?? ''), name: a.name ?? null }));
+      ? { wa_id: String(a), name: null, user_id: null, username: null, number_hidden: false }
+      : {
+        wa_id: String(a.wa_id ?? ''), name: a.name ?? null, user_id: a.user_id ?? null,
+        username: a.username ?? null, number_hidden: a.number_hidden === true,
+      }));
     return {
       line: { id: line.id ?? null, sms_number: line.sms_number ?? '', pnid: line.whatsapp_phone_number_id ?? '', agents },
       customers: arr(st.customers).map(String),
@@ -154,7 +157,8 @@
     };
   }
 
-  const agentName = (waId) => S.state?.line.agents.find((a) => a.wa_id === String(waId))?.name ?? null;
+  const agentOf = (waId) => S.state?.line.agents.find((a) => a.wa_id === String(waId)) ?? null;
+  const agentName = (waId) => agentOf(waId)?.name ?? null;
   const agentLabel = (waId) => {
     const n = agentName(waId);
     return n ? `${n} · ${pretty(waId)}` : pretty(waId);
@@ -367,7 +371,17 @@
     const num = S.state.line.sms_number;
     els.smsName.textContent = num ? pretty(num) : 'Business';
     els.waName.textContent = num ? `Business · ${pretty(num)}` : 'Business';
-    els.waSub.textContent = S.agent ? `chatting as ${agentLabel(S.agent)}` : 'no agent on this line';
+    const agent = agentOf(S.agent);
+    if (!agent) {
+      els.waSub.textContent = 'no agent on this line';
+    } else if (agent.number_hidden) {
+      els.waSub.textContent = `chatting as ${agent.name ?? 'agent'} · ${agent.username ?? 'username'} (number hidden)`;
+    } else {
+      els.waSub.textContent = `chatting as ${agentLabel(S.agent)}`;
+    }
+    els.waSub.title = agent?.user_id ? `business-scoped user id ${agent.user_id}` : '';
+    els.agentUsername.disabled = !agent;
+    els.agentUsername.checked = agent?.number_hidden === true;
     els.threadCustomer.textContent = S.customer ? pretty(S.customer) : '—';
   }
 
@@ -533,7 +547,9 @@
     const meta = h('span', { class: 'wa-meta' + (onMedia ? ' on-media' : ''), 'data-role': 'meta' }, h('span', { class: 'wa-time' }, hhmm(m.at)));
     if (out) {
       const ws = m.webhook_status;
-      if (ws === 200) meta.append(h('span', { class: 'wa-ticks', 'data-role': 'ticks', 'data-state': 'ok', title: 'The bridge accepted it (webhook 200)' }, icon('ticks')));
+      if (m.read_by_business === 'marked') meta.append(h('span', { class: 'wa-ticks read', 'data-role': 'ticks', 'data-state': 'read', title: 'Read by the bridge: delivered to the customer' }, icon('ticks')));
+      else if (m.read_by_business) meta.append(h('span', { class: 'wa-ticks read', 'data-role': 'ticks', 'data-state': 'read-earlier', title: 'Read: the bridge marked a later message read, and WhatsApp marks the earlier ones with it' }, icon('ticks')));
+      else if (ws === 200) meta.append(h('span', { class: 'wa-ticks', 'data-role': 'ticks', 'data-state': 'ok', title: 'The bridge accepted it (webhook 200)' }, icon('ticks')));
       else if (ws == null) meta.append(h('span', { class: 'wa-ticks pending', 'data-role': 'ticks', 'data-state': 'pending', title: 'Sending to the bridge…' }, icon('clock')));
       else meta.append(h('span', { class: 'wa-ticks bad', 'data-role': 'ticks', 'data-state': 'error', title: `The bridge's webhook answered ${ws}` }, icon('warn')));
     }
@@ -994,7 +1010,7 @@
       customerSelect: tid('customer-select'), customerNew: tid('customer-new-number'), customerAddForm: tid('customer-add-form'),
       smsName: tid('sms-line-number'), smsThread: tid('customer-thread'), customerForm: tid('customer-form'),
       customerInput: tid('customer-input'), customerAttach: tid('customer-attach'), customerFile: tid('customer-file'), customerToast: tid('customer-toast'),
-      agentSelect: tid('agent-select'), waName: tid('wa-business-name'), waSub: tid('wa-business-sub'), waChat: tid('agent-chat'),
+      agentSelect: tid('agent-select'), agentUsername: tid('agent-username'), waName: tid('wa-business-name'), waSub: tid('wa-business-sub'), waChat: tid('agent-chat'),
       waScreen: $('.wa-screen'), replyBar: tid('agent-replying'), agentForm: tid('agent-form'), agentInput: tid('agent-input'),
       agentAttach: tid('agent-attach'), agentFile: tid('agent-file'), agentToast: tid('agent-toast'),
       reactMenu: tid('react-menu'), sheet: tid('list-sheet'),
@@ -1044,6 +1060,18 @@
       closeReactMenu();
       els.sheet.hidden = true;
       render();
+    });
+    els.agentUsername.addEventListener('change', async () => {
+      const agent = S.agent;
+      const hidden = els.agentUsername.checked;
+      if (!agent) return;
+      try {
+        await post('/_sim/agent/username', { agent, number_hidden: hidden });
+      } catch (e) {
+        els.agentUsername.checked = !hidden;
+        toast('agent', `Couldn't change the username setting: ${e.message}`);
+      }
+      refresh();
     });
     els.agentForm.addEventListener('submit', (e) => { e.preventDefault(); agentSend(); });
     els.agentInput.addEventListener('keydown', (e) => {
