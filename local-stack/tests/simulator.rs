@@ -122,7 +122,7 @@ async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
         &["--late-answer-rate", "1", "--aws-outage", "sqs=3"],
         &[
             ("PROVIDER_TIMEOUT_SECONDS", "1"),
-            ("RECONCILE_WAIT_SECONDS", "5"),
+            ("RECONCILE_WAIT_SECONDS", "3"),
             ("RETRY_BASE_SECONDS", "1"),
             // The webhook gives up on SQS after 2 s (6 s deployed), before the outage ends.
             ("WEBHOOK_RETRY_SECONDS", "2"),
@@ -138,7 +138,7 @@ async fn late_answers_and_an_sqs_outage_lose_nothing_and_send_nothing_twice() {
     assert_eq!(sms.len(), 1, "sent once: {sms:?}");
     page.marked_read(ANA, &reply).await;
     // Give any wrongly repeated send time to show up (past the reconcile wait), then count.
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     for agent in [ANA, BEN] {
         let copies = page.to_agent(agent, "Is my bike ready?").await;
         assert_eq!(copies.len(), 1, "{agent}: {copies:?}");
