@@ -19,4 +19,5 @@ mod plain_words_opt_out;
 mod round_trip;
 mod sms_to_whatsapp;
 mod template;
+mod usernames;
 mod window_closed;
