@@ -399,6 +399,28 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// An update of the conversation's `META` item, which must still exist: its failed
+    /// condition is the transaction's "conversation gone".
+    fn conversation_update(
+        &self,
+        conversation: &ConversationKey,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(PK)");
+        if expression.contains("#status") {
+            update = update.expression_attribute_names("#status", "status");
+        }
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+    }
+
     /// docs/using.md: the conversation is assigned to the agent who pressed Claim.
     fn conversation_claim(
         &self,
@@ -407,17 +429,9 @@ impl DynamoStore {
         name: &str,
         now: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(conv_pk(conversation), "META")))
-            .update_expression("SET claimed_by = :agent, claimed_by_name = :name, claimed_at = :at, updated_at = :at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":agent", s(agent.as_str()))
-            .expression_attribute_values(":name", s(name))
-            .expression_attribute_values(":at", s(now.to_string()))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let expression = "SET claimed_by = :agent, claimed_by_name = :name, claimed_at = :at, updated_at = :at";
+        let values = vec![(":agent", s(agent.as_str())), (":name", s(name)), (":at", s(now.to_string()))];
+        self.conversation_update(conversation, expression, values)
     }
 
     /// docs/using.md: nobody holds the conversation; its copies go to everyone on duty.
@@ -426,15 +440,8 @@ impl DynamoStore {
         conversation: &ConversationKey,
         now: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(conv_pk(conversation), "META")))
-            .update_expression("SET updated_at = :at REMOVE claimed_by, claimed_by_name, claimed_at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":at", s(now.to_string()))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let expression = "SET updated_at = :at REMOVE claimed_by, claimed_by_name, claimed_at";
+        self.conversation_update(conversation, expression, vec![(":at", s(now.to_string()))])
     }
 
     /// docs/using.md: opted out as the customer's STOP would (the same attributes).
@@ -443,16 +450,19 @@ impl DynamoStore {
         conversation: &ConversationKey,
         now: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(conv_pk(conversation), "META")))
-            .update_expression("SET opted_out = :yes, opt_out_changed_at = :at, updated_at = :at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":at", s(now.to_string()))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let expression = "SET opted_out = :yes, opt_out_changed_at = :at, updated_at = :at";
+        let values = vec![(":yes", AttributeValue::Bool(true)), (":at", s(now.to_string()))];
+        self.conversation_update(conversation, expression, values)
+    }
+
+    /// Closed: out of the open list (its GSI keys go) until the customer writes again.
+    fn conversation_close(
+        &self,
+        conversation: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let expression = "SET #status = :closed, closed_at = :at, updated_at = :at REMOVE GSI1PK, GSI1SK";
+        self.conversation_update(conversation, expression, vec![(":closed", s("closed")), (":at", s(now.to_string()))])
     }
 
     /// The line's duty roster: the set of agents away (a set with no members is no attribute).
@@ -463,25 +473,6 @@ impl DynamoStore {
             .set_key(Some(key(duty_pk(line), "DUTY")))
             .update_expression(expression)
             .expression_attribute_values(":agent", AttributeValue::Ss(vec![agent.as_str().to_owned()]))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Closed: out of the open list (its GSI keys go) until the customer writes again.
-    fn conversation_close(
-        &self,
-        conversation: &ConversationKey,
-        now: Timestamp,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(conv_pk(conversation), "META")))
-            .update_expression("SET #status = :closed, closed_at = :at, updated_at = :at REMOVE GSI1PK, GSI1SK")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":closed", s("closed"))
-            .expression_attribute_values(":at", s(now.to_string()))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
