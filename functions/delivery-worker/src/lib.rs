@@ -3,7 +3,9 @@
 //!
 //! - Records of one message group (one recipient of one conversation) are handled in order;
 //!   after a failure, the rest of that group in the batch waits (reported failed, untried),
-//!   so a retry never lets a later message overtake an earlier one. Other groups go on.
+//!   so a retry never lets a later message overtake an earlier one. Other groups go on, side
+//!   by side: a batch's groups are delivered concurrently (the pacer still spaces each
+//!   sender's sends).
 //! - Consecutive forwards of one group are coalesced into one WhatsApp message.
 //! - A retryable failure waits out its backoff (`ChangeMessageVisibility`, full jitter,
 //!   `Retry-After` honoured) and comes back, however long the provider is down, until the
@@ -17,11 +19,13 @@
 //! - Escalations, jobs older than `MAX_JOB_AGE_HOURS` and records that aren't jobs go to the
 //!   DLQ at once, for an operator.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::future::join_all;
 use jiff::Timestamp;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
@@ -31,7 +35,7 @@ use shared::app::deliver_job::{Deadline, DeliverError, Delivered, Deliverer, Fai
 use shared::app::sweep_outbox::{SweepError, Swept, sweep_outbox};
 use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
 use shared::domain::media::{MEDIA_LINK_TTL, MediaLinks, MediaUrlKey};
-use shared::domain::{E164, Job, JobPayload, RetryPolicy, WaId};
+use shared::domain::{E164, Job, JobPayload, RetryPolicy, UserId, WaId};
 use shared::ports::{ConversationStore, DeliveryQueue, Outbox, SmsProvider, WhatsAppClient};
 use shared::telemetry;
 use tokio::sync::Mutex;
@@ -118,16 +122,66 @@ where
     /// The same, done before `deadline` (the invocation's, less the time to answer): what
     /// can't be finished in time is handed back untried, visible again at once.
     pub async fn handle_batch_until(&self, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
+        // Each message group's records, in the batch's order; a record without a group is a
+        // group of its own. The groups are independent, so they go side by side.
+        let mut groups: Vec<Vec<&SqsMessage>> = Vec::new();
+        let mut group_index: HashMap<&str, usize> = HashMap::new();
+        for record in &event.records {
+            match group_of(record) {
+                Some(group) => {
+                    let index = *group_index.entry(group).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[index].push(record);
+                }
+                None => groups.push(vec![record]),
+            }
+        }
+        let out_of_time = AtomicBool::new(false);
+        let failed: Vec<&SqsMessage> =
+            join_all(groups.iter().map(|records| self.deliver_group(records, deadline, &out_of_time)))
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+        if out_of_time.load(Ordering::Relaxed) {
+            tracing::warn!(
+                outcome = "handed_back",
+                records = failed.len(),
+                "deadline near: the rest of the batch goes back"
+            );
+        }
+        let mut response = SqsBatchResponse::default();
+        for record in failed {
+            match &record.message_id {
+                Some(id) if !id.is_empty() => {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id.clone();
+                    response.batch_item_failures.push(failure);
+                }
+                // SQS always sends an id; an empty identifier would fail the whole batch.
+                _ => tracing::error!("failed record without a message id"),
+            }
+        }
+        response
+    }
+
+    /// One message group's records, in order; returns those to deliver again. After a
+    /// failure the rest of the group waits untried; when the deadline is near (`out_of_time`,
+    /// shared by the batch's groups) everything not yet started goes back.
+    async fn deliver_group<'a>(
+        &self,
+        records: &[&'a SqsMessage],
+        deadline: Deadline,
+        out_of_time: &AtomicBool,
+    ) -> Vec<&'a SqsMessage> {
         let mut failed: Vec<&SqsMessage> = Vec::new();
-        // Groups whose earlier record failed in this batch.
-        let mut held_groups: HashSet<&str> = HashSet::new();
-        let records = &event.records;
+        let mut held = false;
         let mut next = 0;
-        let mut out_of_time = false;
         while next < records.len() {
-            let record = &records[next];
-            let group = group_of(record);
-            if out_of_time || group.is_some_and(|g| held_groups.contains(g)) {
+            let record = records[next];
+            if held || out_of_time.load(Ordering::Relaxed) {
                 // Out of time, or an earlier record of this group failed: this one goes back
                 // untried (no attempt spent). It is visible again at once, but FIFO keeps it
                 // behind its group's head, which waits out its backoff in flight.
@@ -153,36 +207,15 @@ where
                 Ok(()) => {}
                 Err(Handback::Later) => {
                     failed.extend(run.iter().copied());
-                    if let Some(group) = group {
-                        held_groups.insert(group);
-                    }
+                    held = true;
                 }
                 Err(Handback::OutOfTime) => {
                     failed.extend(run.iter().copied());
-                    out_of_time = true;
+                    out_of_time.store(true, Ordering::Relaxed);
                 }
             }
         }
-        if out_of_time {
-            tracing::warn!(
-                outcome = "handed_back",
-                records = failed.len(),
-                "deadline near: the rest of the batch goes back"
-            );
-        }
-        let mut response = SqsBatchResponse::default();
-        for record in failed {
-            match &record.message_id {
-                Some(id) if !id.is_empty() => {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id.clone();
-                    response.batch_item_failures.push(failure);
-                }
-                // SQS always sends an id; an empty identifier would fail the whole batch.
-                _ => tracing::error!("failed record without a message id"),
-            }
-        }
-        response
+        failed
     }
 
     /// Delivers one run; `Err`: its records come back (after their backoff, or at once).
@@ -407,12 +440,12 @@ fn age_of(record: &SqsMessage, now: Timestamp) -> Option<Duration> {
 
 /// The records from `start` that go out as one send, with their jobs: a forward and the
 /// forwards right after it in the same group (same customer, same agent).
-fn coalescible_run(records: &[SqsMessage], start: usize, first: Job) -> (Vec<&SqsMessage>, Vec<Job>) {
-    let group = group_of(&records[start]);
+fn coalescible_run<'a>(records: &[&'a SqsMessage], start: usize, first: Job) -> (Vec<&'a SqsMessage>, Vec<Job>) {
+    let group = group_of(records[start]);
     let coalescible = matches!(first.payload, JobPayload::ForwardToAgent(_)) && group.is_some();
-    let (mut run, mut jobs) = (vec![&records[start]], vec![first]);
+    let (mut run, mut jobs) = (vec![records[start]], vec![first]);
     if coalescible {
-        for record in &records[start + 1..] {
+        for &record in &records[start + 1..] {
             match decode(record) {
                 Ok(job) if group_of(record) == group && matches!(job.payload, JobPayload::ForwardToAgent(_)) => {
                     run.push(record);
@@ -439,6 +472,7 @@ fn masked(recipient: &str) -> String {
     E164::parse(recipient)
         .map(|n| n.masked())
         .or_else(|_| WaId::parse(recipient).map(|w| w.masked()))
+        .or_else(|_| UserId::parse(recipient).map(|u| u.masked()))
         .unwrap_or_else(|_| "?".to_owned())
 }
 

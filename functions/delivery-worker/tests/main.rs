@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
 mod cold_start;
+mod concurrency;
 mod failpoints;
 mod store_and_answer_faults;
 mod worker;

@@ -268,6 +268,13 @@ async fn a_whatsapp_copy_answered_too_late_goes_once_with_its_report_and_twice_c
     bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
 
+/// `job`'s leg, as its conversation's thread shows it.
+async fn leg_of(aws: &TestAws, job: &Job) -> shared::ports::ThreadLeg {
+    let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!("{job:?}") };
+    let thread = aws.store().thread(&forward.conversation).await.unwrap();
+    thread.into_iter().flat_map(|m| m.legs).find(|l| l.job_id == job.job_id).unwrap()
+}
+
 /// An SQS record for `job`, in its own order group.
 fn record(n: usize, job: &Job) -> SqsMessage {
     let mut record = SqsMessage::default();
@@ -295,21 +302,27 @@ async fn the_worker_keeps_its_deadline_and_hands_back_what_it_cannot_finish() {
     }
     let mut event = SqsEvent::default();
     event.records = jobs.iter().enumerate().map(|(n, job)| record(n, job)).collect();
+    // Too little time for any send: nothing starts, and nothing spends an attempt.
+    let too_short = SEND_TIMEOUT / 2;
+    let response = worker.handle_batch_until(event.clone(), Deadline::after(too_short)).await;
+    assert_eq!(response.batch_item_failures.len(), jobs.len(), "every record comes back");
+    assert!(providers.whatsapp_sent().await.is_empty());
+    for job in &jobs {
+        assert_eq!(leg_of(&aws, job).await.state, LegState::Queued, "handed back untried");
+    }
+
+    // Time for one send each: the batch's groups (one copy each) start side by side, every
+    // send is cut off by its timeout before the deadline, and every record comes back.
     let budget = Duration::from_millis(2500);
     let started = Instant::now();
     let response = worker.handle_batch_until(event, Deadline::after(budget)).await;
     let took = started.elapsed();
     assert!(took < budget, "answered within the deadline: {took:?}");
     assert_eq!(response.batch_item_failures.len(), jobs.len(), "every record comes back");
-    // Only what could finish was started: one send (cut off by its timeout), the rest untried.
-    assert_eq!(providers.whatsapp_sent().await.len(), 1);
-    let mut untouched = 0;
-    for job in &jobs[1..] {
-        let JobPayload::ForwardToAgent(forward) = &job.payload else { panic!() };
-        let thread = aws.store().thread(&forward.conversation).await.unwrap();
-        let leg = thread.iter().flat_map(|m| &m.legs).find(|l| l.job_id == job.job_id).unwrap();
-        untouched += usize::from(leg.state == LegState::Queued);
+    assert_eq!(providers.whatsapp_sent().await.len(), jobs.len(), "each group's head started once");
+    for job in &jobs {
+        // Cut off after the provider may have taken it: found out before any second send.
+        assert_eq!(leg_of(&aws, job).await.state, LegState::Uncertain);
     }
-    assert_eq!(untouched, jobs.len() - 1, "handed back untried, no attempt spent");
     bridge_testkit::testing::logs::assert_no_number_logged(&NUMBERS_IN_LOGS);
 }
