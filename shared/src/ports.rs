@@ -518,6 +518,25 @@ pub trait Routing: Send + Sync {
 
 /// A job's delivery by the worker: the claim, the send's outcome, the give-back.
 pub trait Deliveries: Send + Sync {
+    /// Reserves `sender`'s next send slot, `interval` after the one before (`now` when the
+    /// sender is idle), and returns when it starts. Shared by every worker instance, so
+    /// running more of them can't send faster than the provider allows (`domain::pacing`).
+    fn reserve_send_slot(
+        &self,
+        sender: &str,
+        interval: Duration,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Timestamp, StoreError>> + Send;
+
+    /// Gives back the slot `reserve_send_slot` returned, unused (the deadline left no time
+    /// for the send), if nobody reserved one after it. Safe to call once per reservation.
+    fn give_back_send_slot(
+        &self,
+        sender: &str,
+        slot: Timestamp,
+        interval: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Takes the job's leg for sending until `lease_until`, unless it is done or held by
     /// another's live lease. `owner` names the claiming process: its own lease doesn't stop
     /// it, so a job it couldn't give back (the store was down) is resumed by its own retry.

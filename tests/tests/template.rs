@@ -524,6 +524,18 @@ fn the_outbox_sweep_is_scheduled_and_may_do_its_work() {
     assert_eq!(index["Projection"]["ProjectionType"], "KEYS_ONLY");
 }
 
+/// The WhatsApp webhook forgets an agent's old user id (`forget_agent_user_id`, a
+/// `DeleteItem`) when WhatsApp reports it changed; without the action the change would fail
+/// on every delivery Meta retries, and moto checks no permissions.
+#[test]
+fn the_whatsapp_webhook_may_forget_an_agents_old_user_id() {
+    let functions = resources("AWS::Serverless::Function");
+    let (_, webhook) = functions.iter().find(|(id, _)| *id == "WhatsAppWebhookFunction").unwrap();
+    let statements = role_statements(webhook);
+    let routing = statements.iter().find(|s| s["Sid"] == "RouteAgentMessages").expect("its table permissions");
+    assert!(strings(&routing["Action"]).contains("dynamodb:DeleteItem"), "{routing}");
+}
+
 #[test]
 fn the_worker_reserves_the_concurrency_its_queue_may_use() {
     let functions = resources("AWS::Serverless::Function");

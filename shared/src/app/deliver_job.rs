@@ -580,14 +580,30 @@ where
     }
 
     /// Waits for the sender's next slot (docs/guarantees.md pacing), unless the slot leaves no time
-    /// for the send before the deadline.
+    /// for the send before the deadline. The slot comes from the store, so every worker
+    /// instance shares the sender's pace; if the store can't answer, this process's own
+    /// pacer spaces its sends (a moment's outage costs no send, and one instance still keeps
+    /// to the rate).
     async fn pace(&self, sender: &str, per_second: f64, deadline: Deadline) -> Result<(), Halt> {
-        let slot = self.pacer.lock().await.reserve(sender, per_second, Instant::now());
-        let wait = slot.saturating_duration_since(Instant::now());
+        let interval = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
+        let (wait, shared_slot) = match self.store.reserve_send_slot(sender, interval, Timestamp::now()).await {
+            Ok(slot) => {
+                (Duration::try_from(slot.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO), Some(slot))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "shared send slot unavailable: this process paces alone");
+                let slot = self.pacer.lock().await.reserve(sender, per_second, Instant::now());
+                (slot.saturating_duration_since(Instant::now()), None)
+            }
+        };
         if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
+            // Unused: the next send needn't wait behind it (a failure only costs that wait).
+            if let Some(slot) = shared_slot {
+                let _ = self.store.give_back_send_slot(sender, slot, interval).await;
+            }
             return Err(Halt::OutOfTime);
         }
-        tokio::time::sleep_until(slot.into()).await;
+        tokio::time::sleep(wait).await;
         Ok(())
     }
 

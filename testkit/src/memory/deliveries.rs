@@ -11,6 +11,41 @@ use super::transaction::Conditions;
 use super::{MemoryStore, State, StoreOp};
 
 impl Deliveries for MemoryStore {
+    async fn reserve_send_slot(
+        &self,
+        sender: &str,
+        interval: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<Timestamp, StoreError> {
+        self.run(StoreOp::ReserveSendSlot, |state| {
+            // The adapter's two conditional updates: after the last slot while it is ahead of
+            // `now`, else `now`.
+            let (now_us, step) = (now.as_microsecond(), i64::try_from(interval.as_micros()).unwrap_or(i64::MAX));
+            let next = state.send_slots.entry(sender.to_owned()).or_insert(now_us);
+            let slot = (*next).max(now_us);
+            *next = slot.saturating_add(step);
+            Timestamp::from_microsecond(slot).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+    }
+
+    async fn give_back_send_slot(
+        &self,
+        sender: &str,
+        slot: Timestamp,
+        interval: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.run(StoreOp::GiveBackSendSlot, |state| {
+            // The adapter's condition: only if nobody reserved after it.
+            let step = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
+            if let Some(next) = state.send_slots.get_mut(sender)
+                && *next == slot.as_microsecond().saturating_add(step)
+            {
+                *next = slot.as_microsecond();
+            }
+            Ok(())
+        })
+    }
+
     async fn claim_job(
         &self,
         job: &Job,

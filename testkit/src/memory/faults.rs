@@ -34,6 +34,8 @@ pub enum StoreOp {
     FindSentSms,
     OutboundLeg,
     // Deliveries
+    ReserveSendSlot,
+    GiveBackSendSlot,
     ClaimJob,
     RecordForwarded,
     RecordSmsSent,

@@ -75,6 +75,8 @@ struct State {
     standalone_legs: HashMap<JobId, Leg>,
     /// `OUTBOX#<id>`.
     outbox: Vec<OutboxRecord>,
+    /// `PACE#<sender>`: when each sender may send next, in microseconds.
+    send_slots: HashMap<String, i64>,
     /// `DUTY#<line>`: the agents away.
     away: HashMap<LineId, BTreeSet<WaId>>,
     /// `AGENTID#<line>#<user_id>`: agents' learnt user ids.
@@ -153,6 +155,7 @@ impl MemoryStore {
             + state.agents.len()
             + state.standalone_legs.len()
             + state.outbox.len()
+            + state.send_slots.len()
             + state.away.len()
             + state.agent_user_ids.len()
             + state.non_agent_replies.len()

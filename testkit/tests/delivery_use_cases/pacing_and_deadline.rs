@@ -64,6 +64,27 @@ async fn sends_from_one_number_are_spaced_to_its_rate_and_another_number_is_not_
 }
 
 #[tokio::test]
+async fn two_worker_processes_share_one_numbers_pace() {
+    let w = World::new();
+    let interval = Duration::from_millis(500);
+    let rates = SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0 };
+    // Two instances of the worker, each with its own memory, on the one store.
+    let (a, b) = (w.process_with(rates), w.process_with(rates));
+    let first = w.agent_replies("one").await;
+    let second = w.agent_replies("two").await;
+
+    let (one, two) = tokio::join!(a.deliver(&first, w.now), b.deliver(&second, w.now));
+
+    assert!(matches!(one.unwrap(), Delivered::Sent { .. }));
+    assert!(matches!(two.unwrap(), Delivered::Sent { .. }));
+    let sms = w.sms.calls();
+    assert_eq!(sms.len(), 2);
+    let gap = if sms[1].at > sms[0].at { sms[1].at - sms[0].at } else { sms[0].at - sms[1].at };
+    // Each alone would send at once: together they keep the number's rate.
+    assert!(gap >= interval * 4 / 5, "{gap:?}");
+}
+
+#[tokio::test]
 async fn a_job_is_not_started_when_the_deadline_leaves_no_time_to_finish_it() {
     let w = World::new();
     let job = w.forward("hi").await;
@@ -86,12 +107,12 @@ async fn the_rest_of_a_batch_whose_turn_falls_past_the_deadline_is_handed_back_u
     let w = World::new();
     let first = w.forward("one").await;
     let rest = [w.forward("two").await, w.forward("three").await];
-    // One WhatsApp send per 10 s from the line's number: the second run's slot is past the
-    // deadline.
+    // One WhatsApp send a second from the line's number: the second run's slot leaves no
+    // time to finish before the deadline (the send's timeout and the finishing margin).
     let process = w
-        .process_with(SendRates { whatsapp_per_second: 0.1, sms_per_second: 1.0 })
+        .process_with(SendRates { whatsapp_per_second: 1.0, sms_per_second: 1.0 })
         .with_send_timeout(Duration::from_millis(100));
-    let deadline = Deadline::after(Duration::from_secs(5));
+    let deadline = Deadline::after(Duration::from_secs(2));
     let started = Instant::now();
 
     let sent = process.deliver_run(std::slice::from_ref(&first), w.now, deadline).await.unwrap();
@@ -104,8 +125,12 @@ async fn the_rest_of_a_batch_whose_turn_falls_past_the_deadline_is_handed_back_u
     for job in &rest {
         assert_eq!(w.state(job), LegState::Retry, "given back, free for the next invocation");
     }
+    // The slot it didn't use was given back: the next send from the number waits only for
+    // the one after the first send, shared by every process.
+    let next_started = Instant::now();
     let next = w.process().deliver_run(&rest, w.now, Deadline::NONE).await.unwrap();
     assert!(matches!(next, Delivered::Sent { .. }), "taken at once, not waited for: {next:?}");
+    assert!(next_started.elapsed() < Duration::from_millis(1500), "{:?}", next_started.elapsed());
     assert_eq!(w.wa.call_count(), 2);
 }
 

@@ -265,3 +265,28 @@ pub async fn notices_and_automated_replies_are_claimed_from_their_own_records<S:
         Claim::AlreadyDone { state: LegState::Sent }
     );
 }
+
+pub async fn send_slots_space_one_sender_for_every_caller_and_an_unused_one_can_be_given_back<S: ConversationStore>(
+    handles: impl Fn() -> S,
+) {
+    let (worker_a, worker_b) = (handles(), handles());
+    let sender = format!("+1415555{:04}", fastrand::u16(..10_000));
+    let (t, step) = (t0(), std::time::Duration::from_millis(500));
+    let half = jiff::SignedDuration::from_millis(500);
+
+    assert_eq!(worker_a.reserve_send_slot(&sender, step, t).await.unwrap(), t, "an idle sender: now");
+    assert_eq!(worker_b.reserve_send_slot(&sender, step, t).await.unwrap(), t + half, "another caller: the next");
+    let third = worker_a.reserve_send_slot(&sender, step, t).await.unwrap();
+    assert_eq!(third, t + half * 2);
+    assert_eq!(worker_a.reserve_send_slot(&format!("{sender}-other"), step, t).await.unwrap(), t, "per sender");
+
+    // The last slot, unused, goes back; one with a later reservation after it doesn't.
+    worker_a.give_back_send_slot(&sender, third, step).await.unwrap();
+    assert_eq!(worker_b.reserve_send_slot(&sender, step, t).await.unwrap(), third);
+    worker_a.give_back_send_slot(&sender, t + half, step).await.unwrap();
+    assert_eq!(worker_b.reserve_send_slot(&sender, step, t).await.unwrap(), t + half * 3);
+
+    // Idle long enough, the sender's next slot is now again.
+    let later = t + jiff::SignedDuration::from_secs(60);
+    assert_eq!(worker_a.reserve_send_slot(&sender, step, later).await.unwrap(), later);
+}

@@ -144,6 +144,22 @@ impl Routing for Erased {
 }
 
 impl Deliveries for Erased {
+    async fn reserve_send_slot(
+        &self,
+        sender: &str,
+        interval: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<Timestamp, StoreError> {
+        self.inner.reserve_send_slot(sender, interval, now).await
+    }
+    async fn give_back_send_slot(
+        &self,
+        sender: &str,
+        slot: Timestamp,
+        interval: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.give_back_send_slot(sender, slot, interval).await
+    }
     async fn claim_job(&self, job: &Job, now: Timestamp, until: Timestamp, owner: &str) -> Result<Claim, StoreError> {
         self.inner.claim_job(job, now, until, owner).await
     }

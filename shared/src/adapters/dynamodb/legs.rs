@@ -71,6 +71,19 @@ type ConditionFailed = Option<Item>;
 type UpdatedOld = Item;
 
 impl Deliveries for DynamoStore {
+    async fn reserve_send_slot(
+        &self,
+        sender: &str,
+        interval: Duration,
+        now: Timestamp,
+    ) -> Result<Timestamp, StoreError> {
+        self.reserve_slot(sender, interval, now).await
+    }
+
+    async fn give_back_send_slot(&self, sender: &str, slot: Timestamp, interval: Duration) -> Result<(), StoreError> {
+        self.give_back_slot(sender, slot, interval).await
+    }
+
     async fn claim_job(
         &self,
         job: &Job,

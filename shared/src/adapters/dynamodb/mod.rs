@@ -13,6 +13,7 @@
 //! | agent                | `AGENT#<line>#<wa_id>`         | `AGENT`    |
 //! | agent's user id      | `AGENTID#<line>#<user_id>`     | `AGENTID`  |
 //! | duty roster          | `DUTY#<line>`                  | `DUTY`     |
+//! | a sender's next slot | `PACE#<sender>`                | `PACE`     |
 //! | notice to an agent   | `JOB#<job_id>`                 | `JOB`      |
 //! | outbox entry         | `OUTBOX#<id>`                  | `OUTBOX`   |
 //! | non-agent, per day   | `NONAGENT#<line>#<id>#<day>`   | `NONAGENT` |
@@ -33,6 +34,7 @@ mod conversations;
 mod inbound;
 mod legs;
 mod outbox;
+mod pacing;
 mod routing;
 mod statuses;
 mod table;
