@@ -13,6 +13,7 @@
 //! cargo bench -p e2e-tests --bench inbound_vs_python          # 300 requests
 //! cargo bench -p e2e-tests --bench inbound_vs_python -- 1000
 //! cargo bench -p e2e-tests --bench inbound_vs_python -- 300 bridge-only   # e.g. under callgrind
+//! cargo bench -p e2e-tests --bench inbound_vs_python -- 300 inbound-only  # the comparison alone
 //! ```
 //!
 //! moto takes one request at a time and slows as its table grows, so requests/s and latency
@@ -262,7 +263,7 @@ async fn main() {
     let python = python_inbound(&TestAws::new().await, &events);
     header(&format!("Inbound SMS webhook, {n} requests one at a time ({CUSTOMERS} customers), same events, same moto"));
     rust.row("bridge (Rust, sms-webhook)");
-    python.row("Python (boto3 + twilio validator)");
+    python.row("Python, lean (boto3 + twilio validator)");
     let [rust_p99, python_p99] = [percentiles(&rust.latencies_ms)[2], percentiles(&python.latencies_ms)[2]];
     println!(
         "{:<34} {:>8.2}x {:>29.2}x {:>11.1}x {:>9.2}x",
@@ -275,6 +276,9 @@ async fn main() {
     println!("  (req/s: bridge / Python; p99, CPU and AWS calls: Python / bridge)");
     println!("the bridge's calls:");
     print_calls(&rust);
+    if std::env::args().any(|a| a == "inbound-only") {
+        return;
+    }
 
     for (name, concurrency_levels) in [("sms-webhook", [1, 8, 32]), ("whatsapp-webhook", [1, 8, 32])] {
         header(&format!("{name}, {n} requests at each concurrency"));

@@ -1,8 +1,12 @@
-"""The inbound SMS webhook as a user would write it without this project: a Python Lambda
-handler with boto3 and twilio's RequestValidator, doing what the bridge's sms-webhook does
-on the same path (verify, drop replays, find or open the conversation, store the message,
-queue one copy per agent). It is the baseline of `cargo bench --bench inbound_vs_python`,
-written plainly, the way the AWS and Twilio tutorials show, not made slow on purpose.
+"""The inbound SMS webhook as a careful user would write it without this project: a lean
+Python Lambda handler (issue 17). boto3 clients and twilio's RequestValidator are made once
+at import; the handler verifies the signature, then makes the bridge's two writes: one
+transaction (the replay marker, the conversation, the message) and one SendMessageBatch
+(a copy per agent). It is the baseline of `cargo bench --bench inbound_vs_python`.
+
+It still does less than the bridge: no unique handles (a random one, never reserved), no
+delivery legs or outbox entry, no keywords, no automated replies, no read of who gets the
+copies (claims, agents away): every agent gets one.
 """
 
 import base64
@@ -19,7 +23,7 @@ from twilio.request_validator import RequestValidator
 TABLE = os.environ["TABLE_NAME"]
 QUEUE_URL = os.environ["DELIVERY_QUEUE_URL"]
 PUBLIC_BASE_URL = os.environ["PUBLIC_BASE_URL"].rstrip("/")
-LINES = json.loads(os.environ["BRIDGE_LINES"])
+LINES = {line["sms_number"]: line for line in json.loads(os.environ["BRIDGE_LINES"])}
 
 dynamodb = boto3.client("dynamodb")
 sqs = boto3.client("sqs")
@@ -47,49 +51,66 @@ def handler(event, context):
     sid, sender, to, text = params.get("MessageSid"), params.get("From"), params.get("To"), params.get("Body", "")
     if not sid or not sender or not to:
         return answer(400)
-    line = next((l for l in LINES if l["sms_number"] == to), None)
+    line = LINES.get(to)
     if line is None:
         return answer(404)
 
-    # Drop replays: Twilio retries a webhook that doesn't answer in time.
-    try:
-        dynamodb.put_item(
-            TableName=TABLE,
-            Item={"PK": {"S": f"SEEN#twilio#{sid}"}, "SK": {"S": "SEEN"}},
-            ConditionExpression="attribute_not_exists(PK)",
-        )
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        return answer(200, EMPTY_TWIML)
-
-    key = {"PK": {"S": f"CONV#{line['id']}#{sender}"}, "SK": {"S": "META"}}
-    conversation = dynamodb.get_item(TableName=TABLE, Key=key).get("Item")
-    now = int(time.time() * 1000)
-    if conversation is None:
-        handle = "".join(random.choice(HANDLE_ALPHABET) for _ in range(2))
-        dynamodb.put_item(
-            TableName=TABLE,
-            Item={**key, "handle": {"S": handle}, "status": {"S": "open"}, "created_at": {"N": str(now)}},
-        )
-    else:
-        handle = conversation["handle"]["S"]
-
+    now = str(int(time.time() * 1000))
     message_id = str(uuid.uuid4())
-    dynamodb.put_item(
-        TableName=TABLE,
-        Item={
-            "PK": key["PK"],
-            "SK": {"S": f"MSG#{message_id}"},
-            "direction": {"S": "inbound"},
-            "body": {"S": text},
-            "received_at": {"N": str(now)},
-        },
-    )
-    for agent in line["agents"]:
-        job = {"kind": "forward_to_agent", "handle": handle, "customer": sender, "agent": agent, "text": text}
-        sqs.send_message(
-            QueueUrl=QUEUE_URL,
-            MessageBody=json.dumps(job),
-            MessageGroupId=f"fwd.{line['id']}.{sender}.{agent}",
-            MessageDeduplicationId=f"{message_id}.{agent}",
+    conversation = {"PK": {"S": f"CONV#{line['id']}#{sender}"}, "SK": {"S": "META"}}
+    try:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {"PK": {"S": f"SEEN#twilio#{sid}"}, "SK": {"S": "SEEN"}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": conversation,
+                        "UpdateExpression": "SET handle = if_not_exists(handle, :handle), last_text = :text, "
+                        "updated_at = :now",
+                        "ExpressionAttributeValues": {
+                            ":handle": {"S": "".join(random.choice(HANDLE_ALPHABET) for _ in range(2))},
+                            ":text": {"S": text[:80]},
+                            ":now": {"N": now},
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {
+                            "PK": conversation["PK"],
+                            "SK": {"S": f"MSG#{message_id}"},
+                            "direction": {"S": "inbound"},
+                            "body": {"S": text},
+                            "received_at": {"N": now},
+                        },
+                    }
+                },
+            ]
         )
+    except dynamodb.exceptions.TransactionCanceledException as cancelled:
+        reasons = cancelled.response.get("CancellationReasons", [])
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            return answer(200, EMPTY_TWIML)  # a replay
+        raise
+
+    entries = [
+        {
+            "Id": str(n),
+            "MessageBody": json.dumps(
+                {"kind": "forward_to_agent", "customer": sender, "agent": agent, "text": text}
+            ),
+            "MessageGroupId": f"fwd.{line['id']}.{sender}.{agent}",
+            "MessageDeduplicationId": f"{message_id}.{n}",
+        }
+        for n, agent in enumerate(line["agents"])
+    ]
+    sqs.send_message_batch(QueueUrl=QUEUE_URL, Entries=entries)
     return answer(200, EMPTY_TWIML)
