@@ -68,7 +68,11 @@ where
     S: Routing + StatusLog + Agents + Conversations,
     Q: DeliveryQueue,
 {
-    let Some(copy) = store.find_forwarded_copy(&report.wamid).await? else {
+    // The bridge's own notices (no handle, jobs of their own) never have a copy record:
+    // their reports skip the lookup (issue 17: a status that can change nothing reads less).
+    let notice_only = report.tracking.as_ref().is_some_and(|t| t.is_notices_only());
+    let copy = if notice_only { None } else { store.find_forwarded_copy(&report.wamid).await? };
+    let Some(copy) = copy else {
         // Not recorded (yet): a notice, or a send whose answer the worker never got. If the
         // send carried the bridge's tracking, its legs learn that it went out.
         if status != DeliveryStatus::Failed

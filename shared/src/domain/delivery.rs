@@ -318,6 +318,12 @@ impl SendTracking {
     pub const MAX_LEN: usize = 512;
     const PREFIX: &str = "bridge1";
 
+    /// The send carried only the bridge's own notices: no conversation's handle, and every
+    /// job a leg of its own (not of a message).
+    pub fn is_notices_only(&self) -> bool {
+        self.handle.is_none() && !self.jobs.is_empty() && self.jobs.iter().all(|job| job.message_id().is_none())
+    }
+
     /// `bridge1|<line>|<handle or ->|<job>,<job>…`, with as many jobs as fit the limit.
     pub fn encode(&self) -> String {
         let handle = self.handle.as_ref().map_or("-", |h| h.as_str());
@@ -809,7 +815,10 @@ mod tests {
         assert!(text.len() <= SendTracking::MAX_LEN && !text.contains("4155550"), "{text}");
         assert_eq!(SendTracking::parse(&text), Some(tracking.clone()));
         let notice = SendTracking { handle: None, jobs: vec![JobId::parse("n-abc").unwrap()], ..tracking.clone() };
-        assert_eq!(SendTracking::parse(&notice.encode()), Some(notice));
+        assert_eq!(SendTracking::parse(&notice.encode()), Some(notice.clone()));
+        assert!(notice.is_notices_only() && !tracking.is_notices_only());
+        let orphan_leg = SendTracking { handle: None, ..tracking.clone() };
+        assert!(!orphan_leg.is_notices_only(), "a message's leg, its handle unknown: not a notice");
         let many = SendTracking { jobs: (0..40).map(|leg| JobId::for_leg(&message_id, leg)).collect(), ..tracking };
         let cut = SendTracking::parse(&many.encode()).unwrap();
         assert!(many.encode().len() <= SendTracking::MAX_LEN && cut.jobs.len() < 40 && cut.jobs[0] == many.jobs[0]);

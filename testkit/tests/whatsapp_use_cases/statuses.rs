@@ -133,6 +133,21 @@ async fn a_tracked_notice_learns_its_wamid_and_routes_nothing() {
 }
 
 #[tokio::test]
+async fn a_notices_report_reads_no_copy_record() {
+    let w = World::new();
+    w.receive(text(0, "/help"), t0()).await;
+    let notice = w.take().remove(0);
+    let sent_as = wamid("notice");
+
+    for status in ["sent", "delivered", "read"] {
+        w.status(&tracked(&sent_as, status, &w.line, None, &[&notice])).await;
+    }
+
+    assert_eq!(w.store.calls(bridge_testkit::memory::StoreOp::FindForwardedCopy), 0, "notices have none");
+    assert_eq!(w.store.leg(&notice).unwrap().provider_id.as_deref(), Some(sent_as.as_str()), "still learnt");
+}
+
+#[tokio::test]
 async fn a_failed_report_another_lines_tracking_an_unknown_handle_or_a_finished_leg_notes_nothing() {
     let w = World::new();
     let message = w.customer_texts(0, "Is my bike ready?", t0()).await;
