@@ -289,7 +289,8 @@ async fn plan<S: ConversationStore>(
             };
             Ok(Plan {
                 effect: AgentEffect::Nothing,
-                notices: tell_the_others(line, message, "identity", text),
+                // Everyone, away or not: a new number is the line's configuration to change.
+                notices: tell_the_others(line, message, &BTreeSet::new(), "identity", &text),
                 outcome: MessageHandled::NotRelayed { why: NotRelayed::System },
             })
         }
@@ -571,12 +572,18 @@ async fn close<S: ConversationStore>(
     })
 }
 
-/// The same notice to every agent of the line but the message's author, with no template
-/// to fall back on: for news that is about no conversation.
-fn tell_the_others(line: &Line, message: &InboundWhatsApp, purpose: &str, text: WhatsAppMessage) -> Vec<Job> {
+/// The same notice to every agent of the line but the message's author and those in
+/// `away`, with no template to fall back on: for news that is about no conversation.
+fn tell_the_others(
+    line: &Line,
+    message: &InboundWhatsApp,
+    away: &BTreeSet<WaId>,
+    purpose: &str,
+    text: &WhatsAppMessage,
+) -> Vec<Job> {
     line.agents
         .iter()
-        .filter(|agent| **agent != message.from)
+        .filter(|agent| **agent != message.from && !away.contains(*agent))
         .map(|agent| {
             let key = format!("{}:{purpose}:{}", message.wamid.as_str(), agent.as_str());
             Job::notice(key, line.id.clone(), agent.clone(), text.clone())
@@ -599,18 +606,10 @@ fn tell_others(
         WhatsAppMessage::Text { body, .. } => body.clone(),
         _ => String::new(),
     };
-    line.agents
-        .iter()
-        .filter(|agent| **agent != message.from && !away.contains(*agent))
-        .map(|agent| {
-            Job::notice(
-                format!("{}:{purpose}:{}", message.wamid.as_str(), agent.as_str()),
-                line.id.clone(),
-                agent.clone(),
-                text.clone(),
-            )
-            .with_template_fallback(vec![handle.to_string(), customer.pretty(), words.clone()])
-        })
+    let parameters = vec![handle.to_string(), customer.pretty(), words];
+    tell_the_others(line, message, away, purpose, &text)
+        .into_iter()
+        .map(|notice| notice.with_template_fallback(parameters.clone()))
         .collect()
 }
 
