@@ -132,6 +132,9 @@
     waReactions: new Map(), // target wamid → Map(direction → emoji)
     swiping: null, // the row being dragged: the chat is not re-rendered under the finger
     waPending: false,
+    // The agent's "hide my number" choice while the simulator has not yet shown it back: a
+    // live update that lands in between must not untick the box under the user's click.
+    hiddenWanted: null, // { agent, hidden }
     lastEvent: null,
   };
 
@@ -381,7 +384,10 @@
     }
     els.waSub.title = agent?.user_id ? `business-scoped user id ${agent.user_id}` : '';
     els.agentUsername.disabled = !agent;
-    els.agentUsername.checked = agent?.number_hidden === true;
+    const shown = agent?.number_hidden === true;
+    const wanted = S.hiddenWanted;
+    if (wanted && wanted.agent === S.agent && wanted.hidden === shown) S.hiddenWanted = null;
+    els.agentUsername.checked = wanted && wanted.agent === S.agent ? wanted.hidden : shown;
     els.threadCustomer.textContent = S.customer ? pretty(S.customer) : '—';
   }
 
@@ -1065,9 +1071,11 @@
       const agent = S.agent;
       const hidden = els.agentUsername.checked;
       if (!agent) return;
+      S.hiddenWanted = { agent, hidden };
       try {
         await post('/_sim/agent/username', { agent, number_hidden: hidden });
       } catch (e) {
+        S.hiddenWanted = null;
         els.agentUsername.checked = !hidden;
         toast('agent', `Couldn't change the username setting: ${e.message}`);
       }
