@@ -58,6 +58,9 @@ pub struct SmsWebhookConfig {
     pub graph_api_version: String,
     /// How long a request keeps trying DynamoDB and SQS (`WEBHOOK_RETRY_SECONDS`).
     pub retry_budget: Duration,
+    /// `DUTY_ROSTER_CACHE_SECONDS`: how long a warm instance decides copies from the duty
+    /// roster it read (`app::copy_facts_cache`).
+    pub duty_roster_fresh: jiff::SignedDuration,
 }
 
 impl SmsWebhookConfig {
@@ -76,6 +79,7 @@ impl SmsWebhookConfig {
             graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
             graph_api_version: graph_api_version(env)?,
             retry_budget: webhook_retry_budget(env)?,
+            duty_roster_fresh: duty_roster_fresh(env)?,
         })
     }
 }
@@ -266,6 +270,18 @@ fn webhook_retry_budget(env: Lookup) -> Result<Duration, ConfigError> {
     }
 }
 
+/// `DUTY_ROSTER_CACHE_SECONDS`: 0 (read the roster for every text) to 300, default 30.
+fn duty_roster_fresh(env: Lookup) -> Result<jiff::SignedDuration, ConfigError> {
+    let name = "DUTY_ROSTER_CACHE_SECONDS";
+    match env(name) {
+        None => Ok(crate::app::copy_facts_cache::DUTY_FRESH),
+        Some(v) => match v.trim().parse::<u16>() {
+            Ok(seconds) if seconds <= 300 => Ok(jiff::SignedDuration::from_secs(i64::from(seconds))),
+            _ => Err(ConfigError::new(name, "must be a whole number of seconds from 0 to 300")),
+        },
+    }
+}
+
 /// A positive number (rates, seconds), or `default` when unset.
 fn positive(env: Lookup, name: &str, default: f64) -> Result<f64, ConfigError> {
     match env(name) {
@@ -344,6 +360,9 @@ mod tests {
         assert!(config.twilio_account_sid.is_none());
         let quick = SmsWebhookConfig::from_lookup(&sms_env(&[("WEBHOOK_RETRY_SECONDS", "1.5")])).unwrap();
         assert_eq!(quick.retry_budget, Duration::from_millis(1500));
+        assert_eq!(config.duty_roster_fresh, jiff::SignedDuration::from_secs(30));
+        let every_text = SmsWebhookConfig::from_lookup(&sms_env(&[("DUTY_ROSTER_CACHE_SECONDS", "0")])).unwrap();
+        assert_eq!(every_text.duty_roster_fresh, jiff::SignedDuration::ZERO);
         assert!(config.twilio_webhook_shared_keys.is_empty());
         let rotating = SmsWebhookConfig::from_lookup(&sms_env(&[("TWILIO_WEBHOOK_SHARED_KEY", "new, old")])).unwrap();
         let keys: Vec<&str> = rotating.twilio_webhook_shared_keys.iter().map(|k| k.expose_secret()).collect();
@@ -362,6 +381,8 @@ mod tests {
             (&[("TWILIO_WEBHOOK_SHARED_KEY", "a,b,c")], "TWILIO_WEBHOOK_SHARED_KEY"),
             (&[("TWILIO_WEBHOOK_SHARED_KEY", "a,")], "TWILIO_WEBHOOK_SHARED_KEY"),
             (&[("WEBHOOK_RETRY_SECONDS", "-1")], "WEBHOOK_RETRY_SECONDS"),
+            (&[("DUTY_ROSTER_CACHE_SECONDS", "301")], "DUTY_ROSTER_CACHE_SECONDS"),
+            (&[("DUTY_ROSTER_CACHE_SECONDS", "1.5")], "DUTY_ROSTER_CACHE_SECONDS"),
             (&[("BRIDGE_LINES", "")], "BRIDGE_LINES"),
             (&[("BRIDGE_LINES", "[{\"id\": 1}]")], "BRIDGE_LINES[0].id"),
         ];

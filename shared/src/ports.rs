@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::domain::compliance::CustomerKeyword;
-use crate::domain::copies::CopyFacts;
+use crate::domain::copies::{ClaimAssumed, CopyFacts};
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
@@ -53,6 +53,9 @@ pub struct NewInboundMessage {
     /// A compliance keyword (docs/using.md) changes the conversation's opt-out with the message.
     pub keyword: Option<CustomerKeyword>,
     pub jobs: Vec<Job>,
+    /// The claim the copies among `jobs` were decided on: `append_inbound` writes nothing if
+    /// the conversation's claim is another (`AppendOutcome::ClaimChanged`).
+    pub claim_assumed: ClaimAssumed,
 }
 
 /// What the first recording of a provider message produced, kept for replays.
@@ -69,6 +72,10 @@ pub enum AppendOutcome {
     Duplicate(PriorDelivery),
     /// The customer has no conversation on this line yet; nothing was written.
     NoConversation,
+    /// The conversation's claim isn't `claim_assumed` (it is `claimed_by`); nothing was written.
+    ClaimChanged {
+        claimed_by: Option<WaId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -366,7 +373,7 @@ pub struct LegFailureRecord {
 /// with its dedupe marker and its outbox entry.
 pub trait InboundLog: Send + Sync {
     /// Adds a message to the customer's existing conversation, atomically with its dedupe
-    /// marker and its legs.
+    /// marker and its legs, if the conversation's claim is the one its copies assumed.
     fn append_inbound(
         &self,
         message: &NewInboundMessage,

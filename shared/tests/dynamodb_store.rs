@@ -47,6 +47,7 @@ fn message(customer: &str, sid: &str, agents: &[&str]) -> NewInboundMessage {
         received_at: Timestamp::now(),
         keyword: None,
         jobs,
+        claim_assumed: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod logs;
 
+use shared::app::copy_facts_cache::CopyFactsCache;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -646,9 +647,17 @@ pub async fn record_customer_text(aws: &TestAws, customer: &str, text: &str) -> 
         received_at: jiff::Timestamp::now(),
     };
     let budget = shared::app::retry_budget::RetryBudget::none();
-    shared::app::receive_sms::receive_sms(&aws.store(), &NoQueue, &line, sms, &mut fastrand::Rng::new(), &budget)
-        .await
-        .expect("recorded");
+    shared::app::receive_sms::receive_sms(
+        &aws.store(),
+        &NoQueue,
+        &line,
+        sms,
+        &mut fastrand::Rng::new(),
+        &budget,
+        &CopyFactsCache::new(),
+    )
+    .await
+    .expect("recorded");
     let seen = aws.items_with_prefix(&format!("SEEN#twilio#{sid}")).await;
     let jobs = seen.first().and_then(|item| item.get("jobs")).and_then(|jobs| jobs.as_l().ok()).expect("its jobs");
     jobs.iter().map(|job| shared::domain::Job::decode(job.as_s().expect("a job")).expect("a job")).collect()
@@ -688,6 +697,7 @@ pub async fn record_agent_reply_in<S: shared::ports::ConversationStore>(
         sms,
         &mut fastrand::Rng::new(),
         &shared::app::retry_budget::RetryBudget::none(),
+        &CopyFactsCache::new(),
     )
     .await
     .expect("recorded");

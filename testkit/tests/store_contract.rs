@@ -126,6 +126,7 @@ store_contract! {
     shared agents::someone_who_is_not_an_agent_gets_one_reply_a_day,
     shared agents::an_agents_user_id_is_learnt_relearnt_and_forgotten,
     shared agents::claims_and_duty_are_the_copy_facts,
+    shared agents::a_text_whose_copies_assumed_another_claim_is_refused_and_told_the_claim,
     shared agents::a_stranger_known_by_user_id_gets_one_reply_a_day_apart_from_one_known_by_phone,
 
     shared routing::nothing_is_found_for_what_was_never_recorded,

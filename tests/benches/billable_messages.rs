@@ -16,6 +16,7 @@
 use bridge_testkit::memory::{MemoryQueue, MemoryStore};
 use jiff::{SignedDuration, Timestamp};
 use shared::app::agent_identity::LearntUserIds;
+use shared::app::copy_facts_cache::CopyFactsCache;
 use shared::app::receive_sms::receive_sms;
 use shared::app::receive_whatsapp::receive_whatsapp_message;
 use shared::app::retry_budget::RetryBudget;
@@ -120,7 +121,7 @@ async fn run(scenario: Scenario) -> Sent {
             attachments: vec![],
             received_at: at(text),
         };
-        receive_sms(&store, &queue, &line, sms, &mut rng, &budget).await.unwrap();
+        receive_sms(&store, &queue, &line, sms, &mut rng, &budget, &CopyFactsCache::new()).await.unwrap();
         count(&queue.take_all(), &mut sent);
         let conversation = shared::domain::ConversationKey { line: line.id.clone(), customer: sms_customer() };
         let handle = store.conversation(&conversation).await.unwrap().unwrap().handle;

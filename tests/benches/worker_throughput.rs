@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark of fixed inputs: a failed unwrap is a bug to see
 
+use shared::app::copy_facts_cache::CopyFactsCache;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -58,7 +59,9 @@ async fn jobs(store: &MemoryStore, queue: &MemoryQueue, customers: usize) -> Vec
             attachments: vec![],
             received_at: Timestamp::now(),
         };
-        receive_sms(store, queue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none()).await.unwrap();
+        receive_sms(store, queue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none(), &CopyFactsCache::new())
+            .await
+            .unwrap();
     }
     queue.take_all()
 }

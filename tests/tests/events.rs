@@ -124,6 +124,7 @@ async fn delivery_worker_events() {
                 received_at: Timestamp::now(),
                 keyword: None,
                 jobs: vec![job.clone()],
+                claim_assumed: Default::default(),
             };
             aws.store().start_conversation(&message, &Handle::parse("K7").unwrap()).await.unwrap();
         }

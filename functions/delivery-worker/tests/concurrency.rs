@@ -3,6 +3,7 @@
 //! WhatsApp client that holds every send until two are in flight at once: a worker that
 //! delivered the groups one after another would never get there.
 
+use shared::app::copy_facts_cache::CopyFactsCache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -73,7 +74,9 @@ async fn a_batchs_groups_are_delivered_side_by_side() {
         attachments: vec![],
         received_at: Timestamp::now(),
     };
-    receive_sms(&store, &queue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none()).await.unwrap();
+    receive_sms(&store, &queue, &line, sms, &mut fastrand::Rng::new(), &RetryBudget::none(), &CopyFactsCache::new())
+        .await
+        .unwrap();
     let jobs = queue.take_all();
     assert_eq!(jobs.len(), 2, "one copy per agent, each its own message group");
     let whatsapp = TogetherOnly {

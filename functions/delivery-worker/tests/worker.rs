@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+use shared::app::copy_facts_cache::CopyFactsCache;
 use std::collections::HashMap;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -56,6 +57,7 @@ impl Harness {
             sms,
             &mut fastrand::Rng::new(),
             &shared::app::retry_budget::RetryBudget::none(),
+            &CopyFactsCache::new(),
         )
         .await
         .unwrap();

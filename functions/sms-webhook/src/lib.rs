@@ -31,6 +31,7 @@ use shared::adapters::twilio::{
     VerifiedTwilioRequest, inbound_sms, parse_form,
 };
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
+use shared::app::copy_facts_cache::CopyFactsCache;
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::app::retry_budget::RetryBudget;
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
@@ -57,6 +58,8 @@ pub struct SmsWebhook<S, Q> {
     media_key: MediaUrlKey,
     media: MediaFetcher,
     retry_budget: std::time::Duration,
+    /// Who holds which conversation and who is away, as this instance last saw it.
+    copy_facts: CopyFactsCache,
     store: S,
     queue: Q,
 }
@@ -98,6 +101,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
             lines: config.lines,
             account_sid: config.twilio_account_sid,
             retry_budget: config.retry_budget,
+            copy_facts: CopyFactsCache::with_duty_fresh(config.duty_roster_fresh),
             store,
             queue,
         }
@@ -166,7 +170,7 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
 
     let mut rng = fastrand::Rng::new();
     let budget = RetryBudget::new(webhook.retry_budget);
-    match receive_sms(&webhook.store, &webhook.queue, line, sms, &mut rng, &budget).await? {
+    match receive_sms(&webhook.store, &webhook.queue, line, sms, &mut rng, &budget, &webhook.copy_facts).await? {
         Received::Accepted { message_id, new_conversation, jobs, enqueued } => tracing::info!(
             outcome = "accepted",
             line = %line.id,

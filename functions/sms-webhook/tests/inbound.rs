@@ -13,12 +13,14 @@ use shared::adapters::sqs::SqsQueue;
 use std::time::Duration;
 
 use bridge_testkit::testing::{
-    AwsCallCounter, CUSTOMER, TestAws, attr_s, lookup, message_sid, signed_twilio_form, test_env, twilio_inbound_params,
+    AGENTS, AwsCallCounter, CUSTOMER, TestAws, attr_s, lookup, message_sid, signed_twilio_form, test_env,
+    twilio_inbound_params,
 };
 use shared::app::deliver_job::Deadline;
 use shared::app::sweep_outbox::sweep_outbox;
 use shared::config::SmsWebhookConfig;
-use shared::domain::{Job, JobPayload};
+use shared::domain::{ConversationKey, E164, Handle, Job, JobPayload, LineId, WaId, Wamid};
+use shared::ports::{AgentEffect, AgentMessageRecord, Agents, Conversations, RecordOutcome};
 use sms_webhook::{MAX_BODY_BYTES, SmsWebhook, router};
 use tower::ServiceExt;
 
@@ -207,16 +209,60 @@ async fn aws_calls_per_inbound_sms() {
     let existing = counter.take();
     call(&app, signed(&first)).await;
     let replay = counter.take();
-    println!("AWS calls: first contact {first_contact:?}; existing conversation {existing:?}; replay {replay:?}");
+    // An agent claims the conversation (the WhatsApp webhook's write), unseen by this instance.
+    let conversation =
+        ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(CUSTOMER).unwrap() };
+    let claim = AgentMessageRecord {
+        line: conversation.line.clone(),
+        agent: WaId::parse(AGENTS[1]).unwrap(),
+        wamid: Wamid::parse("wamid.claim0001").unwrap(),
+        received_at: jiff::Timestamp::now(),
+        profile_name: Some("Ben".into()),
+        effect: AgentEffect::Claim {
+            conversation: conversation.clone(),
+            handle: handle_of(&aws).await,
+            name: "Ben".into(),
+        },
+        notices: vec![],
+    };
+    assert_eq!(aws.store().record_agent_message(&claim).await.unwrap(), RecordOutcome::Recorded);
+    counter.take();
+    call(&app, signed(&twilio_inbound_params(&message_sid(), CUSTOMER, "claimed"))).await;
+    let claim_unseen = counter.take();
+    call(&app, signed(&twilio_inbound_params(&message_sid(), CUSTOMER, "claimed again"))).await;
+    let claim_seen = counter.take();
+    println!(
+        "AWS calls: first contact {first_contact:?}; existing conversation {existing:?}; replay {replay:?}; \
+         claimed elsewhere {claim_unseen:?}, then {claim_seen:?}"
+    );
 
-    // The read: who holds the conversation and who is away decide the copies (docs/using.md,
-    // "Fewer copies").
-    assert_eq!(existing, ["DynamoDB.BatchGetItem", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
+    // A cold instance reads who holds the conversation and who is away (docs/using.md, "Fewer
+    // copies"); a warm one decides from what it saw, and the append checks the claim.
     assert_eq!(
         first_contact,
         ["DynamoDB.BatchGetItem", "DynamoDB.TransactWriteItems", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]
     );
-    assert_eq!(replay, ["DynamoDB.BatchGetItem", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
+    assert_eq!(existing, ["DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
+    assert_eq!(replay, ["DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
+    assert_eq!(
+        claim_unseen,
+        ["DynamoDB.TransactWriteItems", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"],
+        "the first append is refused: the claim changed"
+    );
+    assert_eq!(claim_seen, ["DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
+    let thread = aws.store().thread(&conversation).await.unwrap();
+    let copies_of = |text: &str| {
+        let message = thread.iter().find(|m| m.body == text).unwrap();
+        message.legs.iter().map(|leg| leg.to.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(copies_of("again").len(), 2);
+    assert_eq!(copies_of("claimed"), [AGENTS[1]]);
+}
+
+async fn handle_of(aws: &TestAws) -> Handle {
+    let conversation =
+        ConversationKey { line: LineId::parse("main").unwrap(), customer: E164::parse(CUSTOMER).unwrap() };
+    aws.store().conversation(&conversation).await.unwrap().unwrap().handle
 }
 
 #[tokio::test]

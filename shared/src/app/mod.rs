@@ -3,6 +3,7 @@
 pub mod agent_identity;
 pub mod apply_sms_status;
 pub mod apply_whatsapp_status;
+pub mod copy_facts_cache;
 pub mod deliver_job;
 pub mod receive_sms;
 pub mod receive_whatsapp;

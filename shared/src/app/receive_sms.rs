@@ -1,7 +1,9 @@
 //! A customer's SMS arrives (docs/using.md): record it once, create the conversation on
 //! first contact, and enqueue one delivery job per agent who gets a copy (`domain::copies`:
 //! the claimer, or the agents on duty, or everyone), plus the bridge's automated reply if
-//! one is due. Never calls WhatsApp.
+//! one is due. Never calls WhatsApp. Who gets a copy is decided from what this instance
+//! saw lately (`copy_facts_cache`); the store appends the text only if the conversation's
+//! claim is still the one assumed, else it is decided again.
 //!
 //! STOP and the other compliance keywords (`domain::compliance`) are recorded with the
 //! message: the conversation's opt-out changes in the same transaction, the agents' copies
@@ -11,9 +13,10 @@
 //! so a queue that refuses them now only delays them until the outbox sweep. A store or
 //! queue that fails for a moment is tried again within the webhook's retry budget.
 
+use crate::app::copy_facts_cache::CopyFactsCache;
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::compliance::{CustomerKeyword, auto_reply_for};
-use crate::domain::copies::{CopiedTo, Copies, copies_for};
+use crate::domain::copies::{ClaimAssumed, CopiedTo, Copies, CopyFacts, copies_for};
 use crate::domain::{
     ConversationKey, ForwardToAgent, Handle, InboundSms, Job, JobId, JobPayload, Line, MessageId, WaId,
 };
@@ -55,39 +58,35 @@ pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     sms: InboundSms,
     rng: &mut fastrand::Rng,
     budget: &RetryBudget,
+    seen: &CopyFactsCache,
 ) -> Result<Received, ReceiveError> {
     let conversation = ConversationKey { line: line.id.clone(), customer: sms.from.clone() };
-    let copies = who_gets_copies(store, line, &conversation, sms.received_at, budget).await;
-    let mut message = new_inbound_message(line, sms, &copies.agents);
-    let forwards = message.jobs.clone();
-    let nobody_on_duty = copies.to == CopiedTo::NobodyOnDuty;
-    // The automated reply depends on whether this message starts the conversation.
-    let jobs_for = |new_conversation: bool| {
-        let mut jobs = forwards.clone();
-        let (keyword, at) = (message.keyword, message.received_at);
-        let due = auto_reply_for(line, keyword, new_conversation, nobody_on_duty, &message.provider_message_id, at);
-        if let Some(due) = due {
-            jobs.push(Job::auto_reply(message.conversation.clone(), due.reason, due.text, &due.once_key));
-        }
-        jobs
-    };
-    let (append_jobs, start_jobs) = (jobs_for(false), jobs_for(true));
+    let now = sms.received_at;
+    let mut facts = copy_facts(store, seen, &conversation, now, budget).await;
+    let mut message = new_inbound_message(line, sms, &[]);
     let mut handle_collisions = 0;
     let mut try_append = true;
     for _ in 0..MAX_STORE_ATTEMPTS {
         // Most texts belong to an existing conversation: try that first, so the common
         // path is one transaction and no read.
+        message.claim_assumed = facts.as_ref().map_or(ClaimAssumed::Any, |f| ClaimAssumed::of(f.claimed_by.as_ref()));
+        message.jobs = jobs_for(line, &message, facts.as_ref(), !try_append);
         let result = if try_append {
-            message.jobs = append_jobs.clone();
             budget.retry(|| store.append_inbound(&message), StoreError::is_transient).await.map(|outcome| match outcome
             {
                 AppendOutcome::Appended => Step::Done { handle: None },
                 AppendOutcome::Duplicate(prior) => Step::Duplicate(prior),
                 AppendOutcome::NoConversation => Step::StartConversation,
+                AppendOutcome::ClaimChanged { claimed_by } => {
+                    seen.claim_is(&conversation, claimed_by.clone());
+                    if let Some(facts) = facts.as_mut() {
+                        facts.claimed_by = claimed_by;
+                    }
+                    Step::Append
+                }
             })
         } else {
             let handle = Handle::random(Handle::length_after_collisions(handle_collisions), rng);
-            message.jobs = start_jobs.clone();
             let start = || store.start_conversation(&message, &handle);
             budget.retry(start, StoreError::is_transient).await.map(|outcome| match outcome {
                 StartOutcome::Started => Step::Done { handle: Some(handle.clone()) },
@@ -121,22 +120,46 @@ pub async fn receive_sms<S: InboundLog, Q: DeliveryQueue>(
     Err(ReceiveError::TooManyAttempts)
 }
 
-/// Who gets a copy (`domain::copies`). A store that can't say within the budget costs no
-/// message: then every agent gets one, as before claims and duty existed.
-async fn who_gets_copies<S: InboundLog>(
+/// What decides the copies (`domain::copies`): what this instance saw lately, else a read.
+/// `None` when the store can't say within the budget: that costs no message, every agent
+/// gets one, as before claims and duty existed.
+async fn copy_facts<S: InboundLog>(
     store: &S,
-    line: &Line,
+    seen: &CopyFactsCache,
     conversation: &ConversationKey,
     now: jiff::Timestamp,
     budget: &RetryBudget,
-) -> Copies {
+) -> Option<CopyFacts> {
+    if let Some(facts) = seen.facts(conversation, now) {
+        return Some(facts);
+    }
     match budget.retry(|| store.copy_facts(conversation), StoreError::is_transient).await {
-        Ok(facts) => copies_for(line, &facts, now),
+        Ok(facts) => {
+            seen.remember(conversation, &facts, now);
+            Some(facts)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "claim and duty unknown: every agent gets a copy");
-            Copies { agents: line.agents.clone(), to: CopiedTo::Everyone }
+            None
         }
     }
+}
+
+/// The text's jobs: a copy for each agent `facts` pick (all of them if unknown), and the
+/// automated reply if one is due, which depends on whether the text starts the conversation.
+fn jobs_for(line: &Line, message: &NewInboundMessage, facts: Option<&CopyFacts>, new_conversation: bool) -> Vec<Job> {
+    let copies = match facts {
+        Some(facts) => copies_for(line, facts, message.received_at),
+        None => Copies { agents: line.agents.clone(), to: CopiedTo::Everyone },
+    };
+    let mut jobs = copy_jobs(line, message, &copies.agents);
+    let nobody_on_duty = copies.to == CopiedTo::NobodyOnDuty;
+    let (keyword, at) = (message.keyword, message.received_at);
+    let due = auto_reply_for(line, keyword, new_conversation, nobody_on_duty, &message.provider_message_id, at);
+    if let Some(due) = due {
+        jobs.push(Job::auto_reply(message.conversation.clone(), due.reason, due.text, &due.once_key));
+    }
+    jobs
 }
 
 /// Offers recorded jobs to the queue within the budget; `false` if it kept refusing. They
@@ -163,40 +186,44 @@ enum Step {
 }
 
 /// What a customer's text records: the message, with one copy job for each of `copied`
-/// (automated replies are added by `receive_sms`). A copy's job id is numbered by the agent's
-/// place in the line, whoever else gets one.
+/// (automated replies are added by `receive_sms`).
 pub fn new_inbound_message(line: &Line, sms: InboundSms, copied: &[WaId]) -> NewInboundMessage {
-    let conversation = ConversationKey { line: line.id.clone(), customer: sms.from };
-    let message_id = MessageId::new_v7();
     let keyword = CustomerKeyword::of(&sms.body);
-    let jobs = line
-        .agents
-        .iter()
-        .enumerate()
-        .filter(|(_, agent)| copied.contains(agent))
-        .map(|(leg, agent)| Job {
-            job_id: JobId::for_leg(&message_id, leg),
-            attempt: 0,
-            payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
-                line,
-                conversation.clone(),
-                message_id.clone(),
-                agent.clone(),
-                &sms.body,
-                &sms.attachments,
-                sms.received_at,
-            )),
-        })
-        .collect();
-    NewInboundMessage {
-        conversation,
-        message_id,
+    let mut message = NewInboundMessage {
+        conversation: ConversationKey { line: line.id.clone(), customer: sms.from },
+        message_id: MessageId::new_v7(),
         provider: "twilio",
         provider_message_id: sms.provider_message_id.as_str().to_owned(),
         body: sms.body,
         attachments: sms.attachments,
         received_at: sms.received_at,
         keyword,
-        jobs,
-    }
+        jobs: Vec::new(),
+        claim_assumed: ClaimAssumed::Any,
+    };
+    message.jobs = copy_jobs(line, &message, copied);
+    message
+}
+
+/// A copy job for each of `copied`. A copy's job id is numbered by the agent's place in the
+/// line, whoever else gets one.
+fn copy_jobs(line: &Line, message: &NewInboundMessage, copied: &[WaId]) -> Vec<Job> {
+    line.agents
+        .iter()
+        .enumerate()
+        .filter(|(_, agent)| copied.contains(agent))
+        .map(|(leg, agent)| Job {
+            job_id: JobId::for_leg(&message.message_id, leg),
+            attempt: 0,
+            payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
+                line,
+                message.conversation.clone(),
+                message.message_id.clone(),
+                agent.clone(),
+                &message.body,
+                &message.attachments,
+                message.received_at,
+            )),
+        })
+        .collect()
 }

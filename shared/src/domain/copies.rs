@@ -24,6 +24,34 @@ pub struct CopyFacts {
     pub away: BTreeSet<WaId>,
 }
 
+/// What a text's copies were decided on about the conversation's claim. The webhook decides
+/// before it writes, from what it last saw; the store appends the text only if the claim is
+/// still that (else `AppendOutcome::ClaimChanged`, and the copies are decided again), so a
+/// claim is never missed and reading it costs no call of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClaimAssumed {
+    /// Append whatever the claim is: the copies went to everyone (the claim couldn't be read).
+    #[default]
+    Any,
+    Unclaimed,
+    ClaimedBy(WaId),
+}
+
+impl ClaimAssumed {
+    pub fn of(claimed_by: Option<&WaId>) -> Self {
+        claimed_by.map_or(Self::Unclaimed, |agent| Self::ClaimedBy(agent.clone()))
+    }
+
+    /// Whether a conversation claimed by `claimed_by` is what was assumed.
+    pub fn holds_for(&self, claimed_by: Option<&WaId>) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Unclaimed => claimed_by.is_none(),
+            Self::ClaimedBy(agent) => claimed_by == Some(agent),
+        }
+    }
+}
+
 /// Line option: where a claimed conversation's texts go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

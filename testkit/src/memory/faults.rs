@@ -159,6 +159,7 @@ mod tests {
             received_at: Timestamp::now(),
             keyword: None,
             jobs: vec![job],
+            claim_assumed: Default::default(),
         }
     }
 

@@ -50,6 +50,9 @@ impl State {
         let Some(conversation) = self.conversations.get_mut(&message.conversation) else {
             return AppendOutcome::NoConversation;
         };
+        if !message.claim_assumed.holds_for(conversation.claimed_by.as_ref()) {
+            return AppendOutcome::ClaimChanged { claimed_by: conversation.claimed_by.clone() };
+        }
         // A closed conversation reopens when the customer writes again.
         conversation.status = ConversationStatus::Open;
         conversation.activity_ms = sortable_ms(message.received_at);

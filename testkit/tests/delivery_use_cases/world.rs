@@ -120,6 +120,7 @@ impl World {
             received_at: self.now,
             keyword: None,
             jobs: jobs.clone(),
+            claim_assumed: Default::default(),
         };
         if self.store.conversation(&self.conversation).await.expect("read").is_none() {
             let started = self.store.start_conversation(&message, &self.handle).await.expect("start");

@@ -5,6 +5,7 @@ use bridge_testkit::memory::{MemoryQueue, MemoryStore};
 use bridge_testkit::testing::{AGENTS, LINE_SMS_NUMBER, PHONE_NUMBER_ID};
 use jiff::{SignedDuration, Timestamp};
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
+use shared::app::copy_facts_cache::CopyFactsCache;
 use shared::app::deliver_job::Deadline;
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::app::retry_budget::{RetryBudget, WEBHOOK_RETRY_BUDGET};
@@ -103,7 +104,7 @@ pub async fn receive<S: shared::ports::InboundLog, Q: DeliveryQueue>(
     // A `fastrand::Rng`, its type inferred from `receive_sms`: the testkit has no
     // dependency on fastrand to name it by.
     let mut rng = Default::default();
-    receive_sms(store, queue, line, sms, &mut rng, budget).await
+    receive_sms(store, queue, line, sms, &mut rng, budget, &CopyFactsCache::new()).await
 }
 
 /// A customer's text, now, with a fresh sid: it must be accepted.

@@ -2,6 +2,7 @@
 //! one copy per agent and the automated reply that is due, the compliance keywords, and the
 //! store and queue failing within and beyond the webhook's budget.
 
+use shared::app::copy_facts_cache::CopyFactsCache;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -239,10 +240,17 @@ async fn a_handle_taken_by_another_conversation_is_drawn_again() {
     let started = store.start_agent_conversation(&key(OTHER_CUSTOMER), &drawn[0], Timestamp::now()).await.unwrap();
     assert_eq!(started, StartOutcome::Started);
 
-    let received =
-        receive_sms(&store, &queue, &line, sms(&sid(), CUSTOMER, "Hi", Timestamp::now()), &mut rng, &budget())
-            .await
-            .unwrap();
+    let received = receive_sms(
+        &store,
+        &queue,
+        &line,
+        sms(&sid(), CUSTOMER, "Hi", Timestamp::now()),
+        &mut rng,
+        &budget(),
+        &CopyFactsCache::new(),
+    )
+    .await
+    .unwrap();
 
     let Received::Accepted { new_conversation: Some(handle), .. } = received else { panic!("{received:?}") };
     if drawn[1] != drawn[0] {
@@ -271,8 +279,16 @@ async fn handles_that_keep_colliding_give_up_after_eight_store_calls_and_write_n
     }
     let items = store.record_count();
 
-    let result =
-        receive_sms(&store, &queue, &line, sms(&sid(), CUSTOMER, "Hi", Timestamp::now()), &mut rng, &budget()).await;
+    let result = receive_sms(
+        &store,
+        &queue,
+        &line,
+        sms(&sid(), CUSTOMER, "Hi", Timestamp::now()),
+        &mut rng,
+        &budget(),
+        &CopyFactsCache::new(),
+    )
+    .await;
 
     assert!(matches!(result, Err(ReceiveError::TooManyAttempts)), "{result:?}");
     assert_eq!((store.calls(StoreOp::AppendInbound), store.calls(StoreOp::StartConversation)), (1, 7));
@@ -326,6 +342,7 @@ async fn a_conversation_started_meanwhile_by_another_text_is_appended_to_not_sta
         received_at: Timestamp::now(),
         keyword: None,
         jobs: vec![],
+        claim_assumed: Default::default(),
     };
     let racing = StartedMeanwhile { store: store.clone(), rival, raced: AtomicBool::new(false) };
 

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use shared::domain::copies::CopyFacts;
+use shared::domain::copies::{ClaimAssumed, CopyFacts};
 use shared::domain::routing::Focus;
 use shared::domain::{ConversationKey, UserId, WaId, WhatsAppRecipient};
 use shared::ports::{
-    AgentEffect, AgentState, ConversationStore, ForwardContext, NonAgentOutcome, Outbox, PendingText, PriorDelivery,
-    RecordOutcome,
+    AgentEffect, AgentState, AppendOutcome, ConversationStore, ForwardContext, NewInboundMessage, NonAgentOutcome,
+    Outbox, PendingText, PriorDelivery, RecordOutcome, ThreadMessage,
 };
 
 use super::fixture::*;
@@ -325,4 +325,48 @@ pub async fn claims_and_duty_are_the_copy_facts<S: ConversationStore>(store: &S)
         store.record_agent_message(&record(&ben, n, duty(true))).await.unwrap();
     }
     assert!(store.away_agents(&case.line).await.unwrap().is_empty(), "back, twice");
+}
+
+/// A text is appended only if the conversation's claim is the one its copies were decided
+/// on; else nothing is written and the store says who holds it (issue 17: the webhook guesses
+/// the claim instead of reading it).
+pub async fn a_text_whose_copies_assumed_another_claim_is_refused_and_told_the_claim<S: ConversationStore>(store: &S) {
+    let case = Case::new("claimassumed");
+    let k7 = case.conversation(0);
+    let (ana, ben, t) = (agent(0), agent(1), t0());
+    started(store, &k7, &handle("K7"), t).await;
+    let text = |n: i64, assumed: ClaimAssumed| NewInboundMessage {
+        claim_assumed: assumed,
+        ..inbound(&k7, &format!("text {n}"), std::slice::from_ref(&ana), t + secs(n))
+    };
+
+    let unclaimed = text(1, ClaimAssumed::Unclaimed);
+    assert_eq!(store.append_inbound(&unclaimed).await.unwrap(), AppendOutcome::Appended);
+    let wrong = text(2, ClaimAssumed::ClaimedBy(ana.clone()));
+    assert_eq!(store.append_inbound(&wrong).await.unwrap(), AppendOutcome::ClaimChanged { claimed_by: None });
+
+    let claim = AgentEffect::Claim { conversation: k7.clone(), handle: handle("K7"), name: "Ben".into() };
+    store.record_agent_message(&case.agent_message(&ben, t + secs(3), claim, vec![])).await.unwrap();
+    let stale = text(4, ClaimAssumed::Unclaimed);
+    assert_eq!(
+        store.append_inbound(&stale).await.unwrap(),
+        AppendOutcome::ClaimChanged { claimed_by: Some(ben.clone()) }
+    );
+    assert_eq!(
+        store.append_inbound(&text(5, ClaimAssumed::ClaimedBy(ana.clone()))).await.unwrap(),
+        AppendOutcome::ClaimChanged { claimed_by: Some(ben.clone()) }
+    );
+    let bodies = |thread: Vec<ThreadMessage>| thread.into_iter().map(|m| m.body).collect::<Vec<_>>();
+    assert_eq!(bodies(store.thread(&k7).await.unwrap()), ["hello", "text 1"], "the refused texts left nothing");
+    // Nor a dedupe marker: the same text, its copies decided again, is appended.
+    let decided_again = NewInboundMessage { claim_assumed: ClaimAssumed::ClaimedBy(ben.clone()), ..stale };
+    assert_eq!(store.append_inbound(&decided_again).await.unwrap(), AppendOutcome::Appended);
+    assert_eq!(store.append_inbound(&text(6, ClaimAssumed::Any)).await.unwrap(), AppendOutcome::Appended);
+    assert_eq!(bodies(store.thread(&k7).await.unwrap()), ["hello", "text 1", "text 4", "text 6"]);
+
+    let no_conversation = NewInboundMessage {
+        claim_assumed: ClaimAssumed::Unclaimed,
+        ..inbound(&case.conversation(1), "hi", std::slice::from_ref(&ana), t)
+    };
+    assert_eq!(store.append_inbound(&no_conversation).await.unwrap(), AppendOutcome::NoConversation);
 }

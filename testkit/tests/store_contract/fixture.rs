@@ -104,6 +104,7 @@ pub fn inbound(conversation: &ConversationKey, body: &str, agents: &[WaId], at: 
         received_at: at,
         keyword: None,
         jobs,
+        claim_assumed: Default::default(),
     }
 }
 

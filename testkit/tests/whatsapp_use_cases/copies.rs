@@ -5,6 +5,7 @@
 
 use bridge_testkit::memory::StoreOp;
 use jiff::Timestamp;
+use shared::app::copy_facts_cache::{CopyFactsCache, DUTY_FRESH};
 use shared::app::receive_sms::receive_sms;
 use shared::app::receive_whatsapp::{AgentAction, MessageHandled, NotRelayed};
 use shared::app::retry_budget::RetryBudget;
@@ -16,8 +17,14 @@ use shared::ports::Conversations;
 
 use super::fixture::*;
 
-/// Customer `n` texts the line through `receive_sms`; the jobs it enqueued.
+/// Customer `n` texts the line through `receive_sms`, as a webhook instance that has seen
+/// nothing yet; the jobs it enqueued.
 async fn customer_sends(w: &World, n: usize, body: &str, at: Timestamp) -> Vec<Job> {
+    customer_sends_to(w, &CopyFactsCache::new(), n, body, at).await
+}
+
+/// The same through a warm webhook instance that remembers what it saw in `seen`.
+async fn customer_sends_to(w: &World, seen: &CopyFactsCache, n: usize, body: &str, at: Timestamp) -> Vec<Job> {
     let sms = InboundSms {
         provider_message_id: ProviderMessageId::parse(&format!("SM{}", uuid::Uuid::now_v7().simple())).unwrap(),
         from: customer(n),
@@ -27,7 +34,7 @@ async fn customer_sends(w: &World, n: usize, body: &str, at: Timestamp) -> Vec<J
         received_at: at,
     };
     let mut rng = fastrand::Rng::with_seed(7);
-    receive_sms(&w.store, &w.queue, &w.line, sms, &mut rng, &RetryBudget::none()).await.unwrap();
+    receive_sms(&w.store, &w.queue, &w.line, sms, &mut rng, &RetryBudget::none(), seen).await.unwrap();
     w.take()
 }
 
@@ -202,4 +209,47 @@ async fn an_agent_outside_their_own_hours_gets_no_copy_and_no_claim_notice() {
     assert_eq!(copied_to(&customer_sends(&w, 0, "Is my bike ready?", t0()).await), [agent(0)]);
     let told = claims(&w, 0, 0, t0() + secs(1)).await;
     assert!(notices_to(&told, 1).is_empty(), "{told:?}");
+}
+
+/// A warm webhook reads who holds the conversation and who is away once, then decides from
+/// what it saw; the claim it guesses is checked by the append itself, so a claim made
+/// elsewhere since still decides the next text's copies (one refused append, no read).
+#[tokio::test]
+async fn a_warm_webhook_reads_the_facts_once_and_a_claim_it_did_not_see_still_decides() {
+    let (w, seen) = (World::new(), CopyFactsCache::new());
+    let reads = || w.store.calls(StoreOp::CopyFacts);
+    let appends = || w.store.calls(StoreOp::AppendInbound);
+
+    assert_eq!(copied_to(&customer_sends_to(&w, &seen, 0, "first", t0()).await), [agent(0), agent(1)]);
+    assert_eq!(reads(), 1, "a cold instance reads");
+    assert_eq!(copied_to(&customer_sends_to(&w, &seen, 0, "second", t0() + secs(1)).await), [agent(0), agent(1)]);
+    assert_eq!(reads(), 1, "a warm one doesn't");
+
+    claims(&w, 1, 0, t0() + secs(2)).await;
+    let appends_before = appends();
+    let after_claim = customer_sends_to(&w, &seen, 0, "third", t0() + secs(3)).await;
+    assert_eq!(copied_to(&after_claim), [agent(1)], "the claim decides though this instance didn't see it");
+    assert_eq!((reads(), appends() - appends_before), (1, 2), "one refused append, no read");
+    let texts: Vec<String> = w.thread(0).await.into_iter().map(|m| m.body).collect();
+    assert_eq!(texts, ["first", "second", "third"], "recorded once");
+
+    let appends_before = appends();
+    assert_eq!(copied_to(&customer_sends_to(&w, &seen, 0, "fourth", t0() + secs(4)).await), [agent(1)]);
+    assert_eq!((reads(), appends() - appends_before), (1, 1), "now remembered");
+}
+
+/// `/away` and `/back` reach a warm webhook once what it read is `DUTY_FRESH` old: until then
+/// an agent just away may get a copy more, and nothing is missed.
+#[tokio::test]
+async fn away_reaches_a_warm_webhook_within_its_freshness() {
+    let (w, seen) = (World::new(), CopyFactsCache::new());
+    customer_sends_to(&w, &seen, 0, "first", t0()).await;
+    w.receive(text(0, "/away"), t0() + secs(1)).await;
+    w.take();
+    let stale = t0() + DUTY_FRESH - secs(1);
+    assert_eq!(copied_to(&customer_sends_to(&w, &seen, 0, "still fresh", stale).await), [agent(0), agent(1)]);
+    assert_eq!(copied_to(&customer_sends_to(&w, &seen, 0, "read again", t0() + DUTY_FRESH).await), [agent(1)]);
+    assert_eq!(w.store.calls(StoreOp::CopyFacts), 2);
+    // A cold instance sees it at once.
+    assert_eq!(copied_to(&customer_sends(&w, 0, "cold", t0() + secs(2)).await), [agent(1)]);
 }

@@ -285,6 +285,7 @@ async fn recorded_forward_job(aws: &TestAws, customer: &str) -> Job {
         received_at: Timestamp::now(),
         keyword: None,
         jobs: vec![job.clone()],
+        claim_assumed: Default::default(),
     };
     let handle = Handle::random(6, &mut fastrand::Rng::new());
     aws.store().start_conversation(&message, &handle).await.unwrap();

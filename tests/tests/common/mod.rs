@@ -52,6 +52,11 @@ impl Bridge {
         Self::wired(lines, None, &[]).await
     }
 
+    /// The test line, with `env` added to the environment.
+    pub async fn with_env(env: &[(&str, &str)]) -> Self {
+        Self::wired(lines_json(), None, env).await
+    }
+
     /// The test line, with every AWS call of the webhooks and the worker passing through
     /// `faults`, and `env` added to the environment.
     pub async fn with_faults(faults: &AwsFaults, env: &[(&str, &str)]) -> Self {

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use jiff::Timestamp;
 
 use super::attrs::*;
 use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, reason_item, unavailable};
 use crate::domain::compliance::CustomerKeyword;
-use crate::domain::copies::CopyFacts;
+use crate::domain::copies::{ClaimAssumed, CopyFacts};
 use crate::domain::whatsapp_message::truncate_chars;
 use crate::domain::{ConversationKey, Handle, LegLocation, MessageId, WaId};
 use crate::ports::{AppendOutcome, InboundLog, NewInboundMessage, PriorDelivery, StartOutcome, StoreError};
@@ -23,9 +23,13 @@ impl InboundLog for DynamoStore {
         let mut expression = "SET last_customer_at = :at, last_message_id = :mid, #status = :open, updated_at = :now, \
                               last_text = :text, GSI1PK = :open_pk, GSI1SK = :activity"
             .to_owned();
-        let opt_out = opt_out_value(message);
-        if opt_out.is_some() {
+        let mut values = HashMap::new();
+        if let Some(opt_out) = opt_out_value(message) {
             expression.push_str(", opted_out = :opted_out, opt_out_changed_at = :at");
+            values.insert(":opted_out".to_owned(), opt_out);
+        }
+        if let ClaimAssumed::ClaimedBy(agent) = &message.claim_assumed {
+            values.insert(":claimer".to_owned(), s(agent.as_str()));
         }
         expression.push_str(" ADD message_count :one");
         let conversation = Update::builder()
@@ -33,8 +37,9 @@ impl InboundLog for DynamoStore {
             .key("PK", s(conv_pk(&message.conversation)))
             .key("SK", s("META"))
             .update_expression(expression)
-            .set_expression_attribute_values(opt_out.map(|v| HashMap::from([(":opted_out".to_owned(), v)])))
-            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_values(Some(values))
+            .condition_expression(claim_condition(&message.claim_assumed))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":at", s(message.received_at.to_string()))
             .expression_attribute_values(":mid", s(message.message_id.as_str()))
@@ -58,7 +63,14 @@ impl InboundLog for DynamoStore {
                 Ok(AppendOutcome::Duplicate(self.prior_delivery(message, reason_item(reasons, 0)).await?))
             }
             Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => {
-                Ok(AppendOutcome::NoConversation)
+                // The conversation as it is (`ALL_OLD`: the cancellation reason carries the item
+                // when there is one; DynamoDB API reference, CancellationReason, read 2026-12-05):
+                // none, or another claim.
+                let Some(meta) = reason_item(reasons, 1) else { return Ok(AppendOutcome::NoConversation) };
+                let claimed_by = opt_s(&meta, "claimed_by")
+                    .map(|agent| WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .transpose()?;
+                Ok(AppendOutcome::ClaimChanged { claimed_by })
             }
             Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
             Err(TransactFailure::Other(e)) => Err(e),
@@ -217,6 +229,15 @@ pub(super) fn prior_from_seen(seen: &Item) -> Result<PriorDelivery, StoreError> 
     let message_id =
         opt_s(seen, "message_id").map(|id| MessageId::parse(id).map_err(StoreError::Corrupt)).transpose()?;
     Ok(PriorDelivery { message_id, jobs: parse_jobs(seen, "jobs")? })
+}
+
+/// The conversation exists, and its claim is the one the copies were decided on.
+fn claim_condition(assumed: &ClaimAssumed) -> &'static str {
+    match assumed {
+        ClaimAssumed::Any => "attribute_exists(PK)",
+        ClaimAssumed::Unclaimed => "attribute_exists(PK) AND attribute_not_exists(claimed_by)",
+        ClaimAssumed::ClaimedBy(_) => "attribute_exists(PK) AND claimed_by = :claimer",
+    }
 }
 
 /// STOP sets the conversation's opt-out, START clears it (docs/using.md); nothing else touches it.
