@@ -768,10 +768,11 @@ impl shared::ports::DeliveryQueue for NoQueue {
 /// [`AwsRecording::replay_client`] can answer the same calls later from memory: the handlers'
 /// own CPU (serialization, signing, parsing) measured without any I/O.
 ///
-/// Calls are paired in order, so record one request at a time. A replayed call whose request
+/// Each answer is paired with its request through the call's own config bag, so calls may
+/// run side by side (the worker's groups do). A replayed call whose request
 /// body was recorded gets that call's answer (a `GetItem` of the same key reads the same item);
-/// one that wasn't (a write carrying fresh ids) gets the last successful answer recorded for
-/// its operation.
+/// one that wasn't (a write carrying fresh ids) gets the successful answers recorded for its
+/// operation on the same item, in turn.
 #[derive(Debug, Clone, Default)]
 pub struct AwsRecording {
     state: std::sync::Arc<std::sync::Mutex<RecordingState>>,
@@ -779,10 +780,11 @@ pub struct AwsRecording {
 
 #[derive(Debug, Default)]
 struct RecordingState {
-    /// Requests sent, not yet answered: (`X-Amz-Target`, body).
-    pending: std::collections::VecDeque<(String, Vec<u8>)>,
     answers: HashMap<(String, Vec<u8>), (u16, Vec<u8>)>,
-    last_success: HashMap<String, Vec<u8>>,
+    /// Successful answers by operation and the item the call names (DynamoDB's `Key`; none
+    /// for SQS), in the order recorded, and how far replay has gone through each.
+    successes: HashMap<(String, String), Vec<Vec<u8>>>,
+    replayed: HashMap<(String, String), usize>,
 }
 
 impl AwsRecording {
@@ -827,11 +829,11 @@ impl aws_sdk_dynamodb::config::Intercept for AwsRecording {
         &self,
         context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         let request = context.request();
         let body = request.body().bytes().unwrap_or_default().to_vec();
-        self.state.lock().expect("recording lock").pending.push_back((Self::target(request.headers()), body));
+        cfg.interceptor_state().store_put(RecordedRequest(Self::target(request.headers()), body));
         Ok(())
     }
 
@@ -840,19 +842,36 @@ impl aws_sdk_dynamodb::config::Intercept for AwsRecording {
         &self,
         context: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
         _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         let response = context.response();
         let status = response.status().as_u16();
         let body = response.body().bytes().unwrap_or_default().to_vec();
+        let Some(RecordedRequest(target, request)) = cfg.load::<RecordedRequest>().cloned() else { return Ok(()) };
         let mut state = self.state.lock().expect("recording lock");
-        let Some((target, request)) = state.pending.pop_front() else { return Ok(()) };
         if (200..300).contains(&status) {
-            state.last_success.insert(target.clone(), body.clone());
+            state.successes.entry((target.clone(), item_key(&request))).or_default().push(body.clone());
         }
         state.answers.insert((target, request), (status, body));
         Ok(())
     }
+}
+
+/// The item a DynamoDB call names (its `Key`, as JSON), or "": a write carrying fresh ids
+/// is answered as the writes on the same item were, in turn, so a claim gets a claim's answer.
+fn item_key(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("Key").map(|k| k.to_string()))
+        .unwrap_or_default()
+}
+
+/// A call's request as sent (`X-Amz-Target`, body), kept in its config bag for its answer.
+#[derive(Debug, Clone)]
+struct RecordedRequest(String, Vec<u8>);
+
+impl aws_smithy_types::config_bag::Storable for RecordedRequest {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
 impl aws_smithy_runtime_api::client::http::HttpConnector for AwsRecording {
@@ -865,9 +884,18 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for AwsRecording {
         use aws_smithy_runtime_api::client::result::ConnectorError;
         let target = Self::target(request.headers());
         let key = (target, request.body().bytes().unwrap_or_default().to_vec());
-        let state = self.state.lock().expect("recording lock");
-        let answer =
-            state.answers.get(&key).cloned().or_else(|| state.last_success.get(&key.0).map(|body| (200, body.clone())));
+        let mut state = self.state.lock().expect("recording lock");
+        let answer = match state.answers.get(&key).cloned() {
+            Some(answer) => Some(answer),
+            None => {
+                // The item's recorded answers in turn (a claim, then the record of the send...).
+                let similar = (key.0.clone(), item_key(&key.1));
+                let turn = *state.replayed.get(&similar).unwrap_or(&0);
+                let answer = state.successes.get(&similar).and_then(|all| all.get(turn % all.len().max(1)).cloned());
+                *state.replayed.entry(similar).or_default() += 1;
+                answer.map(|body| (200, body))
+            }
+        };
         HttpConnectorFuture::ready(match answer {
             Some((status, body)) => Ok(HttpResponse::new(status.try_into().expect("a recorded status"), body.into())),
             None => Err(ConnectorError::other(format!("nothing recorded for {}", key.0).into(), None)),

@@ -24,7 +24,7 @@ use support::{FUNCTIONS, FakeRuntime, events_for, lambda_env, release_binary};
 
 #[tokio::main]
 async fn main() {
-    let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10);
+    let runs: usize = support::size_arg(10, 1);
     support::build_release_binaries();
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;

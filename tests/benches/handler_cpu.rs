@@ -261,7 +261,11 @@ type BenchWorker = DeliveryWorker<DynamoStore, InMemoryWhatsApp, InMemorySms, Sq
 async fn handle_all(worker: &BenchWorker, events: Vec<SqsEvent>) {
     for event in events {
         let response = worker.handle_batch(event).await;
-        assert!(response.batch_item_failures.is_empty(), "every job delivered");
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "every job delivered: {} failed",
+            response.batch_item_failures.len()
+        );
     }
 }
 
@@ -375,7 +379,7 @@ fn main() {
         .with_max_level(lambda_http::tracing::Level::INFO)
         .with_writer(std::io::sink)
         .init();
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200);
+    let n: usize = support::size_arg(200, 5);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let paths = [inbound_sms(n).await, agent_reply(n).await, status_callback(n).await, worker(n).await];

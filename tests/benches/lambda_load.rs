@@ -26,7 +26,7 @@ const WORKER_BATCH: usize = 10;
 
 #[tokio::main]
 async fn main() {
-    let invocations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
+    let invocations: usize = support::size_arg(300, 10);
     support::build_release_binaries();
     let providers = FakeProviders::start().await;
 

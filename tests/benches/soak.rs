@@ -50,6 +50,18 @@ const AWS_REFUSE_RATE: f64 = 0.05;
 const AWS_LOST_ANSWER_RATE: f64 = 0.01;
 const OUTAGE: Duration = Duration::from_secs(60);
 const SQS_OUTAGE: Duration = Duration::from_secs(15);
+/// CI's smoke run (`BENCH_SMOKE`): two texts a customer, outages of a few seconds.
+const SMOKE_OUTAGE: Duration = Duration::from_secs(3);
+const SMOKE_SQS_OUTAGE: Duration = Duration::from_secs(2);
+
+/// `BENCH_SMOKE` set: CI's run (`.ci/bench-smoke`); the figures mean nothing then.
+fn smoke() -> bool {
+    std::env::var_os("BENCH_SMOKE").is_some()
+}
+
+fn outages() -> (Duration, Duration) {
+    if smoke() { (SMOKE_OUTAGE, SMOKE_SQS_OUTAGE) } else { (OUTAGE, SQS_OUTAGE) }
+}
 /// Longer than the worker's provider timeout (`PROVIDER_TIMEOUT_SECONDS`=0.5).
 const HANG: Duration = Duration::from_millis(1000);
 /// Status reports the providers never deliver.
@@ -272,6 +284,7 @@ fn sequences(texts: impl Iterator<Item = (String, String)>) -> HashMap<String, V
 
 fn main() {
     let texts: usize = std::env::var("SOAK_TEXTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let texts = if smoke() { 2 * CUSTOMERS } else { texts };
     let per_customer = texts.div_ceil(CUSTOMERS);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let started = Instant::now();
@@ -294,7 +307,7 @@ async fn soak(per_customer: usize) -> bool {
             ("GRAPH_API_BASE", &graph.0.uri()),
             ("TWILIO_API_BASE", &twilio.0.uri()),
             ("PROVIDER_TIMEOUT_SECONDS", "0.5"),
-            ("RECONCILE_WAIT_SECONDS", "10"),
+            ("RECONCILE_WAIT_SECONDS", if smoke() { "2" } else { "10" }),
             ("RETRY_BASE_SECONDS", "1"),
             ("RETRY_MAX_SECONDS", "4"),
             ("WHATSAPP_MESSAGES_PER_SECOND", "1000"),
@@ -347,9 +360,11 @@ async fn soak(per_customer: usize) -> bool {
         let (world, done) = (world.clone(), done.clone());
         background.push(tokio::spawn(async move {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                // Smoke: a sweep every second, two seconds' grace.
+                let (every, grace) = if smoke() { (1, 2) } else { (5, 10) };
+                tokio::time::sleep(Duration::from_secs(every)).await;
                 let deadline = shared::app::deliver_job::Deadline::after(Duration::from_secs(5));
-                let _ = world.worker.sweep_outbox(Duration::from_secs(10), deadline).await;
+                let _ = world.worker.sweep_outbox(Duration::from_secs(grace), deadline).await;
             }
         }));
     }
@@ -370,17 +385,18 @@ async fn soak(per_customer: usize) -> bool {
             text(world.clone(), c, m, customer.clone()).await;
         }
     }
-    *world.outage.lock().unwrap() = Some((Instant::now(), Instant::now() + OUTAGE));
+    let (outage, sqs_outage) = outages();
+    *world.outage.lock().unwrap() = Some((Instant::now(), Instant::now() + outage));
     // And SQS refuses the functions' sends for the outage's first 15 s: the outbox's turn.
     let sqs_outage_start = Instant::now();
-    *world.sqs_outage.lock().unwrap() = Some((sqs_outage_start, sqs_outage_start + SQS_OUTAGE));
+    *world.sqs_outage.lock().unwrap() = Some((sqs_outage_start, sqs_outage_start + sqs_outage));
     world.faults.inject(
         "AmazonSQS.SendMessageBatch",
-        FaultWhen::Window { start: sqs_outage_start, length: SQS_OUTAGE },
+        FaultWhen::Window { start: sqs_outage_start, length: sqs_outage },
         FaultKind::Refuse,
     );
     eprintln!(
-        "soak: {} texts in, providers down for {OUTAGE:?}, SQS refusing sends for {SQS_OUTAGE:?}",
+        "soak: {} texts in, providers down for {outage:?}, SQS refusing sends for {sqs_outage:?}",
         half * CUSTOMERS
     );
     for m in half..per_customer {
@@ -410,9 +426,10 @@ async fn soak(per_customer: usize) -> bool {
     );
 
     // Until the queue stays empty and the outbox has nothing left.
+    let (quiet_polls, poll_every) = if smoke() { (3, Duration::from_millis(700)) } else { (5, Duration::from_secs(2)) };
     let mut quiet = 0;
-    while quiet < 5 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    while quiet < quiet_polls {
+        tokio::time::sleep(poll_every).await;
         let outage_over = world.outage.lock().unwrap().is_none_or(|(_, to)| Instant::now() >= to);
         let idle = world.aws.queue_depth().await == 0 && world.aws.items_with_prefix("OUTBOX#").await.is_empty();
         quiet = if outage_over && idle { quiet + 1 } else { 0 };

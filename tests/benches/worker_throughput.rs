@@ -104,7 +104,7 @@ async fn jobs_per_second(customers: usize, batch_size: usize) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let smoke = std::env::args().any(|a| a == "--smoke");
+    let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("BENCH_SMOKE").is_some();
     let customers = if smoke { 10 } else { 100 };
     println!(
         "worker jobs/s, one instance, the provider answering in {} ms ({} copies, one per group):",

@@ -152,13 +152,27 @@ async fn error(State(state): State<Arc<Mutex<Invocations>>>, body: String) -> &'
     ""
 }
 
-/// Builds the three release binaries (the bench profile doesn't build them).
+/// `BENCH_SMOKE` set: CI's run (`.ci/bench-smoke`), a few requests each, to prove the
+/// benches still run; the figures mean nothing then.
+pub fn smoke() -> bool {
+    std::env::var_os("BENCH_SMOKE").is_some()
+}
+
+/// `n`, or `small` in a smoke run: the size a bench takes from its first numeric argument.
+pub fn size_arg(default: usize, small: usize) -> usize {
+    let asked = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    if smoke() { small } else { asked.unwrap_or(default) }
+}
+
+/// Builds the three functions' binaries (the bench profile doesn't build them): release, or
+/// the debug ones in a smoke run.
 pub fn build_release_binaries() {
-    println!("building the release binaries (cargo build --release)...");
-    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "sms-webhook", "-p", "whatsapp-webhook", "-p", "delivery-worker"])
-        .status()
-        .unwrap();
+    let mut args = vec!["build", "-p", "sms-webhook", "-p", "whatsapp-webhook", "-p", "delivery-worker"];
+    if !smoke() {
+        args.push("--release");
+    }
+    println!("building the functions' binaries (cargo {})...", args.join(" "));
+    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args(&args).status().unwrap();
     assert!(built.success());
 }
 
@@ -166,7 +180,7 @@ pub fn release_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("target"));
-    target.join("release").join(name)
+    target.join(if smoke() { "debug" } else { "release" }).join(name)
 }
 
 /// The environment of every function: the emulator, the provider fakes, the test secrets.
