@@ -21,6 +21,17 @@ use shared::ports::{
 
 use super::fixture::*;
 
+/// The customer texts "Hi", the handle drawn from `rng` (a clone of it foretells the draws).
+async fn customer_says_hi(
+    store: &MemoryStore,
+    queue: &MemoryQueue,
+    line: &shared::domain::Line,
+    rng: &mut fastrand::Rng,
+) -> Result<Received, ReceiveError> {
+    let hi = sms(&sid(), CUSTOMER, "Hi", Timestamp::now());
+    receive_sms(store, queue, line, hi, rng, &budget(), &CopyFactsCache::new()).await
+}
+
 const FIRST_CONTACT: &str = r#""auto_replies": { "first_contact": "Thanks, we got your message." }"#;
 
 // ---------------------------------------------------------------------------------------
@@ -240,17 +251,7 @@ async fn a_handle_taken_by_another_conversation_is_drawn_again() {
     let started = store.start_agent_conversation(&key(OTHER_CUSTOMER), &drawn[0], Timestamp::now()).await.unwrap();
     assert_eq!(started, StartOutcome::Started);
 
-    let received = receive_sms(
-        &store,
-        &queue,
-        &line,
-        sms(&sid(), CUSTOMER, "Hi", Timestamp::now()),
-        &mut rng,
-        &budget(),
-        &CopyFactsCache::new(),
-    )
-    .await
-    .unwrap();
+    let received = customer_says_hi(&store, &queue, &line, &mut rng).await.unwrap();
 
     let Received::Accepted { new_conversation: Some(handle), .. } = received else { panic!("{received:?}") };
     if drawn[1] != drawn[0] {
@@ -279,16 +280,7 @@ async fn handles_that_keep_colliding_give_up_after_eight_store_calls_and_write_n
     }
     let items = store.record_count();
 
-    let result = receive_sms(
-        &store,
-        &queue,
-        &line,
-        sms(&sid(), CUSTOMER, "Hi", Timestamp::now()),
-        &mut rng,
-        &budget(),
-        &CopyFactsCache::new(),
-    )
-    .await;
+    let result = customer_says_hi(&store, &queue, &line, &mut rng).await;
 
     assert!(matches!(result, Err(ReceiveError::TooManyAttempts)), "{result:?}");
     assert_eq!((store.calls(StoreOp::AppendInbound), store.calls(StoreOp::StartConversation)), (1, 7));
