@@ -6,6 +6,9 @@
 //! - first request: event handed over → response posted (a cold start's first invocation);
 //! - second request: the same, warm.
 //!
+//! A hello-world function (`examples/hello_world.rs`: the same runtime, a constant answer)
+//! runs first, as the baseline each function's init is divided by.
+//!
 //! The AWS side is the moto emulator and the providers are HTTP fakes, all on loopback over
 //! plain HTTP: no TLS and no network latency, which the warm-up exists to take off the first
 //! request in AWS. What this measures is the binaries' own start and first-request work.
@@ -20,26 +23,39 @@
 mod support;
 
 use bridge_testkit::testing::{FakeProviders, TestAws};
+use serde_json::json;
 use support::{FUNCTIONS, FakeRuntime, events_for, lambda_env, release_binary};
+
+const HELLO_WORLD: &str = "hello-world";
 
 #[tokio::main]
 async fn main() {
     let runs: usize = support::size_arg(10, 1);
     support::build_release_binaries();
+    build_hello_world();
     let aws = TestAws::new().await;
     let providers = FakeProviders::start().await;
     let env = lambda_env(&aws, &providers);
 
     println!("\n{runs} cold starts per function, release binaries, moto + HTTP fakes on loopback");
-    println!("{:<18} {:>22} {:>22} {:>22}", "function", "init ms (p50 / max)", "1st request ms", "2nd request ms");
+    println!(
+        "{:<18} {:>22} {:>14} {:>22} {:>22}",
+        "function", "init ms (p50 / max)", "÷ hello-world", "1st request ms", "2nd request ms"
+    );
     let mut next_customer = 0;
-    for function in FUNCTIONS {
+    let mut hello_world_init = f64::NAN;
+    for function in [HELLO_WORLD].into_iter().chain(FUNCTIONS) {
         let mut samples = Vec::new();
         for _ in 0..runs {
-            let events = events_for(function, &aws, next_customer, 2, 1).await;
-            next_customer += 2;
+            let (events, binary) = if function == HELLO_WORLD {
+                (vec![json!({}); 2], release_binary("examples/hello_world"))
+            } else {
+                let events = events_for(function, &aws, next_customer, 2, 1).await;
+                next_customer += 2;
+                (events, release_binary(function))
+            };
             let runtime = FakeRuntime::start(events).await;
-            let (mut child, started) = runtime.spawn(&release_binary(function), &env);
+            let (mut child, started) = runtime.spawn(&binary, &env);
             runtime.wait_answers(2, function).await;
             let _ = child.kill();
             let _ = child.wait();
@@ -49,8 +65,26 @@ async fn main() {
         let stat = |pick: fn(&(f64, f64, f64)) -> f64| {
             let values: Vec<f64> = samples.iter().map(pick).collect();
             let [p50, _, _, max] = support::percentiles(&values);
-            format!("{p50:.1} / {max:.1}")
+            (p50, format!("{p50:.1} / {max:.1}"))
         };
-        println!("{function:<18} {:>22} {:>22} {:>22}", stat(|s| s.0), stat(|s| s.1), stat(|s| s.2));
+        let (init_p50, init) = stat(|s| s.0);
+        if function == HELLO_WORLD {
+            hello_world_init = init_p50;
+        }
+        let ratio = format!("{:.1}x", init_p50 / hello_world_init);
+        println!("{function:<18} {init:>22} {ratio:>14} {:>22} {:>22}", stat(|s| s.1).1, stat(|s| s.2).1);
     }
+}
+
+/// Builds the hello-world function (an example of this crate) as the functions are built.
+fn build_hello_world() {
+    let mut args = vec!["build", "-p", "e2e-tests", "--example", "hello_world"];
+    if !support::smoke() {
+        args.push("--release");
+    }
+    let built = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(&args)
+        .status()
+        .unwrap();
+    assert!(built.success());
 }
