@@ -9,6 +9,7 @@ use jiff::Timestamp;
 
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::copies::{ClaimAssumed, CopyFacts};
+use crate::domain::pacing::{SendPace, SlotReservation};
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
@@ -525,23 +526,23 @@ pub trait Routing: Send + Sync {
 
 /// A job's delivery by the worker: the claim, the send's outcome, the give-back.
 pub trait Deliveries: Send + Sync {
-    /// Reserves `sender`'s next send slot, `interval` after the one before (`now` when the
-    /// sender is idle), and returns when it starts. Shared by every worker instance, so
-    /// running more of them can't send faster than the provider allows (`domain::pacing`).
+    /// Reserves `sender`'s next send slot by `domain::pacing::reserve` (`now` when the sender
+    /// is idle, up to a burst at once, then spaced). Shared by every worker instance, so
+    /// running more of them can't send faster than the provider allows.
     fn reserve_send_slot(
         &self,
         sender: &str,
-        interval: Duration,
+        pace: SendPace,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Timestamp, StoreError>> + Send;
+    ) -> impl Future<Output = Result<SlotReservation, StoreError>> + Send;
 
-    /// Gives back the slot `reserve_send_slot` returned, unused (the deadline left no time
-    /// for the send), if nobody reserved one after it. Safe to call once per reservation.
+    /// Gives back a reservation, unused (the deadline left no time for the send), if nobody
+    /// reserved one after it. Safe to call once per reservation.
     fn give_back_send_slot(
         &self,
         sender: &str,
-        slot: Timestamp,
-        interval: Duration,
+        slot: SlotReservation,
+        pace: SendPace,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes the job's leg for sending until `lease_until`, unless it is done or held by

@@ -137,6 +137,7 @@ store_contract! {
     handles deliveries::a_second_claimer_waits_for_the_lease_then_takes_the_job_over_uncertain,
     handles deliveries::of_two_workers_claiming_at_once_one_gets_the_job,
     handles deliveries::send_slots_space_one_sender_for_every_caller_and_an_unused_one_can_be_given_back,
+    handles deliveries::an_idle_senders_burst_goes_at_once_from_every_caller_then_is_spaced,
     shared deliveries::a_worker_resumes_its_own_lease_and_a_repeated_claim_is_the_same_claim,
     shared deliveries::a_released_job_is_claimed_again_counting_its_attempts,
     shared deliveries::an_uncertain_job_tells_the_next_claimer_since_when_and_what_the_provider_said,

@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 use crate::domain::agent_copy::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
-use crate::domain::pacing::Pacer;
+use crate::domain::pacing::{Pacer, SendPace};
 use crate::domain::{
     AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobPayload, Line,
     Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, WhatsAppRecipient, notices,
@@ -54,9 +54,9 @@ pub const DEFAULT_RECONCILE_WAIT: Duration = Duration::from_secs(180);
 /// What a job must have left of the invocation to start: its sends, and the writes after.
 const FINISH_MARGIN: Duration = Duration::from_millis(1500);
 
-/// Messages per second per sending number (docs/guarantees.md): WhatsApp's Cloud API allows 80 per
-/// business number; SMS depends on the number (1 for a US long code, 3 toll-free, 100 short
-/// code). Per worker process: divide the provider's limit by the worker's concurrency.
+/// Messages per second per sending number (docs/guarantees.md), shared by every worker
+/// instance: WhatsApp's Cloud API allows 80 per business number; SMS depends on the number
+/// (1 for a US long code, 3 toll-free, 100 short code).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SendRates {
     pub whatsapp_per_second: f64,
@@ -66,6 +66,22 @@ pub struct SendRates {
 impl Default for SendRates {
     fn default() -> Self {
         Self { whatsapp_per_second: 80.0, sms_per_second: 1.0 }
+    }
+}
+
+/// WhatsApp sends that may go at once from an idle number: a full batch of the queue (10
+/// records), so a batch's copies don't wait behind each other for the spacing; any second
+/// still holds at most `whatsapp_per_second` (`domain::pacing`).
+pub const WHATSAPP_BURST: u32 = 10;
+
+impl SendRates {
+    pub fn whatsapp_pace(&self) -> SendPace {
+        SendPace::new(self.whatsapp_per_second, WHATSAPP_BURST)
+    }
+
+    /// SMS numbers are spaced evenly: carriers count a long code's messages per second.
+    pub fn sms_pace(&self) -> SendPace {
+        SendPace::new(self.sms_per_second, 1)
     }
 }
 
@@ -584,22 +600,22 @@ where
     /// instance shares the sender's pace; if the store can't answer, this process's own
     /// pacer spaces its sends (a moment's outage costs no send, and one instance still keeps
     /// to the rate).
-    async fn pace(&self, sender: &str, per_second: f64, deadline: Deadline) -> Result<(), Halt> {
-        let interval = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
-        let (wait, shared_slot) = match self.store.reserve_send_slot(sender, interval, Timestamp::now()).await {
+    async fn pace(&self, sender: &str, pace: SendPace, deadline: Deadline) -> Result<(), Halt> {
+        let (wait, shared_slot) = match self.store.reserve_send_slot(sender, pace, Timestamp::now()).await {
             Ok(slot) => {
-                (Duration::try_from(slot.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO), Some(slot))
+                let wait = slot.at_us.saturating_sub(Timestamp::now().as_microsecond());
+                (Duration::from_micros(u64::try_from(wait).unwrap_or(0)), Some(slot))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "shared send slot unavailable: this process paces alone");
-                let slot = self.pacer.lock().await.reserve(sender, per_second, Instant::now());
+                let slot = self.pacer.lock().await.reserve(sender, pace, Instant::now());
                 (slot.saturating_duration_since(Instant::now()), None)
             }
         };
         if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
             // Unused: the next send needn't wait behind it (a failure only costs that wait).
             if let Some(slot) = shared_slot {
-                let _ = self.store.give_back_send_slot(sender, slot, interval).await;
+                let _ = self.store.give_back_send_slot(sender, slot, pace).await;
             }
             return Err(Halt::OutOfTime);
         }
@@ -715,7 +731,7 @@ where
         let window_open = agent_window_open(context.agent_last_inbound_at, context.agent_window_closed_at, now);
         let copy =
             agent_copy(line, &context.handle, &combined, CopyFacts { window_open, opted_out: context.opted_out });
-        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
+        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await?;
         let started = Timestamp::now();
         let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &copy, Some(&tracking));
         let mut result = self.call(deadline, send).await;
@@ -733,7 +749,7 @@ where
                 &combined,
                 CopyFacts { window_open: false, opted_out: context.opted_out },
             );
-            self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
+            self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await?;
             let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &template, Some(&tracking));
             result = self.call(deadline, send).await;
             via = ForwardedVia::Template;
@@ -774,17 +790,16 @@ where
                     link: links.link(MediaSource::Sms, &item.url, now),
                     caption: Some(format!("{handle} · {customer} ({}/{})", i + 1, forward.media.len())),
                 };
-                let sent = match self
-                    .pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline)
-                    .await
-                {
-                    Ok(()) => {
-                        let agent = WhatsAppRecipient::from(&forward.agent);
-                        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &message, None);
-                        self.call(deadline, send).await.map(|_| ())
-                    }
-                    Err(_) => Err(ProviderFailure::NotSent("no time left before the deadline".into())),
-                };
+                let sent =
+                    match self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await
+                    {
+                        Ok(()) => {
+                            let agent = WhatsAppRecipient::from(&forward.agent);
+                            let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &message, None);
+                            self.call(deadline, send).await.map(|_| ())
+                        }
+                        Err(_) => Err(ProviderFailure::NotSent("no time left before the deadline".into())),
+                    };
                 if let Err(failure) = sent {
                     telemetry::count("MediaNotForwarded", &[("kind", kind.as_str())]);
                     tracing::warn!(error = %failure, kind = kind.as_str(), "a customer's media did not reach the agent");
@@ -824,7 +839,7 @@ where
         }
         // The leg rides in the callback URL, so a report that overtakes our record finds it.
         let callback = format!("{}?job={}", self.status_callback_url, job.job_id);
-        self.pace(line.sms_number.as_str(), self.rates.sms_per_second, deadline).await?;
+        self.pace(line.sms_number.as_str(), self.rates.sms_pace(), deadline).await?;
         let media_urls: Vec<String> = match &self.media_links {
             Some(links) => sms.media.iter().map(|m| links.link(MediaSource::WhatsApp, &m.id, now)).collect(),
             None => Vec::new(),
@@ -865,7 +880,7 @@ where
         if conversation.opted_out && !reply.reason.allowed_when_opted_out() {
             return self.refuse_opted_out(job, Vec::new(), now).await;
         }
-        self.pace(line.sms_number.as_str(), self.rates.sms_per_second, deadline).await?;
+        self.pace(line.sms_number.as_str(), self.rates.sms_pace(), deadline).await?;
         let started = Timestamp::now();
         let send = self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, &[], None);
         match self.call(deadline, send).await {
@@ -940,7 +955,7 @@ where
     ) -> Result<Delivered, Halt> {
         let job = taken.job;
         let tracking = SendTracking { line: line.id.clone(), handle: None, jobs: vec![job.job_id.clone()] }.encode();
-        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_per_second, deadline).await?;
+        self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await?;
         let started = Timestamp::now();
         let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message, Some(&tracking));
         let mut result = self.call(deadline, send).await;

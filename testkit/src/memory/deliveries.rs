@@ -3,6 +3,7 @@
 //! however often the queue delivers it (SPEC §9).
 
 use jiff::Timestamp;
+use shared::domain::pacing::{self, SendPace, SlotReservation};
 use shared::domain::{DeliveryStatus, Job, JobPayload, LegState, Wamid};
 use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError};
 
@@ -14,33 +15,24 @@ impl Deliveries for MemoryStore {
     async fn reserve_send_slot(
         &self,
         sender: &str,
-        interval: std::time::Duration,
+        pace: SendPace,
         now: Timestamp,
-    ) -> Result<Timestamp, StoreError> {
+    ) -> Result<SlotReservation, StoreError> {
         self.run(StoreOp::ReserveSendSlot, |state| {
-            // The adapter's two conditional updates: after the last slot while it is ahead of
-            // `now`, else `now`.
-            let (now_us, step) = (now.as_microsecond(), i64::try_from(interval.as_micros()).unwrap_or(i64::MAX));
-            let next = state.send_slots.entry(sender.to_owned()).or_insert(now_us);
-            let slot = (*next).max(now_us);
-            *next = slot.saturating_add(step);
-            Timestamp::from_microsecond(slot).map_err(|e| StoreError::Corrupt(e.to_string()))
+            let next = state.send_slots.get(sender).copied();
+            let reservation = pacing::reserve(next, now.as_microsecond(), pace);
+            state.send_slots.insert(sender.to_owned(), reservation.next_us);
+            Ok(reservation)
         })
     }
 
-    async fn give_back_send_slot(
-        &self,
-        sender: &str,
-        slot: Timestamp,
-        interval: std::time::Duration,
-    ) -> Result<(), StoreError> {
+    async fn give_back_send_slot(&self, sender: &str, slot: SlotReservation, pace: SendPace) -> Result<(), StoreError> {
         self.run(StoreOp::GiveBackSendSlot, |state| {
             // The adapter's condition: only if nobody reserved after it.
-            let step = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
             if let Some(next) = state.send_slots.get_mut(sender)
-                && *next == slot.as_microsecond().saturating_add(step)
+                && *next == slot.next_us
             {
-                *next = slot.as_microsecond();
+                *next = pacing::given_back(slot, pace);
             }
             Ok(())
         })

@@ -1,5 +1,6 @@
 //! `Deliveries`: a job claimed under a lease, its outcome recorded, or given back.
 
+use shared::domain::pacing::{SendPace, SlotReservation};
 use shared::domain::{ErrorClass, FailureClass};
 use shared::domain::{LegState, MessageId};
 use shared::ports::{
@@ -271,22 +272,39 @@ pub async fn send_slots_space_one_sender_for_every_caller_and_an_unused_one_can_
 ) {
     let (worker_a, worker_b) = (handles(), handles());
     let sender = format!("+1415555{:04}", fastrand::u16(..10_000));
-    let (t, step) = (t0(), std::time::Duration::from_millis(500));
-    let half = jiff::SignedDuration::from_millis(500);
+    let (t, pace) = (t0(), SendPace::new(2.0, 1));
+    let at = |slot: SlotReservation| slot.at_us - t.as_microsecond();
 
-    assert_eq!(worker_a.reserve_send_slot(&sender, step, t).await.unwrap(), t, "an idle sender: now");
-    assert_eq!(worker_b.reserve_send_slot(&sender, step, t).await.unwrap(), t + half, "another caller: the next");
-    let third = worker_a.reserve_send_slot(&sender, step, t).await.unwrap();
-    assert_eq!(third, t + half * 2);
-    assert_eq!(worker_a.reserve_send_slot(&format!("{sender}-other"), step, t).await.unwrap(), t, "per sender");
+    assert_eq!(at(worker_a.reserve_send_slot(&sender, pace, t).await.unwrap()), 0, "an idle sender: now");
+    assert_eq!(at(worker_b.reserve_send_slot(&sender, pace, t).await.unwrap()), 500_000, "another caller: the next");
+    let third = worker_a.reserve_send_slot(&sender, pace, t).await.unwrap();
+    assert_eq!(at(third), 1_000_000);
+    assert_eq!(at(worker_a.reserve_send_slot(&format!("{sender}-other"), pace, t).await.unwrap()), 0, "per sender");
 
     // The last slot, unused, goes back; one with a later reservation after it doesn't.
-    worker_a.give_back_send_slot(&sender, third, step).await.unwrap();
-    assert_eq!(worker_b.reserve_send_slot(&sender, step, t).await.unwrap(), third);
-    worker_a.give_back_send_slot(&sender, t + half, step).await.unwrap();
-    assert_eq!(worker_b.reserve_send_slot(&sender, step, t).await.unwrap(), t + half * 3);
+    worker_a.give_back_send_slot(&sender, third, pace).await.unwrap();
+    let again = worker_b.reserve_send_slot(&sender, pace, t).await.unwrap();
+    assert_eq!(again, third);
+    let fourth = worker_b.reserve_send_slot(&sender, pace, t).await.unwrap();
+    worker_a.give_back_send_slot(&sender, again, pace).await.unwrap();
+    assert_eq!(at(worker_b.reserve_send_slot(&sender, pace, t).await.unwrap()), at(fourth) + 500_000);
 
     // Idle long enough, the sender's next slot is now again.
     let later = t + jiff::SignedDuration::from_secs(60);
-    assert_eq!(worker_a.reserve_send_slot(&sender, step, later).await.unwrap(), later);
+    assert_eq!(worker_a.reserve_send_slot(&sender, pace, later).await.unwrap().at_us, later.as_microsecond());
+}
+
+pub async fn an_idle_senders_burst_goes_at_once_from_every_caller_then_is_spaced<S: ConversationStore>(
+    handles: impl Fn() -> S,
+) {
+    let (worker_a, worker_b) = (handles(), handles());
+    let sender = format!("+1415555{:04}", fastrand::u16(..10_000));
+    let (t, pace) = (t0(), SendPace::new(4.0, 3));
+    let mut slots = Vec::new();
+    for i in 0..5 {
+        let worker = if i % 2 == 0 { &worker_a } else { &worker_b };
+        slots.push(worker.reserve_send_slot(&sender, pace, t).await.unwrap().at_us - t.as_microsecond());
+    }
+    // 4 a second, 3 at once: the 3 now, then 1/2 s apart (no second holds more than 4).
+    assert_eq!(slots, [0, 0, 0, 500_000, 1_000_000]);
 }

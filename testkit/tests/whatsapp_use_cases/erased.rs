@@ -147,18 +147,18 @@ impl Deliveries for Erased {
     async fn reserve_send_slot(
         &self,
         sender: &str,
-        interval: std::time::Duration,
+        pace: shared::domain::pacing::SendPace,
         now: Timestamp,
-    ) -> Result<Timestamp, StoreError> {
-        self.inner.reserve_send_slot(sender, interval, now).await
+    ) -> Result<shared::domain::pacing::SlotReservation, StoreError> {
+        self.inner.reserve_send_slot(sender, pace, now).await
     }
     async fn give_back_send_slot(
         &self,
         sender: &str,
-        slot: Timestamp,
-        interval: std::time::Duration,
+        slot: shared::domain::pacing::SlotReservation,
+        pace: shared::domain::pacing::SendPace,
     ) -> Result<(), StoreError> {
-        self.inner.give_back_send_slot(sender, slot, interval).await
+        self.inner.give_back_send_slot(sender, slot, pace).await
     }
     async fn claim_job(&self, job: &Job, now: Timestamp, until: Timestamp, owner: &str) -> Result<Claim, StoreError> {
         self.inner.claim_job(job, now, until, owner).await

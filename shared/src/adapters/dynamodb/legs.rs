@@ -17,6 +17,7 @@ use super::{
     DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error,
     unavailable,
 };
+use crate::domain::pacing::{SendPace, SlotReservation};
 use crate::domain::{DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
 use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError};
 
@@ -74,14 +75,14 @@ impl Deliveries for DynamoStore {
     async fn reserve_send_slot(
         &self,
         sender: &str,
-        interval: Duration,
+        pace: SendPace,
         now: Timestamp,
-    ) -> Result<Timestamp, StoreError> {
-        self.reserve_slot(sender, interval, now).await
+    ) -> Result<SlotReservation, StoreError> {
+        self.reserve_slot(sender, pace, now).await
     }
 
-    async fn give_back_send_slot(&self, sender: &str, slot: Timestamp, interval: Duration) -> Result<(), StoreError> {
-        self.give_back_slot(sender, slot, interval).await
+    async fn give_back_send_slot(&self, sender: &str, slot: SlotReservation, pace: SendPace) -> Result<(), StoreError> {
+        self.give_back_slot(sender, slot, pace).await
     }
 
     async fn claim_job(

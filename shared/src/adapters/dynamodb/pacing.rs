@@ -1,6 +1,7 @@
 //! Send slots per sender, shared by every worker instance (`Deliveries::reserve_send_slot`,
-//! `domain::pacing`): one `PACE#<sender>` item holds when the sender may send next, in
-//! microseconds, and each reservation moves it on by one interval with a conditional update.
+//! `domain::pacing`): one `PACE#<sender>` item holds the sender's `next` send time, in
+//! microseconds, and each reservation moves it on by one interval with a conditional update;
+//! the slot itself (up to the pace's tolerance ahead of `next`) is the domain rule's.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use jiff::Timestamp;
 
 use super::attrs::*;
 use super::{DynamoStore, unavailable};
+use crate::domain::pacing::{self, SendPace, SlotReservation};
 use crate::ports::StoreError;
 
 /// An idle sender's item only needs to outlive a burst.
@@ -23,11 +25,11 @@ impl DynamoStore {
     pub(super) async fn reserve_slot(
         &self,
         sender: &str,
-        interval: Duration,
+        pace: SendPace,
         now: Timestamp,
-    ) -> Result<Timestamp, StoreError> {
+    ) -> Result<SlotReservation, StoreError> {
         let key = key(format!("PACE#{sender}"), "PACE");
-        let (now_us, step) = (now.as_microsecond(), i64::try_from(interval.as_micros()).unwrap_or(i64::MAX));
+        let (now_us, step) = (now.as_microsecond(), pace.interval_us());
         let expires = expires(now, PACE_TTL);
         for _ in 0..MAX_TRIES {
             // A busy sender: the slot after the last one reserved.
@@ -49,7 +51,7 @@ impl DynamoStore {
                     let Some(next) = out.attributes.as_ref().and_then(|a| opt_n(a, "next_us")) else {
                         return Err(StoreError::Corrupt("a send slot without next_us".into()));
                     };
-                    return slot(next.saturating_sub(step));
+                    return Ok(pacing::reserve(Some(next.saturating_sub(step)), now_us, pace));
                 }
                 Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
                 Err(e) => return Err(unavailable(e)),
@@ -68,7 +70,7 @@ impl DynamoStore {
                 .send()
                 .await;
             match idle {
-                Ok(_) => return Ok(now),
+                Ok(_) => return Ok(pacing::reserve(None, now_us, pace)),
                 // Another instance reserved meanwhile: take the slot after its one.
                 Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
                 Err(e) => return Err(unavailable(e)),
@@ -82,10 +84,9 @@ impl DynamoStore {
     pub(super) async fn give_back_slot(
         &self,
         sender: &str,
-        slot: Timestamp,
-        interval: Duration,
+        slot: SlotReservation,
+        pace: SendPace,
     ) -> Result<(), StoreError> {
-        let step = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
         let result = self
             .client
             .update_item()
@@ -93,8 +94,8 @@ impl DynamoStore {
             .set_key(Some(key(format!("PACE#{sender}"), "PACE")))
             .update_expression("SET next_us = :slot")
             .condition_expression("next_us = :after")
-            .expression_attribute_values(":slot", n(slot.as_microsecond()))
-            .expression_attribute_values(":after", n(slot.as_microsecond().saturating_add(step)))
+            .expression_attribute_values(":slot", n(pacing::given_back(slot, pace)))
+            .expression_attribute_values(":after", n(slot.next_us))
             .send()
             .await;
         match result {
@@ -104,8 +105,4 @@ impl DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
-}
-
-fn slot(us: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
