@@ -193,6 +193,8 @@ pub struct OutboundLeg {
     pub agent: WaId,
     pub agent_wamid: Wamid,
     pub status: Option<DeliveryStatus>,
+    /// The worker recorded the send (the provider's id is on the leg).
+    pub send_recorded: bool,
     /// The conversation's handle and the reply's text, for a notice sent as the template.
     pub handle: Option<Handle>,
     pub body: String,
@@ -322,6 +324,8 @@ pub enum StatusChange {
     Advanced,
     /// Late, duplicate or backwards: nothing changed. `current` is what is recorded.
     Unchanged { current: Option<DeliveryStatus> },
+    /// Nothing the store doesn't know already (`DeliveryStatus::worth_recording`): no write.
+    NothingNew,
     /// No such leg.
     Missing,
 }

@@ -283,8 +283,22 @@ async fn aws_calls_per_status_callback() {
     let delivered = counter.take();
     report(&app, &job, "sent", None).await;
     let late = counter.take();
-    println!("AWS calls per status callback: sent {sent:?}; delivered {delivered:?}; late {late:?}");
-    assert_eq!(sent, ["DynamoDB.GetItem", "DynamoDB.UpdateItem"], "no notice: nothing to enqueue");
+    // The usual case: the worker recorded the send before Twilio's `sent` came.
+    let recorded = record_agent_reply(&aws, "+14155550188", "hi").await;
+    let now = jiff::Timestamp::now();
+    let store = aws.store();
+    store.claim_job(&recorded, now, now + jiff::SignedDuration::from_secs(60), "worker").await.unwrap();
+    store.record_sms_sent(&recorded, "SM11111111111111111111111111111111", None, now).await.unwrap();
+    counter.take();
+    report(&app, &recorded, "sent", None).await;
+    let sent_after_record = counter.take();
+    println!(
+        "AWS calls per status callback: sent {sent:?}; delivered {delivered:?}; late {late:?}; \
+         sent after the worker's record {sent_after_record:?}"
+    );
+    assert_eq!(sent, ["DynamoDB.GetItem", "DynamoDB.UpdateItem"], "the worker's answer lost: the sid is kept");
     assert_eq!(delivered, ["DynamoDB.GetItem", "DynamoDB.TransactWriteItems", "SQS.SendMessageBatch"]);
-    assert_eq!(late, ["DynamoDB.GetItem", "DynamoDB.UpdateItem"]);
+    assert_eq!(late, ["DynamoDB.GetItem"], "a status that changes nothing costs no write");
+    assert_eq!(sent_after_record, ["DynamoDB.GetItem"], "`sent` on a recorded send says nothing new");
+    assert_eq!(leg_status(&aws, &recorded).await, None);
 }

@@ -516,6 +516,48 @@ async fn aws_calls_per_agent_reply() {
     assert_eq!(sms_jobs(&h.take_jobs().await).len(), 3);
 }
 
+/// A copy's statuses over the wire: `sent` on a recorded copy is one read and no write
+/// (issue 17); `delivered` and `read` a read and a conditional update; a late one the same,
+/// refused by the condition (the copy's route doesn't know the leg's status).
+#[tokio::test]
+async fn aws_calls_per_copy_status() {
+    let h = Harness::new().await;
+    h.customer_texts(CUSTOMER_A, "Hi").await;
+    let copies = h.forward().await;
+    let wamid = &copies[AGENTS[0]];
+    let counter = bridge_testkit::testing::AwsCallCounter::default();
+    let env = test_env(&h.aws, &[]);
+    let store = shared::adapters::dynamodb::DynamoStore::new(
+        counter.dynamodb(&h.aws.dynamodb),
+        &h.aws.table,
+        shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION,
+    );
+    let queue = shared::adapters::sqs::SqsQueue::new(counter.sqs(&h.aws.sqs), &h.aws.queue_url);
+    let counted = router(Arc::new(WhatsAppWebhook::new(
+        WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
+        store,
+        queue,
+    )));
+    let mut calls = Vec::new();
+    for status in ["sent", "delivered", "read", "delivered"] {
+        let report = json!({ "id": wamid, "status": status, "timestamp": "1", "recipient_id": AGENTS[0] });
+        let (body, signature) = signed_meta_notification(&[], &[report]);
+        assert_eq!(counted.clone().oneshot(post(body, Some(signature))).await.unwrap().status(), 200);
+        calls.push(counter.take());
+    }
+    println!(
+        "AWS calls per copy status: sent {:?}; delivered {:?}; read {:?}; late {:?}",
+        calls[0], calls[1], calls[2], calls[3]
+    );
+    assert_eq!(calls[0], ["DynamoDB.GetItem"], "the copy's route, nothing written");
+    assert_eq!(calls[1], ["DynamoDB.GetItem", "DynamoDB.UpdateItem"]);
+    assert_eq!(calls[2], ["DynamoDB.GetItem", "DynamoDB.UpdateItem"]);
+    assert_eq!(calls[3], ["DynamoDB.GetItem", "DynamoDB.UpdateItem"]);
+    let thread = h.aws.store().thread(&key(CUSTOMER_A)).await.unwrap();
+    let leg = thread[0].legs.iter().find(|l| l.to == AGENTS[0]).unwrap();
+    assert_eq!(leg.status, Some(shared::domain::DeliveryStatus::Read));
+}
+
 // ---- what WhatsApp bills, and the line's template ----------------------------------------
 
 /// How often `metric` was counted with each of `values` while `call` ran (the process's

@@ -83,7 +83,15 @@ pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
     // The sid is kept on a leg without one: a report on a send whose answer the worker
     // lost tells it the SMS went out (the `?job=` in the callback URL names the leg).
     let advance = || store.advance_leg_status(&address, status, report.error_code, Some(&report.sid), &notices, now);
-    match budget.retry(advance, StoreError::is_transient).await? {
+    let change = if status.worth_recording(leg.status, leg.send_recorded) {
+        budget.retry(advance, StoreError::is_transient).await?
+    } else if status.advances(leg.status) {
+        // `sent` on a send the worker recorded: no write (issue 17).
+        StatusChange::NothingNew
+    } else {
+        StatusChange::Unchanged { current: leg.status }
+    };
+    match change {
         StatusChange::Advanced => {
             // Recorded with the status, in its outbox entry: the sweep sends what this can't.
             enqueue_or_leave_to_outbox(queue, &notices, budget).await;
@@ -99,6 +107,7 @@ pub async fn apply_sms_status<S: Routing + StatusLog, Q: DeliveryQueue>(
             }
             Ok(StatusHandled::Unchanged { current })
         }
+        StatusChange::NothingNew => Ok(StatusHandled::Unchanged { current: leg.status }),
         StatusChange::Missing => Ok(StatusHandled::Unknown),
     }
 }

@@ -89,6 +89,11 @@ where
         // Another line's copy: not this number's to report on.
         return Ok(None);
     }
+    // A copy's route exists once its send is recorded: `sent` says nothing new (issue 17:
+    // no write; the copy's `delivered`, `read` or `failed` still is).
+    if !status.worth_recording(None, true) {
+        return Ok(Some(StatusHandled { change: StatusChange::NothingNew, resent_as_template: 0, noted: 0 }));
+    }
     let leg = LegAddress {
         conversation: copy.conversation.clone(),
         message_id: copy.message_id.clone(),

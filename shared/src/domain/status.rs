@@ -103,6 +103,15 @@ impl DeliveryStatus {
         current.is_none_or(|c| self.rank() > c.rank())
     }
 
+    /// Whether a report of `self` is worth a write (issue 17: a status that changes nothing
+    /// costs none): it moves `current` forward, and it says more than the worker's own record
+    /// of the send. `queued`, `sending` and `sent` say only that the provider took it, which a
+    /// recorded send (`send_recorded`: the provider's id is on the leg) already says.
+    pub fn worth_recording(self, current: Option<DeliveryStatus>, send_recorded: bool) -> bool {
+        let only_says_taken = self.rank() <= Self::Sent.rank();
+        self.advances(current) && !(only_says_taken && send_recorded)
+    }
+
     /// The reaction the agent who wrote the message is shown when its status moves from
     /// `previous` to this: ✅ the first time it is known to have arrived, ❌ when it failed.
     pub fn agent_reaction(self, previous: Option<DeliveryStatus>) -> Option<&'static str> {
@@ -257,5 +266,37 @@ mod tests {
             prop_assert_eq!(current.map(|c| c.rank()), Some(max_rank));
             prop_assert!(changes <= 6, "at most one change per rank");
         }
+
+        /// Skipping the writes `worth_recording` refuses loses nothing anyone is shown:
+        /// the agent's reactions come out the same, and the status ends at the furthest one
+        /// reported past `sent` (or the worker's own `sent`).
+        #[test]
+        fn skipped_writes_change_no_reaction_and_no_final_status(reports in proptest::collection::vec(any_status(), 1..12)) {
+            let (mut every, mut worth): (Option<DeliveryStatus>, Option<DeliveryStatus>) = (None, None);
+            let (mut shown_every, mut shown_worth) = (Vec::new(), Vec::new());
+            for report in &reports {
+                if report.advances(every) {
+                    shown_every.extend(report.agent_reaction(every));
+                    every = Some(*report);
+                }
+                if report.worth_recording(worth, true) {
+                    shown_worth.extend(report.agent_reaction(worth));
+                    worth = Some(*report);
+                }
+            }
+            prop_assert_eq!(shown_every, shown_worth);
+            let past_sent = |s: Option<DeliveryStatus>| s.filter(|s| s.rank() > Sent.rank());
+            prop_assert_eq!(past_sent(every), worth);
+        }
+    }
+
+    #[test]
+    fn only_a_status_past_the_providers_acceptance_is_worth_a_write_once_the_send_is_recorded() {
+        assert!(!Sent.worth_recording(None, true), "the worker recorded the send: nothing new");
+        assert!(Sent.worth_recording(None, false), "a lost answer: the report tells the leg it went out");
+        assert!(Delivered.worth_recording(None, true));
+        assert!(!Sent.worth_recording(Some(Delivered), false), "backwards");
+        assert!(!Delivered.worth_recording(Some(Delivered), true), "a replay");
+        assert!(Failed.worth_recording(None, true) && Read.worth_recording(Some(Delivered), true));
     }
 }

@@ -39,6 +39,7 @@ impl Routing for MemoryStore {
                     agent: agent.clone(),
                     agent_wamid: agent_wamid.clone(),
                     status: leg.status,
+                    send_recorded: leg.provider_id.is_some(),
                     handle: Some(handle.clone()),
                     body: message.body.clone(),
                 }),

@@ -100,8 +100,9 @@ async fn statuses_only_move_forward_and_the_tick_is_shown_once() {
     let (store, queue, lines) = (MemoryStore::new(), MemoryQueue::new(), lines(""));
     let job = sent_reply(&store).await;
     let steps: [(&str, StatusHandled); 8] = [
-        ("sent", StatusHandled::Advanced { status: DeliveryStatus::Sent, notices: 0 }),
-        ("queued", StatusHandled::Unchanged { current: Some(DeliveryStatus::Sent) }),
+        // The worker recorded the send (as `queued`): `sent` says nothing new, no write.
+        ("sent", StatusHandled::Unchanged { current: Some(DeliveryStatus::Queued) }),
+        ("queued", StatusHandled::Unchanged { current: Some(DeliveryStatus::Queued) }),
         ("delivered", StatusHandled::Advanced { status: DeliveryStatus::Delivered, notices: 1 }),
         ("sent", StatusHandled::Unchanged { current: Some(DeliveryStatus::Delivered) }),
         ("failed", StatusHandled::Unchanged { current: Some(DeliveryStatus::Delivered) }),
@@ -110,8 +111,15 @@ async fn statuses_only_move_forward_and_the_tick_is_shown_once() {
         ("delivered", StatusHandled::Unchanged { current: Some(DeliveryStatus::Read) }),
     ];
     for (status, expected) in steps {
+        let writes = store.calls(StoreOp::AdvanceLegStatus);
         let handled = apply(&store, &queue, &lines, &report(&job, SID, status, Some(30003)), &budget()).await;
+        let advanced = matches!(expected, StatusHandled::Advanced { .. });
         assert_eq!(handled.unwrap(), expected, "{status}");
+        assert_eq!(
+            store.calls(StoreOp::AdvanceLegStatus) - writes,
+            usize::from(advanced),
+            "{status}: a write only to advance"
+        );
     }
     assert_eq!(leg_status(&store, &job), Some(DeliveryStatus::Read));
     let told = notices(&queue.jobs());
@@ -195,12 +203,12 @@ async fn without_the_job_the_sid_the_worker_recorded_finds_the_leg() {
     let (store, queue, lines) = (MemoryStore::new(), MemoryQueue::new(), lines(""));
     let job = sent_reply(&store).await;
 
-    let handled = apply(&store, &queue, &lines, &report_without_job(&job, SID, "sent", None), &budget()).await;
+    let handled = apply(&store, &queue, &lines, &report_without_job(&job, SID, "delivered", None), &budget()).await;
 
-    assert_eq!(handled.unwrap(), StatusHandled::Advanced { status: DeliveryStatus::Sent, notices: 0 });
+    assert_eq!(handled.unwrap(), StatusHandled::Advanced { status: DeliveryStatus::Delivered, notices: 1 });
     assert_eq!(store.calls(StoreOp::FindSentSms), 1);
-    assert_eq!(leg_status(&store, &job), Some(DeliveryStatus::Sent));
-    assert!(queue.jobs().is_empty(), "`sent` tells the agent nothing");
+    assert_eq!(leg_status(&store, &job), Some(DeliveryStatus::Delivered));
+    assert_eq!(notices(&queue.jobs()), [tick(&job)]);
 }
 
 #[tokio::test]

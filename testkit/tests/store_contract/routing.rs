@@ -65,14 +65,15 @@ pub async fn a_sent_sms_is_found_by_its_sid_and_its_leg_names_the_agents_message
     let at = address(&sms);
     let leg_now = || store.outbound_leg(&conversation, &at.message_id, &sms.job_id);
 
-    let expected = |status| OutboundLeg {
+    let expected = |status, send_recorded| OutboundLeg {
         agent: agent(1),
         agent_wamid: answer.wamid.clone(),
         status,
+        send_recorded,
         handle: Some(handle("K7")),
         body: "See you at 5".into(),
     };
-    assert_eq!(leg_now().await.unwrap(), Some(expected(None)));
+    assert_eq!(leg_now().await.unwrap(), Some(expected(None, false)));
 
     let provider_id = sid();
     assert_eq!(store.find_sent_sms(&provider_id).await.unwrap(), None);
@@ -87,7 +88,7 @@ pub async fn a_sent_sms_is_found_by_its_sid_and_its_leg_names_the_agents_message
             agent_wamid: answer.wamid.clone(),
         })
     );
-    assert_eq!(leg_now().await.unwrap(), Some(expected(Some(DeliveryStatus::Queued))));
+    assert_eq!(leg_now().await.unwrap(), Some(expected(Some(DeliveryStatus::Queued), true)));
     let sent = leg(store, &sms).await;
     assert_eq!((sent.state.as_str(), sent.provider_id), ("sent", Some(provider_id)));
     assert_eq!(

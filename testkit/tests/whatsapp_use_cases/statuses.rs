@@ -62,10 +62,19 @@ async fn a_status_moves_the_copys_leg_forward_only() {
     assert_eq!(w.status(&status(&copy, "delivered", None)).await, handled(StatusChange::Advanced, 0, 0));
     assert_eq!(leg_status(&w, job), Some(DeliveryStatus::Delivered));
 
-    // Late and out of order: nothing changes.
-    for late in ["sent", "accepted", "delivered", "failed"] {
+    // Late and out of order: nothing changes. `sent` and `accepted` on a recorded copy say
+    // nothing new and cost no write at all.
+    for (late, expected) in [
+        ("sent", StatusChange::NothingNew),
+        ("accepted", StatusChange::NothingNew),
+        ("delivered", unchanged(DeliveryStatus::Delivered)),
+        ("failed", unchanged(DeliveryStatus::Delivered)),
+    ] {
+        let writes = w.store.calls(StoreOp::AdvanceLegStatus);
         let change = w.status(&status(&copy, late, None)).await;
-        assert_eq!(change, handled(unchanged(DeliveryStatus::Delivered), 0, 0), "{late}");
+        assert_eq!(change, handled(expected.clone(), 0, 0), "{late}");
+        let tried = w.store.calls(StoreOp::AdvanceLegStatus) - writes;
+        assert_eq!(tried, usize::from(expected != StatusChange::NothingNew), "{late}");
     }
     assert_eq!(leg_status(&w, job), Some(DeliveryStatus::Delivered));
 

@@ -71,6 +71,7 @@ impl Routing for DynamoStore {
                 agent: WaId::parse(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 agent_wamid: Wamid::parse(wamid).map_err(StoreError::Corrupt)?,
                 status: opt_s(leg, "status").and_then(DeliveryStatus::parse),
+                send_recorded: opt_s(leg, "provider_id").is_some(),
                 handle: opt_s(&item, "handle").and_then(|h| Handle::parse(h).ok()),
                 body: opt_s(&item, "body").unwrap_or_default().to_owned(),
             })),
