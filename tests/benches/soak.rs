@@ -45,6 +45,8 @@ use whatsapp_webhook::WhatsAppWebhook;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const CUSTOMERS: usize = 20;
+/// CI's smoke run: fewer customers, each texting twice.
+const SMOKE_CUSTOMERS: usize = 8;
 const PROVIDER_FAULT_RATE: f64 = 0.30;
 const AWS_REFUSE_RATE: f64 = 0.05;
 const AWS_LOST_ANSWER_RATE: f64 = 0.01;
@@ -284,18 +286,19 @@ fn sequences(texts: impl Iterator<Item = (String, String)>) -> HashMap<String, V
 
 fn main() {
     let texts: usize = std::env::var("SOAK_TEXTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let texts = if smoke() { 2 * CUSTOMERS } else { texts };
-    let per_customer = texts.div_ceil(CUSTOMERS);
+    let customers = if smoke() { SMOKE_CUSTOMERS } else { CUSTOMERS };
+    let texts = if smoke() { 2 * customers } else { texts };
+    let per_customer = texts.div_ceil(customers);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let started = Instant::now();
-    let ok = runtime.block_on(soak(per_customer));
+    let ok = runtime.block_on(soak(customers, per_customer));
     eprintln!("soak: {:.0} s in all", started.elapsed().as_secs_f64());
     if !ok {
         std::process::exit(1);
     }
 }
 
-async fn soak(per_customer: usize) -> bool {
+async fn soak(customer_count: usize, per_customer: usize) -> bool {
     let aws = TestAws::new().await;
     let outage = Arc::new(Mutex::new(None));
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
@@ -370,7 +373,7 @@ async fn soak(per_customer: usize) -> bool {
     }
 
     let started = Instant::now();
-    let customers: Vec<String> = (0..CUSTOMERS).map(|c| format!("+1415555{:04}", 4000 + c)).collect();
+    let customers: Vec<String> = (0..customer_count).map(|c| format!("+1415555{:04}", 4000 + c)).collect();
     let text = |world: Arc<World>, c: usize, m: usize, customer: String| async move {
         let sid = format!("SM{c:02}{m:030}");
         let (body, signature) =
@@ -397,7 +400,7 @@ async fn soak(per_customer: usize) -> bool {
     );
     eprintln!(
         "soak: {} texts in, providers down for {outage:?}, SQS refusing sends for {sqs_outage:?}",
-        half * CUSTOMERS
+        half * customer_count
     );
     for m in half..per_customer {
         for (c, customer) in customers.iter().enumerate() {
@@ -420,8 +423,8 @@ async fn soak(per_customer: usize) -> bool {
     }
     eprintln!(
         "soak: {} texts and {} replies in after {:.0} s",
-        per_customer * CUSTOMERS,
-        per_customer * CUSTOMERS,
+        per_customer * customer_count,
+        per_customer * customer_count,
         started.elapsed().as_secs_f64()
     );
 

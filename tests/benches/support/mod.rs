@@ -167,10 +167,13 @@ pub fn size_arg(default: usize, small: usize) -> usize {
 /// Builds the three functions' binaries (the bench profile doesn't build them): release, or
 /// the debug ones in a smoke run.
 pub fn build_release_binaries() {
-    let mut args = vec!["build", "-p", "sms-webhook", "-p", "whatsapp-webhook", "-p", "delivery-worker"];
-    if !smoke() {
-        args.push("--release");
-    }
+    // Smoke: the whole workspace's binaries, as `cargo test --workspace` built them (the
+    // three packages alone unify features differently and rebuild the AWS SDK: a minute).
+    let args = if smoke() {
+        vec!["build", "--workspace", "--bins"]
+    } else {
+        vec!["build", "-p", "sms-webhook", "-p", "whatsapp-webhook", "-p", "delivery-worker", "--release"]
+    };
     println!("building the functions' binaries (cargo {})...", args.join(" "));
     let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args(&args).status().unwrap();
     assert!(built.success());
