@@ -7,6 +7,11 @@
 //!
 //! `cargo bench -p local-stack --bench round_trip [-- MESSAGES]` (default 120), printing
 //! p50/p95/p99/max for each path; `ROUND_TRIP_SAMPLES=file.csv` also writes every sample.
+//!
+//! The bridge's own share of each path (issue 17): the `local-stack` process's CPU time while
+//! the path runs (`/proc/<pid>/stat`), less what it burns idle (its SQS poller) over the same
+//! time, per message. Everything else in a path's latency is waiting: for moto, for the
+//! providers' fakes, for the next poll. The emulator runs in its own process.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the benchmark failing
 
@@ -66,6 +71,25 @@ async fn wait_for(arrivals: &Arrivals, count: usize) -> Vec<(Instant, Value)> {
     }
 }
 
+/// The process's user + system CPU time so far (Linux; 0 elsewhere).
+fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // Linux reports in USER_HZ, 100 a second on every architecture the bridge runs on.
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+}
+
+/// CPU time a phase used beyond the idle rate, per message.
+fn own_cpu_per_message(cpu: Duration, wall: Duration, idle_per_second: f64, messages: usize) -> f64 {
+    let own = cpu.as_secs_f64() - idle_per_second * wall.as_secs_f64();
+    own.max(0.0) * 1000.0 / messages.max(1) as f64
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -120,6 +144,13 @@ async fn main() {
     ready_rx.recv_timeout(Duration::from_secs(180)).expect("local stack ready");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    // What the stack burns doing nothing (its poller): subtracted from each phase's CPU.
+    let idle_for = Duration::from_secs(if std::env::var_os("BENCH_SMOKE").is_some() { 1 } else { 5 });
+    let idle_from = cpu_time(stack.id());
+    tokio::time::sleep(idle_for).await;
+    let idle_per_second = (cpu_time(stack.id()) - idle_from).as_secs_f64() / idle_for.as_secs_f64();
+    let (mut inbound_cpu, mut inbound_wall, mut reply_cpu, mut reply_wall) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
 
     let warm_up = 5;
     let (mut inbound, mut reply, mut webhook, mut first_copy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -137,6 +168,7 @@ async fn main() {
         let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let url = format!("{base}/sms/inbound");
         let before = whatsapp_arrivals.lock().unwrap().len();
+        let cpu_before = cpu_time(stack.id());
         let started = Instant::now();
         let status = http
             .post(&url)
@@ -151,6 +183,7 @@ async fn main() {
         let answered = Instant::now();
         let copies = wait_for(&whatsapp_arrivals, before + 2).await;
         let (arrived, _) = copies[before + 1];
+        let (inbound_done, cpu_inbound_done) = (Instant::now(), cpu_time(stack.id()));
         let copy_wamid = copies[before..].iter().find(|(_, c)| c["to"] == "14155550111").unwrap().1["wamid"].clone();
 
         // The agent swipe-replies to their copy.
@@ -180,7 +213,12 @@ async fn main() {
             .status();
         assert_eq!(status, 200);
         let sms = wait_for(&sms_arrivals, sms_before + 1).await;
+        let (reply_done, cpu_reply_done) = (Instant::now(), cpu_time(stack.id()));
         if i >= warm_up {
+            inbound_cpu += cpu_inbound_done - cpu_before;
+            inbound_wall += inbound_done - started;
+            reply_cpu += cpu_reply_done - cpu_inbound_done;
+            reply_wall += reply_done - inbound_done;
             inbound.push(arrived - started);
             webhook.push(answered - started);
             first_copy.push(copies[before].0 - started);
@@ -207,6 +245,13 @@ async fn main() {
     report("inbound SMS -> first agent's copy", first_copy);
     report("inbound SMS -> both agents' copies", inbound);
     report("agent reply -> SMS to the customer", reply);
+    println!(
+        "the bridge's own CPU per message (the local-stack process, less its idle {:.1} ms/s): \
+         inbound SMS -> both copies {:.2} ms, agent reply -> SMS {:.2} ms",
+        idle_per_second * 1000.0,
+        own_cpu_per_message(inbound_cpu, inbound_wall, idle_per_second, messages),
+        own_cpu_per_message(reply_cpu, reply_wall, idle_per_second, messages),
+    );
     let _ = Command::new("kill").args(["-INT", &stack.id().to_string()]).status();
     let _ = stack.wait();
 }

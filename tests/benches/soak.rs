@@ -46,14 +46,14 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const CUSTOMERS: usize = 20;
 /// CI's smoke run: fewer customers, each texting twice.
-const SMOKE_CUSTOMERS: usize = 8;
+const SMOKE_CUSTOMERS: usize = 4;
 const PROVIDER_FAULT_RATE: f64 = 0.30;
 const AWS_REFUSE_RATE: f64 = 0.05;
 const AWS_LOST_ANSWER_RATE: f64 = 0.01;
 const OUTAGE: Duration = Duration::from_secs(60);
 const SQS_OUTAGE: Duration = Duration::from_secs(15);
 /// CI's smoke run (`BENCH_SMOKE`): two texts a customer, outages of a few seconds.
-const SMOKE_OUTAGE: Duration = Duration::from_secs(3);
+const SMOKE_OUTAGE: Duration = Duration::from_secs(2);
 const SMOKE_SQS_OUTAGE: Duration = Duration::from_secs(2);
 
 /// `BENCH_SMOKE` set: CI's run (`.ci/bench-smoke`); the figures mean nothing then.
@@ -311,8 +311,8 @@ async fn soak(customer_count: usize, per_customer: usize) -> bool {
             ("TWILIO_API_BASE", &twilio.0.uri()),
             ("PROVIDER_TIMEOUT_SECONDS", "0.5"),
             ("RECONCILE_WAIT_SECONDS", if smoke() { "2" } else { "10" }),
-            ("RETRY_BASE_SECONDS", "1"),
-            ("RETRY_MAX_SECONDS", "4"),
+            ("RETRY_BASE_SECONDS", if smoke() { "0.5" } else { "1" }),
+            ("RETRY_MAX_SECONDS", if smoke() { "2" } else { "4" }),
             ("WHATSAPP_MESSAGES_PER_SECOND", "1000"),
             ("SMS_MESSAGES_PER_SECOND", "1000"),
         ],
