@@ -379,7 +379,7 @@ fn main() {
         .with_max_level(lambda_http::tracing::Level::INFO)
         .with_writer(std::io::sink)
         .init();
-    let n: usize = support::size_arg(200, 5);
+    let n: usize = support::size_arg(200, 3);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let paths = [inbound_sms(n).await, agent_reply(n).await, status_callback(n).await, worker(n).await];

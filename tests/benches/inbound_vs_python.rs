@@ -248,7 +248,7 @@ fn header(title: &str) {
 // One thread, as the functions run (their `main`s use a current-thread runtime).
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let n: usize = support::size_arg(300, 5);
+    let n: usize = support::size_arg(300, 3);
     let events = inbound_events(n + WARMUP);
     // `-- N bridge-only`: the bridge's inbound path alone, e.g. under a profiler.
     if std::env::args().any(|a| a == "bridge-only") {

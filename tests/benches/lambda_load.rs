@@ -26,7 +26,7 @@ const WORKER_BATCH: usize = 10;
 
 #[tokio::main]
 async fn main() {
-    let invocations: usize = support::size_arg(300, 10);
+    let invocations: usize = support::size_arg(300, 4);
     support::build_release_binaries();
     let providers = FakeProviders::start().await;
 
@@ -46,7 +46,7 @@ async fn main() {
         // The worker's jobs must be recorded first, one moto transaction each (and moto's
         // transactions slow down as the table grows): a tenth as many batches of ten jobs.
         let (batch, invocations) = if function == "delivery-worker" {
-            (WORKER_BATCH, (invocations / WORKER_BATCH).max(10))
+            (WORKER_BATCH, (invocations / WORKER_BATCH).max(if support::smoke() { 1 } else { 10 }))
         } else {
             (1, invocations)
         };

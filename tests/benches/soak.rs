@@ -46,7 +46,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const CUSTOMERS: usize = 20;
 /// CI's smoke run: fewer customers, each texting twice.
-const SMOKE_CUSTOMERS: usize = 4;
+const SMOKE_CUSTOMERS: usize = 3;
 const PROVIDER_FAULT_RATE: f64 = 0.30;
 const AWS_REFUSE_RATE: f64 = 0.05;
 const AWS_LOST_ANSWER_RATE: f64 = 0.01;
