@@ -6,6 +6,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod logging;
 pub mod ports;
 pub mod secrets;
 pub mod telemetry;

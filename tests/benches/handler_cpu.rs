@@ -372,11 +372,11 @@ fn signature_micros() -> (f64, f64) {
 
 fn main() {
     // As Lambda's JSON logs, formatted in full, written nowhere.
-    lambda_http::tracing::subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_target(false)
         .without_time()
-        .with_max_level(lambda_http::tracing::Level::INFO)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .with_writer(std::io::sink)
         .init();
     let n: usize = support::size_arg(200, 3);

@@ -13,7 +13,7 @@ use shared::config::DeliveryWorkerConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init_logs();
     let sdk = shared::aws::sdk_config().await;
     let config = shared::secrets::cold_start_config(&sdk, DeliveryWorkerConfig::from_lookup).await?;
     let worker = Arc::new(DeliveryWorker::from_config(config, &sdk));

@@ -7,7 +7,7 @@ use sms_webhook::{SmsWebhook, router};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init_logs();
     let sdk = shared::aws::sdk_config().await;
     let config = shared::secrets::cold_start_config(&sdk, SmsWebhookConfig::from_lookup).await?;
     let webhook = Arc::new(SmsWebhook::from_config(config, &sdk));
