@@ -7,7 +7,9 @@
 //! - second request: the same, warm.
 //!
 //! A hello-world function (`examples/hello_world.rs`: the same runtime, a constant answer)
-//! runs first, as the baseline each function's init is divided by.
+//! runs first, as the baseline each function's init is divided by. The warm-up's own time,
+//! from the function's "connections opened during init" log line, is shown apart: init less
+//! the warm-up is the binary's start, configuration and clients.
 //!
 //! The AWS side is the moto emulator and the providers are HTTP fakes, all on loopback over
 //! plain HTTP: no TLS and no network latency, which the warm-up exists to take off the first
@@ -39,8 +41,14 @@ async fn main() {
 
     println!("\n{runs} cold starts per function, release binaries, moto + HTTP fakes on loopback");
     println!(
-        "{:<18} {:>22} {:>14} {:>22} {:>22}",
-        "function", "init ms (p50 / max)", "÷ hello-world", "1st request ms", "2nd request ms"
+        "{:<18} {:>22} {:>14} {:>20} {:>14} {:>22} {:>22}",
+        "function",
+        "init ms (p50 / max)",
+        "÷ hello-world",
+        "of which warm-up ms",
+        "rest ÷ hello",
+        "1st request ms",
+        "2nd request ms"
     );
     let mut next_customer = 0;
     let mut hello_world_init = f64::NAN;
@@ -55,14 +63,18 @@ async fn main() {
                 (events, release_binary(function))
             };
             let runtime = FakeRuntime::start(events).await;
-            let (mut child, started) = runtime.spawn(&binary, &env);
+            let log = std::env::temp_dir().join(format!("cold-start-{}-{function}.log", std::process::id()));
+            let (mut child, started) =
+                runtime.spawn_logging_to(&binary, &env, std::fs::File::create(&log).unwrap().into());
             runtime.wait_answers(2, function).await;
             let _ = child.kill();
             let _ = child.wait();
             let timings = runtime.timings(started);
-            samples.push((timings.init_ms, timings.invocations_ms[0], timings.invocations_ms[1]));
+            let warm_up = warm_up_ms(&std::fs::read_to_string(&log).unwrap_or_default());
+            let _ = std::fs::remove_file(&log);
+            samples.push((timings.init_ms, timings.invocations_ms[0], timings.invocations_ms[1], warm_up));
         }
-        let stat = |pick: fn(&(f64, f64, f64)) -> f64| {
+        let stat = |pick: fn(&(f64, f64, f64, f64)) -> f64| {
             let values: Vec<f64> = samples.iter().map(pick).collect();
             let [p50, _, _, max] = support::percentiles(&values);
             (p50, format!("{p50:.1} / {max:.1}"))
@@ -72,8 +84,25 @@ async fn main() {
             hello_world_init = init_p50;
         }
         let ratio = format!("{:.1}x", init_p50 / hello_world_init);
-        println!("{function:<18} {init:>22} {ratio:>14} {:>22} {:>22}", stat(|s| s.1).1, stat(|s| s.2).1);
+        let (_, warm_up) = stat(|s| s.3);
+        let (rest_p50, _) = stat(|s| s.0 - s.3);
+        let rest_ratio = format!("{:.1}x", rest_p50 / hello_world_init);
+        println!(
+            "{function:<18} {init:>22} {ratio:>14} {warm_up:>20} {rest_ratio:>14} {:>22} {:>22}",
+            stat(|s| s.1).1,
+            stat(|s| s.2).1
+        );
     }
+}
+
+/// The warm-up's duration from the function's JSON log line (0 for the hello-world, which
+/// has none).
+fn warm_up_ms(log: &str) -> f64 {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "connections opened during init")
+        .and_then(|line| line["fields"]["elapsed_ms"].as_f64())
+        .unwrap_or(0.0)
 }
 
 /// Builds the hello-world function (an example of this crate) as the functions are built.

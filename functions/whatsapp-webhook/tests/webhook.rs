@@ -478,11 +478,8 @@ async fn statuses_of_forwarded_copies_only_move_forward() {
     assert_eq!(h.aws.items().await, items, "a status for an unknown message changes nothing");
 }
 
-#[tokio::test]
-async fn aws_calls_per_agent_reply() {
-    let h = Harness::new().await;
-    let handle = h.customer_texts(CUSTOMER_A, "Hi").await;
-    let copies = h.forward().await;
+/// The webhook on the harness's emulator, its AWS calls counted.
+fn counted_webhook(h: &Harness) -> (axum::Router, bridge_testkit::testing::AwsCallCounter) {
     let counter = bridge_testkit::testing::AwsCallCounter::default();
     let env = test_env(&h.aws, &[]);
     let store = shared::adapters::dynamodb::DynamoStore::new(
@@ -491,11 +488,16 @@ async fn aws_calls_per_agent_reply() {
         shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION,
     );
     let queue = shared::adapters::sqs::SqsQueue::new(counter.sqs(&h.aws.sqs), &h.aws.queue_url);
-    let counted = router(Arc::new(WhatsAppWebhook::new(
-        WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
-        store,
-        queue,
-    )));
+    let webhook = WhatsAppWebhook::new(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), store, queue);
+    (router(Arc::new(webhook)), counter)
+}
+
+#[tokio::test]
+async fn aws_calls_per_agent_reply() {
+    let h = Harness::new().await;
+    let handle = h.customer_texts(CUSTOMER_A, "Hi").await;
+    let copies = h.forward().await;
+    let (counted, counter) = counted_webhook(&h);
 
     let mut calls = Vec::new();
     for message in [
@@ -525,19 +527,7 @@ async fn aws_calls_per_copy_status() {
     h.customer_texts(CUSTOMER_A, "Hi").await;
     let copies = h.forward().await;
     let wamid = &copies[AGENTS[0]];
-    let counter = bridge_testkit::testing::AwsCallCounter::default();
-    let env = test_env(&h.aws, &[]);
-    let store = shared::adapters::dynamodb::DynamoStore::new(
-        counter.dynamodb(&h.aws.dynamodb),
-        &h.aws.table,
-        shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION,
-    );
-    let queue = shared::adapters::sqs::SqsQueue::new(counter.sqs(&h.aws.sqs), &h.aws.queue_url);
-    let counted = router(Arc::new(WhatsAppWebhook::new(
-        WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(),
-        store,
-        queue,
-    )));
+    let (counted, counter) = counted_webhook(&h);
     let mut calls = Vec::new();
     for status in ["sent", "delivered", "read", "delivered"] {
         let report = json!({ "id": wamid, "status": status, "timestamp": "1", "recipient_id": AGENTS[0] });

@@ -61,6 +61,11 @@ impl FakeRuntime {
 
     /// Starts `binary` against this runtime, with `env` and Lambda's own variables.
     pub fn spawn(&self, binary: &PathBuf, env: &HashMap<String, String>) -> (Child, Instant) {
+        self.spawn_logging_to(binary, env, Stdio::null())
+    }
+
+    /// [`Self::spawn`], the function's log lines (JSON) going to `stdout`.
+    pub fn spawn_logging_to(&self, binary: &PathBuf, env: &HashMap<String, String>, stdout: Stdio) -> (Child, Instant) {
         let started = Instant::now();
         let child = Command::new(binary)
             .env_clear()
@@ -70,7 +75,7 @@ impl FakeRuntime {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
