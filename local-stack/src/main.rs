@@ -37,8 +37,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Help = command {
+        println!("{}", settings::USAGE);
+        return ExitCode::SUCCESS;
+    }
     console::init();
     let result = match command {
+        Command::Help => Ok(()),
         Command::Serve(settings) => serve(settings).await,
         Command::SendSms(sms) => settings::send_sms(sms).await,
         Command::AgentMessage(message) => settings::send_agent_message(message).await,
@@ -54,6 +59,8 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     let env = settings.environment()?;
+    // The port first: a taken one is reported before the emulator starts.
+    let listener = listen(settings.port).await?;
 
     // The emulator: the caller's (AWS_ENDPOINT_URL) or our own pinned moto.
     let (endpoint, _moto) = match env.get("AWS_ENDPOINT_URL") {
@@ -95,6 +102,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
         .collect();
     let lines = sms_config.lines.clone();
+    let first_line = lines.iter().next().map(|line| line.id.to_string()).unwrap_or_default();
     // An entry is swept once it is older than the webhooks keep trying, so a webhook still
     // trying never races the sweep.
     let sweep_grace = sms_config.retry_budget.max(whatsapp_config.retry_budget) + Duration::from_secs(1);
@@ -122,10 +130,6 @@ async fn serve(settings: Settings) -> Result<(), String> {
         ),
     );
     let app = sms_webhook::router(sms).merge(whatsapp_webhook::router(whatsapp)).merge(simulator.router());
-
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
-        .await
-        .map_err(|e| format!("can't listen on 127.0.0.1:{}: {e}", settings.port))?;
 
     // Ctrl-C stops the page's live streams and the server, then the poller; the emulator
     // stops when `_moto` drops.
@@ -180,7 +184,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     println!("  SMS:       {}", env.get("TWILIO_API_BASE").unwrap_or_default());
     println!("  emulator:  {endpoint} (table {table})");
     println!(
-        "  ops:       AWS_ENDPOINT_URL={endpoint} TABLE_NAME={table} DELIVERY_QUEUE_URL={queue_url} \\\n             DEAD_LETTER_QUEUE_URL={dead_letter_url} cargo run -p bridge-ops -- thread +14155550134"
+        "  ops:       AWS_ENDPOINT_URL={endpoint} TABLE_NAME={table} DELIVERY_QUEUE_URL={queue_url} \\\n             DEAD_LETTER_QUEUE_URL={dead_letter_url} cargo run -p bridge-ops -- thread --line {first_line} +14155550134"
     );
     let port_arg =
         if settings.port == settings::DEFAULT_PORT { String::new() } else { format!(" --port {}", settings.port) };
@@ -196,6 +200,21 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let _ = poller_task.await;
     let _ = sweep_task.await;
     served.map_err(|e| e.to_string())
+}
+
+/// The page's and webhooks' port on 127.0.0.1, with the fix in the message when it is taken.
+async fn listen(port: u16) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            let other = if port == u16::MAX { port - 1 } else { port + 1 };
+            format!(
+                "port {port} is already in use (another local stack?): stop it, or choose another \
+                 port with `cargo run -p local-stack -- --port {other}`"
+            )
+        } else {
+            format!("can't listen on 127.0.0.1:{port}: {e}")
+        }
+    })
 }
 
 /// How often the local stack sweeps the outbox (AWS: every minute or two), and how long one

@@ -24,7 +24,7 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
 
 const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
-const USAGE: &str = "\
+pub const USAGE: &str = "\
 usage: local-stack [--port PORT] [--lines FILE]
                    [--fail-rate RATE] [--fail-seed N] [--fail-number +E164[=CODE]]...
                    [--closed-window WA_ID]... [--late-answer-rate RATE]
@@ -53,6 +53,8 @@ AWS failure modes (the functions' DynamoDB and SQS calls; the queue's event sour
                            dynamodb=SECONDS[@AFTER] likewise";
 
 pub enum Command {
+    /// `--help`: the usage on stdout, nothing started.
+    Help,
     Serve(Settings),
     SendSms(SendSms),
     AgentMessage(AgentMessage),
@@ -131,7 +133,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
             ("sms" | "agent", "--from") => from = Some(value("--from")?),
             ("sms", "--to") => to = Some(value("--to")?),
             ("agent", "--reply-to") => reply_to = Some(value("--reply-to")?),
-            (_, "-h" | "--help") => return Err(USAGE.to_owned()),
+            (_, "-h" | "--help") => return Ok(Command::Help),
             ("sms" | "agent", other) if !other.starts_with("--") => text.push(other.to_owned()),
             (_, other) => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
 mod browser;
+mod cli;
 mod common;
 mod log_safety;
 mod ready;

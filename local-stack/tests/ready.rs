@@ -35,7 +35,7 @@ async fn post_form(url: &str, token: &str, params: &[(&str, &str)]) -> u16 {
 async fn serves_the_round_trip_and_stops_on_ctrl_c() {
     let providers = FakeProviders::start().await;
     let (graph, twilio) = (providers.graph.uri(), providers.twilio.uri());
-    let mut stack = LocalStack::start(
+    let stack = LocalStack::start(
         &[],
         &[
             ("GRAPH_API_BASE", &graph),
@@ -131,6 +131,8 @@ async fn serves_the_round_trip_and_stops_on_ctrl_c() {
     );
     assert!(!providers.whatsapp_sent().await.iter().any(|m| m["type"] == "reaction"), "no ✅ as well");
 
-    // Ctrl-C: the stack (and the emulator it started) stop.
-    stack.stop();
+    // Ctrl-C: the stack (and the emulator it started) stop. Its printed hints name the
+    // sample's line, so the `thread` command it suggests finds the conversation.
+    let printed = stack.stop_and_collect();
+    assert!(printed.iter().any(|line| line.contains("bridge-ops -- thread --line demo +14155550134")), "{printed:#?}");
 }
