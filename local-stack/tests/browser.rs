@@ -7,10 +7,12 @@
 //! `tests/browser/two_phones.mjs` drives the browser (playwright-core, pinned by its
 //! package-lock.json) and saves `target/two-phones.png`.
 //!
-//! What it needs, it installs: Debian's `chromium` and `fonts-noto-color-emoji` packages
-//! (apt, when missing; `$CHROMIUM` names another browser) and playwright-core (npm ci, into
-//! the pinned tools' folder). Debian's security archive keeps only the newest Chromium, so the browser
-//! can't be pinned to a version; the test prints the one it used.
+//! What it needs, it installs where it can: Debian's `chromium` and `fonts-noto-color-emoji`
+//! packages (apt, as root or with passwordless sudo; `$CHROMIUM` names another browser) and
+//! playwright-core (npm ci, into the pinned tools' folder). Debian's security archive keeps
+//! only the newest Chromium, so the browser can't be pinned to a version; the test prints the
+//! one it used. Where it can't (a laptop without root, macOS, no Node.js), it says what to
+//! install and skips, unless `CI` is set: CI must run it (`.ci/run` sets it).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
@@ -26,7 +28,14 @@ const BROWSER_TEST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/brows
 
 #[test]
 fn a_customer_and_an_agent_talk_through_the_page() {
-    let chromium = chromium();
+    let chromium = match chromium().and_then(|chromium| node().map(|()| chromium)) {
+        Ok(chromium) => chromium,
+        Err(missing) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED the browser test: {missing}");
+            return;
+        }
+        Err(missing) => panic!("the browser test can't run in CI: {missing}"),
+    };
     let node_modules = playwright_core();
     let mut stack = LocalStack::start(&[], &[]);
 
@@ -54,36 +63,72 @@ fn a_customer_and_an_agent_talk_through_the_page() {
 /// Without a colour emoji font, ✅ and ❌ are empty boxes in the screenshot.
 const EMOJI_FONT: &str = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf";
 
-/// `$CHROMIUM`, else `/usr/bin/chromium`, installed from Debian's packages if missing.
-fn chromium() -> PathBuf {
+/// `$CHROMIUM`, else `/usr/bin/chromium`, installed from Debian's packages if missing and
+/// apt can run; otherwise what to install, as the error.
+fn chromium() -> Result<PathBuf, String> {
     let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     let mut missing = Vec::new();
-    if !path.exists() && std::env::var_os("CHROMIUM").is_none() {
+    if !path.exists() {
+        if std::env::var_os("CHROMIUM").is_some() {
+            return Err(format!("CHROMIUM={} doesn't exist", path.display()));
+        }
         missing.push("chromium");
     }
-    if !Path::new(EMOJI_FONT).exists() {
+    if !Path::new(EMOJI_FONT).exists() && path.starts_with("/usr/bin") {
         missing.push("fonts-noto-color-emoji");
     }
     if !missing.is_empty() {
+        let how = format!(
+            "install Debian's {} (sudo apt-get install {}), or set CHROMIUM to a Chromium or Chrome \
+             binary (macOS: CHROMIUM=\"/Applications/Google Chrome.app/Contents/MacOS/Google Chrome\")",
+            missing.join(" and "),
+            missing.join(" ")
+        );
+        if apt().is_none() {
+            return Err(how);
+        }
         eprintln!("installing Debian's {} (first run only)", missing.join(" and "));
-        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        let apt = |args: &[&str]| {
-            let mut command = if root { Command::new("apt-get") } else { Command::new("sudo") };
-            if !root {
-                command.args(["-n", "apt-get"]);
+        let install = [&["install", "-y", "-qq", "--no-install-recommends"][..], &missing[..]].concat();
+        for args in [&["update", "-qq"][..], &install[..]] {
+            let Some(mut apt_get) = apt() else { return Err(how) };
+            let status = apt_get.args(args).env("DEBIAN_FRONTEND", "noninteractive").status();
+            if !status.is_ok_and(|s| s.success()) {
+                return Err(format!("apt-get {args:?} failed: {how}"));
             }
-            let status = command.args(args).env("DEBIAN_FRONTEND", "noninteractive").status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "apt-get {args:?} failed: install Debian's {missing:?}, or set CHROMIUM to a Chromium binary"
-            );
-        };
-        apt(&["update", "-qq"]);
-        apt(&[&["install", "-y", "-qq", "--no-install-recommends"][..], &missing[..]].concat());
+        }
     }
-    let version = Command::new(&path).arg("--version").output().unwrap();
+    let version = Command::new(&path).arg("--version").output().map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!("browser: {}", String::from_utf8_lossy(&version.stdout).trim());
-    path
+    Ok(path)
+}
+
+/// apt-get as root, or through passwordless sudo; `None` where neither works (a laptop
+/// without root, macOS).
+fn apt() -> Option<Command> {
+    Command::new("apt-get").arg("--version").output().ok()?;
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        return Some(Command::new("apt-get"));
+    }
+    let sudo = Command::new("sudo").args(["-n", "true"]).output().is_ok_and(|o| o.status.success());
+    sudo.then(|| {
+        let mut command = Command::new("sudo");
+        command.args(["-n", "apt-get"]);
+        command
+    })
+}
+
+/// Node.js 20 or newer and npm, which drive the browser.
+fn node() -> Result<(), String> {
+    let version =
+        Command::new("node").arg("--version").output().map_err(|_| "install Node.js 20 or newer".to_owned())?;
+    let text = String::from_utf8_lossy(&version.stdout);
+    let major: u32 = text.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    if major < 20 {
+        return Err(format!("Node.js 20 or newer is needed, found {}", text.trim()));
+    }
+    Command::new("npm").arg("--version").output().map_err(|_| "install npm (it comes with Node.js)".to_owned())?;
+    Ok(())
 }
 
 /// playwright-core at the version its package-lock.json pins, installed once per lock file
