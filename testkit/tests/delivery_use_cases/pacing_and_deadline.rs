@@ -64,6 +64,44 @@ async fn sends_from_one_number_are_spaced_to_its_rate_and_another_number_is_not_
 }
 
 #[tokio::test]
+async fn an_idle_whatsapp_number_sends_a_burst_at_once_then_keeps_to_its_rate() {
+    let w = World::new();
+    // Two a second: a burst of two (the batch's ten, capped by the rate), then one a second.
+    let process = w.process_with(SendRates { whatsapp_per_second: 2.0, sms_per_second: 10_000.0 });
+    let copies = [w.forward("one").await, w.forward("two").await, w.forward("three").await];
+
+    for copy in &copies {
+        assert!(matches!(process.deliver(copy, w.now).await.unwrap(), Delivered::Sent { .. }));
+    }
+
+    let sent = w.wa.calls();
+    assert_eq!(sent.len(), 3);
+    assert!(sent[1].at - sent[0].at < Duration::from_millis(300), "the burst goes at once");
+    assert!(sent[2].at - sent[0].at >= Duration::from_millis(800), "then the rate: {:?}", sent[2].at - sent[0].at);
+}
+
+#[tokio::test]
+async fn when_the_store_cant_reserve_a_slot_the_process_keeps_the_pace_alone() {
+    let w = World::new();
+    let interval = Duration::from_millis(500);
+    let process = w.process_with(SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0 });
+    let first = w.agent_replies("one").await;
+    let second = w.agent_replies("two").await;
+    w.store.fail_next(StoreOp::ReserveSendSlot, 2);
+
+    for job in [&first, &second] {
+        assert!(
+            matches!(process.deliver(job, w.now).await.unwrap(), Delivered::Sent { .. }),
+            "a slot fault costs no send"
+        );
+    }
+
+    let sms = w.sms.calls();
+    assert_eq!(sms.len(), 2);
+    assert!(sms[1].at - sms[0].at >= interval * 4 / 5, "still spaced: {:?}", sms[1].at - sms[0].at);
+}
+
+#[tokio::test]
 async fn two_worker_processes_share_one_numbers_pace() {
     let w = World::new();
     let interval = Duration::from_millis(500);
