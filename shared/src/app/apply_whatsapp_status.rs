@@ -91,7 +91,7 @@ where
     }
     // A copy's route exists once its send is recorded: `sent` says nothing new (issue 17:
     // no write; the copy's `delivered`, `read` or `failed` still is).
-    if !status.worth_recording(None, true) {
+    if status.only_says_taken() {
         return Ok(Some(StatusHandled { change: StatusChange::NothingNew, resent_as_template: 0, noted: 0 }));
     }
     let leg = LegAddress {

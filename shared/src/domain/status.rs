@@ -108,8 +108,12 @@ impl DeliveryStatus {
     /// of the send. `queued`, `sending` and `sent` say only that the provider took it, which a
     /// recorded send (`send_recorded`: the provider's id is on the leg) already says.
     pub fn worth_recording(self, current: Option<DeliveryStatus>, send_recorded: bool) -> bool {
-        let only_says_taken = self.rank() <= Self::Sent.rank();
-        self.advances(current) && !(only_says_taken && send_recorded)
+        self.advances(current) && !(self.only_says_taken() && send_recorded)
+    }
+
+    /// `queued`, `sending`, `sent`: the provider took the message, nothing more.
+    pub fn only_says_taken(self) -> bool {
+        self.rank() <= Self::Sent.rank()
     }
 
     /// The reaction the agent who wrote the message is shown when its status moves from
