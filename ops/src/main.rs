@@ -1,32 +1,52 @@
-//! `bridge-ops redrive` · `bridge-ops thread [--line LINE] +E164`
-//!
-//! Reads `TABLE_NAME`, `DELIVERY_QUEUE_URL` and `DEAD_LETTER_QUEUE_URL` (the stack's
-//! outputs) and the usual AWS settings; `AWS_ENDPOINT_URL` points it at an emulator.
+//! `bridge-ops`: the operator's commands (docs/operating.md). Reads `TABLE_NAME`,
+//! `DELIVERY_QUEUE_URL` and `DEAD_LETTER_QUEUE_URL` (the stack's outputs) and the usual AWS
+//! settings; `AWS_ENDPOINT_URL` points it at an emulator.
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use shared::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore};
 use shared::config::{process_env, required};
 use shared::domain::{ConversationKey, E164, LineId};
 
-const USAGE: &str = "usage: bridge-ops redrive
-       bridge-ops thread [--line LINE] +E164
-
-Environment: TABLE_NAME, DELIVERY_QUEUE_URL, DEAD_LETTER_QUEUE_URL, and AWS credentials
+const ENVIRONMENT: &str = "Environment: TABLE_NAME, DELIVERY_QUEUE_URL, DEAD_LETTER_QUEUE_URL, and AWS credentials
 and region (or AWS_ENDPOINT_URL for an emulator).";
+
+#[derive(Parser)]
+#[command(name = "bridge-ops", about = "Operate a deployed bridge", after_help = ENVIRONMENT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Move every dead-lettered job back to the delivery queue (after fixing its cause)
+    Redrive,
+    /// Print a customer's conversation: each message, every copy's state and last error
+    Thread {
+        #[arg(long, default_value = "main", value_parser = LineId::parse)]
+        line: LineId,
+        /// The customer's number, E.164 (+14155550134)
+        #[arg(value_parser = parse_customer)]
+        customer: E164,
+    },
+}
+
+fn parse_customer(text: &str) -> Result<E164, String> {
+    E164::parse(text).map_err(|e| format!("{text}: {e}"))
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     let sdk = match process_env("AWS_ENDPOINT_URL") {
         Some(endpoint) => shared::aws::emulator_sdk_config(&endpoint).await,
         None => shared::aws::sdk_config().await,
     };
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["redrive"] => redrive(&sdk).await,
-        ["thread", customer] => thread(&sdk, "main", customer).await,
-        ["thread", "--line", line, customer] => thread(&sdk, line, customer).await,
-        _ => Err(USAGE.to_owned()),
+    let result = match cli.command {
+        Command::Redrive => redrive(&sdk).await,
+        Command::Thread { line, customer } => thread(&sdk, ConversationKey { line, customer }).await,
     };
     match result {
         Ok(text) => {
@@ -34,25 +54,26 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("bridge-ops: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
+fn env(name: &str) -> Result<String, String> {
+    required(&process_env, name).map_err(|e| e.to_string())
+}
+
+fn store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env("TABLE_NAME")?, DEFAULT_MESSAGE_RETENTION))
+}
+
 async fn redrive(sdk: &aws_config::SdkConfig) -> Result<String, String> {
-    let queue = required(&process_env, "DELIVERY_QUEUE_URL").map_err(|e| e.to_string())?;
-    let dead_letters = required(&process_env, "DEAD_LETTER_QUEUE_URL").map_err(|e| e.to_string())?;
+    let (queue, dead_letters) = (env("DELIVERY_QUEUE_URL")?, env("DEAD_LETTER_QUEUE_URL")?);
     let moved = bridge_ops::redrive(&aws_sdk_sqs::Client::new(sdk), &dead_letters, &queue).await?;
     Ok(format!("moved {moved} message(s) from the dead-letter queue back to the delivery queue\n"))
 }
 
-async fn thread(sdk: &aws_config::SdkConfig, line: &str, customer: &str) -> Result<String, String> {
-    let table = required(&process_env, "TABLE_NAME").map_err(|e| e.to_string())?;
-    let conversation = ConversationKey {
-        line: LineId::parse(line)?,
-        customer: E164::parse(customer).map_err(|e| format!("{customer}: {e}"))?,
-    };
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table, DEFAULT_MESSAGE_RETENTION);
-    bridge_ops::thread_report(&store, &conversation).await
+async fn thread(sdk: &aws_config::SdkConfig, conversation: ConversationKey) -> Result<String, String> {
+    bridge_ops::thread_report(&store(sdk)?, &conversation).await
 }
