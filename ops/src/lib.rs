@@ -1,6 +1,10 @@
-//! Operator tools (issue 4): put dead-lettered jobs back on the delivery queue after a fix,
-//! and read a conversation's thread to see why a message failed. They work against AWS
+//! Operator tools: put dead-lettered jobs back on the delivery queue after a fix, read a
+//! conversation's thread to see why a message failed, and erase or export a customer's data
+//! on request. They work against AWS
 //! (credentials and region as the AWS CLI finds them) or an emulator (`AWS_ENDPOINT_URL`).
+
+pub mod erase;
+pub mod export;
 
 use std::fmt::Write as _;
 

@@ -4,7 +4,9 @@
 
 use std::process::ExitCode;
 
+use bridge_ops::export::ExportFormat;
 use clap::{Parser, Subcommand};
+use shared::adapters::dynamodb::erasure::ErasureRequest;
 use shared::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore};
 use shared::config::{process_env, required};
 use shared::domain::{ConversationKey, E164, LineId};
@@ -31,6 +33,28 @@ enum Command {
         #[arg(value_parser = parse_customer)]
         customer: E164,
     },
+    /// Erase everything the bridge holds about a customer (a data-erasure request)
+    Erase {
+        /// Only this line's data (default: every line)
+        #[arg(long, value_parser = LineId::parse)]
+        line: Option<LineId>,
+        /// Count what would go; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The customer's number, E.164 (+14155550134)
+        #[arg(value_parser = parse_customer)]
+        customer: E164,
+    },
+    /// Print a customer's thread with statuses and times (a data-access request)
+    Export {
+        #[arg(long, default_value = "main", value_parser = LineId::parse)]
+        line: LineId,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// The customer's number, E.164 (+14155550134)
+        #[arg(value_parser = parse_customer)]
+        customer: E164,
+    },
 }
 
 fn parse_customer(text: &str) -> Result<E164, String> {
@@ -47,6 +71,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Redrive => redrive(&sdk).await,
         Command::Thread { line, customer } => thread(&sdk, ConversationKey { line, customer }).await,
+        Command::Erase { line, dry_run, customer } => erase(&sdk, ErasureRequest { customer, line }, dry_run).await,
+        Command::Export { line, format, customer } => export(&sdk, ConversationKey { line, customer }, format).await,
     };
     match result {
         Ok(text) => {
@@ -76,4 +102,17 @@ async fn redrive(sdk: &aws_config::SdkConfig) -> Result<String, String> {
 
 async fn thread(sdk: &aws_config::SdkConfig, conversation: ConversationKey) -> Result<String, String> {
     bridge_ops::thread_report(&store(sdk)?, &conversation).await
+}
+
+async fn erase(sdk: &aws_config::SdkConfig, request: ErasureRequest, dry_run: bool) -> Result<String, String> {
+    let report = store(sdk)?.erase_customer(&request, dry_run).await.map_err(|e| e.to_string())?;
+    Ok(bridge_ops::erase::render(&request, &report))
+}
+
+async fn export(
+    sdk: &aws_config::SdkConfig,
+    conversation: ConversationKey,
+    format: ExportFormat,
+) -> Result<String, String> {
+    bridge_ops::export::export(&store(sdk)?, &conversation).await?.render(format)
 }

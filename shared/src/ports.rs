@@ -122,6 +122,8 @@ pub struct ForwardContext {
     pub agent_window_closed_at: Option<Timestamp>,
     /// The customer texted STOP (or the provider said so) and hasn't texted START since.
     pub opted_out: bool,
+    /// The handle's item should be renewed (`domain::retention`).
+    pub handle_renewal_due: bool,
 }
 
 /// How a forwarded copy went out.
@@ -213,6 +215,18 @@ pub struct ConversationSummary {
     pub claimed_by: Option<String>,
     /// The agent who claimed it.
     pub claimer: Option<WaId>,
+    /// The handle's item should be renewed (`domain::retention`): the worker does it.
+    pub handle_renewal_due: bool,
+}
+
+/// What renewing a conversation's handle found (`Conversations::renew_handle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleRenewal {
+    Renewed,
+    /// Erased or expired meanwhile: nothing was written.
+    ConversationGone,
+    /// The handle names another conversation now: nothing was written.
+    HandleTaken,
 }
 
 /// What the bridge remembers about an agent of a line.
@@ -431,6 +445,15 @@ pub trait Conversations: Send + Sync {
         conversation: &ConversationKey,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Extends the life of the conversation's handle (`domain::retention`), when a read said
+    /// `handle_renewal_due`. Writes nothing for a conversation gone or a handle taken.
+    fn renew_handle(
+        &self,
+        conversation: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<HandleRenewal, StoreError>> + Send;
 }
 
 /// The line's agents: their window, focus and pending texts, what they send, and the once-a-day

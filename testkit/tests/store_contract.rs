@@ -117,6 +117,7 @@ store_contract! {
     shared conversations::a_closed_conversation_leaves_the_open_list_until_the_customer_writes_again,
     shared conversations::the_thread_holds_both_directions_oldest_first,
     shared conversations::an_opt_out_the_provider_reports_shows_on_the_conversation,
+    shared conversations::a_handle_is_renewed_only_for_its_own_live_conversation,
 
     shared agents::a_pending_text_waits_until_a_reply_clears_it,
     shared agents::focus_claim_and_close_move_the_agents_focus_and_the_conversation,

@@ -10,6 +10,7 @@ mod bad_input;
 mod business_texts;
 mod common;
 mod delivery_under_faults;
+mod erasure;
 mod events;
 mod fault_injection;
 mod fewer_copies;

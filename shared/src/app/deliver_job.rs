@@ -30,12 +30,13 @@ use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::{Pacer, SendPace};
 use crate::domain::{
-    AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobPayload, Line,
-    Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, WhatsAppRecipient, notices,
+    AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Handle, Job, JobId,
+    JobPayload, Line, Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage,
+    WhatsAppRecipient, notices,
 };
 use crate::ports::{
-    Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, LegFailure, QueueError,
-    Routing, SmsProvider, StoreError, WhatsAppClient,
+    Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, HandleRenewal,
+    LegFailure, QueueError, Routing, SmsProvider, StoreError, WhatsAppClient,
 };
 use crate::telemetry;
 
@@ -721,6 +722,9 @@ where
             return Ok(Delivered::Dropped);
         };
         tracing::Span::current().record("handle", context.handle.as_str());
+        if context.handle_renewal_due {
+            self.renew_handle(&first.conversation, &context.handle, now).await;
+        }
         let tracking = SendTracking {
             line: line.id.clone(),
             handle: Some(context.handle.clone()),
@@ -905,8 +909,23 @@ where
         let conversation = self.store.conversation(key).await?;
         if let Some(found) = &conversation {
             tracing::Span::current().record("handle", found.handle.as_str());
+            if found.handle_renewal_due {
+                self.renew_handle(key, &found.handle, Timestamp::now()).await;
+            }
         }
         Ok(conversation)
+    }
+
+    /// Keeps the conversation's handle alive as long as the conversation (`domain::retention`).
+    /// Best effort: a failure costs nothing now (the handle has a retention left at least)
+    /// and the next job tries again.
+    async fn renew_handle(&self, key: &ConversationKey, handle: &Handle, now: Timestamp) {
+        match self.store.renew_handle(key, handle, now).await {
+            Ok(HandleRenewal::Renewed) => tracing::info!("handle renewed"),
+            Ok(HandleRenewal::ConversationGone) => {}
+            Ok(HandleRenewal::HandleTaken) => tracing::warn!("handle renewal found it naming another conversation"),
+            Err(e) => tracing::warn!(error = %e, "handle renewal failed; the next job tries again"),
+        }
     }
 
     /// The job would text an opted-out customer: it ends failed, with `notices` about it.

@@ -40,6 +40,7 @@ pub mod notices;
 pub mod pacing;
 pub mod phone;
 pub mod pricing;
+pub mod retention;
 pub mod routing;
 pub mod sms_text;
 pub mod status;

@@ -46,6 +46,7 @@ impl Agents for MemoryStore {
                 agent_last_inbound_at: agent.and_then(|a| a.last_inbound_at_ms).and_then(from_ms),
                 agent_window_closed_at: agent.and_then(|a| a.window_closed_at_ms).and_then(from_ms),
                 opted_out: record.opted_out,
+                handle_renewal_due: record.handle_renewal_due(),
             }))
         })
     }

@@ -4,8 +4,10 @@
 use std::cmp::Reverse;
 
 use jiff::Timestamp;
+use shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION;
+use shared::domain::retention;
 use shared::domain::{ConversationKey, Handle, LineId};
-use shared::ports::{ConversationSummary, Conversations, StartOutcome, StoreError, ThreadMessage};
+use shared::ports::{ConversationSummary, Conversations, HandleRenewal, StartOutcome, StoreError, ThreadMessage};
 
 use super::records::{ConversationRecord, ConversationStatus, sortable_ms};
 use super::{MemoryStore, State, StoreOp};
@@ -47,6 +49,29 @@ impl Conversations for MemoryStore {
             Ok(())
         })
     }
+
+    async fn renew_handle(
+        &self,
+        conversation: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<HandleRenewal, StoreError> {
+        self.run(StoreOp::RenewHandle, |state| {
+            let handle_key = (conversation.line.clone(), handle.clone());
+            match state.conversations.get(conversation) {
+                Some(record) if record.handle == *handle => {}
+                _ => return Ok(HandleRenewal::ConversationGone),
+            }
+            if state.handles.get(&handle_key).is_some_and(|owner| owner != conversation) {
+                return Ok(HandleRenewal::HandleTaken);
+            }
+            state.handles.insert(handle_key, conversation.clone());
+            if let Some(record) = state.conversations.get_mut(conversation) {
+                record.handle_expires_at = retention::handle_expires_at(now, DEFAULT_MESSAGE_RETENTION);
+            }
+            Ok(HandleRenewal::Renewed)
+        })
+    }
 }
 
 impl State {
@@ -80,6 +105,10 @@ impl State {
             opted_out,
             claimed_by_name: None,
             claimed_by: None,
+            handle_expires_at: retention::handle_expires_at(
+                Timestamp::from_millisecond(activity_ms).unwrap_or(Timestamp::UNIX_EPOCH),
+                DEFAULT_MESSAGE_RETENTION,
+            ),
         };
         self.conversations.insert(key.clone(), record);
         self.handles.insert(handle_key, key.clone());

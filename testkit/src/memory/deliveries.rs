@@ -59,8 +59,8 @@ impl Deliveries for MemoryStore {
             let JobPayload::ForwardToAgent(forward) = &job.payload else {
                 return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
             };
-            // The reply-routing record, then the leg; a leg erased meanwhile leaves the record,
-            // as in the adapter (two plain writes).
+            // The reply-routing record, then the leg; a leg erased meanwhile takes the record
+            // away again, as in the adapter.
             let copy = ForwardedCopy {
                 conversation: forward.conversation.clone(),
                 message_id: forward.message_id.clone(),
@@ -68,8 +68,11 @@ impl Deliveries for MemoryStore {
                 agent: forward.agent.clone(),
             };
             state.copies.insert(wamid.clone(), copy);
-            if let Some(leg) = state.leg_mut(job) {
-                leg.mark_sent(wamid.as_str());
+            match state.leg_mut(job) {
+                Some(leg) => leg.mark_sent(wamid.as_str()),
+                None => {
+                    state.copies.remove(wamid);
+                }
             }
             Ok(())
         })
@@ -94,12 +97,15 @@ impl Deliveries for MemoryStore {
                 agent_wamid: sms.agent_wamid.clone(),
             };
             state.sent_sms.insert(sid.to_owned(), record);
-            if let Some(leg) = state.leg_mut(job) {
-                leg.mark_sent(sid);
-                // A status callback may have overtaken this write: keep what it recorded.
-                if leg.status.is_none() {
-                    leg.status = status;
-                }
+            let Some(leg) = state.leg_mut(job) else {
+                // Erased while sending: the record goes again, as in the adapter.
+                state.sent_sms.remove(sid);
+                return Ok(());
+            };
+            leg.mark_sent(sid);
+            // A status callback may have overtaken this write: keep what it recorded.
+            if leg.status.is_none() {
+                leg.status = status;
             }
             Ok(())
         })
@@ -167,9 +173,13 @@ impl Deliveries for MemoryStore {
 
 impl State {
     fn claim_job(&mut self, job: &Job, now: Timestamp, lease_until: Timestamp, owner: &str) -> Claim {
-        if matches!(job.payload, JobPayload::AutoReply(_)) {
+        if let JobPayload::AutoReply(reply) = &job.payload {
             // same rule as dynamodb/legs.rs: an automated reply's leg is created when first
-            // claimed (its id is the reply's "at most once" key), not with its message.
+            // claimed (its id is the reply's "at most once" key), not with its message, and
+            // only while its conversation exists (not after an erasure).
+            if !self.conversations.contains_key(&reply.conversation) {
+                return Claim::Missing;
+            }
             self.standalone_legs.entry(job.job_id.clone()).or_insert_with(|| Leg::new(job));
         }
         let now_ms = now.as_millisecond();

@@ -18,6 +18,7 @@ pub enum StoreOp {
     OpenConversations,
     Thread,
     MarkOptedOut,
+    RenewHandle,
     // Agents
     AgentState,
     ForwardContext,

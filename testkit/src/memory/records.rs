@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
+use shared::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION;
+use shared::domain::retention;
 use shared::domain::routing::Focus;
 use shared::domain::{Attachment, ConversationKey, DeliveryStatus, E164, Handle, Job, JobId, LegState, LineId, Wamid};
 use shared::domain::{JobKind, MessageId, WaId};
@@ -31,11 +33,19 @@ pub(super) struct ConversationRecord {
     pub(super) opted_out: bool,
     pub(super) claimed_by_name: Option<String>,
     pub(super) claimed_by: Option<WaId>,
+    /// `META`'s copy of its handle's expiry (`domain::retention`).
+    pub(super) handle_expires_at: Timestamp,
 }
 
 impl ConversationRecord {
+    /// Whether the handle is due for renewal now, by the adapter's rule and retention.
+    pub(super) fn handle_renewal_due(&self) -> bool {
+        retention::handle_renewal_due(Some(self.handle_expires_at), Timestamp::now(), DEFAULT_MESSAGE_RETENTION)
+    }
+
     pub(super) fn summary(&self, key: &ConversationKey) -> ConversationSummary {
         ConversationSummary {
+            handle_renewal_due: self.handle_renewal_due(),
             key: key.clone(),
             handle: self.handle.clone(),
             open: self.status == ConversationStatus::Open,

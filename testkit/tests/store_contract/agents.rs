@@ -171,6 +171,7 @@ pub async fn forward_context_has_the_handle_the_agents_window_and_the_opt_out<S:
         agent_last_inbound_at: last_inbound,
         agent_window_closed_at: closed,
         opted_out: false,
+        handle_renewal_due: false,
     };
     assert_eq!(store.forward_context(&conversation, &ana).await.unwrap(), Some(context(None, None)));
 

@@ -4,8 +4,8 @@ use shared::domain::ConversationKey;
 use shared::domain::compliance::CustomerKeyword;
 use shared::domain::{JobKind, LegState};
 use shared::ports::{
-    AgentEffect, AppendOutcome, ConversationStore, ConversationSummary, Direction, Outbox, RecordOutcome, StartOutcome,
-    ThreadLeg,
+    AgentEffect, AppendOutcome, ConversationStore, ConversationSummary, Direction, HandleRenewal, Outbox,
+    RecordOutcome, StartOutcome, ThreadLeg,
 };
 
 use super::fixture::*;
@@ -24,6 +24,7 @@ pub async fn an_agent_can_start_a_conversation_before_the_customer_writes<S: Con
         opted_out: false,
         claimed_by: None,
         claimer: None,
+        handle_renewal_due: false,
     };
     assert_eq!(store.conversation(&conversation).await.unwrap(), Some(summary.clone()));
     assert_eq!(store.open_conversations(&case.line, 10).await.unwrap(), vec![summary]);
@@ -157,4 +158,26 @@ pub async fn an_opt_out_the_provider_reports_shows_on_the_conversation<S: Conver
     let start = with_keyword(inbound(&conversation, "START", &[agent(0)], t + secs(2)), CustomerKeyword::OptIn);
     store.append_inbound(&start).await.unwrap();
     assert!(!store.conversation(&conversation).await.unwrap().unwrap().opted_out);
+}
+
+/// `domain::retention`: a fresh handle isn't due; renewing it keeps it naming its
+/// conversation; a conversation gone (erased) or another one gets nothing written.
+pub async fn a_handle_is_renewed_only_for_its_own_live_conversation<S: ConversationStore + Outbox>(store: &S) {
+    let case = Case::new("renew-handle");
+    let (conversation, other, never) = (case.conversation(0), case.conversation(1), case.conversation(2));
+    let t = t0();
+    store.start_agent_conversation(&conversation, &handle("K7"), t).await.unwrap();
+    store.start_agent_conversation(&other, &handle("M3"), t).await.unwrap();
+    assert!(!store.conversation(&conversation).await.unwrap().unwrap().handle_renewal_due);
+    let context = store.forward_context(&conversation, &agent(0)).await.unwrap().unwrap();
+    assert!(!context.handle_renewal_due);
+
+    assert_eq!(store.renew_handle(&conversation, &handle("K7"), t).await.unwrap(), HandleRenewal::Renewed);
+    assert_eq!(store.find_handle(&case.line, &handle("K7")).await.unwrap(), Some(conversation.clone()));
+    assert!(!store.conversation(&conversation).await.unwrap().unwrap().handle_renewal_due);
+
+    assert_eq!(store.renew_handle(&other, &handle("K7"), t).await.unwrap(), HandleRenewal::ConversationGone);
+    assert_eq!(store.find_handle(&case.line, &handle("K7")).await.unwrap(), Some(conversation.clone()));
+    assert_eq!(store.renew_handle(&never, &handle("Z9"), t).await.unwrap(), HandleRenewal::ConversationGone);
+    assert_eq!(store.find_handle(&case.line, &handle("Z9")).await.unwrap(), None, "no handle for nobody");
 }

@@ -254,8 +254,12 @@ pub async fn notices_and_automated_replies_are_claimed_from_their_own_records<S:
         Claim::AlreadyDone { state: LegState::Sent }
     );
 
-    // An automated reply's record is made by its first claim.
+    // An automated reply's record is made by its first claim, while its conversation exists:
+    // one erased (or never recorded) gets none, and so is never sent.
     let welcome = auto_reply(&conversation, "first");
+    assert_eq!(store.claim_job(&welcome, t, t + secs(60), "a").await.unwrap(), Claim::Missing, "no conversation");
+    assert_eq!(store.claim_job(&welcome, t, t + secs(60), "a").await.unwrap(), Claim::Missing, "nothing written");
+    store.start_agent_conversation(&conversation, &handle("K7"), t).await.unwrap();
     assert_eq!(store.claim_job(&welcome, t, t + secs(60), "a").await.unwrap(), Claim::Claimed { attempts: 0 });
     store.record_job_sent(&welcome, &sid(), t + secs(1)).await.unwrap();
     // Due again for a later text (the same once-key, so the same job): it went out already.

@@ -30,6 +30,7 @@ pub async fn a_first_text_starts_the_conversation_and_later_texts_append<S: Conv
             opted_out: false,
             claimed_by: None,
             claimer: None,
+            handle_renewal_due: false,
         })
     );
 

@@ -19,9 +19,9 @@ use shared::domain::{
 };
 use shared::ports::{
     AgentMessageRecord, AgentState, Agents, AppendOutcome, Claim, ConversationSummary, Conversations, Deliveries,
-    ForwardContext, ForwardedCopy, ForwardedVia, InboundLog, LegAddress, LegFailure, LegRef, NewInboundMessage,
-    NonAgentOutcome, OutboundLeg, RecordOutcome, Routing, SentSmsRecord, StartOutcome, StatusChange, StatusLog,
-    StoreError, ThreadMessage,
+    ForwardContext, ForwardedCopy, ForwardedVia, HandleRenewal, InboundLog, LegAddress, LegFailure, LegRef,
+    NewInboundMessage, NonAgentOutcome, OutboundLeg, RecordOutcome, Routing, SentSmsRecord, StartOutcome, StatusChange,
+    StatusLog, StoreError, ThreadMessage,
 };
 
 use super::fixture::*;
@@ -70,6 +70,15 @@ impl Conversations for Erased {
     }
     async fn mark_opted_out(&self, conversation: &ConversationKey, at: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_opted_out(conversation, at).await
+    }
+
+    async fn renew_handle(
+        &self,
+        conversation: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<HandleRenewal, StoreError> {
+        self.inner.renew_handle(conversation, handle, now).await
     }
 }
 
@@ -244,6 +253,7 @@ async fn a_conversation_erased_between_the_routing_and_the_record_is_answered_wi
         opted_out: false,
         claimed_by: None,
         claimer: None,
+        handle_renewal_due: false,
     };
     let store = Erased { inner: w.store.clone(), ghost };
     let message = text(0, "#P9 Ready at 5");

@@ -17,6 +17,9 @@ use crate::ports::{
     PendingText, RecordOutcome, StoreError,
 };
 
+/// A duty roster (who is `/away`) outlives any holiday; each `/away` or `/back` renews it.
+const DUTY_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
+
 /// A non-agent's daily marker only needs to outlive its day.
 const NON_AGENT_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
@@ -103,6 +106,7 @@ impl Agents for DynamoStore {
             agent_last_inbound_at,
             agent_window_closed_at,
             opted_out: super::conversations::opted_out(meta),
+            handle_renewal_due: self.handle_renewal_due(meta),
         }))
     }
 
@@ -111,8 +115,9 @@ impl Agents for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(agent_pk(line, agent), "AGENT")))
-            .update_expression("SET window_closed_at_ms = :at_ms")
+            .update_expression("SET window_closed_at_ms = :at_ms, expires_at = :expires")
             .expression_attribute_values(":at_ms", n(at.as_millisecond()))
+            .expression_attribute_values(":expires", self.agent_expiry(at))
             .send()
             .await
             .map(|_| ())
@@ -160,7 +165,9 @@ impl Agents for DynamoStore {
             AgentEffect::Close { conversation, .. } => items.push(self.conversation_close(conversation, now)?),
             AgentEffect::Unclaim { conversation } => items.push(self.conversation_unclaim(conversation, now)?),
             AgentEffect::OptOut { conversation } => items.push(self.conversation_opt_out(conversation, now)?),
-            AgentEffect::Duty { on_duty } => items.push(self.duty_update(&record.line, &record.agent, *on_duty)?),
+            AgentEffect::Duty { on_duty } => {
+                items.push(self.duty_update(&record.line, &record.agent, *on_duty, record.received_at)?)
+            }
             _ => {}
         }
         for notice in &record.notices {
@@ -314,10 +321,11 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(agent_pk(line, agent), "AGENT")))
-            .update_expression("SET last_inbound_at = :at, last_inbound_at_ms = :at_ms")
+            .update_expression("SET last_inbound_at = :at, last_inbound_at_ms = :at_ms, expires_at = :expires")
             .condition_expression("attribute_not_exists(last_inbound_at_ms) OR last_inbound_at_ms < :at_ms")
             .expression_attribute_values(":at", s(at.to_string()))
             .expression_attribute_values(":at_ms", n(at.as_millisecond()))
+            .expression_attribute_values(":expires", self.agent_expiry(at))
             .send()
             .await;
         match result {
@@ -334,9 +342,10 @@ impl DynamoStore {
     /// The agent's window, name, and whatever the message changes for them.
     fn agent_update(&self, record: &AgentMessageRecord) -> Result<TransactWriteItem, StoreError> {
         let at = record.received_at;
-        let mut set = vec!["last_inbound_at = :at", "last_inbound_at_ms = :at_ms"];
+        let mut set = vec!["last_inbound_at = :at", "last_inbound_at_ms = :at_ms", "expires_at = :expires"];
         let mut remove: Vec<&str> = Vec::new();
-        let mut values = vec![(":at", s(at.to_string())), (":at_ms", n(at.as_millisecond()))];
+        let mut values =
+            vec![(":at", s(at.to_string())), (":at_ms", n(at.as_millisecond())), (":expires", self.agent_expiry(at))];
         if let Some(name) = &record.profile_name {
             set.push("profile_name = :name");
             values.push((":name", s(name)));
@@ -389,9 +398,13 @@ impl DynamoStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(conv_pk(&message.conversation), "META")))
-            .update_expression("SET last_agent_at = :at, last_agent = :agent, updated_at = :at ADD message_count :one")
+            .update_expression(
+                "SET last_agent_at = :at, last_agent = :agent, updated_at = :at, expires_at = :expires \
+                 ADD message_count :one",
+            )
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":at", s(message.sent_at.to_string()))
+            .expression_attribute_values(":expires", self.conversation_expiry(message.sent_at))
             .expression_attribute_values(":agent", s(message.agent.as_str()))
             .expression_attribute_values(":one", n(1))
             .build()
@@ -466,13 +479,24 @@ impl DynamoStore {
     }
 
     /// The line's duty roster: the set of agents away (a set with no members is no attribute).
-    fn duty_update(&self, line: &LineId, agent: &WaId, on_duty: bool) -> Result<TransactWriteItem, StoreError> {
-        let expression = if on_duty { "DELETE away :agent" } else { "ADD away :agent" };
+    fn duty_update(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        on_duty: bool,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let expression = if on_duty {
+            "SET expires_at = :expires DELETE away :agent"
+        } else {
+            "SET expires_at = :expires ADD away :agent"
+        };
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(duty_pk(line), "DUTY")))
             .update_expression(expression)
             .expression_attribute_values(":agent", AttributeValue::Ss(vec![agent.as_str().to_owned()]))
+            .expression_attribute_values(":expires", expires(now, DUTY_TTL))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -497,5 +521,10 @@ impl DynamoStore {
             ),
             ("expires_at".into(), expires(message.sent_at, self.message_retention)),
         ])
+    }
+
+    /// An agent's item (their window, focus on a customer, a draft) lives as long as messages.
+    fn agent_expiry(&self, at: Timestamp) -> AttributeValue {
+        expires(at, self.message_retention)
     }
 }

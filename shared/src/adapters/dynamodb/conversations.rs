@@ -3,17 +3,19 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use jiff::Timestamp;
 
 use super::attrs::*;
-use super::{DynamoStore, TransactFailure, cancelled, failed_condition, unavailable};
+use super::{DynamoStore, TransactFailure, build_error, cancelled, failed_condition, unavailable};
+use crate::domain::retention;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, FailureClass, Handle, JobId, JobKind, LegState, LineId, MessageId,
     WaId,
 };
 use crate::ports::{
-    ConversationSummary, Conversations, Direction, LegFailureRecord, StartOutcome, StoreError, ThreadLeg, ThreadMessage,
+    ConversationSummary, Conversations, Direction, HandleRenewal, LegFailureRecord, StartOutcome, StoreError,
+    ThreadLeg, ThreadMessage,
 };
 
 impl Conversations for DynamoStore {
@@ -39,13 +41,10 @@ impl Conversations for DynamoStore {
             ("message_count".into(), n(0)),
             ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
             ("GSI1SK".into(), s(sortable_time(now))),
+            ("expires_at".into(), self.conversation_expiry(now)),
+            ("handle_expires_at".into(), self.handle_expiry(now)),
         ]);
-        let handle_item = HashMap::from([
-            pk(handle_pk(&key.line, handle)),
-            sk("HANDLE"),
-            ("conversation".into(), s(conv_pk(key))),
-            ("created_at".into(), s(now.to_string())),
-        ]);
+        let handle_item = self.handle_item(key, handle, now);
         let items = vec![
             self.put(conversation, Some("attribute_not_exists(PK)"))?,
             self.put(handle_item, Some("attribute_not_exists(PK)"))?,
@@ -65,7 +64,7 @@ impl Conversations for DynamoStore {
         let Some(item) = self.get(conv_pk(key), "META").await? else {
             return Ok(None);
         };
-        summary(&item).map(Some)
+        self.summary(&item).map(Some)
     }
 
     async fn open_conversations(&self, line: &LineId, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
@@ -81,7 +80,7 @@ impl Conversations for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.items.unwrap_or_default().iter().map(summary).collect()
+        out.items.unwrap_or_default().iter().map(|item| self.summary(item)).collect()
     }
 
     async fn thread(&self, conversation: &ConversationKey) -> Result<Vec<ThreadMessage>, StoreError> {
@@ -134,10 +133,88 @@ impl Conversations for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    /// The handle's item and `META`'s note of its expiry, together: a renewal half done
+    /// would leave `META` believing a handle renewed that isn't.
+    async fn renew_handle(
+        &self,
+        conversation: &ConversationKey,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<HandleRenewal, StoreError> {
+        let meta = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .update_expression("SET handle_expires_at = :expires")
+            .condition_expression("attribute_exists(PK) AND handle = :handle")
+            .expression_attribute_values(":expires", self.handle_expiry(now))
+            .expression_attribute_values(":handle", s(handle.as_str()))
+            .build()
+            .map_err(build_error)?;
+        // An item gone by TTL meanwhile is written again; one naming another conversation is not.
+        let handle_item = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(handle_pk(&conversation.line, handle), "HANDLE")))
+            .update_expression(
+                "SET conversation = :conversation, expires_at = :expires, created_at = if_not_exists(created_at, :now)",
+            )
+            .condition_expression("attribute_not_exists(PK) OR conversation = :conversation")
+            .expression_attribute_values(":conversation", s(conv_pk(conversation)))
+            .expression_attribute_values(":expires", self.handle_expiry(now))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().update(meta).build(),
+            TransactWriteItem::builder().update(handle_item).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(HandleRenewal::Renewed),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => {
+                Ok(HandleRenewal::ConversationGone)
+            }
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(HandleRenewal::HandleTaken),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
 }
 
-fn summary(item: &Item) -> Result<ConversationSummary, StoreError> {
+impl DynamoStore {
+    /// `expires_at` of a conversation touched at `now`.
+    pub(super) fn conversation_expiry(&self, now: Timestamp) -> AttributeValue {
+        n(retention::conversation_expires_at(now, self.message_retention).as_second())
+    }
+
+    /// `expires_at` of a handle written or renewed at `now` (and `META`'s copy of it).
+    pub(super) fn handle_expiry(&self, now: Timestamp) -> AttributeValue {
+        n(retention::handle_expires_at(now, self.message_retention).as_second())
+    }
+
+    pub(super) fn handle_item(&self, key: &ConversationKey, handle: &Handle, now: Timestamp) -> Item {
+        HashMap::from([
+            pk(handle_pk(&key.line, handle)),
+            sk("HANDLE"),
+            ("conversation".into(), s(conv_pk(key))),
+            ("created_at".into(), s(now.to_string())),
+            ("expires_at".into(), self.handle_expiry(now)),
+        ])
+    }
+
+    /// Whether the `META` item's copy of its handle's expiry says it is due for renewal.
+    pub(super) fn handle_renewal_due(&self, meta: &Item) -> bool {
+        let expires_at = opt_n(meta, "handle_expires_at").and_then(|s| Timestamp::from_second(s).ok());
+        retention::handle_renewal_due(expires_at, Timestamp::now(), self.message_retention)
+    }
+
+    fn summary(&self, item: &Item) -> Result<ConversationSummary, StoreError> {
+        summary(item, self.handle_renewal_due(item))
+    }
+}
+
+fn summary(item: &Item, handle_renewal_due: bool) -> Result<ConversationSummary, StoreError> {
     Ok(ConversationSummary {
+        handle_renewal_due,
         key: parse_conv_pk(get_s(item, "PK")?)?,
         handle: Handle::parse(get_s(item, "handle")?).map_err(StoreError::Corrupt)?,
         open: opt_s(item, "status") == Some("open"),

@@ -21,7 +21,7 @@ impl InboundLog for DynamoStore {
         let now = Timestamp::now();
         // A closed conversation reopens when the customer writes again.
         let mut expression = "SET last_customer_at = :at, last_message_id = :mid, #status = :open, updated_at = :now, \
-                              last_text = :text, GSI1PK = :open_pk, GSI1SK = :activity"
+                              last_text = :text, GSI1PK = :open_pk, GSI1SK = :activity, expires_at = :expires"
             .to_owned();
         let mut values = HashMap::new();
         if let Some(opt_out) = opt_out_value(message) {
@@ -49,6 +49,7 @@ impl InboundLog for DynamoStore {
             .expression_attribute_values(":open_pk", s(open_conversations_pk(&message.conversation.line)))
             .expression_attribute_values(":activity", s(sortable_time(message.received_at)))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", self.conversation_expiry(message.received_at))
             .build()
             .map_err(build_error)?;
         let mut items = vec![
@@ -117,17 +118,14 @@ impl InboundLog for DynamoStore {
             ("message_count".into(), n(1)),
             ("GSI1PK".into(), s(open_conversations_pk(&key.line))),
             ("GSI1SK".into(), s(sortable_time(message.received_at))),
+            ("expires_at".into(), self.conversation_expiry(message.received_at)),
+            ("handle_expires_at".into(), self.handle_expiry(now)),
         ]);
         if let Some(value) = opt_out_value(message) {
             conversation.insert("opted_out".into(), value);
             conversation.insert("opt_out_changed_at".into(), s(message.received_at.to_string()));
         }
-        let handle_item = HashMap::from([
-            pk(handle_pk(&key.line, handle)),
-            sk("HANDLE"),
-            ("conversation".into(), s(conv_pk(key))),
-            ("created_at".into(), s(now.to_string())),
-        ]);
+        let handle_item = self.handle_item(key, handle, now);
         let mut items = vec![
             self.put(self.seen_item(message, now), Some("attribute_not_exists(PK)"))?,
             self.put(conversation, Some("attribute_not_exists(PK)"))?,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use jiff::Timestamp;
 
@@ -18,7 +18,7 @@ use super::{
     unavailable,
 };
 use crate::domain::pacing::{SendPace, SlotReservation};
-use crate::domain::{DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
+use crate::domain::{ConversationKey, DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
 use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
@@ -92,8 +92,10 @@ impl Deliveries for DynamoStore {
         lease_until: Timestamp,
         owner: &str,
     ) -> Result<Claim, StoreError> {
-        if matches!(job.payload, JobPayload::AutoReply(_)) {
-            self.create_auto_reply_leg(job, now).await?;
+        if let JobPayload::AutoReply(reply) = &job.payload
+            && !self.create_auto_reply_leg(job, &reply.conversation, now).await?
+        {
+            return Ok(Claim::Missing);
         }
         let write = LegWrite {
             key: leg_key(job),
@@ -164,9 +166,10 @@ impl Deliveries for DynamoStore {
         // The reply-routing record first, then the leg: the leg's `sent` is what finishes the
         // job, so a stop between the two only leaves a harmless extra record. Two plain
         // writes cost half a transaction's capacity. A failed leg condition means the
-        // message was erased while we sent: nothing to record on.
+        // message was erased while we sent: the record goes again (it names the customer).
+        let route = key(format!("WAMID#{}", wamid.as_str()), "WAMID");
         self.put_item(copy).await?;
-        self.write_leg(&write).await.map(|_| ())
+        self.record_or_undo(&write, route).await
     }
 
     async fn record_sms_sent(
@@ -202,7 +205,7 @@ impl Deliveries for DynamoStore {
         ]);
         // As for forwarded copies: the lookup record, then the leg that finishes the job.
         self.put_item(record).await?;
-        self.write_leg(&write).await.map(|_| ())
+        self.record_or_undo(&write, key(format!("SMS#{sid}"), "SMS")).await
     }
 
     async fn record_job_sent(&self, job: &Job, provider_id: &str, now: Timestamp) -> Result<(), StoreError> {
@@ -339,6 +342,22 @@ impl DynamoStore {
         }
     }
 
+    /// The leg's `sent`, after its lookup record `written`: when the leg is gone (its message
+    /// erased while the job was sending) the record is deleted again, so an erasure stays whole.
+    async fn record_or_undo(&self, write: &LegWrite<'_>, written: Item) -> Result<(), StoreError> {
+        if self.write_leg(write).await?.is_ok() {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(written))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     pub(super) async fn put_item(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
@@ -358,19 +377,31 @@ impl DynamoStore {
     /// An automated reply's leg is created when first delivered, not with the message that
     /// caused it: its id names the reply's "at most once" key, so a second message wanting
     /// the same reply finds this leg done (docs/using.md) without making the webhook read first.
-    pub(super) async fn create_auto_reply_leg(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
+    /// Only while the conversation exists: a reply still queued when the customer's data was
+    /// erased writes nothing (the leg holds their number) and sends nothing. `false`: gone.
+    pub(super) async fn create_auto_reply_leg(
+        &self,
+        job: &Job,
+        conversation: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let exists = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_item(Some(standalone_job_item(job, now)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(unavailable(e)),
+            .set_key(Some(key(conv_pk(conversation), "META")))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(exists).build(),
+            self.put(standalone_job_item(job, now), Some("attribute_not_exists(PK)"))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 0) => Ok(false),
+            // Created by an earlier delivery: the claim decides.
+            Err(TransactFailure::Cancelled(reasons)) if failed_condition(&reasons, 1) => Ok(true),
+            Err(TransactFailure::Cancelled(reasons)) => Err(cancelled(&reasons)),
+            Err(TransactFailure::Other(e)) => Err(e),
         }
     }
 

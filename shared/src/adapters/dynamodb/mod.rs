@@ -17,6 +17,7 @@
 //! | notice to an agent   | `JOB#<job_id>`                 | `JOB`      |
 //! | outbox entry         | `OUTBOX#<id>`                  | `OUTBOX`   |
 //! | non-agent, per day   | `NONAGENT#<line>#<id>#<day>`   | `NONAGENT` |
+//! | an erasure's record  | `ERASED#<line or *>#<digest>`  | `ERASED`   |
 //!
 //! Open conversations carry `GSI1PK = OPEN#<line>` and `GSI1SK` = their last customer
 //! activity, so the "which conversation?" list is one query on `GSI1`. Outbox entries carry
@@ -31,6 +32,7 @@
 mod agents;
 mod attrs;
 mod conversations;
+pub mod erasure;
 mod inbound;
 mod legs;
 mod outbox;
