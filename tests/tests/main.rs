@@ -10,7 +10,6 @@ mod bad_input;
 mod business_texts;
 mod common;
 mod delivery_under_faults;
-mod events;
 mod fault_injection;
 mod fewer_copies;
 mod media;
