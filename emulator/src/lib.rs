@@ -5,7 +5,7 @@
 pub mod faults;
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,7 +121,7 @@ def app(environ, start_response):
 # werkzeug's development server answers every request with `Connection: close`, so each AWS
 # call opens a new connection here (AWS keeps them alive): benches count that as emulator cost.
 os.environ.setdefault("MOTO_PORT", sys.argv[1])
-run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler)
+run_simple(sys.argv[2], int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler)
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +144,23 @@ impl MotoServer {
     /// Installs moto if needed and starts it on a free port of 127.0.0.1. Its request log
     /// goes to `log` (or nowhere).
     pub fn start(log: Option<&Path>) -> Result<Self, EmulatorError> {
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), None, log)
+    }
+
+    /// Starts moto listening on `address`, on `port` (a taken one is an error naming it) or
+    /// a free one. Its endpoint names `address`, or 127.0.0.1 when `address` is every
+    /// interface (0.0.0.0, ::).
+    pub fn start_on(address: IpAddr, port: Option<u16>, log: Option<&Path>) -> Result<Self, EmulatorError> {
         let site = install_pinned("moto", MOTO_REQUIREMENTS)?;
-        let port = free_port().map_err(|e| EmulatorError::Start(format!("no free port: {e}")))?;
+        let port = match port {
+            Some(port) => {
+                TcpListener::bind((address, port))
+                    .map_err(|e| EmulatorError::Start(format!("port {port} on {address}: {e}")))?;
+                port
+            }
+            None => free_port().map_err(|e| EmulatorError::Start(format!("no free port: {e}")))?,
+        };
+        let reach = reachable(address);
         let stdout = match log {
             Some(path) => {
                 let open = || {
@@ -162,6 +177,7 @@ impl MotoServer {
             .arg("-c")
             .arg(LAUNCHER)
             .arg(port.to_string())
+            .arg(address.to_string())
             .env("PYTHONPATH", &site)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::null())
@@ -169,8 +185,12 @@ impl MotoServer {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| EmulatorError::Python(e.to_string()))?;
-        let mut server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
-        server.wait_until_ready(port)?;
+        let endpoint = match reach {
+            IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+            IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+        };
+        let mut server = Self { child, endpoint };
+        server.wait_until_ready(SocketAddr::new(reach, port))?;
         // Its request log is on stderr: drain it to the log file or drop it, so a full
         // pipe never blocks the emulator.
         if let Some(mut stderr) = server.child.stderr.take() {
@@ -190,7 +210,7 @@ impl MotoServer {
         &self.endpoint
     }
 
-    fn wait_until_ready(&mut self, port: u16) -> Result<(), EmulatorError> {
+    fn wait_until_ready(&mut self, address: SocketAddr) -> Result<(), EmulatorError> {
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -200,7 +220,7 @@ impl MotoServer {
                 }
                 return Err(EmulatorError::Start(format!("exited with {status}: {}", stderr.trim())));
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if TcpStream::connect(address).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -287,6 +307,16 @@ pub fn install_pinned(name: &str, requirements: &str) -> Result<PathBuf, Emulato
 /// The Python interpreter: `$PYTHON`, else `python3`.
 pub fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Where a server listening on `address` is reached from this machine: the address itself,
+/// or the loopback one when it listens on every interface.
+pub fn reachable(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    }
 }
 
 fn free_port() -> std::io::Result<u16> {

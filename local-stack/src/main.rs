@@ -60,14 +60,20 @@ async fn main() -> ExitCode {
 async fn serve(settings: Settings) -> Result<(), String> {
     let env = settings.environment()?;
     // The port first: a taken one is reported before the emulator starts.
-    let listener = listen(settings.port).await?;
+    let listener = listen(settings.listen, settings.port).await?;
 
     // The emulator: the caller's (AWS_ENDPOINT_URL) or our own pinned moto.
     let (endpoint, _moto) = match env.get("AWS_ENDPOINT_URL") {
+        Some(_) if settings.emulator_port.is_some() => {
+            return Err("--emulator-port starts the local stack's own emulator, but AWS_ENDPOINT_URL names another: \
+                        drop one of them"
+                .to_owned());
+        }
         Some(url) => (url, None),
         None => {
             let log = bridge_emulator::tools_dir().join("moto-local-stack.log");
-            let moto = tokio::task::spawn_blocking(move || MotoServer::start(Some(&log)))
+            let (address, port) = (settings.listen, settings.emulator_port);
+            let moto = tokio::task::spawn_blocking(move || MotoServer::start_on(address, port, Some(&log)))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
@@ -110,7 +116,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &functions_sdk));
     let worker = Arc::new(DeliveryWorker::from_config(worker_config, &functions_sdk));
 
-    let own_url = format!("http://127.0.0.1:{}", settings.port);
+    let own_url = settings.own_url();
     let simulator = Simulator::new(
         SimulatorConfig {
             lines,
@@ -202,9 +208,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
     served.map_err(|e| e.to_string())
 }
 
-/// The page's and webhooks' port on 127.0.0.1, with the fix in the message when it is taken.
-async fn listen(port: u16) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+/// The page's and webhooks' port on `address` (127.0.0.1 unless `--listen`), with the fix in
+/// the message when it is taken.
+async fn listen(address: std::net::IpAddr, port: u16) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind((address, port)).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             let other = if port == u16::MAX { port - 1 } else { port + 1 };
             format!(
@@ -212,7 +219,7 @@ async fn listen(port: u16) -> Result<tokio::net::TcpListener, String> {
                  port with `cargo run -p local-stack -- --port {other}`"
             )
         } else {
-            format!("can't listen on 127.0.0.1:{port}: {e}")
+            format!("can't listen on {}: {e}", std::net::SocketAddr::new(address, port))
         }
     })
 }

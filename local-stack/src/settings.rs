@@ -2,6 +2,7 @@
 //! set in the environment wins over the local default.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use shared::config::process_env;
@@ -25,7 +26,7 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
 const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
 pub const USAGE: &str = "\
-usage: local-stack [--port PORT] [--lines FILE]
+usage: local-stack [--port PORT] [--lines FILE] [--listen ADDRESS] [--emulator-port PORT]
                    [--fail-rate RATE] [--fail-seed N] [--fail-number +E164[=CODE]]...
                    [--closed-window WA_ID]... [--late-answer-rate RATE]
                    [--aws-fail-rate RATE] [--aws-outage sqs|dynamodb=SECONDS[@AFTER]]...
@@ -35,6 +36,12 @@ usage: local-stack [--port PORT] [--lines FILE]
 Starts the bridge locally (docs/local-stack.md) with its provider simulator and the two-phone page, or
 plays a customer texting it (Twilio-signed) or an agent answering in WhatsApp (Meta-signed)
 against one that runs.
+
+For `sam local invoke` (docs/deploying.md, events/*.env.json), whose container reaches this
+machine as host.docker.internal:
+  --emulator-port 8081     the DynamoDB/SQS emulator on this port (default: any free port)
+  --listen 0.0.0.0         the page, webhooks, simulator and emulator on this address
+                           (default 127.0.0.1; Linux containers need one they can reach)
 
 Simulator failure modes (to watch the delivery guarantees work):
   --fail-rate 0.2          a fifth of all provider sends fail at random (HTTP 503 or 429)
@@ -71,6 +78,10 @@ pub struct AgentMessage {
 
 pub struct Settings {
     pub port: u16,
+    /// The address the server and the emulator listen on (`--listen`).
+    pub listen: IpAddr,
+    /// The emulator's port (`--emulator-port`); any free one when `None`.
+    pub emulator_port: Option<u16>,
     pub lines: Option<PathBuf>,
     pub failures: FailureSettings,
     pub aws_failures: AwsFailureSettings,
@@ -94,6 +105,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     }
     let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) =
         (DEFAULT_PORT, None, None, None, None, Vec::new());
+    let (mut listen, mut emulator_port) = (IpAddr::V4(Ipv4Addr::LOCALHOST), None);
     let mut failure_modes = FailureSettings::default();
     let mut aws_failures = AwsFailureSettings::default();
     let invalid = |e: String| format!("{e}\n\n{USAGE}");
@@ -104,6 +116,20 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
                 port = value("--port")?.parse().map_err(|_| format!("--port must be a port number\n\n{USAGE}"))?
             }
             ("serve", "--lines") => lines = Some(PathBuf::from(value("--lines")?)),
+            ("serve", "--listen") => {
+                listen = value("--listen")?
+                    .parse()
+                    .map_err(|_| format!("--listen must be an IP address (0.0.0.0, 127.0.0.1)\n\n{USAGE}"))?
+            }
+            ("serve", "--emulator-port") => {
+                emulator_port = Some(
+                    value("--emulator-port")?
+                        .parse()
+                        .ok()
+                        .filter(|port| *port != 0)
+                        .ok_or_else(|| format!("--emulator-port must be a port number\n\n{USAGE}"))?,
+                )
+            }
             ("serve", "--fail-rate") => {
                 failure_modes.fail_rate = failures::parse_fail_rate(&value("--fail-rate")?).map_err(invalid)?
             }
@@ -145,7 +171,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     Ok(match mode.as_str() {
         "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
         "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
-        _ => Command::Serve(Settings { port, lines, failures: failure_modes, aws_failures }),
+        _ => Command::Serve(Settings { port, listen, emulator_port, lines, failures: failure_modes, aws_failures }),
     })
 }
 
@@ -169,10 +195,16 @@ impl LocalEnv {
 }
 
 impl Settings {
+    /// Where this machine reaches the server: `--listen`'s address, or 127.0.0.1 when it
+    /// listens on every interface.
+    pub fn own_url(&self) -> String {
+        format!("http://{}", std::net::SocketAddr::new(bridge_emulator::reachable(self.listen), self.port))
+    }
+
     pub fn environment(&self) -> Result<LocalEnv, String> {
         let mut defaults: HashMap<String, String> =
             LOCAL_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let base = format!("http://127.0.0.1:{}", self.port);
+        let base = self.own_url();
         defaults.insert("PUBLIC_BASE_URL".into(), base.clone());
         // The providers are the simulator on our own port, unless the environment names others.
         defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::simulator::GRAPH_PREFIX));
@@ -214,6 +246,8 @@ pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
         None => {
             let settings = Settings {
                 port: message.port,
+                listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                emulator_port: None,
                 lines: None,
                 failures: FailureSettings::default(),
                 aws_failures: AwsFailureSettings::default(),

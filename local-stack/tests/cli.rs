@@ -43,3 +43,20 @@ fn a_taken_port_is_reported_with_the_fix_before_the_emulator_starts() {
     assert!(started.elapsed() < Duration::from_secs(5), "at once, not after the emulator: {:?}", started.elapsed());
     drop(taken);
 }
+
+/// `--emulator-port` and `--listen` (for `sam local invoke`, docs/deploying.md) refuse what
+/// isn't a port or an address, naming the option, before anything starts; that they work is
+/// tests/sam_env.rs, which starts the stack with `--emulator-port`.
+#[test]
+fn the_sam_options_refuse_bad_values() {
+    for (args, message) in [
+        (["--emulator-port", "0"], "--emulator-port must be a port number"),
+        (["--emulator-port", "http"], "--emulator-port must be a port number"),
+        (["--listen", "localhost:80"], "--listen must be an IP address"),
+    ] {
+        let out = local_stack(&args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}

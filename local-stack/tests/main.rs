@@ -11,4 +11,5 @@ mod cli;
 mod common;
 mod log_safety;
 mod ready;
+mod sam_env;
 mod simulator;

@@ -9,9 +9,20 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
 
-/// Region, credentials and `AWS_ENDPOINT_URL` from the environment, as the SDK reads them.
+/// `EMULATOR_ENDPOINT_URL`: where `sam local invoke` sends a function's DynamoDB, SQS and
+/// SSM calls (the local stack's emulator, docs/deploying.md). The template declares it empty
+/// because SAM only sets variables a function declares; `AWS_ENDPOINT_URL` can't be the
+/// one declared, as the SDK warns at every cold start about an empty one.
+pub const EMULATOR_ENDPOINT_URL: &str = "EMULATOR_ENDPOINT_URL";
+
+/// Region, credentials and `AWS_ENDPOINT_URL` from the environment, as the SDK reads them;
+/// [`EMULATOR_ENDPOINT_URL`], when set, wins over `AWS_ENDPOINT_URL`.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let loader = aws_config::defaults(BehaviorVersion::latest());
+    match crate::config::process_env(EMULATOR_ENDPOINT_URL) {
+        Some(endpoint) => loader.endpoint_url(endpoint).load().await,
+        None => loader.load().await,
+    }
 }
 
 /// Talks to a local emulator (moto) at `endpoint`; nothing reaches AWS. `AWS_REGION` is

@@ -43,7 +43,17 @@ pub async fn cold_start_config<C>(
     sdk: &aws_config::SdkConfig,
     parse: impl FnOnce(Lookup) -> Result<C, ConfigError>,
 ) -> Result<C, ConfigError> {
-    let config = match resolve(&aws_sdk_ssm::Client::new(sdk), &crate::config::process_env).await {
+    cold_start_config_from(sdk, &crate::config::process_env, parse).await
+}
+
+/// [`cold_start_config`] over `env` instead of the process environment: what a test gives a
+/// function's environment file (`events/*.env.json`) to start it as `sam local invoke` does.
+pub async fn cold_start_config_from<C>(
+    sdk: &aws_config::SdkConfig,
+    env: Lookup<'_>,
+    parse: impl FnOnce(Lookup) -> Result<C, ConfigError>,
+) -> Result<C, ConfigError> {
+    let config = match resolve(&aws_sdk_ssm::Client::new(sdk), env).await {
         Ok(env) => parse(&|name| env.get(name)),
         Err(e) => Err(e),
     };

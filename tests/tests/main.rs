@@ -11,7 +11,6 @@ mod business_texts;
 mod common;
 mod delivery_under_faults;
 mod erasure;
-mod events;
 mod fault_injection;
 mod fewer_copies;
 mod media;

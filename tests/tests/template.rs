@@ -282,13 +282,19 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
     }
 }
 
+/// What active tracing needs, on "*": X-Ray takes no resource ARN for them.
+const XRAY_WRITE: &[&str] = &["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
 #[test]
 fn nothing_is_granted_on_every_resource() {
     fn walk(value: &Value, path: &str) {
         match value {
             Value::Object(map) => {
+                // X-Ray's write actions have no resource to name (the one exception, optional).
+                let xray_only =
+                    map.get("Action").is_some_and(|a| strings(a).iter().all(|a| XRAY_WRITE.contains(&a.as_str())));
                 for (key, inner) in map {
-                    if key == "Resource" || key == "NotResource" {
+                    if (key == "Resource" || key == "NotResource") && !xray_only {
                         assert!(!as_list(inner).contains(&&json!("*")), "{path}.{key} is \"*\"");
                     }
                     walk(inner, &format!("{path}.{key}"));
@@ -599,19 +605,166 @@ fn collect_rust_sources(dir: &Path, into: &mut Vec<PathBuf>) {
     }
 }
 
-/// `sam local invoke --env-vars events/env.json` only overrides variables the template
-/// declares: every one the file sets must be there.
+/// `sam local invoke --env-vars events/<function>.env.json` only overrides variables the
+/// template declares (for the function or in Globals): every one a file sets must be there,
+/// and each file is for one deployed function. That the files hold everything a cold start
+/// needs is local-stack/tests/sam_env.rs.
 #[test]
 fn every_sample_environment_variable_is_declared_for_sam_local() {
-    let env: Value =
-        serde_json::from_str(&std::fs::read_to_string(workspace().join("events/env.json")).unwrap()).unwrap();
+    let globals = parsed()["Globals"]["Function"]["Environment"]["Variables"].as_object().unwrap();
+    assert_eq!(globals["EMULATOR_ENDPOINT_URL"], "", "empty in AWS");
     let functions = resources("AWS::Serverless::Function");
-    for (id, variables) in env.as_object().unwrap() {
+    let mut files = 0;
+    for entry in std::fs::read_dir(workspace().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path.file_name().unwrap().to_str().unwrap().strip_suffix(".env.json") else { continue };
+        files += 1;
+        let env: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let sections = env.as_object().unwrap();
+        assert_eq!(sections.len(), 1, "{name}: one function per file");
+        let (id, variables) = sections.iter().next().unwrap();
         let (_, function) =
-            functions.iter().find(|(name, _)| name == id).unwrap_or_else(|| panic!("{id} is not a function"));
+            functions.iter().find(|(logical, _)| logical == id).unwrap_or_else(|| panic!("{id} is not a function"));
+        assert_eq!(function["Properties"]["CodeUri"], format!("functions/{name}"), "{name}.env.json is for {id}");
         let declared = function["Properties"]["Environment"]["Variables"].as_object().unwrap();
-        for name in variables.as_object().unwrap().keys() {
-            assert!(declared.contains_key(name), "{id}: {name} is set in events/env.json but not declared");
+        for variable in variables.as_object().unwrap().keys() {
+            assert!(
+                declared.contains_key(variable) || globals.contains_key(variable),
+                "{id}: {variable} is set in events/{name}.env.json but not declared"
+            );
         }
     }
+    assert_eq!(files, functions.len(), "an env file per function");
+}
+
+/// `EnableAccessLogs` and `EnableTracing` are off by default; on, the HTTP API writes one JSON
+/// line per request (with the caller's IP) to a log group of its own kept `LogRetentionDays`,
+/// and every function is traced, its role allowed exactly X-Ray's two write actions.
+#[test]
+fn access_logs_and_tracing_are_options_off_by_default() {
+    for (parameter, condition) in [("EnableAccessLogs", "LogsApiAccess"), ("EnableTracing", "TracesFunctions")] {
+        let declared = &parsed()["Parameters"][parameter];
+        assert_eq!(declared["Default"], "no", "{parameter}");
+        assert_eq!(declared["AllowedValues"], json!(["yes", "no"]), "{parameter}");
+        assert_eq!(parsed()["Conditions"][condition], json!({ "Fn::Equals": [ref_to(parameter), "yes"] }));
+    }
+
+    let group = &parsed()["Resources"]["ApiAccessLogGroup"];
+    assert_eq!(group["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(group["Condition"], "LogsApiAccess");
+    assert_eq!(group["Properties"]["RetentionInDays"], ref_to("LogRetentionDays"));
+    let settings = &parsed()["Resources"]["HttpApiStage"]["Properties"]["AccessLogSettings"]["Fn::If"];
+    assert_eq!(settings[0], "LogsApiAccess");
+    assert_eq!(settings[2], ref_to("AWS::NoValue"));
+    assert_eq!(settings[1]["DestinationArn"], json!({ "Fn::GetAtt": ["ApiAccessLogGroup", "Arn"] }));
+    let line = access_log_line();
+    for (key, variable) in [
+        ("requestId", "$context.requestId"),
+        ("ip", "$context.identity.sourceIp"),
+        ("routeKey", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("requestTime", "$context.requestTime"),
+        ("userAgent", "$context.identity.userAgent"),
+        ("integrationError", "$context.integration.error"),
+    ] {
+        assert_eq!(line[key], variable, "the access log's {key}");
+    }
+
+    let globals = &parsed()["Globals"]["Function"];
+    assert_eq!(globals["Tracing"], json!({ "Fn::If": ["TracesFunctions", "Active", "PassThrough"] }));
+    for (id, function) in resources("AWS::Serverless::Function") {
+        assert!(function["Properties"].get("Tracing").is_none(), "{id}: traced as Globals says");
+        let role_id = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str().unwrap();
+        let traced: Vec<&Value> = as_list(&parsed()["Resources"][role_id]["Properties"]["Policies"])
+            .into_iter()
+            .filter(|p| p.get("Fn::If").is_some_and(|when| when[0] == "TracesFunctions"))
+            .collect();
+        let [policy] = traced.as_slice() else { panic!("{id}: one policy under TracesFunctions") };
+        assert_eq!(policy["Fn::If"][2], ref_to("AWS::NoValue"), "{id}");
+        let statements = as_list(&policy["Fn::If"][1]["PolicyDocument"]["Statement"]);
+        let [statement] = statements.as_slice() else { panic!("{id}: one statement") };
+        assert_eq!(strings(&statement["Action"]), XRAY_WRITE.iter().map(|a| a.to_string()).collect(), "{id}");
+        assert_eq!(statement["Resource"], "*", "{id}");
+    }
+}
+
+/// The access log format as the JSON line API Gateway writes, each value the `$context`
+/// variable that fills it.
+fn access_log_line() -> Value {
+    let settings = &parsed()["Resources"]["HttpApiStage"]["Properties"]["AccessLogSettings"]["Fn::If"];
+    serde_json::from_str(settings[1]["Format"].as_str().unwrap()).expect("the access log format is JSON")
+}
+
+fn query(id: &str) -> &'static Value {
+    let query = &parsed()["Resources"][id];
+    assert_eq!(query["Type"], "AWS::Logs::QueryDefinition", "{id}");
+    query
+}
+
+/// Every `prefix.name` a query string names.
+fn fields_named(query: &str, prefix: &str) -> BTreeSet<String> {
+    query
+        .match_indices(prefix)
+        .filter(|(at, _)| *at == 0 || !query.as_bytes()[at - 1].is_ascii_alphanumeric())
+        .map(|(at, _)| {
+            query[at + prefix.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+        })
+        .collect()
+}
+
+/// The three saved queries read the log groups they are about, and only fields the bridge
+/// writes: an event's fields (`fields.x`) are named by the functions' `tracing` calls, the
+/// worker's span fields (`span.x`) by its job span, and the forged-webhooks query reads the
+/// access log's keys (so it exists only with access logs on).
+#[test]
+fn the_saved_queries_read_fields_the_functions_log() {
+    assert_eq!(resources("AWS::Logs::QueryDefinition").len(), 3);
+    let log_groups =
+        |id: &str| -> Vec<Value> { as_list(&query(id)["Properties"]["LogGroupNames"]).into_iter().cloned().collect() };
+    assert_eq!(
+        log_groups("ConversationJourneyQuery"),
+        ["SmsWebhookLogGroup", "WhatsAppWebhookLogGroup", "DeliveryWorkerLogGroup"].map(ref_to)
+    );
+    assert_eq!(log_groups("FailedDeliveriesQuery"), [ref_to("DeliveryWorkerLogGroup")]);
+    assert_eq!(log_groups("ForgedWebhooksQuery"), [ref_to("ApiAccessLogGroup")]);
+    assert_eq!(query("ForgedWebhooksQuery")["Condition"], "LogsApiAccess");
+
+    let mut sources = Vec::new();
+    for dir in
+        ["shared/src", "functions/sms-webhook/src", "functions/whatsapp-webhook/src", "functions/delivery-worker/src"]
+    {
+        collect_rust_sources(&workspace().join(dir), &mut sources);
+    }
+    let code: String = sources.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
+    let worker = std::fs::read_to_string(workspace().join("functions/delivery-worker/src/lib.rs")).unwrap();
+    let job_span = &worker[worker.find("info_span!(\n            \"job\"").expect("the worker's job span")..];
+    let job_span = &job_span[..job_span.find(");").unwrap()];
+    for id in ["ConversationJourneyQuery", "FailedDeliveriesQuery"] {
+        let text = query(id)["Properties"]["QueryString"].as_str().unwrap();
+        let fields = fields_named(text, "fields.");
+        assert!(fields.contains("outcome"), "{id}: {fields:?}");
+        for field in fields.iter().filter(|f| *f != "message") {
+            assert!(
+                code.contains(&format!("{field} = ")) || code.contains(&format!("            {field},\n")),
+                "{id}: no log line has the field {field}"
+            );
+        }
+        for field in fields_named(text, "span.") {
+            assert!(job_span.contains(&format!("{field} =")), "{id}: the job span has no {field}");
+        }
+    }
+    let journey = query("ConversationJourneyQuery")["Properties"]["QueryString"].as_str().unwrap();
+    assert!(journey.contains("filter fields.handle = ") && journey.contains(" or span.handle = "), "{journey}");
+    let failures = query("FailedDeliveriesQuery")["Properties"]["QueryString"].as_str().unwrap();
+    for outcome in ["retry", "failed", "escalate"] {
+        assert!(worker.contains(&format!("outcome = \"{outcome}\"")), "the worker logs no {outcome}");
+        assert!(failures.contains(&format!("\"{outcome}\"")), "{failures}");
+    }
+
+    let forged = query("ForgedWebhooksQuery")["Properties"]["QueryString"].as_str().unwrap();
+    let line = access_log_line();
+    for key in ["status", "ip", "routeKey", "requestTime", "userAgent"] {
+        assert!(line.get(key).is_some() && forged.contains(key), "{key}");
+    }
+    assert!(forged.contains("filter status = \"403\""), "a refused signature is a 403: {forged}");
 }
