@@ -91,6 +91,7 @@ async fn export_returns_every_message_of_the_thread_in_order_with_statuses() {
 
     let json = exported.render(ExportFormat::Json).unwrap();
     let csv = exported.render(ExportFormat::Csv).unwrap();
+    println!("{csv}");
     for agent in AGENTS {
         assert!(!json.contains(agent) && !csv.contains(agent), "another person's number in the export");
     }
