@@ -2,6 +2,8 @@
 //! and read a conversation's thread to see why a message failed. They work against AWS
 //! (credentials and region as the AWS CLI finds them) or an emulator (`AWS_ENDPOINT_URL`).
 
+pub mod lines;
+
 use std::fmt::Write as _;
 
 use aws_sdk_sqs::Client as Sqs;

@@ -31,6 +31,11 @@ enum Command {
         #[arg(value_parser = parse_customer)]
         customer: E164,
     },
+    /// Check a lines file, or write it to the lines' SSM parameter (BRIDGE_LINES_PARAM)
+    Lines {
+        #[command(subcommand)]
+        command: bridge_ops::lines::LinesCommand,
+    },
 }
 
 fn parse_customer(text: &str) -> Result<E164, String> {
@@ -47,6 +52,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Redrive => redrive(&sdk).await,
         Command::Thread { line, customer } => thread(&sdk, ConversationKey { line, customer }).await,
+        Command::Lines { command } => bridge_ops::lines::run(command, &sdk).await,
     };
     match result {
         Ok(text) => {
