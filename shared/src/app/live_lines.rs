@@ -226,7 +226,7 @@ fn note(reading: &Reading) {
                 agents,
                 "lines parameter changed: its new version is in force"
             );
-            telemetry::count("LinesReloaded", &[]);
+            telemetry::count("LinesRefreshed", &[("outcome", "reloaded")]);
         }
         Reading::Kept { reason, version, error } => {
             tracing::warn!(
@@ -236,7 +236,7 @@ fn note(reading: &Reading) {
                 error,
                 "lines parameter not taken: the lines in force stay until a good version is read"
             );
-            telemetry::count("LinesRefreshFailed", &[("reason", reason)]);
+            telemetry::count("LinesRefreshed", &[("outcome", reason)]);
         }
     }
 }
