@@ -5,6 +5,7 @@
 
 pub mod erase;
 pub mod export;
+pub mod lines;
 
 use std::fmt::Write as _;
 

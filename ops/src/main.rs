@@ -55,6 +55,11 @@ enum Command {
         #[arg(value_parser = parse_customer)]
         customer: E164,
     },
+    /// Check a lines file, or write it to the lines' SSM parameter (BRIDGE_LINES_PARAM)
+    Lines {
+        #[command(subcommand)]
+        command: bridge_ops::lines::LinesCommand,
+    },
 }
 
 fn parse_customer(text: &str) -> Result<E164, String> {
@@ -73,6 +78,7 @@ async fn main() -> ExitCode {
         Command::Thread { line, customer } => thread(&sdk, ConversationKey { line, customer }).await,
         Command::Erase { line, dry_run, customer } => erase(&sdk, ErasureRequest { customer, line }, dry_run).await,
         Command::Export { line, format, customer } => export(&sdk, ConversationKey { line, customer }, format).await,
+        Command::Lines { command } => bridge_ops::lines::run(command, &sdk).await,
     };
     match result {
         Ok(text) => {

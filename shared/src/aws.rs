@@ -102,3 +102,22 @@ pub async fn warm_up_store_and_queue(store: &DynamoStore, queue: &SqsQueue) {
     })
     .await;
 }
+
+/// A deployed function's lines in force: `lines` (the cold start's), read again from their
+/// SSM parameter as `refresh` says when they came from one (`app::live_lines`).
+pub fn live_lines(
+    lines: crate::domain::Lines,
+    refresh: Option<&crate::config::LinesRefresh>,
+    sdk: &SdkConfig,
+) -> crate::app::live_lines::LiveLines {
+    use crate::adapters::ssm::SsmLinesParameter;
+    use crate::app::live_lines::LiveLines;
+    match refresh {
+        Some(refresh) => LiveLines::from_parameter(
+            lines,
+            SsmLinesParameter::new(aws_sdk_ssm::Client::new(sdk), &refresh.parameter),
+            refresh.every,
+        ),
+        None => LiveLines::fixed(lines),
+    }
+}

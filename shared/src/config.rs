@@ -40,6 +40,7 @@ pub const DEFAULT_GRAPH_API_VERSION: &str = "v26.0";
 /// What the SMS webhook function reads.
 pub struct SmsWebhookConfig {
     pub lines: Lines,
+    pub lines_refresh: Option<LinesRefresh>,
     pub table_name: String,
     pub delivery_queue_url: String,
     pub public_base_url: String,
@@ -67,6 +68,7 @@ impl SmsWebhookConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             lines: lines(env)?,
+            lines_refresh: lines_refresh(env)?,
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
@@ -87,6 +89,7 @@ impl SmsWebhookConfig {
 /// What the WhatsApp webhook function reads.
 pub struct WhatsAppWebhookConfig {
     pub lines: Lines,
+    pub lines_refresh: Option<LinesRefresh>,
     pub table_name: String,
     pub delivery_queue_url: String,
     pub meta_app_secret: SecretString,
@@ -102,6 +105,7 @@ impl WhatsAppWebhookConfig {
             meta_app_secret: secret(env, "META_APP_SECRET")?,
             meta_verify_token: secret(env, "META_VERIFY_TOKEN")?,
             lines: lines(env)?,
+            lines_refresh: lines_refresh(env)?,
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             message_retention: message_retention(env)?,
@@ -113,6 +117,7 @@ impl WhatsAppWebhookConfig {
 /// What the delivery worker reads.
 pub struct DeliveryWorkerConfig {
     pub lines: Lines,
+    pub lines_refresh: Option<LinesRefresh>,
     pub table_name: String,
     pub delivery_queue_url: String,
     pub message_retention: Duration,
@@ -139,6 +144,7 @@ impl DeliveryWorkerConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             lines: lines(env)?,
+            lines_refresh: lines_refresh(env)?,
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             message_retention: message_retention(env)?,
@@ -198,6 +204,29 @@ pub fn lines(env: Lookup) -> Result<Lines, ConfigError> {
         return Err(ConfigError::new("BRIDGE_LINES", "not set (nor BRIDGE_LINES_FILE)"));
     };
     parsed.map_err(|e| ConfigError { name: e.path, reason: e.reason })
+}
+
+/// Where a running function reads the lines again (`app::live_lines`), and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinesRefresh {
+    /// `BRIDGE_LINES_PARAM`: the SSM parameter the cold start read the lines from.
+    pub parameter: String,
+    /// `BRIDGE_LINES_REFRESH_SECONDS`, 1 to 3600 (default 60).
+    pub every: Duration,
+}
+
+/// With the lines in an SSM parameter, how the functions pick up a change; `None` for lines
+/// given as `BRIDGE_LINES` or `BRIDGE_LINES_FILE`, which never change while a function runs.
+pub fn lines_refresh(env: Lookup) -> Result<Option<LinesRefresh>, ConfigError> {
+    let name = "BRIDGE_LINES_REFRESH_SECONDS";
+    let every = match env(name) {
+        None => crate::app::live_lines::DEFAULT_REFRESH,
+        Some(v) => match v.trim().parse::<u16>() {
+            Ok(seconds) if (1..=3600).contains(&seconds) => Duration::from_secs(u64::from(seconds)),
+            _ => return Err(ConfigError::new(name, "must be a whole number of seconds from 1 to 3600")),
+        },
+    };
+    Ok(env("BRIDGE_LINES_PARAM").map(|parameter| LinesRefresh { parameter: parameter.trim().to_owned(), every }))
 }
 
 pub fn required(env: Lookup, name: &str) -> Result<String, ConfigError> {
@@ -400,6 +429,19 @@ mod tests {
         assert_eq!(lines(&lookup).unwrap().iter().count(), 1);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(lines(&lookup).unwrap_err().name, "BRIDGE_LINES_FILE");
+    }
+
+    #[test]
+    fn lines_from_ssm_are_read_again_every_refresh_interval() {
+        assert_eq!(lines_refresh(&env(&[])).unwrap(), None, "BRIDGE_LINES never changes");
+        let refresh = lines_refresh(&env(&[("BRIDGE_LINES_PARAM", "/bridge/lines")])).unwrap();
+        assert_eq!(refresh, Some(LinesRefresh { parameter: "/bridge/lines".into(), every: Duration::from_secs(60) }));
+        let quick = env(&[("BRIDGE_LINES_PARAM", "/bridge/lines"), ("BRIDGE_LINES_REFRESH_SECONDS", "1")]);
+        assert_eq!(lines_refresh(&quick).unwrap().unwrap().every, Duration::from_secs(1));
+        for bad in ["0", "3601", "1.5", "soon"] {
+            let err = lines_refresh(&env(&[("BRIDGE_LINES_REFRESH_SECONDS", bad)])).unwrap_err();
+            assert_eq!(err.name, "BRIDGE_LINES_REFRESH_SECONDS", "{bad}");
+        }
     }
 
     const WORKER: &[(&str, &str)] = &[

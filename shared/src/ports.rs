@@ -772,3 +772,31 @@ pub trait SmsProvider: Send + Sync {
         since: Timestamp,
     ) -> impl Future<Output = Result<Vec<AcceptedSms>, ProviderFailure>> + Send;
 }
+
+/// The text of the lines' SSM parameter (`BRIDGE_LINES_PARAM`) and the version SSM gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinesDocument {
+    pub json: String,
+    /// SSM's version of the parameter: it goes up by one with every write.
+    pub version: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinesParameterError {
+    #[error("the parameter doesn't exist")]
+    NotFound,
+    /// Throttled, refused (permissions, KMS), unreachable: the last lines read stay in force.
+    #[error("SSM didn't answer with the parameter: {0}")]
+    Unavailable(String),
+}
+
+/// The boxed future [`LinesParameter::read`] answers with: the port is held as a trait object
+/// so that the three functions' handlers don't each grow a type parameter for it.
+pub type LinesRead<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<LinesDocument, LinesParameterError>> + Send + 'a>>;
+
+/// Where a running function reads the lines again (`app::live_lines`): the SSM parameter
+/// the cold start read them from.
+pub trait LinesParameter: Send + Sync {
+    fn read(&self) -> LinesRead<'_>;
+}

@@ -32,6 +32,11 @@ pub const METRICS: &[(&str, &str)] = &[
     // Jobs recorded but not enqueued by a webhook, and outbox entries the sweep enqueued.
     ("OutboxDeferred", "source"),
     ("OutboxSwept", "source"),
+    // The lines' SSM parameter read again (`app::live_lines`): `reloaded`, or why the lines
+    // in force were kept (`invalid`, `not_found`, `unavailable`, `timeout`).
+    ("LinesRefreshed", "outcome"),
+    // A copy to, or a reply from, an agent removed from the line since it was queued.
+    ("FormerAgentRefused", "kind"),
 ];
 
 /// Emits one metric (unit `Count` unless given) with its dimensions.

@@ -8,6 +8,7 @@
 
 mod delivery_use_cases;
 mod fuzz_corpus;
+mod live_lines;
 mod sms_use_cases;
 mod store_contract;
 mod whatsapp_use_cases;

@@ -18,6 +18,7 @@ mod operator_tools;
 mod plain_words_opt_out;
 mod round_trip;
 mod sms_to_whatsapp;
+mod team_changes;
 mod template;
 mod usernames;
 mod window_closed;

@@ -38,6 +38,8 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("WebhookItemSkipped", "source", Some(&["meta", "twilio_status"])),
     ("OutboxDeferred", "source", Some(&["webhook"])),
     ("OutboxSwept", "source", Some(&["schedule", "local"])),
+    ("LinesRefreshed", "outcome", Some(&["reloaded", "invalid", "not_found", "unavailable", "timeout"])),
+    ("FormerAgentRefused", "kind", Some(&["forward_to_agent", "send_sms"])),
 ];
 
 /// The secrets each function reads (docs/configuration.md),

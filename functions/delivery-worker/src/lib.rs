@@ -91,7 +91,8 @@ impl DeployedWorker {
         let sms =
             TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
         let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
-        let deliverer = Deliverer::new(config.lines, store, whatsapp, sms, queue, status_callback_url, config.rates)
+        let lines = shared::aws::live_lines(config.lines, config.lines_refresh.as_ref(), sdk);
+        let deliverer = Deliverer::new(lines, store, whatsapp, sms, queue, status_callback_url, config.rates)
             .with_media_links(MediaLinks::new(media_key, &config.public_base_url, MEDIA_LINK_TTL))
             .with_send_timeout(config.provider_timeout)
             .with_reconcile_wait(config.reconcile_wait);

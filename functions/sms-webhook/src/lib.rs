@@ -32,11 +32,12 @@ use shared::adapters::twilio::{
 };
 use shared::app::apply_sms_status::{SmsStatusReport, StatusError, StatusHandled, apply_sms_status};
 use shared::app::copy_facts_cache::CopyFactsCache;
+use shared::app::live_lines::LiveLines;
 use shared::app::receive_sms::{ReceiveError, Received, receive_sms};
 use shared::app::retry_budget::RetryBudget;
 use shared::config::{SMS_STATUS_PATH, SmsWebhookConfig};
 use shared::domain::media::{MEDIA_LINK_TTL, MEDIA_PATH_PREFIX, MediaUrlError, MediaUrlKey};
-use shared::domain::{E164, JobId, Lines, ReportedStatus};
+use shared::domain::{E164, JobId, ReportedStatus};
 use shared::ports::{ConversationStore, DeliveryQueue};
 use shared::telemetry;
 
@@ -52,7 +53,8 @@ const STATUS_PATH: &str = SMS_STATUS_PATH;
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
 pub struct SmsWebhook<S, Q> {
-    lines: Lines,
+    /// Read per request: with the lines in SSM, a change is in force within the refresh.
+    lines: LiveLines,
     verifier: TwilioSignatureVerifier,
     account_sid: Option<String>,
     media_key: MediaUrlKey,
@@ -69,7 +71,8 @@ impl SmsWebhook<DynamoStore, SqsQueue> {
     pub fn from_config(config: SmsWebhookConfig, sdk: &SdkConfig) -> Self {
         let (store, queue) =
             shared::aws::store_and_queue(sdk, &config.table_name, &config.delivery_queue_url, config.message_retention);
-        Self::new(config, store, queue)
+        let lines = shared::aws::live_lines(config.lines.clone(), config.lines_refresh.as_ref(), sdk);
+        Self::new(config, store, queue).with_lines(lines)
     }
 
     /// Opens DynamoDB's and SQS's connections during the cold start.
@@ -79,6 +82,12 @@ impl SmsWebhook<DynamoStore, SqsQueue> {
 }
 
 impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
+    /// The lines in force from `lines` rather than the config's, fixed ones.
+    pub fn with_lines(mut self, lines: LiveLines) -> Self {
+        self.lines = lines;
+        self
+    }
+
     pub fn new(config: SmsWebhookConfig, store: S, queue: Q) -> Self {
         let twilio = config.twilio_account_sid.clone().map(|account_sid| TwilioMediaAccess {
             account_sid,
@@ -98,7 +107,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
             media: MediaFetcher::new(http, twilio, graph),
             verifier: TwilioSignatureVerifier::new(config.twilio_auth_token, &config.public_base_url)
                 .with_shared_keys(config.twilio_webhook_shared_keys),
-            lines: config.lines,
+            lines: LiveLines::fixed(config.lines),
             account_sid: config.twilio_account_sid,
             retry_budget: config.retry_budget,
             copy_facts: CopyFactsCache::with_duty_fresh(config.duty_roster_fresh),
@@ -165,7 +174,8 @@ async fn inbound<S: ConversationStore, Q: DeliveryQueue>(
 ) -> Result<Response, InboundError> {
     let verified = verified_form(&webhook, &headers, &uri, body)?;
     let sms = inbound_sms(&verified, Timestamp::now())?;
-    let line = webhook.lines.by_sms_number(&sms.to).ok_or(InboundError::UnknownLine)?;
+    let lines = webhook.lines.current().await;
+    let line = lines.by_sms_number(&sms.to).ok_or(InboundError::UnknownLine)?;
     let (customer, message_sid) = (sms.from.masked(), sms.provider_message_id.as_str().to_owned());
 
     let mut rng = fastrand::Rng::new();
@@ -210,8 +220,8 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
     let report = status_report(&verified, uri.query())?;
     let sid = report.sid.clone();
     let budget = RetryBudget::new(webhook.retry_budget);
-    let handled =
-        apply_sms_status(&webhook.store, &webhook.queue, &webhook.lines, &report, Timestamp::now(), &budget).await?;
+    let lines = webhook.lines.current().await;
+    let handled = apply_sms_status(&webhook.store, &webhook.queue, &lines, &report, Timestamp::now(), &budget).await?;
     match handled {
         StatusHandled::Advanced { status, notices } => {
             tracing::info!(

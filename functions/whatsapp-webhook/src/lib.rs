@@ -25,6 +25,7 @@ use shared::adapters::whatsapp::{
 };
 use shared::app::agent_identity::{LearntUserIds, learn_from_status};
 use shared::app::apply_whatsapp_status::apply_whatsapp_status;
+use shared::app::live_lines::LiveLines;
 use shared::app::receive_whatsapp::{HandleError, MessageHandled, receive_whatsapp_message};
 use shared::app::retry_budget::RetryBudget;
 use shared::config::WhatsAppWebhookConfig;
@@ -41,7 +42,9 @@ pub const ROUTES: &[(&str, &str)] = &[("GET", WEBHOOK_PATH), ("POST", WEBHOOK_PA
 const WEBHOOK_PATH: &str = "/whatsapp";
 
 pub struct WhatsAppWebhook<S, Q> {
-    lines: Lines,
+    /// Read per notification: with the lines in SSM, an agent added or removed counts as
+    /// one (or not) within the refresh.
+    lines: LiveLines,
     verifier: MetaSignatureVerifier,
     verify_token: secrecy::SecretString,
     retry_budget: std::time::Duration,
@@ -56,7 +59,8 @@ impl WhatsAppWebhook<DynamoStore, SqsQueue> {
     pub fn from_config(config: WhatsAppWebhookConfig, sdk: &SdkConfig) -> Self {
         let (store, queue) =
             shared::aws::store_and_queue(sdk, &config.table_name, &config.delivery_queue_url, config.message_retention);
-        Self::new(config, store, queue)
+        let lines = shared::aws::live_lines(config.lines.clone(), config.lines_refresh.as_ref(), sdk);
+        Self::new(config, store, queue).with_lines(lines)
     }
 
     /// Opens DynamoDB's and SQS's connections during the cold start.
@@ -66,9 +70,15 @@ impl WhatsAppWebhook<DynamoStore, SqsQueue> {
 }
 
 impl<S: ConversationStore, Q: DeliveryQueue> WhatsAppWebhook<S, Q> {
+    /// The lines in force from `lines` rather than the config's, fixed ones.
+    pub fn with_lines(mut self, lines: LiveLines) -> Self {
+        self.lines = lines;
+        self
+    }
+
     pub fn new(config: WhatsAppWebhookConfig, store: S, queue: Q) -> Self {
         Self {
-            lines: config.lines,
+            lines: LiveLines::fixed(config.lines),
             verifier: MetaSignatureVerifier::new(config.meta_app_secret),
             verify_token: config.meta_verify_token,
             retry_budget: config.retry_budget,
@@ -129,6 +139,7 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
     let batches = parse_notification(&payload)?;
     let now = Timestamp::now();
     let budget = RetryBudget::new(webhook.retry_budget);
+    let lines = webhook.lines.current().await;
     // Every item on its own: one that fails doesn't stop the others. A store or queue error
     // on any of them answers 500 at the end, and Meta delivers the notification again;
     // what was handled is deduplicated by wamid (messages) or changes nothing (statuses).
@@ -139,12 +150,12 @@ async fn notification<S: ConversationStore, Q: DeliveryQueue>(
             telemetry::count("WebhookItemSkipped", &[("source", "meta")]);
         }
         for event in &batch.template_events {
-            note_template_event(&webhook.lines, event);
+            note_template_event(&lines, event);
         }
         if !batch.template_events.is_empty() {
             continue;
         }
-        let Some(line) = batch.phone_number_id.as_deref().and_then(|id| webhook.lines.by_phone_number_id(id)) else {
+        let Some(line) = batch.phone_number_id.as_deref().and_then(|id| lines.by_phone_number_id(id)) else {
             tracing::warn!(
                 outcome = "unknown_number",
                 phone_number_id = batch.phone_number_id,

@@ -3,6 +3,7 @@
 pub mod dynamodb;
 pub mod media;
 pub mod sqs;
+pub mod ssm;
 pub mod twilio;
 pub mod whatsapp;
 

@@ -25,14 +25,15 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Mutex;
 
+use crate::app::live_lines::LiveLines;
 use crate::domain::agent_copy::{CopyFacts, agent_copy, annotated_text};
 use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
 use crate::domain::pacing::{Pacer, SendPace};
 use crate::domain::{
     AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Handle, Job, JobId,
-    JobPayload, Line, Lines, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage,
-    WhatsAppRecipient, notices,
+    JobPayload, Line, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, WhatsAppRecipient,
+    notices,
 };
 use crate::ports::{
     Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, HandleRenewal,
@@ -124,7 +125,9 @@ impl Deadline {
 
 /// Everything the worker sends with, built once per cold start.
 pub struct Deliverer<S, W, P, Q> {
-    pub lines: Lines,
+    /// Read per run of jobs: an agent removed from the lines gets no more copies and their
+    /// queued replies don't go out (`refuse_former_agent`).
+    pub lines: LiveLines,
     pub store: S,
     pub whatsapp: W,
     pub sms: P,
@@ -252,7 +255,7 @@ where
 {
     #[allow(clippy::too_many_arguments)] // the worker's whole wiring, once
     pub fn new(
-        lines: Lines,
+        lines: impl Into<LiveLines>,
         store: S,
         whatsapp: W,
         sms: P,
@@ -261,7 +264,7 @@ where
         rates: SendRates,
     ) -> Self {
         Self {
-            lines,
+            lines: lines.into(),
             store,
             whatsapp,
             sms,
@@ -314,7 +317,8 @@ where
         deadline: Deadline,
     ) -> Result<Delivered, DeliverError> {
         let Some(first) = jobs.first() else { return Ok(Delivered::AlreadyDone) };
-        let Some(line) = self.lines.by_id(first.line()) else {
+        let lines = self.lines.current().await;
+        let Some(line) = lines.by_id(first.line()) else {
             return Err(DeliverError::Escalate { reason: format!("line `{}` is not configured", first.line()) });
         };
         if !deadline.allows(self.send_timeout + FINISH_MARGIN) {
@@ -588,6 +592,9 @@ where
         deadline: Deadline,
     ) -> Result<Delivered, Halt> {
         let first = taken[0];
+        if is_for_a_former_agent(line, &first.job.payload) {
+            return self.refuse_former_agent(taken, now).await;
+        }
         match &first.job.payload {
             JobPayload::ForwardToAgent(_) => self.forward_to_agent(line, taken, now, deadline).await,
             JobPayload::SendSms(sms) => self.send_sms(line, first, sms, now, deadline).await,
@@ -942,6 +949,23 @@ where
         Ok(Delivered::Failed { class: ErrorClass::Permanent, reason })
     }
 
+    /// The run's agent was removed from the line after its jobs were queued (docs/operating.md,
+    /// "Change the team without a redeploy"): a copy of a customer's text isn't sent them,
+    /// and their reply doesn't reach the customer. Each leg ends failed, saying why; the
+    /// former agent is told nothing.
+    async fn refuse_former_agent(&self, taken: &[Taken<'_>], now: Timestamp) -> Result<Delivered, Halt> {
+        let reason = "not sent: the agent is no longer on the line".to_owned();
+        let failure =
+            LegFailure { class: FailureClass::Provider(ErrorClass::Permanent), code: None, reason: reason.clone() };
+        for t in taken {
+            self.store.record_job_failed(t.job, &failure, &[], now).await?;
+        }
+        let kind = taken[0].job.kind();
+        tracing::info!(outcome = "former_agent", kind = kind.as_str(), jobs = taken.len(), "{reason}");
+        telemetry::count("FormerAgentRefused", &[("kind", kind.as_str())]);
+        Ok(Delivered::Failed { class: ErrorClass::Permanent, reason })
+    }
+
     /// Notices already recorded with the leg's final state: a queue error here must not undo
     /// the job (its leg is done), so it is logged; the outbox sweep sends them.
     async fn enqueue_recorded(&self, jobs: &[Job]) {
@@ -1057,6 +1081,18 @@ where
             }
         }
     }
+}
+
+/// A copy to, or a reply from, someone the line no longer lists as an agent. Notices aren't
+/// checked: some go to non-agents by design (the answer to a stranger), and none reaches a
+/// customer.
+fn is_for_a_former_agent(line: &Line, payload: &JobPayload) -> bool {
+    let agent = match payload {
+        JobPayload::ForwardToAgent(forward) => &forward.agent,
+        JobPayload::SendSms(sms) => &sms.agent,
+        JobPayload::NotifyAgent(_) | JobPayload::AutoReply(_) => return false,
+    };
+    !line.agents.contains(agent)
 }
 
 /// Whether the job texts a customer (the SMS provider can be asked about it).

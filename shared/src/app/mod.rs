@@ -5,6 +5,7 @@ pub mod apply_sms_status;
 pub mod apply_whatsapp_status;
 pub mod copy_facts_cache;
 pub mod deliver_job;
+pub mod live_lines;
 pub mod receive_sms;
 pub mod receive_whatsapp;
 pub mod retry_budget;

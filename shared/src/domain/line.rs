@@ -1,6 +1,7 @@
 //! A line (docs/configuration.md): one business SMS number bridged to one WhatsApp Business number and its
-//! agents. Lines are parsed once at cold start; an invalid document fails the start with the
-//! path of the offending field (`BRIDGE_LINES[1].agents[0]: ...`).
+//! agents. Lines are parsed at cold start (from an SSM parameter, again while a function runs:
+//! `app::live_lines`); an invalid document fails the start with the path of the offending
+//! field (`BRIDGE_LINES[1].agents[0]: ...`).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -206,7 +207,7 @@ pub struct LinesError {
 }
 
 /// Every line of the deployment, indexed the ways the webhooks look them up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lines {
     lines: Vec<Line>,
 }

@@ -24,6 +24,7 @@ mod conversations;
 mod deliveries;
 mod faults;
 mod inbound;
+mod lines_parameter;
 mod outbox;
 mod queue;
 mod records;
@@ -41,6 +42,7 @@ use shared::domain::{
 use shared::ports::{ForwardedCopy, OutboxEntry, SentSmsRecord, StoreError, ThreadLeg};
 
 pub use faults::StoreOp;
+pub use lines_parameter::MemoryLinesParameter;
 pub use queue::{DeadLetter, MemoryQueue, Postponed};
 
 use faults::{Fault, Faults};

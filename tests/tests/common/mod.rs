@@ -74,10 +74,45 @@ impl Bridge {
             Some(faults) => faults.sdk_config(&sdk),
             None => sdk,
         };
-        let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
-        let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
+        Self::assembled(aws, providers, &lookup(&env), &sdk)
+    }
+
+    /// The lines in an SSM parameter of their own, created holding `lines` (a SecureString),
+    /// read by each function's cold start as its `main` reads them (`BRIDGE_LINES_PARAM`) and
+    /// read again every `refresh_seconds` (`BRIDGE_LINES_REFRESH_SECONDS`). Also the
+    /// parameter's name.
+    pub async fn with_lines_parameter(lines: String, refresh_seconds: u32) -> (Self, String) {
+        let aws = TestAws::new().await;
+        let providers = FakeProviders::start().await;
+        let sdk = aws.sdk_config().await;
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let parameter = format!("/{}/lines", aws.table);
+        ssm.put_parameter()
+            .name(&parameter)
+            .value(lines)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+        let mut env = providers.test_env(&aws);
+        env.remove("BRIDGE_LINES");
+        env.insert("BRIDGE_LINES_PARAM".into(), parameter.clone());
+        env.insert("BRIDGE_LINES_REFRESH_SECONDS".into(), refresh_seconds.to_string());
+        let base = lookup(&env);
+        let resolved = shared::secrets::resolve(&ssm, &base).await.unwrap();
+        (Self::assembled(aws, providers, &|name| resolved.get(name), &sdk), parameter)
+    }
+
+    fn assembled(
+        aws: TestAws,
+        providers: FakeProviders,
+        env: shared::config::Lookup,
+        sdk: &aws_config::SdkConfig,
+    ) -> Self {
+        let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(env).unwrap(), sdk);
+        let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(env).unwrap(), sdk);
         let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));
-        let worker = DeliveryWorker::from_config(DeliveryWorkerConfig::from_lookup(&lookup(&env)).unwrap(), &sdk);
+        let worker = DeliveryWorker::from_config(DeliveryWorkerConfig::from_lookup(env).unwrap(), sdk);
         Self { aws, providers, webhooks, worker }
     }
 

@@ -1,0 +1,6 @@
+//! `bridge-ops` as an operator runs it: the binary, its output and its exit status. One
+//! module per file beside this one.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
+mod lines;
