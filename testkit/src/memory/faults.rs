@@ -43,6 +43,7 @@ pub enum StoreOp {
     RecordJobFailed,
     ReleaseJob,
     MarkJobUncertain,
+    JobLeg,
     // StatusLog
     AdvanceLegStatus,
     NoteSentAs,
