@@ -1,7 +1,11 @@
-//! Operator tools: put dead-lettered jobs back on the delivery queue after a fix, read a
-//! conversation's thread to see why a message failed, and erase or export a customer's data
-//! on request. They work against AWS
-//! (credentials and region as the AWS CLI finds them) or an emulator (`AWS_ENDPOINT_URL`).
+//! Operator tools: list the dead-letter queue and put its jobs back on the delivery queue
+//! after a fix (`dead_letters`, with `provider_checks` telling whether the fix took), read a
+//! conversation's thread to see why a message failed, erase or export a customer's data on
+//! request, and check or write the lines. They work against AWS (credentials and region as
+//! the AWS CLI finds them) or an emulator (`AWS_ENDPOINT_URL`).
+
+pub mod dead_letters;
+pub mod provider_checks;
 
 pub mod erase;
 pub mod export;
@@ -9,56 +13,8 @@ pub mod lines;
 
 use std::fmt::Write as _;
 
-use aws_sdk_sqs::Client as Sqs;
-use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use shared::domain::ConversationKey;
 use shared::ports::{Conversations, Direction, ThreadMessage};
-
-/// Moves every message from the dead-letter queue back to the delivery queue, oldest first,
-/// each in its own FIFO group. Jobs that finished meanwhile are acknowledged by the worker
-/// without a second send. Returns how many moved.
-pub async fn redrive(sqs: &Sqs, dead_letter_url: &str, queue_url: &str) -> Result<usize, String> {
-    let error = |e: &dyn std::error::Error| DisplayErrorContext(e).to_string();
-    let mut moved = 0;
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(dead_letter_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .send()
-            .await
-            .map_err(|e| error(&e))?;
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(moved);
-        }
-        for message in messages {
-            let id = message.message_id().unwrap_or("unknown");
-            let mut send = sqs.send_message().queue_url(queue_url).message_body(message.body().unwrap_or_default());
-            if queue_url.ends_with(".fifo") {
-                let group = message
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                    .map_or("redriven", String::as_str);
-                // A new deduplication id: the job's own id may still be in SQS's window.
-                send = send.message_group_id(group).message_deduplication_id(format!("{id}-redrive"));
-            }
-            send.send().await.map_err(|e| error(&e))?;
-            if let Some(receipt) = message.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(dead_letter_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(|e| error(&e))?;
-            }
-            moved += 1;
-        }
-    }
-}
 
 /// A conversation's thread as text: each message with every copy's state, delivery status
 /// and last error (class and code).

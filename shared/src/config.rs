@@ -192,6 +192,42 @@ impl DeliveryWorkerConfig {
     }
 }
 
+/// How the worker reaches the Graph API: what `bridge-ops redrive` asks it with, to learn
+/// whether a parked job's cause is fixed (the worker's own variables and `_PARAM`s).
+pub struct GraphAccess {
+    pub base: String,
+    pub version: String,
+    pub access_token: SecretString,
+}
+
+impl GraphAccess {
+    pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
+            version: graph_api_version(env)?,
+            access_token: secret(env, "META_ACCESS_TOKEN")?,
+        })
+    }
+}
+
+/// How the worker reaches Twilio's Messages API, likewise.
+pub struct TwilioAccess {
+    pub api_base: String,
+    pub account_sid: String,
+    pub auth_token: SecretString,
+}
+
+impl TwilioAccess {
+    pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            api_base: base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?,
+            account_sid: account_sid(env)?
+                .ok_or_else(|| ConfigError::new("TWILIO_ACCOUNT_SID", "not set (the worker sends SMS with it)"))?,
+            auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
+        })
+    }
+}
+
 /// `BRIDGE_LINES` (JSON) or, failing that, the file named by `BRIDGE_LINES_FILE`.
 pub fn lines(env: Lookup) -> Result<Lines, ConfigError> {
     let parsed = if let Some(json) = env("BRIDGE_LINES") {

@@ -636,6 +636,12 @@ pub trait Deliveries: Send + Sync {
         since: Timestamp,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The job's leg as recorded (state, delivery status, last failure), wherever it is kept:
+    /// its message, or its own item for notices and automated replies. `None` when there is
+    /// none (the message was erased or expired). `bridge-ops dlq list` shows why a parked job
+    /// failed from it.
+    fn job_leg(&self, job: &Job) -> impl Future<Output = Result<Option<ThreadLeg>, StoreError>> + Send;
 }
 
 /// What status reports change on a leg: its status (forward only), the id a lost answer

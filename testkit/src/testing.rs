@@ -391,6 +391,16 @@ impl FakeProviders {
             .with_priority(DEFAULT_ANSWER_PRIORITY)
             .mount(&graph)
             .await;
+        // The read `bridge-ops redrive` checks the token with: the test line's number.
+        wiremock::Mock::given(method("GET"))
+            .and(path_regex(format!(r"^/v[0-9.]+/{PHONE_NUMBER_ID}$")))
+            .and(header("authorization", format!("Bearer {META_ACCESS_TOKEN}").as_str()))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "id": PHONE_NUMBER_ID })),
+            )
+            .with_priority(DEFAULT_ANSWER_PRIORITY)
+            .mount(&graph)
+            .await;
         let twilio = wiremock::MockServer::start().await;
         let accepted = TwilioAccepts::default();
         let twilio_messages = accepted.messages.clone();
@@ -406,6 +416,18 @@ impl FakeProviders {
             .and(path(format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json")))
             .and(header("authorization", twilio_basic_auth().as_str()))
             .respond_with(listed)
+            .with_priority(DEFAULT_ANSWER_PRIORITY)
+            .mount(&twilio)
+            .await;
+        // The account fetch `bridge-ops redrive` checks the credentials with.
+        wiremock::Mock::given(method("GET"))
+            .and(path(format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}.json")))
+            .and(header("authorization", twilio_basic_auth().as_str()))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200).set_body_json(
+                    serde_json::json!({ "sid": TWILIO_ACCOUNT_SID, "status": "active", "type": "Full" }),
+                ),
+            )
             .with_priority(DEFAULT_ANSWER_PRIORITY)
             .mount(&twilio)
             .await;
@@ -455,7 +477,11 @@ impl FakeProviders {
     /// Every WhatsApp send's JSON body, in order.
     pub async fn whatsapp_sent(&self) -> Vec<serde_json::Value> {
         let requests = self.graph.received_requests().await.unwrap_or_default();
-        requests.iter().map(|r| serde_json::from_slice(&r.body).expect("a JSON body")).collect()
+        requests
+            .iter()
+            .filter(|r| r.method == wiremock::http::Method::POST)
+            .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+            .collect()
     }
 
     /// Every SMS send's form parameters, in order.
@@ -548,6 +574,36 @@ impl wiremock::Respond for TwilioLists {
             .filter(|m| ["To", "From"].iter().all(|k| query.get(*k).is_none_or(|v| m[k.to_lowercase()] == *v)))
             .collect();
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "messages": matching, "page": 0 }))
+    }
+}
+
+/// A provider's answer a test turns on and off: every request gets `answer` while it is on
+/// (a revoked token, an outage), then the fakes' usual answers again.
+///
+/// Not `mount_as_scoped`: in wiremock 0.6.5 a scoped mock's guard deactivates the mock at its
+/// mount position, but each request sorts the server's mocks by priority, so once mocks of
+/// several priorities are mounted the guard can switch off another mock (read in its
+/// `mock_set.rs`, 2026-12-06).
+#[derive(Clone)]
+pub struct FaultSwitch(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl FaultSwitch {
+    /// Mounts `answer` for every request to `server` (at the default priority: a test's
+    /// more specific mocks of priority 1 still win), switched on.
+    pub async fn mount(server: &wiremock::MockServer, answer: wiremock::ResponseTemplate) -> Self {
+        let switch = Self(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)));
+        wiremock::Mock::given(switch.clone()).respond_with(answer).mount(server).await;
+        switch
+    }
+
+    pub fn off(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl wiremock::Match for FaultSwitch {
+    fn matches(&self, _: &wiremock::Request) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -146,6 +146,7 @@ store_contract! {
     shared deliveries::outcomes_for_a_message_that_is_gone_change_nothing,
     shared deliveries::a_job_recorded_as_the_wrong_kind_is_refused,
     shared deliveries::notices_and_automated_replies_are_claimed_from_their_own_records,
+    shared deliveries::a_jobs_leg_is_read_where_it_is_kept,
 
     shared statuses::delivery_statuses_only_move_forward,
     shared statuses::notices_wait_to_be_sent_only_when_their_status_change_advanced,

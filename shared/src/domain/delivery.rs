@@ -247,6 +247,16 @@ impl Job {
         }
     }
 
+    /// The recipient as logs and operators may see it: a masked number or WhatsApp id.
+    pub fn masked_recipient(&self) -> String {
+        match &self.payload {
+            JobPayload::ForwardToAgent(f) => f.agent.masked(),
+            JobPayload::SendSms(s) => s.conversation.customer.masked(),
+            JobPayload::NotifyAgent(n) => n.agent.masked(),
+            JobPayload::AutoReply(a) => a.conversation.customer.masked(),
+        }
+    }
+
     /// A notice to `agent`; `key` makes the id stable (a replay re-offers the same job).
     pub fn notice(key: String, line: LineId, agent: impl Into<WhatsAppRecipient>, message: WhatsAppMessage) -> Self {
         let agent = agent.into();
@@ -700,6 +710,13 @@ mod tests {
             assert_eq!(json["kind"], job.kind().as_str());
             assert_eq!(Job::decode(&job.encode()).unwrap(), job);
         }
+    }
+
+    #[test]
+    fn the_masked_recipient_hides_the_number_of_every_kind() {
+        let reply = Job::auto_reply(conversation(), AutoReplyReason::FirstContact, "Thanks".into(), "first");
+        let masked: Vec<String> = jobs().iter().chain([&reply]).map(Job::masked_recipient).collect();
+        assert_eq!(masked, ["1415*****11", "+1415*****34", "1415*****11", "+1415*****34"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use shared::domain::pacing::{self, SendPace, SlotReservation};
 use shared::domain::{DeliveryStatus, Job, JobPayload, LegState, Wamid};
-use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError};
+use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError, ThreadLeg};
 
 use super::records::{Leg, from_ms};
 use super::transaction::Conditions;
@@ -168,6 +168,10 @@ impl Deliveries for MemoryStore {
             }
             Ok(())
         })
+    }
+
+    async fn job_leg(&self, job: &Job) -> Result<Option<ThreadLeg>, StoreError> {
+        self.run(StoreOp::JobLeg, |state| Ok(state.leg(job).map(|leg| leg.thread_leg(&job.job_id))))
     }
 }
 

@@ -44,6 +44,7 @@ pub enum StoreOp {
     RecordJobFailed,
     ReleaseJob,
     MarkJobUncertain,
+    JobLeg,
     // StatusLog
     AdvanceLegStatus,
     NoteSentAs,

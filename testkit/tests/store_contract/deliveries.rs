@@ -4,7 +4,7 @@ use shared::domain::pacing::{SendPace, SlotReservation};
 use shared::domain::{ErrorClass, FailureClass};
 use shared::domain::{LegState, MessageId};
 use shared::ports::{
-    AgentEffect, Claim, ConversationStore, ForwardedVia, LegFailureRecord, LegRef, Outbox, StoreError,
+    AgentEffect, Claim, ConversationStore, ForwardedVia, LegFailure, LegFailureRecord, LegRef, Outbox, StoreError,
 };
 
 use super::fixture::*;
@@ -311,4 +311,38 @@ pub async fn an_idle_senders_burst_goes_at_once_from_every_caller_then_is_spaced
     }
     // 4 a second, 3 at once: the 3 now, then 1/2 s apart (no second holds more than 4).
     assert_eq!(slots, [0, 0, 0, 500_000, 1_000_000]);
+}
+
+/// What `bridge-ops dlq list` reads: a parked job's leg and its last failure, from its
+/// message or from its own record.
+pub async fn a_jobs_leg_is_read_where_it_is_kept<S: ConversationStore + Outbox>(store: &S) {
+    let case = Case::new("job-leg");
+    let t = t0();
+    let message = started(store, &case.conversation(0), &handle("K7"), t).await;
+    let escalated = LegFailure {
+        class: FailureClass::Provider(ErrorClass::Escalate),
+        code: Some(190),
+        reason: "HTTP 401, code 190: token expired".into(),
+    };
+    let copy = &message.jobs[0];
+    assert_eq!(store.claim_job(copy, t, t + secs(60), "a").await.unwrap(), Claim::Claimed { attempts: 0 });
+    store.release_job(copy, &escalated, t + secs(1)).await.unwrap();
+    let read = store.job_leg(copy).await.unwrap().expect("the copy's leg");
+    assert_eq!(read, leg(store, copy).await, "the same leg the thread shows");
+    assert_eq!((read.state, read.kind), (LegState::Retry, copy.kind()));
+    assert_eq!(
+        read.error,
+        Some(LegFailureRecord { class: escalated.class, code: Some(190), reason: escalated.reason.clone() })
+    );
+    assert_eq!(store.job_leg(&message.jobs[1]).await.unwrap().map(|l| l.error), Some(None), "never tried");
+
+    let notice = case.notice(&agent(0), "Ben answered #K7");
+    assert_eq!(store.job_leg(&notice).await.unwrap(), None, "never recorded");
+    let record = case.agent_message(&agent(1), t, AgentEffect::Nothing, vec![notice.clone()]);
+    store.record_agent_message(&record).await.unwrap();
+    assert_eq!(store.claim_job(&notice, t, t + secs(60), "a").await.unwrap(), Claim::Claimed { attempts: 0 });
+    store.release_job(&notice, &escalated, t + secs(1)).await.unwrap();
+    let read = store.job_leg(&notice).await.unwrap().expect("the notice's own leg");
+    assert_eq!((read.job_id, read.state), (notice.job_id.clone(), LegState::Retry));
+    assert_eq!(read.error.map(|e| (e.class, e.code)), Some((escalated.class, Some(190))));
 }

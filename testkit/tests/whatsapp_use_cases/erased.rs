@@ -21,7 +21,7 @@ use shared::ports::{
     AgentMessageRecord, AgentState, Agents, AppendOutcome, Claim, ConversationSummary, Conversations, Deliveries,
     ForwardContext, ForwardedCopy, ForwardedVia, HandleRenewal, InboundLog, LegAddress, LegFailure, LegRef,
     NewInboundMessage, NonAgentOutcome, OutboundLeg, RecordOutcome, Routing, SentSmsRecord, StartOutcome, StatusChange,
-    StatusLog, StoreError, ThreadMessage,
+    StatusLog, StoreError, ThreadLeg, ThreadMessage,
 };
 
 use super::fixture::*;
@@ -213,6 +213,9 @@ impl Deliveries for Erased {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.inner.mark_job_uncertain(job, failure, since, now).await
+    }
+    async fn job_leg(&self, job: &Job) -> Result<Option<ThreadLeg>, StoreError> {
+        self.inner.job_leg(job).await
     }
 }
 

@@ -228,6 +228,27 @@ fn summary(item: &Item, handle_renewal_due: bool) -> Result<ConversationSummary,
     })
 }
 
+/// One leg of a message (or of a standalone job's item), as the thread shows it.
+pub(super) fn thread_leg(id: &str, leg: &Item) -> Result<ThreadLeg, StoreError> {
+    Ok(ThreadLeg {
+        job_id: JobId::parse(id).map_err(StoreError::Corrupt)?,
+        kind: parsed(leg, "kind", JobKind::parse)?,
+        to: opt_s(leg, "to").unwrap_or_default().to_owned(),
+        state: parsed(leg, "state", LegState::parse)?,
+        status: opt_s(leg, "status").and_then(DeliveryStatus::parse),
+        provider_id: opt_s(leg, "provider_id").map(str::to_owned),
+        error: opt_m(leg, "error")
+            .map(|e| {
+                Ok::<_, StoreError>(LegFailureRecord {
+                    class: parsed(e, "class", FailureClass::parse)?,
+                    code: opt_n(e, "code"),
+                    reason: opt_s(e, "reason").unwrap_or_default().to_owned(),
+                })
+            })
+            .transpose()?,
+    })
+}
+
 fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
     let direction = match get_s(item, "direction")? {
         "inbound" => Direction::Inbound,
@@ -241,25 +262,7 @@ fn thread_message(item: &Item) -> Result<ThreadMessage, StoreError> {
                 AttributeValue::M(leg) => Some((id, leg)),
                 _ => None,
             })
-            .map(|(id, leg)| {
-                Ok(ThreadLeg {
-                    job_id: JobId::parse(id).map_err(StoreError::Corrupt)?,
-                    kind: parsed(leg, "kind", JobKind::parse)?,
-                    to: opt_s(leg, "to").unwrap_or_default().to_owned(),
-                    state: parsed(leg, "state", LegState::parse)?,
-                    status: opt_s(leg, "status").and_then(DeliveryStatus::parse),
-                    provider_id: opt_s(leg, "provider_id").map(str::to_owned),
-                    error: opt_m(leg, "error")
-                        .map(|e| {
-                            Ok::<_, StoreError>(LegFailureRecord {
-                                class: parsed(e, "class", FailureClass::parse)?,
-                                code: opt_n(e, "code"),
-                                reason: opt_s(e, "reason").unwrap_or_default().to_owned(),
-                            })
-                        })
-                        .transpose()?,
-                })
-            })
+            .map(|(id, leg)| thread_leg(id, leg))
             .collect::<Result<_, StoreError>>()?,
         _ => Vec::new(),
     };

@@ -13,13 +13,14 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 
 use super::attrs::*;
+use super::conversations::thread_leg;
 use super::{
     DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error,
     unavailable,
 };
 use crate::domain::pacing::{SendPace, SlotReservation};
 use crate::domain::{ConversationKey, DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
-use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError};
+use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError, ThreadLeg};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
 const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -279,6 +280,10 @@ impl Deliveries for DynamoStore {
             ],
         };
         self.write_leg(&write).await.map(|_| ())
+    }
+
+    async fn job_leg(&self, job: &Job) -> Result<Option<ThreadLeg>, StoreError> {
+        self.leg_of(job, None).await?.as_ref().map(|leg| thread_leg(job.job_id.as_str(), leg)).transpose()
     }
 }
 

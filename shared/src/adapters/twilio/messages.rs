@@ -24,6 +24,34 @@ impl TwilioClient {
         }
     }
 
+    /// Fetches the account the worker sends with, with its credentials
+    /// (`GET /2010-04-01/Accounts/{AccountSid}.json`; Twilio, "REST API: Accounts", Fetch an
+    /// Account resource, read 2026-12-06): whether the auth token works and the account is
+    /// active, without texting anyone.
+    pub async fn fetch_account(&self) -> Result<AccountStatus, ProviderFailure> {
+        let account_url = match self.messages_url.strip_suffix("/Messages.json") {
+            Some(account) => format!("{account}.json"),
+            None => return Err(ProviderFailure::NotSent("no account URL".into())),
+        };
+        let response = self
+            .http
+            .get(account_url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            // A read: whatever happened to it, nothing was sent.
+            .map_err(|e| ProviderFailure::NotSent(crate::adapters::request_failure(e).to_string()))?;
+        let status = response.status();
+        let retry_after = crate::adapters::retry_after(response.headers());
+        let bytes = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(rejected(status.as_u16(), &bytes, retry_after));
+        }
+        let account: AccountResource =
+            serde_json::from_slice(&bytes).map_err(|e| ProviderFailure::NotSent(format!("unreadable account: {e}")))?;
+        Ok(account.status)
+    }
+
     /// Opens the connection to the Messages API during a cold start: an unauthenticated
     /// `GET` of the API's index, kept in the client's pool for the first send.
     pub async fn warm_up(&self) -> Result<(), reqwest::Error> {
@@ -63,6 +91,23 @@ struct ListedMessage {
 const LIST_PAGE_SIZE: &str = "50";
 /// Twilio's clock and ours may differ a little.
 const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// An account's `status` (Twilio, "REST API: Accounts", read 2026-12-06).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    /// Suspended (a balance at zero, a policy review): nothing is sent until it is active.
+    Suspended,
+    Closed,
+}
+
+/// The fields of the Account resource read here. The resource also carries the auth token:
+/// nothing else of it is kept, and it is never shown.
+#[derive(Deserialize)]
+struct AccountResource {
+    status: AccountStatus,
+}
 
 #[derive(Deserialize)]
 struct ErrorResource {
@@ -115,13 +160,7 @@ impl SmsProvider for TwilioClient {
                 status: message.status.as_deref().and_then(DeliveryStatus::parse),
             });
         }
-        let (code, message) = match serde_json::from_slice::<ErrorResource>(&bytes) {
-            Ok(error) => (error.code, error.message),
-            Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-        };
-        // Providers quote the number they refused (Twilio 21211, 21612...): never log it.
-        let message = crate::domain::scrub_numbers(&message);
-        Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
+        Err(rejected(status.as_u16(), &bytes, retry_after))
     }
 
     /// The Messages list filtered by `To` and `From` (Twilio API reference, "Message
@@ -155,12 +194,7 @@ impl SmsProvider for TwilioClient {
             .await
             .map_err(|e| ProviderFailure::NotSent(crate::adapters::request_failure(e).to_string()))?;
         if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ErrorResource>(&bytes) {
-                Ok(error) => (error.code, error.message),
-                Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-            };
-            let message = crate::domain::scrub_numbers(&message);
-            return Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after });
+            return Err(rejected(status.as_u16(), &bytes, retry_after));
         }
         let page: MessagePage = serde_json::from_slice(&bytes)
             .map_err(|e| ProviderFailure::NotSent(format!("unreadable message list: {e}")))?;
@@ -177,4 +211,15 @@ impl SmsProvider for TwilioClient {
             .map(|m| AcceptedSms { id: m.sid, status: m.status.as_deref().and_then(DeliveryStatus::parse) })
             .collect())
     }
+}
+
+/// A refusal as Twilio words it: its error code, and its message without numbers.
+fn rejected(http_status: u16, bytes: &[u8], retry_after: Option<std::time::Duration>) -> ProviderFailure {
+    let (code, message) = match serde_json::from_slice::<ErrorResource>(bytes) {
+        Ok(error) => (error.code, error.message),
+        Err(_) => (None, String::from_utf8_lossy(bytes).chars().take(200).collect()),
+    };
+    // Providers quote the number they refused (Twilio 21211, 21612...): never log it.
+    let message = crate::domain::scrub_numbers(&message);
+    ProviderFailure::Rejected { http_status, code, message, retry_after }
 }

@@ -7,7 +7,7 @@ pub mod signature;
 
 pub use form::{FormError, encode_form, parse_form};
 pub use inbound::{InboundParamError, inbound_sms};
-pub use messages::TwilioClient;
+pub use messages::{AccountStatus, TwilioClient};
 pub use signature::{
     SIGNATURE_SETTINGS_HEADER, SignatureAlgorithm, TwilioSignatureError, TwilioSignatureVerifier,
     VerifiedTwilioRequest, compute_signature, compute_signature_with,

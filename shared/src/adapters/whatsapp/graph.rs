@@ -181,22 +181,51 @@ impl WhatsAppClient for GraphClient {
                 .ok_or_else(|| unexpected(status, "no message id".into()))?;
             return Wamid::parse(&id).map_err(|e| unexpected(status, e));
         }
-        let (code, message) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
-            Ok(ErrorResponse { error }) => {
-                let details = error
-                    .error_data
-                    .as_ref()
-                    .and_then(|d| d.get("details"))
-                    .and_then(|d| d.as_str())
-                    .map(str::to_owned);
-                (error.code, details.unwrap_or(error.message))
-            }
-            Err(_) => (None, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-        };
-        // Providers quote the number they refused (Twilio 21211, 21612...): never log it.
-        let message = crate::domain::scrub_numbers(&message);
-        Err(ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after })
+        Err(rejected(status, &bytes, retry_after))
     }
+}
+
+impl GraphClient {
+    /// Reads the business phone number `id` with the access token the worker sends with
+    /// (`GET /{version}/{phone-number-id}?fields=id`; Meta, "WhatsApp Business Account Phone
+    /// Number API" reference, v23.0, read 2026-12-06): whether the token and the line's number
+    /// work, without messaging anyone. Meta documents reading a business number as needing
+    /// `whatsapp_business_management` besides the sending permission (Meta, "Permissions",
+    /// updated 2025-11-05, read 2026-12-06). Only `id` is asked for: the number itself never
+    /// comes back.
+    pub async fn read_phone_number(&self, id: &PhoneNumberId) -> Result<(), ProviderFailure> {
+        let url = format!("{}/{}?fields=id", self.versioned_base, id.as_str());
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(self.access_token.expose_secret())
+            .send()
+            .await
+            // A read: whatever happened to it, nothing was sent.
+            .map_err(|e| ProviderFailure::NotSent(request_failure(e).to_string()))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(rejected(status, &bytes, retry_after))
+    }
+}
+
+/// A refusal as Meta words it: its error code, and the details (or message) without numbers.
+fn rejected(status: StatusCode, bytes: &[u8], retry_after: Option<std::time::Duration>) -> ProviderFailure {
+    let (code, message) = match serde_json::from_slice::<ErrorResponse>(bytes) {
+        Ok(ErrorResponse { error }) => {
+            let details =
+                error.error_data.as_ref().and_then(|d| d.get("details")).and_then(|d| d.as_str()).map(str::to_owned);
+            (error.code, details.unwrap_or(error.message))
+        }
+        Err(_) => (None, String::from_utf8_lossy(bytes).chars().take(200).collect()),
+    };
+    // Providers quote the number they refused (Twilio 21211, 21612...): never log it.
+    let message = crate::domain::scrub_numbers(&message);
+    ProviderFailure::Rejected { http_status: status.as_u16(), code, message, retry_after }
 }
 
 fn unexpected(status: StatusCode, reason: String) -> ProviderFailure {
