@@ -290,6 +290,22 @@ async fn the_provider_apis_refuse_what_the_real_ones_refuse() {
     assert_eq!((status, &body["code"]), (400, &json!(21610)));
     let thread = page.get(&format!("/_sim/thread?customer={}", CUSTOMER.replace('+', "%2B"))).await;
     assert_eq!(thread["opted_out"], true, "{thread}");
+
+    // The reads `bridge-ops redrive` checks the credentials with, each texting nobody.
+    let account = format!("{}/_sim/twilio/2010-04-01/Accounts/{ACCOUNT_SID}.json", stack.base());
+    let read = async |request: reqwest::RequestBuilder| -> (u16, Value) {
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    };
+    let (status, body) = read(http.get(&account).basic_auth(ACCOUNT_SID, Some("local-twilio-auth-token"))).await;
+    assert_eq!((status, &body["status"]), (200, &json!("active")));
+    let (status, body) = read(http.get(&account).basic_auth(ACCOUNT_SID, Some("wrong"))).await;
+    assert_eq!((status, &body["code"]), (401, &json!(20003)));
+    let number = format!("{}/_sim/graph/v26.0/106540352242922?fields=id", stack.base());
+    let (status, body) = read(http.get(&number).bearer_auth(token)).await;
+    assert_eq!((status, &body["id"]), (200, &json!("106540352242922")));
+    let (status, body) = read(http.get(&number).bearer_auth("revoked")).await;
+    assert_eq!((status, &body["error"]["code"]), (401, &json!(190)));
     stack.stop();
 }
 

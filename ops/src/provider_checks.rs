@@ -74,13 +74,29 @@ pub enum CheckOutcome {
         code: Option<i64>,
         reason: String,
     },
+    /// The provider took the credentials but refused the read for want of a permission a
+    /// send doesn't need (Meta's codes 10 and 200-299: a token with only
+    /// `whatsapp_business_messaging`): what parks jobs (a revoked or expired token, 190) is fixed.
+    TokenAccepted {
+        code: i64,
+    },
     /// The check couldn't be made (no credentials here, a line that isn't configured).
     Unknown(String),
 }
 
 impl CheckOutcome {
     pub fn works(&self) -> bool {
-        matches!(self, Self::Works)
+        matches!(self, Self::Works | Self::TokenAccepted { .. })
+    }
+
+    /// A Graph read's failure: a permissions error still says the token is good.
+    fn of_graph_failure(failure: &ProviderFailure) -> Self {
+        match failure {
+            ProviderFailure::Rejected { code: Some(code @ (10 | 200..=299)), .. } => {
+                Self::TokenAccepted { code: *code }
+            }
+            other => Self::of_failure(other),
+        }
     }
 
     fn of_failure(failure: &ProviderFailure) -> Self {
@@ -103,6 +119,11 @@ impl fmt::Display for CheckOutcome {
                     None => write!(f, "still failing: {class} ({reason})"),
                 }
             }
+            Self::TokenAccepted { code } => write!(
+                f,
+                "works: the token is valid (the read itself was refused with {code}: the token lacks \
+                 whatsapp_business_management, which sending doesn't need)"
+            ),
             Self::Unknown(why) => write!(f, "can't check: {why}"),
         }
     }
@@ -145,7 +166,7 @@ impl ProviderChecks {
                 };
                 match graph.read_phone_number(&line.whatsapp_phone_number_id).await {
                     Ok(()) => CheckOutcome::Works,
-                    Err(failure) => CheckOutcome::of_failure(&failure),
+                    Err(failure) => CheckOutcome::of_graph_failure(&failure),
                 }
             }
             Check::Sms => {
@@ -174,5 +195,24 @@ impl ProviderChecks {
             outcomes.push((check.clone(), self.check(check).await));
         }
         outcomes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(code: i64) -> ProviderFailure {
+        ProviderFailure::Rejected { http_status: 400, code: Some(code), message: "error".into(), retry_after: None }
+    }
+
+    #[test]
+    fn a_permissions_error_on_the_read_still_says_the_token_is_good_and_a_revoked_one_fails() {
+        for code in [10, 200, 299] {
+            assert!(CheckOutcome::of_graph_failure(&rejected(code)).works(), "{code}");
+        }
+        for code in [190, 100, 131031] {
+            assert!(!CheckOutcome::of_graph_failure(&rejected(code)).works(), "{code}");
+        }
     }
 }

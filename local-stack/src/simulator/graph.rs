@@ -62,6 +62,7 @@ impl Simulator {
 }
 
 /// `POST /{version}/{phone_number_id}/messages`.
+/// (`GET /{version}/{id}` answers a media id, or a line's phone number id with its `id`.)
 async fn send_message(
     State(sim): State<Simulator>,
     Path((_version, phone_number_id)): Path<(String, String)>,
@@ -489,6 +490,11 @@ async fn media_object(
 ) -> Response {
     if let Err(error) = sim.graph_authorized(&headers) {
         return error_response(&error);
+    }
+    // A line's phone number id: the read `bridge-ops redrive` checks the token with
+    // (`GET /{version}/{phone-number-id}?fields=id`).
+    if sim.0.config.lines.by_phone_number_id(&media_id).is_some() {
+        return axum::Json(json!({ "id": media_id })).into_response();
     }
     let object = sim.world().blob(&media_id).map(|blob| {
         json!({

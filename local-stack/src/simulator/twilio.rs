@@ -37,6 +37,7 @@ const DELIVERED_AFTER: Duration = Duration::from_millis(700);
 
 pub fn routes() -> Router<Simulator> {
     Router::new()
+        .route("/2010-04-01/Accounts/{account_json}", get(fetch_account))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
         .route("/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", get(media))
 }
@@ -71,6 +72,22 @@ impl Simulator {
         }
         Ok(())
     }
+}
+
+/// `GET /2010-04-01/Accounts/{AccountSid}.json`: the account, always active here (the read
+/// `bridge-ops redrive` checks the credentials with).
+async fn fetch_account(State(sim): State<Simulator>, Path(account_json): Path<String>, headers: HeaderMap) -> Response {
+    let Some(account) = account_json.strip_suffix(".json") else {
+        return error_response(&twilio_error(
+            404,
+            20404,
+            format!("The requested resource {account_json} was not found"),
+        ));
+    };
+    if let Err(error) = sim.twilio_authorized(account, &headers) {
+        return error_response(&error);
+    }
+    axum::Json(serde_json::json!({ "sid": account, "status": "active", "type": "Full" })).into_response()
 }
 
 /// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
