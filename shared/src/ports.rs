@@ -575,6 +575,8 @@ pub trait Deliveries: Send + Sync {
     /// Takes the job's leg for sending until `lease_until`, unless it is done or held by
     /// another's live lease. `owner` names the claiming process: its own lease doesn't stop
     /// it, so a job it couldn't give back (the store was down) is resumed by its own retry.
+    /// An automated reply's leg is created by its first claim, only while its conversation
+    /// exists: else `Claim::Missing`, and nothing written.
     fn claim_job(
         &self,
         job: &Job,

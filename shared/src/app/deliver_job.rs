@@ -325,15 +325,9 @@ where
             return Err(DeliverError::OutOfTime);
         }
         let attempt_of = |taken: &[Taken<'_>]| taken.first().map_or(1, |t| t.attempts + 1);
-        // An automated reply's leg is made by its first claim: a conversation erased meanwhile
-        // must not get a new item holding the customer's number back.
-        if let JobPayload::AutoReply(reply) = &first.payload {
-            match self.store.conversation(&reply.conversation).await {
-                Ok(None) => return Ok(Delivered::Dropped),
-                Ok(Some(_)) => {}
-                Err(e) => return Err(unavailable_retry(&e.to_string(), 1)),
-            }
-        }
+        // An automated reply's leg is made by its first claim, and only while its conversation
+        // exists (`Deliveries::claim_job`): one erased meanwhile gets no item holding the
+        // customer's number back, and the claim says `Missing`.
         let lease_until =
             now + signed(deadline.left().map_or(CLAIM_LEASE, |left| CLAIM_LEASE.min(left + LEASE_PAST_DEADLINE)));
         let (taken, done_before) = match self.claim_all(jobs, now, lease_until).await {
