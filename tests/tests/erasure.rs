@@ -219,6 +219,11 @@ async fn every_item_kind_the_bridge_writes_expires() {
     let request = ErasureRequest { customer: E164::parse(OTHER).unwrap(), line: None };
     bridge.aws.store().erase_customer(&request, false).await.unwrap();
 
+    // DynamoDB deletes an item once the time in `expires_at` is past: the table says so.
+    let ttl = bridge.aws.dynamodb.describe_time_to_live().table_name(&bridge.aws.table).send().await.unwrap();
+    let ttl = ttl.time_to_live_description.unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    assert_eq!(ttl.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
     let now = jiff::Timestamp::now().as_second();
     let mut kinds = std::collections::BTreeSet::new();
     for item in bridge.aws.items().await {

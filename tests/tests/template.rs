@@ -770,3 +770,30 @@ fn the_saved_queries_read_fields_the_functions_log() {
     }
     assert!(forged.contains("filter status = \"403\""), "a refused signature is a 403: {forged}");
 }
+
+/// SECURITY.md's "At rest" table: the table's TTL reads `expires_at`, which every item carries
+/// (`erasure::every_item_kind_the_bridge_writes_expires`); encryption and retention everywhere.
+#[test]
+fn what_holds_personal_data_is_encrypted_and_expires_as_security_md_says() {
+    let tables = resources("AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1);
+    let table = &tables[0].1["Properties"];
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    // The queues: encrypted, the DLQ keeping jobs 14 days, the queue 4 (SECURITY.md's table).
+    let mut retention: Vec<i64> = resources("AWS::SQS::Queue")
+        .iter()
+        .map(|(id, queue)| {
+            assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true, "{id}");
+            queue["Properties"]["MessageRetentionPeriod"].as_i64().unwrap()
+        })
+        .collect();
+    retention.sort_unstable();
+    assert_eq!(retention, [4 * 24 * 3600, 14 * 24 * 3600]);
+    // Every log group the stack makes keeps its lines `LogRetentionDays`.
+    for (id, group) in resources("AWS::Logs::LogGroup") {
+        assert_eq!(group["Properties"]["RetentionInDays"], ref_to("LogRetentionDays"), "{id}");
+    }
+}
