@@ -128,6 +128,12 @@ async fn after_erase_no_item_holds_the_number_or_a_text_and_queued_jobs_send_and
 
     let left = items_holding(&bridge, &needles).await;
     assert!(left.is_empty(), "after erase, items still hold the customer: {left:#?}");
+    println!(
+        "scan of {} items: {} held the customer's number or texts before the erasure, {} after",
+        bridge.aws.items().await.len(),
+        before.len(),
+        left.len()
+    );
 
     // The jobs still queued: nothing sent, nothing written.
     let (whatsapp_before, sms_before) =
