@@ -629,6 +629,11 @@ pub trait Deliveries: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Gives a claimed leg back untried (the deadline came before its send could start): free
+    /// again, its last error kept, and the claim not counted as an attempt (the claim
+    /// added one).
+    fn hand_back_untried(&self, job: &Job, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Gives the leg back as `uncertain`: an attempt that began at `since` may have been
     /// accepted by the provider, so the next delivery finds out before sending again.
     fn mark_job_uncertain(

@@ -141,6 +141,7 @@ store_contract! {
     handles deliveries::an_idle_senders_burst_goes_at_once_from_every_caller_then_is_spaced,
     shared deliveries::a_worker_resumes_its_own_lease_and_a_repeated_claim_is_the_same_claim,
     shared deliveries::a_released_job_is_claimed_again_counting_its_attempts,
+    shared deliveries::a_job_handed_back_untried_spends_no_attempt,
     shared deliveries::an_uncertain_job_tells_the_next_claimer_since_when_and_what_the_provider_said,
     shared deliveries::sent_and_failed_jobs_are_done,
     shared deliveries::outcomes_for_a_message_that_is_gone_change_nothing,

@@ -513,12 +513,7 @@ where
                 unavailable_retry(&reason, attempt)
             }
             Halt::OutOfTime => {
-                let failure = LegFailure {
-                    class: FailureClass::Provider(ErrorClass::Retry),
-                    code: None,
-                    reason: "handed back before the deadline".into(),
-                };
-                self.give_back(taken, &failure, now).await;
+                self.hand_back_untried(taken, now).await;
                 DeliverError::OutOfTime
             }
             Halt::Waiting { reason, until } => {
@@ -550,6 +545,29 @@ where
             };
             if let Err(e) = given {
                 tracing::warn!(error = %e, "could not give the job back; its lease will run out");
+                if t.uncertain_since.is_none() {
+                    self.remember(t.job, Settlement::NotSent);
+                }
+            }
+        }
+    }
+
+    /// Gives claimed jobs back untried at the deadline (docs/guarantees.md: not an attempt).
+    /// One uncertain from an earlier attempt stays uncertain; a refused give-back is left to
+    /// its lease, as in `give_back`.
+    async fn hand_back_untried(&self, taken: &[Taken<'_>], now: Timestamp) {
+        let failure = LegFailure {
+            class: FailureClass::Provider(ErrorClass::Retry),
+            code: None,
+            reason: "handed back before the deadline".into(),
+        };
+        for t in taken {
+            let given = match t.uncertain_since {
+                Some(since) => self.store.mark_job_uncertain(t.job, &failure, since, now).await,
+                None => self.store.hand_back_untried(t.job, now).await,
+            };
+            if let Err(e) = given {
+                tracing::warn!(error = %e, "could not hand the job back; its lease will run out");
                 if t.uncertain_since.is_none() {
                     self.remember(t.job, Settlement::NotSent);
                 }

@@ -153,6 +153,19 @@ impl Deliveries for MemoryStore {
         })
     }
 
+    async fn hand_back_untried(&self, job: &Job, _now: Timestamp) -> Result<(), StoreError> {
+        self.run(StoreOp::HandBackUntried, |state| {
+            // same rule as dynamodb/legs.rs: a claimed leg goes back to `retry`, its claim
+            // not counted; its last error stays.
+            if let Some(leg) = state.leg_mut(job).filter(|leg| leg.state == LegState::Sending && leg.attempts > 0) {
+                leg.state = LegState::Retry;
+                leg.attempts -= 1;
+                leg.lease_until_ms = None;
+            }
+            Ok(())
+        })
+    }
+
     async fn mark_job_uncertain(
         &self,
         job: &Job,

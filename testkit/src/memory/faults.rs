@@ -43,6 +43,7 @@ pub enum StoreOp {
     RecordJobSent,
     RecordJobFailed,
     ReleaseJob,
+    HandBackUntried,
     MarkJobUncertain,
     JobLeg,
     // StatusLog

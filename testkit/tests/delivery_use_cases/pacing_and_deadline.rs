@@ -196,10 +196,6 @@ async fn a_provider_call_is_cut_at_the_deadline_and_the_job_left_uncertain() {
 }
 
 #[tokio::test]
-#[ignore = "bug (minor): a job handed back at the deadline after its claim (its pacing slot \
-            too late) keeps the claim in the leg's `attempts`, so its next failure's backoff \
-            counts one attempt more; DeliverError::OutOfTime and docs/guarantees.md: handed \
-            back untried, not an attempt"]
 async fn a_job_handed_back_at_the_deadline_spends_no_attempt() {
     let w = World::new();
     let first = w.forward("one").await;

@@ -76,6 +76,29 @@ pub async fn a_worker_resumes_its_own_lease_and_a_repeated_claim_is_the_same_cla
     );
 }
 
+/// A leg handed back untried at the deadline: free again, its claim not counted, the last
+/// real failure kept; a leg that isn't being sent is left alone.
+pub async fn a_job_handed_back_untried_spends_no_attempt<S: ConversationStore + Outbox>(store: &S) {
+    let case = Case::new("untried");
+    let t = t0();
+    let message = started(store, &case.conversation(0), &handle("K7"), t).await;
+    let (job, idle) = (&message.jobs[0], &message.jobs[1]);
+    let claim = |n: i64| store.claim_job(job, t + secs(n), t + secs(n + 60), "a");
+
+    assert_eq!(claim(0).await.unwrap(), Claim::Claimed { attempts: 0 });
+    store.release_job(job, &retryable(), t + secs(1)).await.unwrap();
+    assert_eq!(claim(2).await.unwrap(), Claim::Claimed { attempts: 1 });
+    store.hand_back_untried(job, t + secs(3)).await.unwrap();
+    let handed_back = leg(store, job).await;
+    assert_eq!(handed_back.state, LegState::Retry);
+    assert_eq!(handed_back.error.map(|e| e.code), Some(Some(131000)), "the last real failure stays");
+    assert_eq!(claim(4).await.unwrap(), Claim::Claimed { attempts: 1 }, "the untried claim not counted");
+
+    store.hand_back_untried(idle, t).await.unwrap();
+    assert_eq!(leg(store, idle).await.state, LegState::Queued);
+    assert_eq!(store.claim_job(idle, t + secs(1), t + secs(61), "a").await.unwrap(), Claim::Claimed { attempts: 0 });
+}
+
 pub async fn a_released_job_is_claimed_again_counting_its_attempts<S: ConversationStore + Outbox>(store: &S) {
     let case = Case::new("release");
     let t = t0();

@@ -205,6 +205,9 @@ impl Deliveries for Erased {
     async fn release_job(&self, job: &Job, failure: &LegFailure, now: Timestamp) -> Result<(), StoreError> {
         self.inner.release_job(job, failure, now).await
     }
+    async fn hand_back_untried(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
+        self.inner.hand_back_untried(job, now).await
+    }
     async fn mark_job_uncertain(
         &self,
         job: &Job,

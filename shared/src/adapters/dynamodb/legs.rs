@@ -257,6 +257,25 @@ impl Deliveries for DynamoStore {
         self.write_leg(&write).await.map(|_| ())
     }
 
+    async fn hand_back_untried(&self, job: &Job, now: Timestamp) -> Result<(), StoreError> {
+        let write = LegWrite {
+            key: leg_key(job),
+            job_id: job.job_id.as_str(),
+            update: "SET #legs.#j.#state = :retry, #legs.#j.updated_at = :now, \
+                     #legs.#j.attempts = #legs.#j.attempts - :one REMOVE #legs.#j.lease_until_ms"
+                .into(),
+            condition: "#legs.#j.#state = :sending AND #legs.#j.attempts > :zero",
+            values: vec![
+                (":retry", s(LegState::Retry.as_str())),
+                (":sending", s(LegState::Sending.as_str())),
+                (":now", s(now.to_string())),
+                (":one", n(1)),
+                (":zero", n(0)),
+            ],
+        };
+        self.write_leg(&write).await.map(|_| ())
+    }
+
     async fn mark_job_uncertain(
         &self,
         job: &Job,
