@@ -27,7 +27,9 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
 use jiff::Timestamp;
+use shared::adapters::aws_sms::AwsSmsClient;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::sms_providers::LineSmsProviders;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
@@ -35,7 +37,7 @@ use shared::app::deliver_job::{Deadline, DeliverError, Delivered, Deliverer, Fai
 use shared::app::sweep_outbox::{SweepError, Swept, sweep_outbox};
 use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
 use shared::domain::media::{MEDIA_LINK_TTL, MediaLinks, MediaUrlKey};
-use shared::domain::{E164, Job, JobPayload, RetryPolicy, UserId, WaId};
+use shared::domain::{E164, Job, JobPayload, RetryPolicy, SmsProviderKind, UserId, WaId};
 use shared::ports::{ConversationStore, DeliveryQueue, Outbox, SmsProvider, WhatsAppClient};
 use shared::telemetry;
 use tokio::sync::Mutex;
@@ -50,7 +52,7 @@ pub struct DeliveryWorker<S, W, P, Q> {
 }
 
 /// The deployed worker's adapters.
-pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, TwilioClient, SqsQueue>;
+pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, LineSmsProviders, SqsQueue>;
 
 impl DeployedWorker {
     /// The deployed wiring: DynamoDB and SQS from `sdk`, the providers over one HTTP client.
@@ -88,8 +90,17 @@ impl DeployedWorker {
         let whatsapp =
             GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
         let media_key = MediaUrlKey::derive(&config.twilio_auth_token);
-        let sms =
+        let twilio =
             TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
+        // Built once per cold start, and only when a line sends through AWS (the
+        // configuration requires the configuration set then).
+        let aws = match &config.aws_sms_configuration_set {
+            Some(set) if config.lines.use_provider(SmsProviderKind::AwsEndUserMessaging) => {
+                Some(AwsSmsClient::new(sdk, config.aws_sms_endpoint.as_deref(), set, config.provider_timeout))
+            }
+            _ => None,
+        };
+        let sms = LineSmsProviders { twilio, aws };
         let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
         let deliverer = Deliverer::new(config.lines, store, whatsapp, sms, queue, status_callback_url, config.rates)
             .with_media_links(MediaLinks::new(media_key, &config.public_base_url, MEDIA_LINK_TTL))
