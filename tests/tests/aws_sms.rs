@@ -300,3 +300,67 @@ async fn bad_sns_input_is_refused_with_a_clear_log_and_nothing_recorded_and_the_
     }
     assert_no_number_logged(&numbers_in_logs());
 }
+
+/// The adapter alone, against the fake: what each kind of failure means for the worker.
+#[tokio::test]
+async fn the_adapter_tells_a_send_that_never_left_from_one_that_may_have() {
+    use shared::adapters::aws_sms::AwsSmsClient;
+    use shared::domain::{E164, ErrorClass, ProviderFailure, SmsOrigin, SmsSender};
+    use shared::ports::{SentLookup, SmsProvider};
+    use std::time::Duration;
+
+    let closed_port = "http://127.0.0.1:9";
+    let sdk = shared::aws::emulator_sdk_config(closed_port).await;
+    let (line, to) = (E164::parse(LINE_SMS_NUMBER).unwrap(), E164::parse(CUSTOMER).unwrap());
+    let origin = SmsOrigin { number: &line, provider: SmsSender::AwsEndUserMessaging { identity: None } };
+
+    // Nothing listens: the request never left.
+    let nowhere = AwsSmsClient::new(&sdk, Some(closed_port), CONFIGURATION_SET, Duration::from_secs(2));
+    let failure = nowhere.send(origin, &to, "hi", &[], None).await.unwrap_err();
+    assert!(matches!(failure, ProviderFailure::NotSent(_)), "{failure}");
+
+    let fake = bridge_testkit::testing::aws_sms::FakeAwsSms::start().await;
+    let client = AwsSmsClient::new(&sdk, Some(&fake.uri()), CONFIGURATION_SET, Duration::from_millis(500));
+    // Unset, the line's number is the origination identity.
+    assert_eq!(client.send(origin, &to, "hi", &[], None).await.unwrap().id, message_id(0));
+    assert_eq!(fake.sends().await[0]["OriginationIdentity"], LINE_SMS_NUMBER);
+    assert!(fake.sends().await[0].get("Context").is_none(), "no job, no Context");
+
+    // Answered after the client stopped waiting: AWS may have it.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let failure = client.send(origin, &to, "hi", &[], None).await.unwrap_err();
+    assert!(matches!(failure, ProviderFailure::Ambiguous(_)), "{failure}");
+
+    // An exception the service model doesn't name: by its HTTP status.
+    fake.refuse(503, "SomethingNewException", None, &[], 1).await;
+    let failure = client.send(origin, &to, "hi", &[], None).await.unwrap_err();
+    assert!(matches!(failure, ProviderFailure::Rejected { http_status: 503, code: None, .. }), "{failure}");
+    assert_eq!(ErrorClass::of(&failure), ErrorClass::Retry);
+
+    // An invalid destination, as AWS names the field: permanent, with the reason.
+    fake.refuse(400, "ValidationException", Some("INVALID_PARAMETER"), &["DestinationPhoneNumber"], 1).await;
+    let failure = client.send(origin, &to, "hi", &[], None).await.unwrap_err();
+    assert_eq!(ErrorClass::of(&failure), ErrorClass::Permanent, "{failure}");
+    assert!(!failure.to_string().contains("4155550134"));
+
+    // Media: not sent at all (SendMediaMessage isn't wired yet), and said so.
+    let calls = fake.sends().await.len();
+    let failure = client.send(origin, &to, "look", &["https://bridge.example.com/media/x".into()], None).await;
+    let failure = failure.unwrap_err();
+    assert_eq!(ErrorClass::of(&failure), ErrorClass::Permanent);
+    let ProviderFailure::Rejected { code, .. } = &failure else { panic!("{failure}") };
+    assert_eq!(
+        shared::domain::status::failure_notice(*code),
+        "not delivered: pictures and files can't be sent by SMS on this line yet (media not supported yet)"
+    );
+    assert_eq!(fake.sends().await.len(), calls, "nothing reached AWS");
+
+    // No list to ask about an uncertain send.
+    let since = jiff::Timestamp::now();
+    assert_eq!(client.find_sent(origin, &to, "hi", since).await.unwrap(), SentLookup::Unsupported);
+}

@@ -24,7 +24,7 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("MessagesRelayed", "kind", Some(JOB_KINDS)),
     ("DeliveryFailed", "class", Some(&["retry", "permanent", "escalate"])),
     ("RelayLatencyMs", "direction", Some(&["to_agent", "to_customer"])),
-    ("DuplicateWebhook", "source", Some(&["twilio", "twilio_status", "whatsapp"])),
+    ("DuplicateWebhook", "source", Some(&["twilio", "twilio_status", "aws_sms", "aws_sms_status", "whatsapp"])),
     ("SignatureRejected", "source", Some(&["twilio", "meta"])),
     ("JobsDeadLettered", "reason", Some(&["escalate", "undecodable", "expired"])),
     ("NoticeUndeliverable", "reason", Some(&["window_closed"])),
@@ -35,7 +35,7 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("LineTemplateChanged", "concern", Some(&["stopped", "recategorized", "restored", "other"])),
     ("AmbiguousSend", "provider", Some(&["whatsapp", "sms"])),
     ("AmbiguousResolved", "outcome", Some(&["found", "not_found", "resent_unverified"])),
-    ("WebhookItemSkipped", "source", Some(&["meta", "twilio_status"])),
+    ("WebhookItemSkipped", "source", Some(&["meta", "twilio_status", "aws_sms", "aws_sms_status"])),
     ("OutboxDeferred", "source", Some(&["webhook"])),
     ("OutboxSwept", "source", Some(&["schedule", "local"])),
 ];
