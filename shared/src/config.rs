@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::adapters::aws_sms::events::AwsSmsTopics;
 use crate::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION;
 use crate::app::deliver_job::SendRates;
-use crate::domain::{Lines, RetryPolicy};
+use crate::domain::{Lines, RetryPolicy, SmsProviderKind};
 
 /// Reads one variable; empty values count as unset.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -62,12 +63,17 @@ pub struct SmsWebhookConfig {
     /// `DUTY_ROSTER_CACHE_SECONDS`: how long a warm instance decides copies from the duty
     /// roster it read (`app::copy_facts_cache`).
     pub duty_roster_fresh: jiff::SignedDuration,
+    /// `AWS_SMS_INBOUND_TOPIC_ARN` and `AWS_SMS_EVENTS_TOPIC_ARN`: the SNS topics AWS SMS
+    /// lines' texts and delivery events come from; required when a line uses AWS.
+    pub aws_sms_topics: Option<AwsSmsTopics>,
 }
 
 impl SmsWebhookConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        let lines = lines(env)?;
         Ok(Self {
-            lines: lines(env)?,
+            aws_sms_topics: aws_sms_topics(env, &lines)?,
+            lines,
             lines_refresh: lines_refresh(env)?,
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
@@ -136,14 +142,22 @@ pub struct DeliveryWorkerConfig {
     /// Longest wait for a provider's answer before the attempt counts as a timeout.
     pub provider_timeout: Duration,
     /// How long a send whose answer was lost waits for its status report before the
-    /// provider is asked (or, for WhatsApp, before it is sent again).
+    /// provider is asked (or, for WhatsApp and AWS SMS, before it is sent again).
     pub reconcile_wait: Duration,
+    /// `AWS_SMS_CONFIGURATION_SET`: the configuration set every AWS SMS send names (its
+    /// event destination reports delivery); required when a line uses AWS.
+    pub aws_sms_configuration_set: Option<String>,
+    /// `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2`: where the AWS SMS client sends instead of
+    /// AWS (tests, the local stack).
+    pub aws_sms_endpoint: Option<String>,
 }
 
 impl DeliveryWorkerConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
+        let lines = lines(env)?;
         Ok(Self {
-            lines: lines(env)?,
+            aws_sms_configuration_set: aws_sms_configuration_set(env, &lines)?,
+            lines,
             lines_refresh: lines_refresh(env)?,
             table_name: required(env, "TABLE_NAME")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
@@ -188,6 +202,10 @@ impl DeliveryWorkerConfig {
                 "RECONCILE_WAIT_SECONDS",
                 crate::app::deliver_job::DEFAULT_RECONCILE_WAIT.as_secs_f64(),
             )?),
+            aws_sms_endpoint: match env(crate::adapters::aws_sms::ENDPOINT_ENV) {
+                None => None,
+                Some(_) => Some(base_url(env, crate::adapters::aws_sms::ENDPOINT_ENV, None)?),
+            },
         })
     }
 }
@@ -225,6 +243,74 @@ impl TwilioAccess {
                 .ok_or_else(|| ConfigError::new("TWILIO_ACCOUNT_SID", "not set (the worker sends SMS with it)"))?,
             auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
         })
+    }
+}
+
+/// `AWS_SMS_CONFIGURATION_SET`: a configuration set's name or ARN (AWS: 1 to 64 letters,
+/// digits, `-` and `_` for a name). Required when a line uses AWS End User Messaging SMS:
+/// without it, no delivery event would come back.
+fn aws_sms_configuration_set(env: Lookup, lines: &Lines) -> Result<Option<String>, ConfigError> {
+    let name = "AWS_SMS_CONFIGURATION_SET";
+    let uses_aws = lines.use_provider(SmsProviderKind::AwsEndUserMessaging);
+    match env(name) {
+        None if uses_aws => Err(ConfigError::new(
+            name,
+            "not set (a line sends through aws_end_user_messaging; its delivery events need it)",
+        )),
+        None => Ok(None),
+        Some(value) => {
+            let value = value.trim().to_owned();
+            let plain = |s: &str| {
+                (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            let ok = match value.strip_prefix("arn:") {
+                Some(arn) => {
+                    arn.contains(":sms-voice:") && arn.rsplit_once(":configuration-set/").is_some_and(|(_, n)| plain(n))
+                }
+                None => plain(&value),
+            };
+            if ok {
+                Ok(Some(value))
+            } else {
+                Err(ConfigError::new(name, "must be a configuration set name (letters, digits, - and _) or its ARN"))
+            }
+        }
+    }
+}
+
+/// `AWS_SMS_INBOUND_TOPIC_ARN` and `AWS_SMS_EVENTS_TOPIC_ARN` (they may name one topic).
+/// Required when a line uses AWS End User Messaging SMS; SNS notifications from any other
+/// topic are refused.
+fn aws_sms_topics(env: Lookup, lines: &Lines) -> Result<Option<AwsSmsTopics>, ConfigError> {
+    let uses_aws = lines.use_provider(SmsProviderKind::AwsEndUserMessaging);
+    let topic = |name: &str| -> Result<Option<String>, ConfigError> {
+        match env(name) {
+            None if uses_aws => Err(ConfigError::new(name, "not set (a line sends through aws_end_user_messaging)")),
+            None => Ok(None),
+            Some(arn) => {
+                let arn = arn.trim().to_owned();
+                let parts: Vec<&str> = arn.splitn(6, ':').collect();
+                let ok = parts.len() == 6
+                    && parts[0] == "arn"
+                    && parts[1].starts_with("aws")
+                    && parts[2] == "sns"
+                    && !parts[3].is_empty()
+                    && parts[4].len() == 12
+                    && parts[4].bytes().all(|b| b.is_ascii_digit())
+                    && !parts[5].is_empty();
+                if ok {
+                    Ok(Some(arn))
+                } else {
+                    Err(ConfigError::new(name, "must be an SNS topic ARN (arn:aws:sns:…)"))
+                }
+            }
+        }
+    };
+    match (topic("AWS_SMS_INBOUND_TOPIC_ARN")?, topic("AWS_SMS_EVENTS_TOPIC_ARN")?) {
+        (Some(inbound), Some(events)) => Ok(Some(AwsSmsTopics { inbound, events })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::new("AWS_SMS_EVENTS_TOPIC_ARN", "not set (AWS_SMS_INBOUND_TOPIC_ARN is)")),
+        (None, Some(_)) => Err(ConfigError::new("AWS_SMS_INBOUND_TOPIC_ARN", "not set (AWS_SMS_EVENTS_TOPIC_ARN is)")),
     }
 }
 
@@ -455,6 +541,63 @@ mod tests {
             let err = SmsWebhookConfig::from_lookup(&sms_env(overrides)).err().unwrap();
             assert_eq!(err.name, *name, "{err}");
         }
+    }
+
+    const AWS_LINE: &str = r#"[{ "id": "main", "sms_number": "+14155550100", "sms_provider": "aws_end_user_messaging",
+        "whatsapp_phone_number_id": "106540352242922", "agents": ["14155550111"],
+        "template": { "name": "new_customer_message", "language": "en" } }]"#;
+    const INBOUND_TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:sms-inbound";
+    const EVENTS_TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:sms-events";
+
+    #[test]
+    fn an_aws_line_needs_its_topics_and_configuration_set() {
+        let aws = [("BRIDGE_LINES", AWS_LINE)];
+        assert_eq!(SmsWebhookConfig::from_lookup(&sms_env(&aws)).err().unwrap().name, "AWS_SMS_INBOUND_TOPIC_ARN");
+        let both = [
+            ("BRIDGE_LINES", AWS_LINE),
+            ("AWS_SMS_INBOUND_TOPIC_ARN", INBOUND_TOPIC),
+            ("AWS_SMS_EVENTS_TOPIC_ARN", EVENTS_TOPIC),
+        ];
+        let config = SmsWebhookConfig::from_lookup(&sms_env(&both)).unwrap();
+        assert_eq!(
+            config.aws_sms_topics,
+            Some(AwsSmsTopics { inbound: INBOUND_TOPIC.into(), events: EVENTS_TOPIC.into() })
+        );
+        assert!(SmsWebhookConfig::from_lookup(&sms_env(&[])).unwrap().aws_sms_topics.is_none(), "a Twilio-only stack");
+        for (overrides, name) in [
+            (
+                vec![("AWS_SMS_INBOUND_TOPIC_ARN", "sms-inbound"), ("AWS_SMS_EVENTS_TOPIC_ARN", EVENTS_TOPIC)],
+                "AWS_SMS_INBOUND_TOPIC_ARN",
+            ),
+            (vec![("AWS_SMS_INBOUND_TOPIC_ARN", INBOUND_TOPIC)], "AWS_SMS_EVENTS_TOPIC_ARN"),
+            (vec![("AWS_SMS_EVENTS_TOPIC_ARN", "arn:aws:sqs:us-east-1:111122223333:q")], "AWS_SMS_EVENTS_TOPIC_ARN"),
+        ] {
+            let err = SmsWebhookConfig::from_lookup(&sms_env(&overrides)).err().unwrap();
+            assert_eq!(err.name, name, "{err}");
+        }
+
+        let mut worker = WORKER.to_vec();
+        worker.retain(|(k, _)| *k != "BRIDGE_LINES");
+        worker.push(("BRIDGE_LINES", AWS_LINE));
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&worker)).err().unwrap().name, "AWS_SMS_CONFIGURATION_SET");
+        for good in ["bridge-sms", "arn:aws:sms-voice:us-east-1:111122223333:configuration-set/bridge-sms"] {
+            let mut with = worker.clone();
+            with.extend([
+                ("AWS_SMS_CONFIGURATION_SET", good),
+                ("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "http://127.0.0.1:9/"),
+            ]);
+            let config = DeliveryWorkerConfig::from_lookup(&env(&with)).unwrap();
+            assert_eq!(config.aws_sms_configuration_set.as_deref(), Some(good));
+            assert_eq!(config.aws_sms_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        }
+        for (name, bad) in
+            [("AWS_SMS_CONFIGURATION_SET", "bridge sms"), ("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "local")]
+        {
+            let mut with = worker.clone();
+            with.extend([("AWS_SMS_CONFIGURATION_SET", "bridge-sms"), (name, bad)]);
+            assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&with)).err().unwrap().name, name);
+        }
+        assert!(DeliveryWorkerConfig::from_lookup(&env(WORKER)).unwrap().aws_sms_configuration_set.is_none());
     }
 
     #[test]

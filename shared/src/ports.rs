@@ -13,7 +13,7 @@ use crate::domain::pacing::{SendPace, SlotReservation};
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
-    MessageId, PhoneNumberId, ProviderFailure, UserId, WaId, Wamid, WhatsAppMessage, WhatsAppRecipient,
+    MessageId, PhoneNumberId, ProviderFailure, SmsOrigin, UserId, WaId, Wamid, WhatsAppMessage, WhatsAppRecipient,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -758,20 +758,41 @@ pub trait WhatsAppClient: Send + Sync {
 /// What an SMS provider answered to a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedSms {
-    /// The provider's id (Twilio: the `SM…` sid), which its status callbacks carry.
+    /// The provider's id (Twilio: the `SM…` sid; AWS: the `MessageId`), which its status
+    /// reports carry.
     pub id: String,
     pub status: Option<DeliveryStatus>,
+}
+
+/// What a send carries so that its delivery reports find their job even before the worker
+/// records the provider's id: Twilio's `StatusCallback` URL names it (`?job=`), AWS's
+/// `Context` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsTracking<'a> {
+    pub job: &'a JobId,
+    /// `PUBLIC_BASE_URL/sms/status?job=<job>`.
+    pub status_callback: &'a str,
+}
+
+/// What the provider says it holds for an uncertain send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentLookup {
+    /// The matching messages, newest first (none: it was not sent).
+    Listed(Vec<AcceptedSms>),
+    /// The provider keeps no list to ask (AWS End User Messaging SMS): only a delivery
+    /// report naming the job can tell.
+    Unsupported,
 }
 
 /// Sends SMS. Nothing outside the adapter knows which provider it is.
 pub trait SmsProvider: Send + Sync {
     fn send(
         &self,
-        from: &E164,
+        from: SmsOrigin<'_>,
         to: &E164,
         body: &str,
         media_urls: &[String],
-        status_callback: Option<&str>,
+        tracking: Option<SmsTracking<'_>>,
     ) -> impl Future<Output = Result<AcceptedSms, ProviderFailure>> + Send;
 
     /// The messages the provider holds from `from` to `to` with exactly `body`, created at or
@@ -779,11 +800,11 @@ pub trait SmsProvider: Send + Sync {
     /// was lost went out, before it sends again.
     fn find_sent(
         &self,
-        from: &E164,
+        from: SmsOrigin<'_>,
         to: &E164,
         body: &str,
         since: Timestamp,
-    ) -> impl Future<Output = Result<Vec<AcceptedSms>, ProviderFailure>> + Send;
+    ) -> impl Future<Output = Result<SentLookup, ProviderFailure>> + Send;
 }
 
 /// The text of the lines' SSM parameter (`BRIDGE_LINES_PARAM`) and the version SSM gave it.

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use shared::domain::WhatsAppMessage;
 use shared::domain::{
-    DeliveryStatus, E164, JobId, PhoneNumberId, ProviderFailure, SendTracking, Wamid, WhatsAppRecipient,
+    DeliveryStatus, E164, JobId, PhoneNumberId, ProviderFailure, SendTracking, SmsOrigin, Wamid, WhatsAppRecipient,
 };
-use shared::ports::{AcceptedSms, SmsProvider, WhatsAppClient};
+use shared::ports::{AcceptedSms, SentLookup, SmsProvider, SmsTracking, WhatsAppClient};
 
 /// What the provider does with one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,12 +392,13 @@ impl FakeSms {
 impl SmsProvider for FakeSms {
     async fn send(
         &self,
-        from: &E164,
+        from: SmsOrigin<'_>,
         to: &E164,
         body: &str,
         media_urls: &[String],
-        status_callback: Option<&str>,
+        tracking: Option<SmsTracking<'_>>,
     ) -> Result<AcceptedSms, ProviderFailure> {
+        let (from, status_callback) = (from.number, tracking.map(|t| t.status_callback));
         let (outcome, id) = {
             let mut state = self.lock();
             let outcome = state.script.next();
@@ -441,11 +442,12 @@ impl SmsProvider for FakeSms {
 
     async fn find_sent(
         &self,
-        from: &E164,
+        from: SmsOrigin<'_>,
         to: &E164,
         body: &str,
         since: Timestamp,
-    ) -> Result<Vec<AcceptedSms>, ProviderFailure> {
+    ) -> Result<SentLookup, ProviderFailure> {
+        let from = from.number;
         let mut state = self.lock();
         state.find_calls += 1;
         if let Some(failure) = state.find_failures.pop_front() {
@@ -453,13 +455,15 @@ impl SmsProvider for FakeSms {
         }
         let earliest = since - state.list_slack;
         // Newest first, as Twilio lists them.
-        Ok(state
-            .sent
-            .iter()
-            .rev()
-            .filter(|m| &m.from == from && &m.to == to && m.body == body && m.created >= earliest)
-            .map(|m| AcceptedSms { id: m.id.clone(), status: m.status })
-            .collect())
+        Ok(SentLookup::Listed(
+            state
+                .sent
+                .iter()
+                .rev()
+                .filter(|m| &m.from == from && &m.to == to && m.body == body && m.created >= earliest)
+                .map(|m| AcceptedSms { id: m.id.clone(), status: m.status })
+                .collect(),
+        ))
     }
 }
 
@@ -471,9 +475,10 @@ mod tests {
 
     use jiff::{SignedDuration, Timestamp};
     use shared::domain::{
-        E164, JobId, LineId, PhoneNumberId, ProviderFailure, SendTracking, WhatsAppMessage, WhatsAppRecipient,
+        E164, JobId, LineId, PhoneNumberId, ProviderFailure, SendTracking, SmsOrigin, SmsSender, WhatsAppMessage,
+        WhatsAppRecipient,
     };
-    use shared::ports::{SmsProvider, WhatsAppClient};
+    use shared::ports::{AcceptedSms, SentLookup, SmsProvider, SmsTracking, WhatsAppClient};
 
     use super::{FakeSms, FakeWhatsApp, Outcome};
 
@@ -487,6 +492,17 @@ mod tests {
 
     fn number(n: &str) -> E164 {
         E164::parse(n).unwrap()
+    }
+
+    fn twilio(number: &E164) -> SmsOrigin<'_> {
+        SmsOrigin { number, provider: SmsSender::Twilio }
+    }
+
+    fn list_of(lookup: SentLookup) -> Vec<AcceptedSms> {
+        match lookup {
+            SentLookup::Listed(listed) => listed,
+            SentLookup::Unsupported => panic!("the fake lists what it sent"),
+        }
     }
 
     #[tokio::test]
@@ -544,7 +560,8 @@ mod tests {
         wa2.script([Outcome::rejected(400, Some(131026))]);
         sms2.script([Outcome::rejected(400, Some(21610))]);
         assert!(wa.send(&phone_id(), &agent(), &WhatsAppMessage::text("x"), None).await.is_err());
-        assert!(sms.send(&number("+14155550100"), &number("+14155550134"), "x", &[], None).await.is_err());
+        let line = number("+14155550100");
+        assert!(sms.send(twilio(&line), &number("+14155550134"), "x", &[], None).await.is_err());
         assert_eq!((wa2.call_count(), sms2.call_count()), (1, 1));
         assert!(wa2.sent().is_empty() && sms2.sent().is_empty());
     }
@@ -555,25 +572,28 @@ mod tests {
         let (from, to, other) = (number("+14155550100"), number("+14155550134"), number("+14155550135"));
         let since = Timestamp::now();
         let callback = "https://bridge.example.com/sms/status?job=m1.0";
-        let first = sms.send(&from, &to, "ok", &[], Some(callback)).await.unwrap();
-        sms.lose_next_answer();
-        assert!(matches!(sms.send(&from, &to, "ok", &[], Some(callback)).await, Err(ProviderFailure::Ambiguous(_))));
-        sms.send(&from, &to, "other text", &[], None).await.unwrap();
-        sms.send(&from, &other, "ok", &[], None).await.unwrap();
-
         let job = JobId::parse("m1.0").unwrap();
+        let tracking = Some(SmsTracking { job: &job, status_callback: callback });
+        let first = sms.send(twilio(&from), &to, "ok", &[], tracking).await.unwrap();
+        sms.lose_next_answer();
+        assert!(matches!(sms.send(twilio(&from), &to, "ok", &[], tracking).await, Err(ProviderFailure::Ambiguous(_))));
+        sms.send(twilio(&from), &to, "other text", &[], None).await.unwrap();
+        sms.send(twilio(&from), &other, "ok", &[], None).await.unwrap();
+
         assert_eq!(sms.sends_of(&job), 2, "the lost answer's message was sent too");
-        let listed = sms.find_sent(&from, &to, "ok", since).await.unwrap();
+        let listed = list_of(sms.find_sent(twilio(&from), &to, "ok", since).await.unwrap());
         assert_eq!(listed.len(), 2, "same from, to and body only");
         assert_eq!(listed[1].id, first.id, "newest first");
         assert_eq!(listed[0].status, FakeSms::ACCEPTED_STATUS);
         let later = Timestamp::now() + SignedDuration::from_secs(1);
-        assert_eq!(sms.find_sent(&from, &to, "ok", later).await.unwrap().len(), 2, "within the adapter's slack");
+        let found = list_of(sms.find_sent(twilio(&from), &to, "ok", later).await.unwrap());
+        assert_eq!(found.len(), 2, "within the adapter's slack");
         sms.set_list_slack(SignedDuration::ZERO);
-        assert!(sms.find_sent(&from, &to, "ok", later).await.unwrap().is_empty(), "created before `since`");
+        let found = list_of(sms.find_sent(twilio(&from), &to, "ok", later).await.unwrap());
+        assert!(found.is_empty(), "created before `since`");
 
         sms.fail_next_find(ProviderFailure::NotSent("down".into()));
-        assert!(sms.find_sent(&from, &to, "ok", since).await.is_err());
+        assert!(sms.find_sent(twilio(&from), &to, "ok", since).await.is_err());
         assert_eq!(sms.find_calls(), 4);
         assert_eq!(sms.sent_to(&to).len(), 3);
         assert_eq!(sms.calls()[0].status_callback.as_deref(), Some(callback));

@@ -1,6 +1,7 @@
 //! Test helpers: one moto server per test process, a fresh table and
 //! queue per test, and providers' signatures computed the documented way.
 
+pub mod aws_sms;
 pub mod logs;
 
 use shared::app::copy_facts_cache::CopyFactsCache;

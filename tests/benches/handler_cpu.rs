@@ -36,8 +36,8 @@ use shared::adapters::dynamodb::{DEFAULT_MESSAGE_RETENTION, DynamoStore};
 use shared::adapters::sqs::SqsQueue;
 use shared::app::deliver_job::Deliverer;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use shared::domain::{E164, PhoneNumberId, ProviderFailure, Wamid, WhatsAppMessage, WhatsAppRecipient};
-use shared::ports::{AcceptedSms, SmsProvider, WhatsAppClient};
+use shared::domain::{E164, PhoneNumberId, ProviderFailure, SmsOrigin, Wamid, WhatsAppMessage, WhatsAppRecipient};
+use shared::ports::{AcceptedSms, SentLookup, SmsProvider, SmsTracking, WhatsAppClient};
 use sms_webhook::SmsWebhook;
 use support::{customer, forward_event, http_event, inbound_sms_event, uuid_like};
 use tower::ServiceExt;
@@ -91,11 +91,11 @@ struct InMemorySms(&'static AtomicUsize);
 impl SmsProvider for InMemorySms {
     async fn send(
         &self,
-        _: &E164,
+        _: SmsOrigin<'_>,
         _: &E164,
         _: &str,
         _: &[String],
-        _: Option<&str>,
+        _: Option<SmsTracking<'_>>,
     ) -> Result<AcceptedSms, ProviderFailure> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
         Ok(AcceptedSms { id: format!("SM{n:032}"), status: None })
@@ -103,12 +103,12 @@ impl SmsProvider for InMemorySms {
 
     async fn find_sent(
         &self,
-        _: &E164,
+        _: SmsOrigin<'_>,
         _: &E164,
         _: &str,
         _: jiff::Timestamp,
-    ) -> Result<Vec<AcceptedSms>, ProviderFailure> {
-        Ok(Vec::new())
+    ) -> Result<SentLookup, ProviderFailure> {
+        Ok(SentLookup::Listed(Vec::new()))
     }
 }
 

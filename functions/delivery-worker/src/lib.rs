@@ -27,7 +27,9 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
 use jiff::Timestamp;
+use shared::adapters::aws_sms::AwsSmsClient;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::sms_providers::LineSmsProviders;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::adapters::whatsapp::GraphClient;
@@ -50,7 +52,7 @@ pub struct DeliveryWorker<S, W, P, Q> {
 }
 
 /// The deployed worker's adapters.
-pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, TwilioClient, SqsQueue>;
+pub type DeployedWorker = DeliveryWorker<DynamoStore, GraphClient, LineSmsProviders, SqsQueue>;
 
 impl DeployedWorker {
     /// The deployed wiring: DynamoDB and SQS from `sdk`, the providers over one HTTP client.
@@ -88,8 +90,16 @@ impl DeployedWorker {
         let whatsapp =
             GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
         let media_key = MediaUrlKey::derive(&config.twilio_auth_token);
-        let sms =
+        let twilio =
             TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
+        // Built once per cold start when the deployment has a configuration set (required
+        // when a line sends through AWS): also for lines switched to AWS later by a change
+        // of the lines' parameter (`LiveLines`). Building opens no connection.
+        let aws = config
+            .aws_sms_configuration_set
+            .as_ref()
+            .map(|set| AwsSmsClient::new(sdk, config.aws_sms_endpoint.as_deref(), set, config.provider_timeout));
+        let sms = LineSmsProviders { twilio, aws };
         let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
         let lines = shared::aws::live_lines(config.lines, config.lines_refresh.as_ref(), sdk);
         let deliverer = Deliverer::new(lines, store, whatsapp, sms, queue, status_callback_url, config.rates)

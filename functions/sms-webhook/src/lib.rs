@@ -7,6 +7,8 @@
 //!   is an empty TwiML `<Response/>`; WhatsApp is never called here.
 //! - `POST /sms/status` (docs/using.md): a delivery report on an agent's reply, checked the same
 //!   way; the status only moves forward and the agent's notices are enqueued.
+//! - SNS notifications from AWS End User Messaging SMS (docs/aws-sms.md): its customers'
+//!   texts and delivery events, handled by the same use cases (`sns`).
 //! - `GET /media/{source}/{reference}` (docs/media.md): the bridge's signed, short-lived
 //!   media links. Meta fetches a customer's MMS part through it, Twilio an agent's WhatsApp
 //!   media; the handler checks the link's signature and expiry, then fetches the media from
@@ -41,6 +43,11 @@ use shared::domain::{E164, JobId, ReportedStatus};
 use shared::ports::{ConversationStore, DeliveryQueue};
 use shared::telemetry;
 
+pub mod sns;
+
+pub use shared::adapters::aws_sms::events::{AwsSmsTopics, is_sns_event};
+pub use sns::{SnsError, SnsHandled};
+
 /// Twilio's inbound bodies are a few KiB; anything near this is not from Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -62,6 +69,8 @@ pub struct SmsWebhook<S, Q> {
     retry_budget: std::time::Duration,
     /// Who holds which conversation and who is away, as this instance last saw it.
     copy_facts: CopyFactsCache,
+    /// Where AWS SMS lines' notifications may come from (none: every SNS event is refused).
+    aws_sms_topics: Option<AwsSmsTopics>,
     store: S,
     queue: Q,
 }
@@ -111,6 +120,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
             account_sid: config.twilio_account_sid,
             retry_budget: config.retry_budget,
             copy_facts: CopyFactsCache::with_duty_fresh(config.duty_roster_fresh),
+            aws_sms_topics: config.aws_sms_topics,
             store,
             queue,
         }

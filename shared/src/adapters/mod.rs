@@ -1,7 +1,9 @@
 //! Adapters: the ports implemented over AWS and the providers' HTTP APIs.
 
+pub mod aws_sms;
 pub mod dynamodb;
 pub mod media;
+pub mod sms_providers;
 pub mod sqs;
 pub mod ssm;
 pub mod twilio;

@@ -37,7 +37,7 @@ use crate::domain::{
 };
 use crate::ports::{
     Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, HandleRenewal,
-    LegFailure, QueueError, Routing, SmsProvider, StoreError, WhatsAppClient,
+    LegFailure, QueueError, Routing, SentLookup, SmsProvider, SmsTracking, StoreError, WhatsAppClient,
 };
 use crate::telemetry;
 
@@ -156,6 +156,15 @@ pub struct Deliverer<S, W, P, Q> {
 enum Settlement {
     Sent(SentAs),
     NotSent,
+}
+
+/// What asking the provider about an uncertain send found.
+#[derive(Debug)]
+enum Asked {
+    Found(SentAs),
+    NotFound,
+    /// No list to ask (WhatsApp; AWS SMS).
+    CannotAsk,
 }
 
 /// How a job went out.
@@ -445,7 +454,7 @@ where
                 });
             }
             match self.ask_provider(line, t.job, since).await? {
-                Some(sent) => {
+                Asked::Found(sent) => {
                     telemetry::count("AmbiguousResolved", &[("outcome", "found")]);
                     tracing::info!(outcome = "reconciled", "the provider has the uncertain send: recorded, not resent");
                     self.remember(t.job, Settlement::Sent(sent.clone()));
@@ -453,15 +462,18 @@ where
                     self.forget(t.job);
                     reconciled = Some(sent.provider_id);
                 }
-                None if is_sms(t.job) => {
+                Asked::NotFound => {
                     telemetry::count("AmbiguousResolved", &[("outcome", "not_found")]);
                     to_send.push(Taken { uncertain_since: None, ..*t });
                 }
-                None => {
+                // WhatsApp, and SMS providers without a message list (AWS): the status report
+                // that names the job (its tracking, its `Context`) had the wait to come.
+                Asked::CannotAsk => {
                     telemetry::count("AmbiguousResolved", &[("outcome", "resent_unverified")]);
                     tracing::warn!(
                         outcome = "resent_unverified",
-                        "no status report for an uncertain WhatsApp send: sending again (may duplicate)"
+                        kind = t.job.kind().as_str(),
+                        "no status report for an uncertain send and no provider list to ask: sending again (may duplicate)"
                     );
                     to_send.push(Taken { uncertain_since: None, ..*t });
                 }
@@ -470,27 +482,32 @@ where
         Ok((to_send, reconciled))
     }
 
-    /// Whether the provider holds an uncertain SMS (its message list); WhatsApp can't be
-    /// asked, so `None`.
-    async fn ask_provider(&self, line: &Line, job: &Job, since: Timestamp) -> Result<Option<SentAs>, Halt> {
+    /// Whether the provider holds an uncertain SMS (its message list). WhatsApp, and an SMS
+    /// provider without a list (AWS), can't be asked.
+    async fn ask_provider(&self, line: &Line, job: &Job, since: Timestamp) -> Result<Asked, Halt> {
         let (to, body) = match &job.payload {
             JobPayload::SendSms(sms) => (&sms.conversation.customer, sms.text.as_str()),
             JobPayload::AutoReply(reply) => (&reply.conversation.customer, reply.text.as_str()),
-            JobPayload::ForwardToAgent(_) | JobPayload::NotifyAgent(_) => return Ok(None),
+            JobPayload::ForwardToAgent(_) | JobPayload::NotifyAgent(_) => return Ok(Asked::CannotAsk),
         };
-        let listed = self
+        let lookup = self
             .sms
-            .find_sent(&line.sms_number, to, body, since)
+            .find_sent(line.sms_origin(), to, body, since)
             .await
             .map_err(|failure| Halt::Unavailable(format!("asking the SMS provider: {failure}")))?;
+        let SentLookup::Listed(listed) = lookup else {
+            return Ok(Asked::CannotAsk);
+        };
         for candidate in listed {
             // Another job with the same text (an agent typing "ok" twice) recorded it.
             match self.store.find_sent_sms(&candidate.id).await? {
                 Some(record) if record.job_id != job.job_id => continue,
-                _ => return Ok(Some(SentAs { provider_id: candidate.id, via: None, status: candidate.status })),
+                _ => {
+                    return Ok(Asked::Found(SentAs { provider_id: candidate.id, via: None, status: candidate.status }));
+                }
             }
         }
-        Ok(None)
+        Ok(Asked::NotFound)
     }
 
     /// What a halted delivery leaves behind, as the error the worker acts on.
@@ -860,15 +877,17 @@ where
         if conversation.opted_out {
             return self.refuse_opted_out(job, tell_agent(Some(OPTED_OUT_CODE)), now).await;
         }
-        // The leg rides in the callback URL, so a report that overtakes our record finds it.
+        // The leg rides with the send (Twilio's callback URL, AWS's `Context`), so a report
+        // that overtakes our record finds it.
         let callback = format!("{}?job={}", self.status_callback_url, job.job_id);
+        let tracking = SmsTracking { job: &job.job_id, status_callback: &callback };
         self.pace(line.sms_number.as_str(), self.rates.sms_pace(), deadline).await?;
         let media_urls: Vec<String> = match &self.media_links {
             Some(links) => sms.media.iter().map(|m| links.link(MediaSource::WhatsApp, &m.id, now)).collect(),
             None => Vec::new(),
         };
         let started = Timestamp::now();
-        let send = self.sms.send(&line.sms_number, &sms.conversation.customer, &sms.text, &media_urls, Some(&callback));
+        let send = self.sms.send(line.sms_origin(), &sms.conversation.customer, &sms.text, &media_urls, Some(tracking));
         match self.call(deadline, send).await {
             Ok(accepted) => {
                 let sent = SentAs { provider_id: accepted.id, via: None, status: accepted.status };
@@ -905,7 +924,7 @@ where
         }
         self.pace(line.sms_number.as_str(), self.rates.sms_pace(), deadline).await?;
         let started = Timestamp::now();
-        let send = self.sms.send(&line.sms_number, &reply.conversation.customer, &reply.text, &[], None);
+        let send = self.sms.send(line.sms_origin(), &reply.conversation.customer, &reply.text, &[], None);
         match self.call(deadline, send).await {
             Ok(accepted) => {
                 let sent = SentAs { provider_id: accepted.id, via: None, status: accepted.status };
@@ -987,7 +1006,8 @@ where
     }
 
     /// 21610: the carrier says the customer opted out (e.g. STOP sent to another of the
-    /// business's numbers, or handled by the provider): remember it (docs/using.md).
+    /// business's numbers, or handled by the provider: AWS's opt-out list refusal takes the
+    /// same code, `domain::aws_sms`): remember it (docs/using.md).
     async fn note_carrier_opt_out(
         &self,
         conversation: &ConversationKey,

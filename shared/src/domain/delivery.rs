@@ -584,9 +584,13 @@ impl ErrorClass {
         }
     }
 
-    /// Twilio and Meta error codes the bridge knows by number; `None` for others. Also
-    /// for codes that arrive in a status report rather than a send's answer.
+    /// Twilio and Meta error codes the bridge knows by number, and its own numbers for AWS
+    /// SMS's reasons (`domain::aws_sms`); `None` for others. Also for codes that arrive in a
+    /// status report rather than a send's answer.
     pub fn of_code(code: i64) -> Option<Self> {
+        if let Some(reason) = super::aws_sms::AwsSmsReason::from_code(code) {
+            return Some(reason.class());
+        }
         Some(match code {
             20429 | 30001 | 131000 | 131016 | 131057 | 130429 | 131056 | 4 | 80007 => Self::Retry,
             // 131062: a send by business-scoped user id refused (Meta's error codes page,

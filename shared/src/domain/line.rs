@@ -58,10 +58,80 @@ impl PhoneNumberId {
 
 string_newtype!(PhoneNumberId, String);
 
+/// Which SMS provider carries a line's texts (docs/configuration.md, docs/aws-sms.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum SmsProviderKind {
     Twilio,
+    /// AWS End User Messaging SMS (the `pinpoint-sms-voice-v2` API), in the stack's own account.
+    AwsEndUserMessaging,
+}
+
+impl SmsProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Twilio => "twilio",
+            Self::AwsEndUserMessaging => "aws_end_user_messaging",
+        }
+    }
+}
+
+/// The AWS End User Messaging SMS phone number a line sends from: its id (`phone-…`) or ARN
+/// (`arn:aws:sms-voice:<region>:<account>:phone-number/phone-…`; an ARN is required for a
+/// number shared from another account). Pools and sender ids are refused: a pool may send
+/// from another of its numbers and a sender id can't be answered, so the customer's reply
+/// would not come back to the line's `sms_number` (docs/aws-sms.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OriginationIdentity(String);
+
+impl OriginationIdentity {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let id_ok = |id: &str| {
+            id.strip_prefix("phone-")
+                .is_some_and(|rest| (1..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+        };
+        let ok = match input.strip_prefix("arn:") {
+            None => id_ok(input),
+            Some(arn) => {
+                // arn:<partition>:sms-voice:<region>:<account>:phone-number/<id>
+                let parts: Vec<&str> = arn.splitn(5, ':').collect();
+                parts.len() == 5
+                    && parts[0].starts_with("aws")
+                    && parts[1] == "sms-voice"
+                    && !parts[2].is_empty()
+                    && parts[3].len() == 12
+                    && parts[3].bytes().all(|b| b.is_ascii_digit())
+                    && parts[4].strip_prefix("phone-number/").is_some_and(id_ok)
+            }
+        };
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err("must be an AWS End User Messaging SMS phone number id (phone-…) or its ARN \
+                 (arn:aws:sms-voice:<region>:<account>:phone-number/phone-…)"
+                .to_owned())
+        }
+    }
+}
+
+string_newtype!(OriginationIdentity, String);
+
+/// Where a line's texts go out from, as its provider names the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsOrigin<'a> {
+    /// The line's number: what customers see and text.
+    pub number: &'a E164,
+    pub provider: SmsSender<'a>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsSender<'a> {
+    /// Twilio sends `From` the number itself.
+    Twilio,
+    /// AWS sends from an origination identity: the line's `aws_origination_identity`, or,
+    /// unset, the number itself (`SendTextMessage` takes a phone number as the identity).
+    AwsEndUserMessaging { identity: Option<&'a OriginationIdentity> },
 }
 
 /// An approved WhatsApp message template, used when an agent's 24 h window is closed
@@ -79,6 +149,9 @@ pub struct Line {
     pub id: LineId,
     pub sms_number: E164,
     pub sms_provider: SmsProviderKind,
+    /// AWS lines only: the phone number id or ARN to send from (default: `sms_number`).
+    #[serde(default)]
+    pub aws_origination_identity: Option<OriginationIdentity>,
     pub whatsapp_phone_number_id: PhoneNumberId,
     pub agents: Vec<WaId>,
     pub template: TemplateRef,
@@ -118,6 +191,19 @@ pub struct Line {
     /// (`domain::copies`). Agents not listed are on duty until they say `/away`.
     #[serde(default)]
     pub agent_hours: std::collections::BTreeMap<WaId, BusinessHours>,
+}
+
+impl Line {
+    /// Who sends this line's texts, for the SMS provider port.
+    pub fn sms_origin(&self) -> SmsOrigin<'_> {
+        let provider = match self.sms_provider {
+            SmsProviderKind::Twilio => SmsSender::Twilio,
+            SmsProviderKind::AwsEndUserMessaging => {
+                SmsSender::AwsEndUserMessaging { identity: self.aws_origination_identity.as_ref() }
+            }
+        };
+        SmsOrigin { number: &self.sms_number, provider }
+    }
 }
 
 /// Line option: how "delivered" shows on the agent's reply. A reaction is a message WhatsApp
@@ -248,6 +334,12 @@ impl Lines {
                     "another line has this phone number id".into(),
                 ));
             }
+            if line.aws_origination_identity.is_some() && line.sms_provider != SmsProviderKind::AwsEndUserMessaging {
+                return Err(err(
+                    format!("[{i}].aws_origination_identity"),
+                    "only for lines whose sms_provider is aws_end_user_messaging".into(),
+                ));
+            }
             if line.agents.len() > MAX_AGENTS_PER_LINE {
                 return Err(err(format!("[{i}].agents"), format!("at most {MAX_AGENTS_PER_LINE} agents")));
             }
@@ -338,6 +430,11 @@ impl Lines {
         self.lines.iter().find(|l| &l.id == id)
     }
 
+    /// Whether any line sends through `provider` (its client is built only then).
+    pub fn use_provider(&self, provider: SmsProviderKind) -> bool {
+        self.lines.iter().any(|l| l.sms_provider == provider)
+    }
+
     /// The line a WhatsApp webhook is about (`metadata.phone_number_id`).
     pub fn by_phone_number_id(&self, id: &str) -> Option<&Line> {
         self.lines.iter().find(|l| l.whatsapp_phone_number_id.as_str() == id)
@@ -411,6 +508,53 @@ mod tests {
             let e = parse(&format!("[{json}]")).unwrap_err();
             assert_eq!(e.path, path, "{e}");
         }
+    }
+
+    #[test]
+    fn an_aws_line_sends_from_its_identity_or_its_number() {
+        let aws = MAIN.replace("\"twilio\"", "\"aws_end_user_messaging\"");
+        let lines = parse(&format!("[{aws}]")).unwrap();
+        let line = lines.iter().next().unwrap();
+        assert!(lines.use_provider(SmsProviderKind::AwsEndUserMessaging));
+        assert!(!lines.use_provider(SmsProviderKind::Twilio));
+        assert_eq!(line.sms_origin().provider, SmsSender::AwsEndUserMessaging { identity: None });
+        assert_eq!(line.sms_origin().number.as_str(), "+14155550100");
+
+        let arn = "arn:aws:sms-voice:us-east-1:111122223333:phone-number/phone-0123456789abcdef0123456789abcdef";
+        for identity in ["phone-0123456789abcdef0123456789abcdef", arn] {
+            let with = aws.replace("\"template\"", &format!(r#""aws_origination_identity": "{identity}", "template""#));
+            let lines = parse(&format!("[{with}]")).unwrap();
+            let origin = lines.iter().next().unwrap().sms_origin();
+            let SmsSender::AwsEndUserMessaging { identity: Some(parsed) } = origin.provider else { panic!() };
+            assert_eq!(parsed.as_str(), identity);
+        }
+        let twilio = parse(&format!("[{MAIN}]")).unwrap();
+        assert_eq!(twilio.iter().next().unwrap().sms_origin().provider, SmsSender::Twilio);
+    }
+
+    #[test]
+    fn an_origination_identity_is_a_phone_number_of_aws_sms() {
+        let bad = [
+            "",
+            "phone-",
+            "pool-0123456789abcdef",
+            "senderid-ABC",
+            "+14155550100",
+            "phone-01 23",
+            "arn:aws:sms-voice:us-east-1:111122223333:pool/pool-0123",
+            "arn:aws:sns:us-east-1:111122223333:phone-number/phone-0123",
+            "arn:aws:sms-voice:us-east-1:1111:phone-number/phone-0123",
+            "arn:aws:sms-voice::111122223333:phone-number/phone-0123",
+        ];
+        for input in bad {
+            assert!(OriginationIdentity::parse(input).is_err(), "{input:?}");
+        }
+        let aws = MAIN.replace("\"twilio\"", "\"aws_end_user_messaging\"");
+        let pool = aws.replace("\"template\"", r#""aws_origination_identity": "pool-1", "template""#);
+        assert_eq!(parse(&format!("[{pool}]")).unwrap_err().path, "BRIDGE_LINES[0].aws_origination_identity");
+        let on_twilio = MAIN.replace("\"template\"", r#""aws_origination_identity": "phone-1", "template""#);
+        let e = parse(&format!("[{on_twilio}]")).unwrap_err();
+        assert_eq!(e.path, "BRIDGE_LINES[0].aws_origination_identity", "{e}");
     }
 
     #[test]

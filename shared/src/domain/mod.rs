@@ -27,6 +27,7 @@ macro_rules! string_newtype {
 }
 
 pub mod agent_copy;
+pub mod aws_sms;
 pub mod business_hours;
 pub mod compliance;
 pub mod conversation;
@@ -54,7 +55,7 @@ pub use delivery::{
     AutoReply, ErrorClass, FailureClass, ForwardToAgent, Job, JobId, JobKind, JobPayload, LegLocation, LegState,
     NotifyAgent, ProviderFailure, RetryPolicy, SendSms, SendTracking,
 };
-pub use line::{Line, LineId, Lines, PhoneNumberId};
+pub use line::{Line, LineId, Lines, OriginationIdentity, PhoneNumberId, SmsOrigin, SmsProviderKind, SmsSender};
 pub use log_safe::{LogId, scrub_numbers};
 pub use message::{
     Attachment, InboundSms, InboundWhatsApp, ProviderMessageId, ReceivedWhatsApp, Wamid, WhatsAppContent,

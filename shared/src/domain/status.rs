@@ -137,6 +137,9 @@ impl fmt::Display for DeliveryStatus {
 /// A provider error code in words, for the agent (docs/using.md: "not delivered: customer opted
 /// out (21610)").
 pub fn reason_in_words(code: Option<i64>) -> &'static str {
+    if let Some(reason) = code.and_then(super::aws_sms::AwsSmsReason::from_code) {
+        return reason.in_words();
+    }
     match code {
         Some(21211) => "invalid phone number",
         Some(21408) => "the destination country is not enabled",
@@ -160,10 +163,14 @@ pub fn reason_in_words(code: Option<i64>) -> &'static str {
     }
 }
 
-/// The agent-facing line for a failed reply, e.g. `not delivered: unknown destination (30005)`.
+/// The agent-facing line for a failed reply, e.g. `not delivered: unknown destination (30005)`;
+/// an AWS SMS reason shows AWS's name (`(TEXT_BLOCKED)`), not the bridge's number for it.
 pub fn failure_notice(code: Option<i64>) -> String {
     match code {
-        Some(code) => format!("not delivered: {} ({code})", reason_in_words(Some(code))),
+        Some(code) => match super::aws_sms::AwsSmsReason::from_code(code) {
+            Some(reason) => format!("not delivered: {} ({})", reason.in_words(), reason.aws_name()),
+            None => format!("not delivered: {} ({code})", reason_in_words(Some(code))),
+        },
         None => format!("not delivered: {}", reason_in_words(None)),
     }
 }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use bridge_emulator::faults::AwsFaults;
+use bridge_testkit::testing::aws_sms::{
+    CONFIGURATION_SET, EVENTS_TOPIC_ARN, FakeAwsSms, INBOUND_TOPIC_ARN, ORIGINATION_IDENTITY, sns_event,
+};
 use bridge_testkit::testing::{
     CUSTOMER, FakeProviders, Item, LINE_SMS_NUMBER, TestAws, attr_s, lines_json, lookup, message_sid,
     signed_meta_notification, signed_twilio_form, twilio_inbound_params,
@@ -18,10 +21,12 @@ use delivery_worker::{DeliveryWorker, DeployedWorker};
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use serde_json::Value;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::sqs::SqsQueue;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use shared::domain::{ConversationKey, E164, LineId};
 use shared::ports::{ConversationSummary, Conversations, Direction, ThreadMessage};
-use sms_webhook::SmsWebhook;
+use sms_webhook::{SmsWebhook, SnsError, SnsHandled};
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
 
@@ -30,6 +35,10 @@ pub struct Bridge {
     pub providers: FakeProviders,
     pub webhooks: Router,
     pub worker: DeployedWorker,
+    /// The SMS webhook itself: SNS events (AWS SMS lines) go to it, not through the router.
+    pub sms_webhook: Arc<SmsWebhook<DynamoStore, SqsQueue>>,
+    /// AWS End User Messaging SMS's API, for AWS lines (`Bridge::on_aws_sms`).
+    pub aws_sms: Option<FakeAwsSms>,
 }
 
 impl Bridge {
@@ -61,6 +70,39 @@ impl Bridge {
     /// `faults`, and `env` added to the environment.
     pub async fn with_faults(faults: &AwsFaults, env: &[(&str, &str)]) -> Self {
         Self::wired(lines_json(), Some(faults), env).await
+    }
+
+    /// The test line sending through AWS End User Messaging SMS (from
+    /// [`ORIGINATION_IDENTITY`]), with `fields` added or replaced, its API faked and its SNS
+    /// topics and configuration set configured.
+    pub async fn on_aws_sms(fields: Value) -> Self {
+        let mut lines: Value = serde_json::from_str(&lines_json()).unwrap();
+        lines[0]["sms_provider"] = "aws_end_user_messaging".into();
+        lines[0]["aws_origination_identity"] = ORIGINATION_IDENTITY.into();
+        for (field, value) in fields.as_object().unwrap() {
+            lines[0][field] = value.clone();
+        }
+        let fake = FakeAwsSms::start().await;
+        let uri = fake.uri();
+        let env = [
+            ("AWS_SMS_CONFIGURATION_SET", CONFIGURATION_SET),
+            ("AWS_SMS_INBOUND_TOPIC_ARN", INBOUND_TOPIC_ARN),
+            ("AWS_SMS_EVENTS_TOPIC_ARN", EVENTS_TOPIC_ARN),
+            ("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", uri.as_str()),
+        ];
+        let mut bridge = Self::wired(lines.to_string(), None, &env).await;
+        bridge.aws_sms = Some(fake);
+        bridge
+    }
+
+    /// SNS delivers `messages` from `topic` to the SMS webhook, as one event.
+    pub async fn sns(&self, topic: &str, messages: &[Value]) -> Result<SnsHandled, SnsError> {
+        self.sms_webhook.handle_sns(&sns_event(topic, messages)).await
+    }
+
+    /// The AWS SMS fake (an AWS line's bridge only).
+    pub fn aws_sms(&self) -> &FakeAwsSms {
+        self.aws_sms.as_ref().expect("a bridge on AWS SMS (Bridge::on_aws_sms)")
     }
 
     async fn wired(lines: String, faults: Option<&AwsFaults>, extra: &[(&str, &str)]) -> Self {
@@ -109,11 +151,11 @@ impl Bridge {
         env: shared::config::Lookup,
         sdk: &aws_config::SdkConfig,
     ) -> Self {
-        let sms = SmsWebhook::from_config(SmsWebhookConfig::from_lookup(env).unwrap(), sdk);
+        let sms = Arc::new(SmsWebhook::from_config(SmsWebhookConfig::from_lookup(env).unwrap(), sdk));
         let whatsapp = WhatsAppWebhook::from_config(WhatsAppWebhookConfig::from_lookup(env).unwrap(), sdk);
-        let webhooks = sms_webhook::router(Arc::new(sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));
+        let webhooks = sms_webhook::router(Arc::clone(&sms)).merge(whatsapp_webhook::router(Arc::new(whatsapp)));
         let worker = DeliveryWorker::from_config(DeliveryWorkerConfig::from_lookup(env).unwrap(), sdk);
-        Self { aws, providers, webhooks, worker }
+        Self { aws, providers, webhooks, worker, sms_webhook: sms, aws_sms: None }
     }
 
     pub async fn post(&self, path: &str, content_type: &str, signature: (&str, &str), body: String) -> u16 {

@@ -4,8 +4,8 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::domain::{DeliveryStatus, E164, ProviderFailure};
-use crate::ports::{AcceptedSms, SmsProvider};
+use crate::domain::{DeliveryStatus, E164, ProviderFailure, SmsOrigin};
+use crate::ports::{AcceptedSms, SentLookup, SmsProvider, SmsTracking};
 
 pub struct TwilioClient {
     http: reqwest::Client,
@@ -119,20 +119,20 @@ struct ErrorResource {
 impl SmsProvider for TwilioClient {
     async fn send(
         &self,
-        from: &E164,
+        from: SmsOrigin<'_>,
         to: &E164,
         body: &str,
         media_urls: &[String],
-        status_callback: Option<&str>,
+        tracking: Option<SmsTracking<'_>>,
     ) -> Result<AcceptedSms, ProviderFailure> {
-        let mut form = vec![("To", to.as_str()), ("From", from.as_str())];
+        let mut form = vec![("To", to.as_str()), ("From", from.number.as_str())];
         // Twilio takes Body, MediaUrl or both; an empty Body beside media would be sent as text.
         if !body.is_empty() || media_urls.is_empty() {
             form.push(("Body", body));
         }
         form.extend(media_urls.iter().map(|url| ("MediaUrl", url.as_str())));
-        if let Some(callback) = status_callback {
-            form.push(("StatusCallback", callback));
+        if let Some(tracking) = tracking {
+            form.push(("StatusCallback", tracking.status_callback));
         }
         let response = self
             .http
@@ -169,14 +169,14 @@ impl SmsProvider for TwilioClient {
     /// `DateSent` yet, so that filter would miss exactly the ones we look for.
     async fn find_sent(
         &self,
-        from: &E164,
+        from: SmsOrigin<'_>,
         to: &E164,
         body: &str,
         since: jiff::Timestamp,
-    ) -> Result<Vec<AcceptedSms>, ProviderFailure> {
+    ) -> Result<SentLookup, ProviderFailure> {
         let url = reqwest::Url::parse_with_params(
             &self.messages_url,
-            [("To", to.as_str()), ("From", from.as_str()), ("PageSize", LIST_PAGE_SIZE)],
+            [("To", to.as_str()), ("From", from.number.as_str()), ("PageSize", LIST_PAGE_SIZE)],
         )
         .map_err(|e| ProviderFailure::NotSent(format!("message list URL: {e}")))?;
         let response = self
@@ -198,18 +198,19 @@ impl SmsProvider for TwilioClient {
         }
         let page: MessagePage = serde_json::from_slice(&bytes)
             .map_err(|e| ProviderFailure::NotSent(format!("unreadable message list: {e}")))?;
-        Ok(page
-            .messages
-            .into_iter()
-            .filter(|m| m.body.as_deref().unwrap_or_default() == body)
-            .filter(|m| {
-                m.date_created
-                    .as_deref()
-                    .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
-                    .is_some_and(|created| created.timestamp() >= since - CLOCK_SLACK)
-            })
-            .map(|m| AcceptedSms { id: m.sid, status: m.status.as_deref().and_then(DeliveryStatus::parse) })
-            .collect())
+        Ok(SentLookup::Listed(
+            page.messages
+                .into_iter()
+                .filter(|m| m.body.as_deref().unwrap_or_default() == body)
+                .filter(|m| {
+                    m.date_created
+                        .as_deref()
+                        .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
+                        .is_some_and(|created| created.timestamp() >= since - CLOCK_SLACK)
+                })
+                .map(|m| AcceptedSms { id: m.sid, status: m.status.as_deref().and_then(DeliveryStatus::parse) })
+                .collect(),
+        ))
     }
 }
 
