@@ -9,6 +9,7 @@ use jiff::Timestamp;
 
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::copies::{ClaimAssumed, CopyFacts};
+use crate::domain::delivery::PriorAttempt;
 use crate::domain::pacing::{SendPace, SlotReservation};
 use crate::domain::routing::Focus;
 use crate::domain::{
@@ -100,11 +101,15 @@ pub enum Claim {
     /// sending again (docs/guarantees.md).
     Uncertain {
         attempts: u32,
-        /// When the uncertain attempt began.
+        /// When the latest attempt that may have gone out began.
         since: Timestamp,
         /// The provider's id for it, if a status report has told us since (a status webhook
         /// carrying the job's id): then it was sent.
         provider_id: Option<String>,
+        /// An attempt before the one at `since` may have gone out too (it was given back
+        /// uncertain, then claimed again by a delivery that stopped): the doubt isn't only
+        /// the one at `since`.
+        earlier_in_doubt: bool,
     },
     /// Sent or finished before: acknowledge without sending again.
     AlreadyDone { state: LegState },
@@ -112,6 +117,24 @@ pub enum Claim {
     Busy { until: Timestamp },
     /// The job's record doesn't exist (e.g. the conversation was erased).
     Missing,
+}
+
+impl Claim {
+    /// The claim that took over a leg with `attempts` counted (this claim's included) and
+    /// `provider_id` recorded, from what it found (`domain::delivery::LegDoubt`).
+    pub fn took_over(attempts: u32, provider_id: Option<String>, prior: PriorAttempt) -> Self {
+        match prior {
+            PriorAttempt::Clear { retried_claim } => {
+                Self::Claimed { attempts: if retried_claim { attempts.saturating_sub(1) } else { attempts } }
+            }
+            PriorAttempt::InDoubt { since, earlier_in_doubt, retried_claim } => Self::Uncertain {
+                attempts: if retried_claim { attempts.saturating_sub(1) } else { attempts },
+                since,
+                provider_id,
+                earlier_in_doubt,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -140,7 +140,7 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     // The holder's own later retry resumes its lease; it can't know whether it sent.
     assert_eq!(
         store.claim_job(&job, now + SignedDuration::from_secs(1), until, "w1").await.unwrap(),
-        Claim::Uncertain { attempts: 2, since: now, provider_id: None }
+        Claim::Uncertain { attempts: 2, since: now, provider_id: None, earlier_in_doubt: false }
     );
     // The other agent's leg is independent.
     assert_eq!(store.claim_job(&msg.jobs[1], now, until, "w1").await.unwrap(), Claim::Claimed { attempts: 0 });
@@ -149,7 +149,12 @@ async fn a_job_is_claimed_once_until_its_lease_runs_out() {
     let later = now + SignedDuration::from_secs(61);
     assert_eq!(
         store.claim_job(&job, later, later + SignedDuration::from_secs(60), "w2").await.unwrap(),
-        Claim::Uncertain { attempts: 3, since: now + SignedDuration::from_secs(1), provider_id: None }
+        Claim::Uncertain {
+            attempts: 3,
+            since: now + SignedDuration::from_secs(1),
+            provider_id: None,
+            earlier_in_doubt: false
+        }
     );
 
     let wamid = Wamid::parse("wamid.HBgLMTQxNTU1NTAxMTEVAgARGBI=").unwrap();
@@ -182,7 +187,7 @@ async fn released_jobs_can_be_retried_uncertain_ones_say_since_when_and_failed_j
     store.mark_job_uncertain(&job, &ambiguous, since, now).await.unwrap();
     assert_eq!(
         store.claim_job(&job, now, until, "w1").await.unwrap(),
-        Claim::Uncertain { attempts: 2, since, provider_id: None }
+        Claim::Uncertain { attempts: 2, since, provider_id: None, earlier_in_doubt: false }
     );
     // Giving it back uncertain again keeps the time the uncertain attempt began.
     store.mark_job_uncertain(&job, &ambiguous, since, now).await.unwrap();

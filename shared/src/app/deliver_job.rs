@@ -156,6 +156,10 @@ pub struct Deliverer<S, W, P, Q> {
 enum Settlement {
     Sent(SentAs),
     NotSent,
+    /// This process's claim at this time was maybe written, its answer lost: nothing was
+    /// sent under it. A later claim that finds the leg in doubt since exactly then, and not
+    /// since before, knows the doubt is its own, and sends without a reconciliation wait.
+    ClaimLost(Timestamp),
 }
 
 /// What asking the provider about an uncertain send found.
@@ -253,6 +257,8 @@ struct Taken<'a> {
     job: &'a Job,
     attempts: u32,
     uncertain_since: Option<Timestamp>,
+    /// An attempt before the one at `uncertain_since` may have gone out too.
+    earlier_in_doubt: bool,
 }
 
 impl<S, W, P, Q> Deliverer<S, W, P, Q>
@@ -377,6 +383,7 @@ where
             let claim = match self.store.claim_job(job, now, lease_until, &self.owner).await {
                 Ok(claim) => claim,
                 Err(e) => {
+                    self.remember(job, Settlement::ClaimLost(now));
                     self.give_back(
                         &taken,
                         &LegFailure { class: FailureClass::Store, code: None, reason: e.to_string() },
@@ -387,14 +394,16 @@ where
                 }
             };
             match claim {
-                Claim::Claimed { attempts } => taken.push(Taken { job, attempts, uncertain_since: None }),
-                Claim::Uncertain { attempts, since, provider_id } => {
+                Claim::Claimed { attempts } => {
+                    taken.push(Taken { job, attempts, uncertain_since: None, earlier_in_doubt: false })
+                }
+                Claim::Uncertain { attempts, since, provider_id, earlier_in_doubt } => {
                     if let Some(id) = provider_id {
                         // A status report told us it went out: remember, record below.
                         self.remember(job, Settlement::Sent(SentAs { provider_id: id, via: None, status: None }));
                         telemetry::count("AmbiguousResolved", &[("outcome", "found")]);
                     }
-                    taken.push(Taken { job, attempts, uncertain_since: Some(since) })
+                    taken.push(Taken { job, attempts, uncertain_since: Some(since), earlier_in_doubt })
                 }
                 Claim::AlreadyDone { .. } => done_before = true,
                 Claim::Missing => {}
@@ -439,6 +448,16 @@ where
                     self.forget(t.job);
                     to_send.push(Taken { uncertain_since: None, ..*t });
                     continue;
+                }
+                Some(Settlement::ClaimLost(at)) => {
+                    self.forget(t.job);
+                    // In doubt only since this process's own lost claim (the store keeps
+                    // milliseconds): nothing went out under it.
+                    let own = t.uncertain_since.map(|since| since.as_millisecond()) == Some(at.as_millisecond());
+                    if own && !t.earlier_in_doubt {
+                        to_send.push(Taken { uncertain_since: None, ..*t });
+                        continue;
+                    }
                 }
                 None => {}
             }

@@ -638,6 +638,55 @@ impl ForwardToAgent {
     }
 }
 
+/// A leg as a claim found it, for whether an earlier attempt may have gone out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegDoubt {
+    pub state: Option<LegState>,
+    /// The leg is held by this very claim, written before and sent again (its answer was
+    /// lost): nothing happened in between.
+    pub same_claim: bool,
+    /// Set when an attempt was given back uncertain; kept through later claims.
+    pub uncertain_since: Option<Timestamp>,
+    pub claimed_at: Option<Timestamp>,
+}
+
+/// What a claim took over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorAttempt {
+    /// Nothing can have gone out. `retried_claim`: the claim itself was written twice.
+    Clear { retried_claim: bool },
+    /// The attempt begun at `since` may have gone out; `earlier_in_doubt`: one before it too.
+    InDoubt { since: Timestamp, earlier_in_doubt: bool, retried_claim: bool },
+}
+
+impl LegDoubt {
+    pub fn assess(&self) -> PriorAttempt {
+        let since = |first: Option<Timestamp>, then: Option<Timestamp>| first.or(then).unwrap_or(Timestamp::UNIX_EPOCH);
+        if self.same_claim {
+            return match self.uncertain_since {
+                None => PriorAttempt::Clear { retried_claim: true },
+                Some(at) => PriorAttempt::InDoubt { since: at, earlier_in_doubt: false, retried_claim: true },
+            };
+        }
+        match self.state {
+            // Given back uncertain: the attempt it names.
+            Some(LegState::Uncertain) => PriorAttempt::InDoubt {
+                since: since(self.uncertain_since, self.claimed_at),
+                earlier_in_doubt: false,
+                retried_claim: false,
+            },
+            // A delivery stopped while sending (or its claim's answer was lost): its
+            // attempt, and an earlier one if that was given back uncertain.
+            Some(LegState::Sending) => PriorAttempt::InDoubt {
+                since: since(self.claimed_at, self.uncertain_since),
+                earlier_in_doubt: self.uncertain_since.is_some(),
+                retried_claim: false,
+            },
+            _ => PriorAttempt::Clear { retried_claim: false },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

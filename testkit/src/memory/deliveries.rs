@@ -3,6 +3,7 @@
 //! however often the queue delivers it (SPEC §9).
 
 use jiff::Timestamp;
+use shared::domain::delivery::LegDoubt;
 use shared::domain::pacing::{self, SendPace, SlotReservation};
 use shared::domain::{DeliveryStatus, Job, JobPayload, LegState, Wamid};
 use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError, ThreadLeg};
@@ -148,6 +149,7 @@ impl Deliveries for MemoryStore {
             // whoever holds it; anything else is left as it is.
             if let Some(leg) = state.leg_mut(job).filter(|leg| leg.state == LegState::Sending) {
                 leg.give_back(LegState::Retry, failure);
+                leg.uncertain_since_ms = None;
             }
             Ok(())
         })
@@ -161,6 +163,7 @@ impl Deliveries for MemoryStore {
                 leg.state = LegState::Retry;
                 leg.attempts -= 1;
                 leg.lease_until_ms = None;
+                leg.uncertain_since_ms = None;
             }
             Ok(())
         })
@@ -225,7 +228,7 @@ impl State {
         leg.attempts = leg.attempts.saturating_add(1);
         leg.claimed_at_ms = Some(now_ms);
         leg.lease_owner = Some(owner.to_owned());
-        leg.uncertain_since_ms = None;
+        // `uncertain_since_ms` stays through the claim, as in the adapter.
         claimed_from(&before, owner, now)
     }
 
@@ -264,20 +267,11 @@ fn claimed_from(before: &Leg, owner: &str, now: Timestamp) -> Claim {
     let same_claim = before.state == LegState::Sending
         && before.lease_owner.as_deref() == Some(owner)
         && before.claimed_at_ms == Some(now.as_millisecond());
-    if same_claim {
-        return Claim::Claimed { attempts: attempts.saturating_sub(1) };
-    }
-    match before.state {
-        // Given back uncertain, or a worker stopped while sending: it may have gone out.
-        LegState::Uncertain | LegState::Sending => Claim::Uncertain {
-            attempts,
-            since: before
-                .uncertain_since_ms
-                .and_then(from_ms)
-                .or_else(|| before.claimed_at_ms.and_then(from_ms))
-                .unwrap_or(Timestamp::UNIX_EPOCH),
-            provider_id: before.provider_id.clone(),
-        },
-        _ => Claim::Claimed { attempts },
-    }
+    let doubt = LegDoubt {
+        state: Some(before.state),
+        same_claim,
+        uncertain_since: before.uncertain_since_ms.and_then(from_ms),
+        claimed_at: before.claimed_at_ms.and_then(from_ms),
+    };
+    Claim::took_over(attempts, before.provider_id.clone(), doubt.assess())
 }

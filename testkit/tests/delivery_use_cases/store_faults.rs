@@ -191,10 +191,6 @@ async fn an_sms_the_store_would_not_record_is_found_by_another_process_in_twilio
 }
 
 #[tokio::test]
-#[ignore = "bug: a claim whose answer was lost is neither given back nor remembered as not sent \
-            (deliver_job.rs `claim_all`), so the owner's retry takes it as uncertain and waits \
-            RECONCILE_WAIT, then counts a WhatsApp send as resent_unverified; docs/guarantees.md: \
-            a store error before the send gives the claim back or the owner resumes it"]
 async fn a_claim_whose_answer_was_lost_is_resumed_by_its_own_process_without_a_reconciliation_wait() {
     let w = World::new();
     let job = w.forward("hi").await;
@@ -210,4 +206,30 @@ async fn a_claim_whose_answer_was_lost_is_resumed_by_its_own_process_without_a_r
     let resumed = owner.deliver(&job, w.at(SignedDuration::from_secs(5))).await;
     assert!(matches!(resumed, Ok(Delivered::Sent { .. })), "{resumed:?}");
     assert_eq!(w.wa.sends_of(&job.job_id), 1);
+}
+
+/// The other side of the rule above: a lost claim over a leg already in doubt (an earlier
+/// attempt given back uncertain) must not send at once on the owner's retry: that earlier
+/// attempt may have gone out, so the reconciliation wait still applies.
+#[tokio::test]
+async fn a_lost_claim_over_an_earlier_uncertain_attempt_still_waits_for_the_reconciliation() {
+    let w = World::new();
+    let job = w.forward("hi").await;
+    // An earlier delivery's send timed out: given back uncertain.
+    use shared::ports::Deliveries;
+    let ambiguous = shared::ports::LegFailure {
+        class: FailureClass::Provider(shared::domain::ErrorClass::Ambiguous),
+        code: None,
+        reason: "timed out".into(),
+    };
+    w.store.claim_job(&job, w.now, w.at(SignedDuration::from_secs(60)), "earlier").await.unwrap();
+    w.store.mark_job_uncertain(&job, &ambiguous, w.now, w.now).await.unwrap();
+    w.store.lose_next_answer(StoreOp::ClaimJob, 1);
+    let owner = w.process();
+
+    let result = owner.deliver(&job, w.at(SignedDuration::from_secs(1))).await;
+    assert!(matches!(result, Err(DeliverError::Retry { .. })), "{result:?}");
+    let resumed = owner.deliver(&job, w.at(SignedDuration::from_secs(5))).await;
+    assert!(matches!(resumed, Err(DeliverError::Wait { .. })), "waits for the earlier attempt: {resumed:?}");
+    assert_eq!(w.wa.call_count(), 0, "nothing sent while the earlier attempt is in doubt");
 }

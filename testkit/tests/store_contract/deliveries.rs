@@ -28,7 +28,7 @@ pub async fn a_second_claimer_waits_for_the_lease_then_takes_the_job_over_uncert
     let later = lease + secs(1);
     assert_eq!(
         worker_b.claim_job(job, later, later + secs(60), "b").await.unwrap(),
-        Claim::Uncertain { attempts: 1, since: t, provider_id: None }
+        Claim::Uncertain { attempts: 1, since: t, provider_id: None, earlier_in_doubt: false }
     );
     assert_eq!(
         worker_a.claim_job(job, later + secs(1), later + secs(61), "a").await.unwrap(),
@@ -67,7 +67,7 @@ pub async fn a_worker_resumes_its_own_lease_and_a_repeated_claim_is_the_same_cla
     assert_eq!(store.claim_job(resumed, t, lease, "a").await.unwrap(), Claim::Claimed { attempts: 0 });
     assert_eq!(
         store.claim_job(resumed, t + secs(5), t + secs(65), "a").await.unwrap(),
-        Claim::Uncertain { attempts: 1, since: t, provider_id: None }
+        Claim::Uncertain { attempts: 1, since: t, provider_id: None, earlier_in_doubt: false }
     );
     assert_eq!(
         store.claim_job(resumed, t + secs(6), t + secs(66), "b").await.unwrap(),
@@ -149,7 +149,10 @@ pub async fn an_uncertain_job_tells_the_next_claimer_since_when_and_what_the_pro
     let given_back = leg(store, job).await;
     assert_eq!(given_back.state, LegState::Uncertain);
     assert_eq!(given_back.error.map(|e| e.class), Some(FailureClass::Provider(ErrorClass::Ambiguous)));
-    assert_eq!(claim(3, "b").await.unwrap(), Claim::Uncertain { attempts: 1, since: t, provider_id: None });
+    assert_eq!(
+        claim(3, "b").await.unwrap(),
+        Claim::Uncertain { attempts: 1, since: t, provider_id: None, earlier_in_doubt: false }
+    );
 
     store.mark_job_uncertain(job, &ambiguous(), t + secs(3), t + secs(4)).await.unwrap();
     // A status report says that send went out.
@@ -158,10 +161,14 @@ pub async fn an_uncertain_job_tells_the_next_claimer_since_when_and_what_the_pro
     let provider_id = Some(sent_as.as_str().to_owned());
     assert_eq!(
         claim(6, "c").await.unwrap(),
-        Claim::Uncertain { attempts: 2, since: t + secs(3), provider_id: provider_id.clone() }
+        Claim::Uncertain { attempts: 2, since: t + secs(3), provider_id: provider_id.clone(), earlier_in_doubt: false }
     );
-    // Worker c stops in turn: the uncertain attempt is now its own, begun when it claimed.
-    assert_eq!(claim(70, "d").await.unwrap(), Claim::Uncertain { attempts: 3, since: t + secs(6), provider_id });
+    // Worker c stops in turn: the uncertain attempt is now its own, begun when it claimed,
+    // and the one given back uncertain before it is still in doubt.
+    assert_eq!(
+        claim(70, "d").await.unwrap(),
+        Claim::Uncertain { attempts: 3, since: t + secs(6), provider_id, earlier_in_doubt: true }
+    );
 
     store.record_forwarded(job, &sent_as, ForwardedVia::Reconciled, t + secs(71)).await.unwrap();
     assert_eq!(claim(72, "e").await.unwrap(), Claim::AlreadyDone { state: LegState::Sent });

@@ -128,7 +128,7 @@ pub async fn note_sent_as_gives_an_unfinished_leg_its_provider_id<S: Conversatio
     assert!(store.note_sent_as(&standalone, "wamid.notice", t + secs(1)).await.unwrap());
     assert_eq!(
         store.claim_job(&notice, t + secs(61), t + secs(121), "b").await.unwrap(),
-        Claim::Uncertain { attempts: 1, since: t, provider_id: Some("wamid.notice".into()) }
+        Claim::Uncertain { attempts: 1, since: t, provider_id: Some("wamid.notice".into()), earlier_in_doubt: false }
     );
     store.record_job_sent(&notice, "wamid.notice", t + secs(62)).await.unwrap();
     assert!(!store.note_sent_as(&standalone, "wamid.notice", t + secs(63)).await.unwrap(), "finished");

@@ -18,6 +18,7 @@ use super::{
     DynamoStore, TransactFailure, WAMID_TTL, build_error, cancelled, failed_condition, reason_item, service_error,
     unavailable,
 };
+use crate::domain::delivery::LegDoubt;
 use crate::domain::pacing::{SendPace, SlotReservation};
 use crate::domain::{ConversationKey, DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
 use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError, ThreadLeg};
@@ -103,9 +104,10 @@ impl Deliveries for DynamoStore {
             job_id: job.job_id.as_str(),
             update: "SET #legs.#j.#state = :sending, #legs.#j.lease_until_ms = :lease, \
                      #legs.#j.attempts = #legs.#j.attempts + :one, #legs.#j.updated_at = :now, \
-                     #legs.#j.claimed_at_ms = :now_ms, #legs.#j.lease_owner = :owner \
-                     REMOVE #legs.#j.uncertain_since_ms"
+                     #legs.#j.claimed_at_ms = :now_ms, #legs.#j.lease_owner = :owner"
                 .into(),
+            // `uncertain_since_ms` stays through the claim: an earlier attempt that may have
+            // gone out is still in doubt if this claim's answer is lost (`claimed_from`).
             // Free to take: never tried, given back, uncertain (the claimer finds out before
             // sending), held by a lease that ran out, or by this process's own.
             condition: "attribute_exists(#legs.#j) AND (#legs.#j.#state IN (:queued, :retry, :uncertain) \
@@ -244,7 +246,7 @@ impl Deliveries for DynamoStore {
             key: leg_key(job),
             job_id: job.job_id.as_str(),
             update: "SET #legs.#j.#state = :retry, #legs.#j.#error = :error, #legs.#j.updated_at = :now \
-                     REMOVE #legs.#j.lease_until_ms"
+                     REMOVE #legs.#j.lease_until_ms, #legs.#j.uncertain_since_ms"
                 .into(),
             condition: "#legs.#j.#state = :sending",
             values: vec![
@@ -262,7 +264,8 @@ impl Deliveries for DynamoStore {
             key: leg_key(job),
             job_id: job.job_id.as_str(),
             update: "SET #legs.#j.#state = :retry, #legs.#j.updated_at = :now, \
-                     #legs.#j.attempts = #legs.#j.attempts - :one REMOVE #legs.#j.lease_until_ms"
+                     #legs.#j.attempts = #legs.#j.attempts - :one \
+                     REMOVE #legs.#j.lease_until_ms, #legs.#j.uncertain_since_ms"
                 .into(),
             condition: "#legs.#j.#state = :sending AND #legs.#j.attempts > :zero",
             values: vec![
@@ -475,18 +478,9 @@ pub(super) fn claimed_from(before: Option<&Item>, owner: &str, now: Timestamp) -
     let same_claim = state == Some(LegState::Sending)
         && before.and_then(|leg| opt_s(leg, "lease_owner")) == Some(owner)
         && before.and_then(|leg| opt_n(leg, "claimed_at_ms")) == Some(now.as_millisecond());
-    if same_claim {
-        return Claim::Claimed { attempts: attempts.saturating_sub(1) };
-    }
-    match state {
-        // Given back uncertain, or a worker stopped while sending: it may have gone out.
-        Some(LegState::Uncertain) | Some(LegState::Sending) => Claim::Uncertain {
-            attempts,
-            since: at("uncertain_since_ms").or_else(|| at("claimed_at_ms")).unwrap_or(Timestamp::UNIX_EPOCH),
-            provider_id,
-        },
-        _ => Claim::Claimed { attempts },
-    }
+    let doubt =
+        LegDoubt { state, same_claim, uncertain_since: at("uncertain_since_ms"), claimed_at: at("claimed_at_ms") };
+    Claim::took_over(attempts, provider_id, doubt.assess())
 }
 
 pub(super) fn leg_key(job: &Job) -> Item {
