@@ -49,6 +49,7 @@ pub const TARGETS: &[(&str, TargetBody)] = &[
     ("lines_config", lines_config),
     ("agent_routing", agent_routing),
     ("media_link", media_link),
+    ("aws_sms_event", aws_sms_event),
 ];
 
 /// The deployment the targets sign and verify for.
@@ -606,4 +607,38 @@ fn link_parts(url: &str) -> (&str, &str, &str, &str) {
     let (source, reference) = path.split_once('/').unwrap_or((path, ""));
     let param = |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)).unwrap_or_default();
     (source, reference, param("exp="), param("sig="))
+}
+
+/// An SNS event as Lambda hands it to the SMS webhook (AWS End User Messaging SMS's two-way
+/// texts and delivery events): never a panic; a customer's text has valid numbers and is
+/// never dated after now; what can't be read says why without a number in it.
+pub fn aws_sms_event(data: &[u8]) {
+    use shared::adapters::aws_sms::events::{
+        AwsSmsNotification, AwsSmsTopics, SnsRecordError, is_sns_event, read_sns_event,
+    };
+    let event = String::from_utf8_lossy(data);
+    let topics = AwsSmsTopics {
+        inbound: "arn:aws:sns:us-east-1:123456789012:bridge-inbound".into(),
+        events: "arn:aws:sns:us-east-1:123456789012:bridge-events".into(),
+    };
+    let looks_like_sns = is_sns_event(&event);
+    let Ok(records) = read_sns_event(&event, &topics, now()) else { return };
+    let long_digit_run = |text: &str| text.split(|c: char| !c.is_ascii_digit()).any(|run| run.len() >= 7);
+    for record in records {
+        match record {
+            Ok(AwsSmsNotification::Inbound { sms, .. }) => {
+                check_e164(&sms.from);
+                check_e164(&sms.to);
+                assert!(sms.received_at <= now(), "a text dated after now would reorder the thread");
+                assert!(sms.attachments.is_empty(), "AWS two-way SMS carries no media");
+                assert!(looks_like_sns, "a text read from an event the dispatcher sends elsewhere");
+            }
+            Ok(AwsSmsNotification::Delivery(event)) => {
+                event.from.iter().chain(&event.to).for_each(check_e164);
+            }
+            // A topic's name is the operator's own, not a customer's number.
+            Err(SnsRecordError::WrongTopic(_) | SnsRecordError::KindNotFromTopic { .. }) => {}
+            Err(e) => assert!(!long_digit_run(&e.to_string()), "a number in an error: {e}"),
+        }
+    }
 }
