@@ -228,51 +228,84 @@ async fn status<S: ConversationStore, Q: DeliveryQueue>(
 ) -> Result<Response, InboundError> {
     let verified = verified_form(&webhook, &headers, &uri, body)?;
     let report = status_report(&verified, uri.query())?;
-    let sid = report.sid.clone();
     let budget = RetryBudget::new(webhook.retry_budget);
     let lines = webhook.lines.current().await;
     let handled = apply_sms_status(&webhook.store, &webhook.queue, &lines, &report, Timestamp::now(), &budget).await?;
-    match handled {
-        StatusHandled::Advanced { status, notices } => {
-            tracing::info!(
-                outcome = "advanced",
-                sid,
-                status = status.as_str(),
-                error_code = report.error_code,
-                notices,
-                "sms status recorded"
-            )
+    log_status_outcome(&handled, &report, StatusSource::Twilio);
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Where a delivery status came from: its log lines' `source` and its counters' dimension.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StatusSource {
+    /// Twilio's status callback.
+    Twilio,
+    /// AWS End User Messaging SMS's delivery event, by SNS.
+    AwsSms,
+}
+
+impl StatusSource {
+    fn log_source(self) -> &'static str {
+        match self {
+            Self::Twilio => "twilio",
+            Self::AwsSms => "aws_sms",
         }
+    }
+
+    fn metric_source(self) -> &'static str {
+        match self {
+            Self::Twilio => "twilio_status",
+            Self::AwsSms => "aws_sms_status",
+        }
+    }
+}
+
+/// One log line (and counter) for what a delivery status changed, whichever provider sent it.
+pub(crate) fn log_status_outcome(handled: &StatusHandled, report: &SmsStatusReport, from: StatusSource) {
+    let (sid, source) = (report.sid.as_str(), from.log_source());
+    match handled {
+        StatusHandled::Advanced { status, notices } => tracing::info!(
+            outcome = "advanced",
+            source,
+            sid,
+            status = status.as_str(),
+            error_code = report.error_code,
+            notices,
+            "sms status recorded"
+        ),
         StatusHandled::Unchanged { current } => {
             tracing::info!(
                 outcome = "unchanged",
+                source,
                 sid,
                 reported = report.status.as_str(),
                 current = current.map(|c| c.as_str()),
                 "late, duplicate or backwards sms status: nothing changed"
             );
-            if current.is_some() && current == report.status.tracked() {
-                telemetry::count("DuplicateWebhook", &[("source", "twilio_status")]);
+            if current.is_some() && *current == report.status.tracked() {
+                telemetry::count("DuplicateWebhook", &[("source", from.metric_source())]);
             }
         }
         StatusHandled::Ignored => {
-            // A status the bridge doesn't know (`receiving`, or one Twilio adds): acknowledged.
+            // A status the bridge doesn't know (Twilio's `receiving`, one a provider adds, an
+            // AWS event that isn't final): acknowledged.
             tracing::info!(
                 outcome = "ignored",
+                source,
                 sid,
                 reported = report.status.as_str(),
-                "sms status says nothing about delivery"
+                "sms status says nothing final about delivery"
             );
-            telemetry::count("WebhookItemSkipped", &[("source", "twilio_status")]);
+            telemetry::count("WebhookItemSkipped", &[("source", from.metric_source())]);
         }
         StatusHandled::Unknown => tracing::warn!(
             outcome = "unknown_sid",
+            source,
             sid,
             reported = report.status.as_str(),
             "status for an sms the bridge has no record of"
         ),
     }
-    Ok(StatusCode::OK.into_response())
 }
 
 #[derive(serde::Deserialize)]

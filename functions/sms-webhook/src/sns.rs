@@ -15,7 +15,7 @@
 
 use jiff::Timestamp;
 use shared::adapters::aws_sms::events::{AwsSmsNotification, read_sns_event};
-use shared::app::apply_sms_status::{SmsStatusReport, StatusHandled, apply_sms_status};
+use shared::app::apply_sms_status::{SmsStatusReport, apply_sms_status};
 use shared::app::receive_sms::{Received, receive_sms};
 use shared::app::retry_budget::RetryBudget;
 use shared::domain::{InboundSms, SmsProviderKind};
@@ -173,48 +173,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
             apply_sms_status(&self.store, &self.queue, &lines, report, Timestamp::now(), &budget).await.map_err(
                 |e| tracing::error!(outcome = "error", source = "aws_sms", error = %e, "sms status not recorded"),
             )?;
-        let sid = report.sid.as_str();
-        match handled {
-            StatusHandled::Advanced { status, notices } => tracing::info!(
-                outcome = "advanced",
-                source = "aws_sms",
-                sid,
-                status = status.as_str(),
-                error_code = report.error_code,
-                notices,
-                "sms status recorded"
-            ),
-            StatusHandled::Unchanged { current } => {
-                tracing::info!(
-                    outcome = "unchanged",
-                    source = "aws_sms",
-                    sid,
-                    reported = report.status.as_str(),
-                    current = current.map(|c| c.as_str()),
-                    "late, duplicate or backwards sms status: nothing changed"
-                );
-                if current.is_some() && current == report.status.tracked() {
-                    telemetry::count("DuplicateWebhook", &[("source", "aws_sms_status")]);
-                }
-            }
-            StatusHandled::Ignored => {
-                tracing::info!(
-                    outcome = "ignored",
-                    source = "aws_sms",
-                    sid,
-                    reported = report.status.as_str(),
-                    "sms event says nothing final about delivery"
-                );
-                telemetry::count("WebhookItemSkipped", &[("source", "aws_sms_status")]);
-            }
-            StatusHandled::Unknown => tracing::warn!(
-                outcome = "unknown_sid",
-                source = "aws_sms",
-                sid,
-                reported = report.status.as_str(),
-                "status for an sms the bridge has no record of"
-            ),
-        }
+        crate::log_status_outcome(&handled, report, crate::StatusSource::AwsSms);
         Ok(())
     }
 }
