@@ -257,13 +257,7 @@ impl DynamoStore {
             Treatment::Keep => *report.kept.entry(kind).or_default() += 1,
             Treatment::Delete => {
                 if !dry_run {
-                    self.client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .set_key(Some(item_key))
-                        .send()
-                        .await
-                        .map_err(unavailable)?;
+                    self.delete_item(item_key).await?;
                 }
                 *report.deleted.entry(kind).or_default() += 1;
             }
@@ -322,14 +316,7 @@ impl DynamoStore {
             ("stripped".into(), counts(&report.stripped)),
             ("expires_at".into(), expires(now, TOMBSTONE_TTL)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.put_item(item).await
     }
 }
 

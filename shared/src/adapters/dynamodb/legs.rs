@@ -375,10 +375,14 @@ impl DynamoStore {
         if self.write_leg(write).await?.is_ok() {
             return Ok(());
         }
+        self.delete_item(written).await
+    }
+
+    pub(super) async fn delete_item(&self, key: Item) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(written))
+            .set_key(Some(key))
             .send()
             .await
             .map(|_| ())
