@@ -3,4 +3,5 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+mod customer_data;
 mod lines;
