@@ -43,6 +43,13 @@ pub async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// An S3 client (AWS SMS lines' MMS media). Against an emulator (the configuration names an
+/// endpoint) buckets are addressed in the path: moto serves no bucket subdomains.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// One HTTP client for the providers: rustls, bounded waits.
 pub fn provider_http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()

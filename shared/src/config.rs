@@ -150,6 +150,9 @@ pub struct DeliveryWorkerConfig {
     /// `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2`: where the AWS SMS client sends instead of
     /// AWS (tests, the local stack).
     pub aws_sms_endpoint: Option<String>,
+    /// `AWS_SMS_MEDIA_BUCKET`: where agents' media for AWS SMS lines is staged as MMS; without
+    /// it, media on those lines is refused (docs/aws-sms.md).
+    pub aws_sms_media_bucket: Option<String>,
 }
 
 impl DeliveryWorkerConfig {
@@ -206,6 +209,7 @@ impl DeliveryWorkerConfig {
                 None => None,
                 Some(_) => Some(base_url(env, crate::adapters::aws_sms::ENDPOINT_ENV, None)?),
             },
+            aws_sms_media_bucket: bucket_name(env, "AWS_SMS_MEDIA_BUCKET")?,
         })
     }
 }
@@ -243,6 +247,24 @@ impl TwilioAccess {
                 .ok_or_else(|| ConfigError::new("TWILIO_ACCOUNT_SID", "not set (the worker sends SMS with it)"))?,
             auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
         })
+    }
+}
+
+/// An S3 bucket's name (S3 User Guide, "General purpose bucket naming rules", read
+/// 2026-12-06: 3 to 63 lowercase letters, digits, `.` and `-`, starting and ending with a
+/// letter or digit), if set.
+fn bucket_name(env: Lookup, name: &str) -> Result<Option<String>, ConfigError> {
+    let Some(value) = env(name) else { return Ok(None) };
+    let value = value.trim().to_owned();
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = (3..=63).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge(value.as_bytes().first())
+        && edge(value.as_bytes().last());
+    if ok {
+        Ok(Some(value))
+    } else {
+        Err(ConfigError::new(name, "must be an S3 bucket name (3-63 of a-z, 0-9, . and -)"))
     }
 }
 

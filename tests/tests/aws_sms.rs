@@ -348,7 +348,7 @@ async fn the_adapter_tells_a_send_that_never_left_from_one_that_may_have() {
     assert_eq!(ErrorClass::of(&failure), ErrorClass::Permanent, "{failure}");
     assert!(!failure.to_string().contains("4155550134"));
 
-    // Media: not sent at all (SendMediaMessage isn't wired yet), and said so.
+    // Media without a media bucket: not sent at all, not even the text, and said so.
     let calls = fake.sends().await.len();
     let failure = client.send(origin, &to, "look", &["https://bridge.example.com/media/x".into()], None).await;
     let failure = failure.unwrap_err();
@@ -356,11 +356,109 @@ async fn the_adapter_tells_a_send_that_never_left_from_one_that_may_have() {
     let ProviderFailure::Rejected { code, .. } = &failure else { panic!("{failure}") };
     assert_eq!(
         shared::domain::status::failure_notice(*code),
-        "not delivered: pictures and files can't be sent by SMS on this line yet (media not supported yet)"
+        "not delivered: pictures and files can't be sent by SMS on this line (no media bucket)"
     );
     assert_eq!(fake.sends().await.len(), calls, "nothing reached AWS");
 
     // No list to ask about an uncertain send.
     let since = jiff::Timestamp::now();
     assert_eq!(client.find_sent(origin, &to, "hi", since).await.unwrap(), SentLookup::Unsupported);
+}
+
+const AGENT_PHOTO: &[u8] = b"\x89PNG\r\n\x1a\n the agent's picture";
+const AGENT_MEDIA_ID: &str = "1013859600285441";
+
+/// An agent's picture on an AWS line goes as MMS: the worker fetches the bridge's own signed
+/// link (served here over TCP by the same webhooks, which get it from the Graph API), puts
+/// it in the media bucket under the job, and `SendMediaMessage` names its `s3://` URL with
+/// the caption as the text.
+#[tokio::test]
+async fn an_agents_picture_goes_as_mms_staged_in_the_media_bucket() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    capture_logs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let bucket = format!("media-{:016x}", fastrand::u64(..));
+    let bridge =
+        Bridge::on_aws_sms_with(json!({}), &[("PUBLIC_BASE_URL", &base), ("AWS_SMS_MEDIA_BUCKET", &bucket)]).await;
+    let s3 = shared::aws::s3_client(&bridge.aws.sdk_config().await);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let webhooks = bridge.webhooks.clone();
+    tokio::spawn(async move { axum::serve(listener, webhooks).await });
+    let bearer = format!("Bearer {}", bridge_testkit::testing::META_ACCESS_TOKEN);
+    let download = format!("{}/whatsapp_business/attachments/?mid={AGENT_MEDIA_ID}", bridge.providers.graph.uri());
+    Mock::given(method("GET"))
+        .and(path(format!("/v26.0/{AGENT_MEDIA_ID}")))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp", "url": download, "mime_type": "image/png",
+            "sha256": "abc", "file_size": AGENT_PHOTO.len(), "id": AGENT_MEDIA_ID,
+        })))
+        .mount(&bridge.providers.graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/whatsapp_business/attachments/"))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(AGENT_PHOTO.to_vec(), "image/png"))
+        .mount(&bridge.providers.graph)
+        .await;
+
+    customer_texts(&bridge, "What does it look like?", 1).await;
+    bridge.run_worker().await;
+    let copy = bridge.copy_for(AGENTS[0], "What does it look like?").await;
+    let mut picture = whatsapp_text(AGENTS[0], "", Some(&copy));
+    picture.as_object_mut().unwrap().remove("text");
+    picture["type"] = json!("image");
+    picture["image"] =
+        json!({ "id": AGENT_MEDIA_ID, "mime_type": "image/png", "sha256": "abc", "caption": "*This* one" });
+    bridge.agent_writes(picture).await;
+    bridge.run_worker().await;
+
+    assert!(bridge.aws_sms().sends().await.is_empty(), "no SendTextMessage for a picture");
+    let sends = bridge.aws_sms().media_sends().await;
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    let thread = bridge.thread(CUSTOMER).await;
+    let reply = thread.iter().find(|m| m.direction == Direction::Outbound).unwrap();
+    let job = reply.legs[0].job_id.as_str();
+    let key = format!("mms/{job}/0");
+    assert_eq!(
+        sends[0],
+        json!({
+            "OriginationIdentity": ORIGINATION_IDENTITY,
+            "DestinationPhoneNumber": CUSTOMER,
+            "MessageBody": "This one",
+            "MediaUrls": [format!("s3://{bucket}/{key}")],
+            "ConfigurationSetName": CONFIGURATION_SET,
+            "Context": { "job": job },
+        })
+    );
+    let object = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    assert_eq!(object.content_type(), Some("image/png"));
+    assert_eq!(object.body.collect().await.unwrap().into_bytes().as_ref(), AGENT_PHOTO);
+    assert_eq!(reply.legs[0].state, LegState::Sent);
+    assert_no_number_logged(&numbers_in_logs());
+}
+
+/// Without a media bucket, a picture on an AWS line is refused (nothing sent, not even its
+/// caption), and the agent is told at once.
+#[tokio::test]
+async fn without_a_media_bucket_a_picture_is_not_sent_at_all() {
+    let bridge = Bridge::on_aws_sms(json!({})).await;
+    customer_texts(&bridge, "Photo please", 1).await;
+    bridge.run_worker().await;
+    let copy = bridge.copy_for(AGENTS[0], "Photo please").await;
+    let mut picture = whatsapp_text(AGENTS[0], "", Some(&copy));
+    picture.as_object_mut().unwrap().remove("text");
+    picture["type"] = json!("image");
+    picture["image"] = json!({ "id": AGENT_MEDIA_ID, "mime_type": "image/png", "sha256": "abc", "caption": "here" });
+    bridge.agent_writes(picture).await;
+    bridge.run_worker().await;
+    assert!(bridge.aws_sms().sends().await.is_empty() && bridge.aws_sms().media_sends().await.is_empty());
+    let thread = bridge.thread(CUSTOMER).await;
+    let reply = thread.iter().find(|m| m.direction == Direction::Outbound).unwrap();
+    assert_eq!(reply.legs[0].state, LegState::Failed);
+    let told = bridge.sent_to(AGENTS[0]).await;
+    let told = serde_json::to_string(&told).unwrap();
+    assert!(told.contains("pictures and files can't be sent by SMS on this line"), "{told}");
 }

@@ -28,6 +28,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use futures_util::future::join_all;
 use jiff::Timestamp;
 use shared::adapters::aws_sms::AwsSmsClient;
+use shared::adapters::aws_sms::messages::MediaStaging;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::sms_providers::LineSmsProviders;
 use shared::adapters::sqs::SqsQueue;
@@ -90,15 +91,26 @@ impl DeployedWorker {
         let whatsapp =
             GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
         let media_key = MediaUrlKey::derive(&config.twilio_auth_token);
-        let twilio =
-            TwilioClient::new(http, &config.twilio_api_base, &config.twilio_account_sid, config.twilio_auth_token);
+        let twilio = TwilioClient::new(
+            http.clone(),
+            &config.twilio_api_base,
+            &config.twilio_account_sid,
+            config.twilio_auth_token,
+        );
         // Built once per cold start when the deployment has a configuration set (required
         // when a line sends through AWS): also for lines switched to AWS later by a change
         // of the lines' parameter (`LiveLines`). Building opens no connection.
-        let aws = config
-            .aws_sms_configuration_set
-            .as_ref()
-            .map(|set| AwsSmsClient::new(sdk, config.aws_sms_endpoint.as_deref(), set, config.provider_timeout));
+        let aws = config.aws_sms_configuration_set.as_ref().map(|set| {
+            let client = AwsSmsClient::new(sdk, config.aws_sms_endpoint.as_deref(), set, config.provider_timeout);
+            match &config.aws_sms_media_bucket {
+                Some(bucket) => client.with_media(MediaStaging {
+                    s3: shared::aws::s3_client(sdk),
+                    bucket: bucket.clone(),
+                    http: http.clone(),
+                }),
+                None => client,
+            }
+        });
         let sms = LineSmsProviders { twilio, aws };
         let status_callback_url = format!("{}{SMS_STATUS_PATH}", config.public_base_url);
         let lines = shared::aws::live_lines(config.lines, config.lines_refresh.as_ref(), sdk);

@@ -70,9 +70,15 @@ pub enum AwsSmsReason {
     /// Any other `ValidationException` or `ConflictException` (`RESOURCE_NOT_ACTIVE`,
     /// `NO_ORIGINATION_IDENTITIES_FOUND`...): the bridge's request or the account's setup.
     RequestRefused,
-    /// The bridge's own: an agent's media on an AWS line. `SendMediaMessage` is not wired yet
-    /// (issue 16), so nothing is sent rather than the text alone.
-    MediaNotSupportedYet,
+    /// The bridge's own: an agent's media on an AWS line of a deployment without a media
+    /// bucket (`AWS_SMS_MEDIA_BUCKET`): nothing is sent rather than the text alone.
+    MediaBucketMissing,
+    /// `MEDIA_FILE_INACCESSIBLE`: the SMS service couldn't read the file from the media
+    /// bucket (its bucket policy must let the service read it, docs/aws-sms.md).
+    MediaFileInaccessible,
+    /// The bridge's own: a file MMS can't carry (its type, or its size: AWS End User
+    /// Messaging SMS User Guide, "MMS file types, size and character limits", read 2026-12-06).
+    MediaNotAllowed,
 
     // Delivery events (`eventType`).
     /// `TEXT_BLOCKED`: the recipient's device or carrier blocks messages to them.
@@ -100,7 +106,7 @@ pub enum AwsSmsReason {
 use AwsSmsReason::*;
 
 /// Every reason, in code order: the table tests walk it.
-pub const ALL_REASONS: [AwsSmsReason; 27] = [
+pub const ALL_REASONS: [AwsSmsReason; 29] = [
     Throttled,
     ServiceError,
     SpendLimitReached,
@@ -117,7 +123,9 @@ pub const ALL_REASONS: [AwsSmsReason; 27] = [
     SandboxUnverifiedDestination,
     BlockedByProtect,
     RequestRefused,
-    MediaNotSupportedYet,
+    MediaBucketMissing,
+    MediaNotAllowed,
+    MediaFileInaccessible,
     TextBlocked,
     TextCarrierBlocked,
     TextSpam,
@@ -150,7 +158,9 @@ impl AwsSmsReason {
             SandboxUnverifiedDestination => 14,
             BlockedByProtect => 15,
             RequestRefused => 16,
-            MediaNotSupportedYet => 17,
+            MediaBucketMissing => 17,
+            MediaNotAllowed => 18,
+            MediaFileInaccessible => 19,
             TextBlocked => 101,
             TextCarrierBlocked => 102,
             TextSpam => 103,
@@ -188,7 +198,9 @@ impl AwsSmsReason {
             SandboxUnverifiedDestination => "DESTINATION_PHONE_NUMBER_NOT_VERIFIED",
             BlockedByProtect => "blocked by protect configuration",
             RequestRefused => "request refused",
-            MediaNotSupportedYet => "media not supported yet",
+            MediaBucketMissing => "no media bucket",
+            MediaNotAllowed => "MMS file type or size",
+            MediaFileInaccessible => "MEDIA_FILE_INACCESSIBLE",
             TextBlocked => "TEXT_BLOCKED",
             TextCarrierBlocked => "TEXT_CARRIER_BLOCKED",
             TextSpam => "TEXT_SPAM",
@@ -221,7 +233,9 @@ impl AwsSmsReason {
             SandboxUnverifiedDestination => "the SMS account is in the sandbox and this number isn't verified",
             BlockedByProtect | TextProtectBlocked => "blocked by the account's protect configuration",
             RequestRefused => "the SMS service refused the request",
-            MediaNotSupportedYet => "pictures and files can't be sent by SMS on this line yet",
+            MediaBucketMissing => "pictures and files can't be sent by SMS on this line",
+            MediaNotAllowed => "this file can't go by MMS (its type or size)",
+            MediaFileInaccessible => "the SMS service couldn't read the file (the media bucket's policy)",
             TextBlocked => "blocked by the recipient or their carrier",
             TextCarrierBlocked => "filtered by the carrier",
             TextSpam => "filtered by the carrier as spam",
@@ -247,14 +261,17 @@ impl AwsSmsReason {
             | AccessDenied
             | ResourceNotFound
             | RegistrationIncomplete
-            | RequestRefused => ErrorClass::Escalate,
+            | RequestRefused
+            | MediaFileInaccessible => ErrorClass::Escalate,
             InvalidDestination
             | CountryNotEnabled
             | PriceOverThreshold
             | MessageRefused
             | SandboxUnverifiedDestination
             | BlockedByProtect
-            | MediaNotSupportedYet
+            // A deployment may choose to have no media bucket: the agent learns at once.
+            | MediaBucketMissing
+            | MediaNotAllowed
             | TextBlocked
             | TextCarrierBlocked
             | TextSpam
@@ -267,6 +284,40 @@ impl AwsSmsReason {
             | TextUnknown => ErrorClass::Permanent,
         }
     }
+}
+
+/// What MMS carries (AWS End User Messaging SMS User Guide, "MMS file types, size and
+/// character limits", read 2026-12-06): images up to 2 MB, the other types up to 600 KB.
+const MMS_TYPES: &[(&str, usize)] = &[
+    ("image/gif", 2_000_000),
+    ("image/jpeg", 2_000_000),
+    ("image/png", 2_000_000),
+    ("image/tiff", 600_000),
+    ("audio/3gpp", 600_000),
+    ("video/3gpp", 600_000),
+    ("audio/3gpp2", 600_000),
+    ("video/3gpp2", 600_000),
+    ("audio/amr", 600_000),
+    ("audio/mp4", 600_000),
+    ("video/mp4", 600_000),
+    ("audio/mpeg", 600_000),
+    ("audio/ogg", 600_000),
+    ("video/quicktime", 600_000),
+    ("video/webm", 600_000),
+    ("text/calendar", 600_000),
+    ("text/vcard", 600_000),
+    ("text/x-vcard", 600_000),
+    ("application/pdf", 600_000),
+];
+
+/// The most bytes any file MMS takes: more need not be read.
+pub const MMS_MAX_BYTES: usize = 2_000_000;
+
+/// Whether MMS carries a file of `content_type` (parameters such as `; charset` ignored) and
+/// `size` bytes.
+pub fn mms_allows(content_type: &str, size: usize) -> bool {
+    let kind = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    MMS_TYPES.iter().any(|(name, max)| *name == kind && size <= *max && size > 0)
 }
 
 /// A `SendTextMessage` refusal as the SDK reports it: the exception and its `Reason`, and
@@ -344,23 +395,32 @@ pub fn event_status(event_type: &str, is_final: bool) -> (ReportedStatus, Option
             (ReportedStatus::parse(event_type), None)
         }
     };
-    match event_type {
-        "TEXT_QUEUED" => (ReportedStatus::Tracked(DeliveryStatus::Queued), None),
-        "TEXT_PENDING" => (ReportedStatus::Tracked(DeliveryStatus::Sending), None),
-        "TEXT_SENT" => (ReportedStatus::Tracked(DeliveryStatus::Sent), None),
-        "TEXT_DELIVERED" | "TEXT_SUCCESSFUL" => (ReportedStatus::Tracked(DeliveryStatus::Delivered), None),
-        "TEXT_BLOCKED" => failed(TextBlocked),
-        "TEXT_CARRIER_BLOCKED" => failed(TextCarrierBlocked),
-        "TEXT_SPAM" => failed(TextSpam),
-        "TEXT_INVALID" => failed(TextInvalid),
-        "TEXT_INVALID_MESSAGE" => failed(TextInvalidMessage),
-        "TEXT_CARRIER_UNREACHABLE" => failed(TextCarrierUnreachable),
-        "TEXT_UNREACHABLE" => failed(TextUnreachable),
-        "TEXT_TTL_EXPIRED" => failed(TextTtlExpired),
-        "TEXT_PROTECT_BLOCKED" => failed(TextProtectBlocked),
-        "TEXT_UNKNOWN" => failed(TextUnknown),
-        // Voice, MMS, registration and future events: acknowledged, kept for the log.
-        other => (ReportedStatus::parse(other), None),
+    // An MMS's events are its SMS's, named MEDIA_ (the `EventType` values of the service
+    // model in `aws-sdk-pinpointsmsvoicev2` 1.134), plus three about the file itself.
+    let (kind, media) = match (event_type.strip_prefix("TEXT_"), event_type.strip_prefix("MEDIA_")) {
+        (Some(kind), _) => (kind, false),
+        (None, Some(kind)) => (kind, true),
+        // Voice, registration and future events: acknowledged, kept for the log.
+        (None, None) => return (ReportedStatus::parse(event_type), None),
+    };
+    match kind {
+        "QUEUED" => (ReportedStatus::Tracked(DeliveryStatus::Queued), None),
+        "PENDING" => (ReportedStatus::Tracked(DeliveryStatus::Sending), None),
+        "SENT" => (ReportedStatus::Tracked(DeliveryStatus::Sent), None),
+        "DELIVERED" | "SUCCESSFUL" => (ReportedStatus::Tracked(DeliveryStatus::Delivered), None),
+        "BLOCKED" => failed(TextBlocked),
+        "CARRIER_BLOCKED" => failed(TextCarrierBlocked),
+        "SPAM" => failed(TextSpam),
+        "INVALID" => failed(TextInvalid),
+        "INVALID_MESSAGE" => failed(TextInvalidMessage),
+        "CARRIER_UNREACHABLE" => failed(TextCarrierUnreachable),
+        "UNREACHABLE" => failed(TextUnreachable),
+        "TTL_EXPIRED" => failed(TextTtlExpired),
+        "PROTECT_BLOCKED" => failed(TextProtectBlocked),
+        "UNKNOWN" => failed(TextUnknown),
+        "FILE_TYPE_UNSUPPORTED" | "FILE_SIZE_EXCEEDED" if media => failed(MediaNotAllowed),
+        "FILE_INACCESSIBLE" if media => failed(MediaFileInaccessible),
+        _ => (ReportedStatus::parse(event_type), None),
     }
 }
 
@@ -382,6 +442,24 @@ mod tests {
         assert_eq!(Throttled.code(), 1_600_000_001);
         assert_eq!(TextBlocked.code(), 1_600_000_101);
         assert_eq!(AwsSmsReason::from_code(21610), None);
+    }
+
+    #[test]
+    fn mms_carries_images_to_2_mb_and_the_other_listed_types_to_600_kb() {
+        for (content_type, size, allowed) in [
+            ("image/jpeg", 2_000_000, true),
+            ("image/jpeg", 2_000_001, false),
+            ("IMAGE/PNG; charset=binary", 1_500_000, true),
+            ("application/pdf", 600_000, true),
+            ("application/pdf", 600_001, false),
+            ("video/mp4", 100_000, true),
+            ("image/webp", 10_000, false),
+            ("application/zip", 10, false),
+            ("image/gif", 0, false),
+        ] {
+            assert_eq!(mms_allows(content_type, size), allowed, "{content_type} {size}");
+        }
+        assert!(MMS_TYPES.iter().all(|(_, max)| *max <= MMS_MAX_BYTES));
     }
 
     /// Each refusal `SendTextMessage` can give, as the worker treats it.
@@ -496,5 +574,31 @@ mod tests {
         }
         let (voice, code) = event_status("VOICE_COMPLETED", true);
         assert_eq!((voice.tracked(), voice.as_str(), code), (None, "VOICE_COMPLETED", None));
+    }
+
+    /// An MMS reports as its SMS would, under MEDIA_ names, and on its file.
+    #[test]
+    fn mms_events_table() {
+        use DeliveryStatus::*;
+        let tracked = |status| ReportedStatus::Tracked(status);
+        for (event_type, status, reason) in [
+            ("MEDIA_QUEUED", tracked(Queued), None),
+            ("MEDIA_PENDING", tracked(Sending), None),
+            ("MEDIA_DELIVERED", tracked(Delivered), None),
+            ("MEDIA_SUCCESSFUL", tracked(Delivered), None),
+            ("MEDIA_BLOCKED", tracked(Undelivered), Some(TextBlocked)),
+            ("MEDIA_SPAM", tracked(Undelivered), Some(TextSpam)),
+            ("MEDIA_TTL_EXPIRED", tracked(Undelivered), Some(TextTtlExpired)),
+            ("MEDIA_UNKNOWN", tracked(Undelivered), Some(TextUnknown)),
+            ("MEDIA_FILE_TYPE_UNSUPPORTED", tracked(Undelivered), Some(MediaNotAllowed)),
+            ("MEDIA_FILE_SIZE_EXCEEDED", tracked(Undelivered), Some(MediaNotAllowed)),
+            ("MEDIA_FILE_INACCESSIBLE", tracked(Undelivered), Some(MediaFileInaccessible)),
+        ] {
+            let (reported, code) = event_status(event_type, true);
+            assert_eq!((reported, code), (status, reason.map(AwsSmsReason::code)), "{event_type}");
+        }
+        // A file event is the MMS's alone.
+        assert_eq!(event_status("TEXT_FILE_INACCESSIBLE", true).1, None);
+        assert_eq!(MediaFileInaccessible.class(), ErrorClass::Escalate, "the bucket policy: an operator's fix");
     }
 }

@@ -16,6 +16,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const SEND_TEXT_MESSAGE: &str = "PinpointSMSVoiceV2.SendTextMessage";
+pub const SEND_MEDIA_MESSAGE: &str = "PinpointSMSVoiceV2.SendMediaMessage";
 /// The test deployment's configuration set and SNS topics.
 pub const CONFIGURATION_SET: &str = "bridge-sms";
 pub const INBOUND_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:111122223333:bridge-sms-inbound";
@@ -31,16 +32,20 @@ pub struct FakeAwsSms {
 }
 
 impl FakeAwsSms {
-    /// Accepts every `SendTextMessage` with a new `MessageId`.
+    /// Accepts every `SendTextMessage` and `SendMediaMessage` with a new `MessageId` (one
+    /// numbering for both).
     pub async fn start() -> Self {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/"))
-            .and(header("x-amz-target", SEND_TEXT_MESSAGE))
-            .respond_with(AwsSmsAccepts::default())
-            .with_priority(DEFAULT_ANSWER_PRIORITY)
-            .mount(&server)
-            .await;
+        let accepts = AwsSmsAccepts::default();
+        for target in [SEND_TEXT_MESSAGE, SEND_MEDIA_MESSAGE] {
+            Mock::given(method("POST"))
+                .and(path("/"))
+                .and(header("x-amz-target", target))
+                .respond_with(AwsSmsAccepts { count: accepts.count.clone() })
+                .with_priority(DEFAULT_ANSWER_PRIORITY)
+                .mount(&server)
+                .await;
+        }
         Self { server }
     }
 
@@ -79,6 +84,16 @@ impl FakeAwsSms {
         requests
             .iter()
             .filter(|r| r.headers.get("x-amz-target").is_some_and(|t| t == SEND_TEXT_MESSAGE))
+            .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+            .collect()
+    }
+
+    /// Every `SendMediaMessage` request's JSON body, in order.
+    pub async fn media_sends(&self) -> Vec<Value> {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.headers.get("x-amz-target").is_some_and(|t| t == SEND_MEDIA_MESSAGE))
             .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
             .collect()
     }

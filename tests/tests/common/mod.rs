@@ -76,6 +76,11 @@ impl Bridge {
     /// [`ORIGINATION_IDENTITY`]), with `fields` added or replaced, its API faked and its SNS
     /// topics and configuration set configured.
     pub async fn on_aws_sms(fields: Value) -> Self {
+        Self::on_aws_sms_with(fields, &[]).await
+    }
+
+    /// The same, with `extra` added to the environment (`AWS_SMS_MEDIA_BUCKET`...).
+    pub async fn on_aws_sms_with(fields: Value, extra: &[(&str, &str)]) -> Self {
         let mut lines: Value = serde_json::from_str(&lines_json()).unwrap();
         lines[0]["sms_provider"] = "aws_end_user_messaging".into();
         lines[0]["aws_origination_identity"] = ORIGINATION_IDENTITY.into();
@@ -84,12 +89,13 @@ impl Bridge {
         }
         let fake = FakeAwsSms::start().await;
         let uri = fake.uri();
-        let env = [
+        let mut env = vec![
             ("AWS_SMS_CONFIGURATION_SET", CONFIGURATION_SET),
             ("AWS_SMS_INBOUND_TOPIC_ARN", INBOUND_TOPIC_ARN),
             ("AWS_SMS_EVENTS_TOPIC_ARN", EVENTS_TOPIC_ARN),
             ("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", uri.as_str()),
         ];
+        env.extend_from_slice(extra);
         let mut bridge = Self::wired(lines.to_string(), None, &env).await;
         bridge.aws_sms = Some(fake);
         bridge
