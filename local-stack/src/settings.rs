@@ -325,3 +325,32 @@ async fn post_to_phone(port: u16, path: &str, request: &serde_json::Value) -> Re
         _ => Err(answer["error"].as_str().unwrap_or("the simulator refused").to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn sms_picks_the_line_by_number_or_id_but_not_both() {
+        let Ok(Command::SendSms(sms)) = parse(&["sms", "--line", "aws-demo", "Hi", "there"]) else { panic!() };
+        assert_eq!((sms.line.as_deref(), sms.to.as_deref(), sms.text.as_str()), (Some("aws-demo"), None, "Hi there"));
+        let Ok(Command::SendSms(sms)) = parse(&["sms", "--to", "+14155550200", "Hi"]) else { panic!() };
+        assert_eq!((sms.line, sms.to.as_deref()), (None, Some("+14155550200")));
+        let both = parse(&["sms", "--to", "+14155550200", "--line", "aws-demo", "Hi"]).err().unwrap();
+        assert!(both.starts_with("sms takes --to or --line, not both"), "{both}");
+        assert!(parse(&["agent", "--line", "aws-demo", "Hi"]).is_err(), "agents write to their own line");
+    }
+
+    #[test]
+    fn self_managed_opt_outs_is_a_serve_switch() {
+        let Ok(Command::Serve(settings)) = parse(&["--aws-self-managed-opt-outs"]) else { panic!() };
+        assert!(settings.aws_self_managed_opt_outs);
+        let Ok(Command::Serve(settings)) = parse(&[]) else { panic!() };
+        assert!(!settings.aws_self_managed_opt_outs);
+        assert!(parse(&["sms", "--aws-self-managed-opt-outs", "Hi"]).is_err());
+    }
+}
