@@ -1,5 +1,6 @@
 //! The whole bridge on one machine (docs/local-stack.md): a moto emulator for DynamoDB and SQS, the
-//! webhooks on one HTTP server, an SQS poller feeding the worker, a simulator of Twilio and
+//! webhooks on one HTTP server, an SQS poller feeding the worker, a simulator of Twilio, AWS
+//! End User Messaging SMS (its SNS notifications handed to the SMS webhook's SNS handler) and
 //! the WhatsApp Cloud API, and the two-phone page. Each function runs as its deployed
 //! handler code.
 //!
@@ -7,6 +8,7 @@
 //! cargo run -p local-stack                      # serve on 127.0.0.1:8080, the page at /
 //! cargo run -p local-stack -- --port 9000 --lines my-lines.json --fail-rate 0.2
 //! cargo run -p local-stack -- sms "Hello!"      # a customer texts (Twilio-signed) a running stack
+//! cargo run -p local-stack -- sms --line aws-demo "Hi"  # ... the AWS SMS line (by SNS)
 //! cargo run -p local-stack -- agent "#K7 Hi!"   # an agent answers (Meta-signed)
 //! ```
 
@@ -24,7 +26,7 @@ use delivery_worker::DeliveryWorker;
 use delivery_worker::sqs_poller::SqsPoller;
 use settings::{Command, Settings};
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
-use simulator::{Simulator, SimulatorConfig};
+use simulator::{AwsSmsSettings, Simulator, SimulatorConfig, SnsAnswer, SnsSubscriber};
 use sms_webhook::SmsWebhook;
 use whatsapp_webhook::WhatsAppWebhook;
 
@@ -105,10 +107,16 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let lines_summary: Vec<String> = sms_config
         .lines
         .iter()
-        .map(|l| format!("{} ({}, {} agents)", l.id, l.sms_number.as_str(), l.agents.len()))
+        .map(|l| {
+            format!("{} ({} by {}, {} agents)", l.id, l.sms_number.as_str(), l.sms_provider.as_str(), l.agents.len())
+        })
         .collect();
     let lines = sms_config.lines.clone();
     let first_line = lines.iter().next().map(|line| line.id.to_string()).unwrap_or_default();
+    let first_aws_line = lines
+        .iter()
+        .find(|l| l.sms_provider == shared::domain::SmsProviderKind::AwsEndUserMessaging)
+        .map(|line| line.id.to_string());
     // An entry is swept once it is older than the webhooks keep trying, so a webhook still
     // trying never races the sweep.
     let sweep_grace = sms_config.retry_budget.max(whatsapp_config.retry_budget) + Duration::from_secs(1);
@@ -116,6 +124,26 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let whatsapp = Arc::new(WhatsAppWebhook::from_config(whatsapp_config, &functions_sdk));
     let worker = Arc::new(DeliveryWorker::from_config(worker_config, &functions_sdk));
 
+    // SNS's subscription of the SMS webhook to the AWS SMS topics: the simulator hands each
+    // notification to the handler the Lambda's main calls for an SNS event.
+    let subscribed = Arc::clone(&sms);
+    let subscriber: SnsSubscriber = Arc::new(move |event: String| {
+        let webhook = Arc::clone(&subscribed);
+        Box::pin(async move {
+            match webhook.handle_sns(&event).await {
+                Ok(handled) if handled.refused > 0 => SnsAnswer::Refused,
+                Ok(_) => SnsAnswer::Handled,
+                Err(e) => SnsAnswer::Failed(e.to_string()),
+            }
+        })
+    });
+    let aws_sms = AwsSmsSettings {
+        configuration_set: env.get("AWS_SMS_CONFIGURATION_SET").unwrap_or_default(),
+        inbound_topic: env.get("AWS_SMS_INBOUND_TOPIC_ARN").unwrap_or_default(),
+        events_topic: env.get("AWS_SMS_EVENTS_TOPIC_ARN").unwrap_or_default(),
+        self_managed_opt_outs: settings.aws_self_managed_opt_outs,
+        subscriber: Some(subscriber),
+    };
     let own_url = settings.own_url();
     let simulator = Simulator::new(
         SimulatorConfig {
@@ -128,6 +156,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             meta_access_token: env.get("META_ACCESS_TOKEN").unwrap_or_default(),
             meta_app_secret: env.get("META_APP_SECRET").unwrap_or_default(),
             failures: settings.failures.clone(),
+            aws_sms,
         },
         shared::adapters::dynamodb::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
@@ -185,9 +214,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let base = env.get("PUBLIC_BASE_URL").unwrap_or_default();
     println!("local-stack ready: open {own_url}/ (a customer's SMS phone and an agent's WhatsApp)");
     println!("  lines:     {}", lines_summary.join(", "));
-    println!("  webhooks:  POST {base}/sms/inbound · GET|POST {base}/whatsapp");
+    println!("  webhooks:  POST {base}/sms/inbound · GET|POST {base}/whatsapp · SNS (AWS SMS) in process");
     println!("  WhatsApp:  {}", env.get("GRAPH_API_BASE").unwrap_or_default());
-    println!("  SMS:       {}", env.get("TWILIO_API_BASE").unwrap_or_default());
+    println!("  SMS:       Twilio {}", env.get("TWILIO_API_BASE").unwrap_or_default());
+    println!(
+        "             AWS {} (configuration set {})",
+        env.get(shared::adapters::aws_sms::ENDPOINT_ENV).unwrap_or_default(),
+        env.get("AWS_SMS_CONFIGURATION_SET").unwrap_or_default()
+    );
     println!("  emulator:  {endpoint} (table {table})");
     println!(
         "  ops:       AWS_ENDPOINT_URL={endpoint} TABLE_NAME={table} DELIVERY_QUEUE_URL={queue_url} \\\n             DEAD_LETTER_QUEUE_URL={dead_letter_url} cargo run -p bridge-ops -- thread --line {first_line} +14155550134"
@@ -195,6 +229,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let port_arg =
         if settings.port == settings::DEFAULT_PORT { String::new() } else { format!(" --port {}", settings.port) };
     println!("  try:       cargo run -p local-stack -- sms{port_arg} \"Hello from a customer\"");
+    if let Some(aws_line) = first_aws_line {
+        println!("             cargo run -p local-stack -- sms{port_arg} --line {aws_line} \"Hello, AWS line\"");
+    }
     println!("             cargo run -p local-stack -- agent{port_arg} \"#HANDLE Thanks, see you at 9!\"");
 
     let mut server_stop = stop_rx;
@@ -229,11 +266,14 @@ async fn listen(address: std::net::IpAddr, port: u16) -> Result<tokio::net::TcpL
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 const SWEEP_TIME: Duration = Duration::from_secs(10);
 
-/// The AWS failure modes as a fault plan for the functions' clients.
+/// The AWS failure modes as a fault plan for the functions' DynamoDB and SQS calls (AWS SMS
+/// sends fail by the simulator's own `--fail-rate`, with that API's exceptions).
 fn aws_faults(settings: &simulator::failures::AwsFailureSettings) -> AwsFaults {
     let faults = AwsFaults::default();
     if settings.fail_rate > 0.0 {
-        faults.inject("", FaultWhen::Rate(settings.fail_rate), FaultKind::Refuse);
+        for service in ["DynamoDB", "AmazonSQS"] {
+            faults.inject(service, FaultWhen::Rate(settings.fail_rate), FaultKind::Refuse);
+        }
     }
     for outage in &settings.outages {
         let window = FaultWhen::Window { start: std::time::Instant::now() + outage.after, length: outage.length };

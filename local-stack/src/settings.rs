@@ -21,6 +21,12 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     ("META_VERIFY_TOKEN", "local-meta-verify-token"),
     ("META_ACCESS_TOKEN", "local-meta-access-token"),
     ("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID),
+    // AWS End User Messaging SMS lines: the simulated account's configuration set and the
+    // SNS topics its numbers and event destination publish to (the simulator hands both to
+    // the SMS webhook's SNS handler).
+    ("AWS_SMS_CONFIGURATION_SET", "bridge-sms-local"),
+    ("AWS_SMS_INBOUND_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bridge-sms-inbound"),
+    ("AWS_SMS_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bridge-sms-events"),
 ];
 
 const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
@@ -30,12 +36,14 @@ usage: local-stack [--port PORT] [--lines FILE] [--listen ADDRESS] [--emulator-p
                    [--fail-rate RATE] [--fail-seed N] [--fail-number +E164[=CODE]]...
                    [--closed-window WA_ID]... [--late-answer-rate RATE]
                    [--aws-fail-rate RATE] [--aws-outage sqs|dynamodb=SECONDS[@AFTER]]...
-       local-stack sms [--port PORT] [--from +E164] [--to +E164] TEXT
+                   [--aws-self-managed-opt-outs]
+       local-stack sms [--port PORT] [--from +E164] [--to +E164 | --line LINE_ID] TEXT
        local-stack agent [--port PORT] [--from WA_ID] [--reply-to WAMID] TEXT
 
 Starts the bridge locally (docs/local-stack.md) with its provider simulator and the two-phone page, or
-plays a customer texting it (Twilio-signed) or an agent answering in WhatsApp (Meta-signed)
-against one that runs.
+plays a customer texting it (Twilio-signed, or by SNS for an AWS SMS line) or an agent
+answering in WhatsApp (Meta-signed) against one that runs. `sms --to` or `--line` picks the
+line the customer texts (default: the first line).
 
 For `sam local invoke` (docs/deploying.md, events/*.env.json), whose container reaches this
 machine as host.docker.internal:
@@ -46,7 +54,8 @@ machine as host.docker.internal:
 Simulator failure modes (to watch the delivery guarantees work):
   --fail-rate 0.2          a fifth of all provider sends fail at random (HTTP 503 or 429)
   --fail-seed 7            the same random failures on every run
-  --fail-number +E164=CODE SMS to this number are accepted, then fail with CODE (default 30006)
+  --fail-number +E164=CODE SMS to this number are accepted, then fail with CODE (default 30006;
+                           on an AWS SMS line, the matching event: TEXT_CARRIER_UNREACHABLE...)
   --closed-window WA_ID    this agent's 24-hour window never opens: free-form messages to
                            them fail with 131047, so the bridge falls back to the template
   --late-answer-rate 0.1   a tenth of provider sends are accepted but answered after 12 s,
@@ -57,7 +66,12 @@ AWS failure modes (the functions' DynamoDB and SQS calls; the queue's event sour
   --aws-fail-rate 0.05     that share of calls fail with 503 ServiceUnavailable
   --aws-outage sqs=30@60   SQS refuses every call for 30 s, one minute in (the outbox
                            sweep enqueues what the webhooks recorded meanwhile);
-                           dynamodb=SECONDS[@AFTER] likewise";
+                           dynamodb=SECONDS[@AFTER] likewise
+
+AWS End User Messaging SMS lines:
+  --aws-self-managed-opt-outs  the numbers manage opt-outs themselves: AWS publishes HELP and
+                           STOP to the bridge instead of answering them and keeping the
+                           customer on its opt-out list (the default)";
 
 pub enum Command {
     /// `--help`: the usage on stdout, nothing started.
@@ -85,12 +99,16 @@ pub struct Settings {
     pub lines: Option<PathBuf>,
     pub failures: FailureSettings,
     pub aws_failures: AwsFailureSettings,
+    /// `--aws-self-managed-opt-outs`.
+    pub aws_self_managed_opt_outs: bool,
 }
 
 pub struct SendSms {
     pub port: u16,
     pub from: String,
+    /// The line's number (`--to`) or its id (`--line`); neither: the first line.
     pub to: Option<String>,
+    pub line: Option<String>,
     pub text: String,
 }
 
@@ -105,6 +123,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
     }
     let (mut port, mut lines, mut from, mut to, mut reply_to, mut text) =
         (DEFAULT_PORT, None, None, None, None, Vec::new());
+    let (mut line, mut aws_self_managed_opt_outs) = (None, false);
     let (mut listen, mut emulator_port) = (IpAddr::V4(Ipv4Addr::LOCALHOST), None);
     let mut failure_modes = FailureSettings::default();
     let mut aws_failures = AwsFailureSettings::default();
@@ -156,22 +175,37 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String>
                     .closed_windows
                     .insert(failures::parse_wa_id(&value("--closed-window")?).map_err(invalid)?);
             }
+            ("serve", "--aws-self-managed-opt-outs") => aws_self_managed_opt_outs = true,
             ("sms" | "agent", "--from") => from = Some(value("--from")?),
             ("sms", "--to") => to = Some(value("--to")?),
+            ("sms", "--line") => line = Some(value("--line")?),
             ("agent", "--reply-to") => reply_to = Some(value("--reply-to")?),
             (_, "-h" | "--help") => return Ok(Command::Help),
             ("sms" | "agent", other) if !other.starts_with("--") => text.push(other.to_owned()),
             (_, other) => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }
     }
+    if to.is_some() && line.is_some() {
+        return Err(format!("sms takes --to or --line, not both\n\n{USAGE}"));
+    }
     if mode != "serve" && text.is_empty() {
         return Err(format!("{mode} needs the TEXT to send\n\n{USAGE}"));
     }
     let text = text.join(" ");
     Ok(match mode.as_str() {
-        "sms" => Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, text }),
+        "sms" => {
+            Command::SendSms(SendSms { port, from: from.unwrap_or_else(|| "+14155550134".to_owned()), to, line, text })
+        }
         "agent" => Command::AgentMessage(AgentMessage { port, from, reply_to, text }),
-        _ => Command::Serve(Settings { port, listen, emulator_port, lines, failures: failure_modes, aws_failures }),
+        _ => Command::Serve(Settings {
+            port,
+            listen,
+            emulator_port,
+            lines,
+            failures: failure_modes,
+            aws_failures,
+            aws_self_managed_opt_outs,
+        }),
     })
 }
 
@@ -209,6 +243,10 @@ impl Settings {
         // The providers are the simulator on our own port, unless the environment names others.
         defaults.insert("GRAPH_API_BASE".into(), format!("{base}{}", crate::simulator::GRAPH_PREFIX));
         defaults.insert("TWILIO_API_BASE".into(), format!("{base}{}", crate::simulator::TWILIO_PREFIX));
+        defaults.insert(
+            shared::adapters::aws_sms::ENDPOINT_ENV.into(),
+            format!("{base}{}", crate::simulator::AWS_SMS_PREFIX),
+        );
         let mut forced = HashMap::new();
         match &self.lines {
             Some(path) => {
@@ -227,14 +265,22 @@ impl Settings {
 }
 
 /// The customer's phone of a running local stack texts the business: its simulator posts
-/// the SMS to the webhook, signed as Twilio signs it, and the page shows it.
+/// the SMS to the webhook, signed as Twilio signs it (or, to an AWS SMS line, publishes it to
+/// SNS for the webhook's SNS handler), and the page shows it.
 pub async fn send_sms(sms: SendSms) -> Result<(), String> {
     let mut request = serde_json::json!({ "from": sms.from, "text": sms.text });
     if let Some(to) = sms.to {
         request["to"] = serde_json::json!(to);
     }
+    if let Some(line) = sms.line {
+        request["line"] = serde_json::json!(line);
+    }
     let answer = post_to_phone(sms.port, "/_sim/customer/send", &request).await?;
-    println!("sent {} (the SMS webhook answered {})", answer["sid"], answer["webhook_status"]);
+    if answer["answered_by"] == "aws" {
+        println!("sent {}: AWS answered the keyword itself and published nothing to the bridge", answer["sid"]);
+    } else {
+        println!("sent {} (the SMS webhook answered {})", answer["sid"], answer["webhook_status"]);
+    }
     Ok(())
 }
 
@@ -251,6 +297,7 @@ pub async fn send_agent_message(message: AgentMessage) -> Result<(), String> {
                 lines: None,
                 failures: FailureSettings::default(),
                 aws_failures: AwsFailureSettings::default(),
+                aws_self_managed_opt_outs: false,
             };
             let env = settings.environment()?;
             let lines = shared::config::lines(&|name| env.get(name)).map_err(|e| e.to_string())?;
@@ -273,8 +320,37 @@ async fn post_to_phone(port: u16, path: &str, request: &serde_json::Value) -> Re
         .map_err(|e| format!("is the local stack running on port {port}? {e}"))?;
     let answer: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
     match answer["ok"].as_bool() {
-        Some(true) if answer["webhook_status"] == 200 => Ok(answer),
+        Some(true) if answer["webhook_status"] == 200 || answer["answered_by"] == "aws" => Ok(answer),
         Some(true) => Err(format!("the bridge's webhook answered {}", answer["webhook_status"])),
         _ => Err(answer["error"].as_str().unwrap_or("the simulator refused").to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn sms_picks_the_line_by_number_or_id_but_not_both() {
+        let Ok(Command::SendSms(sms)) = parse(&["sms", "--line", "aws-demo", "Hi", "there"]) else { panic!() };
+        assert_eq!((sms.line.as_deref(), sms.to.as_deref(), sms.text.as_str()), (Some("aws-demo"), None, "Hi there"));
+        let Ok(Command::SendSms(sms)) = parse(&["sms", "--to", "+14155550200", "Hi"]) else { panic!() };
+        assert_eq!((sms.line, sms.to.as_deref()), (None, Some("+14155550200")));
+        let both = parse(&["sms", "--to", "+14155550200", "--line", "aws-demo", "Hi"]).err().unwrap();
+        assert!(both.starts_with("sms takes --to or --line, not both"), "{both}");
+        assert!(parse(&["agent", "--line", "aws-demo", "Hi"]).is_err(), "agents write to their own line");
+    }
+
+    #[test]
+    fn self_managed_opt_outs_is_a_serve_switch() {
+        let Ok(Command::Serve(settings)) = parse(&["--aws-self-managed-opt-outs"]) else { panic!() };
+        assert!(settings.aws_self_managed_opt_outs);
+        let Ok(Command::Serve(settings)) = parse(&[]) else { panic!() };
+        assert!(!settings.aws_self_managed_opt_outs);
+        assert!(parse(&["sms", "--aws-self-managed-opt-outs", "Hi"]).is_err());
     }
 }

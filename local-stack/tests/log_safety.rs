@@ -1,7 +1,8 @@
 //! What the functions print, over a whole run (issue 7): the local stack runs the deployed
 //! handler code with its logs in CloudWatch's JSON form and its metrics as EMF lines, so a
 //! run that touches every path (first contact, replies, retries, a landline's failure, a closed
-//! window, media, STOP, a stranger, commands, an agent known by user id only, a forged and a
+//! window, media, STOP, a stranger, commands, an agent known by user id only, the AWS SMS
+//! line's texts, events and opt-out, a forged and a
 //! replayed webhook) shows what CloudWatch would receive. No line may hold a phone number
 //! unmasked or a secret, and every metric line must be valid Embedded Metric Format naming a
 //! metric the bridge declares.
@@ -24,6 +25,9 @@ const NEWCOMER: &str = "+14155550188";
 const ANA: &str = "14155550111";
 const BEN: &str = "14155550112";
 const STRANGER: &str = "14155550199";
+/// The sample's AWS End User Messaging SMS line and its first agent.
+const AWS_NUMBER: &str = "+14155550200";
+const CHLOE: &str = "14155550113";
 /// The local stack's own secrets (settings.rs).
 const SECRETS: [&str; 4] =
     ["local-twilio-auth-token", "local-meta-app-secret", "local-meta-access-token", "local-meta-verify-token"];
@@ -59,7 +63,7 @@ async fn a_full_run_logs_no_phone_number_or_secret_and_only_valid_emf() {
 
     // No phone number, in any form a log could hold it (digits, national forms, inside a
     // wamid's base64), no wamid unhashed, and no secret.
-    let numbers = [CUSTOMER, LANDLINE, NEWCOMER, "+14155550100", ANA, BEN, STRANGER];
+    let numbers = [CUSTOMER, LANDLINE, NEWCOMER, "+14155550100", AWS_NUMBER, ANA, BEN, CHLOE, STRANGER];
     let forbidden: Vec<String> = numbers
         .iter()
         .flat_map(|n| bridge_testkit::testing::logs::number_forms(n))
@@ -191,6 +195,24 @@ async fn run_every_path(stack: &LocalStack, page: &Page) {
     page.agent_sends(ANA, &format!("{handle} Ready when you are"), None).await;
     page.sms_to(CUSTOMER, "Ready when you are").await;
     page.hide_number(ANA, false).await;
+    // The AWS SMS line: a text by SNS, a reply by SendTextMessage and its delivery events,
+    // STOP answered by AWS, and the next reply refused by AWS (the customer opted out).
+    let aws_text = async |text: &str| {
+        let (status, answer) =
+            page.post("/_sim/customer/send", json!({ "from": CUSTOMER, "line": "aws-demo", "text": text })).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    assert_eq!(aws_text("Is my laptop fixed?").await["webhook_status"], 200);
+    let (aws_copy, _) = page.delivered_copy(CHLOE, "Is my laptop fixed?").await;
+    page.agent_sends(CHLOE, "Yes, at 5", aws_copy["id"].as_str()).await;
+    page.sms_to(CUSTOMER, "Yes, at 5").await;
+    assert_eq!(aws_text("STOP").await["answered_by"], "aws");
+    page.agent_sends(CHLOE, "Still there?", aws_copy["id"].as_str()).await;
+    until("the AWS line's opted-out notice", 60, async || {
+        (!page.to_agent(CHLOE, "opted out").await.is_empty()).then_some(())
+    })
+    .await;
     // STOP, then a reply the bridge refuses.
     page.customer_texts(CUSTOMER, "STOP").await;
     page.agent_sends(ANA, &format!("{handle} one more thing"), None).await;

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+mod aws_sms;
 mod browser;
 mod cli;
 mod common;

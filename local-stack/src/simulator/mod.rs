@@ -1,17 +1,22 @@
 //! The provider simulator and the two-phone page (docs/local-stack.md).
 //!
 //! - `twilio`: Twilio's Messages API, status callbacks, MMS media, and the customer's phone.
+//! - `aws_sms`: AWS End User Messaging SMS's `SendTextMessage`, the delivery events and
+//!   customers' texts it publishes to SNS (handed to the SMS webhook's SNS handler in
+//!   process), and AWS's own keyword handling and opt-out list.
 //! - `graph`: the WhatsApp Cloud API, status notifications, read marks, media, and the agents'
 //!   phones, which name their users by business-scoped user id (`user_id`) and may hide their
 //!   number behind a username.
 //! - `page`: the page itself and its JSON API (`/_sim/...`), with live updates over SSE.
 //!
-//! Requests are checked like the real APIs check them (`twilio_rules`, `graph_rules`,
+//! Requests are checked like the real APIs check them (`twilio_rules`, `aws_sms_rules`, `graph_rules`,
 //! written from the providers' documentation rather than from the bridge; both check
 //! http(s) URLs with `url`), and webhooks
 //! are signed the way the providers sign them (`signing`). Failure modes come from the
 //! command line (`failures`).
 
+mod aws_sms;
+mod aws_sms_rules;
 pub mod failures;
 mod graph;
 mod graph_rules;
@@ -26,8 +31,9 @@ mod world;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
+use futures_util::future::BoxFuture;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::domain::{Line, Lines};
+use shared::domain::{Line, Lines, SmsProviderKind};
 use tokio::sync::watch;
 
 use failures::FailureSettings;
@@ -35,6 +41,7 @@ use world::{Blob, MediaRef, World};
 
 pub const GRAPH_PREFIX: &str = "/_sim/graph";
 pub const TWILIO_PREFIX: &str = "/_sim/twilio";
+pub use aws_sms::AWS_SMS_PREFIX;
 
 /// The profile names the simulated agents' WhatsApp accounts carry, in line order.
 const AGENT_NAMES: [&str; 8] = ["Ana", "Ben", "Chloe", "Dev", "Emma", "Femi", "Gus", "Hana"];
@@ -58,6 +65,59 @@ pub struct SimulatorConfig {
     pub meta_access_token: String,
     pub meta_app_secret: String,
     pub failures: FailureSettings,
+    pub aws_sms: AwsSmsSettings,
+}
+
+/// The simulated AWS account's End User Messaging SMS set-up: what the deployment's
+/// configuration names, and where SNS delivers.
+#[derive(Clone)]
+pub struct AwsSmsSettings {
+    /// `AWS_SMS_CONFIGURATION_SET`: the one configuration set the account has.
+    pub configuration_set: String,
+    /// `AWS_SMS_INBOUND_TOPIC_ARN`: the numbers' two-way SMS destination.
+    pub inbound_topic: String,
+    /// `AWS_SMS_EVENTS_TOPIC_ARN`: the configuration set's event destination.
+    pub events_topic: String,
+    /// `--aws-self-managed-opt-outs`: AWS leaves HELP and STOP to the bridge (publishes them,
+    /// answers nothing, keeps no opt-out list entry).
+    pub self_managed_opt_outs: bool,
+    /// The SMS webhook's SNS handler, subscribed to both topics.
+    pub subscriber: Option<SnsSubscriber>,
+}
+
+/// Hands one SNS event (the Lambda payload's JSON) to the subscribed function.
+pub type SnsSubscriber = Arc<dyn Fn(String) -> BoxFuture<'static, SnsAnswer> + Send + Sync>;
+
+/// What the subscribed function made of an SNS event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnsAnswer {
+    /// Every record handled.
+    Handled,
+    /// A record refused (wrong topic, no such line...): nothing recorded, no retry.
+    Refused,
+    /// The invocation failed: Lambda would invoke it again.
+    Failed(String),
+}
+
+impl SnsAnswer {
+    /// As an HTTP-like status for the page, which shows a webhook's answer by its code.
+    pub fn as_status(&self) -> u16 {
+        match self {
+            Self::Handled => 200,
+            Self::Refused => 422,
+            Self::Failed(_) => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for SnsAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Handled => f.write_str("handled"),
+            Self::Refused => f.write_str("refused"),
+            Self::Failed(error) => write!(f, "failed ({error})"),
+        }
+    }
 }
 
 /// The simulator's state, shared by its routes and its background deliveries.
@@ -107,6 +167,7 @@ impl Simulator {
         Router::new()
             .nest(TWILIO_PREFIX, twilio::routes())
             .nest(GRAPH_PREFIX, graph::routes())
+            .merge(aws_sms::routes())
             .merge(page::routes())
             .with_state(self.clone())
     }
@@ -172,6 +233,19 @@ impl Simulator {
         self.lines().find(|l| l.sms_number.as_str() == number)
     }
 
+    fn line_by_id(&self, id: &str) -> Option<&Line> {
+        self.lines().find(|l| l.id.as_str() == id)
+    }
+
+    /// The opt-out list a line's provider keeps: Twilio's is per number, AWS's default list
+    /// is the account's ("no longer receives ... messages from your AWS account").
+    fn opt_out_list(&self, line: &Line) -> String {
+        match line.sms_provider {
+            SmsProviderKind::Twilio => line.sms_number.as_str().to_owned(),
+            SmsProviderKind::AwsEndUserMessaging => aws_sms::OPT_OUT_LIST.to_owned(),
+        }
+    }
+
     fn line_by_phone_number_id(&self, id: &str) -> Option<&Line> {
         self.lines().find(|l| l.whatsapp_phone_number_id.as_str() == id)
     }
@@ -181,8 +255,16 @@ impl Simulator {
         self.lines().find(|l| l.agents.iter().any(|a| a.as_str() == agent)).or_else(|| self.first_line()).cloned()
     }
 
+    /// Agents are named in the order the lines list them (Ana and Ben on the first line,
+    /// Chloe and Dev on the second...); an agent on two lines keeps one name.
     fn agent_name(&self, agent: &str) -> String {
-        let index = self.lines().find_map(|l| l.agents.iter().position(|a| a.as_str() == agent));
+        let mut agents: Vec<&str> = Vec::new();
+        for listed in self.lines().flat_map(|l| l.agents.iter()) {
+            if !agents.contains(&listed.as_str()) {
+                agents.push(listed.as_str());
+            }
+        }
+        let index = agents.iter().position(|a| *a == agent);
         match index.and_then(|i| AGENT_NAMES.get(i)) {
             Some(name) => (*name).to_owned(),
             None => format!("User {}", &agent[agent.len().saturating_sub(4)..]),

@@ -14,13 +14,13 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::domain::{ConversationKey, E164};
+use shared::domain::{ConversationKey, E164, SmsProviderKind};
 use shared::ports::{Conversations, Direction};
 
 use super::twilio::{MAX_INBOUND_MEDIA_BYTES, UploadedMedia};
 use super::user_id::{business_scoped_user_id, username};
 use super::world::{Blob, MediaRef, WaRecord};
-use super::{Simulator, graph, twilio};
+use super::{Simulator, aws_sms, graph, twilio};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
@@ -94,13 +94,17 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
                     })
                 })
                 .collect();
+            let opted_out = sim.world().opted_out_customers(&sim.opt_out_list(line));
             json!({
                 "id": line.id.as_str(), "sms_number": line.sms_number.as_str(),
+                "sms_provider": line.sms_provider.as_str(),
+                "aws_origination_identity": line.aws_origination_identity.as_ref().map(|i| i.as_str()),
                 "whatsapp_phone_number_id": line.whatsapp_phone_number_id.as_str(), "agents": agents,
+                "opted_out": opted_out,
             })
         })
         .collect();
-    let first_number = sim.first_line().map(|l| l.sms_number.as_str().to_owned()).unwrap_or_default();
+    let first_list = sim.first_line().map(|l| sim.opt_out_list(l)).unwrap_or_default();
     let version = *sim.0.version.borrow();
     let world = sim.world();
     Json(json!({
@@ -110,8 +114,10 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
         "sms": world.sms,
         "whatsapp": world.whatsapp,
         "settings": sim.0.config.failures,
+        "aws_sms": aws_sms::account_summary(&sim.0.config.aws_sms),
         "failures_injected": world.failures_injected,
-        "opted_out": world.opted_out_customers(&first_number),
+        // The first line's, as before lines had their own.
+        "opted_out": world.opted_out_customers(&first_list),
     }))
 }
 
@@ -134,6 +140,9 @@ async fn events(State(sim): State<Simulator>) -> Sse<impl futures_util::Stream<I
 #[derive(Deserialize)]
 struct ThreadQuery {
     customer: String,
+    /// The line's id (default: the first line).
+    #[serde(default)]
+    line: Option<String>,
 }
 
 /// The conversation as the bridge stored it, read from its table.
@@ -142,7 +151,11 @@ async fn thread(State(sim): State<Simulator>, Query(query): Query<ThreadQuery>) 
         Ok(customer) => customer,
         Err(e) => return Refused(format!("customer: {e}")).into_response(),
     };
-    let Some(line) = sim.first_line() else { return Refused("no line is configured".into()).into_response() };
+    let line = match &query.line {
+        Some(id) => sim.line_by_id(id),
+        None => sim.first_line(),
+    };
+    let Some(line) = line else { return Refused("no such line".into()).into_response() };
     let key = ConversationKey { line: line.id.clone(), customer };
     let store = &sim.0.store;
     let (summary, messages) = match tokio::try_join!(store.conversation(&key), store.thread(&key)) {
@@ -230,9 +243,12 @@ impl Upload {
 #[derive(Deserialize)]
 struct CustomerSend {
     from: String,
-    /// The business number (default: the first line's).
+    /// The business number (default: `line`'s, else the first line's).
     #[serde(default)]
     to: Option<String>,
+    /// The line's id, instead of its number.
+    #[serde(default)]
+    line: Option<String>,
     #[serde(default)]
     text: String,
     #[serde(default)]
@@ -243,16 +259,36 @@ struct CustomerSend {
 async fn customer_send(State(sim): State<Simulator>, request: Result<Json<CustomerSend>, JsonRejection>) -> Action {
     let Json(request) = request?;
     let from = E164::parse(request.from.trim()).map_err(|e| Refused(format!("from: {e}")))?;
-    let to = match &request.to {
-        Some(to) => sim.line_by_sms_number(to).ok_or_else(|| Refused(format!("{to} is not a line's number")))?,
-        None => sim.first_line().ok_or_else(|| Refused("no line is configured".into()))?,
-    };
-    let to = to.sms_number.as_str().to_owned();
+    let line = match (&request.to, &request.line) {
+        (Some(to), _) => sim.line_by_sms_number(to).ok_or_else(|| Refused(format!("{to} is not a line's number")))?,
+        (None, Some(id)) => sim.line_by_id(id).ok_or_else(|| Refused(format!("no line has the id `{id}`")))?,
+        (None, None) => sim.first_line().ok_or_else(|| Refused("no line is configured".into()))?,
+    }
+    .clone();
+    let to = line.sms_number.as_str().to_owned();
     if request.text.trim().is_empty() && request.media.is_empty() {
         return Err(Refused("an SMS needs text or a picture".into()));
     }
     if request.text.chars().count() > MAX_SMS_CHARS {
         return Err(Refused(format!("an SMS holds at most {MAX_SMS_CHARS} characters")));
+    }
+    if line.sms_provider == SmsProviderKind::AwsEndUserMessaging {
+        if !request.media.is_empty() {
+            return Err(Refused(format!(
+                "{to} is an AWS End User Messaging SMS number: two-way SMS takes text only (no MMS), \
+                 so a picture would never reach the bridge"
+            )));
+        }
+        if request.text.trim().is_empty() {
+            return Err(Refused("an SMS needs text".into()));
+        }
+        let text = aws_sms::customer_texts(&sim, from.as_str(), &line, &request.text).await;
+        return Ok(Json(match text.answer {
+            Some(answer) => {
+                json!({ "ok": true, "sid": text.id, "webhook_status": answer.as_status(), "sns": answer.to_string() })
+            }
+            None => json!({ "ok": true, "sid": text.id, "webhook_status": null, "answered_by": "aws" }),
+        }));
     }
     if request.media.len() > 10 {
         return Err(Refused("an MMS holds at most 10 files".into()));

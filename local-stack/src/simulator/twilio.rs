@@ -162,7 +162,9 @@ fn accept_message(sim: &Simulator, account: &str, headers: &HeaderMap, body: &[u
     let params = shared::adapters::twilio::parse_form(body)
         .map_err(|e| twilio_error(400, 20001, format!("Invalid form body: {e}")))?;
     let create = validate_create(&params)?;
-    if sim.line_by_sms_number(&create.from).is_none() {
+    let from_twilio_line =
+        sim.line_by_sms_number(&create.from).is_some_and(|l| l.sms_provider == shared::domain::SmsProviderKind::Twilio);
+    if !from_twilio_line {
         return Err(twilio_error(
             400,
             21606,
@@ -200,6 +202,7 @@ fn accept_message(sim: &Simulator, account: &str, headers: &HeaderMap, body: &[u
             webhook_status: None,
             sender: "bridge",
             segments: Some(segments),
+            ..SmsRecord::default()
         })
     });
     let media_note =
@@ -361,6 +364,7 @@ pub async fn customer_texts(
             webhook_status: None,
             sender: "customer",
             segments: None,
+            ..SmsRecord::default()
         })
     });
 
@@ -418,6 +422,7 @@ pub async fn customer_texts(
                 webhook_status: None,
                 sender: "twilio",
                 segments: Some(shared::domain::sms_text::cost(answer).segments),
+                ..SmsRecord::default()
             })
         });
     }

@@ -1,6 +1,6 @@
 //! What the simulated phones and provider accounts hold: every SMS to and from customers,
 //! every WhatsApp message to and from agents, the media files, the agents' 24-hour windows,
-//! which agents hide their number behind a username, and Twilio's opt-out list. In memory,
+//! which agents hide their number behind a username, and Twilio's and AWS's opt-out lists. In memory,
 //! bounded, for one local session.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -27,9 +27,9 @@ pub struct MediaRef {
 }
 
 /// One SMS, seen from the customer's phone.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct SmsRecord {
-    /// Twilio's message sid.
+    /// Twilio's message sid, or AWS's `MessageId` / `inboundMessageId`.
     pub id: String,
     /// The business number.
     pub line: String,
@@ -42,11 +42,19 @@ pub struct SmsRecord {
     /// Outbound: queued, sent, delivered, undelivered or failed.
     pub status: Option<String>,
     pub error_code: Option<i64>,
-    /// Inbound: what the bridge's webhook answered (none while it is being posted).
+    /// AWS lines: the latest delivery event's type (`TEXT_DELIVERED`, `TEXT_UNREACHABLE`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// Inbound: what the bridge's webhook answered (none while it is being posted). On an AWS
+    /// line, what its SNS handler made of the notification: 200 handled, 422 refused, 500 failed.
     pub webhook_status: Option<u16>,
-    /// Who sent an outbound SMS: the bridge, or Twilio itself (opt-out confirmations).
+    /// Who sent an outbound SMS: the bridge, or the provider itself (`twilio`, `aws`:
+    /// keyword answers).
     pub sender: &'static str,
     pub segments: Option<usize>,
+    /// Why an inbound text never reached the bridge (AWS answered a keyword itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One WhatsApp message, seen from an agent's phone.
@@ -109,7 +117,8 @@ pub struct World {
     blob_bytes: usize,
     /// When each agent last wrote to the business number (their 24-hour window).
     agent_last_message: HashMap<String, Timestamp>,
-    /// (business number, customer) pairs Twilio won't deliver to: the customer texted STOP.
+    /// (opt-out list, customer) pairs the provider won't deliver to: the customer texted
+    /// STOP. Twilio's lists are per business number, AWS's default list is the account's.
     opted_out: BTreeSet<(String, String)>,
     /// Agents who adopted a username and hide their number: their webhooks carry only their
     /// business-scoped user id.

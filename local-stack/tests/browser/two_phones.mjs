@@ -3,7 +3,8 @@
 // in WhatsApp, the customer gets the SMS, the agent's message turns blue-ticked (read by the
 // bridge: delivered), the stored thread shows the leg delivered, the Claim button works, a /list
 // pick sets the agent's focus, a reaction shows, the agent hides their number behind a username
-// and is still relayed, and an opt-out request's "Opt out" button opts the customer out.
+// and is still relayed, an opt-out request's "Opt out" button opts the customer out, and the
+// customer picks the AWS SMS line, whose agent answers from that number.
 //
 //   node two_phones.mjs --url http://127.0.0.1:8080/ --chromium /usr/bin/chromium \
 //                       --screenshot /abs/path/two-phones.png
@@ -23,6 +24,10 @@ const REPLY = "Yes, it's ready, see you at 9!";
 const SECOND_SMS = 'Great, thanks!';
 const UNDER_USERNAME = 'See you at 9 then';
 const OPT_OUT_SMS = 'unsubscribe me please';
+const AWS_LINE = 'aws-demo';
+const AWS_AGENT = '14155550113';
+const AWS_SMS = 'Is my laptop fixed?';
+const AWS_REPLY = 'Yes, pick it up at 5';
 const CHROME_ARGS = [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -342,6 +347,32 @@ async function main() {
     const body = JSON.parse((await pressed).request().postData() || '{}');
     if (body.id !== id) throw new Error(`agent/button carried ${body.id}, not ${id}`);
     await page.locator(byTestId('thread-opted-out')).waitFor();
+  });
+
+  await step(`15. the customer picks the AWS SMS line and texts "${AWS_SMS}"; ${AWS_AGENT} answers it from the AWS number`, async () => {
+    const lineSel = page.locator(byTestId('line-select'));
+    await lineSel.locator(`option[value=${attr(AWS_LINE)}]`).waitFor({ state: 'attached' });
+    await lineSel.selectOption(AWS_LINE);
+    await page.locator(byTestId('sms-line-number'), { hasText: '+1 415-555-0200' }).waitFor();
+    await page.waitForFunction((a) => document.querySelector('[data-testid="agent-select"]').value === a, AWS_AGENT);
+    if (await smsThread.locator('[data-role="sms-message"]', { hasText: FIRST_SMS }).count()) {
+      throw new Error('the Twilio line\'s conversation shows on the AWS number');
+    }
+    await page.locator(byTestId('customer-input')).fill(AWS_SMS);
+    await page.locator(byTestId('customer-send')).click();
+    const mine = smsThread.locator('[data-role="sms-message"][data-direction="in"]', { hasText: AWS_SMS });
+    await mine.locator('[data-role="sms-status"]', { hasText: /^Delivered$/ }).waitFor();
+    const copy = waIn(AWS_SMS).last();
+    await copy.waitFor();
+    const id = await copy.getAttribute('data-id');
+    await agentChat.locator(byTestId('reply-' + id)).click();
+    await page.locator(byTestId('agent-input')).fill(AWS_REPLY);
+    await page.locator(byTestId('agent-send')).click();
+    await smsThread.locator('[data-role="sms-message"][data-direction="out"]', { hasText: AWS_REPLY }).waitFor();
+    await threadPane
+      .locator('[data-role="thread-message"][data-direction="outbound"]', { hasText: AWS_REPLY })
+      .filter({ has: page.locator('[data-role="leg"] [data-field="status"]', { hasText: /^delivered$/ }) })
+      .waitFor();
   });
 }
 

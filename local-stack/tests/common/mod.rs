@@ -69,6 +69,10 @@ impl LocalStack {
             "META_ACCESS_TOKEN",
             "TWILIO_ACCOUNT_SID",
             "TWILIO_AUTH_TOKEN",
+            "AWS_SMS_CONFIGURATION_SET",
+            "AWS_SMS_INBOUND_TOPIC_ARN",
+            "AWS_SMS_EVENTS_TOPIC_ARN",
+            "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
         ] {
             command.env_remove(name);
         }

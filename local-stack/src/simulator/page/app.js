@@ -123,6 +123,7 @@
     state: null, // normalised /_sim/state
     loaded: false,
     customer: store.get('customer', null),
+    lineId: store.get('line', null), // the line (business number) the customer texts
     agent: store.get('agent', null),
     extraCustomers: arr(store.get('extraCustomers', [])),
     thread: null,
@@ -140,9 +141,7 @@
 
   let els = {};
 
-  function normalise(st) {
-    st = st && typeof st === 'object' ? st : {};
-    const line = arr(st.lines)[0] || {};
+  function normaliseLine(line) {
     const agents = arr(line.agents).map((a) => (typeof a === 'string' || typeof a === 'number'
       ? { wa_id: String(a), name: null, user_id: null, username: null, number_hidden: false }
       : {
@@ -150,15 +149,30 @@
         username: a.username ?? null, number_hidden: a.number_hidden === true,
       }));
     return {
-      line: { id: line.id ?? null, sms_number: line.sms_number ?? '', pnid: line.whatsapp_phone_number_id ?? '', agents },
+      id: line.id ?? null, sms_number: line.sms_number ?? '', provider: line.sms_provider ?? 'twilio',
+      pnid: line.whatsapp_phone_number_id ?? '', agents, opted_out: line.opted_out == null ? null : arr(line.opted_out).map(String),
+    };
+  }
+
+  // Every line; `line` is the one the customer texts (S.lineId, else the first).
+  function normalise(st) {
+    st = st && typeof st === 'object' ? st : {};
+    const lines = arr(st.lines).map(normaliseLine);
+    const line = lines.find((l) => l.id === S.lineId) ?? lines[0] ?? normaliseLine({});
+    return {
+      lines,
+      line,
       customers: arr(st.customers).map(String),
       sms: arr(st.sms),
       whatsapp: arr(st.whatsapp),
       settings: st.settings && typeof st.settings === 'object' ? st.settings : {},
-      opted_out: arr(st.opted_out).map(String),
+      opted_out: line.opted_out ?? arr(st.opted_out).map(String),
       failures_injected: Number(st.failures_injected ?? 0),
     };
   }
+
+  const PROVIDER_NAMES = { twilio: 'Twilio', aws_end_user_messaging: 'AWS SMS' };
+  const providerName = (p) => PROVIDER_NAMES[p] ?? p;
 
   const agentOf = (waId) => S.state?.line.agents.find((a) => a.wa_id === String(waId)) ?? null;
   const agentName = (waId) => agentOf(waId)?.name ?? null;
@@ -178,6 +192,7 @@
   }
 
   function ensureSelections() {
+    if (!S.state.lines.some((l) => l.id === S.lineId)) S.lineId = S.state.line.id;
     const cs = customerList();
     if (!cs.includes(S.customer)) S.customer = cs[0] ?? null;
     const as = S.state.line.agents.map((a) => a.wa_id);
@@ -222,12 +237,13 @@
 
   async function loadOnce() {
     const customerBefore = S.customer;
-    const threadP = customerBefore ? fetchThread(customerBefore) : Promise.resolve(null);
+    const lineBefore = S.lineId;
+    const threadP = customerBefore ? fetchThread(customerBefore, lineBefore) : Promise.resolve(null);
     const st = normalise(await getJSON('/_sim/state'));
     S.state = st;
     ensureSelections();
     let thread = await threadP;
-    if (S.customer !== customerBefore) thread = S.customer ? await fetchThread(S.customer) : null;
+    if (S.customer !== customerBefore || S.lineId !== lineBefore) thread = S.customer ? await fetchThread(S.customer, S.lineId) : null;
     S.thread = thread;
     S.threadFor = S.customer;
     S.loaded = true;
@@ -235,9 +251,9 @@
     document.body.dataset.loaded = 'true';
   }
 
-  async function fetchThread(customer) {
+  async function fetchThread(customer, line) {
     try {
-      return await getJSON('/_sim/thread?customer=' + encodeURIComponent(customer));
+      return await getJSON('/_sim/thread?customer=' + encodeURIComponent(customer) + (line ? '&line=' + encodeURIComponent(line) : ''));
     } catch (e) {
       return { error: e.message };
     }
@@ -335,6 +351,7 @@
     renderThread();
     store.set('customer', S.customer);
     store.set('agent', S.agent);
+    store.set('line', S.lineId);
   }
 
   function renderSettings() {
@@ -366,6 +383,7 @@
   }
 
   function renderSelects() {
+    fillSelect(els.lineSelect, S.state.lines.map((l) => [l.id, `${pretty(l.sms_number)} · ${providerName(l.provider)}`]), S.lineId);
     fillSelect(els.customerSelect, customerList().map((c) => [c, pretty(c)]), S.customer);
     fillSelect(els.agentSelect, S.state.line.agents.map((a) => [a.wa_id, a.name ? `${a.name} · ${pretty(a.wa_id)}` : pretty(a.wa_id)]), S.agent);
   }
@@ -373,6 +391,7 @@
   function renderHeaders() {
     const num = S.state.line.sms_number;
     els.smsName.textContent = num ? pretty(num) : 'Business';
+    els.smsName.title = num ? `line ${S.state.line.id}, by ${providerName(S.state.line.provider)}` : '';
     els.waName.textContent = num ? `Business · ${pretty(num)}` : 'Business';
     const agent = agentOf(S.agent);
     if (!agent) {
@@ -388,12 +407,13 @@
     const wanted = S.hiddenWanted;
     if (wanted && wanted.agent === S.agent && wanted.hidden === shown) S.hiddenWanted = null;
     els.agentUsername.checked = wanted && wanted.agent === S.agent ? wanted.hidden : shown;
-    els.threadCustomer.textContent = S.customer ? pretty(S.customer) : '—';
+    els.threadCustomer.textContent = S.customer ? `${pretty(S.customer)} · line ${S.state.line.id ?? '—'}` : '—';
   }
 
   // ---------------------------------------------------------------- render: the SMS phone
   function renderSms() {
-    const msgs = S.customer ? S.state.sms.filter((m) => m.customer === S.customer) : [];
+    const number = S.state.line.sms_number;
+    const msgs = S.customer ? S.state.sms.filter((m) => m.customer === S.customer && m.line === number) : [];
     let lastIn = -1;
     msgs.forEach((m, i) => { if (m.direction === 'in') lastIn = i; });
     const items = [];
@@ -440,12 +460,15 @@
       if (notDelivered) row.append(h('div', { class: 'sms-line' }, b, h('span', { class: 'sms-bang', title: `The bridge's webhook answered ${ws}` }, '!')));
       else row.append(b);
     }
-    if (mine) {
+    if (mine && m.note) {
+      row.append(h('div', { class: 'sms-note muted', 'data-role': 'sms-status', title: m.note }, m.note));
+    } else if (mine) {
       if (notDelivered) row.append(h('div', { class: 'sms-note bad', 'data-role': 'sms-status', title: `webhook_status ${ws}` }, 'Not Delivered'));
       else if (ws == null && latest) row.append(h('div', { class: 'sms-note', 'data-role': 'sms-status' }, 'Sending…'));
       else if (latest) row.append(h('div', { class: 'sms-note', 'data-role': 'sms-status' }, 'Delivered'));
     } else if (failedOut) {
-      row.append(h('div', { class: 'sms-note muted', 'data-role': 'sms-status' }, `${m.status}${m.error_code != null ? ` · error ${m.error_code}` : ''}`));
+      const why = m.event_type ?? (m.error_code != null ? `error ${m.error_code}` : null);
+      row.append(h('div', { class: 'sms-note muted', 'data-role': 'sms-status' }, `${m.status}${why ? ` · ${why}` : ''}`));
     }
     return row;
   }
@@ -867,7 +890,7 @@
     if (!S.customer) { toast('customer', 'Add or pick a customer number first.'); return false; }
     els.smsThread._force = true;
     try {
-      await post('/_sim/customer/send', { from: S.customer, text, media: media ? [media] : [] });
+      await post('/_sim/customer/send', { from: S.customer, to: S.state.line.sms_number || null, text, media: media ? [media] : [] });
       return true;
     } catch (e) {
       toast('customer', `Not sent: ${e.message}`);
@@ -1013,7 +1036,7 @@
   function init() {
     els = {
       liveDot: tid('live-dot'), liveLabel: tid('live-label'), settings: tid('settings'),
-      customerSelect: tid('customer-select'), customerNew: tid('customer-new-number'), customerAddForm: tid('customer-add-form'),
+      lineSelect: tid('line-select'), customerSelect: tid('customer-select'), customerNew: tid('customer-new-number'), customerAddForm: tid('customer-add-form'),
       smsName: tid('sms-line-number'), smsThread: tid('customer-thread'), customerForm: tid('customer-form'),
       customerInput: tid('customer-input'), customerAttach: tid('customer-attach'), customerFile: tid('customer-file'), customerToast: tid('customer-toast'),
       agentSelect: tid('agent-select'), agentUsername: tid('agent-username'), waName: tid('wa-business-name'), waSub: tid('wa-business-sub'), waChat: tid('agent-chat'),
@@ -1030,6 +1053,19 @@
     tickClock();
     setInterval(tickClock, 20e3);
 
+    els.lineSelect.addEventListener('change', () => {
+      S.lineId = els.lineSelect.value || null;
+      S.state = { ...S.state, line: S.state.lines.find((l) => l.id === S.lineId) ?? S.state.line };
+      S.state.opted_out = S.state.line.opted_out ?? S.state.opted_out;
+      ensureSelections();
+      S.replyTo = null;
+      els.smsThread._force = true;
+      els.waChat._force = true;
+      els.threadList._force = true;
+      S.thread = null;
+      render();
+      refresh();
+    });
     els.customerSelect.addEventListener('change', () => {
       S.customer = els.customerSelect.value || null;
       els.smsThread._force = true;
