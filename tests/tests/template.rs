@@ -47,13 +47,27 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
 const SECRETS: &[(&str, &[&str])] = &[
     (
         "functions/sms-webhook",
-        &["TWILIO_AUTH_TOKEN_PARAM", "META_ACCESS_TOKEN_PARAM", "TWILIO_WEBHOOK_SHARED_KEY_PARAM"],
+        &[
+            "TWILIO_AUTH_TOKEN_PARAM",
+            "META_ACCESS_TOKEN_PARAM",
+            "TWILIO_WEBHOOK_SHARED_KEY_PARAM",
+            "MEDIA_LINK_KEY_PARAM",
+        ],
     ),
     ("functions/whatsapp-webhook", &["META_APP_SECRET_PARAM", "META_VERIFY_TOKEN_PARAM"]),
-    ("functions/delivery-worker", &["META_ACCESS_TOKEN_PARAM", "TWILIO_AUTH_TOKEN_PARAM"]),
+    ("functions/delivery-worker", &["META_ACCESS_TOKEN_PARAM", "TWILIO_AUTH_TOKEN_PARAM", "MEDIA_LINK_KEY_PARAM"]),
 ];
-const PLAIN_SECRETS: &[&str] =
-    &["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
+const PLAIN_SECRETS: &[&str] = &[
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_WEBHOOK_SHARED_KEY",
+    "MEDIA_LINK_KEY",
+    "META_APP_SECRET",
+    "META_ACCESS_TOKEN",
+    "META_VERIFY_TOKEN",
+];
+/// Set when the deployment has a Twilio account (`TwilioAccountSid` given): the Twilio
+/// settings, whose secrets' parameters keep their default names.
+const TWILIO_CONDITION: &str = "HasTwilioAccount";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -226,6 +240,12 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
                 None => {
                     assert!(default.starts_with('/'), "{parameter}: default must start with /");
                     arns.insert(arn);
+                }
+                Some(TWILIO_CONDITION) => {
+                    assert!(default.starts_with('/'), "{parameter}: default must start with /");
+                    let defined = &parsed()["Conditions"][TWILIO_CONDITION];
+                    assert_eq!(defined, &json!({ "Fn::Not": [{ "Fn::Equals": [ref_to("TwilioAccountSid"), ""] }] }));
+                    optional_arns.insert((TWILIO_CONDITION.to_owned(), arn));
                 }
                 Some(condition) => {
                     assert!(default.is_empty(), "{parameter}: an optional secret is off by default");
@@ -1062,4 +1082,34 @@ fn the_sms_webhook_takes_exactly_the_two_aws_sms_topics() {
             .map_or(0, |events| events.values().filter(|e| e["Type"] == "SNS").count());
         assert_eq!(sns_events, 0, "{id}: a SAM SNS event can't be conditional");
     }
+}
+
+/// A deployment without a Twilio account (`TwilioAccountSid` empty, every line on AWS SMS)
+/// gets no Twilio setting, and signs media links with `MediaLinkKeyParameter`'s key, which the
+/// template then requires; the worker that signs and the webhook that checks get the same.
+#[test]
+fn a_deployment_without_twilio_gets_no_twilio_settings_and_a_media_link_key() {
+    let sid = &parsed()["Parameters"]["TwilioAccountSid"];
+    assert_eq!(sid["Default"], "");
+    let pattern = sid["AllowedPattern"].as_str().unwrap();
+    assert!(pattern.starts_with("^(") && pattern.ends_with(")?$"), "empty or a SID: {pattern}");
+    assert_eq!(parsed()["Parameters"]["MediaLinkKeyParameter"]["Default"], "");
+    let twilio = |value: Value| json!({ "Fn::If": [TWILIO_CONDITION, value, ref_to("AWS::NoValue")] });
+    let keyed = json!({ "Fn::If": ["HasMediaLinkKey", ref_to("MediaLinkKeyParameter"), ref_to("AWS::NoValue")] });
+    for id in ["SmsWebhookFunction", "DeliveryWorkerFunction"] {
+        let variables = &resource(id)["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["TWILIO_ACCOUNT_SID"], twilio(ref_to("TwilioAccountSid")), "{id}");
+        assert_eq!(variables["TWILIO_AUTH_TOKEN_PARAM"], twilio(ref_to("TwilioAuthTokenParameter")), "{id}");
+        assert_eq!(variables["MEDIA_LINK_KEY_PARAM"], keyed, "{id}");
+    }
+    let rule = &parsed()["Rules"]["MediaLinksHaveAKey"]["Assertions"][0]["Assert"]["Fn::Or"];
+    assert_eq!(
+        rule,
+        &json!([
+            { "Fn::Not": [{ "Fn::Equals": [ref_to("TwilioAccountSid"), ""] }] },
+            { "Fn::Not": [{ "Fn::Equals": [ref_to("MediaLinkKeyParameter"), ""] }] }
+        ])
+    );
+    let secrets = std::fs::read_to_string(workspace().join("shared/src/secrets.rs")).unwrap();
+    assert!(secrets.contains("\"MEDIA_LINK_KEY\""), "MEDIA_LINK_KEY_PARAM is read from SSM");
 }
