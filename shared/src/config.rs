@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use crate::adapters::aws_sms::events::AwsSmsTopics;
 use crate::adapters::dynamodb::DEFAULT_MESSAGE_RETENTION;
 use crate::app::deliver_job::SendRates;
+use crate::domain::media::MediaUrlKey;
 use crate::domain::{Lines, RetryPolicy, SmsProviderKind};
 
 /// Reads one variable; empty values count as unset.
@@ -45,9 +46,13 @@ pub struct SmsWebhookConfig {
     pub table_name: String,
     pub delivery_queue_url: String,
     pub public_base_url: String,
-    pub twilio_auth_token: SecretString,
+    /// `TWILIO_AUTH_TOKEN`: verifies Twilio's requests; required when a line uses Twilio.
+    /// Unset, every Twilio request is refused.
+    pub twilio_auth_token: Option<SecretString>,
     /// When set, inbound requests for another account are refused.
     pub twilio_account_sid: Option<String>,
+    /// What the bridge's media links are signed with ([`media_url_key`]).
+    pub media_url_key: MediaUrlKey,
     /// `TWILIO_WEBHOOK_SHARED_KEY`: the secrets of a Webhook Setting's shared key (two,
     /// comma-separated, while it is rotated); empty when Twilio signs with the auth token.
     pub twilio_webhook_shared_keys: Vec<SecretString>,
@@ -71,14 +76,22 @@ pub struct SmsWebhookConfig {
 impl SmsWebhookConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
         let lines = lines(env)?;
+        // In the order the errors are reported: the first missing or invalid variable is named.
+        let aws_sms_topics = aws_sms_topics(env, &lines)?;
+        let lines_refresh = lines_refresh(env)?;
+        let table_name = required(env, "TABLE_NAME")?;
+        let delivery_queue_url = required(env, "DELIVERY_QUEUE_URL")?;
+        let public_base_url = base_url(env, "PUBLIC_BASE_URL", None)?;
+        let twilio_auth_token = twilio_secret(env, &lines, "TWILIO_AUTH_TOKEN")?;
         Ok(Self {
-            aws_sms_topics: aws_sms_topics(env, &lines)?,
+            aws_sms_topics,
             lines,
-            lines_refresh: lines_refresh(env)?,
-            table_name: required(env, "TABLE_NAME")?,
-            delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
-            public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
-            twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
+            lines_refresh,
+            table_name,
+            delivery_queue_url,
+            public_base_url,
+            media_url_key: media_url_key(env, twilio_auth_token.as_ref())?,
+            twilio_auth_token,
             twilio_account_sid: account_sid(env)?,
             twilio_webhook_shared_keys: shared_keys(env)?,
             message_retention: message_retention(env)?,
@@ -133,8 +146,11 @@ pub struct DeliveryWorkerConfig {
     /// Where SMS status callbacks go: `PUBLIC_BASE_URL/sms/status`.
     pub public_base_url: String,
     pub twilio_api_base: String,
-    pub twilio_account_sid: String,
-    pub twilio_auth_token: SecretString,
+    /// `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`, required when a line uses Twilio; unset,
+    /// a send from a Twilio line (one switched to Twilio later) fails for an operator to fix.
+    pub twilio: Option<TwilioCredentials>,
+    /// What the bridge's media links are signed with ([`media_url_key`]).
+    pub media_url_key: MediaUrlKey,
     /// Where jobs that need an operator go at once (escalations, undecodable records).
     pub dead_letter_queue_url: String,
     pub rates: SendRates,
@@ -158,21 +174,32 @@ pub struct DeliveryWorkerConfig {
 impl DeliveryWorkerConfig {
     pub fn from_lookup(env: Lookup) -> Result<Self, ConfigError> {
         let lines = lines(env)?;
+        // In the order the errors are reported: the first missing or invalid variable is named.
+        let aws_sms_configuration_set = aws_sms_configuration_set(env, &lines)?;
+        let lines_refresh = lines_refresh(env)?;
+        let table_name = required(env, "TABLE_NAME")?;
+        let delivery_queue_url = required(env, "DELIVERY_QUEUE_URL")?;
+        let message_retention = message_retention(env)?;
+        let graph_api_base = base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?;
+        let graph_api_version = graph_api_version(env)?;
+        let meta_access_token = secret(env, "META_ACCESS_TOKEN")?;
+        let public_base_url = base_url(env, "PUBLIC_BASE_URL", None)?;
+        let twilio_api_base = base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?;
+        let twilio = twilio_credentials(env, &lines)?;
         Ok(Self {
-            aws_sms_configuration_set: aws_sms_configuration_set(env, &lines)?,
+            media_url_key: media_url_key(env, twilio.as_ref().map(|t| &t.auth_token))?,
+            twilio,
+            aws_sms_configuration_set,
             lines,
-            lines_refresh: lines_refresh(env)?,
-            table_name: required(env, "TABLE_NAME")?,
-            delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
-            message_retention: message_retention(env)?,
-            graph_api_base: base_url(env, "GRAPH_API_BASE", Some(DEFAULT_GRAPH_API_BASE))?,
-            graph_api_version: graph_api_version(env)?,
-            meta_access_token: secret(env, "META_ACCESS_TOKEN")?,
-            public_base_url: base_url(env, "PUBLIC_BASE_URL", None)?,
-            twilio_api_base: base_url(env, "TWILIO_API_BASE", Some(DEFAULT_TWILIO_API_BASE))?,
-            twilio_account_sid: account_sid(env)?
-                .ok_or_else(|| ConfigError::new("TWILIO_ACCOUNT_SID", "not set (the worker sends SMS with it)"))?,
-            twilio_auth_token: secret(env, "TWILIO_AUTH_TOKEN")?,
+            lines_refresh,
+            table_name,
+            delivery_queue_url,
+            message_retention,
+            graph_api_base,
+            graph_api_version,
+            meta_access_token,
+            public_base_url,
+            twilio_api_base,
             dead_letter_queue_url: required(env, "DEAD_LETTER_QUEUE_URL")?,
             rates: SendRates {
                 whatsapp_per_second: positive(
@@ -265,6 +292,59 @@ fn bucket_name(env: Lookup, name: &str) -> Result<Option<String>, ConfigError> {
         Ok(Some(value))
     } else {
         Err(ConfigError::new(name, "must be an S3 bucket name (3-63 of a-z, 0-9, . and -)"))
+    }
+}
+
+/// The Twilio account the worker sends with.
+pub struct TwilioCredentials {
+    pub account_sid: String,
+    pub auth_token: SecretString,
+}
+
+/// A Twilio secret: required when a line uses Twilio at the cold start, optional otherwise
+/// (a deployment whose lines all use AWS End User Messaging SMS needs no Twilio account).
+fn twilio_secret(env: Lookup, lines: &Lines, name: &str) -> Result<Option<SecretString>, ConfigError> {
+    match env(name) {
+        Some(value) => Ok(Some(SecretString::from(value))),
+        None if lines.use_provider(SmsProviderKind::Twilio) => {
+            Err(ConfigError::new(name, "not set (a line sends through twilio)"))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` for the worker: both or neither, and both
+/// when a line uses Twilio.
+fn twilio_credentials(env: Lookup, lines: &Lines) -> Result<Option<TwilioCredentials>, ConfigError> {
+    let uses_twilio = lines.use_provider(SmsProviderKind::Twilio);
+    let sid_name = "TWILIO_ACCOUNT_SID";
+    match (account_sid(env)?, twilio_secret(env, lines, "TWILIO_AUTH_TOKEN")?) {
+        (Some(account_sid), Some(auth_token)) => Ok(Some(TwilioCredentials { account_sid, auth_token })),
+        (None, _) if uses_twilio => Err(ConfigError::new(sid_name, "not set (a line sends through twilio)")),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ConfigError::new(sid_name, "not set (TWILIO_AUTH_TOKEN is)")),
+        (Some(_), None) => Err(ConfigError::new("TWILIO_AUTH_TOKEN", "not set (TWILIO_ACCOUNT_SID is)")),
+    }
+}
+
+/// Shortest `MEDIA_LINK_KEY`: as many characters as a 192-bit key in base64.
+pub const MEDIA_LINK_KEY_MIN_CHARS: usize = 32;
+
+/// The key media links are signed with (docs/media.md), the same in the worker that signs
+/// them and the SMS webhook that checks them: from `MEDIA_LINK_KEY` when it is set; otherwise
+/// derived from the Twilio auth token, as before the key had a variable of its own, so a
+/// deployment with Twilio keeps its links valid and needs no new secret. A deployment
+/// without Twilio must give `MEDIA_LINK_KEY`.
+pub fn media_url_key(env: Lookup, twilio_auth_token: Option<&SecretString>) -> Result<MediaUrlKey, ConfigError> {
+    let name = "MEDIA_LINK_KEY";
+    match (env(name), twilio_auth_token) {
+        (Some(key), _) if key.trim().chars().count() < MEDIA_LINK_KEY_MIN_CHARS => Err(ConfigError::new(
+            name,
+            format!("must be at least {MEDIA_LINK_KEY_MIN_CHARS} characters (e.g. openssl rand -base64 32)"),
+        )),
+        (Some(key), _) => Ok(MediaUrlKey::derive(&SecretString::from(key.trim().to_owned()))),
+        (None, Some(token)) => Ok(MediaUrlKey::derive(token)),
+        (None, None) => Err(ConfigError::new(name, "not set (media links need it when TWILIO_AUTH_TOKEN isn't set)")),
     }
 }
 
@@ -620,6 +700,98 @@ mod tests {
             assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&with)).err().unwrap().name, name);
         }
         assert!(DeliveryWorkerConfig::from_lookup(&env(WORKER)).unwrap().aws_sms_configuration_set.is_none());
+    }
+
+    const MEDIA_KEY: &str = "a-media-link-key-of-32-characters";
+
+    fn link(key: &MediaUrlKey) -> String {
+        key.sign("https://b", crate::domain::media::MediaSource::WhatsApp, "123", jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// A deployment whose lines all use AWS needs no Twilio account: the media links are
+    /// signed with MEDIA_LINK_KEY, the same in the webhook that checks them and the worker that
+    /// signs them. A Twilio line still needs Twilio's settings.
+    #[test]
+    fn a_deployment_without_twilio_needs_only_a_media_link_key() {
+        let topics = [("AWS_SMS_INBOUND_TOPIC_ARN", INBOUND_TOPIC), ("AWS_SMS_EVENTS_TOPIC_ARN", EVENTS_TOPIC)];
+        let aws_only = |extra: &[(&'static str, &'static str)]| {
+            let mut overrides = vec![("BRIDGE_LINES", AWS_LINE), ("TWILIO_AUTH_TOKEN", "")];
+            overrides.extend(topics);
+            overrides.extend(extra);
+            sms_env(&overrides)
+        };
+        let worker_aws_only = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs: Vec<_> = WORKER
+                .iter()
+                .copied()
+                .filter(|(k, _)| !["BRIDGE_LINES", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"].contains(k))
+                .collect();
+            pairs.extend([("BRIDGE_LINES", AWS_LINE), ("AWS_SMS_CONFIGURATION_SET", "bridge-sms")]);
+            pairs.extend(extra);
+            env(&pairs)
+        };
+        let err = SmsWebhookConfig::from_lookup(&aws_only(&[])).err().unwrap();
+        assert_eq!(err.name, "MEDIA_LINK_KEY", "{err}");
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&worker_aws_only(&[])).err().unwrap().name, "MEDIA_LINK_KEY");
+        let short = [("MEDIA_LINK_KEY", "short")];
+        assert_eq!(SmsWebhookConfig::from_lookup(&aws_only(&short)).err().unwrap().name, "MEDIA_LINK_KEY");
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&worker_aws_only(&short)).err().unwrap().name, "MEDIA_LINK_KEY");
+
+        let keyed = [("MEDIA_LINK_KEY", MEDIA_KEY)];
+        let webhook = SmsWebhookConfig::from_lookup(&aws_only(&keyed)).unwrap();
+        assert!(webhook.twilio_auth_token.is_none() && webhook.twilio_account_sid.is_none());
+        let worker = DeliveryWorkerConfig::from_lookup(&worker_aws_only(&keyed)).unwrap();
+        assert!(worker.twilio.is_none());
+        assert_eq!(link(&webhook.media_url_key), link(&worker.media_url_key), "one key signs and checks");
+        assert_eq!(link(&worker.media_url_key), link(&MediaUrlKey::derive(&SecretString::from(MEDIA_KEY))));
+
+        // A Twilio line (or a Twilio setting given halfway) still needs Twilio's settings.
+        assert_eq!(
+            SmsWebhookConfig::from_lookup(&sms_env(&[("TWILIO_AUTH_TOKEN", ""), ("MEDIA_LINK_KEY", MEDIA_KEY)]))
+                .err()
+                .unwrap()
+                .name,
+            "TWILIO_AUTH_TOKEN"
+        );
+        for (missing, named) in
+            [("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN"), ("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID")]
+        {
+            let mut pairs: Vec<_> = WORKER.iter().copied().filter(|(k, _)| *k != missing).collect();
+            pairs.push(("MEDIA_LINK_KEY", MEDIA_KEY));
+            assert_eq!(DeliveryWorkerConfig::from_lookup(&env(&pairs)).err().unwrap().name, named, "{missing}");
+        }
+        let halfway = worker_aws_only(&[
+            ("MEDIA_LINK_KEY", MEDIA_KEY),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ]);
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&halfway).err().unwrap().name, "TWILIO_AUTH_TOKEN");
+        let halfway = worker_aws_only(&[("MEDIA_LINK_KEY", MEDIA_KEY), ("TWILIO_AUTH_TOKEN", "x")]);
+        assert_eq!(DeliveryWorkerConfig::from_lookup(&halfway).err().unwrap().name, "TWILIO_ACCOUNT_SID");
+    }
+
+    /// With Twilio and no MEDIA_LINK_KEY, the key is derived from the auth token as it always
+    /// was, so links already sent stay valid; a MEDIA_LINK_KEY given wins.
+    #[test]
+    fn with_twilio_the_media_link_key_is_still_the_auth_tokens() {
+        let from_token = link(&MediaUrlKey::derive(&SecretString::from("x")));
+        let webhook = SmsWebhookConfig::from_lookup(&sms_env(&[("TWILIO_AUTH_TOKEN", "x")])).unwrap();
+        let worker = DeliveryWorkerConfig::from_lookup(&env(WORKER)).unwrap();
+        assert_eq!(link(&webhook.media_url_key), from_token);
+        assert_eq!(link(&worker.media_url_key), from_token);
+        let twilio = worker.twilio.unwrap();
+        assert_eq!(
+            (twilio.account_sid.as_str(), twilio.auth_token.expose_secret()),
+            ("AC00000000000000000000000000000000", "x")
+        );
+
+        let mut keyed = WORKER.to_vec();
+        keyed.push(("MEDIA_LINK_KEY", MEDIA_KEY));
+        let worker = DeliveryWorkerConfig::from_lookup(&env(&keyed)).unwrap();
+        let webhook =
+            SmsWebhookConfig::from_lookup(&sms_env(&[("TWILIO_AUTH_TOKEN", "x"), ("MEDIA_LINK_KEY", MEDIA_KEY)]))
+                .unwrap();
+        assert_ne!(link(&worker.media_url_key), from_token);
+        assert_eq!(link(&worker.media_url_key), link(&webhook.media_url_key));
     }
 
     #[test]

@@ -12,9 +12,10 @@ use crate::config::{ConfigError, Lookup};
 
 /// The variables of the environment contract that may come from SSM: the secrets, and
 /// the lines (a deployment's `BRIDGE_LINES` JSON kept in a parameter of its own).
-pub const FROM_SSM: [&str; 6] = [
+pub const FROM_SSM: [&str; 7] = [
     "TWILIO_AUTH_TOKEN",
     "TWILIO_WEBHOOK_SHARED_KEY",
+    "MEDIA_LINK_KEY",
     "META_APP_SECRET",
     "META_ACCESS_TOKEN",
     "META_VERIFY_TOKEN",

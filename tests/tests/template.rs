@@ -47,13 +47,27 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
 const SECRETS: &[(&str, &[&str])] = &[
     (
         "functions/sms-webhook",
-        &["TWILIO_AUTH_TOKEN_PARAM", "META_ACCESS_TOKEN_PARAM", "TWILIO_WEBHOOK_SHARED_KEY_PARAM"],
+        &[
+            "TWILIO_AUTH_TOKEN_PARAM",
+            "META_ACCESS_TOKEN_PARAM",
+            "TWILIO_WEBHOOK_SHARED_KEY_PARAM",
+            "MEDIA_LINK_KEY_PARAM",
+        ],
     ),
     ("functions/whatsapp-webhook", &["META_APP_SECRET_PARAM", "META_VERIFY_TOKEN_PARAM"]),
-    ("functions/delivery-worker", &["META_ACCESS_TOKEN_PARAM", "TWILIO_AUTH_TOKEN_PARAM"]),
+    ("functions/delivery-worker", &["META_ACCESS_TOKEN_PARAM", "TWILIO_AUTH_TOKEN_PARAM", "MEDIA_LINK_KEY_PARAM"]),
 ];
-const PLAIN_SECRETS: &[&str] =
-    &["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "META_APP_SECRET", "META_ACCESS_TOKEN", "META_VERIFY_TOKEN"];
+const PLAIN_SECRETS: &[&str] = &[
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_WEBHOOK_SHARED_KEY",
+    "MEDIA_LINK_KEY",
+    "META_APP_SECRET",
+    "META_ACCESS_TOKEN",
+    "META_VERIFY_TOKEN",
+];
+/// Set when the deployment has a Twilio account (`TwilioAccountSid` given): the Twilio
+/// settings, whose secrets' parameters keep their default names.
+const TWILIO_CONDITION: &str = "HasTwilioAccount";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -227,6 +241,12 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
                     assert!(default.starts_with('/'), "{parameter}: default must start with /");
                     arns.insert(arn);
                 }
+                Some(TWILIO_CONDITION) => {
+                    assert!(default.starts_with('/'), "{parameter}: default must start with /");
+                    let defined = &parsed()["Conditions"][TWILIO_CONDITION];
+                    assert_eq!(defined, &json!({ "Fn::Not": [{ "Fn::Equals": [ref_to("TwilioAccountSid"), ""] }] }));
+                    optional_arns.insert((TWILIO_CONDITION.to_owned(), arn));
+                }
                 Some(condition) => {
                     assert!(default.is_empty(), "{parameter}: an optional secret is off by default");
                     let defined = &parsed()["Conditions"][condition];
@@ -296,6 +316,11 @@ fn nothing_is_granted_on_every_resource() {
                 let xray_only =
                     map.get("Action").is_some_and(|a| strings(a).iter().all(|a| XRAY_WRITE.contains(&a.as_str())));
                 for (key, inner) in map {
+                    // A key policy's "*" is the key itself (the AWS SMS topics' key, checked in
+                    // only_the_sms_service_may_publish_to_the_aws_sms_topics).
+                    if key == "KeyPolicy" {
+                        continue;
+                    }
                     if (key == "Resource" || key == "NotResource") && !xray_only {
                         assert!(!as_list(inner).contains(&&json!("*")), "{path}.{key} is \"*\"");
                     }
@@ -796,4 +821,295 @@ fn what_holds_personal_data_is_encrypted_and_expires_as_security_md_says() {
     for (id, group) in resources("AWS::Logs::LogGroup") {
         assert_eq!(group["Properties"]["RetentionInDays"], ref_to("LogRetentionDays"), "{id}");
     }
+}
+
+/// The resources an AWS End User Messaging SMS line needs (docs/aws-sms.md), made only when
+/// `AwsSmsPhoneNumberArns` names a number.
+const AWS_SMS_RESOURCES: &[&str] = &[
+    "AwsSmsTopicKey",
+    "AwsSmsInboundTopic",
+    "AwsSmsEventsTopic",
+    "AwsSmsInboundTopicPolicy",
+    "AwsSmsEventsTopicPolicy",
+    "AwsSmsConfigurationSet",
+    "AwsSmsInboundSubscription",
+    "AwsSmsEventsSubscription",
+    "AwsSmsInboundInvokePermission",
+    "AwsSmsEventsInvokePermission",
+];
+const AWS_SMS_CONDITION: &str = "HasAwsSmsLines";
+
+fn resource(id: &str) -> &'static Value {
+    let found = &parsed()["Resources"][id];
+    assert!(found.is_object(), "no resource {id}");
+    found
+}
+
+fn if_aws_sms(value: Value) -> Value {
+    json!({ "Fn::If": [AWS_SMS_CONDITION, value, ref_to("AWS::NoValue")] })
+}
+
+/// A Twilio-only stack (the parameter empty, its default) deploys exactly what it did before
+/// AWS SMS lines existed: every AWS SMS resource is under `HasAwsSmsLines`, and nothing else
+/// names one of them, or sets an AWS SMS variable, outside an `!If` on the same condition.
+#[test]
+fn aws_sms_resources_exist_only_for_aws_sms_lines() {
+    let parameter = &parsed()["Parameters"]["AwsSmsPhoneNumberArns"];
+    assert_eq!(parameter["Type"], "CommaDelimitedList");
+    assert_eq!(parameter["Default"], "", "off by default");
+    assert_eq!(
+        parsed()["Conditions"][AWS_SMS_CONDITION],
+        json!({ "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": ["", ref_to("AwsSmsPhoneNumberArns")] }, ""] }] })
+    );
+    let conditional: BTreeSet<&str> = parsed()["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Condition"] == AWS_SMS_CONDITION)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(conditional, AWS_SMS_RESOURCES.iter().copied().collect(), "the AWS SMS resources, and only them");
+    for of_type in
+        ["AWS::SMSVOICE::ConfigurationSet", "AWS::SNS::Subscription", "AWS::KMS::Key", "AWS::SNS::TopicPolicy"]
+    {
+        for (id, _) in resources(of_type) {
+            assert!(conditional.contains(id), "{id} ({of_type}) is made for a Twilio-only stack");
+        }
+    }
+
+    /// Every name of an AWS SMS resource (`Ref`, `GetAtt`, `${..}` in a `Sub`) reached
+    /// without passing the `true` branch of an `!If` on the condition.
+    fn unguarded(value: &Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(when) = map.get("Fn::If").filter(|w| w[0] == AWS_SMS_CONDITION) {
+                    return unguarded(&when[2], &format!("{path}.else"), found);
+                }
+                for (key, inner) in map {
+                    let named = match (key.as_str(), inner) {
+                        ("Ref", Value::String(name)) => vec![name.clone()],
+                        ("Fn::GetAtt", attribute) => vec![attribute[0].as_str().unwrap_or_default().to_owned()],
+                        ("Fn::Sub", sub) => {
+                            let text = sub.as_str().or_else(|| sub[0].as_str()).unwrap_or_default();
+                            text.split("${").skip(1).map(|s| s.split(['}', '.']).next().unwrap().to_owned()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    found.extend(
+                        named
+                            .into_iter()
+                            .filter(|n| AWS_SMS_RESOURCES.contains(&n.as_str()))
+                            .map(|n| format!("{path}: {n}")),
+                    );
+                    unguarded(inner, &format!("{path}.{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, item)| unguarded(item, &format!("{path}[{i}]"), found))
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for (id, resource) in parsed()["Resources"].as_object().unwrap() {
+        if !conditional.contains(id.as_str()) {
+            unguarded(resource, id, &mut found);
+        }
+    }
+    for (id, output) in parsed()["Outputs"].as_object().unwrap() {
+        if output["Condition"] != AWS_SMS_CONDITION {
+            unguarded(output, id, &mut found);
+        }
+    }
+    assert!(found.is_empty(), "named outside HasAwsSmsLines: {found:?}");
+
+    // The variables the code reads for AWS lines are set only under the condition.
+    let config = std::fs::read_to_string(workspace().join("shared/src/config.rs")).unwrap();
+    let variables = |id: &str| resource(id)["Properties"]["Environment"]["Variables"].clone();
+    for (function, variable, value) in [
+        ("SmsWebhookFunction", "AWS_SMS_INBOUND_TOPIC_ARN", ref_to("AwsSmsInboundTopic")),
+        ("SmsWebhookFunction", "AWS_SMS_EVENTS_TOPIC_ARN", ref_to("AwsSmsEventsTopic")),
+        ("DeliveryWorkerFunction", "AWS_SMS_CONFIGURATION_SET", ref_to("AwsSmsConfigurationSet")),
+    ] {
+        assert!(config.contains(&format!("\"{variable}\"")), "the code reads no {variable}");
+        assert_eq!(variables(function)[variable], if_aws_sms(value), "{function}: {variable}");
+    }
+    assert!(variables("WhatsAppWebhookFunction").get("AWS_SMS_CONFIGURATION_SET").is_none());
+}
+
+/// Each topic's policy lets the SMS service publish, for this account only (the condition keys
+/// AWS recommends against the confused deputy), and nobody else; the events topic only for
+/// this stack's configuration set. The key that encrypts them lets the SMS service encrypt and
+/// nothing more.
+#[test]
+fn only_the_sms_service_may_publish_to_the_aws_sms_topics() {
+    let in_this_account = json!({ "Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:*" });
+    let configuration_set = resource("AwsSmsConfigurationSet");
+    let set_name = &configuration_set["Properties"]["ConfigurationSetName"];
+    assert!(set_name.is_object(), "named by the template, so the events topic's policy can name it");
+    let this_set = json!({ "Fn::Sub": [
+        "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:configuration-set/${Name}",
+        { "Name": set_name }
+    ] });
+    for (topic, policy, source) in [
+        ("AwsSmsInboundTopic", "AwsSmsInboundTopicPolicy", &in_this_account),
+        ("AwsSmsEventsTopic", "AwsSmsEventsTopicPolicy", &this_set),
+    ] {
+        assert_eq!(resource(topic)["Type"], "AWS::SNS::Topic");
+        assert_eq!(resource(topic)["Properties"]["KmsMasterKeyId"], ref_to("AwsSmsTopicKey"), "{topic}: encrypted");
+        let policies: Vec<_> = resources("AWS::SNS::TopicPolicy")
+            .into_iter()
+            .filter(|(_, p)| as_list(&p["Properties"]["Topics"]).contains(&&ref_to(topic)))
+            .collect();
+        let [(id, found)] = policies.as_slice() else { panic!("{topic}: one policy, not {policies:?}") };
+        assert_eq!(*id, policy);
+        assert_eq!(found["Properties"]["Topics"], json!([ref_to(topic)]), "{policy}: its own topic alone");
+        let statements = as_list(&found["Properties"]["PolicyDocument"]["Statement"]);
+        let [statement] = statements.as_slice() else { panic!("{policy}: one statement") };
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(statement["Principal"], json!({ "Service": "sms-voice.amazonaws.com" }), "{policy}");
+        assert_eq!(statement["Action"], "sns:Publish", "{policy}");
+        assert_eq!(statement["Resource"], ref_to(topic), "{policy}");
+        assert_eq!(
+            statement["Condition"],
+            json!({
+                "StringEquals": { "aws:SourceAccount": ref_to("AWS::AccountId") },
+                "ArnLike": { "aws:SourceArn": source }
+            }),
+            "{policy}"
+        );
+    }
+    // The event destination exists once its topic's policy does, and sends every text event
+    // (TEXT_QUEUED and TEXT_PENDING included: docs/aws-sms.md) to the events topic.
+    assert_eq!(configuration_set["DependsOn"], "AwsSmsEventsTopicPolicy");
+    let destinations = as_list(&configuration_set["Properties"]["EventDestinations"]);
+    let [destination] = destinations.as_slice() else { panic!("one event destination") };
+    assert_eq!(destination["Enabled"], true);
+    assert_eq!(destination["MatchingEventTypes"], json!(["TEXT_ALL"]));
+    assert_eq!(destination["SnsDestination"], json!({ "TopicArn": ref_to("AwsSmsEventsTopic") }));
+
+    let key = resource("AwsSmsTopicKey");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let statements = as_list(&key["Properties"]["KeyPolicy"]["Statement"]);
+    let by_service: Vec<_> = statements.iter().filter(|s| s["Principal"].get("Service").is_some()).collect();
+    let [service] = by_service.as_slice() else { panic!("one service may use the key") };
+    assert_eq!(service["Principal"], json!({ "Service": "sms-voice.amazonaws.com" }));
+    assert_eq!(strings(&service["Action"]), ["kms:Decrypt", "kms:GenerateDataKey*"].map(String::from).into());
+    assert_eq!(service["Condition"]["StringEquals"]["aws:SourceAccount"], ref_to("AWS::AccountId"));
+    assert_eq!(service["Condition"]["ArnLike"]["aws:SourceArn"], in_this_account);
+    for other in statements.iter().filter(|s| s["Principal"].get("Service").is_none()) {
+        assert_eq!(
+            other["Principal"],
+            json!({ "AWS": { "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" } }),
+            "only the account itself administers the key"
+        );
+    }
+}
+
+/// The worker may send AWS SMS only from the lines' numbers (the parameter's ARNs) and with
+/// the stack's configuration set: no pool, sender id, other number or action; no other function
+/// may send.
+#[test]
+fn the_worker_may_send_aws_sms_only_from_the_lines_numbers() {
+    let sends = ["sms-voice:SendMediaMessage", "sms-voice:SendTextMessage"].map(String::from);
+    for (id, function) in resources("AWS::Serverless::Function") {
+        let role_id = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str().unwrap();
+        let policies = as_list(&parsed()["Resources"][role_id]["Properties"]["Policies"]);
+        let sms: Vec<&Value> = policies
+            .iter()
+            .flat_map(|p| unconditional(p))
+            .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+            .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("sms-voice:")))
+            .collect();
+        if id != "DeliveryWorkerFunction" {
+            assert!(sms.is_empty(), "{id} may send SMS through AWS");
+            continue;
+        }
+        let guarded: Vec<_> =
+            policies.iter().filter(|p| p.get("Fn::If").is_some_and(|w| w[0] == AWS_SMS_CONDITION)).collect();
+        let [policy] = guarded.as_slice() else { panic!("{id}: one policy under {AWS_SMS_CONDITION}") };
+        assert_eq!(policy["Fn::If"][2], ref_to("AWS::NoValue"));
+        let mut granted = BTreeSet::new();
+        for statement in &sms {
+            assert_eq!(statement["Effect"], "Allow");
+            assert_eq!(strings(&statement["Action"]), sends.clone().into(), "{statement}");
+            assert!(statement.get("NotResource").is_none() && statement.get("NotAction").is_none());
+            granted.insert(statement["Resource"].to_string());
+        }
+        assert_eq!(
+            granted,
+            BTreeSet::from([
+                ref_to("AwsSmsPhoneNumberArns").to_string(),
+                json!({ "Fn::GetAtt": ["AwsSmsConfigurationSet", "Arn"] }).to_string()
+            ]),
+            "the lines' numbers and the configuration set, nothing else"
+        );
+    }
+    let pattern = parsed()["Parameters"]["AwsSmsPhoneNumberArns"]["AllowedPattern"].as_str().unwrap();
+    // A phone number's ARN, whose id can't be an IAM wildcard (`*`, `?`).
+    assert!(pattern.contains(":sms-voice:") && pattern.ends_with(":phone-number/[a-zA-Z0-9_-]+)?$"), "{pattern}");
+}
+
+/// The SMS webhook is subscribed to the two AWS SMS topics and SNS may invoke it for those
+/// two only; its environment names each topic for what it carries.
+#[test]
+fn the_sms_webhook_takes_exactly_the_two_aws_sms_topics() {
+    let webhook = json!({ "Fn::GetAtt": ["SmsWebhookFunction", "Arn"] });
+    let subscribed: BTreeSet<String> = resources("AWS::SNS::Subscription")
+        .into_iter()
+        .filter(|(_, s)| s["Properties"]["Protocol"] == "lambda")
+        .map(|(id, s)| {
+            assert_eq!(s["Properties"]["Endpoint"], webhook, "{id}");
+            s["Properties"]["TopicArn"]["Ref"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let topics = BTreeSet::from(["AwsSmsEventsTopic".to_owned(), "AwsSmsInboundTopic".to_owned()]);
+    assert_eq!(subscribed, topics);
+    let invokers: BTreeSet<String> = resources("AWS::Lambda::Permission")
+        .into_iter()
+        .filter(|(_, p)| p["Properties"]["Principal"] == "sns.amazonaws.com")
+        .map(|(id, p)| {
+            assert_eq!(p["Properties"]["FunctionName"], ref_to("SmsWebhookFunction"), "{id}");
+            assert_eq!(p["Properties"]["Action"], "lambda:InvokeFunction", "{id}");
+            p["Properties"]["SourceArn"]["Ref"].as_str().expect("one topic, by name").to_owned()
+        })
+        .collect();
+    assert_eq!(invokers, topics, "SNS may invoke the webhook for these topics only");
+    let functions = resources("AWS::Serverless::Function");
+    for (id, function) in &functions {
+        let sns_events = function["Properties"]["Events"]
+            .as_object()
+            .map_or(0, |events| events.values().filter(|e| e["Type"] == "SNS").count());
+        assert_eq!(sns_events, 0, "{id}: a SAM SNS event can't be conditional");
+    }
+}
+
+/// A deployment without a Twilio account (`TwilioAccountSid` empty, every line on AWS SMS)
+/// gets no Twilio setting, and signs media links with `MediaLinkKeyParameter`'s key, which the
+/// template then requires; the worker that signs and the webhook that checks get the same.
+#[test]
+fn a_deployment_without_twilio_gets_no_twilio_settings_and_a_media_link_key() {
+    let sid = &parsed()["Parameters"]["TwilioAccountSid"];
+    assert_eq!(sid["Default"], "");
+    let pattern = sid["AllowedPattern"].as_str().unwrap();
+    assert!(pattern.starts_with("^(") && pattern.ends_with(")?$"), "empty or a SID: {pattern}");
+    assert_eq!(parsed()["Parameters"]["MediaLinkKeyParameter"]["Default"], "");
+    let twilio = |value: Value| json!({ "Fn::If": [TWILIO_CONDITION, value, ref_to("AWS::NoValue")] });
+    let keyed = json!({ "Fn::If": ["HasMediaLinkKey", ref_to("MediaLinkKeyParameter"), ref_to("AWS::NoValue")] });
+    for id in ["SmsWebhookFunction", "DeliveryWorkerFunction"] {
+        let variables = &resource(id)["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["TWILIO_ACCOUNT_SID"], twilio(ref_to("TwilioAccountSid")), "{id}");
+        assert_eq!(variables["TWILIO_AUTH_TOKEN_PARAM"], twilio(ref_to("TwilioAuthTokenParameter")), "{id}");
+        assert_eq!(variables["MEDIA_LINK_KEY_PARAM"], keyed, "{id}");
+    }
+    let rule = &parsed()["Rules"]["MediaLinksHaveAKey"]["Assertions"][0]["Assert"]["Fn::Or"];
+    assert_eq!(
+        rule,
+        &json!([
+            { "Fn::Not": [{ "Fn::Equals": [ref_to("TwilioAccountSid"), ""] }] },
+            { "Fn::Not": [{ "Fn::Equals": [ref_to("MediaLinkKeyParameter"), ""] }] }
+        ])
+    );
+    let secrets = std::fs::read_to_string(workspace().join("shared/src/secrets.rs")).unwrap();
+    assert!(secrets.contains("\"MEDIA_LINK_KEY\""), "MEDIA_LINK_KEY_PARAM is read from SSM");
 }

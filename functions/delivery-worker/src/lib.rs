@@ -37,7 +37,7 @@ use shared::adapters::whatsapp::GraphClient;
 use shared::app::deliver_job::{Deadline, DeliverError, Delivered, Deliverer, Failpoint};
 use shared::app::sweep_outbox::{SweepError, Swept, sweep_outbox};
 use shared::config::{DeliveryWorkerConfig, SMS_STATUS_PATH};
-use shared::domain::media::{MEDIA_LINK_TTL, MediaLinks, MediaUrlKey};
+use shared::domain::media::{MEDIA_LINK_TTL, MediaLinks};
 use shared::domain::{E164, Job, JobPayload, RetryPolicy, UserId, WaId};
 use shared::ports::{ConversationStore, DeliveryQueue, Outbox, SmsProvider, WhatsAppClient};
 use shared::telemetry;
@@ -90,13 +90,11 @@ impl DeployedWorker {
             .with_dead_letter_queue(&config.dead_letter_queue_url);
         let whatsapp =
             GraphClient::new(http.clone(), &config.graph_api_base, &config.graph_api_version, config.meta_access_token);
-        let media_key = MediaUrlKey::derive(&config.twilio_auth_token);
-        let twilio = TwilioClient::new(
-            http.clone(),
-            &config.twilio_api_base,
-            &config.twilio_account_sid,
-            config.twilio_auth_token,
-        );
+        let media_key = config.media_url_key;
+        // Built when the deployment has a Twilio account (required when a line uses Twilio).
+        let twilio = config.twilio.map(|twilio| {
+            TwilioClient::new(http.clone(), &config.twilio_api_base, &twilio.account_sid, twilio.auth_token)
+        });
         // Built once per cold start when the deployment has a configuration set (required
         // when a line sends through AWS): also for lines switched to AWS later by a change
         // of the lines' parameter (`LiveLines`). Building opens no connection.

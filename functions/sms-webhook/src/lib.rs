@@ -62,7 +62,8 @@ const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
 pub struct SmsWebhook<S, Q> {
     /// Read per request: with the lines in SSM, a change is in force within the refresh.
     lines: LiveLines,
-    verifier: TwilioSignatureVerifier,
+    /// None without a Twilio auth token (no line uses Twilio): every Twilio request is refused.
+    verifier: Option<TwilioSignatureVerifier>,
     account_sid: Option<String>,
     media_key: MediaUrlKey,
     media: MediaFetcher,
@@ -98,11 +99,10 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
     }
 
     pub fn new(config: SmsWebhookConfig, store: S, queue: Q) -> Self {
-        let twilio = config.twilio_account_sid.clone().map(|account_sid| TwilioMediaAccess {
-            account_sid,
-            auth_token: config.twilio_auth_token.clone(),
-            api_base: config.twilio_api_base.clone(),
-        });
+        let twilio =
+            config.twilio_account_sid.clone().zip(config.twilio_auth_token.clone()).map(|(account_sid, auth_token)| {
+                TwilioMediaAccess { account_sid, auth_token, api_base: config.twilio_api_base.clone() }
+            });
         let graph = config.meta_access_token.map(|access_token| GraphMediaAccess {
             access_token,
             api_base: config.graph_api_base,
@@ -112,10 +112,12 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
         // rather than the Lambda being killed mid-answer.
         let http = shared::aws::provider_http_client(std::time::Duration::from_secs(8));
         Self {
-            media_key: MediaUrlKey::derive(&config.twilio_auth_token),
+            media_key: config.media_url_key,
             media: MediaFetcher::new(http, twilio, graph),
-            verifier: TwilioSignatureVerifier::new(config.twilio_auth_token, &config.public_base_url)
-                .with_shared_keys(config.twilio_webhook_shared_keys),
+            verifier: config.twilio_auth_token.map(|auth_token| {
+                TwilioSignatureVerifier::new(auth_token, &config.public_base_url)
+                    .with_shared_keys(config.twilio_webhook_shared_keys)
+            }),
             lines: LiveLines::fixed(config.lines),
             account_sid: config.twilio_account_sid,
             retry_budget: config.retry_budget,
@@ -162,12 +164,9 @@ fn verified_form<S, Q>(
     let params = parse_form(&body)?;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let verified = webhook.verifier.verify(
-        path_and_query,
-        header("x-twilio-signature"),
-        header(SIGNATURE_SETTINGS_HEADER),
-        params,
-    )?;
+    let verifier = webhook.verifier.as_ref().ok_or(InboundError::TwilioNotConfigured)?;
+    let verified =
+        verifier.verify(path_and_query, header("x-twilio-signature"), header(SIGNATURE_SETTINGS_HEADER), params)?;
     if let Some(expected) = &webhook.account_sid
         && verified.get("AccountSid") != Some(expected.as_str())
     {
@@ -420,6 +419,8 @@ enum InboundError {
     Signature(#[from] TwilioSignatureError),
     #[error("AccountSid is not this deployment's Twilio account")]
     WrongAccount,
+    #[error("this deployment has no Twilio auth token (no line uses Twilio), so no Twilio request can be verified")]
+    TwilioNotConfigured,
     #[error("{0}")]
     Params(#[from] InboundParamError),
     #[error("no line is configured for the number in To")]
@@ -436,7 +437,7 @@ impl IntoResponse for InboundError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UnreadableBody | Self::Form(_) | Self::Params(_) => StatusCode::BAD_REQUEST,
-            Self::Signature(_) | Self::WrongAccount => StatusCode::FORBIDDEN,
+            Self::Signature(_) | Self::WrongAccount | Self::TwilioNotConfigured => StatusCode::FORBIDDEN,
             Self::UnknownLine => StatusCode::NOT_FOUND,
             Self::Receive(_) | Self::Status(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -7,7 +7,9 @@ use crate::domain::{E164, ProviderFailure, SmsOrigin, SmsSender};
 use crate::ports::{AcceptedSms, SentLookup, SmsProvider, SmsTracking};
 
 pub struct LineSmsProviders {
-    pub twilio: TwilioClient,
+    /// Built only when the deployment has a Twilio account (a line used Twilio at the cold start,
+    /// or the account was given anyway).
+    pub twilio: Option<TwilioClient>,
     /// Built only when a line sends through AWS End User Messaging SMS.
     pub aws: Option<AwsSmsClient>,
 }
@@ -15,7 +17,22 @@ pub struct LineSmsProviders {
 impl LineSmsProviders {
     /// Opens Twilio's connection during the cold start (AWS's opens with the first send).
     pub async fn warm_up(&self) -> Result<(), reqwest::Error> {
-        self.twilio.warm_up().await
+        match &self.twilio {
+            Some(twilio) => twilio.warm_up().await,
+            None => Ok(()),
+        }
+    }
+
+    fn twilio(&self) -> Result<&TwilioClient, ProviderFailure> {
+        // The configuration requires the Twilio account when a line uses Twilio at the cold
+        // start; a line switched to Twilio later by the lines' parameter, in a deployment
+        // without one, lands here: an operator must look.
+        self.twilio.as_ref().ok_or_else(|| ProviderFailure::Rejected {
+            http_status: 401,
+            code: None,
+            message: "no Twilio client: the worker was started without TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN".into(),
+            retry_after: None,
+        })
     }
 
     fn aws(&self) -> Result<&AwsSmsClient, ProviderFailure> {
@@ -41,7 +58,7 @@ impl SmsProvider for LineSmsProviders {
         tracking: Option<SmsTracking<'_>>,
     ) -> Result<AcceptedSms, ProviderFailure> {
         match from.provider {
-            SmsSender::Twilio => self.twilio.send(from, to, body, media_urls, tracking).await,
+            SmsSender::Twilio => self.twilio()?.send(from, to, body, media_urls, tracking).await,
             SmsSender::AwsEndUserMessaging { .. } => self.aws()?.send(from, to, body, media_urls, tracking).await,
         }
     }
@@ -54,7 +71,7 @@ impl SmsProvider for LineSmsProviders {
         since: jiff::Timestamp,
     ) -> Result<SentLookup, ProviderFailure> {
         match from.provider {
-            SmsSender::Twilio => self.twilio.find_sent(from, to, body, since).await,
+            SmsSender::Twilio => self.twilio()?.find_sent(from, to, body, since).await,
             SmsSender::AwsEndUserMessaging { .. } => self.aws()?.find_sent(from, to, body, since).await,
         }
     }

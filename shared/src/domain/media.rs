@@ -111,9 +111,10 @@ impl fmt::Debug for MediaUrlKey {
 }
 
 impl MediaUrlKey {
-    /// Derived from a secret every function that signs or checks media URLs already has
-    /// (the SMS provider's auth token), so there is no extra secret to deploy or rotate:
-    /// rotating that token also invalidates every outstanding media URL.
+    /// Derived from a secret both functions that sign or check media URLs have: the
+    /// deployment's `MEDIA_LINK_KEY`, or, without one, the Twilio auth token (then there is
+    /// no extra secret to deploy or rotate, and rotating the token invalidates every
+    /// outstanding media URL). `config::media_url_key` chooses.
     pub fn derive(secret: &SecretString) -> Self {
         let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
