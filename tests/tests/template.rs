@@ -836,6 +836,7 @@ const AWS_SMS_RESOURCES: &[&str] = &[
     "AwsSmsEventsSubscription",
     "AwsSmsInboundInvokePermission",
     "AwsSmsEventsInvokePermission",
+    "AwsSmsMediaBucket",
 ];
 const AWS_SMS_CONDITION: &str = "HasAwsSmsLines";
 
@@ -979,13 +980,13 @@ fn only_the_sms_service_may_publish_to_the_aws_sms_topics() {
             "{policy}"
         );
     }
-    // The event destination exists once its topic's policy does, and sends every text event
-    // (TEXT_QUEUED and TEXT_PENDING included: docs/aws-sms.md) to the events topic.
+    // The event destination exists once its topic's policy does, and sends every text and
+    // MMS event (TEXT_QUEUED and TEXT_PENDING included: docs/aws-sms.md) to the events topic.
     assert_eq!(configuration_set["DependsOn"], "AwsSmsEventsTopicPolicy");
     let destinations = as_list(&configuration_set["Properties"]["EventDestinations"]);
     let [destination] = destinations.as_slice() else { panic!("one event destination") };
     assert_eq!(destination["Enabled"], true);
-    assert_eq!(destination["MatchingEventTypes"], json!(["TEXT_ALL"]));
+    assert_eq!(destination["MatchingEventTypes"], json!(["TEXT_ALL", "MEDIA_ALL"]));
     assert_eq!(destination["SnsDestination"], json!({ "TopicArn": ref_to("AwsSmsEventsTopic") }));
 
     let key = resource("AwsSmsTopicKey");
@@ -1046,6 +1047,17 @@ fn the_worker_may_send_aws_sms_only_from_the_lines_numbers() {
         );
     }
     let pattern = parsed()["Parameters"]["AwsSmsPhoneNumberArns"]["AllowedPattern"].as_str().unwrap();
+    // MMS media: the worker puts and reads objects under mms/ in the stack's bucket only.
+    let worker = resource("DeliveryWorkerRole");
+    let s3: Vec<&Value> = as_list(&worker["Properties"]["Policies"])
+        .iter()
+        .flat_map(|p| unconditional(p))
+        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("s3:")))
+        .collect();
+    assert_eq!(s3.len(), 1, "{s3:?}");
+    assert_eq!(strings(&s3[0]["Action"]), BTreeSet::from(["s3:GetObject".to_owned(), "s3:PutObject".to_owned()]));
+    assert_eq!(s3[0]["Resource"], json!({ "Fn::Sub": "${AwsSmsMediaBucket.Arn}/mms/*" }));
     // A phone number's ARN, whose id can't be an IAM wildcard (`*`, `?`).
     assert!(pattern.contains(":sms-voice:") && pattern.ends_with(":phone-number/[a-zA-Z0-9_-]+)?$"), "{pattern}");
 }
@@ -1112,4 +1124,29 @@ fn a_deployment_without_twilio_gets_no_twilio_settings_and_a_media_link_key() {
     );
     let secrets = std::fs::read_to_string(workspace().join("shared/src/secrets.rs")).unwrap();
     assert!(secrets.contains("\"MEDIA_LINK_KEY\""), "MEDIA_LINK_KEY_PARAM is read from SSM");
+}
+
+/// The MMS media bucket: private, encrypted, its objects gone after three days, and the
+/// configuration set reporting MMS events (MEDIA_ALL) beside the texts'.
+#[test]
+fn the_mms_media_bucket_is_private_and_forgets() {
+    let bucket = &resource("AwsSmsMediaBucket")["Properties"];
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[setting], true, "{setting}");
+    }
+    let rule = &bucket["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!((rule["Status"].as_str(), rule["Prefix"].as_str()), (Some("Enabled"), Some("mms/")));
+    assert!(rule["ExpirationInDays"].as_i64().is_some_and(|days| days <= 7), "{rule}");
+    assert!(bucket["BucketEncryption"].is_object());
+    let destination = &resource("AwsSmsConfigurationSet")["Properties"]["EventDestinations"][0];
+    assert_eq!(
+        strings(&destination["MatchingEventTypes"]),
+        BTreeSet::from(["MEDIA_ALL".to_owned(), "TEXT_ALL".to_owned()])
+    );
+    let worker = &resource("DeliveryWorkerFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        worker["AWS_SMS_MEDIA_BUCKET"],
+        json!({ "Fn::If": [AWS_SMS_CONDITION, ref_to("AwsSmsMediaBucket"), ref_to("AWS::NoValue")] })
+    );
 }
