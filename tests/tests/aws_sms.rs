@@ -14,7 +14,7 @@ use shared::domain::{DeliveryStatus, LegState};
 use shared::ports::Direction;
 use sms_webhook::SnsHandled;
 
-use crate::common::{Bridge, copies};
+use crate::common::{AGENT_MEDIA_ID, AGENT_PHOTO, Bridge, copies, graph_holds};
 
 const OTHER_NUMBER: &str = "+14155550199";
 const OPTED_OUT_NOTE: &str = "Opted out of SMS";
@@ -365,17 +365,12 @@ async fn the_adapter_tells_a_send_that_never_left_from_one_that_may_have() {
     assert_eq!(client.find_sent(origin, &to, "hi", since).await.unwrap(), SentLookup::Unsupported);
 }
 
-const AGENT_PHOTO: &[u8] = b"\x89PNG\r\n\x1a\n the agent's picture";
-const AGENT_MEDIA_ID: &str = "1013859600285441";
-
 /// An agent's picture on an AWS line goes as MMS: the worker fetches the bridge's own signed
 /// link (served here over TCP by the same webhooks, which get it from the Graph API), puts
 /// it in the media bucket under the job, and `SendMediaMessage` names its `s3://` URL with
 /// the caption as the text.
 #[tokio::test]
 async fn an_agents_picture_goes_as_mms_staged_in_the_media_bucket() {
-    use wiremock::matchers::{header, method, path};
-    use wiremock::{Mock, ResponseTemplate};
     capture_logs();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -386,23 +381,8 @@ async fn an_agents_picture_goes_as_mms_staged_in_the_media_bucket() {
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let webhooks = bridge.webhooks.clone();
     tokio::spawn(async move { axum::serve(listener, webhooks).await });
-    let bearer = format!("Bearer {}", bridge_testkit::testing::META_ACCESS_TOKEN);
     let download = format!("{}/whatsapp_business/attachments/?mid={AGENT_MEDIA_ID}", bridge.providers.graph.uri());
-    Mock::given(method("GET"))
-        .and(path(format!("/v26.0/{AGENT_MEDIA_ID}")))
-        .and(header("authorization", bearer.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "messaging_product": "whatsapp", "url": download, "mime_type": "image/png",
-            "sha256": "abc", "file_size": AGENT_PHOTO.len(), "id": AGENT_MEDIA_ID,
-        })))
-        .mount(&bridge.providers.graph)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/whatsapp_business/attachments/"))
-        .and(header("authorization", bearer.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(AGENT_PHOTO.to_vec(), "image/png"))
-        .mount(&bridge.providers.graph)
-        .await;
+    graph_holds(&bridge, AGENT_MEDIA_ID, &download).await;
 
     customer_texts(&bridge, "What does it look like?", 1).await;
     bridge.run_worker().await;

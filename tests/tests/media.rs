@@ -9,17 +9,15 @@
 use crate::common;
 
 use bridge_testkit::testing::{
-    AGENTS, CUSTOMER, META_ACCESS_TOKEN, PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, message_sid, twilio_basic_auth,
-    twilio_inbound_params, whatsapp_text,
+    AGENTS, CUSTOMER, PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, message_sid, twilio_basic_auth, twilio_inbound_params,
+    whatsapp_text,
 };
-use common::{Bridge, copies};
+use common::{AGENT_MEDIA_ID, AGENT_PHOTO, Bridge, copies, graph_holds};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PHOTO: &[u8] = b"\xff\xd8\xff\xe0 a customer's photo \xff\xd9";
-const AGENT_PHOTO: &[u8] = b"\x89PNG\r\n\x1a\n the agent's picture";
-const AGENT_MEDIA_ID: &str = "1013859600285441";
 
 /// Where Twilio keeps a customer's MMS part (on the Twilio fake).
 fn twilio_media_path(n: usize) -> String {
@@ -244,27 +242,6 @@ async fn with_media_relay_off_the_copy_names_each_part() {
 
 // ---------------------------------------------------------------------------------------------
 // agent → customer (docs/media.md)
-
-/// The Graph API holds the agent's picture: `GET /v26.0/<id>` names its URL (here on the
-/// fake itself, as Meta's names lookaside.fbsbx.com), and that URL serves it; both need the token.
-async fn graph_holds(bridge: &Bridge, media_id: &str, download_url: &str) {
-    let bearer = format!("Bearer {META_ACCESS_TOKEN}");
-    Mock::given(method("GET"))
-        .and(path(format!("/v26.0/{media_id}")))
-        .and(header("authorization", bearer.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "messaging_product": "whatsapp", "url": download_url, "mime_type": "image/png",
-            "sha256": "abc", "file_size": AGENT_PHOTO.len(), "id": media_id,
-        })))
-        .mount(&bridge.providers.graph)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/whatsapp_business/attachments/"))
-        .and(header("authorization", bearer.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(AGENT_PHOTO.to_vec(), "image/png"))
-        .mount(&bridge.providers.graph)
-        .await;
-}
 
 fn agent_image(from: &str, caption: Option<&str>, context: Option<&str>) -> Value {
     let mut message = whatsapp_text(from, "", context);

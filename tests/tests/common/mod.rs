@@ -340,3 +340,30 @@ pub fn pressed(agent: &str, id: &str) -> Value {
 pub fn copies(messages: &[Value]) -> Vec<String> {
     messages.iter().filter(|m| m["type"] == "template" || m["type"] == "interactive").map(readable).collect()
 }
+
+/// An agent's picture as the Graph API holds it (`graph_holds`).
+pub const AGENT_PHOTO: &[u8] = b"\x89PNG\r\n\x1a\n the agent's picture";
+pub const AGENT_MEDIA_ID: &str = "1013859600285441";
+
+/// The Graph API holds the agent's picture: `GET /v26.0/<id>` names its URL (here on the
+/// fake itself, as Meta's names lookaside.fbsbx.com), and that URL serves it; both need the token.
+pub async fn graph_holds(bridge: &Bridge, media_id: &str, download_url: &str) {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let bearer = format!("Bearer {}", bridge_testkit::testing::META_ACCESS_TOKEN);
+    Mock::given(method("GET"))
+        .and(path(format!("/v26.0/{media_id}")))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messaging_product": "whatsapp", "url": download_url, "mime_type": "image/png",
+            "sha256": "abc", "file_size": AGENT_PHOTO.len(), "id": media_id,
+        })))
+        .mount(&bridge.providers.graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/whatsapp_business/attachments/"))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(AGENT_PHOTO.to_vec(), "image/png"))
+        .mount(&bridge.providers.graph)
+        .await;
+}
