@@ -71,7 +71,19 @@ where
     // The bridge's own notices (no handle, jobs of their own) never have a copy record:
     // their reports skip the lookup (issue 17: a status that can change nothing reads less).
     let notice_only = report.tracking.as_ref().is_some_and(|t| t.is_notices_only());
-    let copy = if notice_only { None } else { store.find_forwarded_copy(&report.wamid).await? };
+    let mut copy = if notice_only { None } else { store.find_forwarded_copy(&report.wamid).await? };
+    // A failure reported before the worker recorded the copy (Meta can answer a send with
+    // `failed` within milliseconds, 131047 above all): the tracking names its legs, so they
+    // learn the send as any lost answer would, and the failure is then handled as the
+    // copy's. Acknowledged unhandled, its template re-send would be lost.
+    if copy.is_none()
+        && status == DeliveryStatus::Failed
+        && !notice_only
+        && let Some(tracking) = &report.tracking
+        && note_tracked_send(store, line, tracking, report, now).await? > 0
+    {
+        copy = store.find_forwarded_copy(&report.wamid).await?;
+    }
     let Some(copy) = copy else {
         // Not recorded (yet): a notice, or a send whose answer the worker never got. If the
         // send carried the bridge's tracking, its legs learn that it went out.

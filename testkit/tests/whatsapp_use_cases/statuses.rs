@@ -157,13 +157,15 @@ async fn a_notices_report_reads_no_copy_record() {
 }
 
 #[tokio::test]
-async fn a_failed_report_another_lines_tracking_an_unknown_handle_or_a_finished_leg_notes_nothing() {
+async fn another_lines_tracking_an_unknown_handle_or_a_finished_leg_notes_nothing() {
     let w = World::new();
     let message = w.customer_texts(0, "Is my bike ready?", t0()).await;
     let job = &message.jobs[0];
 
+    // (A failure reported before the copy was recorded is the copy's failure: see
+    // `a_131047_reported_before_the_copy_was_recorded_still_resends_it_as_the_template`.)
     let cases = [
-        tracked(&wamid("failed"), "failed", &w.line, Some("K7"), &[job]),
+        tracked(&wamid("other-line"), "failed", &other_line(), Some("K7"), &[job]),
         tracked(&wamid("other-line"), "sent", &other_line(), Some("K7"), &[job]),
         tracked(&wamid("unknown-handle"), "sent", &w.line, Some("ZZ"), &[job]),
     ];
@@ -338,4 +340,23 @@ async fn a_status_the_store_refuses_for_a_moment_is_tried_again() {
 
     assert!(matches!(applied, Ok(Some(StatusHandled { change: StatusChange::Advanced, .. }))), "{applied:?}");
     assert_eq!(leg_status(&w, &message.jobs[0]), Some(DeliveryStatus::Delivered));
+}
+
+/// Meta can report `failed` 131047 before the worker has recorded the copy: the tracking
+/// names the legs, which learn the send, and the copy is re-sent as the template all the
+/// same (acknowledged unhandled, it was lost: seen in the local stack under load).
+#[tokio::test]
+async fn a_131047_reported_before_the_copy_was_recorded_still_resends_it_as_the_template() {
+    let w = World::new();
+    let message = w.customer_texts(0, "Thanks", t0()).await;
+    let copy = wamid("early-failure");
+    let mut report = tracked(&copy, "failed", &w.line, Some("K7"), &[&message.jobs[0]]);
+    report.error_code = Some(131047);
+
+    let handled_now = w.status(&report).await.expect("handled as the copy's failure");
+    assert_eq!(handled_now.resent_as_template, 1, "{handled_now:?}");
+    assert_eq!(window_closed_at(&w, &w.conversation(0), 0).await, Some(t0() + secs(30)));
+    assert_eq!(w.queue.jobs(), [template_resend(&w, &message)]);
+    assert_eq!(leg_status(&w, &message.jobs[0]), Some(DeliveryStatus::Failed));
+    assert_eq!(w.store.leg(&message.jobs[0]).unwrap().provider_id.as_deref(), Some(copy.as_str()));
 }
