@@ -816,6 +816,7 @@ fn what_holds_personal_data_is_encrypted_and_expires_as_security_md_says() {
         })
         .collect();
     retention.sort_unstable();
+    retention.dedup();
     assert_eq!(retention, [4 * 24 * 3600, 14 * 24 * 3600]);
     // Every log group the stack makes keeps its lines `LogRetentionDays`.
     for (id, group) in resources("AWS::Logs::LogGroup") {
@@ -837,6 +838,9 @@ const AWS_SMS_RESOURCES: &[&str] = &[
     "AwsSmsInboundInvokePermission",
     "AwsSmsEventsInvokePermission",
     "AwsSmsMediaBucket",
+    "AwsSmsFailedEventsQueue",
+    "AwsSmsFailedEventsDestination",
+    "AwsSmsFailedEventsAlarm",
 ];
 const AWS_SMS_CONDITION: &str = "HasAwsSmsLines";
 
@@ -1149,4 +1153,27 @@ fn the_mms_media_bucket_is_private_and_forgets() {
         worker["AWS_SMS_MEDIA_BUCKET"],
         json!({ "Fn::If": [AWS_SMS_CONDITION, ref_to("AwsSmsMediaBucket"), ref_to("AWS::NoValue")] })
     );
+}
+
+/// An SNS event the SMS webhook keeps failing on is parked in a queue the webhook may send to
+/// (and nothing else), with an alarm, not dropped after Lambda's retries.
+#[test]
+fn a_failed_aws_sms_event_is_parked_not_dropped() {
+    let destination = &resource("AwsSmsFailedEventsDestination")["Properties"];
+    assert_eq!(destination["FunctionName"], ref_to("SmsWebhookFunction"));
+    assert_eq!(
+        destination["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({ "Fn::GetAtt": ["AwsSmsFailedEventsQueue", "Arn"] })
+    );
+    let role = resource("SmsWebhookRole");
+    let parked: Vec<&Value> = as_list(&role["Properties"]["Policies"])
+        .iter()
+        .flat_map(|p| unconditional(p))
+        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .filter(|s| s["Resource"] == json!({ "Fn::GetAtt": ["AwsSmsFailedEventsQueue", "Arn"] }))
+        .collect();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(strings(&parked[0]["Action"]), BTreeSet::from(["sqs:SendMessage".to_owned()]), "only send to it");
+    let alarm = &resource("AwsSmsFailedEventsAlarm")["Properties"];
+    assert_eq!(alarm["Dimensions"][0]["Value"], json!({ "Fn::GetAtt": ["AwsSmsFailedEventsQueue", "QueueName"] }));
 }
