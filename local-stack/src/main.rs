@@ -59,6 +59,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The AWS SMS lines' media bucket, as the stack's template makes it; one made by an earlier
+/// run on the same emulator is kept.
+async fn create_media_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
+    match s3.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => Ok(()),
+        Err(e) => Err(format!("creating bucket {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))),
+    }
+}
+
 async fn serve(settings: Settings) -> Result<(), String> {
     let env = settings.environment()?;
     // The port first: a taken one is reported before the emulator starts.
@@ -89,6 +99,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
     shared::adapters::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
         .await
         .map_err(|e| format!("creating table {table}: {e}"))?;
+    if let Some(bucket) = env.get("AWS_SMS_MEDIA_BUCKET") {
+        create_media_bucket(&shared::aws::s3_client(&sdk), &bucket).await?;
+    }
     let (queue_url, dead_letter_url) = match (env.get("DELIVERY_QUEUE_URL"), env.get("DEAD_LETTER_QUEUE_URL")) {
         (Some(queue), Some(dlq)) => (queue, dlq),
         // As deployed: the redrive is a backstop for poison; the worker decides by age.
@@ -143,6 +156,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         events_topic: env.get("AWS_SMS_EVENTS_TOPIC_ARN").unwrap_or_default(),
         self_managed_opt_outs: settings.aws_self_managed_opt_outs,
         subscriber: Some(subscriber),
+        s3: Some(shared::aws::s3_client(&sdk)),
     };
     let own_url = settings.own_url();
     let simulator = Simulator::new(

@@ -27,6 +27,8 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     ("AWS_SMS_CONFIGURATION_SET", "bridge-sms-local"),
     ("AWS_SMS_INBOUND_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bridge-sms-inbound"),
     ("AWS_SMS_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bridge-sms-events"),
+    // Where agents' pictures to AWS SMS lines are staged as MMS (the emulator's S3).
+    ("AWS_SMS_MEDIA_BUCKET", "bridge-mms-local"),
 ];
 
 const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";

@@ -157,8 +157,8 @@ async fn with_self_managed_opt_outs_stop_reaches_the_bridge() {
 
 /// The simulated `SendTextMessage` over the wire, as the SDK calls it (awsJson1_0): AWS's
 /// exceptions for an unknown identity, a number of another provider, an unknown configuration
-/// set, a bad destination, a missing signature and an unknown operation; accepted by the
-/// line's id, its ARN and its number; `DryRun` checked but not sent.
+/// set, a bad destination, a missing signature, an MMS without files and an unknown
+/// operation; accepted by the line's id, its ARN and its number; `DryRun` checked but not sent.
 #[tokio::test]
 async fn the_simulated_api_refuses_what_aws_refuses() {
     let mut stack = LocalStack::start(&[], &[]);
@@ -220,6 +220,9 @@ async fn the_simulated_api_refuses_what_aws_refuses() {
     let (status, body) = call(SEND, false, send(AWS_IDENTITY)).await;
     assert_eq!((status, &body["__type"]), (403, &json!("MissingAuthenticationToken")));
     let (_, body) = call("PinpointSMSVoiceV2.SendMediaMessage", true, send(AWS_IDENTITY)).await;
+    assert_eq!((&body["__type"], &body["Reason"]), (&json!("ValidationException"), &json!("MISSING_PARAMETER")));
+    assert_eq!(body["Fields"][0]["Name"], "MediaUrls", "an MMS names its files");
+    let (_, body) = call("PinpointSMSVoiceV2.SendVoiceMessage", true, send(AWS_IDENTITY)).await;
     assert_eq!(body["__type"], "UnknownOperationException");
 
     let before = page.state().await["sms"].as_array().unwrap().len();
@@ -246,5 +249,50 @@ async fn the_simulated_api_refuses_what_aws_refuses() {
         )
         .await;
     assert!(status == 400 && answer["error"].as_str().unwrap().contains("text only"), "{answer}");
+    stack.stop();
+}
+
+/// An agent's picture to a customer of the AWS line goes out as MMS: the worker stages it in
+/// the local media bucket (the emulator's S3) and calls `SendMediaMessage`; the simulated AWS
+/// reads the file from S3, the customer's phone shows it with the caption, and the delivery
+/// events come back under their MMS names.
+#[tokio::test]
+async fn an_agents_picture_reaches_the_customer_of_the_aws_line_as_mms() {
+    use base64::Engine;
+    let mut stack = LocalStack::start(&[], &[]);
+    let page = Page::new(&stack);
+    page.text_aws_line("Can I see the screen?").await;
+    let (copy, _) = page.delivered_copy(CHLOE, "Can I see the screen?").await;
+    let photo = b"\xff\xd8\xff\xe0 the repaired screen".to_vec();
+    let (status, answer) = page
+        .post(
+            "/_sim/agent/media",
+            json!({ "from": CHLOE, "context": copy["id"], "caption": "Good as new", "content_type": "image/jpeg",
+                    "data_base64": base64::engine::general_purpose::STANDARD.encode(&photo) }),
+        )
+        .await;
+    assert_eq!((status, answer["webhook_status"].as_u64()), (200, Some(200)), "{answer}");
+
+    let mms = page.sms_to(CUSTOMER, "Good as new").await;
+    assert_eq!(mms.len(), 1, "sent once: {mms:?}");
+    assert_eq!(mms[0]["line"], AWS_NUMBER, "{mms:?}");
+    assert_eq!(page.media_bytes(&mms[0]["media"][0]).await, photo);
+    let message_id = mms[0]["id"].as_str().unwrap().to_owned();
+    let delivered = until("the MMS's handset receipt", 30, async || {
+        let state = page.state().await;
+        let record = state["sms"].as_array()?.iter().find(|m| m["id"] == message_id.as_str())?.clone();
+        (record["event_type"] == "MEDIA_DELIVERED").then_some(record)
+    })
+    .await;
+    assert_eq!(delivered["status"], "delivered");
+    let leg = until("the picture's leg delivered", 30, async || {
+        let thread = page.aws_thread().await;
+        let messages = thread["messages"].as_array()?.clone();
+        let reply = messages.iter().find(|m| m["direction"] == "outbound" && m["body"] == "Good as new")?.clone();
+        let leg = reply["legs"].as_array()?.first()?.clone();
+        (leg["status"] == "delivered").then_some(leg)
+    })
+    .await;
+    assert_eq!(leg["provider_id"], message_id.as_str(), "{leg}");
     stack.stop();
 }

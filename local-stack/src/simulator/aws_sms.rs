@@ -1,5 +1,6 @@
 //! AWS End User Messaging SMS, simulated (docs/aws-sms.md, docs/local-stack.md): the
-//! `SendTextMessage` API the worker sends an AWS line's texts through (awsJson1_0, checked like
+//! `SendTextMessage` and `SendMediaMessage` API the worker sends an AWS line's texts and MMS
+//! through (awsJson1_0, checked like
 //! AWS checks it: `aws_sms_rules`, then the account: the origination identity, the
 //! configuration set, the opt-out list), the delivery events its configuration set's event
 //! destination publishes to SNS, and the customer's phone texting an AWS number: two-way SMS
@@ -14,7 +15,8 @@
 //! - the event JSON and its types: End User Messaging SMS User Guide, "Example event data" and
 //!   "Event types for SMS, MMS, and voice" (`TEXT_QUEUED`, then `TEXT_SUCCESSFUL` when the
 //!   carrier took the message and `TEXT_DELIVERED` when the phone did, which only some
-//!   countries report; a failure type otherwise);
+//!   countries report; a failure type otherwise; an MMS reports the same under `MEDIA_`
+//!   names, and `MEDIA_FILE_INACCESSIBLE` when its file can't be read from S3);
 //! - a customer's text: "Example of a two-way SMS message payload for Amazon SNS topics";
 //! - keywords: "Required opt-out keywords" (ARRET, CANCEL, END, OPT-OUT, OPTOUT, QUIT, REMOVE,
 //!   STOP, TD, UNSUBSCRIBE; the recipient then receives nothing more "from your AWS account"),
@@ -35,12 +37,13 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use shared::domain::{Line, SmsProviderKind};
 
-use super::aws_sms_rules::{AwsError, SendText, validate_send};
+use super::aws_sms_rules::{AwsError, SendKind, SendText, validate_send};
 use super::world::{SmsRecord, now_string};
 use super::{AwsSmsSettings, Simulator, SnsAnswer};
 
 pub const AWS_SMS_PREFIX: &str = "/_sim/aws-sms";
 const SEND_TEXT_MESSAGE: &str = "PinpointSMSVoiceV2.SendTextMessage";
+const SEND_MEDIA_MESSAGE: &str = "PinpointSMSVoiceV2.SendMediaMessage";
 const AWS_JSON_1_0: &str = "application/x-amz-json-1.0";
 /// The simulated AWS account (moto's default) and its region.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -80,11 +83,15 @@ fn error_response(error: &AwsError) -> Response {
 /// `POST /` with the operation in `X-Amz-Target`.
 async fn api(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if target != SEND_TEXT_MESSAGE {
-        let error = AwsError::new(400, "UnknownOperationException", format!("`{target}` is not simulated"));
-        return error_response(&error);
-    }
-    match accept(&sim, &headers, &body) {
+    let kind = match target {
+        SEND_TEXT_MESSAGE => SendKind::Text,
+        SEND_MEDIA_MESSAGE => SendKind::Media,
+        _ => {
+            let error = AwsError::new(400, "UnknownOperationException", format!("`{target}` is not simulated"));
+            return error_response(&error);
+        }
+    };
+    match accept(&sim, &headers, &body, kind) {
         Ok((message_id, send, line)) => {
             if !send.dry_run {
                 // --late-answer-rate: sent and reported, but answered past the worker's timeout.
@@ -110,7 +117,12 @@ async fn api(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> R
 /// AWS's checks in order: the request is signed (the simulator doesn't check the signature
 /// itself: the credentials are local), its members are valid, the configuration set and the
 /// origination identity exist in the account, and the destination isn't opted out.
-fn accept(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(String, SendText, Line), AwsError> {
+fn accept(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    body: &[u8],
+    kind: SendKind,
+) -> Result<(String, SendText, Line), AwsError> {
     let signed = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +130,7 @@ fn accept(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(String, 
     if !signed {
         return Err(AwsError::new(403, "MissingAuthenticationToken", "Request is missing Authentication Token"));
     }
-    let send = validate_send(body)?;
+    let send = validate_send(body, kind)?;
     let settings = &sim.0.config.aws_sms;
     if let Some(set) = &send.configuration_set {
         let name = set.rsplit_once(":configuration-set/").map_or(set.as_str(), |(_, name)| name);
@@ -175,8 +187,9 @@ fn accept(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(String, 
             ..SmsRecord::default()
         })
     });
+    let media_note = if send.media.is_empty() { String::new() } else { format!(" [+{} media]", send.media.len()) };
     println!(
-        "AWS SMS {} → {}: {}  ({message_id})",
+        "AWS SMS {} → {}: {}{media_note}  ({message_id})",
         line.sms_number.as_str(),
         send.destination,
         send.body.replace('\n', "\n    ")
@@ -185,11 +198,16 @@ fn accept(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(String, 
 }
 
 /// What AWS reports after accepting: queued, then the carrier's answer, then (where the
-/// carrier reports it) the phone's.
+/// carrier reports it) the phone's. An MMS's files are read from S3 first, as AWS reads them,
+/// and shown on the customer's phone.
 async fn deliver(sim: Simulator, message_id: String, send: SendText, line: Line) {
     let requested_at = jiff::Timestamp::now().as_millisecond();
-    let event = |event_type: &'static str, is_final: bool| DeliveryEvent {
-        event_type,
+    let prefix = match send.kind {
+        SendKind::Text => "TEXT_",
+        SendKind::Media => "MEDIA_",
+    };
+    let event = |status: &str, is_final: bool| DeliveryEvent {
+        event_type: format!("{prefix}{status}"),
         is_final,
         message_id: &message_id,
         send: &send,
@@ -197,39 +215,45 @@ async fn deliver(sim: Simulator, message_id: String, send: SendText, line: Line)
         requested_at,
     };
     tokio::time::sleep(QUEUED_AFTER).await;
-    sim.report_aws_sms(event("TEXT_QUEUED", false), "queued").await;
+    sim.report_aws_sms(event("QUEUED", false), "queued").await;
+    if let Err(reason) = sim.receive_mms_files(&message_id, &send).await {
+        println!("AWS SMS {message_id}: {reason}: MEDIA_FILE_INACCESSIBLE");
+        sim.report_aws_sms(event("FILE_INACCESSIBLE", true), "undelivered").await;
+        return;
+    }
     tokio::time::sleep(CARRIER_AFTER).await;
     if let Some(code) = sim.0.config.failures.failing_code(&send.destination) {
         sim.report_aws_sms(event(failure_event(code), true), "undelivered").await;
         return;
     }
-    sim.report_aws_sms(event("TEXT_SUCCESSFUL", true), "delivered").await;
+    sim.report_aws_sms(event("SUCCESSFUL", true), "delivered").await;
     // Handset receipts: North American carriers report them (the country decides, AWS says).
     if send.destination.starts_with("+1") {
         tokio::time::sleep(HANDSET_AFTER).await;
-        sim.report_aws_sms(event("TEXT_DELIVERED", true), "delivered").await;
+        sim.report_aws_sms(event("DELIVERED", true), "delivered").await;
     }
 }
 
-/// `--fail-number`'s Twilio code as the AWS event that means the same.
+/// `--fail-number`'s Twilio code as the AWS event status that means the same (after
+/// `TEXT_` or `MEDIA_`).
 pub fn failure_event(twilio_code: i64) -> &'static str {
     match twilio_code {
         // Unreachable handset; blocked; unknown destination; landline or unreachable carrier;
         // carrier filtering; unknown error (Twilio's 3000x codes).
-        30003 => "TEXT_UNREACHABLE",
-        30004 => "TEXT_BLOCKED",
-        30005 => "TEXT_INVALID",
-        30006 => "TEXT_CARRIER_UNREACHABLE",
-        30007 => "TEXT_CARRIER_BLOCKED",
-        30008 => "TEXT_UNKNOWN",
-        21610 => "TEXT_BLOCKED",
-        30032 | 21614 | 21211 => "TEXT_INVALID",
-        _ => "TEXT_UNKNOWN",
+        30003 => "UNREACHABLE",
+        30004 => "BLOCKED",
+        30005 => "INVALID",
+        30006 => "CARRIER_UNREACHABLE",
+        30007 => "CARRIER_BLOCKED",
+        30008 => "UNKNOWN",
+        21610 => "BLOCKED",
+        30032 | 21614 | 21211 => "INVALID",
+        _ => "UNKNOWN",
     }
 }
 
 struct DeliveryEvent<'a> {
-    event_type: &'static str,
+    event_type: String,
     is_final: bool,
     message_id: &'a str,
     send: &'a SendText,
@@ -246,11 +270,12 @@ impl DeliveryEvent<'_> {
             shared::domain::sms_text::SmsEncoding::Gsm7 => "GSM",
             shared::domain::sms_text::SmsEncoding::Ucs2 => "UCS2",
         };
-        let status = self.event_type.trim_start_matches("TEXT_");
-        let description = match self.event_type {
-            "TEXT_QUEUED" => "Message is queued for delivery",
-            "TEXT_SUCCESSFUL" => "Message has been accepted by phone carrier",
-            "TEXT_DELIVERED" => "Message has been accepted by phone",
+        let status = self.event_type.trim_start_matches("TEXT_").trim_start_matches("MEDIA_");
+        let description = match status {
+            "QUEUED" => "Message is queued for delivery",
+            "SUCCESSFUL" => "Message has been accepted by phone carrier",
+            "DELIVERED" => "Message has been accepted by phone",
+            "FILE_INACCESSIBLE" => "The media file could not be read from its S3 bucket",
             _ => "Message could not be delivered (simulated --fail-number)",
         };
         let mut event = json!({
@@ -294,6 +319,33 @@ impl Simulator {
                 || Some(identity) == configured
                 || (arn_id.is_some() && arn_id == configured)
         })
+    }
+
+    /// An MMS's files, read from S3 as AWS reads them, onto the customer's phone. A text has
+    /// none; a file that can't be read is why the MMS fails.
+    async fn receive_mms_files(&self, message_id: &str, send: &SendText) -> Result<(), String> {
+        if send.media.is_empty() {
+            return Ok(());
+        }
+        let Some(s3) = self.0.config.aws_sms.s3.clone() else {
+            return Err("no S3 to read the media from".into());
+        };
+        let mut media = Vec::with_capacity(send.media.len());
+        for (n, (bucket, key)) in send.media.iter().enumerate() {
+            let object = s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+                format!("s3://{bucket}/{key} could not be read ({})", aws_sdk_s3::error::DisplayErrorContext(&e))
+            })?;
+            let content_type = object.content_type().unwrap_or("application/octet-stream").to_owned();
+            let bytes = object.body.collect().await.map_err(|e| e.to_string())?.into_bytes().to_vec();
+            let blob = super::world::Blob { content_type, name: None, bytes };
+            media.push(self.keep_blob(&format!("{message_id}-{n}"), blob, None));
+        }
+        self.update(|world| {
+            if let Some(record) = world.sms_mut(message_id) {
+                record.media = media;
+            }
+        });
+        Ok(())
     }
 
     /// Records the event on the customer's phone and publishes it to the events topic.
@@ -478,6 +530,8 @@ mod tests {
             context: BTreeMap::from([("job".to_owned(), "j-1".to_owned())]),
             time_to_live: None,
             dry_run: false,
+            kind: SendKind::Text,
+            media: Vec::new(),
         }
     }
 
@@ -485,7 +539,7 @@ mod tests {
     fn a_delivery_event_has_the_documented_fields_and_echoes_the_context() {
         let send = send("+14155550134", "Hi 😀");
         let event = DeliveryEvent {
-            event_type: "TEXT_SUCCESSFUL",
+            event_type: "TEXT_SUCCESSFUL".into(),
             is_final: true,
             message_id: "m-1",
             send: &send,
@@ -520,8 +574,8 @@ mod tests {
 
     #[test]
     fn twilio_failure_codes_become_the_aws_event_that_means_the_same() {
-        assert_eq!(failure_event(30006), "TEXT_CARRIER_UNREACHABLE");
-        assert_eq!(failure_event(30003), "TEXT_UNREACHABLE");
-        assert_eq!(failure_event(12345), "TEXT_UNKNOWN");
+        assert_eq!(failure_event(30006), "CARRIER_UNREACHABLE");
+        assert_eq!(failure_event(30003), "UNREACHABLE");
+        assert_eq!(failure_event(12345), "UNKNOWN");
     }
 }

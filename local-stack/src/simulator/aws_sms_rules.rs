@@ -1,4 +1,5 @@
-//! Validation of AWS End User Messaging SMS `SendTextMessage` requests, and AWS's error shape.
+//! Validation of AWS End User Messaging SMS `SendTextMessage` and `SendMediaMessage`
+//! requests, and AWS's error shape.
 //!
 //! Pure functions only (no I/O). [`validate_send`] takes the request's JSON body and either
 //! returns the send as the simulator records it ([`SendText`]) or the error AWS would answer
@@ -18,6 +19,10 @@
 //! `ConfigurationSetName`, `Context`, `TimeToLive` (`ValidationException`, `MISSING_PARAMETER`
 //! or `FIELD_VALIDATION_FAILED` naming the field). What needs the account (does the identity
 //! exist, is the destination opted out) is checked by the simulator after these.
+//!
+//! `SendMediaMessage` (its API reference page, read 2026-12-06) takes the same members, with
+//! `MessageBody` optional and `MediaUrls`: the files, which "have to be stored in an S3
+//! bucket", so each must be an `s3://bucket/key` URL.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +40,7 @@ const CONTEXT_VALUE_MAX: usize = 800;
 /// A send AWS would take (before the account's checks), as the simulator records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendText {
+    pub kind: SendKind,
     pub destination: String,
     pub identity: Option<String>,
     pub body: String,
@@ -44,6 +50,15 @@ pub struct SendText {
     pub time_to_live: Option<i64>,
     /// `DryRun`: checked, answered, never sent.
     pub dry_run: bool,
+    /// `SendMediaMessage`'s files, as `(bucket, key)`.
+    pub media: Vec<(String, String)>,
+}
+
+/// Which operation the request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendKind {
+    Text,
+    Media,
 }
 
 /// An error as AWS answers it over awsJson1_0.
@@ -133,7 +148,7 @@ fn is_configuration_set(s: &str) -> bool {
     (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:/-".contains(&b))
 }
 
-pub fn validate_send(body: &[u8]) -> Result<SendText, AwsError> {
+pub fn validate_send(body: &[u8], kind: SendKind) -> Result<SendText, AwsError> {
     let request: Value = serde_json::from_slice(body).map_err(|e| serialization(format!("cannot parse: {e}")))?;
     let Value::Object(object) = request else { return Err(serialization("the body must be a JSON object")) };
 
@@ -146,10 +161,18 @@ pub fn validate_send(body: &[u8]) -> Result<SendText, AwsError> {
     if identity.as_deref().is_some_and(|i| !is_identity(i)) {
         return Err(invalid("OriginationIdentity", "must match [A-Za-z0-9_:/+-]+ (1 to 256 characters)"));
     }
-    let message_body = string_member(&object, "MessageBody")?.ok_or_else(|| missing("MessageBody"))?;
-    if message_body.is_empty() || message_body.chars().count() > BODY_MAX {
+    let message_body = match (string_member(&object, "MessageBody")?, kind) {
+        (Some(body), _) => body,
+        (None, SendKind::Media) => String::new(),
+        (None, SendKind::Text) => return Err(missing("MessageBody")),
+    };
+    if (kind == SendKind::Text && message_body.is_empty()) || message_body.chars().count() > BODY_MAX {
         return Err(invalid("MessageBody", "must be 1 to 1600 characters"));
     }
+    let media = match kind {
+        SendKind::Text => Vec::new(),
+        SendKind::Media => media_urls(&object)?,
+    };
     let message_type = string_member(&object, "MessageType")?;
     if message_type.as_deref().is_some_and(|t| t != "TRANSACTIONAL" && t != "PROMOTIONAL") {
         return Err(invalid("MessageType", "must be TRANSACTIONAL or PROMOTIONAL"));
@@ -196,6 +219,7 @@ pub fn validate_send(body: &[u8]) -> Result<SendText, AwsError> {
         Some(_) => return Err(serialization("DryRun: expected a boolean")),
     };
     Ok(SendText {
+        kind,
         destination,
         identity,
         body: message_body,
@@ -204,7 +228,30 @@ pub fn validate_send(body: &[u8]) -> Result<SendText, AwsError> {
         context,
         time_to_live,
         dry_run,
+        media,
     })
+}
+
+/// `MediaUrls`: at least one file, each in S3.
+fn media_urls(object: &Map<String, Value>) -> Result<Vec<(String, String)>, AwsError> {
+    let urls = match object.get("MediaUrls") {
+        None | Some(Value::Null) => return Err(missing("MediaUrls")),
+        Some(Value::Array(urls)) => urls,
+        Some(_) => return Err(serialization("MediaUrls: expected a list of strings")),
+    };
+    if urls.is_empty() {
+        return Err(missing("MediaUrls"));
+    }
+    urls.iter()
+        .map(|url| {
+            let Value::String(url) = url else { return Err(serialization("MediaUrls: expected a list of strings")) };
+            url.strip_prefix("s3://")
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+                .map(|(bucket, key)| (bucket.to_owned(), key.to_owned()))
+                .ok_or_else(|| invalid("MediaUrls", "each must be an s3://bucket/key URL"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -212,7 +259,11 @@ mod tests {
     use super::*;
 
     fn send(members: Value) -> Result<SendText, AwsError> {
-        validate_send(members.to_string().as_bytes())
+        validate_send(members.to_string().as_bytes(), SendKind::Text)
+    }
+
+    fn media(members: Value) -> Result<SendText, AwsError> {
+        validate_send(members.to_string().as_bytes(), SendKind::Media)
     }
 
     fn good() -> Value {
@@ -280,9 +331,32 @@ mod tests {
     #[test]
     fn a_body_that_is_not_the_operations_json_is_a_serialization_error() {
         for body in [&b"not json"[..], b"[]", br#"{"DestinationPhoneNumber": 14155550134}"#] {
-            assert_eq!(validate_send(body).unwrap_err().exception, "SerializationException");
+            assert_eq!(validate_send(body, SendKind::Text).unwrap_err().exception, "SerializationException");
         }
         assert_eq!(refusal(with("Context", json!({ "job": 1 }))).0, "SerializationException");
+    }
+
+    #[test]
+    fn a_media_send_names_its_files_in_s3_and_may_have_no_text() {
+        let mut request = with("MediaUrls", json!(["s3://bridge-mms/mms/j-1/0"]));
+        request.as_object_mut().unwrap().remove("MessageBody");
+        let taken = media(request.clone()).unwrap();
+        assert_eq!((taken.kind, taken.body.as_str()), (SendKind::Media, ""));
+        assert_eq!(taken.media, [("bridge-mms".to_owned(), "mms/j-1/0".to_owned())]);
+        assert_eq!(refusal(request.clone()).1.as_deref(), Some("MISSING_PARAMETER"), "a text needs its body");
+
+        let (v, failed) = ("ValidationException", Some("FIELD_VALIDATION_FAILED".to_owned()));
+        for urls in [json!(["https://example.com/a.png"]), json!(["s3://bucket-only"]), json!(["s3:///key"])] {
+            let error = media(with("MediaUrls", urls.clone())).unwrap_err();
+            let field = error.members.get("Fields").and_then(|f| f[0]["Name"].as_str()).map(str::to_owned);
+            let reason = error.members.get("Reason").and_then(Value::as_str).map(str::to_owned);
+            assert_eq!((error.exception, reason, field.as_deref()), (v, failed.clone(), Some("MediaUrls")), "{urls}");
+        }
+        for urls in [json!([]), Value::Null] {
+            let error = media(with("MediaUrls", urls)).unwrap_err();
+            assert_eq!(error.members.get("Reason").and_then(Value::as_str), Some("MISSING_PARAMETER"));
+        }
+        assert_eq!(media(with("MediaUrls", json!([1]))).unwrap_err().exception, "SerializationException");
     }
 
     #[test]

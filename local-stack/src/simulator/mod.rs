@@ -83,6 +83,8 @@ pub struct AwsSmsSettings {
     pub self_managed_opt_outs: bool,
     /// The SMS webhook's SNS handler, subscribed to both topics.
     pub subscriber: Option<SnsSubscriber>,
+    /// Where `SendMediaMessage` reads an MMS's files from (the emulator's S3).
+    pub s3: Option<aws_sdk_s3::Client>,
 }
 
 /// Hands one SNS event (the Lambda payload's JSON) to the subscribed function.
