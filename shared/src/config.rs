@@ -208,6 +208,7 @@ impl DeliveryWorkerConfig {
                     SendRates::default().whatsapp_per_second,
                 )?,
                 sms_per_second: positive(env, "SMS_MESSAGES_PER_SECOND", SendRates::default().sms_per_second)?,
+                whatsapp_pair_seconds: pair_seconds(env)?,
             },
             retry: RetryPolicy {
                 base: Duration::from_secs_f64(positive(
@@ -542,6 +543,20 @@ fn positive(env: Lookup, name: &str, default: f64) -> Result<f64, ConfigError> {
         Some(v) => match v.trim().parse::<f64>() {
             Ok(x) if x.is_finite() && x > 0.0 && x <= 1e6 => Ok(x),
             _ => Err(ConfigError::new(name, "must be a positive number")),
+        },
+    }
+}
+
+/// `WHATSAPP_PAIR_SECONDS`: the spacing of messages to one agent (WhatsApp's pair limit,
+/// about one every 6 s); copies that would come sooner wait for the agent's digest. `0`
+/// turns both off: each copy goes at once, and a busy line meets 131056.
+fn pair_seconds(env: Lookup) -> Result<f64, ConfigError> {
+    let name = "WHATSAPP_PAIR_SECONDS";
+    match env(name) {
+        None => Ok(SendRates::default().whatsapp_pair_seconds),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (0.0..=60.0).contains(&x) => Ok(x),
+            _ => Err(ConfigError::new(name, "must be a number of seconds from 0 to 60")),
         },
     }
 }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use crate::domain::compliance::CustomerKeyword;
 use crate::domain::copies::{ClaimAssumed, CopyFacts};
 use crate::domain::delivery::PriorAttempt;
-use crate::domain::pacing::{SendPace, SlotReservation};
+use crate::domain::pacing::{SendPace, SlotOffer, SlotReservation};
 use crate::domain::routing::Focus;
 use crate::domain::{
     Attachment, ConversationKey, DeliveryStatus, E164, FailureClass, Handle, Job, JobId, JobKind, LegState, LineId,
@@ -157,6 +157,9 @@ pub enum ForwardedVia {
     /// Sent by an attempt whose answer was lost, and learnt of afterwards (a status report
     /// carrying the job's id): which form it took isn't known.
     Reconciled,
+    /// In a digest with other conversations' copies: the digest's own routing record
+    /// (`Deliveries::record_digest_sent`) routes replies to it, never one of its parts'.
+    Digest,
 }
 
 impl ForwardedVia {
@@ -165,6 +168,7 @@ impl ForwardedVia {
             Self::Text => "text",
             Self::Template => "template",
             Self::Reconciled => "reconciled",
+            Self::Digest => "digest",
         }
     }
 }
@@ -201,6 +205,67 @@ pub struct ForwardedCopy {
     pub message_id: MessageId,
     pub job_id: JobId,
     pub agent: WaId,
+    /// A digest (docs/using.md, "A busy line: digests"): every copy the one WhatsApp message
+    /// carried, the fields above being its first. Empty for a copy of one conversation.
+    pub digest: Vec<DigestPart>,
+}
+
+/// One conversation's copy inside a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestPart {
+    pub conversation: ConversationKey,
+    pub message_id: MessageId,
+    pub job_id: JobId,
+}
+
+impl ForwardedCopy {
+    /// The copy of one forward (`job`, which must be a `ForwardToAgent`).
+    pub fn of_job(job: &Job) -> Option<Self> {
+        let crate::domain::JobPayload::ForwardToAgent(forward) = &job.payload else { return None };
+        Some(Self {
+            conversation: forward.conversation.clone(),
+            message_id: forward.message_id.clone(),
+            job_id: job.job_id.clone(),
+            agent: forward.agent.clone(),
+            digest: Vec::new(),
+        })
+    }
+
+    /// Whether the message held copies of several conversations: a swipe-reply to it names
+    /// none of them.
+    pub fn is_digest(&self) -> bool {
+        self.digest.len() > 1
+    }
+
+    /// The conversations the message carried copies of, in order, each once.
+    pub fn conversations(&self) -> Vec<ConversationKey> {
+        let mut conversations = vec![self.conversation.clone()];
+        for part in &self.digest {
+            if !conversations.contains(&part.conversation) {
+                conversations.push(part.conversation.clone());
+            }
+        }
+        conversations
+    }
+
+    /// Each copy the message carried, as a leg: the one copy, or every part of a digest.
+    pub fn legs(&self) -> Vec<LegAddress> {
+        if self.digest.is_empty() {
+            return vec![LegAddress {
+                conversation: self.conversation.clone(),
+                message_id: self.message_id.clone(),
+                job_id: self.job_id.clone(),
+            }];
+        }
+        self.digest
+            .iter()
+            .map(|part| LegAddress {
+                conversation: part.conversation.clone(),
+                message_id: part.message_id.clone(),
+                job_id: part.job_id.clone(),
+            })
+            .collect()
+    }
 }
 
 /// An SMS the bridge sent (`SMS#`), found by the provider's id from a status callback.
@@ -586,6 +651,16 @@ pub trait Deliveries: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<SlotReservation, StoreError>> + Send;
 
+    /// Reserves `sender`'s next slot only if it starts within `within` of `now`
+    /// (`domain::pacing::offer`); otherwise reserves nothing and says when it is free.
+    fn offer_send_slot(
+        &self,
+        sender: &str,
+        pace: SendPace,
+        now: Timestamp,
+        within: Duration,
+    ) -> impl Future<Output = Result<SlotOffer, StoreError>> + Send;
+
     /// Gives back a reservation, unused (the deadline left no time for the send), if nobody
     /// reserved one after it. Safe to call once per reservation.
     fn give_back_send_slot(
@@ -615,6 +690,48 @@ pub trait Deliveries: Send + Sync {
         wamid: &Wamid,
         via: ForwardedVia,
         now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the legs of the copies one digest carried sent (`jobs`, forwards to one agent,
+    /// the first leading), after the reply-routing record that lists them all (so a
+    /// swipe-reply to the digest never reaches one of its customers by mistake).
+    fn record_digest_sent(
+        &self,
+        jobs: &[&Job],
+        wamid: &Wamid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Parks a copy for `agent`'s next digest (`DIGEST#<line>#<agent>`): the agent is at
+    /// WhatsApp's pair limit, so whichever copy gets the agent's next slot carries it.
+    fn park_copy(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        job: &Job,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Elects the copy that carries `agent`'s digest at the slot starting `slot_at_us`: `true`
+    /// for the first to ask for that slot (and for it again), `false` for any other.
+    fn elect_digest_carrier(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        slot_at_us: i64,
+        job: &JobId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The copies parked for `agent`, oldest first.
+    fn parked_copies(&self, line: &LineId, agent: &WaId) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
+
+    /// Takes copies off `agent`'s parking (sent, or done another way).
+    fn unpark_copies(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        jobs: &[JobId],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks an SMS leg sent and records the provider's id for its status callbacks.

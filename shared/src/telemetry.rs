@@ -37,6 +37,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ("LinesRefreshed", "outcome"),
     // A copy to, or a reply from, an agent removed from the line since it was queued.
     ("FormerAgentRefused", "kind"),
+    // Copies parked under WhatsApp's pair limit, and digests sent (docs/using.md).
+    ("Digests", "outcome"),
 ];
 
 /// Emits one metric (unit `Count` unless given) with its dimensions.

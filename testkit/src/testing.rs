@@ -323,6 +323,9 @@ pub fn test_env(aws: &TestAws, extra: &[(&str, &str)]) -> HashMap<String, String
         ("WEBHOOK_RETRY_SECONDS", "2"),
         ("WHATSAPP_MESSAGES_PER_SECOND", "1000"),
         ("SMS_MESSAGES_PER_SECOND", "1000"),
+        // Tests send an agent several copies within seconds and look for each: no pair
+        // spacing, no digests, unless a test asks (tests/tests/digests.rs).
+        ("WHATSAPP_PAIR_SECONDS", "0"),
         ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),
         ("TWILIO_AUTH_TOKEN", TWILIO_AUTH_TOKEN),
         ("META_APP_SECRET", META_APP_SECRET),
@@ -448,6 +451,21 @@ impl FakeProviders {
             .await;
     }
 
+    /// From now on the Graph fake keeps WhatsApp's pair limit: a message to a user sooner than
+    /// `spacing` (less a tenth: the sends' own jitter) after the last one accepted for them is
+    /// refused with 131056, as Meta refuses it. Returns what it counts.
+    pub async fn graph_keeps_pair_limit(&self, spacing: std::time::Duration) -> PairLimit {
+        use wiremock::matchers::{method, path_regex};
+        let limit = PairLimit { spacing, count: self.graph_count.clone(), ..PairLimit::default() };
+        wiremock::Mock::given(method("POST"))
+            .and(path_regex(r"^/v[0-9.]+/[0-9]+/messages$"))
+            .respond_with(limit.clone())
+            .with_priority(DEFAULT_ANSWER_PRIORITY - 1)
+            .mount(&self.graph)
+            .await;
+        limit
+    }
+
     /// The same for Twilio: the next `times` SMS are created (listed, with a sid) and answered late.
     pub async fn twilio_accepts_then_hangs(&self, delay: std::time::Duration, times: u64) {
         use wiremock::matchers::{method, path};
@@ -526,6 +544,61 @@ impl wiremock::Respond for GraphAccepts {
         }
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let to = body["to"].clone();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": to, "wa_id": to }],
+            "messages": [{ "id": format!("wamid.fake{n:04}") }],
+        }))
+    }
+}
+
+/// A Graph fake keeping WhatsApp's pair limit (`FakeProviders::graph_keeps_pair_limit`):
+/// when each user last got a message, and how many sends it refused.
+#[derive(Clone, Default)]
+pub struct PairLimit {
+    spacing: std::time::Duration,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    last: std::sync::Arc<std::sync::Mutex<HashMap<String, std::time::Instant>>>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, serde_json::Value)>>>,
+}
+
+impl PairLimit {
+    /// Sends refused with 131056.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The messages accepted, with when.
+    pub fn accepted(&self) -> Vec<(std::time::Instant, serde_json::Value)> {
+        self.accepted.lock().expect("pair limit lock").clone()
+    }
+}
+
+impl wiremock::Respond for PairLimit {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body = serde_json::from_slice::<serde_json::Value>(&request.body).unwrap_or_default();
+        if body["status"] == "read" {
+            return wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "success": true }));
+        }
+        let to = body["to"].as_str().unwrap_or_default().to_owned();
+        let now = std::time::Instant::now();
+        {
+            let mut last = self.last.lock().expect("pair limit lock");
+            // The bridge spaces its reservations; each send then takes its own few
+            // milliseconds to leave, so the fake allows a tenth of the spacing.
+            if last.get(&to).is_some_and(|at| now.duration_since(*at) < self.spacing.mul_f64(0.9)) {
+                self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Meta's answer past the pair rate (Cloud API error codes: 131056).
+                return wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({ "error": {
+                    "message": "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+                    "type": "OAuthException", "code": 131056, "fbtrace_id": "Afake",
+                }}));
+            }
+            last.insert(to.clone(), now);
+        }
+        self.accepted.lock().expect("pair limit lock").push((now, body.clone()));
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": to, "wa_id": to }],

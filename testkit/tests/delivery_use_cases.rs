@@ -13,6 +13,7 @@
 //! - `provider_errors`: retries and backoff, permanent errors, 131047, escalation, age.
 //! - `uncertain`: lost answers, reconciled from status reports, Twilio's list, or resent.
 //! - `pacing_and_deadline`: coalescing, pacing per number, the invocation's deadline.
+//! - `digests`: copies of several conversations as one message under WhatsApp's pair limit.
 
 #![allow(clippy::unwrap_used)]
 
@@ -33,3 +34,6 @@ mod uncertain;
 
 #[path = "delivery_use_cases/pacing_and_deadline.rs"]
 mod pacing_and_deadline;
+
+#[path = "delivery_use_cases/digests.rs"]
+mod digests;

@@ -134,10 +134,13 @@ store_contract! {
     shared routing::a_forwarded_copy_routes_the_agents_swipe_reply,
     shared routing::a_sent_sms_is_found_by_its_sid_and_its_leg_names_the_agents_message,
     shared routing::a_status_that_overtook_the_sms_send_is_kept,
+    shared routing::a_digest_is_routed_as_a_whole_and_marks_each_leg_sent,
+    shared routing::copies_park_per_agent_oldest_first_and_unpark,
 
     handles deliveries::a_second_claimer_waits_for_the_lease_then_takes_the_job_over_uncertain,
     handles deliveries::of_two_workers_claiming_at_once_one_gets_the_job,
     handles deliveries::send_slots_space_one_sender_for_every_caller_and_an_unused_one_can_be_given_back,
+    handles deliveries::a_slot_offered_within_a_wait_is_taken_only_when_free_by_then,
     handles deliveries::an_idle_senders_burst_goes_at_once_from_every_caller_then_is_spaced,
     shared deliveries::a_worker_resumes_its_own_lease_and_a_repeated_claim_is_the_same_claim,
     shared deliveries::a_released_job_is_claimed_again_counting_its_attempts,

@@ -16,6 +16,8 @@ mod commands;
 mod content;
 #[path = "whatsapp_use_cases/copies.rs"]
 mod copies;
+#[path = "whatsapp_use_cases/digests.rs"]
+mod digests;
 #[path = "whatsapp_use_cases/erased.rs"]
 mod erased;
 #[path = "whatsapp_use_cases/fixture.rs"]

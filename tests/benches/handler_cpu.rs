@@ -286,7 +286,11 @@ async fn worker(n: usize) -> PathFigures {
             queue,
             "https://bridge.example.com/sms/status".into(),
             // Unpaced: the pacer's waits aren't CPU, and would only slow the bench.
-            shared::app::deliver_job::SendRates { whatsapp_per_second: 1e9, sms_per_second: 1e9 },
+            shared::app::deliver_job::SendRates {
+                whatsapp_per_second: 1e9,
+                sms_per_second: 1e9,
+                whatsapp_pair_seconds: 0.0,
+            },
         );
         DeliveryWorker::new(deliverer, config.retry)
     };

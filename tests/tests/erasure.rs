@@ -197,7 +197,7 @@ async fn a_send_under_way_while_the_erasure_runs_leaves_no_route_behind() {
 /// last write (days), at the default `MESSAGE_RETENTION_DAYS` of 90.
 fn longest_life_days(kind: ItemKind) -> i64 {
     match kind {
-        ItemKind::Conversation | ItemKind::Message | ItemKind::SmsRecord | ItemKind::Agent => 90,
+        ItemKind::Conversation | ItemKind::Message | ItemKind::SmsRecord | ItemKind::Agent | ItemKind::ParkedCopy => 90,
         ItemKind::Handle => 135,
         ItemKind::CopyRoute | ItemKind::Tombstone => 30,
         ItemKind::DedupeMarker | ItemKind::Notice => 7,

@@ -11,6 +11,7 @@ mod bad_input;
 mod business_texts;
 mod common;
 mod delivery_under_faults;
+mod digests;
 mod erasure;
 mod fault_injection;
 mod fewer_copies;

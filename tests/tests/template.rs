@@ -40,6 +40,7 @@ const METRICS: &[(&str, &str, Option<&[&str]>)] = &[
     ("OutboxSwept", "source", Some(&["schedule", "local"])),
     ("LinesRefreshed", "outcome", Some(&["reloaded", "invalid", "not_found", "unavailable", "timeout"])),
     ("FormerAgentRefused", "kind", Some(&["forward_to_agent", "send_sms"])),
+    ("Digests", "outcome", Some(&["parked", "sent"])),
 ];
 
 /// The secrets each function reads (docs/configuration.md),

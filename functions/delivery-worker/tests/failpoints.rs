@@ -48,7 +48,7 @@ fn deliverer(aws: &TestAws, providers: &FakeProviders, failpoint: Option<Failpoi
         META_ACCESS_TOKEN.to_owned().into(),
     );
     let sms = TwilioClient::new(http, &providers.twilio.uri(), TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN.to_owned().into());
-    let rates = SendRates { whatsapp_per_second: 1000.0, sms_per_second: 1000.0 };
+    let rates = SendRates { whatsapp_per_second: 1000.0, sms_per_second: 1000.0, whatsapp_pair_seconds: 0.0 };
     let d = Deliverer::new(
         lines(),
         aws.store(),

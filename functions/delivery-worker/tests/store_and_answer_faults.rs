@@ -59,7 +59,7 @@ async fn deliverer(aws: &TestAws, providers: &FakeProviders, faults: &AwsFaults)
         META_ACCESS_TOKEN.to_owned().into(),
     );
     let sms = TwilioClient::new(http, &providers.twilio.uri(), TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN.to_owned().into());
-    let rates = SendRates { whatsapp_per_second: 1000.0, sms_per_second: 1000.0 };
+    let rates = SendRates { whatsapp_per_second: 1000.0, sms_per_second: 1000.0, whatsapp_pair_seconds: 0.0 };
     Deliverer::new(lines(), store, whatsapp, sms, queue, "https://bridge.example.com/sms/status".into(), rates)
         .with_send_timeout(SEND_TIMEOUT)
 }

@@ -76,6 +76,9 @@ impl LocalStack {
         ] {
             command.env_remove(name);
         }
+        // Tests look for each copy and swipe-reply to it: no pair spacing (no digests)
+        // unless a test sets WHATSAPP_PAIR_SECONDS itself.
+        command.env("WHATSAPP_PAIR_SECONDS", "0");
         command.envs(env.iter().copied());
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let printed = Arc::new(Mutex::new(Vec::new()));

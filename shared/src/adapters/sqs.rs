@@ -105,8 +105,10 @@ impl DeliveryQueue for SqsQueue {
     }
 
     async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
-        // SQS allows up to 12 hours; the retry policy's cap is far below.
-        let seconds = i32::try_from(delay.as_secs()).unwrap_or(43_200).min(43_200);
+        // SQS counts whole seconds: rounded up, a wait is never cut short (a job parked for
+        // a slot 1.4 s away would come back before it). Up to 12 hours.
+        let whole = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        let seconds = i32::try_from(whole).unwrap_or(43_200).min(43_200);
         self.client
             .change_message_visibility()
             .queue_url(&self.queue_url)

@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use crate::app::receive_whatsapp::HandleError;
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::{
-    DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobKind, JobPayload, Line, SendTracking, Wamid,
-    WhatsAppStatusReport,
+    ConversationKey, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobKind, JobPayload, Line, SendTracking, WaId,
+    Wamid, WhatsAppStatusReport,
 };
 use crate::ports::{
     Agents, Conversations, DeliveryQueue, ForwardedCopy, LegAddress, LegRef, Routing, StatusChange, StatusLog,
@@ -106,13 +106,15 @@ where
     if status.only_says_taken() {
         return Ok(Some(StatusHandled { change: StatusChange::NothingNew, resent_as_template: 0, noted: 0 }));
     }
-    let leg = LegAddress {
-        conversation: copy.conversation.clone(),
-        message_id: copy.message_id.clone(),
-        job_id: copy.job_id.clone(),
-    };
-    let change =
-        store.advance_leg_status(&leg, status, report.error_code, Some(report.wamid.as_str()), &[], now).await?;
+    // A digest's status is each of its copies' (docs/using.md, "A busy line: digests").
+    let mut change = StatusChange::NothingNew;
+    for (i, leg) in copy.legs().iter().enumerate() {
+        let changed =
+            store.advance_leg_status(leg, status, report.error_code, Some(report.wamid.as_str()), &[], now).await?;
+        if i == 0 {
+            change = changed;
+        }
+    }
     let failed_now = matches!(change, StatusChange::Advanced)
         || matches!(change, StatusChange::Unchanged { current: Some(DeliveryStatus::Failed) });
     let window_closed = status == DeliveryStatus::Failed
@@ -120,7 +122,10 @@ where
     let mut resent_as_template = 0;
     if failed_now && window_closed {
         store.mark_window_closed(&line.id, &copy.agent, now).await?;
-        let jobs = template_resends(store, line, &copy, &report.wamid).await?;
+        let mut jobs = Vec::new();
+        for conversation in copy.conversations() {
+            jobs.extend(template_resends(store, line, &conversation, &copy.agent, &report.wamid).await?);
+        }
         queue.enqueue(&jobs).await?;
         resent_as_template = jobs.len();
     }
@@ -160,6 +165,7 @@ async fn note_tracked_send<S: Routing + StatusLog>(
                 message_id: address.message_id.clone(),
                 job_id: address.job_id.clone(),
                 agent: agent.clone(),
+                digest: Vec::new(),
             }),
             _ => None,
         };
@@ -179,14 +185,15 @@ async fn note_tracked_send<S: Routing + StatusLog>(
 async fn template_resends<S: Conversations + StatusLog>(
     store: &S,
     line: &Line,
-    copy: &ForwardedCopy,
+    conversation: &ConversationKey,
+    agent: &WaId,
     wamid: &Wamid,
 ) -> Result<Vec<Job>, StoreError> {
     let mut jobs = Vec::new();
-    for message in store.thread(&copy.conversation).await? {
+    for message in store.thread(conversation).await? {
         let carried = message.legs.iter().find(|leg| {
             leg.kind == JobKind::ForwardToAgent
-                && leg.to == copy.agent.as_str()
+                && leg.to == agent.as_str()
                 && leg.provider_id.as_deref() == Some(wamid.as_str())
         });
         let Some(carried) = carried else { continue };
@@ -195,9 +202,9 @@ async fn template_resends<S: Conversations + StatusLog>(
             attempt: 0,
             payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
                 line,
-                copy.conversation.clone(),
+                conversation.clone(),
                 message.message_id.clone(),
-                copy.agent.clone(),
+                agent.clone(),
                 &message.body,
                 &message.attachments,
                 message.at,

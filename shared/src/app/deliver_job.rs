@@ -26,18 +26,18 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Mutex;
 
 use crate::app::live_lines::LiveLines;
-use crate::domain::agent_copy::{CopyFacts, agent_copy, annotated_text};
+use crate::domain::agent_copy::{CopyFacts, DigestEntry, agent_copy, annotated_text, digest_copy};
 use crate::domain::delivery::agent_window_open;
 use crate::domain::media::{MediaLinks, MediaSource, WhatsAppMediaKind};
-use crate::domain::pacing::{Pacer, SendPace};
+use crate::domain::pacing::{Pacer, SendPace, SlotOffer};
 use crate::domain::{
     AutoReply, ConversationKey, DeliveryStatus, ErrorClass, FailureClass, ForwardToAgent, Handle, Job, JobId,
     JobPayload, Line, NotifyAgent, ProviderFailure, SendSms, SendTracking, Wamid, WhatsAppMessage, WhatsAppRecipient,
     notices,
 };
 use crate::ports::{
-    Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardedVia, HandleRenewal,
-    LegFailure, QueueError, Routing, SentLookup, SmsProvider, SmsTracking, StoreError, WhatsAppClient,
+    Agents, Claim, ConversationSummary, Conversations, Deliveries, DeliveryQueue, ForwardContext, ForwardedVia,
+    HandleRenewal, LegFailure, QueueError, Routing, SentLookup, SmsProvider, SmsTracking, StoreError, WhatsAppClient,
 };
 use crate::telemetry;
 
@@ -53,6 +53,13 @@ const LEASE_PAST_DEADLINE: Duration = Duration::from_secs(5);
 /// for WhatsApp, which can't be asked, before it is sent again). Configurable per worker.
 pub const DEFAULT_RECONCILE_WAIT: Duration = Duration::from_secs(180);
 
+/// A pair slot this close is taken as free: waited for, not parked for.
+const PAIR_SLOT_TOLERANCE: Duration = Duration::from_millis(250);
+
+/// The most parked copies one digest takes (a message holds 4,096 characters; the rest wait
+/// for the next).
+const DIGEST_MAX_PARTS: usize = 20;
+
 /// What a job must have left of the invocation to start: its sends, and the writes after.
 const FINISH_MARGIN: Duration = Duration::from_millis(1500);
 
@@ -63,11 +70,19 @@ const FINISH_MARGIN: Duration = Duration::from_millis(1500);
 pub struct SendRates {
     pub whatsapp_per_second: f64,
     pub sms_per_second: f64,
+    /// The spacing of messages to one agent, WhatsApp's pair limit (docs/using.md, "A busy
+    /// line: digests"); 0: none, and no digests.
+    pub whatsapp_pair_seconds: f64,
 }
+
+/// WhatsApp's pair rate: "1 message every 6 seconds" from one business number to one user
+/// (error 131056 past it; Cloud API error codes, and "WhatsApp Cloud API Rate Limits in
+/// Practice", dev.to, read 2026-12-06).
+pub const WHATSAPP_PAIR_SECONDS: f64 = 6.0;
 
 impl Default for SendRates {
     fn default() -> Self {
-        Self { whatsapp_per_second: 80.0, sms_per_second: 1.0 }
+        Self { whatsapp_per_second: 80.0, sms_per_second: 1.0, whatsapp_pair_seconds: WHATSAPP_PAIR_SECONDS }
     }
 }
 
@@ -79,6 +94,11 @@ pub const WHATSAPP_BURST: u32 = 10;
 impl SendRates {
     pub fn whatsapp_pace(&self) -> SendPace {
         SendPace::new(self.whatsapp_per_second, WHATSAPP_BURST)
+    }
+
+    /// Messages to one agent, one at a time: `None` when the pair limit isn't kept.
+    pub fn pair_pace(&self) -> Option<SendPace> {
+        (self.whatsapp_pair_seconds > 0.0).then(|| SendPace::new(1.0 / self.whatsapp_pair_seconds, 1))
     }
 
     /// SMS numbers are spaced evenly: carriers count a long code's messages per second.
@@ -229,6 +249,9 @@ enum Halt {
     /// Not yet: an earlier attempt's status report may still come. The claims are given
     /// back as they were.
     Waiting { reason: String, until: Timestamp },
+    /// The agent is at WhatsApp's pair limit: the copies wait, parked, for the agent's next
+    /// digest (docs/using.md, "A busy line: digests"); the claims go back untried.
+    Parked { until: Timestamp },
     /// Already decided (a provider's failure recorded, a failpoint).
     Done(DeliverError),
 }
@@ -259,6 +282,14 @@ struct Taken<'a> {
     uncertain_since: Option<Timestamp>,
     /// An attempt before the one at `uncertain_since` may have gone out too.
     earlier_in_doubt: bool,
+}
+
+/// One conversation's copies in a digest, and the claims they hold.
+struct DigestGroup<'a> {
+    handle: Handle,
+    opted_out: bool,
+    forward: ForwardToAgent,
+    taken: Vec<Taken<'a>>,
 }
 
 impl<S, W, P, Q> Deliverer<S, W, P, Q>
@@ -343,8 +374,7 @@ where
         // An automated reply's leg is made by its first claim, and only while its conversation
         // exists (`Deliveries::claim_job`): one erased meanwhile gets no item holding the
         // customer's number back, and the claim says `Missing`.
-        let lease_until =
-            now + signed(deadline.left().map_or(CLAIM_LEASE, |left| CLAIM_LEASE.min(left + LEASE_PAST_DEADLINE)));
+        let lease_until = lease_until(now, deadline);
         let (taken, done_before) = match self.claim_all(jobs, now, lease_until).await {
             Ok(claimed) => claimed,
             Err(halt) => return Err(self.settle(&[], halt, now, lease_until, 1).await),
@@ -566,6 +596,11 @@ where
                 // This process remembers; another one waits for the lease and reconciles.
                 until: lease_until.min(now + SignedDuration::from_secs(2)),
             },
+            Halt::Parked { until } => {
+                self.hand_back_untried(taken, now).await;
+                telemetry::count("Digests", &[("outcome", "parked")]);
+                DeliverError::Wait { reason: "parked for the agent's digest (WhatsApp's pair limit)".into(), until }
+            }
             Halt::Done(error) => error,
         }
     }
@@ -711,6 +746,20 @@ where
         now: Timestamp,
         deadline: Deadline,
     ) -> Result<(), Halt> {
+        self.record_or_remember(jobs, sent, None, now, deadline).await
+    }
+
+    /// Records `jobs` sent as `sent` (with `digest`: as one digest, `record_digest_sent`),
+    /// retried within the deadline; this process remembers the send meanwhile, and past the
+    /// deadline (`Unrecorded`).
+    async fn record_or_remember(
+        &self,
+        jobs: &[&Job],
+        sent: &SentAs,
+        digest: Option<&Wamid>,
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<(), Halt> {
         for job in jobs {
             self.remember(job, Settlement::Sent(sent.clone()));
         }
@@ -718,13 +767,19 @@ where
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut result = Ok(());
-            for job in jobs {
-                result = self.record_sent(job, sent, now).await;
-                if result.is_err() {
-                    break;
+            let result = match digest {
+                Some(wamid) => self.store.record_digest_sent(jobs, wamid, now).await,
+                None => {
+                    let mut result = Ok(());
+                    for job in jobs {
+                        result = self.record_sent(job, sent, now).await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    result
                 }
-            }
+            };
             match result {
                 Ok(()) => {
                     for job in jobs {
@@ -786,8 +841,25 @@ where
             jobs: jobs.iter().map(|j| j.job_id.clone()).collect(),
         }
         .encode();
-        let combined = coalesce(&forwards);
         let window_open = agent_window_open(context.agent_last_inbound_at, context.agent_window_closed_at, now);
+        // WhatsApp's pair limit (docs/using.md, "A busy line: digests"): a copy that would
+        // come too soon after the last one to this agent waits, parked, for the next digest.
+        if let Some(pair) = self.rates.pair_pace() {
+            let digestible = window_open && forwards.iter().all(|f| f.media.is_empty());
+            if let Err(halt) = self.take_pair_slot(line, &first.agent, pair, digestible, deadline).await {
+                if let Halt::Parked { until } = halt {
+                    return Err(self.park(line, &first.agent, &jobs, until, now).await?);
+                }
+                return Err(halt);
+            }
+            if digestible {
+                let parked = self.claim_parked(line, &first.agent, &jobs, now, lease_until(now, deadline)).await;
+                if !parked.is_empty() {
+                    return self.send_digest(line, taken, &first.agent, &context, parked, now, deadline).await;
+                }
+            }
+        }
+        let combined = coalesce(&forwards);
         let copy =
             agent_copy(line, &context.handle, &combined, CopyFacts { window_open, opted_out: context.opted_out });
         self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await?;
@@ -824,6 +896,275 @@ where
             }
             Err(failure) => self.fail(taken, &failure, Vec::new(), started, now).await,
         }
+    }
+
+    /// Takes the next slot of messages to `agent` (WhatsApp's pair limit). When the slot
+    /// is later: a `digestible` copy parks (`Halt::Parked`, the slot given back for the copy
+    /// that will carry it); any other (a template, media) waits for it within the deadline.
+    /// If the store can't answer, the copy goes as it would without the limit.
+    async fn take_pair_slot(
+        &self,
+        line: &Line,
+        agent: &crate::domain::WaId,
+        pace: SendPace,
+        digestible: bool,
+        deadline: Deadline,
+    ) -> Result<(), Halt> {
+        let sender = pair_sender(line, agent);
+        // A copy that could join a digest takes the slot only if it is (nearly) free now; a
+        // later one is left untouched for the copy that will carry this one.
+        let within = if digestible { PAIR_SLOT_TOLERANCE } else { deadline.left().unwrap_or(Duration::MAX) };
+        let offer = match self.store.offer_send_slot(&sender, pace, Timestamp::now(), within).await {
+            Ok(offer) => offer,
+            Err(e) => {
+                tracing::warn!(error = %e, "the agent's pair slot is unknown: sending without it");
+                return Ok(());
+            }
+        };
+        let until_us = match offer {
+            SlotOffer::Reserved(slot) => slot.at_us,
+            SlotOffer::Busy { free_at_us } => {
+                let until = Timestamp::from_microsecond(free_at_us).unwrap_or(Timestamp::now());
+                if digestible {
+                    return Err(Halt::Parked { until });
+                }
+                return Err(Halt::Waiting { reason: "waiting for the agent's next pair slot".into(), until });
+            }
+        };
+        let wait = Duration::from_micros(
+            u64::try_from(until_us.saturating_sub(Timestamp::now().as_microsecond())).unwrap_or(0),
+        );
+        if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
+            return Err(Halt::OutOfTime);
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Parks the run's copies for the agent's next digest. The first copy parked for a slot
+    /// is elected to carry the digest (`elect_digest_carrier`): it comes back when the slot
+    /// frees; the others come back later, to find themselves sent (or, if the digest didn't
+    /// take them, to carry the next one). Copies parked together all coming back at once
+    /// would each be busy to the others' digests, and go one by one.
+    async fn park(
+        &self,
+        line: &Line,
+        agent: &crate::domain::WaId,
+        jobs: &[&Job],
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Halt, StoreError> {
+        for job in jobs {
+            self.store.park_copy(&line.id, agent, job, now).await?;
+        }
+        let carrier = match jobs.first() {
+            Some(job) => {
+                let elected =
+                    self.store.elect_digest_carrier(&line.id, agent, until.as_microsecond(), &job.job_id, now);
+                elected.await.unwrap_or(true)
+            }
+            None => true,
+        };
+        let after = Duration::from_secs_f64(self.rates.whatsapp_pair_seconds / 2.0).max(Duration::from_secs(1));
+        Ok(Halt::Parked { until: if carrier { until } else { until + signed(after) } })
+    }
+
+    /// The copies parked for `agent` besides `own`, claimed for this digest (oldest first, at
+    /// most what a digest may carry). One done meanwhile is taken off the parking; one held
+    /// elsewhere, or in doubt, is left to its own delivery.
+    async fn claim_parked(
+        &self,
+        line: &Line,
+        agent: &crate::domain::WaId,
+        own: &[&Job],
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Vec<(Job, u32)> {
+        let parked = match self.store.parked_copies(&line.id, agent).await {
+            Ok(parked) => parked,
+            Err(e) => {
+                tracing::warn!(error = %e, "parked copies unreadable: this copy goes alone");
+                return Vec::new();
+            }
+        };
+        let (mut claimed, mut finished) = (Vec::new(), Vec::new());
+        let digest_owner = format!("{}+digest", self.owner);
+        let candidates = parked.into_iter().filter(|job| {
+            !own.iter().any(|o| o.job_id == job.job_id)
+                && matches!(&job.payload, JobPayload::ForwardToAgent(f) if &f.agent == agent && f.conversation.line == line.id)
+        });
+        for job in candidates.take(DIGEST_MAX_PARTS) {
+            // Claimed as another owner than this process's own deliveries: a copy one of them
+            // holds right now is busy to the digest, never taken over from it.
+            match self.store.claim_job(&job, now, lease_until, &digest_owner).await {
+                Ok(Claim::Claimed { attempts }) => claimed.push((job, attempts)),
+                Ok(Claim::AlreadyDone { .. } | Claim::Missing) => finished.push(job.job_id.clone()),
+                Ok(Claim::Uncertain { since, .. }) => {
+                    let taken = Taken { job: &job, attempts: 0, uncertain_since: Some(since), earlier_in_doubt: true };
+                    let failure = LegFailure {
+                        class: FailureClass::Provider(ErrorClass::Ambiguous),
+                        code: None,
+                        reason: "in doubt: left to its own delivery".into(),
+                    };
+                    self.give_back(&[taken], &failure, now).await;
+                }
+                Ok(Claim::Busy { .. }) => {}
+                Err(e) => {
+                    // The claim may have been taken: its lease runs out, and its own delivery
+                    // knows nothing went out under it.
+                    self.remember(&job, Settlement::ClaimLost(now));
+                    tracing::warn!(error = %e, "claiming a parked copy failed; it is left to its own delivery");
+                    break;
+                }
+            }
+        }
+        if !finished.is_empty()
+            && let Err(e) = self.store.unpark_copies(&line.id, agent, &finished).await
+        {
+            tracing::warn!(error = %e, "done copies still parked; the next digest finds them done");
+        }
+        claimed
+    }
+
+    /// One message carrying this run's copy and the parked copies of other conversations
+    /// (docs/using.md, "A busy line: digests"). A parked copy that doesn't fit, or whose
+    /// conversation is gone, is handed back untried, once; every other way out settles each
+    /// claim once too: the run's own by the caller, the parked ones here.
+    #[allow(clippy::too_many_arguments)] // the run, its agent and its facts, as forward_to_agent has them
+    async fn send_digest(
+        &self,
+        line: &Line,
+        taken: &[Taken<'_>],
+        agent_id: &crate::domain::WaId,
+        context: &ForwardContext,
+        parked: Vec<(Job, u32)>,
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<Delivered, Halt> {
+        let parked: Vec<Taken<'_>> = parked
+            .iter()
+            .map(|(job, attempts)| Taken { job, attempts: *attempts, uncertain_since: None, earlier_in_doubt: false })
+            .collect();
+        let (parts, gone) = match self.digest_groups(taken, context, &parked, now).await {
+            Ok(found) => found,
+            Err(halt) => {
+                self.hand_back_untried(&parked, now).await;
+                return Err(halt);
+            }
+        };
+        let entries: Vec<DigestEntry<'_>> = parts
+            .iter()
+            .map(|g| DigestEntry { handle: &g.handle, forward: &g.forward, opted_out: g.opted_out })
+            .collect();
+        let (message, carried) = digest_copy(&entries);
+        let (sent_parts, left) = parts.split_at(carried.clamp(1, parts.len()));
+        let mut not_carried: Vec<Taken<'_>> = left.iter().flat_map(|g| g.taken.iter().copied()).collect();
+        not_carried.extend(gone);
+        let all: Vec<Taken<'_>> = sent_parts.iter().flat_map(|g| g.taken.iter().copied()).collect();
+        let others: Vec<Taken<'_>> =
+            all.iter().filter(|t| !taken.iter().any(|own| own.job.job_id == t.job.job_id)).copied().collect();
+        self.hand_back_untried(&not_carried, now).await;
+        let jobs: Vec<&Job> = all.iter().map(|t| t.job).collect();
+        if let Err(halt) = self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await
+        {
+            self.hand_back_untried(&others, now).await;
+            return Err(halt);
+        }
+        let tracking =
+            SendTracking { line: line.id.clone(), handle: None, jobs: jobs.iter().map(|j| j.job_id.clone()).collect() }
+                .encode();
+        let agent = WhatsAppRecipient::from(agent_id);
+        let started = Timestamp::now();
+        let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &message, Some(&tracking));
+        match self.call(deadline, send).await {
+            Ok(wamid) => {
+                let sent =
+                    SentAs { provider_id: wamid.as_str().to_owned(), via: Some(ForwardedVia::Digest), status: None };
+                self.stop_at(Failpoint::AfterSend)?;
+                self.record_or_remember(&jobs, &sent, Some(&wamid), now, deadline).await?;
+                self.stop_at(Failpoint::AfterRecord)?;
+                let unparked: Vec<JobId> = jobs.iter().map(|j| j.job_id.clone()).collect();
+                if let Err(e) = self.store.unpark_copies(&line.id, agent_id, &unparked).await {
+                    tracing::warn!(error = %e, "sent copies still parked; the next digest finds them done");
+                }
+                telemetry::count("Digests", &[("outcome", "sent")]);
+                tracing::info!(
+                    outcome = "digest",
+                    conversations = sent_parts.len(),
+                    copies = jobs.len(),
+                    "one message carried several conversations' copies"
+                );
+                Ok(Delivered::Sent { provider_id: sent.provider_id, via: sent.via })
+            }
+            // 131047: the agent's window closed after all. Each copy goes again on its own,
+            // as the template.
+            Err(failure) if ErrorClass::of(&failure) == ErrorClass::Fallback => {
+                if let Err(e) = self.store.mark_window_closed(&line.id, agent_id, now).await {
+                    self.hand_back_untried(&others, now).await;
+                    return Err(e.into());
+                }
+                let reason = "the agent's window closed: each copy goes again, as the template".to_owned();
+                let refused = LegFailure {
+                    class: FailureClass::Provider(ErrorClass::Fallback),
+                    code: match &failure {
+                        ProviderFailure::Rejected { code, .. } => *code,
+                        _ => None,
+                    },
+                    reason: reason.clone(),
+                };
+                self.give_back(taken, &refused, now).await;
+                self.hand_back_untried(&others, now).await;
+                Err(Halt::Done(DeliverError::Wait { reason, until: now }))
+            }
+            Err(failure) => self.fail(&all, &failure, Vec::new(), started, now).await,
+        }
+    }
+
+    /// The digest's conversations in order, this run's first, each with its copies coalesced;
+    /// and the parked copies whose conversation is gone.
+    async fn digest_groups<'a>(
+        &self,
+        taken: &[Taken<'a>],
+        context: &ForwardContext,
+        parked: &[Taken<'a>],
+        now: Timestamp,
+    ) -> Result<(Vec<DigestGroup<'a>>, Vec<Taken<'a>>), Halt> {
+        let forward_of = |t: &Taken<'_>| match &t.job.payload {
+            JobPayload::ForwardToAgent(f) => Some(f.clone()),
+            _ => None,
+        };
+        let own: Vec<ForwardToAgent> = taken.iter().filter_map(forward_of).collect();
+        let own_refs: Vec<&ForwardToAgent> = own.iter().collect();
+        let mut groups = vec![DigestGroup {
+            handle: context.handle.clone(),
+            opted_out: context.opted_out,
+            forward: coalesce(&own_refs),
+            taken: taken.to_vec(),
+        }];
+        let mut gone = Vec::new();
+        for t in parked {
+            let Some(forward) = forward_of(t) else { continue };
+            if let Some(group) = groups.iter_mut().find(|g| g.forward.conversation == forward.conversation) {
+                group.forward = coalesce(&[&group.forward, &forward]);
+                group.taken.push(*t);
+                continue;
+            }
+            match self.store.forward_context(&forward.conversation, &forward.agent).await? {
+                Some(found) => {
+                    if found.handle_renewal_due {
+                        self.renew_handle(&forward.conversation, &found.handle, now).await;
+                    }
+                    groups.push(DigestGroup {
+                        handle: found.handle,
+                        opted_out: found.opted_out,
+                        forward,
+                        taken: vec![*t],
+                    });
+                }
+                None => gone.push(*t),
+            }
+        }
+        Ok((groups, gone))
     }
 
     /// The customer's pictures, audio, video and documents, each as WhatsApp media the Cloud
@@ -1155,6 +1496,19 @@ fn is_sms(job: &Job) -> bool {
 /// provider's transient error, and never a reason to dead-letter the job.
 fn unavailable_retry(reason: &str, attempt: u32) -> DeliverError {
     DeliverError::Retry { reason: format!("store or queue unavailable: {reason}"), retry_after: None, attempt }
+}
+
+/// Until when a claim made now is ours.
+fn lease_until(now: Timestamp, deadline: Deadline) -> Timestamp {
+    now + signed(deadline.left().map_or(CLAIM_LEASE, |left| CLAIM_LEASE.min(left + LEASE_PAST_DEADLINE)))
+}
+
+/// The pacing key of messages from `line`'s number to `agent` (`PACE#<key>`): the agent's
+/// number hashed, as in order groups, so the item holds no number.
+fn pair_sender(line: &Line, agent: &crate::domain::WaId) -> String {
+    use sha2::Digest;
+    let hashed = hex::encode(&sha2::Sha256::digest(agent.as_str().as_bytes())[..12]);
+    format!("pair.{}.{hashed}", line.whatsapp_phone_number_id.as_str())
 }
 
 fn signed(duration: Duration) -> SignedDuration {

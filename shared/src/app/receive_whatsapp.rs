@@ -372,12 +372,16 @@ async fn routing_facts<S: ConversationStore>(
     text: &AgentText,
 ) -> Result<RoutingFacts, StoreError> {
     let mut facts = RoutingFacts::default();
+    // A swipe-reply to a digest (docs/using.md, "A busy line: digests") names none of its
+    // conversations: the text's handle decides, or the agent is asked (never their focus,
+    // which may be none of the digest's).
+    let mut swiped_a_digest = false;
     if let Some(quoted) = &message.context {
-        facts.replied_to = store
-            .find_forwarded_copy(quoted)
-            .await?
-            .filter(|copy| copy.conversation.line == line.id)
-            .map(|copy| copy.conversation);
+        let copy = store.find_forwarded_copy(quoted).await?.filter(|copy| copy.conversation.line == line.id);
+        match copy {
+            Some(copy) if copy.is_digest() => swiped_a_digest = true,
+            copy => facts.replied_to = copy.map(|copy| copy.conversation),
+        }
     }
     if facts.replied_to.is_none()
         && let Some(handle) = &text.handle
@@ -387,7 +391,7 @@ async fn routing_facts<S: ConversationStore>(
             None => HandleLookup::Unknown(handle.clone()),
         });
     }
-    if facts.replied_to.is_none() && facts.handle.is_none() && text.command.is_none() {
+    if facts.replied_to.is_none() && facts.handle.is_none() && text.command.is_none() && !swiped_a_digest {
         facts.focus = store.agent_state(&line.id, &message.from).await?.focus;
     }
     Ok(facts)

@@ -9,7 +9,7 @@ use super::line::Line;
 use super::media::WhatsAppMediaKind;
 use super::whatsapp_message::{
     BUTTON_TITLE_MAX_CHARS, ButtonAction, INTERACTIVE_BODY_MAX_CHARS, ReplyButton, TEMPLATE_PARAMETER_MAX_CHARS,
-    WhatsAppMessage, single_line, truncate_chars,
+    TEXT_BODY_MAX_CHARS, WhatsAppMessage, single_line, truncate_chars,
 };
 
 /// What the copy of a customer's SMS shows besides the text.
@@ -73,6 +73,70 @@ pub fn agent_copy(line: &Line, handle: &Handle, job: &ForwardToAgent, facts: Cop
 }
 
 const OPTED_OUT_NOTE: &str = "🚫 Opted out of SMS: replies can't be sent until they text START.";
+
+/// One conversation's copy in a digest.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestEntry<'a> {
+    pub handle: &'a Handle,
+    pub forward: &'a ForwardToAgent,
+    pub opted_out: bool,
+}
+
+/// What a digest says after its copies: a swipe-reply can't tell which one is answered.
+pub const DIGEST_FOOTER: &str = "↩️ Start your reply with the #handle: a swipe-reply to this message is asked which.";
+
+/// Copies of several conversations to one agent as one message (docs/using.md, "A busy
+/// line: digests"), for an agent whose window is open: each copy under its handle and
+/// customer, in order, as many as one message holds (at least the first), and the first
+/// one's Claim and Close buttons when the whole fits an interactive body. Returns the
+/// message and how many entries it carries.
+pub fn digest_copy(entries: &[DigestEntry<'_>]) -> (WhatsAppMessage, usize) {
+    let parts: Vec<String> = entries.iter().map(digest_part).collect();
+    let header = |n: usize| format!("📥 {n} conversations");
+    // Each part after a blank line, the footer last; count what fits the text limit.
+    let mut taken = 0;
+    let mut length = header(entries.len()).chars().count() + 2 + DIGEST_FOOTER.chars().count();
+    for part in &parts {
+        let added = part.chars().count() + 2;
+        if taken > 0 && length + added > TEXT_BODY_MAX_CHARS {
+            break;
+        }
+        length += added;
+        taken += 1;
+    }
+    let taken = taken.max(1).min(entries.len());
+    let mut body = header(taken);
+    for part in &parts[..taken] {
+        body.push_str("\n\n");
+        body.push_str(part);
+    }
+    body.push_str("\n\n");
+    body.push_str(DIGEST_FOOTER);
+    let Some(first) = entries.first() else { return (WhatsAppMessage::text(&body), 0) };
+    if body.chars().count() > INTERACTIVE_BODY_MAX_CHARS {
+        return (WhatsAppMessage::text(&body), taken);
+    }
+    let handle = first.handle;
+    let buttons = vec![
+        ReplyButton { id: ButtonAction::Claim.button_id(handle), title: format!("Claim {handle}") },
+        ReplyButton { id: ButtonAction::Close.button_id(handle), title: format!("Close {handle}") },
+    ];
+    (WhatsAppMessage::Buttons { body, buttons }, taken)
+}
+
+/// One copy in a digest: as the copy of one conversation reads, with its notes; a text
+/// that reads like "stop" says which command opts the customer out.
+fn digest_part(entry: &DigestEntry<'_>) -> String {
+    let (handle, job) = (entry.handle, entry.forward);
+    let mut text = annotated_text(job);
+    if entry.opted_out && job.keyword.is_none() {
+        text.push('\n');
+        text.push_str(OPTED_OUT_NOTE);
+    } else if !entry.opted_out && reads_like_opt_out(&job.text) {
+        text.push_str(&format!("\nℹ️ This reads like a request to stop texts: /optout {handle} stops them."));
+    }
+    format!("{handle} · {}\n{text}", job.conversation.customer.pretty())
+}
 
 /// The customer's text with its attachments and what a keyword in it changed.
 pub fn annotated_text(job: &ForwardToAgent) -> String {
@@ -150,6 +214,50 @@ mod tests {
 
     fn k7() -> Handle {
         Handle::parse("K7").unwrap()
+    }
+
+    fn of(customer: &str, text: &str) -> ForwardToAgent {
+        let mut forward = job(text);
+        forward.conversation.customer = E164::parse(customer).unwrap();
+        forward
+    }
+
+    #[test]
+    fn a_digest_carries_each_conversation_under_its_handle_with_the_first_ones_buttons() {
+        let (a, b) = (Handle::parse("AB").unwrap(), Handle::parse("CD").unwrap());
+        let (first, second) = (of("+14155550134", "Is it ready?"), of("+14155550135", "please stop texting me"));
+        let entries = [
+            DigestEntry { handle: &a, forward: &first, opted_out: false },
+            DigestEntry { handle: &b, forward: &second, opted_out: false },
+        ];
+        let (WhatsAppMessage::Buttons { body, buttons }, 2) = digest_copy(&entries) else { panic!() };
+        assert!(body.starts_with("📥 2 conversations\n\n#AB · "), "{body}");
+        let (at_a, at_b) = (body.find("#AB · ").unwrap(), body.find("#CD · ").unwrap());
+        assert!(at_a < body.find("Is it ready?").unwrap() && at_b > at_a, "in order, each under its handle: {body}");
+        assert!(body.contains("/optout #CD"), "{body}");
+        assert!(body.ends_with(DIGEST_FOOTER));
+        let pressed: Vec<_> = buttons.iter().filter_map(|b| ButtonAction::parse_button_id(&b.id)).collect();
+        assert_eq!(pressed, [(ButtonAction::Claim, a.clone()), (ButtonAction::Close, a.clone())]);
+        assert!(buttons.iter().all(|b| b.title.chars().count() <= BUTTON_TITLE_MAX_CHARS));
+    }
+
+    #[test]
+    fn a_digest_takes_what_one_message_holds_and_always_the_first() {
+        let handles: Vec<Handle> = ["AB", "CD", "EF", "GH"].iter().map(|h| Handle::parse(h).unwrap()).collect();
+        let forwards: Vec<ForwardToAgent> = (0..4).map(|i| of(&format!("+1415555013{i}"), &"w".repeat(1500))).collect();
+        let entries: Vec<DigestEntry<'_>> = handles
+            .iter()
+            .zip(&forwards)
+            .map(|(handle, forward)| DigestEntry { handle, forward, opted_out: false })
+            .collect();
+        let (message, taken) = digest_copy(&entries);
+        let WhatsAppMessage::Text { body, .. } = &message else { panic!("too long for buttons: {message:?}") };
+        assert_eq!(taken, 2, "two 1,500-character texts fit 4,096 characters, three don't");
+        assert!(body.chars().count() <= TEXT_BODY_MAX_CHARS && body.starts_with("📥 2 conversations"));
+        assert!(body.contains("#CD · ") && !body.contains("#EF · "));
+        let huge = of("+14155550139", &"z".repeat(TEXT_BODY_MAX_CHARS));
+        let alone = [DigestEntry { handle: &handles[0], forward: &huge, opted_out: true }];
+        assert_eq!(digest_copy(&alone).1, 1, "the first always goes");
     }
 
     const OPEN: CopyFacts = CopyFacts { window_open: true, opted_out: false };

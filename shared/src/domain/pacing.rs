@@ -65,6 +65,25 @@ pub fn reserve(next_us: Option<i64>, now_us: i64, pace: SendPace) -> SlotReserva
     }
 }
 
+/// What asking for a slot within a time gave: the slot, or when the sender is next free
+/// (nothing reserved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotOffer {
+    Reserved(SlotReservation),
+    Busy { free_at_us: i64 },
+}
+
+/// The rule for a slot wanted within `within_us` of `now_us`: reserved as `reserve` would,
+/// unless it would start later than that.
+pub fn offer(next_us: Option<i64>, now_us: i64, within_us: i64, pace: SendPace) -> SlotOffer {
+    let reservation = reserve(next_us, now_us, pace);
+    if reservation.at_us > now_us.saturating_add(within_us) {
+        SlotOffer::Busy { free_at_us: reservation.at_us }
+    } else {
+        SlotOffer::Reserved(reservation)
+    }
+}
+
 /// `next` once an unused reservation is given back (only if it is still the last one).
 pub fn given_back(reservation: SlotReservation, pace: SendPace) -> i64 {
     reservation.next_us.saturating_sub(pace.interval_us())
@@ -93,6 +112,29 @@ impl Pacer {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_slot_is_offered_only_within_the_wait_asked_for() {
+        let pace = SendPace::new(1.0, 1);
+        assert_eq!(offer(None, 0, 0, pace), SlotOffer::Reserved(SlotReservation { at_us: 0, next_us: 1_000_000 }));
+        assert_eq!(offer(Some(1_000_000), 0, 250_000, pace), SlotOffer::Busy { free_at_us: 1_000_000 });
+        let soon = offer(Some(1_000_000), 800_000, 250_000, pace);
+        assert_eq!(soon, SlotOffer::Reserved(SlotReservation { at_us: 1_000_000, next_us: 2_000_000 }));
+    }
+
+    proptest! {
+        #[test]
+        fn an_offer_is_the_reservation_or_says_when_it_would_start(
+            next in proptest::option::of(0i64..10_000_000), now in 0i64..10_000_000, within in 0i64..5_000_000,
+        ) {
+            let pace = SendPace::new(0.5, 1);
+            let reservation = reserve(next, now, pace);
+            match offer(next, now, within, pace) {
+                SlotOffer::Reserved(r) => prop_assert!(r == reservation && r.at_us <= now + within),
+                SlotOffer::Busy { free_at_us } => prop_assert!(free_at_us == reservation.at_us && free_at_us > now + within),
+            }
+        }
+    }
 
     #[test]
     fn spaces_one_senders_burst_and_leaves_others_alone() {

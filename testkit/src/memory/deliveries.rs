@@ -4,9 +4,11 @@
 
 use jiff::Timestamp;
 use shared::domain::delivery::LegDoubt;
-use shared::domain::pacing::{self, SendPace, SlotReservation};
-use shared::domain::{DeliveryStatus, Job, JobPayload, LegState, Wamid};
-use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError, ThreadLeg};
+use shared::domain::pacing::{self, SendPace, SlotOffer, SlotReservation};
+use shared::domain::{DeliveryStatus, Job, JobId, JobPayload, LegState, LineId, WaId, Wamid};
+use shared::ports::{
+    Claim, Deliveries, DigestPart, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError, ThreadLeg,
+};
 
 use super::records::{Leg, from_ms};
 use super::transaction::Conditions;
@@ -24,6 +26,23 @@ impl Deliveries for MemoryStore {
             let reservation = pacing::reserve(next, now.as_microsecond(), pace);
             state.send_slots.insert(sender.to_owned(), reservation.next_us);
             Ok(reservation)
+        })
+    }
+
+    async fn offer_send_slot(
+        &self,
+        sender: &str,
+        pace: SendPace,
+        now: Timestamp,
+        within: std::time::Duration,
+    ) -> Result<SlotOffer, StoreError> {
+        self.run(StoreOp::ReserveSendSlot, |state| {
+            let within_us = i64::try_from(within.as_micros()).unwrap_or(i64::MAX);
+            let offer = pacing::offer(state.send_slots.get(sender).copied(), now.as_microsecond(), within_us, pace);
+            if let SlotOffer::Reserved(reservation) = offer {
+                state.send_slots.insert(sender.to_owned(), reservation.next_us);
+            }
+            Ok(offer)
         })
     }
 
@@ -53,27 +72,110 @@ impl Deliveries for MemoryStore {
         &self,
         job: &Job,
         wamid: &Wamid,
-        _via: ForwardedVia,
+        via: ForwardedVia,
         _now: Timestamp,
     ) -> Result<(), StoreError> {
         self.run(StoreOp::RecordForwarded, |state| {
-            let JobPayload::ForwardToAgent(forward) = &job.payload else {
+            let Some(copy) = ForwardedCopy::of_job(job) else {
                 return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
             };
+            if via == ForwardedVia::Digest {
+                // The digest's own record routes replies, as in the adapter.
+                if let Some(leg) = state.leg_mut(job) {
+                    leg.mark_sent(wamid.as_str());
+                }
+                return Ok(());
+            }
             // The reply-routing record, then the leg; a leg erased meanwhile takes the record
             // away again, as in the adapter.
-            let copy = ForwardedCopy {
-                conversation: forward.conversation.clone(),
-                message_id: forward.message_id.clone(),
-                job_id: job.job_id.clone(),
-                agent: forward.agent.clone(),
-            };
             state.copies.insert(wamid.clone(), copy);
             match state.leg_mut(job) {
                 Some(leg) => leg.mark_sent(wamid.as_str()),
                 None => {
                     state.copies.remove(wamid);
                 }
+            }
+            Ok(())
+        })
+    }
+
+    async fn record_digest_sent(&self, jobs: &[&Job], wamid: &Wamid, _now: Timestamp) -> Result<(), StoreError> {
+        self.run(StoreOp::RecordDigestSent, |state| {
+            let copies = jobs
+                .iter()
+                .map(|job| {
+                    ForwardedCopy::of_job(job)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{} is not a forward", job.job_id)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let Some(lead) = copies.first() else { return Ok(()) };
+            let digest = copies
+                .iter()
+                .map(|c| DigestPart {
+                    conversation: c.conversation.clone(),
+                    message_id: c.message_id.clone(),
+                    job_id: c.job_id.clone(),
+                })
+                .collect();
+            // The record listing every part, then the legs; a part erased meanwhile takes
+            // the record away again, as in the adapter.
+            state.copies.insert(wamid.clone(), ForwardedCopy { digest, ..lead.clone() });
+            let mut erased = false;
+            for job in jobs {
+                match state.leg_mut(job) {
+                    Some(leg) => leg.mark_sent(wamid.as_str()),
+                    None => erased = true,
+                }
+            }
+            if erased {
+                state.copies.remove(wamid);
+            }
+            Ok(())
+        })
+    }
+
+    async fn park_copy(&self, line: &LineId, agent: &WaId, job: &Job, now: Timestamp) -> Result<(), StoreError> {
+        self.run(StoreOp::ParkCopy, |state| {
+            let parked = state.parked.entry((line.clone(), agent.clone())).or_default();
+            // One item per job, as in the adapter: parking again replaces it, and its time.
+            parked.retain(|(_, j)| j.job_id != job.job_id);
+            parked.push((now.as_millisecond(), job.clone()));
+            Ok(())
+        })
+    }
+
+    async fn elect_digest_carrier(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        slot_at_us: i64,
+        job: &JobId,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.run(StoreOp::ParkCopy, |state| {
+            let carrier = state.digest_carriers.entry((line.clone(), agent.clone())).or_insert((i64::MIN, job.clone()));
+            // The adapter's condition: none yet, an older slot's, or this very election again.
+            let elected = carrier.0 < slot_at_us || (carrier.0 == slot_at_us && &carrier.1 == job);
+            if elected {
+                *carrier = (slot_at_us, job.clone());
+            }
+            Ok(elected)
+        })
+    }
+
+    async fn parked_copies(&self, line: &LineId, agent: &WaId) -> Result<Vec<Job>, StoreError> {
+        self.run(StoreOp::ParkedCopies, |state| {
+            let mut parked = state.parked.get(&(line.clone(), agent.clone())).cloned().unwrap_or_default();
+            // By time, then by job id: the adapter's query order, sorted by time.
+            parked.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.job_id.as_str().cmp(y.job_id.as_str())));
+            Ok(parked.into_iter().map(|(_, job)| job).collect())
+        })
+    }
+
+    async fn unpark_copies(&self, line: &LineId, agent: &WaId, jobs: &[JobId]) -> Result<(), StoreError> {
+        self.run(StoreOp::UnparkCopies, |state| {
+            if let Some(parked) = state.parked.get_mut(&(line.clone(), agent.clone())) {
+                parked.retain(|(_, j)| !jobs.contains(&j.job_id));
             }
             Ok(())
         })

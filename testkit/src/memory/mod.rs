@@ -77,6 +77,10 @@ struct State {
     standalone_legs: HashMap<JobId, Leg>,
     /// `OUTBOX#<id>`.
     outbox: Vec<OutboxRecord>,
+    /// `DIGEST#<line>#<agent>`: copies parked for the agent's next digest, with when (ms).
+    parked: HashMap<(LineId, WaId), Vec<(i64, Job)>>,
+    /// `DIGEST#<line>#<agent>` / `CARRIER`: the slot of the agent's next digest, and its carrier.
+    digest_carriers: HashMap<(LineId, WaId), (i64, JobId)>,
     /// `PACE#<sender>`: when each sender may send next, in microseconds.
     send_slots: HashMap<String, i64>,
     /// `DUTY#<line>`: the agents away.
@@ -152,6 +156,7 @@ impl MemoryStore {
             + state.messages.values().map(BTreeMap::len).sum::<usize>()
             + state.handles.len()
             + state.copies.len()
+            + state.parked.values().map(Vec::len).sum::<usize>()
             + state.sent_sms.len()
             + state.seen.len()
             + state.agents.len()

@@ -46,7 +46,8 @@ async fn a_burst_of_texts_for_one_agent_goes_as_one_whatsapp_message() {
 async fn sends_from_one_number_are_spaced_to_its_rate_and_another_number_is_not_held_up() {
     let w = World::new();
     let interval = Duration::from_millis(500);
-    let process = w.process_with(SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0 });
+    let process =
+        w.process_with(SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0, whatsapp_pair_seconds: 0.0 });
     let first = w.agent_replies("one").await;
     let forward = w.forward("meanwhile").await;
     let second = w.agent_replies("two").await;
@@ -67,7 +68,8 @@ async fn sends_from_one_number_are_spaced_to_its_rate_and_another_number_is_not_
 async fn an_idle_whatsapp_number_sends_a_burst_at_once_then_keeps_to_its_rate() {
     let w = World::new();
     // Two a second: a burst of two (the batch's ten, capped by the rate), then one a second.
-    let process = w.process_with(SendRates { whatsapp_per_second: 2.0, sms_per_second: 10_000.0 });
+    let process =
+        w.process_with(SendRates { whatsapp_per_second: 2.0, sms_per_second: 10_000.0, whatsapp_pair_seconds: 0.0 });
     let copies = [w.forward("one").await, w.forward("two").await, w.forward("three").await];
 
     for copy in &copies {
@@ -84,7 +86,8 @@ async fn an_idle_whatsapp_number_sends_a_burst_at_once_then_keeps_to_its_rate() 
 async fn when_the_store_cant_reserve_a_slot_the_process_keeps_the_pace_alone() {
     let w = World::new();
     let interval = Duration::from_millis(500);
-    let process = w.process_with(SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0 });
+    let process =
+        w.process_with(SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0, whatsapp_pair_seconds: 0.0 });
     let first = w.agent_replies("one").await;
     let second = w.agent_replies("two").await;
     w.store.fail_next(StoreOp::ReserveSendSlot, 2);
@@ -105,7 +108,7 @@ async fn when_the_store_cant_reserve_a_slot_the_process_keeps_the_pace_alone() {
 async fn two_worker_processes_share_one_numbers_pace() {
     let w = World::new();
     let interval = Duration::from_millis(500);
-    let rates = SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0 };
+    let rates = SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 2.0, whatsapp_pair_seconds: 0.0 };
     // Two instances of the worker, each with its own memory, on the one store.
     let (a, b) = (w.process_with(rates), w.process_with(rates));
     let first = w.agent_replies("one").await;
@@ -148,7 +151,7 @@ async fn the_rest_of_a_batch_whose_turn_falls_past_the_deadline_is_handed_back_u
     // One WhatsApp send a second from the line's number: the second run's slot leaves no
     // time to finish before the deadline (the send's timeout and the finishing margin).
     let process = w
-        .process_with(SendRates { whatsapp_per_second: 1.0, sms_per_second: 1.0 })
+        .process_with(SendRates { whatsapp_per_second: 1.0, sms_per_second: 1.0, whatsapp_pair_seconds: 0.0 })
         .with_send_timeout(Duration::from_millis(100));
     let deadline = Deadline::after(Duration::from_secs(2));
     let started = Instant::now();
@@ -201,7 +204,7 @@ async fn a_job_handed_back_at_the_deadline_spends_no_attempt() {
     let first = w.forward("one").await;
     let second = w.forward("two").await;
     let process = w
-        .process_with(SendRates { whatsapp_per_second: 0.1, sms_per_second: 1.0 })
+        .process_with(SendRates { whatsapp_per_second: 0.1, sms_per_second: 1.0, whatsapp_pair_seconds: 0.0 })
         .with_send_timeout(Duration::from_millis(100));
     let deadline = Deadline::after(Duration::from_secs(5));
     assert!(process.deliver_run(std::slice::from_ref(&first), w.now, deadline).await.is_ok());

@@ -22,7 +22,8 @@ use shared::ports::{
 pub type TestDeliverer = Deliverer<MemoryStore, FakeWhatsApp, FakeSms, MemoryQueue>;
 
 /// Rates fast enough that pacing never waits, for the tests that aren't about pacing.
-pub const FAST: SendRates = SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 10_000.0 };
+pub const FAST: SendRates =
+    SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 10_000.0, whatsapp_pair_seconds: 0.0 };
 
 /// The deliverer's default reconciliation wait (`DEFAULT_RECONCILE_WAIT`).
 pub const RECONCILE_WAIT: SignedDuration = SignedDuration::from_secs(180);
@@ -90,6 +91,17 @@ impl World {
     /// The customer texts `body`: recorded as the SMS webhook records it (the conversation
     /// started on the first text), one forward per agent. Returns the jobs, agent 0's first.
     pub async fn customer_texts(&self, body: &str) -> Vec<Job> {
+        self.texts_from(&self.conversation, &self.handle, body).await
+    }
+
+    /// Another customer (`customer`, E.164) texts `body`; their conversation is `handle`'s.
+    pub async fn other_customer_texts(&self, customer: &str, handle: &str, body: &str) -> Vec<Job> {
+        let conversation =
+            ConversationKey { line: self.line.id.clone(), customer: E164::parse(customer).expect("e164") };
+        self.texts_from(&conversation, &Handle::parse(handle).expect("handle"), body).await
+    }
+
+    async fn texts_from(&self, conversation: &ConversationKey, handle: &Handle, body: &str) -> Vec<Job> {
         let n = self.texts.fetch_add(1, Ordering::SeqCst);
         let message_id = MessageId::new_v7();
         let jobs: Vec<Job> = self
@@ -101,7 +113,7 @@ impl World {
                 attempt: 0,
                 payload: JobPayload::ForwardToAgent(ForwardToAgent::of_message(
                     &self.line,
-                    self.conversation.clone(),
+                    conversation.clone(),
                     message_id.clone(),
                     agent.clone(),
                     body,
@@ -111,7 +123,7 @@ impl World {
             })
             .collect();
         let message = NewInboundMessage {
-            conversation: self.conversation.clone(),
+            conversation: conversation.clone(),
             message_id,
             provider: "twilio",
             provider_message_id: format!("SM{n:032}"),
@@ -122,8 +134,8 @@ impl World {
             jobs: jobs.clone(),
             claim_assumed: Default::default(),
         };
-        if self.store.conversation(&self.conversation).await.expect("read").is_none() {
-            let started = self.store.start_conversation(&message, &self.handle).await.expect("start");
+        if self.store.conversation(conversation).await.expect("read").is_none() {
+            let started = self.store.start_conversation(&message, handle).await.expect("start");
             assert_eq!(started, StartOutcome::Started);
         } else {
             let appended = self.store.append_inbound(&message).await.expect("append");

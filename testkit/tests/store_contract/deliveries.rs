@@ -376,3 +376,30 @@ pub async fn a_jobs_leg_is_read_where_it_is_kept<S: ConversationStore + Outbox>(
     assert_eq!((read.job_id, read.state), (notice.job_id.clone(), LegState::Retry));
     assert_eq!(read.error.map(|e| (e.class, e.code)), Some((escalated.class, Some(190))));
 }
+
+/// A slot asked for within a wait (a copy that may join a digest): taken when free by then,
+/// else nothing is reserved and the answer says when it frees, so asking costs no slot.
+pub async fn a_slot_offered_within_a_wait_is_taken_only_when_free_by_then<S: ConversationStore>(
+    handles: impl Fn() -> S,
+) {
+    use shared::domain::pacing::SlotOffer;
+    let (worker_a, worker_b) = (handles(), handles());
+    let sender = format!("pair.{:04}", fastrand::u16(..10_000));
+    let (t, pace) = (t0(), SendPace::new(1.0, 1));
+    let within = std::time::Duration::from_millis(250);
+    let SlotOffer::Reserved(first) = worker_a.offer_send_slot(&sender, pace, t, within).await.unwrap() else {
+        panic!("an idle sender's slot is free")
+    };
+    assert_eq!(first.at_us, t.as_microsecond());
+    for worker in [&worker_a, &worker_b, &worker_a] {
+        let busy = worker.offer_send_slot(&sender, pace, t, within).await.unwrap();
+        assert_eq!(busy, SlotOffer::Busy { free_at_us: t.as_microsecond() + 1_000_000 }, "asking again moves nothing");
+    }
+    let soon = t + jiff::SignedDuration::from_millis(800);
+    let SlotOffer::Reserved(second) = worker_b.offer_send_slot(&sender, pace, soon, within).await.unwrap() else {
+        panic!("free within the wait")
+    };
+    assert_eq!(second.at_us, t.as_microsecond() + 1_000_000);
+    let reserved = worker_a.reserve_send_slot(&sender, pace, soon).await.unwrap();
+    assert_eq!(reserved.at_us, t.as_microsecond() + 2_000_000, "a plain reservation comes after it");
+}

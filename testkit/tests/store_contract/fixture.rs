@@ -198,13 +198,7 @@ pub fn address(job: &Job) -> LegAddress {
 
 /// The copy a forward job delivers, as reply routing knows it.
 pub fn copy_of(job: &Job) -> ForwardedCopy {
-    let JobPayload::ForwardToAgent(f) = &job.payload else { panic!("not a forward: {job:?}") };
-    ForwardedCopy {
-        conversation: f.conversation.clone(),
-        message_id: f.message_id.clone(),
-        job_id: job.job_id.clone(),
-        agent: f.agent.clone(),
-    }
+    ForwardedCopy::of_job(job).unwrap_or_else(|| panic!("not a forward: {job:?}"))
 }
 
 pub fn retryable() -> LegFailure {

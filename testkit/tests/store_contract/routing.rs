@@ -128,3 +128,59 @@ pub async fn a_status_that_overtook_the_sms_send_is_kept<S: ConversationStore + 
     store.record_sms_sent(&quiet_sms, &sid(), None, t + secs(3)).await.unwrap();
     assert_eq!(status_of(&quiet_sms).await, None, "the provider said nothing yet");
 }
+
+/// A digest (docs/using.md, "A busy line: digests"): one wamid, copies of several
+/// conversations. Its routing record lists every part, each leg is sent under it, and a
+/// part's own record (`ForwardedVia::Digest`, as the worker records a digest it remembers)
+/// never replaces it.
+pub async fn a_digest_is_routed_as_a_whole_and_marks_each_leg_sent<S: ConversationStore + Outbox>(store: &S) {
+    let case = Case::new("digest");
+    let t = t0();
+    let first = started(store, &case.conversation(0), &handle("DK"), t).await;
+    let second = started(store, &case.conversation(1), &handle("DM"), t).await;
+    let jobs = [&first.jobs[0], &second.jobs[0]];
+    for job in jobs {
+        assert_eq!(store.claim_job(job, t, t + secs(60), "a").await.unwrap(), Claim::Claimed { attempts: 0 });
+    }
+    let digest = wamid();
+    store.record_digest_sent(&jobs, &digest, t + secs(1)).await.unwrap();
+    let found = store.find_forwarded_copy(&digest).await.unwrap().expect("the digest's record");
+    assert!(found.is_digest());
+    assert_eq!(
+        (found.conversation.clone(), found.job_id.clone()),
+        (case.conversation(0), first.jobs[0].job_id.clone())
+    );
+    let parts: Vec<_> = found.digest.iter().map(|p| (p.conversation.clone(), p.job_id.clone())).collect();
+    assert_eq!(
+        parts,
+        [(case.conversation(0), first.jobs[0].job_id.clone()), (case.conversation(1), second.jobs[0].job_id.clone())]
+    );
+    assert_eq!(found.conversations(), [case.conversation(0), case.conversation(1)]);
+    for job in jobs {
+        let sent = leg(store, job).await;
+        assert_eq!((sent.state.as_str(), sent.provider_id.as_deref()), ("sent", Some(digest.as_str())));
+    }
+    // Recorded again part by part (a remembered send): the digest's record stays whole.
+    store.record_forwarded(jobs[1], &digest, ForwardedVia::Digest, t + secs(2)).await.unwrap();
+    assert_eq!(store.find_forwarded_copy(&digest).await.unwrap(), Some(found));
+}
+
+/// Copies parked for an agent's digest: per agent and line, oldest first, parked once
+/// however often, and gone once taken off.
+pub async fn copies_park_per_agent_oldest_first_and_unpark<S: ConversationStore + Outbox>(store: &S) {
+    let case = Case::new("parked");
+    let t = t0();
+    let first = started(store, &case.conversation(0), &handle("PK"), t).await;
+    let second = started(store, &case.conversation(1), &handle("PM"), t).await;
+    let (a, b) = (&first.jobs[0], &second.jobs[0]);
+    assert_eq!(store.parked_copies(&case.line, &agent(0)).await.unwrap(), vec![]);
+    store.park_copy(&case.line, &agent(0), a, t).await.unwrap();
+    store.park_copy(&case.line, &agent(0), b, t + secs(1)).await.unwrap();
+    store.park_copy(&case.line, &agent(0), a, t).await.unwrap();
+    assert_eq!(store.parked_copies(&case.line, &agent(0)).await.unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(store.parked_copies(&case.line, &agent(1)).await.unwrap(), vec![], "another agent's parking");
+    store.unpark_copies(&case.line, &agent(0), std::slice::from_ref(&a.job_id)).await.unwrap();
+    assert_eq!(store.parked_copies(&case.line, &agent(0)).await.unwrap(), vec![b.clone()]);
+    store.unpark_copies(&case.line, &agent(0), &[a.job_id.clone(), b.job_id.clone()]).await.unwrap();
+    assert_eq!(store.parked_copies(&case.line, &agent(0)).await.unwrap(), vec![]);
+}

@@ -161,6 +161,15 @@ impl Deliveries for Erased {
     ) -> Result<shared::domain::pacing::SlotReservation, StoreError> {
         self.inner.reserve_send_slot(sender, pace, now).await
     }
+    async fn offer_send_slot(
+        &self,
+        sender: &str,
+        pace: shared::domain::pacing::SendPace,
+        now: Timestamp,
+        within: std::time::Duration,
+    ) -> Result<shared::domain::pacing::SlotOffer, StoreError> {
+        self.inner.offer_send_slot(sender, pace, now, within).await
+    }
     async fn give_back_send_slot(
         &self,
         sender: &str,
@@ -180,6 +189,43 @@ impl Deliveries for Erased {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.inner.record_forwarded(job, wamid, via, now).await
+    }
+    async fn record_digest_sent(&self, jobs: &[&Job], wamid: &Wamid, now: Timestamp) -> Result<(), StoreError> {
+        self.inner.record_digest_sent(jobs, wamid, now).await
+    }
+    async fn park_copy(
+        &self,
+        line: &shared::domain::LineId,
+        agent: &shared::domain::WaId,
+        job: &Job,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.park_copy(line, agent, job, now).await
+    }
+    async fn elect_digest_carrier(
+        &self,
+        line: &shared::domain::LineId,
+        agent: &shared::domain::WaId,
+        slot_at_us: i64,
+        job: &JobId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.elect_digest_carrier(line, agent, slot_at_us, job, now).await
+    }
+    async fn parked_copies(
+        &self,
+        line: &shared::domain::LineId,
+        agent: &shared::domain::WaId,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.inner.parked_copies(line, agent).await
+    }
+    async fn unpark_copies(
+        &self,
+        line: &shared::domain::LineId,
+        agent: &shared::domain::WaId,
+        jobs: &[JobId],
+    ) -> Result<(), StoreError> {
+        self.inner.unpark_copies(line, agent, jobs).await
     }
     async fn record_sms_sent(
         &self,

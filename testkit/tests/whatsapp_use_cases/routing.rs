@@ -305,6 +305,7 @@ async fn a_swipe_reply_to_a_copy_whose_conversation_is_gone_is_answered_with_a_n
         message_id: message.message_id.clone(),
         job_id: message.jobs[0].job_id.clone(),
         agent: agent(0),
+        digest: Vec::new(),
     };
     let copy = wamid("gone");
     w.store.record_copy_route(&gone, &copy, t0()).await.unwrap();

@@ -19,9 +19,11 @@ use super::{
     unavailable,
 };
 use crate::domain::delivery::LegDoubt;
-use crate::domain::pacing::{SendPace, SlotReservation};
-use crate::domain::{ConversationKey, DeliveryStatus, Job, JobPayload, LegLocation, LegState, Wamid};
-use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError, ThreadLeg};
+use crate::domain::pacing::{SendPace, SlotOffer, SlotReservation};
+use crate::domain::{
+    ConversationKey, DeliveryStatus, Job, JobId, JobPayload, LegLocation, LegState, LineId, WaId, Wamid,
+};
+use crate::ports::{Claim, Deliveries, DigestPart, ForwardedCopy, ForwardedVia, LegFailure, StoreError, ThreadLeg};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
 const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -81,6 +83,16 @@ impl Deliveries for DynamoStore {
         now: Timestamp,
     ) -> Result<SlotReservation, StoreError> {
         self.reserve_slot(sender, pace, now).await
+    }
+
+    async fn offer_send_slot(
+        &self,
+        sender: &str,
+        pace: SendPace,
+        now: Timestamp,
+        within: Duration,
+    ) -> Result<SlotOffer, StoreError> {
+        self.offer_slot(sender, pace, now, within).await
     }
 
     async fn give_back_send_slot(&self, sender: &str, slot: SlotReservation, pace: SendPace) -> Result<(), StoreError> {
@@ -152,20 +164,15 @@ impl Deliveries for DynamoStore {
         via: ForwardedVia,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let JobPayload::ForwardToAgent(forward) = &job.payload else {
+        let Some(copy) = ForwardedCopy::of_job(job) else {
             return Err(StoreError::Corrupt(format!("{} is not a forward", job.job_id)));
         };
         let write = sent_write(job, wamid.as_str(), now, ", #legs.#j.via = :via", vec![(":via", s(via.as_str()))]);
-        let copy = self.copy_route_item(
-            &ForwardedCopy {
-                conversation: forward.conversation.clone(),
-                message_id: forward.message_id.clone(),
-                job_id: job.job_id.clone(),
-                agent: forward.agent.clone(),
-            },
-            wamid,
-            now,
-        );
+        if via == ForwardedVia::Digest {
+            // A digest's routing record lists every part; one part's must not replace it.
+            return self.write_leg(&write).await.map(|_| ());
+        }
+        let copy = self.copy_route_item(&copy, wamid, now);
         // The reply-routing record first, then the leg: the leg's `sent` is what finishes the
         // job, so a stop between the two only leaves a harmless extra record. Two plain
         // writes cost half a transaction's capacity. A failed leg condition means the
@@ -173,6 +180,64 @@ impl Deliveries for DynamoStore {
         let route = key(format!("WAMID#{}", wamid.as_str()), "WAMID");
         self.put_item(copy).await?;
         self.record_or_undo(&write, route).await
+    }
+
+    async fn record_digest_sent(&self, jobs: &[&Job], wamid: &Wamid, now: Timestamp) -> Result<(), StoreError> {
+        let copies = jobs
+            .iter()
+            .map(|job| {
+                ForwardedCopy::of_job(job)
+                    .ok_or_else(|| StoreError::Corrupt(format!("{} is not a forward", job.job_id)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(lead) = copies.first() else { return Ok(()) };
+        let route = ForwardedCopy {
+            digest: copies
+                .iter()
+                .map(|c| DigestPart {
+                    conversation: c.conversation.clone(),
+                    message_id: c.message_id.clone(),
+                    job_id: c.job_id.clone(),
+                })
+                .collect(),
+            ..lead.clone()
+        };
+        // As for one copy: the routing record (listing every part) first, then the legs.
+        self.put_item(self.copy_route_item(&route, wamid, now)).await?;
+        let mut erased = false;
+        for job in jobs {
+            let via = s(ForwardedVia::Digest.as_str());
+            let write = sent_write(job, wamid.as_str(), now, ", #legs.#j.via = :via", vec![(":via", via)]);
+            erased |= self.write_leg(&write).await?.is_err();
+        }
+        if erased {
+            // A part's message was erased while we sent: the record names that customer.
+            self.delete_item(key(format!("WAMID#{}", wamid.as_str()), "WAMID")).await?;
+        }
+        Ok(())
+    }
+
+    async fn park_copy(&self, line: &LineId, agent: &WaId, job: &Job, now: Timestamp) -> Result<(), StoreError> {
+        self.park(line, agent, job, now).await
+    }
+
+    async fn elect_digest_carrier(
+        &self,
+        line: &LineId,
+        agent: &WaId,
+        slot_at_us: i64,
+        job: &JobId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.elect_carrier(line, agent, slot_at_us, job, now).await
+    }
+
+    async fn parked_copies(&self, line: &LineId, agent: &WaId) -> Result<Vec<Job>, StoreError> {
+        self.parked(line, agent).await
+    }
+
+    async fn unpark_copies(&self, line: &LineId, agent: &WaId, jobs: &[JobId]) -> Result<(), StoreError> {
+        self.unpark(line, agent, jobs).await
     }
 
     async fn record_sms_sent(
@@ -457,7 +522,7 @@ impl DynamoStore {
 
     /// The `WAMID#` record that routes an agent's swipe-reply to the copy's conversation.
     pub(super) fn copy_route_item(&self, copy: &ForwardedCopy, wamid: &Wamid, now: Timestamp) -> Item {
-        HashMap::from([
+        let mut item = HashMap::from([
             pk(format!("WAMID#{}", wamid.as_str())),
             sk("WAMID"),
             ("conversation".into(), s(conv_pk(&copy.conversation))),
@@ -466,7 +531,22 @@ impl DynamoStore {
             ("agent".into(), s(copy.agent.as_str())),
             ("created_at".into(), s(now.to_string())),
             ("expires_at".into(), expires(now, WAMID_TTL.min(self.message_retention))),
-        ])
+        ]);
+        if !copy.digest.is_empty() {
+            let parts = copy
+                .digest
+                .iter()
+                .map(|part| {
+                    AttributeValue::M(HashMap::from([
+                        ("conversation".into(), s(conv_pk(&part.conversation))),
+                        ("message_id".into(), s(part.message_id.as_str())),
+                        ("job_id".into(), s(part.job_id.as_str())),
+                    ]))
+                })
+                .collect();
+            item.insert("digest".into(), AttributeValue::L(parts));
+        }
+        item
     }
 }
 

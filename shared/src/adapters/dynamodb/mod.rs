@@ -37,6 +37,7 @@ mod inbound;
 mod legs;
 mod outbox;
 mod pacing;
+mod parked;
 mod routing;
 mod statuses;
 mod table;

@@ -1,10 +1,12 @@
 //! Routing: the records that route agents' replies and status reports (`WAMID#`, `HANDLE#`,
 //! `SMS#`), and a reply's leg.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::attrs::*;
 use super::{DynamoStore, unavailable};
 use crate::domain::{ConversationKey, DeliveryStatus, Handle, JobId, LineId, MessageId, WaId, Wamid};
-use crate::ports::{ForwardedCopy, OutboundLeg, Routing, SentSmsRecord, StoreError};
+use crate::ports::{DigestPart, ForwardedCopy, OutboundLeg, Routing, SentSmsRecord, StoreError};
 
 impl DynamoStore {
     pub(super) async fn get(&self, pk_value: String, sk_value: &str) -> Result<Option<Item>, StoreError> {
@@ -31,6 +33,7 @@ impl Routing for DynamoStore {
             message_id: MessageId::parse(get_s(&item, "message_id")?).map_err(StoreError::Corrupt)?,
             job_id: JobId::parse(get_s(&item, "job_id")?).map_err(StoreError::Corrupt)?,
             agent: WaId::parse(get_s(&item, "agent")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            digest: digest_parts(&item)?,
         }))
     }
 
@@ -78,4 +81,22 @@ impl Routing for DynamoStore {
             _ => Ok(None),
         }
     }
+}
+
+/// A digest's parts (`copy_route_item`), none for a copy of one conversation.
+fn digest_parts(item: &Item) -> Result<Vec<DigestPart>, StoreError> {
+    let Some(AttributeValue::L(parts)) = item.get("digest") else { return Ok(Vec::new()) };
+    parts
+        .iter()
+        .map(|part| {
+            let AttributeValue::M(part) = part else {
+                return Err(StoreError::Corrupt("a digest part is not a map".into()));
+            };
+            Ok(DigestPart {
+                conversation: parse_conv_pk(get_s(part, "conversation")?)?,
+                message_id: MessageId::parse(get_s(part, "message_id")?).map_err(StoreError::Corrupt)?,
+                job_id: JobId::parse(get_s(part, "job_id")?).map_err(StoreError::Corrupt)?,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,120 @@
+//! Digests under WhatsApp's pair limit (docs/using.md, "A busy line: digests"): a copy that
+//! would reach an agent within the pair spacing of the last one waits, parked, and the next
+//! copy to get the agent's slot carries every parked copy of other conversations in one
+//! message. The spacing here is 0.4 s instead of WhatsApp's 6 s, so the tests wait it out.
+
+use std::time::Duration;
+
+use bridge_testkit::providers::Outcome;
+use shared::app::deliver_job::{Deadline, DeliverError, Delivered, SendRates};
+use shared::domain::{LegState, WhatsAppMessage};
+use shared::ports::{Deliveries, Routing};
+
+use super::world::{World, shown_text};
+
+const PAIR: SendRates =
+    SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 10_000.0, whatsapp_pair_seconds: 0.4 };
+const SPACING: Duration = Duration::from_millis(450);
+
+const BEA: &str = "+14155550135";
+const CAL: &str = "+14155550136";
+
+#[tokio::test]
+async fn copies_that_come_too_soon_park_and_go_as_one_digest_with_the_next_slot() {
+    let w = World::new();
+    w.open_window().await;
+    let process = w.process_with(PAIR);
+    let first = w.customer_texts("Is my bike ready?").await.remove(0);
+    let bea = w.other_customer_texts(BEA, "B3", "Can I come at 5?").await.remove(0);
+    let cal = w.other_customer_texts(CAL, "C4", "Do you sell helmets?").await.remove(0);
+
+    assert!(matches!(process.deliver(&first, w.now).await.unwrap(), Delivered::Sent { .. }));
+    // Within the spacing: parked, not sent, no attempt spent, back at the slot.
+    for job in [&bea, &cal] {
+        let Err(DeliverError::Wait { until, .. }) = process.deliver(job, w.now).await else { panic!("parked") };
+        assert!(until > jiff::Timestamp::now(), "back when the agent's slot comes");
+        let leg = w.leg(job);
+        assert_eq!((leg.state, leg.error.as_ref()), (LegState::Retry, None), "untried, no failure: {leg:?}");
+    }
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 1, "nothing more reached the agent yet");
+    let parked = w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap();
+    assert_eq!(parked, [bea.clone(), cal.clone()]);
+
+    tokio::time::sleep(SPACING).await;
+    let Delivered::Sent { provider_id, .. } = process.deliver(&bea, w.now).await.unwrap() else { panic!() };
+    let sent = w.wa.sent_to(&w.agents[0]);
+    assert_eq!(sent.len(), 2, "one more message: the digest");
+    let WhatsAppMessage::Buttons { body, buttons } = &sent[1].message else { panic!("{:?}", sent[1].message) };
+    assert!(body.starts_with("📥 2 conversations"), "{body}");
+    let (at_bea, at_cal) = (body.find("#B3 · ").unwrap(), body.find("#C4 · ").unwrap());
+    assert!(
+        at_bea < body.find("Can I come at 5?").unwrap() && at_cal > at_bea && body.contains("Do you sell helmets?")
+    );
+    assert!(buttons[0].id.ends_with("B3"), "the first conversation's buttons: {buttons:?}");
+    assert_eq!(sent[1].jobs(), [bea.job_id.clone(), cal.job_id.clone()], "its status reports name both");
+    for job in [&bea, &cal] {
+        let leg = w.leg(job);
+        assert_eq!((leg.state, leg.provider_id.as_deref()), (LegState::Sent, Some(provider_id.as_str())));
+    }
+    let route = w.store.find_forwarded_copy(&sent[1].wamid).await.unwrap().unwrap();
+    assert!(route.is_digest(), "{route:?}");
+    assert_eq!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap(), vec![]);
+
+    // Cal's own delivery comes back: already done, nothing sent twice.
+    tokio::time::sleep(SPACING).await;
+    assert_eq!(process.deliver(&cal, w.now).await.unwrap(), Delivered::AlreadyDone);
+    assert_eq!(w.wa.sends_of(&cal.job_id), 1);
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 2);
+}
+
+/// A copy of a conversation alone in its slot goes as a plain copy: a digest only when
+/// several conversations wait. And the agent's other copies are paced per agent: another
+/// agent's slot is their own.
+#[tokio::test]
+async fn a_copy_alone_in_its_slot_goes_plain_and_agents_are_paced_apart() {
+    let w = World::new();
+    w.open_window().await;
+    let process = w.process_with(PAIR);
+    let first = w.customer_texts("Hello").await;
+    let bea = w.other_customer_texts(BEA, "B3", "Hi there").await;
+    assert!(matches!(process.deliver(&first[0], w.now).await.unwrap(), Delivered::Sent { .. }));
+    assert!(matches!(process.deliver(&first[1], w.now).await.unwrap(), Delivered::Sent { .. }), "agent 1's own slot");
+    assert!(matches!(process.deliver(&bea[0], w.now).await, Err(DeliverError::Wait { .. })));
+    tokio::time::sleep(SPACING).await;
+    assert!(matches!(process.deliver(&bea[0], w.now).await.unwrap(), Delivered::Sent { .. }));
+    let sent = w.wa.sent_to(&w.agents[0]);
+    assert!(!shown_text(&sent[1].message).starts_with("📥"), "a plain copy: {:?}", sent[1].message);
+    assert!(!w.store.find_forwarded_copy(&sent[1].wamid).await.unwrap().unwrap().is_digest());
+}
+
+/// A digest refused with 131047 (the agent's window closed after all) sends nothing for
+/// its copies: each goes again on its own, as the line's template, none lost or doubled.
+#[tokio::test]
+async fn a_digest_the_closed_window_refuses_is_sent_again_copy_by_copy_as_templates() {
+    let w = World::new();
+    w.open_window().await;
+    let process = w.process_with(PAIR);
+    let first = w.customer_texts("Open today?").await.remove(0);
+    let bea = w.other_customer_texts(BEA, "B3", "Price of a tune-up?").await.remove(0);
+    let cal = w.other_customer_texts(CAL, "C4", "Any used bikes?").await.remove(0);
+    process.deliver(&first, w.now).await.unwrap();
+    for job in [&bea, &cal] {
+        assert!(matches!(process.deliver(job, w.now).await, Err(DeliverError::Wait { .. })));
+    }
+    tokio::time::sleep(SPACING).await;
+    w.wa.script([Outcome::rejected(400, Some(131047))]);
+    assert!(matches!(process.deliver(&bea, w.now).await, Err(DeliverError::Wait { .. })));
+    let tried = w.leg(&bea);
+    assert_eq!((tried.state, tried.error.map(|e| e.code)), (LegState::Retry, Some(Some(131047))), "given back");
+    let parked = w.leg(&cal);
+    assert_eq!((parked.state, parked.error.as_ref()), (LegState::Retry, None), "handed back untried: {parked:?}");
+    for job in [&bea, &cal] {
+        tokio::time::sleep(SPACING).await;
+        let delivered = process.deliver_run(std::slice::from_ref(job), w.now, Deadline::NONE).await.unwrap();
+        assert!(matches!(delivered, Delivered::Sent { .. }), "{delivered:?}");
+    }
+    let sent = w.wa.sent_to(&w.agents[0]);
+    let templates = sent.iter().filter(|m| matches!(m.message, WhatsAppMessage::Template { .. })).count();
+    assert_eq!(templates, 2, "one template each: {sent:?}");
+    assert!([&bea, &cal].iter().all(|job| w.state(job) == LegState::Sent));
+}
