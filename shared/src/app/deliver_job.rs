@@ -252,6 +252,9 @@ enum Halt {
     /// The agent is at WhatsApp's pair limit: the copies wait, parked, for the agent's next
     /// digest (docs/using.md, "A busy line: digests"); the claims go back untried.
     Parked { until: Timestamp },
+    /// Not this copy's turn yet (the agent's pair slot is further off than the invocation
+    /// has left): the claims go back untried.
+    NotYet { reason: String, until: Timestamp },
     /// Already decided (a provider's failure recorded, a failpoint).
     Done(DeliverError),
 }
@@ -601,6 +604,10 @@ where
                 telemetry::count("Digests", &[("outcome", "parked")]);
                 DeliverError::Wait { reason: "parked for the agent's digest (WhatsApp's pair limit)".into(), until }
             }
+            Halt::NotYet { reason, until } => {
+                self.hand_back_untried(taken, now).await;
+                DeliverError::Wait { reason, until }
+            }
             Halt::Done(error) => error,
         }
     }
@@ -913,7 +920,11 @@ where
         let sender = pair_sender(line, agent);
         // A copy that could join a digest takes the slot only if it is (nearly) free now; a
         // later one is left untouched for the copy that will carry this one.
-        let within = if digestible { PAIR_SLOT_TOLERANCE } else { deadline.left().unwrap_or(Duration::MAX) };
+        let within = match (digestible, deadline.left()) {
+            (true, _) => PAIR_SLOT_TOLERANCE,
+            (false, Some(left)) => left.saturating_sub(self.send_timeout + FINISH_MARGIN),
+            (false, None) => Duration::MAX,
+        };
         let offer = match self.store.offer_send_slot(&sender, pace, Timestamp::now(), within).await {
             Ok(offer) => offer,
             Err(e) => {
@@ -928,15 +939,13 @@ where
                 if digestible {
                     return Err(Halt::Parked { until });
                 }
-                return Err(Halt::Waiting { reason: "waiting for the agent's next pair slot".into(), until });
+                return Err(Halt::NotYet { reason: "waiting for the agent's next pair slot".into(), until });
             }
         };
+        // Reserved within what the deadline leaves (`within`): wait for it.
         let wait = Duration::from_micros(
             u64::try_from(until_us.saturating_sub(Timestamp::now().as_microsecond())).unwrap_or(0),
         );
-        if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
-            return Err(Halt::OutOfTime);
-        }
         tokio::time::sleep(wait).await;
         Ok(())
     }

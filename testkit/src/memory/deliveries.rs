@@ -152,7 +152,7 @@ impl Deliveries for MemoryStore {
         job: &JobId,
         _now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.run(StoreOp::ParkCopy, |state| {
+        self.run(StoreOp::ElectDigestCarrier, |state| {
             let carrier = state.digest_carriers.entry((line.clone(), agent.clone())).or_insert((i64::MIN, job.clone()));
             // The adapter's condition: none yet, an older slot's, or this very election again.
             let elected = carrier.0 < slot_at_us || (carrier.0 == slot_at_us && &carrier.1 == job);

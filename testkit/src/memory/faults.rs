@@ -41,6 +41,7 @@ pub enum StoreOp {
     RecordForwarded,
     RecordDigestSent,
     ParkCopy,
+    ElectDigestCarrier,
     ParkedCopies,
     UnparkCopies,
     RecordSmsSent,
