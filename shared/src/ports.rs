@@ -231,6 +231,25 @@ impl ForwardedCopy {
         })
     }
 
+    /// The routing record of one message carrying `jobs` (forwards; the first leads):
+    /// `None` for no jobs, an error for a job that isn't a forward.
+    pub fn digest_of(jobs: &[&Job]) -> Result<Option<Self>, StoreError> {
+        let copies = jobs
+            .iter()
+            .map(|job| Self::of_job(job).ok_or_else(|| StoreError::Corrupt(format!("{} is not a forward", job.job_id))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(lead) = copies.first() else { return Ok(None) };
+        let digest = copies
+            .iter()
+            .map(|c| DigestPart {
+                conversation: c.conversation.clone(),
+                message_id: c.message_id.clone(),
+                job_id: c.job_id.clone(),
+            })
+            .collect();
+        Ok(Some(Self { digest, ..lead.clone() }))
+    }
+
     /// Whether the message held copies of several conversations: a swipe-reply to it names
     /// none of them.
     pub fn is_digest(&self) -> bool {

@@ -6,9 +6,7 @@ use jiff::Timestamp;
 use shared::domain::delivery::LegDoubt;
 use shared::domain::pacing::{self, SendPace, SlotOffer, SlotReservation};
 use shared::domain::{DeliveryStatus, Job, JobId, JobPayload, LegState, LineId, WaId, Wamid};
-use shared::ports::{
-    Claim, Deliveries, DigestPart, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError, ThreadLeg,
-};
+use shared::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, SentSmsRecord, StoreError, ThreadLeg};
 
 use super::records::{Leg, from_ms};
 use super::transaction::Conditions;
@@ -101,25 +99,10 @@ impl Deliveries for MemoryStore {
 
     async fn record_digest_sent(&self, jobs: &[&Job], wamid: &Wamid, _now: Timestamp) -> Result<(), StoreError> {
         self.run(StoreOp::RecordDigestSent, |state| {
-            let copies = jobs
-                .iter()
-                .map(|job| {
-                    ForwardedCopy::of_job(job)
-                        .ok_or_else(|| StoreError::Corrupt(format!("{} is not a forward", job.job_id)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let Some(lead) = copies.first() else { return Ok(()) };
-            let digest = copies
-                .iter()
-                .map(|c| DigestPart {
-                    conversation: c.conversation.clone(),
-                    message_id: c.message_id.clone(),
-                    job_id: c.job_id.clone(),
-                })
-                .collect();
+            let Some(route) = ForwardedCopy::digest_of(jobs)? else { return Ok(()) };
             // The record listing every part, then the legs; a part erased meanwhile takes
             // the record away again, as in the adapter.
-            state.copies.insert(wamid.clone(), ForwardedCopy { digest, ..lead.clone() });
+            state.copies.insert(wamid.clone(), route);
             let mut erased = false;
             for job in jobs {
                 match state.leg_mut(job) {

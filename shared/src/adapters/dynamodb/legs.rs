@@ -23,7 +23,7 @@ use crate::domain::pacing::{SendPace, SlotOffer, SlotReservation};
 use crate::domain::{
     ConversationKey, DeliveryStatus, Job, JobId, JobPayload, LegLocation, LegState, LineId, WaId, Wamid,
 };
-use crate::ports::{Claim, Deliveries, DigestPart, ForwardedCopy, ForwardedVia, LegFailure, StoreError, ThreadLeg};
+use crate::ports::{Claim, Deliveries, ForwardedCopy, ForwardedVia, LegFailure, StoreError, ThreadLeg};
 
 /// Standalone jobs (notices) are kept a week: long enough for any redelivery or redrive.
 const STANDALONE_JOB_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -183,25 +183,7 @@ impl Deliveries for DynamoStore {
     }
 
     async fn record_digest_sent(&self, jobs: &[&Job], wamid: &Wamid, now: Timestamp) -> Result<(), StoreError> {
-        let copies = jobs
-            .iter()
-            .map(|job| {
-                ForwardedCopy::of_job(job)
-                    .ok_or_else(|| StoreError::Corrupt(format!("{} is not a forward", job.job_id)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(lead) = copies.first() else { return Ok(()) };
-        let route = ForwardedCopy {
-            digest: copies
-                .iter()
-                .map(|c| DigestPart {
-                    conversation: c.conversation.clone(),
-                    message_id: c.message_id.clone(),
-                    job_id: c.job_id.clone(),
-                })
-                .collect(),
-            ..lead.clone()
-        };
+        let Some(route) = ForwardedCopy::digest_of(jobs)? else { return Ok(()) };
         // As for one copy: the routing record (listing every part) first, then the legs.
         self.put_item(self.copy_route_item(&route, wamid, now)).await?;
         let mut erased = false;

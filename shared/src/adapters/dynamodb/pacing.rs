@@ -29,61 +29,17 @@ impl DynamoStore {
         pace: SendPace,
         now: Timestamp,
     ) -> Result<SlotReservation, StoreError> {
-        let key = key(format!("PACE#{sender}"), "PACE");
-        let (now_us, step) = (now.as_microsecond(), pace.interval_us());
-        let expires = expires(now, PACE_TTL);
-        for _ in 0..MAX_TRIES {
-            // A busy sender: the slot after the last one reserved.
-            let busy = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .update_expression("SET next_us = next_us + :step, expires_at = :expires")
-                .condition_expression("next_us >= :now")
-                .expression_attribute_values(":step", n(step))
-                .expression_attribute_values(":now", n(now_us))
-                .expression_attribute_values(":expires", expires.clone())
-                .return_values(ReturnValue::UpdatedNew)
-                .send()
-                .await;
-            match busy {
-                Ok(out) => {
-                    let Some(next) = out.attributes.as_ref().and_then(|a| opt_n(a, "next_us")) else {
-                        return Err(StoreError::Corrupt("a send slot without next_us".into()));
-                    };
-                    return Ok(pacing::reserve(Some(next.saturating_sub(step)), now_us, pace));
-                }
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
-                Err(e) => return Err(unavailable(e)),
-            }
-            // An idle sender (or a new one): the slot is now.
-            let idle = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .update_expression("SET next_us = :next, expires_at = :expires")
-                .condition_expression("attribute_not_exists(next_us) OR next_us < :now")
-                .expression_attribute_values(":next", n(now_us.saturating_add(step)))
-                .expression_attribute_values(":now", n(now_us))
-                .expression_attribute_values(":expires", expires.clone())
-                .send()
-                .await;
-            match idle {
-                Ok(_) => return Ok(pacing::reserve(None, now_us, pace)),
-                // Another instance reserved meanwhile: take the slot after its one.
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
-                Err(e) => return Err(unavailable(e)),
-            }
+        // Any wait at all: the next slot, however far.
+        match self.offer_slot(sender, pace, now, Duration::MAX).await? {
+            SlotOffer::Reserved(reservation) => Ok(reservation),
+            SlotOffer::Busy { .. } => Err(StoreError::Conflict),
         }
-        Err(StoreError::Conflict)
     }
-}
 
-impl DynamoStore {
-    /// `reserve_slot`, taking a busy sender's slot only if it starts within `within`; a
-    /// slot further off is answered with the time it starts, nothing written.
+    /// The sender's next slot if it starts within `within`: a busy sender's is the one after
+    /// the last reserved, an idle one's is now (each a conditional update, tried again when
+    /// another instance got there first); a slot further off is answered with the time it
+    /// starts, nothing written.
     pub(super) async fn offer_slot(
         &self,
         sender: &str,
