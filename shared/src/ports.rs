@@ -250,10 +250,10 @@ impl ForwardedCopy {
         Ok(Some(Self { digest, ..lead.clone() }))
     }
 
-    /// Whether the message held copies of several conversations: a swipe-reply to it names
-    /// none of them.
+    /// Whether the message was a digest (copies of several conversations): a swipe-reply to
+    /// it names none of them. One whose other parts a status report couldn't name is still one.
     pub fn is_digest(&self) -> bool {
-        self.digest.len() > 1
+        !self.digest.is_empty()
     }
 
     /// The conversations the message carried copies of, in order, each once.

@@ -509,8 +509,13 @@ mod tests {
     async fn whatsapp_accepts_by_default_then_follows_its_script_in_order() {
         let wa = FakeWhatsApp::new();
         let job = JobId::parse("m1.0").unwrap();
-        let tracking =
-            SendTracking { line: LineId::parse("main").unwrap(), handle: None, jobs: vec![job.clone()] }.encode();
+        let tracking = SendTracking {
+            line: LineId::parse("main").unwrap(),
+            handle: None,
+            jobs: vec![job.clone()],
+            part_handles: Vec::new(),
+        }
+        .encode();
         let hi = WhatsAppMessage::text("hi");
         let first = wa.send(&phone_id(), &agent(), &hi, Some(&tracking)).await.unwrap();
         wa.script([Outcome::rejected(503, None), Outcome::throttled(Duration::from_secs(7)), Outcome::not_sent()]);

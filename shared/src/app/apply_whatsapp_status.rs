@@ -2,17 +2,19 @@
 //! moves forward, a send whose answer the worker lost learns its wamid, and a copy WhatsApp
 //! refused late with 131047 is forwarded again as the template.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 
 use crate::app::receive_whatsapp::HandleError;
 use crate::app::retry_budget::RetryBudget;
 use crate::domain::{
-    ConversationKey, DeliveryStatus, ErrorClass, ForwardToAgent, Job, JobKind, JobPayload, Line, SendTracking, WaId,
-    Wamid, WhatsAppStatusReport,
+    ConversationKey, DeliveryStatus, ErrorClass, ForwardToAgent, Handle, Job, JobKind, JobPayload, Line, SendTracking,
+    WaId, Wamid, WhatsAppStatusReport,
 };
 use crate::ports::{
-    Agents, Conversations, DeliveryQueue, ForwardedCopy, LegAddress, LegRef, Routing, StatusChange, StatusLog,
-    StoreError,
+    Agents, Conversations, DeliveryQueue, DigestPart, ForwardedCopy, LegAddress, LegRef, Routing, StatusChange,
+    StatusLog, StoreError,
 };
 
 /// What a WhatsApp status report changed.
@@ -146,36 +148,56 @@ async fn note_tracked_send<S: Routing + StatusLog>(
     if tracking.line != line.id {
         return Ok(0);
     }
-    let conversation = match &tracking.handle {
-        Some(handle) => store.find_handle(&line.id, handle).await?,
-        None => None,
-    };
+    // Each job's conversation, by its handle (one for a copy, one per job for a digest).
+    let mut conversations: HashMap<&Handle, Option<ConversationKey>> = HashMap::new();
+    for index in 0..tracking.jobs.len() {
+        if let Some(handle) = tracking.handle_of(index)
+            && !conversations.contains_key(handle)
+        {
+            conversations.insert(handle, store.find_handle(&line.id, handle).await?);
+        }
+    }
     let mut noted = 0;
-    for job_id in &tracking.jobs {
-        let leg = match (job_id.message_id(), &conversation) {
+    let mut copies = Vec::new();
+    for (index, job_id) in tracking.jobs.iter().enumerate() {
+        let conversation = tracking.handle_of(index).and_then(|h| conversations.get(h).cloned().flatten());
+        let leg = match (job_id.message_id(), conversation) {
             (Some(message_id), Some(conversation)) => {
-                LegRef::Message(LegAddress { conversation: conversation.clone(), message_id, job_id: job_id.clone() })
+                LegRef::Message(LegAddress { conversation, message_id, job_id: job_id.clone() })
             }
             (None, _) => LegRef::Standalone(job_id.clone()),
             (Some(_), None) => continue,
         };
-        let copy = match (&leg, &report.recipient) {
-            (LegRef::Message(address), Some(agent)) => Some(ForwardedCopy {
-                conversation: address.conversation.clone(),
-                message_id: address.message_id.clone(),
-                job_id: address.job_id.clone(),
-                agent: agent.clone(),
-                digest: Vec::new(),
-            }),
-            _ => None,
-        };
         if store.note_sent_as(&leg, wamid.as_str(), now).await? {
             noted += 1;
-            // A forwarded copy: the agent may swipe-reply to it before the worker records it.
-            if let Some(copy) = copy {
-                store.record_copy_route(&copy, wamid, now).await?;
+            if let (LegRef::Message(address), Some(agent)) = (&leg, &report.recipient) {
+                copies.push(ForwardedCopy {
+                    conversation: address.conversation.clone(),
+                    message_id: address.message_id.clone(),
+                    job_id: address.job_id.clone(),
+                    agent: agent.clone(),
+                    digest: Vec::new(),
+                });
             }
         }
+    }
+    // A forwarded copy: the agent may swipe-reply to it before the worker records it. A
+    // digest's record lists every part it could name, never one part alone.
+    let route = if tracking.part_handles.is_empty() {
+        copies.into_iter().next()
+    } else {
+        let parts = copies
+            .iter()
+            .map(|c| DigestPart {
+                conversation: c.conversation.clone(),
+                message_id: c.message_id.clone(),
+                job_id: c.job_id.clone(),
+            })
+            .collect();
+        copies.first().cloned().map(|lead| ForwardedCopy { digest: parts, ..lead })
+    };
+    if let Some(route) = route {
+        store.record_copy_route(&route, wamid, now).await?;
     }
     Ok(noted)
 }

@@ -846,6 +846,7 @@ where
             line: line.id.clone(),
             handle: Some(context.handle.clone()),
             jobs: jobs.iter().map(|j| j.job_id.clone()).collect(),
+            part_handles: Vec::new(),
         }
         .encode();
         let window_open = agent_window_open(context.agent_last_inbound_at, context.agent_window_closed_at, now);
@@ -861,8 +862,11 @@ where
             }
             if digestible {
                 let parked = self.claim_parked(line, &first.agent, &jobs, now, lease_until(now, deadline)).await;
-                if !parked.is_empty() {
-                    return self.send_digest(line, taken, &first.agent, &context, parked, now, deadline).await;
+                if !parked.is_empty()
+                    && let Some(sent) =
+                        self.send_digest(line, taken, &first.agent, &context, parked, now, deadline).await?
+                {
+                    return Ok(sent);
                 }
             }
         }
@@ -1049,7 +1053,7 @@ where
         parked: Vec<(Job, u32)>,
         now: Timestamp,
         deadline: Deadline,
-    ) -> Result<Delivered, Halt> {
+    ) -> Result<Option<Delivered>, Halt> {
         let parked: Vec<Taken<'_>> = parked
             .iter()
             .map(|(job, attempts)| Taken { job, attempts: *attempts, uncertain_since: None, earlier_in_doubt: false })
@@ -1061,6 +1065,11 @@ where
                 return Err(halt);
             }
         };
+        if parts.len() < 2 {
+            // Every other conversation is gone: this run's copy goes as a plain copy.
+            self.hand_back_untried(&gone, now).await;
+            return Ok(None);
+        }
         let entries: Vec<DigestEntry<'_>> = parts
             .iter()
             .map(|g| DigestEntry { handle: &g.handle, forward: &g.forward, opted_out: g.opted_out })
@@ -1079,9 +1088,15 @@ where
             self.hand_back_untried(&others, now).await;
             return Err(halt);
         }
-        let tracking =
-            SendTracking { line: line.id.clone(), handle: None, jobs: jobs.iter().map(|j| j.job_id.clone()).collect() }
-                .encode();
+        let part_handles: Vec<Handle> =
+            sent_parts.iter().flat_map(|g| g.taken.iter().map(|_| g.handle.clone())).collect();
+        let tracking = SendTracking {
+            line: line.id.clone(),
+            handle: None,
+            jobs: jobs.iter().map(|j| j.job_id.clone()).collect(),
+            part_handles,
+        }
+        .encode();
         let agent = WhatsAppRecipient::from(agent_id);
         let started = Timestamp::now();
         let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &agent, &message, Some(&tracking));
@@ -1103,7 +1118,7 @@ where
                     copies = jobs.len(),
                     "one message carried several conversations' copies"
                 );
-                Ok(Delivered::Sent { provider_id: sent.provider_id, via: sent.via })
+                Ok(Some(Delivered::Sent { provider_id: sent.provider_id, via: sent.via }))
             }
             // 131047: the agent's window closed after all. Each copy goes again on its own,
             // as the template.
@@ -1125,7 +1140,7 @@ where
                 self.hand_back_untried(&others, now).await;
                 Err(Halt::Done(DeliverError::Wait { reason, until: now }))
             }
-            Err(failure) => self.fail(&all, &failure, Vec::new(), started, now).await,
+            Err(failure) => self.fail(&all, &failure, Vec::new(), started, now).await.map(Some),
         }
     }
 
@@ -1398,7 +1413,13 @@ where
         deadline: Deadline,
     ) -> Result<Delivered, Halt> {
         let job = taken.job;
-        let tracking = SendTracking { line: line.id.clone(), handle: None, jobs: vec![job.job_id.clone()] }.encode();
+        let tracking = SendTracking {
+            line: line.id.clone(),
+            handle: None,
+            jobs: vec![job.job_id.clone()],
+            part_handles: Vec::new(),
+        }
+        .encode();
         self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await?;
         let started = Timestamp::now();
         let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message, Some(&tracking));

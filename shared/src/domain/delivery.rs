@@ -314,13 +314,15 @@ impl Job {
 /// message's status webhooks (`statuses[].biz_opaque_callback_data`, at most 512
 /// characters; Cloud API changelog, checked 2026-12-05): the jobs it delivers, so a send
 /// whose answer was lost is learnt of from its `sent` status instead of being sent again.
-/// Forwarded copies also name their conversation's handle, which finds the message.
-/// No phone number: Meta stores it.
+/// Forwarded copies also name their conversation's handle, which finds the message; a digest
+/// names each job's (`part_handles`). No phone number: Meta stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendTracking {
     pub line: LineId,
     pub handle: Option<super::conversation::Handle>,
     pub jobs: Vec<JobId>,
+    /// A digest's: the handle of each job's conversation, in the jobs' order (`handle` none).
+    pub part_handles: Vec<super::conversation::Handle>,
 }
 
 impl SendTracking {
@@ -331,40 +333,65 @@ impl SendTracking {
     /// The send carried only the bridge's own notices: no conversation's handle, and every
     /// job a leg of its own (not of a message).
     pub fn is_notices_only(&self) -> bool {
-        self.handle.is_none() && !self.jobs.is_empty() && self.jobs.iter().all(|job| job.message_id().is_none())
+        self.handle.is_none()
+            && self.part_handles.is_empty()
+            && !self.jobs.is_empty()
+            && self.jobs.iter().all(|job| job.message_id().is_none())
     }
 
-    /// `bridge1|<line>|<handle or ->|<job>,<job>…`, with as many jobs as fit the limit.
+    /// The handle of job `index`'s conversation: the digest's part, or the send's own.
+    pub fn handle_of(&self, index: usize) -> Option<&super::conversation::Handle> {
+        if self.part_handles.is_empty() { self.handle.as_ref() } else { self.part_handles.get(index) }
+    }
+
+    /// `bridge1|<line>|<handle, a digest's handles joined by +, or ->|<job>,<job>…`, with as
+    /// many jobs (and a digest's handles for them) as fit the limit.
     pub fn encode(&self) -> String {
-        let handle = self.handle.as_ref().map_or("-", |h| h.as_str());
-        let mut text = format!("{}|{}|{handle}|", Self::PREFIX, self.line);
-        for (i, job) in self.jobs.iter().enumerate() {
-            let separator = if i == 0 { "" } else { "," };
-            if text.len() + separator.len() + job.as_str().len() > Self::MAX_LEN {
-                break;
+        let mut jobs = self.jobs.len();
+        loop {
+            let text = self.encode_first(jobs);
+            if text.len() <= Self::MAX_LEN || jobs <= 1 {
+                return text;
             }
-            text.push_str(separator);
-            text.push_str(job.as_str());
+            jobs -= 1;
         }
-        text
+    }
+
+    fn encode_first(&self, jobs: usize) -> String {
+        let handle = if self.part_handles.is_empty() {
+            self.handle.as_ref().map_or("-", |h| h.as_str()).to_owned()
+        } else {
+            self.part_handles.iter().take(jobs).map(|h| h.as_str()).collect::<Vec<_>>().join("+")
+        };
+        let jobs: Vec<&str> = self.jobs.iter().take(jobs).map(JobId::as_str).collect();
+        format!("{}|{}|{handle}|{}", Self::PREFIX, self.line, jobs.join(","))
     }
 
     /// The bridge's own tracking, or `None` for anything else in the field.
     pub fn parse(text: &str) -> Option<Self> {
+        use super::conversation::Handle;
         let mut parts = text.split('|');
         if parts.next()? != Self::PREFIX {
             return None;
         }
         let line = LineId::parse(parts.next()?).ok()?;
-        let handle = match parts.next()? {
-            "-" => None,
-            handle => Some(super::conversation::Handle::parse(handle).ok()?),
-        };
+        let handles = parts.next()?;
         let jobs = parts.next()?.split(',').map(JobId::parse).collect::<Result<Vec<_>, _>>().ok()?;
         if parts.next().is_some() || jobs.is_empty() {
             return None;
         }
-        Some(Self { line, handle, jobs })
+        let (handle, part_handles) = match handles {
+            "-" => (None, Vec::new()),
+            digest if digest.contains('+') => {
+                let handles = digest.split('+').map(Handle::parse).collect::<Result<Vec<_>, _>>().ok()?;
+                if handles.len() != jobs.len() {
+                    return None;
+                }
+                (None, handles)
+            }
+            handle => (Some(Handle::parse(handle).ok()?), Vec::new()),
+        };
+        Some(Self { line, handle, jobs, part_handles })
     }
 }
 
@@ -874,12 +901,34 @@ mod tests {
     }
 
     #[test]
+    fn a_digests_tracking_names_each_jobs_handle_and_keeps_them_aligned_when_cut() {
+        let handles: Vec<crate::domain::Handle> = ["K", "M", "P"]
+            .iter()
+            .flat_map(|letter| {
+                (2..=9).map(move |digit| crate::domain::Handle::parse(&format!("{letter}{digit}")).unwrap())
+            })
+            .take(20)
+            .collect();
+        let jobs: Vec<JobId> = (0..20).map(|_| JobId::for_leg(&MessageId::new_v7(), 0)).collect();
+        let digest = SendTracking { line: LineId::parse("main").unwrap(), handle: None, jobs, part_handles: handles };
+        let text = digest.encode();
+        assert!(text.len() <= SendTracking::MAX_LEN, "{}", text.len());
+        let cut = SendTracking::parse(&text).unwrap();
+        assert!(cut.jobs.len() < 20 && cut.jobs.len() > 5, "{}", cut.jobs.len());
+        assert_eq!(cut.part_handles, digest.part_handles[..cut.jobs.len()]);
+        assert_eq!(cut.jobs, digest.jobs[..cut.jobs.len()]);
+        assert_eq!((cut.handle_of(1), cut.handle_of(99)), (Some(&digest.part_handles[1]), None));
+        assert!(!cut.is_notices_only());
+    }
+
+    #[test]
     fn send_tracking_round_trips_within_metas_limit_and_refuses_anything_else() {
         let message_id = MessageId::new_v7();
         let tracking = SendTracking {
             line: LineId::parse("main").unwrap(),
             handle: Some(crate::domain::Handle::parse("K7").unwrap()),
             jobs: (0..10).map(|leg| JobId::for_leg(&message_id, leg)).collect(),
+            part_handles: Vec::new(),
         };
         let text = tracking.encode();
         assert!(text.len() <= SendTracking::MAX_LEN && !text.contains("4155550"), "{text}");
@@ -900,6 +949,8 @@ mod tests {
             "bridge1|main|-|n 1",
             "other|main|-|n-1",
             "bridge1|main|-|n-1|x",
+            "bridge1|main|K7+M3|n-1",
+            "bridge1|main|K7+|n-1,n-2",
         ] {
             assert_eq!(SendTracking::parse(bad), None, "{bad}");
         }

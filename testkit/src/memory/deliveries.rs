@@ -84,9 +84,11 @@ impl Deliveries for MemoryStore {
                 }
                 return Ok(());
             }
-            // The reply-routing record, then the leg; a leg erased meanwhile takes the record
-            // away again, as in the adapter.
-            state.copies.insert(wamid.clone(), copy);
+            // The reply-routing record (never over a digest's), then the leg; a leg erased
+            // meanwhile takes the record away again, as in the adapter.
+            if !state.copies.get(wamid).is_some_and(ForwardedCopy::is_digest) {
+                state.copies.insert(wamid.clone(), copy);
+            }
             match state.leg_mut(job) {
                 Some(leg) => leg.mark_sent(wamid.as_str()),
                 None => {

@@ -73,3 +73,43 @@ async fn a_digests_status_is_each_copys_and_a_late_131047_resends_each_as_the_te
         assert_eq!((leg.kind, leg.state), (JobKind::ForwardToAgent, LegState::Queued));
     }
 }
+
+/// A digest whose answer the worker lost: its `sent` report names each job's handle, so every
+/// part's leg learns the wamid (its next delivery records it, nothing is sent again) and the
+/// routing record lists the parts, a digest still; recorded again part by part afterwards, it
+/// stays one.
+#[tokio::test]
+async fn a_digest_whose_answer_was_lost_is_learnt_of_from_its_sent_report_part_by_part() {
+    use shared::domain::SendTracking;
+    let w = World::new();
+    let first = w.customer_texts(0, "Is my bike ready?", t0()).await;
+    let second = w.customer_texts(1, "Do you fix e-bikes?", t0() + secs(1)).await;
+    let jobs = [first.jobs[0].clone(), second.jobs[0].clone()];
+    for job in &jobs {
+        w.store.claim_job(job, t0(), t0() + secs(60), "worker").await.unwrap();
+    }
+    let copy = wamid("digest-lost");
+    let mut report = status(&copy, "sent", None);
+    report.recipient = Some(agent(0));
+    report.tracking = Some(SendTracking {
+        line: w.line.id.clone(),
+        handle: None,
+        jobs: jobs.iter().map(|j| j.job_id.clone()).collect(),
+        part_handles: vec![handle("K7"), handle("M3")],
+    });
+    let handled = w.status(&report).await.unwrap();
+    assert_eq!(handled.noted, 2);
+    for job in &jobs {
+        assert_eq!(w.store.leg(job).unwrap().provider_id.as_deref(), Some(copy.as_str()), "{job:?}");
+    }
+    let route = shared::ports::Routing::find_forwarded_copy(&w.store, &copy).await.unwrap().unwrap();
+    assert_eq!(route.conversations(), [w.conversation(0), w.conversation(1)]);
+    assert!(route.is_digest());
+    // The worker's next delivery records each part as reconciled: the record stays the digest's.
+    for job in &jobs {
+        w.store.record_forwarded(job, &copy, shared::ports::ForwardedVia::Reconciled, t0() + secs(40)).await.unwrap();
+    }
+    let after = shared::ports::Routing::find_forwarded_copy(&w.store, &copy).await.unwrap().unwrap();
+    assert_eq!(after, route);
+    assert_eq!(w.receive(swipe(0, "Ready at 5", &copy), t0() + secs(50)).await, MessageHandled::AskedWhich);
+}

@@ -42,6 +42,7 @@ fn tracked(
             line: line.id.clone(),
             handle: handle.map(super::fixture::handle),
             jobs: jobs.iter().map(|job| job.job_id.clone()).collect(),
+            part_handles: Vec::new(),
         }),
         recipient: Some(agent(0)),
         recipient_user_id: None,

@@ -177,8 +177,10 @@ impl Deliveries for DynamoStore {
         // job, so a stop between the two only leaves a harmless extra record. Two plain
         // writes cost half a transaction's capacity. A failed leg condition means the
         // message was erased while we sent: the record goes again (it names the customer).
+        // Never over a digest's record: it stays whole when one of its parts is recorded
+        // after it (a reconciled send).
         let route = key(format!("WAMID#{}", wamid.as_str()), "WAMID");
-        self.put_item(copy).await?;
+        self.put_item_unless_digest(copy).await?;
         self.record_or_undo(&write, route).await
     }
 
@@ -434,6 +436,23 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    /// `put_item` of a copy's routing record, unless a digest's is there (then nothing changes).
+    async fn put_item_unless_digest(&self, item: Item) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(digest)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     pub(super) async fn put_item(&self, item: Item) -> Result<(), StoreError> {
