@@ -909,10 +909,12 @@ where
         }
     }
 
-    /// Takes the next slot of messages to `agent` (WhatsApp's pair limit). When the slot
-    /// is later: a `digestible` copy parks (`Halt::Parked`, the slot given back for the copy
-    /// that will carry it); any other (a template, media) waits for it within the deadline.
-    /// If the store can't answer, the copy goes as it would without the limit.
+    /// Takes the next slot of messages to `agent` (WhatsApp's pair limit) if it is free now,
+    /// or within a moment. When it is later, nothing is reserved: a `digestible` copy parks
+    /// (`Halt::Parked`) for the copy that will carry it; any other (a template, media) goes
+    /// back untried to come back at the slot (`Halt::NotYet`), rather than hold the
+    /// invocation and its batch while it waits. If the store can't answer, the copy goes as
+    /// it would without the limit.
     async fn take_pair_slot(
         &self,
         line: &Line,
@@ -924,12 +926,7 @@ where
         let sender = pair_sender(line, agent);
         // A copy that could join a digest takes the slot only if it is (nearly) free now; a
         // later one is left untouched for the copy that will carry this one.
-        let within = match (digestible, deadline.left()) {
-            (true, _) => PAIR_SLOT_TOLERANCE,
-            (false, Some(left)) => left.saturating_sub(self.send_timeout + FINISH_MARGIN),
-            (false, None) => Duration::MAX,
-        };
-        let offer = match self.store.offer_send_slot(&sender, pace, Timestamp::now(), within).await {
+        let offer = match self.store.offer_send_slot(&sender, pace, Timestamp::now(), PAIR_SLOT_TOLERANCE).await {
             Ok(offer) => offer,
             Err(e) => {
                 tracing::warn!(error = %e, "the agent's pair slot is unknown: sending without it");
@@ -946,10 +943,13 @@ where
                 return Err(Halt::NotYet { reason: "waiting for the agent's next pair slot".into(), until });
             }
         };
-        // Reserved within what the deadline leaves (`within`): wait for it.
+        // Reserved, a moment away at most: wait for it, if the invocation can.
         let wait = Duration::from_micros(
             u64::try_from(until_us.saturating_sub(Timestamp::now().as_microsecond())).unwrap_or(0),
         );
+        if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
+            return Err(Halt::OutOfTime);
+        }
         tokio::time::sleep(wait).await;
         Ok(())
     }
