@@ -238,7 +238,13 @@ impl ForwardedCopy {
             .iter()
             .map(|job| Self::of_job(job).ok_or_else(|| StoreError::Corrupt(format!("{} is not a forward", job.job_id))))
             .collect::<Result<Vec<_>, _>>()?;
-        let Some(lead) = copies.first() else { return Ok(None) };
+        Ok(Self::digest_of_copies(&copies))
+    }
+
+    /// The routing record of one message carrying `copies` (the first leads), listing them
+    /// all as its parts: `None` for no copies.
+    pub fn digest_of_copies(copies: &[Self]) -> Option<Self> {
+        let lead = copies.first()?;
         let digest = copies
             .iter()
             .map(|c| DigestPart {
@@ -247,7 +253,7 @@ impl ForwardedCopy {
                 job_id: c.job_id.clone(),
             })
             .collect();
-        Ok(Some(Self { digest, ..lead.clone() }))
+        Some(Self { digest, ..lead.clone() })
     }
 
     /// Whether the message was a digest (copies of several conversations): a swipe-reply to

@@ -13,8 +13,8 @@ use crate::domain::{
     WaId, Wamid, WhatsAppStatusReport,
 };
 use crate::ports::{
-    Agents, Conversations, DeliveryQueue, DigestPart, ForwardedCopy, LegAddress, LegRef, Routing, StatusChange,
-    StatusLog, StoreError,
+    Agents, Conversations, DeliveryQueue, ForwardedCopy, LegAddress, LegRef, Routing, StatusChange, StatusLog,
+    StoreError,
 };
 
 /// What a WhatsApp status report changed.
@@ -186,15 +186,7 @@ async fn note_tracked_send<S: Routing + StatusLog>(
     let route = if tracking.part_handles.is_empty() {
         copies.into_iter().next()
     } else {
-        let parts = copies
-            .iter()
-            .map(|c| DigestPart {
-                conversation: c.conversation.clone(),
-                message_id: c.message_id.clone(),
-                job_id: c.job_id.clone(),
-            })
-            .collect();
-        copies.first().cloned().map(|lead| ForwardedCopy { digest: parts, ..lead })
+        ForwardedCopy::digest_of_copies(&copies)
     };
     if let Some(route) = route {
         store.record_copy_route(&route, wamid, now).await?;
