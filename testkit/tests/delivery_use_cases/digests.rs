@@ -142,3 +142,81 @@ async fn a_template_copy_comes_back_at_the_agents_slot_and_never_parks() {
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|m| matches!(m.message, WhatsAppMessage::Template { .. })));
 }
+
+/// Agent 0 got a plain copy; Bea's and Cal's copies wait parked for the next slot.
+async fn two_parked(w: &World, process: &super::world::TestDeliverer) -> (shared::domain::Job, shared::domain::Job) {
+    w.open_window().await;
+    let first = w.customer_texts("Is my bike ready?").await.remove(0);
+    let bea = w.other_customer_texts(BEA, "B3", "Can I come at 5?").await.remove(0);
+    let cal = w.other_customer_texts(CAL, "C4", "Do you sell helmets?").await.remove(0);
+    process.deliver(&first, w.now).await.unwrap();
+    for job in [&bea, &cal] {
+        assert!(matches!(process.deliver(job, w.now).await, Err(DeliverError::Wait { .. })));
+    }
+    (bea, cal)
+}
+
+/// The store refusing to park a copy: nothing is sent, the copy is retried (its own queue
+/// message), nothing lost.
+#[tokio::test]
+async fn a_copy_the_store_would_not_park_is_retried_and_nothing_is_sent() {
+    use bridge_testkit::memory::StoreOp;
+    let w = World::new();
+    w.open_window().await;
+    let process = w.process_with(PAIR);
+    let first = w.customer_texts("Hello").await.remove(0);
+    let bea = w.other_customer_texts(BEA, "B3", "Hi").await.remove(0);
+    process.deliver(&first, w.now).await.unwrap();
+    w.store.fail_next(StoreOp::ParkCopy, 1);
+    assert!(matches!(process.deliver(&bea, w.now).await, Err(DeliverError::Retry { .. })));
+    assert_eq!(w.state(&bea), LegState::Retry);
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 1, "nothing more sent");
+    tokio::time::sleep(SPACING).await;
+    assert!(matches!(process.deliver(&bea, w.now).await.unwrap(), Delivered::Sent { .. }), "its retry sends it");
+}
+
+/// The parked copies unreadable when the slot comes: the carrier goes alone, and the others'
+/// own deliveries send them; each copy once.
+#[tokio::test]
+async fn parked_copies_the_store_cannot_read_go_on_their_own() {
+    use bridge_testkit::memory::StoreOp;
+    let w = World::new();
+    let process = w.process_with(PAIR);
+    let (bea, cal) = two_parked(&w, &process).await;
+    tokio::time::sleep(SPACING).await;
+    w.store.fail_next(StoreOp::ParkedCopies, 1);
+    assert!(matches!(process.deliver(&bea, w.now).await.unwrap(), Delivered::Sent { .. }));
+    assert!(!shown_text(&w.wa.sent_to(&w.agents[0])[1].message).starts_with("📥"), "a plain copy");
+    assert_eq!(w.state(&cal), LegState::Retry, "left to its own delivery");
+    tokio::time::sleep(SPACING).await;
+    assert!(matches!(process.deliver(&cal, w.now).await.unwrap(), Delivered::Sent { .. }));
+    assert_eq!((w.wa.sends_of(&bea.job_id), w.wa.sends_of(&cal.job_id)), (1, 1));
+}
+
+/// A digest WhatsApp accepted but the store wouldn't record: the parts stay claimed, this
+/// process remembers the send, and each part's next delivery records it: nothing sent twice,
+/// and no part writes a reply route of its own (a swipe-reply must not reach one customer).
+#[tokio::test]
+async fn a_digest_the_store_would_not_record_is_recorded_later_without_a_second_send() {
+    use bridge_testkit::memory::StoreOp;
+    let w = World::new();
+    let process = w.process_with(PAIR).with_send_timeout(Duration::from_millis(10));
+    let (bea, cal) = two_parked(&w, &process).await;
+    tokio::time::sleep(SPACING).await;
+    w.store.fail_next(StoreOp::RecordDigestSent, 1);
+    let hurried = Deadline::at(std::time::Instant::now() + Duration::from_millis(1595));
+    let result = process.deliver_run(std::slice::from_ref(&bea), w.now, hurried).await;
+    assert!(matches!(result, Err(DeliverError::Wait { .. })), "sent, not recorded: {result:?}");
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 2, "the digest went once");
+    for job in [&bea, &cal] {
+        assert_eq!(w.state(job), LegState::Sending, "left claimed: {job:?}");
+    }
+    let later = w.at(jiff::SignedDuration::from_secs(200));
+    assert!(matches!(process.deliver(&bea, later).await.unwrap(), Delivered::Reconciled { .. }));
+    assert!(matches!(process.deliver(&cal, later).await.unwrap(), Delivered::Reconciled { .. }));
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 2, "nothing sent twice");
+    let digest = w.wa.sent_to(&w.agents[0])[1].wamid.clone();
+    assert!([&bea, &cal].iter().all(|job| w.state(job) == LegState::Sent));
+    let route = w.store.find_forwarded_copy(&digest).await.unwrap();
+    assert!(route.as_ref().is_none_or(shared::ports::ForwardedCopy::is_digest), "{route:?}");
+}
