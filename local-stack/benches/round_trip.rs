@@ -188,6 +188,11 @@ async fn main() {
         let (arrived, _) = copies[before + 1];
         let (inbound_done, cpu_inbound_done) = (Instant::now(), cpu_time(stack.id()));
         let copy_wamid = copies[before..].iter().find(|(_, c)| c["to"] == "14155550111").unwrap().1["wamid"].clone();
+        // The copy reached the fake Graph API; the worker records its reply route just after
+        // WhatsApp answers. A swipe within those milliseconds (no person is that quick) found
+        // no route and was asked "which conversation?", and the bench waited for an SMS that
+        // never came (1 run in 5). Not timed: the reply's clock starts after this.
+        tokio::time::sleep(Duration::from_millis(100)).await;
 
         // The agent swipe-replies to their copy.
         let notification = json!({
