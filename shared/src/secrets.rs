@@ -37,7 +37,19 @@ impl Environment<'_> {
     }
 }
 
-/// A function's configuration at cold start, what each `main` calls: the secrets named by
+/// A function's cold start in Lambda, what each `main` calls: its SDK configuration from
+/// Lambda's environment ([`crate::aws::lambda_sdk_config`]), then [`cold_start_config`].
+/// A failure is logged before it ends the start.
+pub async fn lambda_cold_start<C>(
+    parse: impl FnOnce(Lookup) -> Result<C, ConfigError>,
+) -> Result<(aws_config::SdkConfig, C), ConfigError> {
+    let sdk = crate::aws::lambda_sdk_config(&crate::config::process_env)
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let config = cold_start_config(&sdk, parse).await?;
+    Ok((sdk, config))
+}
+
+/// A function's configuration at cold start: the secrets named by
 /// `<NAME>_PARAM` read from SSM (once), then `parse` over the process environment. A
 /// failure is logged before it ends the start.
 pub async fn cold_start_config<C>(

@@ -347,13 +347,22 @@ pub fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> 
     move |name| env.get(name).cloned()
 }
 
-/// Runs a function's binary with only `env` (and `PATH`) set; returns whether it exited
-/// successfully and what it printed. A configuration error ends the cold start before the
-/// binary ever asks the Lambda runtime API for an event.
+/// What Lambda sets in every function's environment that the functions read: the region
+/// and the execution role's credentials (dummies here).
+pub const LAMBDA_ENV: [(&str, &str); 4] = [
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_SESSION_TOKEN", "testing"),
+];
+
+/// Runs a function's binary with only [`LAMBDA_ENV`], `env` (which wins) and `PATH` set;
+/// returns whether it exited successfully and what it printed. A configuration error ends
+/// the cold start before the binary ever asks the Lambda runtime API for an event.
 pub fn cold_start(binary: &str, env: &[(&str, &str)]) -> (bool, String) {
     let mut command = std::process::Command::new(binary);
     command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
+    for (k, v) in LAMBDA_ENV.iter().chain(env) {
         command.env(k, v);
     }
     let output = command.output().expect("function binary runs");

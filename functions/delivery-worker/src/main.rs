@@ -14,8 +14,7 @@ use shared::config::DeliveryWorkerConfig;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init_logs();
-    let sdk = shared::aws::sdk_config().await;
-    let config = shared::secrets::cold_start_config(&sdk, DeliveryWorkerConfig::from_lookup).await?;
+    let (sdk, config) = shared::secrets::lambda_cold_start(DeliveryWorkerConfig::from_lookup).await?;
     let worker = Arc::new(DeliveryWorker::from_config(config, &sdk));
     worker.warm_up().await;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -27,3 +27,16 @@ fn a_missing_access_token_fails_the_cold_start() {
     assert!(!ok);
     assert!(printed.contains("META_ACCESS_TOKEN"), "{printed}");
 }
+
+#[test]
+fn a_start_without_lambdas_credentials_fails_naming_the_variable() {
+    let lines = lines_json();
+    // An empty value counts as unset, as Lambda's variables are never empty.
+    let (ok, printed) = cold_start(
+        env!("CARGO_BIN_EXE_delivery-worker"),
+        &[("AWS_ACCESS_KEY_ID", ""), ("BRIDGE_LINES", &lines), ("TABLE_NAME", "t"), ("META_ACCESS_TOKEN", "x")],
+    );
+    assert!(!ok, "started without credentials");
+    assert!(printed.contains("AWS_ACCESS_KEY_ID"), "{printed}");
+    assert!(!printed.contains("ASIAEXAMPLE") && !printed.contains("testing"), "no credential printed: {printed}");
+}

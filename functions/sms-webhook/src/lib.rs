@@ -110,7 +110,7 @@ impl<S: ConversationStore, Q: DeliveryQueue> SmsWebhook<S, Q> {
         });
         // Inside the function's 10 s timeout (template.yaml), so a slow provider gets a 502
         // rather than the Lambda being killed mid-answer.
-        let http = shared::aws::provider_http_client(std::time::Duration::from_secs(8));
+        let http = shared::aws::LazyHttpClient::new(std::time::Duration::from_secs(8));
         Self {
             media_key: config.media_url_key,
             media: MediaFetcher::new(http, twilio, graph),

@@ -20,8 +20,7 @@ use sms_webhook::{SmsWebhook, is_sns_event, router};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init_logs();
-    let sdk = shared::aws::sdk_config().await;
-    let config = shared::secrets::cold_start_config(&sdk, SmsWebhookConfig::from_lookup).await?;
+    let (sdk, config) = shared::secrets::lambda_cold_start(SmsWebhookConfig::from_lookup).await?;
     let webhook = Arc::new(SmsWebhook::from_config(config, &sdk));
     webhook.warm_up().await;
     let http = router(Arc::clone(&webhook));

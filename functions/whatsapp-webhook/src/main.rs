@@ -8,8 +8,7 @@ use whatsapp_webhook::{WhatsAppWebhook, router};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::logging::init_logs();
-    let sdk = shared::aws::sdk_config().await;
-    let config = shared::secrets::cold_start_config(&sdk, WhatsAppWebhookConfig::from_lookup).await?;
+    let (sdk, config) = shared::secrets::lambda_cold_start(WhatsAppWebhookConfig::from_lookup).await?;
     let webhook = Arc::new(WhatsAppWebhook::from_config(config, &sdk));
     webhook.warm_up().await;
     lambda_http::run(router(webhook)).await

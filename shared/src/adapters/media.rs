@@ -57,7 +57,7 @@ pub struct GraphMediaAccess {
 }
 
 pub struct MediaFetcher {
-    http: reqwest::Client,
+    http: crate::aws::LazyHttpClient,
     twilio: Option<TwilioMediaAccess>,
     graph: Option<GraphMediaAccess>,
 }
@@ -68,7 +68,11 @@ struct GraphMediaObject {
 }
 
 impl MediaFetcher {
-    pub fn new(http: reqwest::Client, twilio: Option<TwilioMediaAccess>, graph: Option<GraphMediaAccess>) -> Self {
+    pub fn new(
+        http: crate::aws::LazyHttpClient,
+        twilio: Option<TwilioMediaAccess>,
+        graph: Option<GraphMediaAccess>,
+    ) -> Self {
         Self { http, twilio, graph }
     }
 
@@ -82,7 +86,8 @@ impl MediaFetcher {
     async fn fetch_from_twilio(&self, reference: &str) -> Result<FetchedMedia, MediaFetchError> {
         let access = self.twilio.as_ref().ok_or(MediaFetchError::NotConfigured("twilio"))?;
         let url = trusted_url(reference, &access.api_base, &TWILIO_HOSTS, &TWILIO_DOMAINS)?;
-        let request = self.http.get(url).basic_auth(&access.account_sid, Some(access.auth_token.expose_secret()));
+        let request =
+            self.http.client().get(url).basic_auth(&access.account_sid, Some(access.auth_token.expose_secret()));
         download(request).await
     }
 
@@ -92,6 +97,7 @@ impl MediaFetcher {
         let lookup = format!("{}/{}/{}", access.api_base.trim_end_matches('/'), access.api_version, media.id);
         let response = self
             .http
+            .client()
             .get(&lookup)
             .bearer_auth(access.access_token.expose_secret())
             .send()
@@ -101,7 +107,7 @@ impl MediaFetcher {
         let object: GraphMediaObject =
             response.json().await.map_err(|e| MediaFetchError::Upstream(format!("unreadable media object: {e}")))?;
         let url = trusted_url(&object.url, &access.api_base, &META_HOSTS, &META_DOMAINS)?;
-        download(self.http.get(url).bearer_auth(access.access_token.expose_secret())).await
+        download(self.http.client().get(url).bearer_auth(access.access_token.expose_secret())).await
     }
 }
 
