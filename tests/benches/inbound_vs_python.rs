@@ -6,6 +6,9 @@
 //! Printed: requests/s, latency p50/p95/p99, the handler process's own CPU time per request
 //! (the emulator runs in another process and isn't counted), and AWS calls per request
 //! (counted: an SDK interceptor for the bridge, botocore's `before-send` for Python).
+//! Then the same comparison as Lambda runs each side: the sms-webhook's release binary and
+//! the Python handler in a Runtime API loop (`python/lambda_runtime.py`), each a process
+//! behind a fake Runtime API, CPU from `/proc`.
 //! Then the bridge's webhooks alone at concurrency 1, 8 and 32, and the delivery worker
 //! (batches of 10 jobs, the HTTP fakes answering at once) the same way.
 //!
@@ -33,7 +36,10 @@ use delivery_worker::DeployedWorker;
 use serde_json::Value;
 use shared::config::{DeliveryWorkerConfig, SmsWebhookConfig, WhatsAppWebhookConfig};
 use sms_webhook::SmsWebhook;
-use support::{agent_message_event, cpu_seconds, customer, forward_event, inbound_sms_event, percentiles, uuid_like};
+use support::{
+    FakeRuntime, agent_message_event, cpu_seconds, customer, forward_event, inbound_sms_event, lambda_env, percentiles,
+    release_binary, uuid_like,
+};
 use tower::ServiceExt;
 use whatsapp_webhook::WhatsAppWebhook;
 
@@ -170,6 +176,68 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
     }
 }
 
+/// One process behind a fake Runtime API, handed `events` one at a time as Lambda hands
+/// them; the figures are for the events after the first [`WARMUP`]. CPU is the process's
+/// own (`/proc`): its runtime loop's share counts, as Lambda bills it.
+async fn through_runtime_api(command: std::process::Command, env: &HashMap<String, String>, events: &[Value]) -> Run {
+    let runtime = FakeRuntime::start(events.to_vec()).await;
+    let what = format!("{:?}", command.get_program());
+    let (mut child, started) = runtime.spawn_command(command, env, std::process::Stdio::null());
+    runtime.wait_answers(WARMUP, &what).await;
+    let (cpu_started, wall_started) = (cpu_seconds(child.id()), Instant::now());
+    runtime.wait_answers(events.len(), &what).await;
+    let (cpu, wall) = (cpu_seconds(child.id()) - cpu_started, wall_started.elapsed().as_secs_f64());
+    let _ = child.kill();
+    let _ = child.wait();
+    Run {
+        latencies_ms: runtime.timings(started).invocations_ms[WARMUP..].to_vec(),
+        cpu_seconds: cpu,
+        wall_seconds: wall,
+        aws_calls: None,
+        calls_by_operation: Vec::new(),
+    }
+}
+
+/// The comparison as Lambda runs each side: the sms-webhook's release binary, and the
+/// Python handler inside `python/lambda_runtime.py` (the managed runtime's loop, lean).
+async fn runtime_api_comparison(events: &[Value]) {
+    support::build_release_binaries();
+    let providers = FakeProviders::start().await;
+    let aws = TestAws::new().await;
+    let rust = through_runtime_api(
+        std::process::Command::new(release_binary("sms-webhook")),
+        &lambda_env(&aws, &providers),
+        events,
+    )
+    .await;
+
+    let site = bridge_emulator::install_pinned("python-baseline", PYTHON_REQUIREMENTS).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python");
+    let aws = TestAws::new().await;
+    let mut env = lambda_env(&aws, &providers);
+    env.extend(test_env(&aws, &[]));
+    env.insert("PYTHONPATH".into(), format!("{}:{}", dir.display(), site.display()));
+    env.insert("AWS_DEFAULT_REGION".into(), "us-east-1".into());
+    let mut python = std::process::Command::new(bridge_emulator::python());
+    python.arg(dir.join("lambda_runtime.py")).arg("inbound_handler.handler");
+    let python = through_runtime_api(python, &env, events).await;
+
+    header(&format!(
+        "Inbound SMS through the Runtime API, {} events one at a time, one process each, same moto",
+        events.len() - WARMUP
+    ));
+    rust.row("bridge (sms-webhook release binary)");
+    python.row("Python, lean, in a runtime loop");
+    println!(
+        "{:<34} {:>9} {:>29.2}x {:>11.1}x",
+        "Python / bridge",
+        "",
+        percentiles(&python.latencies_ms)[2] / percentiles(&rust.latencies_ms)[2],
+        (python.cpu_seconds / python.requests() as f64) / (rust.cpu_seconds / rust.requests() as f64),
+    );
+    println!("  (p99 and CPU: Python / bridge; CPU is each whole process's, its runtime loop's included)");
+}
+
 /// `call` over `items`, `concurrency` calls in flight (task `c` takes every `concurrency`-th
 /// item from the `c`-th). Each call's latency counts `weight` times: the jobs of a batch each
 /// waited for the whole batch.
@@ -276,6 +344,7 @@ async fn main() {
     println!("  (req/s: bridge / Python; p99, CPU and AWS calls: Python / bridge)");
     println!("the bridge's calls:");
     print_calls(&rust);
+    runtime_api_comparison(&events).await;
     if std::env::args().any(|a| a == "inbound-only") {
         return;
     }

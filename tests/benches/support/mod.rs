@@ -66,8 +66,18 @@ impl FakeRuntime {
 
     /// [`Self::spawn`], the function's log lines (JSON) going to `stdout`.
     pub fn spawn_logging_to(&self, binary: &PathBuf, env: &HashMap<String, String>, stdout: Stdio) -> (Child, Instant) {
+        self.spawn_command(Command::new(binary), env, stdout)
+    }
+
+    /// [`Self::spawn_logging_to`] for any program: another language's runtime loop.
+    pub fn spawn_command(
+        &self,
+        mut command: Command,
+        env: &HashMap<String, String>,
+        stdout: Stdio,
+    ) -> (Child, Instant) {
         let started = Instant::now();
-        let child = Command::new(binary)
+        let child = command
             .env_clear()
             .envs(env)
             .env("AWS_LAMBDA_RUNTIME_API", self.address.to_string())
