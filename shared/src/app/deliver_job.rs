@@ -175,6 +175,15 @@ pub struct Deliverer<S, W, P, Q> {
 #[derive(Debug, Clone, PartialEq)]
 enum Settlement {
     Sent(SentAs),
+    /// Sent as one digest carrying `parts` (the lead first) under `wamid`: whichever part is
+    /// delivered next records them all, with the digest's reply-routing record, so a
+    /// swipe-reply to the digest is never routed like one to an unknown message (to the
+    /// agent's focus, which may be another customer).
+    SentInDigest {
+        sent: SentAs,
+        wamid: Wamid,
+        parts: std::sync::Arc<[Job]>,
+    },
     NotSent,
     /// This process's claim at this time was maybe written, its answer lost: nothing was
     /// sent under it. A later claim that finds the leg in doubt since exactly then, and not
@@ -477,6 +486,15 @@ where
                     reconciled = Some(sent.provider_id);
                     continue;
                 }
+                Some(Settlement::SentInDigest { sent, wamid, parts }) => {
+                    let parts: Vec<&Job> = parts.iter().collect();
+                    self.store.record_digest_sent(&parts, &wamid, now).await?;
+                    for part in parts {
+                        self.forget(part);
+                    }
+                    reconciled = Some(sent.provider_id);
+                    continue;
+                }
                 Some(Settlement::NotSent) => {
                     self.forget(t.job);
                     to_send.push(Taken { uncertain_since: None, ..*t });
@@ -767,8 +785,15 @@ where
         now: Timestamp,
         deadline: Deadline,
     ) -> Result<(), Halt> {
+        let parts: Option<std::sync::Arc<[Job]>> = digest.map(|_| jobs.iter().map(|j| (*j).clone()).collect());
         for job in jobs {
-            self.remember(job, Settlement::Sent(sent.clone()));
+            let settlement = match (digest, &parts) {
+                (Some(wamid), Some(parts)) => {
+                    Settlement::SentInDigest { sent: sent.clone(), wamid: wamid.clone(), parts: parts.clone() }
+                }
+                _ => Settlement::Sent(sent.clone()),
+            };
+            self.remember(job, settlement);
         }
         let mut pause = Duration::from_millis(100);
         let mut tries = 0;

@@ -194,8 +194,10 @@ async fn parked_copies_the_store_cannot_read_go_on_their_own() {
 }
 
 /// A digest WhatsApp accepted but the store wouldn't record: the parts stay claimed, this
-/// process remembers the send, and each part's next delivery records it: nothing sent twice,
-/// and no part writes a reply route of its own (a swipe-reply must not reach one customer).
+/// process remembers the send, and the first part delivered next records every part with
+/// the digest's reply route: nothing sent twice, and a swipe-reply to the digest finds it
+/// (without it, one would be routed like a reply to an unknown message: to the agent's
+/// focus, which may be another customer).
 #[tokio::test]
 async fn a_digest_the_store_would_not_record_is_recorded_later_without_a_second_send() {
     use bridge_testkit::memory::StoreOp;
@@ -213,10 +215,11 @@ async fn a_digest_the_store_would_not_record_is_recorded_later_without_a_second_
     }
     let later = w.at(jiff::SignedDuration::from_secs(200));
     assert!(matches!(process.deliver(&bea, later).await.unwrap(), Delivered::Reconciled { .. }));
-    assert!(matches!(process.deliver(&cal, later).await.unwrap(), Delivered::Reconciled { .. }));
+    assert!([&bea, &cal].iter().all(|job| w.state(job) == LegState::Sent), "both parts recorded at once");
+    assert_eq!(process.deliver(&cal, later).await.unwrap(), Delivered::AlreadyDone);
     assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 2, "nothing sent twice");
     let digest = w.wa.sent_to(&w.agents[0])[1].wamid.clone();
-    assert!([&bea, &cal].iter().all(|job| w.state(job) == LegState::Sent));
-    let route = w.store.find_forwarded_copy(&digest).await.unwrap();
-    assert!(route.as_ref().is_none_or(shared::ports::ForwardedCopy::is_digest), "{route:?}");
+    let route = w.store.find_forwarded_copy(&digest).await.unwrap().expect("the digest's reply route");
+    let parts: Vec<_> = route.digest.iter().map(|part| part.job_id.clone()).collect();
+    assert_eq!(parts, [bea.job_id.clone(), cal.job_id.clone()], "{route:?}");
 }
