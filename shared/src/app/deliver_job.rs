@@ -1445,6 +1445,12 @@ where
             part_handles: Vec::new(),
         }
         .encode();
+        // WhatsApp's pair limit counts every message to the agent, notices too: a notice
+        // takes the agent's slot like a copy, and when it is taken goes back untried to come
+        // back at it (never parked: a notice doesn't join a digest).
+        if let (Some(pair), Some(agent)) = (self.rates.pair_pace(), notice.agent.phone()) {
+            self.take_pair_slot(line, agent, pair, false, deadline).await?;
+        }
         self.pace(line.whatsapp_phone_number_id.as_str(), self.rates.whatsapp_pace(), deadline).await?;
         let started = Timestamp::now();
         let send = self.whatsapp.send(&line.whatsapp_phone_number_id, &notice.agent, &notice.message, Some(&tracking));

@@ -143,6 +143,32 @@ async fn a_template_copy_comes_back_at_the_agents_slot_and_never_parks() {
     assert!(sent.iter().all(|m| matches!(m.message, WhatsAppMessage::Template { .. })));
 }
 
+/// WhatsApp's pair limit counts notices too: a notice to an agent who just got a copy goes
+/// back untried (no attempt, never parked) and goes at the agent's next slot, rather than
+/// meet 131056.
+#[tokio::test]
+async fn a_notice_within_the_pair_spacing_waits_untried_for_the_agents_slot() {
+    let w = World::new();
+    w.open_window().await;
+    let process = w.process_with(PAIR);
+    let copy = w.customer_texts("Is my bike ready?").await.remove(0);
+    assert!(matches!(process.deliver(&copy, w.now).await.unwrap(), Delivered::Sent { .. }));
+    let notice = w.notice_to_agent(0, "Ben is on #K7").await;
+
+    let Err(DeliverError::Wait { until, .. }) = process.deliver(&notice, w.now).await else { panic!("not yet") };
+    assert!(until > w.now, "back at the slot");
+    let leg = w.leg(&notice);
+    assert_eq!((leg.state, leg.error.as_ref()), (LegState::Retry, None), "untried: {leg:?}");
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 1, "nothing more reached the agent yet");
+    assert!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap().is_empty(), "a notice never parks");
+
+    tokio::time::sleep(SPACING).await;
+    assert!(matches!(process.deliver(&notice, w.now).await.unwrap(), Delivered::Sent { .. }));
+    let sent = w.wa.sent_to(&w.agents[0]);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(shown_text(&sent[1].message), "Ben is on #K7");
+}
+
 /// Agent 0 got a plain copy; Bea's and Cal's copies wait parked for the next slot.
 async fn two_parked(w: &World, process: &super::world::TestDeliverer) -> (shared::domain::Job, shared::domain::Job) {
     w.open_window().await;

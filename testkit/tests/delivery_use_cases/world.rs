@@ -197,6 +197,30 @@ impl World {
         job
     }
 
+    /// A notice to agent `to` saying `text`, recorded as the WhatsApp webhook records one
+    /// (with the message of agent 1 that caused it, here a focus). Returns the notice's job.
+    pub async fn notice_to_agent(&self, to: usize, text: &str) -> Job {
+        let n = self.texts.fetch_add(1, Ordering::SeqCst);
+        let notice = Job::notice(
+            format!("notice-{n}"),
+            self.line.id.clone(),
+            self.agents[to].clone(),
+            shared::domain::WhatsAppMessage::text(text),
+        );
+        let record = AgentMessageRecord {
+            line: self.line.id.clone(),
+            agent: self.agents[1].clone(),
+            wamid: Wamid::parse(&format!("wamid.BEN{n:020}")).expect("wamid"),
+            received_at: self.now,
+            profile_name: None,
+            effect: AgentEffect::Focus { conversation: self.conversation.clone(), handle: self.handle.clone() },
+            notices: vec![notice.clone()],
+        };
+        let recorded = shared::ports::Agents::record_agent_message(&self.store, &record).await.expect("record");
+        assert_eq!(recorded, RecordOutcome::Recorded);
+        notice
+    }
+
     /// Opens agent 0's 24 h window (they wrote an hour ago).
     pub async fn open_window(&self) {
         self.store
