@@ -158,6 +158,7 @@ fn python_inbound(aws: &TestAws, events: &[Value]) -> Run {
         .arg(WARMUP.to_string())
         .envs(&env)
         .env("PYTHONPATH", format!("{}:{}", dir.display(), site.display()))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("AWS_ENDPOINT_URL", aws.endpoint)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -217,6 +218,8 @@ async fn runtime_api_comparison(events: &[Value]) {
     let mut env = lambda_env(&aws, &providers);
     env.extend(test_env(&aws, &[]));
     env.insert("PYTHONPATH".into(), format!("{}:{}", dir.display(), site.display()));
+    // No __pycache__ left in the source tree.
+    env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
     env.insert("AWS_DEFAULT_REGION".into(), "us-east-1".into());
     let mut python = std::process::Command::new(bridge_emulator::python());
     python.arg(dir.join("lambda_runtime.py")).arg("inbound_handler.handler");
