@@ -149,10 +149,8 @@ async fn a_template_copy_comes_back_at_the_agents_slot_and_never_parks() {
 #[tokio::test]
 async fn a_notice_within_the_pair_spacing_waits_untried_for_the_agents_slot() {
     let w = World::new();
-    w.open_window().await;
     let process = w.process_with(PAIR);
-    let copy = w.customer_texts("Is my bike ready?").await.remove(0);
-    assert!(matches!(process.deliver(&copy, w.now).await.unwrap(), Delivered::Sent { .. }));
+    copy_sent(&w, &process).await;
     let notice = w.notice_to_agent(0, "Ben is on #K7").await;
 
     let Err(DeliverError::Wait { until, .. }) = process.deliver(&notice, w.now).await else { panic!("not yet") };
@@ -169,13 +167,18 @@ async fn a_notice_within_the_pair_spacing_waits_untried_for_the_agents_slot() {
     assert_eq!(shown_text(&sent[1].message), "Ben is on #K7");
 }
 
-/// Agent 0 got a plain copy; Bea's and Cal's copies wait parked for the next slot.
-async fn two_parked(w: &World, process: &super::world::TestDeliverer) -> (shared::domain::Job, shared::domain::Job) {
+/// Agent 0, their window open, just got a plain copy: their pair slot is taken.
+async fn copy_sent(w: &World, process: &super::world::TestDeliverer) {
     w.open_window().await;
     let first = w.customer_texts("Is my bike ready?").await.remove(0);
+    assert!(matches!(process.deliver(&first, w.now).await.unwrap(), Delivered::Sent { .. }));
+}
+
+/// Agent 0 got a plain copy; Bea's and Cal's copies wait parked for the next slot.
+async fn two_parked(w: &World, process: &super::world::TestDeliverer) -> (shared::domain::Job, shared::domain::Job) {
+    copy_sent(w, process).await;
     let bea = w.other_customer_texts(BEA, "B3", "Can I come at 5?").await.remove(0);
     let cal = w.other_customer_texts(CAL, "C4", "Do you sell helmets?").await.remove(0);
-    process.deliver(&first, w.now).await.unwrap();
     for job in [&bea, &cal] {
         assert!(matches!(process.deliver(job, w.now).await, Err(DeliverError::Wait { .. })));
     }
