@@ -465,7 +465,11 @@ impl FakeProviders {
     /// refused with 131056, as Meta refuses it. Returns what it counts.
     pub async fn graph_keeps_pair_limit(&self, spacing: std::time::Duration) -> PairLimit {
         use wiremock::matchers::{method, path_regex};
-        let limit = PairLimit { spacing, count: self.graph_count.clone(), ..PairLimit::default() };
+        let limit = PairLimit {
+            rule: std::sync::Arc::new(PairRule::new(spacing)),
+            count: self.graph_count.clone(),
+            accepted: std::sync::Arc::default(),
+        };
         wiremock::Mock::given(method("POST"))
             .and(path_regex(r"^/v[0-9.]+/[0-9]+/messages$"))
             .respond_with(limit.clone())
@@ -565,17 +569,48 @@ impl wiremock::Respond for GraphAccepts {
 /// when each user last got a message, and how many sends it refused.
 #[derive(Clone, Default)]
 pub struct PairLimit {
-    spacing: std::time::Duration,
+    rule: std::sync::Arc<PairRule>,
     count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    last: std::sync::Arc<std::sync::Mutex<HashMap<String, std::time::Instant>>>,
-    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     accepted: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, serde_json::Value)>>>,
+}
+
+/// WhatsApp's pair limit as the fakes keep it (over HTTP, [`PairLimit`]; in process, the
+/// digests bench): a message to someone who got one less than `spacing` ago is refused,
+/// 131056. The bridge spaces its reservations and each send then takes its own few
+/// milliseconds to leave, so the rule allows a tenth of the spacing.
+#[derive(Debug, Default)]
+pub struct PairRule {
+    spacing: std::time::Duration,
+    last: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl PairRule {
+    pub fn new(spacing: std::time::Duration) -> Self {
+        Self { spacing, ..Self::default() }
+    }
+
+    /// Whether a message to `to` at `now` keeps the limit; if it does, it is `to`'s last.
+    pub fn admit(&self, to: &str, now: std::time::Instant) -> bool {
+        let mut last = self.last.lock().expect("pair limit lock");
+        if last.get(to).is_some_and(|at| now.duration_since(*at) < self.spacing.mul_f64(0.9)) {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return false;
+        }
+        last.insert(to.to_owned(), now);
+        true
+    }
+
+    /// Messages refused with 131056.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl PairLimit {
     /// Sends refused with 131056.
     pub fn refused(&self) -> usize {
-        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+        self.rule.refused()
     }
 
     /// The messages accepted, with when.
@@ -592,19 +627,12 @@ impl wiremock::Respond for PairLimit {
         }
         let to = body["to"].as_str().unwrap_or_default().to_owned();
         let now = std::time::Instant::now();
-        {
-            let mut last = self.last.lock().expect("pair limit lock");
-            // The bridge spaces its reservations; each send then takes its own few
-            // milliseconds to leave, so the fake allows a tenth of the spacing.
-            if last.get(&to).is_some_and(|at| now.duration_since(*at) < self.spacing.mul_f64(0.9)) {
-                self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                // Meta's answer past the pair rate (Cloud API error codes: 131056).
-                return wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({ "error": {
-                    "message": "(#131056) (Business Account, Consumer Account) pair rate limit hit",
-                    "type": "OAuthException", "code": 131056, "fbtrace_id": "Afake",
-                }}));
-            }
-            last.insert(to.clone(), now);
+        if !self.rule.admit(&to, now) {
+            // Meta's answer past the pair rate (Cloud API error codes: 131056).
+            return wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({ "error": {
+                "message": "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+                "type": "OAuthException", "code": 131056, "fbtrace_id": "Afake",
+            }}));
         }
         self.accepted.lock().expect("pair limit lock").push((now, body.clone()));
         let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use bridge_testkit::memory::{MemoryQueue, MemoryStore};
 use bridge_testkit::providers::FakeSms;
+use bridge_testkit::testing::PairRule;
 use delivery_worker::DeliveryWorker;
 use jiff::Timestamp;
 use shared::app::copy_facts_cache::CopyFactsCache;
@@ -56,15 +57,12 @@ fn lines() -> Lines {
 }
 
 /// The Graph API keeping WhatsApp's pair limit, noting what it accepted and when.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct PairLimitedGraph(Arc<GraphState>);
 
-#[derive(Default)]
 struct GraphState {
-    spacing: Duration,
-    last: Mutex<HashMap<String, Instant>>,
+    pair: PairRule,
     accepted: Mutex<Vec<(Instant, String, String)>>,
-    refused: std::sync::atomic::AtomicUsize,
 }
 
 impl WhatsAppClient for PairLimitedGraph {
@@ -77,18 +75,13 @@ impl WhatsAppClient for PairLimitedGraph {
     ) -> Result<Wamid, ProviderFailure> {
         let state = &self.0;
         let (to, now) = (to.as_str().to_owned(), Instant::now());
-        {
-            let mut last = state.last.lock().unwrap();
-            if last.get(&to).is_some_and(|at| now.duration_since(*at) < state.spacing.mul_f64(0.9)) {
-                state.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                return Err(ProviderFailure::Rejected {
-                    http_status: 400,
-                    code: Some(131056),
-                    message: "(#131056) pair rate limit hit".into(),
-                    retry_after: None,
-                });
-            }
-            last.insert(to.clone(), now);
+        if !state.pair.admit(&to, now) {
+            return Err(ProviderFailure::Rejected {
+                http_status: 400,
+                code: Some(131056),
+                message: "(#131056) pair rate limit hit".into(),
+                retry_after: None,
+            });
         }
         let body = match message {
             WhatsAppMessage::Text { body, .. } | WhatsAppMessage::Buttons { body, .. } => body.clone(),
@@ -131,7 +124,7 @@ async fn run(texts_per_minute: f64, minutes: f64, pair: Duration, pair_seconds: 
         let at = Timestamp::now() - jiff::SignedDuration::from_mins(5);
         store.record_agent_inbound(&line.id, &WaId::parse(agent).unwrap(), at).await.unwrap();
     }
-    let graph = PairLimitedGraph(Arc::new(GraphState { spacing: pair, ..GraphState::default() }));
+    let graph = PairLimitedGraph(Arc::new(GraphState { pair: PairRule::new(pair), accepted: Mutex::default() }));
     let rates = SendRates { whatsapp_pair_seconds: pair_seconds, ..SendRates::default() };
     let deliverer = Deliverer::new(
         lines.clone(),
@@ -220,7 +213,7 @@ async fn run(texts_per_minute: f64, minutes: f64, pair: Duration, pair_seconds: 
     let accepted = graph.0.accepted.lock().unwrap().clone();
     let offer_ended = posted.last().copied().unwrap_or(started);
     Run {
-        refused: graph.0.refused.load(std::sync::atomic::Ordering::SeqCst),
+        refused: graph.0.pair.refused(),
         messages: AGENTS.map(|agent| accepted.iter().filter(|(_, to, _)| to == agent).count()),
         missing: expected.saturating_sub(arrived.len()),
         latencies: arrived.iter().map(|((text, _), at)| at.duration_since(posted[*text])).collect(),
