@@ -167,6 +167,22 @@ async fn a_notice_within_the_pair_spacing_waits_untried_for_the_agents_slot() {
     assert_eq!(shown_text(&sent[1].message), "Ben is on #K7");
 }
 
+/// The store unable to answer for the agent's pair slot: the notice goes anyway, as it
+/// would without the limit (a 131056 is retried), rather than wait on a store that's down.
+#[tokio::test]
+async fn a_notice_whose_pair_slot_the_store_cannot_answer_goes_anyway() {
+    use bridge_testkit::memory::StoreOp;
+    let w = World::new();
+    let process = w.process_with(PAIR);
+    copy_sent(&w, &process).await;
+    let notice = w.notice_to_agent(0, "Ben is on #K7").await;
+    w.store.fail_next(StoreOp::ReserveSendSlot, 2);
+
+    assert!(matches!(process.deliver(&notice, w.now).await.unwrap(), Delivered::Sent { .. }));
+    assert_eq!(shown_text(&w.wa.sent_to(&w.agents[0])[1].message), "Ben is on #K7");
+    assert_eq!(w.wa.sends_of(&notice.job_id), 1);
+}
+
 /// Agent 0, their window open, just got a plain copy: their pair slot is taken.
 async fn copy_sent(w: &World, process: &super::world::TestDeliverer) {
     w.open_window().await;
