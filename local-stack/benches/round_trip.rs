@@ -9,12 +9,14 @@
 //! p50/p95/p99/max for each path; `ROUND_TRIP_SAMPLES=file.csv` also writes every sample.
 //!
 //! The bridge's own share of each path (issue 17): the `local-stack` process's CPU time while
-//! the path runs (`/proc/<pid>/stat`), less what it burns idle (its SQS poller) over the same
-//! time, per message. Everything else in a path's latency is waiting: for moto, for the
-//! providers' fakes, for the next poll. The emulator runs in its own process.
+//! the path runs (its threads' `schedstat`, in nanoseconds), less what it burns idle (its SQS
+//! poller; measured before and after the messages) over the same time, per message.
+//! Everything else in a path's latency is waiting: for moto, for the providers' fakes, for the
+//! next poll. The emulator runs in its own process.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the benchmark failing
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -71,17 +73,38 @@ async fn wait_for(arrivals: &Arrivals, count: usize) -> Vec<(Instant, Value)> {
     }
 }
 
-/// The process's user + system CPU time so far (Linux; 0 elsewhere).
-fn cpu_time(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    // Linux reports in USER_HZ, 100 a second on every architecture the bridge runs on.
-    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+/// Each thread's CPU time so far, to the nanosecond (`/proc/<pid>/task/*/schedstat`,
+/// Linux; empty elsewhere). `/proc/<pid>/stat` counts 10 ms ticks, too coarse for a few
+/// milliseconds a message: the idle rate it gave moved by a quarter between runs.
+struct CpuSnapshot(HashMap<String, u64>);
+
+impl CpuSnapshot {
+    fn take(pid: u32) -> Self {
+        let threads = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+        Self(
+            threads
+                .filter_map(|task| {
+                    let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+                    let nanos = schedstat.split_whitespace().next()?.parse().ok()?;
+                    Some((task.file_name().to_string_lossy().into_owned(), nanos))
+                })
+                .collect(),
+        )
+    }
+
+    /// CPU used since `earlier`, thread by thread: a thread that ended in between (a blocking
+    /// pool's idle one) takes only its last moments with it, not its whole time.
+    fn since(&self, earlier: &CpuSnapshot) -> Duration {
+        let nanos = self.0.iter().map(|(tid, now)| now.saturating_sub(earlier.0.get(tid).copied().unwrap_or(0))).sum();
+        Duration::from_nanos(nanos)
+    }
+}
+
+/// What the stack burns doing nothing (its SQS poller) over `window`, per second.
+async fn idle_rate(pid: u32, window: Duration) -> f64 {
+    let from = CpuSnapshot::take(pid);
+    tokio::time::sleep(window).await;
+    CpuSnapshot::take(pid).since(&from).as_secs_f64() / window.as_secs_f64()
 }
 
 /// CPU time a phase used beyond the idle rate, per message.
@@ -148,10 +171,9 @@ async fn main() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     // What the stack burns doing nothing (its poller): subtracted from each phase's CPU.
-    let idle_for = Duration::from_secs(if std::env::var_os("BENCH_SMOKE").is_some() { 1 } else { 5 });
-    let idle_from = cpu_time(stack.id());
-    tokio::time::sleep(idle_for).await;
-    let idle_per_second = (cpu_time(stack.id()) - idle_from).as_secs_f64() / idle_for.as_secs_f64();
+    // Measured before and after the messages; the mean is subtracted.
+    let idle_for = Duration::from_secs(if std::env::var_os("BENCH_SMOKE").is_some() { 1 } else { 10 });
+    let idle_before = idle_rate(stack.id(), idle_for).await;
     let (mut inbound_cpu, mut inbound_wall, mut reply_cpu, mut reply_wall) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
 
@@ -171,7 +193,7 @@ async fn main() {
         let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let url = format!("{base}/sms/inbound");
         let before = whatsapp_arrivals.lock().unwrap().len();
-        let cpu_before = cpu_time(stack.id());
+        let cpu_before = CpuSnapshot::take(stack.id());
         let started = Instant::now();
         let status = http
             .post(&url)
@@ -186,7 +208,7 @@ async fn main() {
         let answered = Instant::now();
         let copies = wait_for(&whatsapp_arrivals, before + 2).await;
         let (arrived, _) = copies[before + 1];
-        let (inbound_done, cpu_inbound_done) = (Instant::now(), cpu_time(stack.id()));
+        let (inbound_done, cpu_inbound_done) = (Instant::now(), CpuSnapshot::take(stack.id()));
         let copy_wamid = copies[before..].iter().find(|(_, c)| c["to"] == "14155550111").unwrap().1["wamid"].clone();
         // The copy reached the fake Graph API; the worker records its reply route just after
         // WhatsApp answers. A swipe within those milliseconds (no person is that quick) found
@@ -221,11 +243,11 @@ async fn main() {
             .status();
         assert_eq!(status, 200);
         let sms = wait_for(&sms_arrivals, sms_before + 1).await;
-        let (reply_done, cpu_reply_done) = (Instant::now(), cpu_time(stack.id()));
+        let (reply_done, cpu_reply_done) = (Instant::now(), CpuSnapshot::take(stack.id()));
         if i >= warm_up {
-            inbound_cpu += cpu_inbound_done - cpu_before;
+            inbound_cpu += cpu_inbound_done.since(&cpu_before);
             inbound_wall += inbound_done - started;
-            reply_cpu += cpu_reply_done - cpu_inbound_done;
+            reply_cpu += cpu_reply_done.since(&cpu_inbound_done);
             reply_wall += reply_done - inbound_done;
             inbound.push(arrived - started);
             webhook.push(answered - started);
@@ -248,15 +270,19 @@ async fn main() {
         std::fs::write(&path, format!("message,webhook_ms,first_copy_ms,inbound_ms,reply_ms\n{}\n", rows.join("\n")))
             .unwrap();
     }
+    let idle_after = idle_rate(stack.id(), idle_for).await;
+    let idle_per_second = (idle_before + idle_after) / 2.0;
     println!("local stack round trip ({messages} messages, after {warm_up} warm-up)");
     report("inbound SMS webhook answered (200)", webhook);
     report("inbound SMS -> first agent's copy", first_copy);
     report("inbound SMS -> both agents' copies", inbound);
     report("agent reply -> SMS to the customer", reply);
     println!(
-        "the bridge's own CPU per message (the local-stack process, less its idle {:.1} ms/s): \
+        "the bridge's own CPU per message (the local-stack process, less its idle {:.1} ms/s: {:.1} before, {:.1} after): \
          inbound SMS -> both copies {:.2} ms, agent reply -> SMS {:.2} ms",
         idle_per_second * 1000.0,
+        idle_before * 1000.0,
+        idle_after * 1000.0,
         own_cpu_per_message(inbound_cpu, inbound_wall, idle_per_second, messages),
         own_cpu_per_message(reply_cpu, reply_wall, idle_per_second, messages),
     );

@@ -30,7 +30,10 @@ use simulator::{AwsSmsSettings, Simulator, SimulatorConfig, SnsAnswer, SnsSubscr
 use sms_webhook::SmsWebhook;
 use whatsapp_webhook::WhatsAppWebhook;
 
-#[tokio::main]
+// One thread, as each function runs in Lambda (their `main`s): the stack's work is waiting on
+// the emulator and the providers, and a multi-threaded runtime's wake-ups cost CPU on every
+// call (BENCHMARKS.md, "Local stack round trip").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let command = match settings::parse_args(std::env::args().skip(1)) {
         Ok(command) => command,
