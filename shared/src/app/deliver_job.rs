@@ -934,12 +934,17 @@ where
         }
     }
 
-    /// Takes the next slot of messages to `agent` (WhatsApp's pair limit) if it is free now,
-    /// or within a moment. When it is later, nothing is reserved: a `digestible` copy parks
-    /// (`Halt::Parked`) for the copy that will carry it; any other (a template, media) goes
-    /// back untried to come back at the slot (`Halt::NotYet`), rather than hold the
-    /// invocation and its batch while it waits. If the store can't answer, the copy goes as
-    /// it would without the limit.
+    /// Takes the next slot of messages to `agent` (WhatsApp's pair limit). A `digestible`
+    /// copy takes it only if it is free now, or within a moment; when it is later, nothing is
+    /// reserved and the copy parks (`Halt::Parked`) for the copy that will carry it.
+    ///
+    /// Any other message (a notice, a template, media) reserves the slot if it is at most one
+    /// spacing away and waits for it here. Sent back to come at the slot instead, it would
+    /// return late (SQS delays count whole seconds) and find the slot taken by copies arriving
+    /// meanwhile, again and again on a busy line: the digests bench measured answers to an
+    /// agent's command waiting 38–50 s that way (BENCHMARKS.md). Only a slot further away
+    /// (other such messages ahead) sends it back untried (`Halt::NotYet`). If the store can't
+    /// answer, the message goes as it would without the limit.
     async fn take_pair_slot(
         &self,
         line: &Line,
@@ -949,17 +954,16 @@ where
         deadline: Deadline,
     ) -> Result<(), Halt> {
         let sender = pair_sender(line, agent);
-        // A copy that could join a digest takes the slot only if it is (nearly) free now; a
-        // later one is left untouched for the copy that will carry this one.
-        let offer = match self.store.offer_send_slot(&sender, pace, Timestamp::now(), PAIR_SLOT_TOLERANCE).await {
+        let within = if digestible { PAIR_SLOT_TOLERANCE } else { pace.interval.max(PAIR_SLOT_TOLERANCE) };
+        let offer = match self.store.offer_send_slot(&sender, pace, Timestamp::now(), within).await {
             Ok(offer) => offer,
             Err(e) => {
                 tracing::warn!(error = %e, "the agent's pair slot is unknown: sending without it");
                 return Ok(());
             }
         };
-        let until_us = match offer {
-            SlotOffer::Reserved(slot) => slot.at_us,
+        let slot = match offer {
+            SlotOffer::Reserved(slot) => slot,
             SlotOffer::Busy { free_at_us } => {
                 let until = Timestamp::from_microsecond(free_at_us).unwrap_or(Timestamp::now());
                 if digestible {
@@ -968,11 +972,13 @@ where
                 return Err(Halt::NotYet { reason: "waiting for the agent's next pair slot".into(), until });
             }
         };
-        // Reserved, a moment away at most: wait for it, if the invocation can.
+        // Reserved: wait for it, if the invocation can.
         let wait = Duration::from_micros(
-            u64::try_from(until_us.saturating_sub(Timestamp::now().as_microsecond())).unwrap_or(0),
+            u64::try_from(slot.at_us.saturating_sub(Timestamp::now().as_microsecond())).unwrap_or(0),
         );
         if !deadline.allows(wait + self.send_timeout + FINISH_MARGIN) {
+            // Unused: the messages behind it needn't wait a spacing more.
+            let _ = self.store.give_back_send_slot(&sender, slot, pace).await;
             return Err(Halt::OutOfTime);
         }
         tokio::time::sleep(wait).await;

@@ -14,6 +14,8 @@ use super::world::{World, shown_text};
 
 const PAIR: SendRates =
     SendRates { whatsapp_per_second: 10_000.0, sms_per_second: 10_000.0, whatsapp_pair_seconds: 0.4 };
+/// WhatsApp's pair spacing in these tests, and a moment more to wait one out.
+const PAIR_SPACING: Duration = Duration::from_millis(400);
 const SPACING: Duration = Duration::from_millis(450);
 
 const BEA: &str = "+14155550135";
@@ -120,51 +122,98 @@ async fn a_digest_the_closed_window_refuses_is_sent_again_copy_by_copy_as_templa
 }
 
 /// A copy that can't join a digest (the agent's window is closed: the template) never parks:
-/// when the agent's slot is taken it goes back untried, to come back at the slot, instead of
-/// holding the invocation and its batch; back then, it goes.
+/// when the agent's slot is taken it reserves the next one and goes then, one pair spacing
+/// after the copy before it.
 #[tokio::test]
-async fn a_template_copy_comes_back_at_the_agents_slot_and_never_parks() {
+async fn a_template_copy_waits_for_the_agents_next_slot_and_never_parks() {
     let w = World::new();
     let process = w.process_with(PAIR);
     let first = w.customer_texts("Hello").await.remove(0);
     let bea = w.other_customer_texts(BEA, "B3", "Hi").await.remove(0);
     assert!(matches!(process.deliver(&first, w.now).await.unwrap(), Delivered::Sent { .. }));
 
-    let Err(DeliverError::Wait { until, .. }) = process.deliver(&bea, w.now).await else { panic!("not yet") };
-    assert!(until > w.now, "back at the slot");
-    let leg = w.leg(&bea);
-    assert_eq!((leg.state, leg.error.as_ref()), (LegState::Retry, None), "untried: {leg:?}");
-    assert!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap().is_empty(), "a template never parks");
-
-    tokio::time::sleep(SPACING).await;
     assert!(matches!(process.deliver(&bea, w.now).await.unwrap(), Delivered::Sent { .. }));
+    assert!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap().is_empty(), "a template never parks");
     let sent = w.wa.sent_to(&w.agents[0]);
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|m| matches!(m.message, WhatsAppMessage::Template { .. })));
+    let gap = sent[1].at - sent[0].at;
+    assert!(gap >= PAIR_SPACING - Duration::from_millis(20), "one pair spacing apart: {gap:?}");
 }
 
-/// WhatsApp's pair limit counts notices too: a notice to an agent who just got a copy goes
-/// back untried (no attempt, never parked) and goes at the agent's next slot, rather than
-/// meet 131056.
+/// WhatsApp's pair limit counts notices too: a notice to an agent who just got a copy waits
+/// for the agent's next slot, reserved, and goes then, rather than meet 131056 or go back to
+/// race the copies arriving meanwhile for a later slot.
 #[tokio::test]
-async fn a_notice_within_the_pair_spacing_waits_untried_for_the_agents_slot() {
+async fn a_notice_within_the_pair_spacing_takes_the_agents_next_slot_and_goes_then() {
     let w = World::new();
     let process = w.process_with(PAIR);
     copy_sent(&w, &process).await;
     let notice = w.notice_to_agent(0, "Ben is on #K7").await;
 
-    let Err(DeliverError::Wait { until, .. }) = process.deliver(&notice, w.now).await else { panic!("not yet") };
-    assert!(until > w.now, "back at the slot");
-    let leg = w.leg(&notice);
-    assert_eq!((leg.state, leg.error.as_ref()), (LegState::Retry, None), "untried: {leg:?}");
-    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 1, "nothing more reached the agent yet");
-    assert!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap().is_empty(), "a notice never parks");
-
-    tokio::time::sleep(SPACING).await;
     assert!(matches!(process.deliver(&notice, w.now).await.unwrap(), Delivered::Sent { .. }));
     let sent = w.wa.sent_to(&w.agents[0]);
     assert_eq!(sent.len(), 2);
     assert_eq!(shown_text(&sent[1].message), "Ben is on #K7");
+    let gap = sent[1].at - sent[0].at;
+    assert!(gap >= PAIR_SPACING - Duration::from_millis(20), "one pair spacing after the copy: {gap:?}");
+    assert!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap().is_empty(), "a notice never parks");
+
+    // A copy arriving now finds the slot after the notice's: it parks for the next digest.
+    let bea = w.other_customer_texts(BEA, "B3", "Can I come at 5?").await.remove(0);
+    assert!(matches!(process.deliver(&bea, w.now).await, Err(DeliverError::Wait { .. })), "parked");
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 2);
+}
+
+/// Two notices at once: the first reserves the agent's next slot; the second, whose slot
+/// would be two spacings away, goes back untried (no attempt) to come at its slot.
+#[tokio::test]
+async fn a_notice_behind_another_for_the_next_slot_goes_back_untried() {
+    let w = World::new();
+    let process = w.process_with(PAIR);
+    copy_sent(&w, &process).await;
+    let (first, second) = (w.notice_to_agent(0, "Ben is on #K7").await, w.notice_to_agent(0, "Ana closed #B3").await);
+
+    let (one, two) = tokio::join!(process.deliver(&first, w.now), process.deliver(&second, w.now));
+    let (sent, waiting) = match (one, two) {
+        (Ok(Delivered::Sent { .. }), Err(DeliverError::Wait { until, .. })) => (&first, (&second, until)),
+        (Err(DeliverError::Wait { until, .. }), Ok(Delivered::Sent { .. })) => (&second, (&first, until)),
+        other => panic!("one sent, one back untried: {other:?}"),
+    };
+    assert_eq!(w.wa.sends_of(&sent.job_id), 1);
+    let (back, until) = waiting;
+    assert!(until > w.now, "back at its slot");
+    let leg = w.leg(back);
+    assert_eq!((leg.state, leg.error.as_ref()), (LegState::Retry, None), "untried: {leg:?}");
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 2, "the copy and one notice");
+
+    tokio::time::sleep(SPACING).await;
+    assert!(matches!(process.deliver(back, w.now).await.unwrap(), Delivered::Sent { .. }));
+    assert_eq!(w.wa.sent_to(&w.agents[0]).len(), 3);
+}
+
+/// A notice whose slot comes too late for the invocation is handed back untried, and its
+/// reserved slot given back: the next message to the agent doesn't wait a spacing for it.
+#[tokio::test]
+async fn a_notice_out_of_time_for_its_slot_gives_the_slot_back() {
+    let w = World::new();
+    let process = w.process_with(PAIR).with_send_timeout(Duration::from_millis(100));
+    copy_sent(&w, &process).await;
+    let notice = w.notice_to_agent(0, "Ben is on #K7").await;
+
+    // Time to start a job (the send's timeout and the finishing margin, 1.6 s), not to wait
+    // for the slot (~0.4 s away) as well.
+    let deadline = Deadline::after(Duration::from_millis(1800));
+    let handed_back = process.deliver_run(std::slice::from_ref(&notice), w.now, deadline).await;
+    assert!(matches!(handed_back, Err(DeliverError::OutOfTime)), "{handed_back:?}");
+    assert_eq!(w.wa.sends_of(&notice.job_id), 0);
+    assert_eq!(w.state(&notice), LegState::Retry, "untried, free for the next invocation");
+
+    // The slot after the copy is free again, and the notice takes it. Had it been kept, the
+    // notice's would be two spacings away: back untried again.
+    assert!(matches!(process.deliver(&notice, w.now).await.unwrap(), Delivered::Sent { .. }));
+    let sent = w.wa.sent_to(&w.agents[0]);
+    assert!(sent[1].at - sent[0].at < PAIR_SPACING * 2, "{:?}", sent[1].at - sent[0].at);
 }
 
 /// The store unable to answer for the agent's pair slot: the notice goes anyway, as it
