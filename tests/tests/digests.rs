@@ -1,7 +1,8 @@
 //! A busy line under WhatsApp's pair limit, over the wire (docs/using.md, "A busy line:
 //! digests"): the Graph fake refuses a second message to an agent within the pair spacing
-//! with 131056, as Meta does. Customers text at once; every copy reaches every agent, the
-//! later ones in digests, and WhatsApp refuses nothing. A swipe-reply to a digest asks which
+//! with 131056, as Meta does. Customers text at once and an agent writes a command; every
+//! copy reaches every agent, the later ones in digests, the command's answer (a notice) takes
+//! its agent's pair slot, and WhatsApp refuses nothing. A swipe-reply to a digest asks which
 //! conversation; one that names it by its handle is texted to that customer. The bridge
 //! spaces an agent's messages 2 s apart here (WhatsApp: 6 s) and the fake refuses under
 //! 1.5 s: the slack is the time a send takes to leave after its slot, longer on a loaded
@@ -43,6 +44,8 @@ async fn customers_texting_at_once_reach_every_agent_in_digests_and_whatsapp_ref
             .sms_from(customer, &bridge_testkit::testing::message_sid(), &format!("Question {i} from a busy day"))
             .await;
     }
+    // An agent's command meanwhile: its answer, a notice, takes the agent's next pair slot.
+    bridge.agent_writes(whatsapp_text(AGENTS[0], "/help", None)).await;
     let ran =
         tokio::time::timeout(Duration::from_secs(60), bridge.run_worker_until_idle(Duration::from_secs(90))).await;
     if ran.is_err() {
@@ -68,7 +71,9 @@ async fn customers_texting_at_once_reach_every_agent_in_digests_and_whatsapp_ref
             assert_eq!(copies, 1, "customer {i}'s text reached agent {agent} once: {bodies:#?}");
         }
         assert!(bodies.iter().any(|b| b.starts_with("📥")), "some came as a digest: {bodies:#?}");
-        assert!(to_agent.len() < CUSTOMERS.len(), "fewer messages than texts: {}", to_agent.len());
+        let answers = bodies.iter().filter(|b| b.contains("/list – open conversations")).count();
+        assert_eq!(answers, usize::from(agent == AGENTS[0]), "the /help answer, to its agent only, once");
+        assert!(to_agent.len() < CUSTOMERS.len() + answers, "fewer messages than texts: {}", to_agent.len());
     }
     for customer in CUSTOMERS {
         let thread = bridge.thread(customer).await;

@@ -377,8 +377,9 @@ pub async fn a_jobs_leg_is_read_where_it_is_kept<S: ConversationStore + Outbox>(
     assert_eq!(read.error.map(|e| (e.class, e.code)), Some((escalated.class, Some(190))));
 }
 
-/// A slot asked for within a wait (a copy that may join a digest): taken when free by then,
-/// else nothing is reserved and the answer says when it frees, so asking costs no slot.
+/// A slot asked for within a wait (a copy that may join a digest: a moment; a notice: a
+/// spacing): taken when free by then, else nothing is reserved and the answer says when it
+/// frees, so asking costs no slot.
 pub async fn a_slot_offered_within_a_wait_is_taken_only_when_free_by_then<S: ConversationStore>(
     handles: impl Fn() -> S,
 ) {
@@ -402,4 +403,15 @@ pub async fn a_slot_offered_within_a_wait_is_taken_only_when_free_by_then<S: Con
     assert_eq!(second.at_us, t.as_microsecond() + 1_000_000);
     let reserved = worker_a.reserve_send_slot(&sender, pace, soon).await.unwrap();
     assert_eq!(reserved.at_us, t.as_microsecond() + 2_000_000, "a plain reservation comes after it");
+
+    // Within a whole spacing (a notice, a template): the next slot, most of a spacing away,
+    // is reserved; the one after it, further than that, is not.
+    let later = t + jiff::SignedDuration::from_millis(2_500);
+    let SlotOffer::Reserved(notice) = worker_b.offer_send_slot(&sender, pace, later, pace.interval).await.unwrap()
+    else {
+        panic!("the next slot is within a spacing")
+    };
+    assert_eq!(notice.at_us, t.as_microsecond() + 3_000_000);
+    let behind = worker_a.offer_send_slot(&sender, pace, later, pace.interval).await.unwrap();
+    assert_eq!(behind, SlotOffer::Busy { free_at_us: t.as_microsecond() + 4_000_000 }, "two spacings away");
 }
