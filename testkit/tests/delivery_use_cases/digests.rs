@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bridge_testkit::providers::Outcome;
+use bridge_testkit::providers::{Outcome, SentWhatsApp};
 use shared::app::deliver_job::{Deadline, DeliverError, Delivered, SendRates};
 use shared::domain::{LegState, WhatsAppMessage};
 use shared::ports::{Deliveries, Routing};
@@ -137,8 +137,7 @@ async fn a_template_copy_waits_for_the_agents_next_slot_and_never_parks() {
     let sent = w.wa.sent_to(&w.agents[0]);
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|m| matches!(m.message, WhatsAppMessage::Template { .. })));
-    let gap = sent[1].at - sent[0].at;
-    assert!(gap >= PAIR_SPACING - Duration::from_millis(20), "one pair spacing apart: {gap:?}");
+    assert_a_pair_spacing_apart(&sent[0], &sent[1]);
 }
 
 /// WhatsApp's pair limit counts notices too: a notice to an agent who just got a copy waits
@@ -148,15 +147,13 @@ async fn a_template_copy_waits_for_the_agents_next_slot_and_never_parks() {
 async fn a_notice_within_the_pair_spacing_takes_the_agents_next_slot_and_goes_then() {
     let w = World::new();
     let process = w.process_with(PAIR);
-    copy_sent(&w, &process).await;
-    let notice = w.notice_to_agent(0, "Ben is on #K7").await;
+    let notice = notice_after_a_copy(&w, &process).await;
 
     assert!(matches!(process.deliver(&notice, w.now).await.unwrap(), Delivered::Sent { .. }));
     let sent = w.wa.sent_to(&w.agents[0]);
     assert_eq!(sent.len(), 2);
     assert_eq!(shown_text(&sent[1].message), "Ben is on #K7");
-    let gap = sent[1].at - sent[0].at;
-    assert!(gap >= PAIR_SPACING - Duration::from_millis(20), "one pair spacing after the copy: {gap:?}");
+    assert_a_pair_spacing_apart(&sent[0], &sent[1]);
     assert!(w.store.parked_copies(&w.line.id, &w.agents[0]).await.unwrap().is_empty(), "a notice never parks");
 
     // A copy arriving now finds the slot after the notice's: it parks for the next digest.
@@ -198,8 +195,7 @@ async fn a_notice_behind_another_for_the_next_slot_goes_back_untried() {
 async fn a_notice_out_of_time_for_its_slot_gives_the_slot_back() {
     let w = World::new();
     let process = w.process_with(PAIR).with_send_timeout(Duration::from_millis(100));
-    copy_sent(&w, &process).await;
-    let notice = w.notice_to_agent(0, "Ben is on #K7").await;
+    let notice = notice_after_a_copy(&w, &process).await;
 
     // Time to start a job (the send's timeout and the finishing margin, 1.6 s), not to wait
     // for the slot (~0.4 s away) as well.
@@ -223,8 +219,7 @@ async fn a_notice_whose_pair_slot_the_store_cannot_answer_goes_anyway() {
     use bridge_testkit::memory::StoreOp;
     let w = World::new();
     let process = w.process_with(PAIR);
-    copy_sent(&w, &process).await;
-    let notice = w.notice_to_agent(0, "Ben is on #K7").await;
+    let notice = notice_after_a_copy(&w, &process).await;
     w.store.fail_next(StoreOp::ReserveSendSlot, 2);
 
     assert!(matches!(process.deliver(&notice, w.now).await.unwrap(), Delivered::Sent { .. }));
@@ -237,6 +232,19 @@ async fn copy_sent(w: &World, process: &super::world::TestDeliverer) {
     w.open_window().await;
     let first = w.customer_texts("Is my bike ready?").await.remove(0);
     assert!(matches!(process.deliver(&first, w.now).await.unwrap(), Delivered::Sent { .. }));
+}
+
+/// Agent 0 just got a copy (`copy_sent`); a notice to them is recorded behind it.
+async fn notice_after_a_copy(w: &World, process: &super::world::TestDeliverer) -> shared::domain::Job {
+    copy_sent(w, process).await;
+    w.notice_to_agent(0, "Ben is on #K7").await
+}
+
+/// `later` reached the agent at least one pair spacing after `earlier` (less the timer's
+/// own jitter).
+fn assert_a_pair_spacing_apart(earlier: &SentWhatsApp, later: &SentWhatsApp) {
+    let gap = later.at - earlier.at;
+    assert!(gap >= PAIR_SPACING - Duration::from_millis(20), "one pair spacing apart: {gap:?}");
 }
 
 /// Agent 0 got a plain copy; Bea's and Cal's copies wait parked for the next slot.
